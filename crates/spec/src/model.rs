@@ -1,0 +1,297 @@
+//! The validated platform for one environment: every reference resolved, every value parsed,
+//! environment overlays applied. This is what `desired` turns into Swarm objects.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+pub use crate::raw::Role;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Platform {
+    /// The `platform:` name of the spec.
+    pub name: String,
+    pub environment: Environment,
+    /// In deploy order.
+    pub layers: Vec<Layer>,
+    pub externals: Vec<External>,
+    pub secrets: Vec<Secret>,
+    pub middlewares: Vec<Middleware>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Environment {
+    pub name: String,
+    /// This environment and the ones it extends, nearest first.
+    pub chain: Vec<String>,
+    pub description: Option<String>,
+    pub namespace: String,
+    pub hostname: String,
+    pub server_ip: Option<IpAddr>,
+    pub tailscale_ip: Option<IpAddr>,
+    pub tls: Tls,
+    pub endpoint_mode: EndpointMode,
+    pub publish_mode: PublishMode,
+    pub http_port: u16,
+    pub https_port: u16,
+}
+
+impl Environment {
+    /// The addresses routes with `ip_access` also answer on.
+    pub fn access_ips(&self) -> Vec<IpAddr> {
+        self.server_ip.into_iter().chain(self.tailscale_ip).collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum Tls {
+    LetsEncrypt {
+        email: String,
+        ca_server: Option<String>,
+    },
+    LetsEncryptStaging {
+        email: String,
+    },
+    SelfSigned,
+    None,
+}
+
+impl Tls {
+    pub fn acme(&self) -> bool {
+        matches!(self, Tls::LetsEncrypt { .. } | Tls::LetsEncryptStaging { .. })
+    }
+    pub fn enabled(&self) -> bool {
+        !matches!(self, Tls::None)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointMode {
+    Vip,
+    Dnsrr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishMode {
+    Ingress,
+    Host,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Layer {
+    pub name: String,
+    pub services: Vec<Service>,
+    /// Services this environment does not run, with the reason.
+    pub disabled: Vec<Disabled>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Disabled {
+    pub service: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "replicas")]
+pub enum Mode {
+    Replicated(u64),
+    Global,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    pub name: String,
+    pub layer: String,
+    pub role: Option<Role>,
+    /// The image this environment runs.
+    pub image: String,
+    /// The image the spec names (differs when the environment maps it).
+    pub spec_image: String,
+    pub command: Option<Vec<String>>,
+    pub args: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub mode: Mode,
+    /// Swarm services this one talks to.
+    pub uses: Vec<String>,
+    /// External dependencies this one talks to.
+    pub uses_external: Vec<String>,
+    pub routes: Vec<Route>,
+    /// Routes this environment does not publish, with the reason.
+    pub dropped_routes: Vec<Disabled>,
+    pub ports: Vec<Port>,
+    pub health: Option<Health>,
+    pub volumes: Vec<Volume>,
+    pub configs: Vec<ConfigFile>,
+    pub secrets: Vec<SecretMount>,
+    pub resources: Resources,
+    pub placement: Vec<String>,
+    pub hostname: Option<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub stop_grace_period_ns: Option<u64>,
+    pub logging: Logging,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Route {
+    /// Where the route is written in the spec.
+    #[serde(skip)]
+    pub at: crate::diag::Pos,
+    /// Unique router name (Traefik label key).
+    pub router: String,
+    /// Host names and IPs this route answers on, in rule order.
+    pub hosts: Vec<String>,
+    pub path: Option<String>,
+    pub port: Option<u16>,
+    /// Traefik-internal service (`api@internal`) instead of a port.
+    pub internal: Option<String>,
+    pub middlewares: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Port {
+    pub target: u16,
+    pub published: u16,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    pub cmd: Vec<String>,
+    pub interval_ns: u64,
+    pub timeout_ns: u64,
+    pub retries: u64,
+    pub start_period_ns: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Volume {
+    Named {
+        name: String,
+        target: String,
+        read_only: bool,
+    },
+    Bind {
+        source: String,
+        target: String,
+        read_only: bool,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigFile {
+    /// The file as the spec names it (relative to the spec).
+    pub file: String,
+    pub path: PathBuf,
+    pub target: String,
+    pub mode: u32,
+    /// The file's bytes, read at load time so that everything after loading is pure.
+    #[serde(skip)]
+    pub content: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretMount {
+    pub name: String,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Resources {
+    pub nano_cpus: Option<i64>,
+    pub memory_bytes: Option<i64>,
+    pub reserve_nano_cpus: Option<i64>,
+    pub reserve_memory_bytes: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Logging {
+    pub driver: String,
+    pub options: BTreeMap<String, String>,
+}
+
+impl Default for Logging {
+    /// json-file, 5 MB × 5 files, compressed: the original's hard-won rotation.
+    fn default() -> Self {
+        Logging {
+            driver: "json-file".into(),
+            options: [("max-size", "5m"), ("max-file", "5"), ("compress", "true")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct External {
+    pub name: String,
+    pub kind: String,
+    pub host: Option<String>,
+    pub port: Option<u64>,
+    pub endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Secret {
+    pub name: String,
+    pub source: SecretSource,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretSource {
+    Doppler,
+    Generate,
+    Manual,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Middleware {
+    pub name: String,
+    pub service: Option<String>,
+    pub kind: MiddlewareKind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum MiddlewareKind {
+    ForwardAuth {
+        address: String,
+        trust_forward_header: bool,
+        response_headers: Vec<String>,
+    },
+    StripPrefix {
+        prefixes: Vec<String>,
+    },
+    RedirectHttps,
+}
+
+impl Platform {
+    pub fn services(&self) -> impl Iterator<Item = &Service> {
+        self.layers.iter().flat_map(|l| l.services.iter())
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services().find(|s| s.name == name)
+    }
+
+    pub fn layer_index(&self, name: &str) -> Option<usize> {
+        self.layers.iter().position(|l| l.name == name)
+    }
+
+    pub fn edge(&self) -> Option<&Service> {
+        self.services().find(|s| s.role == Some(Role::Edge))
+    }
+
+    pub fn docker_api_proxy(&self) -> Option<&Service> {
+        self.services().find(|s| s.role == Some(Role::DockerApiProxy))
+    }
+}

@@ -1,0 +1,298 @@
+//! The spec file as written: serde types that mirror the YAML one to one.
+//!
+//! Nothing here is checked beyond YAML types; `validate` turns these into the resolved model.
+//! Values that diagnostics must point at are `Spanned`. Field documentation here is the spec
+//! reference (the README links to it).
+
+use crate::tree::{OrderedMap, Scalar};
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+/// The whole spec file.
+#[derive(Debug, Deserialize)]
+pub struct SpecFile {
+    /// The platform's name; prefixes every object name (overridable per environment by
+    /// `namespace`).
+    pub platform: S<String>,
+    /// The environment used when `-e` is not given.
+    pub default_environment: Option<S<String>>,
+    /// Layers in deploy order; each holds services.
+    pub layers: OrderedMap<Layer>,
+    /// Dependencies outside the swarm (managed PostgreSQL, S3 …) that services may `use`.
+    #[serde(default)]
+    pub external: OrderedMap<External>,
+    /// Every secret a service may reference, with where its value comes from.
+    #[serde(default)]
+    pub secrets: OrderedMap<Secret>,
+    /// Traefik middlewares that routes refer to by name.
+    #[serde(default)]
+    pub middlewares: OrderedMap<Middleware>,
+    /// Named environments: overlays of this one platform.
+    pub environments: OrderedMap<Environment>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Layer {
+    #[serde(default)]
+    pub services: OrderedMap<Service>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// The edge router (Traefik): its arguments, ports and networks are derived.
+    Edge,
+    /// The read-only Docker API proxy the edge router reads through.
+    DockerApiProxy,
+    /// The secrets server (Vault / OpenBao).
+    Vault,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Service {
+    pub image: S<String>,
+    pub role: Option<S<Role>>,
+    /// Replaces the image's entrypoint.
+    pub command: Option<Vec<String>>,
+    /// Replaces the image's default arguments.
+    pub args: Option<Vec<String>>,
+    #[serde(default)]
+    pub env: OrderedMap<Scalar>,
+    /// `replicated` (default) or `global`.
+    pub mode: Option<S<String>>,
+    pub replicas: Option<S<u64>>,
+    /// What this service talks to: other services (any earlier or the same layer) or externals.
+    #[serde(default)]
+    pub uses: Vec<S<String>>,
+    #[serde(default)]
+    pub routes: Vec<S<Route>>,
+    /// Ports published on the nodes (not routed through the edge).
+    #[serde(default)]
+    pub ports: Vec<S<PortSpec>>,
+    pub health: Option<S<Health>>,
+    #[serde(default)]
+    pub volumes: Vec<S<VolumeSpec>>,
+    #[serde(default)]
+    pub configs: Vec<S<ConfigSpec>>,
+    #[serde(default)]
+    pub secrets: Vec<S<SecretUse>>,
+    pub resources: Option<Resources>,
+    #[serde(default)]
+    pub placement: Vec<S<String>>,
+    pub hostname: Option<S<String>>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub stop_grace_period: Option<S<String>>,
+    pub logging: Option<Logging>,
+    /// Free-form description shown by `status`.
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Route {
+    /// `<subdomain>.<environment hostname>`; omit both this and `host` for the hostname itself.
+    pub subdomain: Option<S<String>>,
+    /// A full host name, used as is in every environment.
+    pub host: Option<S<String>>,
+    /// The container port Traefik forwards to. Not used with `internal`.
+    pub port: Option<S<u64>>,
+    /// Only requests under this path prefix.
+    pub path: Option<S<String>>,
+    #[serde(default)]
+    pub middlewares: Vec<S<String>>,
+    /// Also answer on the environment's IP addresses (`server_ip`, `tailscale_ip`). Several
+    /// routes may do so only with different `path`s: the IP is one host.
+    #[serde(default)]
+    pub ip_access: bool,
+    /// Router name; defaults to the service name (plus `-2`, `-3` … for further routes).
+    pub name: Option<S<String>>,
+    /// A Traefik-internal service instead of a port (`api@internal` for the dashboard).
+    pub internal: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PortSpec {
+    pub target: u64,
+    pub published: u64,
+    #[serde(default = "tcp")]
+    pub protocol: String,
+}
+
+fn tcp() -> String {
+    "tcp".into()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Health {
+    /// Exec form, run in the container: `[redis-cli, ping]`.
+    pub cmd: Vec<String>,
+    pub interval: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+    pub retries: Option<u64>,
+    pub start_period: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VolumeSpec {
+    /// A named volume owned by the platform (kept by `down` unless `--volumes`).
+    pub volume: Option<String>,
+    /// A host path (bind mount).
+    pub bind: Option<String>,
+    pub target: String,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConfigSpec {
+    /// A file, relative to the spec file, mounted as a Docker config (content-addressed).
+    pub file: S<String>,
+    pub target: String,
+    pub mode: Option<u32>,
+}
+
+/// `- name` or `- {name: x, target: /path}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SecretUse {
+    Name(String),
+    Full { name: String, target: Option<String> },
+}
+
+impl SecretUse {
+    pub fn name(&self) -> &str {
+        match self {
+            SecretUse::Name(n) => n,
+            SecretUse::Full { name, .. } => name,
+        }
+    }
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            SecretUse::Name(_) => None,
+            SecretUse::Full { target, .. } => target.as_deref(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct Resources {
+    /// CPUs, e.g. `0.5`.
+    pub cpus: Option<f64>,
+    /// Memory limit, e.g. `512M`, `2G`.
+    pub memory: Option<S<String>>,
+    pub reserve_cpus: Option<f64>,
+    pub reserve_memory: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct Logging {
+    pub driver: String,
+    #[serde(default)]
+    pub options: OrderedMap<Scalar>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct External {
+    /// `postgres`, `s3`, `http` … (used for checks).
+    pub kind: String,
+    pub host: Option<String>,
+    pub port: Option<u64>,
+    pub endpoint: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Secret {
+    /// Where the value comes from: `doppler` (the source of truth), `generate` (random, made
+    /// once and kept), or `manual` (set by an operator).
+    pub source: S<String>,
+    /// The key in the source, when it differs from the secret's name.
+    pub key: Option<String>,
+    /// Length for generated secrets.
+    pub length: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Middleware {
+    /// The service that implements this middleware (e.g. the forward-auth server). Where an
+    /// environment disables it, routes using the middleware are not published at all, so a
+    /// gated route is never exposed without its gate.
+    pub service: Option<S<String>>,
+    pub forward_auth: Option<ForwardAuth>,
+    pub strip_prefix: Option<Vec<String>>,
+    pub redirect_https: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ForwardAuth {
+    /// May contain `{hostname}`, replaced with the environment's hostname.
+    pub address: String,
+    #[serde(default)]
+    pub trust_forward_header: bool,
+    #[serde(default)]
+    pub response_headers: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct Environment {
+    pub extends: Option<S<String>>,
+    pub description: Option<String>,
+    /// Prefix of every object name; defaults to the platform name.
+    pub namespace: Option<S<String>>,
+    pub hostname: Option<S<String>>,
+    /// The server's LAN address: routes with `ip_access` also answer on it.
+    pub server_ip: Option<S<String>>,
+    /// The server's Tailscale address: routes with `ip_access` also answer on it.
+    pub tailscale_ip: Option<S<String>>,
+    pub tls: Option<S<Tls>>,
+    /// `vip` (needs IPVS in the kernel) or `dnsrr`.
+    pub endpoint_mode: Option<S<String>>,
+    /// `ingress` (routing mesh, needs IPVS) or `host`.
+    pub publish_mode: Option<S<String>>,
+    /// Host ports of the edge router.
+    pub http_port: Option<S<u64>>,
+    pub https_port: Option<S<u64>>,
+    /// Upstream image → image to run instead (e.g. one built locally).
+    #[serde(default)]
+    pub images: OrderedMap<S<String>>,
+    /// Service → why it does not run in this environment.
+    #[serde(default)]
+    pub disable: OrderedMap<S<String>>,
+    /// Services a parent environment disabled that run here.
+    #[serde(default)]
+    pub enable: Vec<S<String>>,
+    /// Per-service overrides.
+    #[serde(default)]
+    pub services: OrderedMap<ServiceOverride>,
+    /// Overrides of external endpoints.
+    #[serde(default)]
+    pub external: OrderedMap<ExternalOverride>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct Tls {
+    /// `letsencrypt`, `letsencrypt-staging`, `self-signed` or `none`.
+    pub mode: S<String>,
+    /// ACME account e-mail (Let's Encrypt modes).
+    pub email: Option<String>,
+    /// ACME directory URL, for another CA (e.g. a local Pebble in tests).
+    pub ca_server: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ServiceOverride {
+    pub replicas: Option<S<u64>>,
+    #[serde(default)]
+    pub env: OrderedMap<Scalar>,
+    pub args: Option<Vec<String>>,
+    pub resources: Option<Resources>,
+    pub placement: Option<Vec<S<String>>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ExternalOverride {
+    pub host: Option<String>,
+    pub port: Option<u64>,
+    pub endpoint: Option<String>,
+}

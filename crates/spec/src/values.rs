@@ -1,0 +1,283 @@
+//! Small value grammars of the spec: image references, host names, durations, memory sizes.
+//! Each returns a message that says what is wrong and what a good value looks like.
+
+use std::net::IpAddr;
+
+/// Checks a Docker image reference: `[registry[:port]/]path[:tag][@sha256:<64 hex>]`, the grammar
+/// of distribution/reference (lowercase path components separated by `/`, each made of
+/// `[a-z0-9]` runs joined by `.`, `_`, `__` or dashes).
+pub fn check_image(reference: &str) -> Result<(), String> {
+    if reference.is_empty() {
+        return Err("the image reference is empty".into());
+    }
+    if reference.chars().any(char::is_whitespace) {
+        return Err(format!("image reference `{reference}` contains whitespace"));
+    }
+    let (name_tag, digest) = match reference.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (reference, None),
+    };
+    if let Some(d) = digest {
+        let ok = d
+            .strip_prefix("sha256:")
+            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !ok {
+            return Err(format!(
+                "image digest `{d}` is not `sha256:` followed by 64 hex digits"
+            ));
+        }
+    }
+    let last_slash = name_tag.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let (name, tag) = match name_tag[last_slash..].rfind(':') {
+        Some(i) => (
+            &name_tag[..last_slash + i],
+            Some(&name_tag[last_slash + i + 1..]),
+        ),
+        None => (name_tag, None),
+    };
+    if let Some(t) = tag {
+        let ok = !t.is_empty()
+            && t.len() <= 128
+            && t.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+        if !ok {
+            return Err(format!(
+                "image tag `{t}` is invalid: use letters, digits, `_`, `.` and `-` (at most 128, not starting with `.` or `-`)"
+            ));
+        }
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    if parts.len() > 1 {
+        let first = parts[0];
+        if first.contains('.') || first.contains(':') || first == "localhost" {
+            check_registry(first)?;
+            parts.remove(0);
+        }
+    }
+    for comp in parts {
+        check_path_component(comp).map_err(|why| {
+            format!("image name `{name}` is invalid: component `{comp}` {why}")
+        })?;
+    }
+    Ok(())
+}
+
+fn check_registry(host: &str) -> Result<(), String> {
+    let (h, port) = match host.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (host, None),
+    };
+    if let Some(p) = port {
+        if p.parse::<u16>().is_err() {
+            return Err(format!("registry port `{p}` is not a number"));
+        }
+    }
+    if h.is_empty()
+        || !h
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    {
+        return Err(format!("registry host `{h}` is not a valid host name"));
+    }
+    Ok(())
+}
+
+fn check_path_component(c: &str) -> Result<(), &'static str> {
+    if c.is_empty() {
+        return Err("is empty (doubled or trailing `/`?)");
+    }
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.iter().any(|x| x.is_ascii_uppercase()) {
+        return Err("has uppercase letters (image names are lowercase)");
+    }
+    if !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return Err("must start and end with a lowercase letter or digit");
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        // a separator: `.`, `_`, `__` or one or more `-`
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
+        if !ok {
+            return Err("has a separator other than `.`, `_`, `__` or dashes");
+        }
+    }
+    Ok(())
+}
+
+/// A DNS host name (`api.sprocket.example.org`, `localhost`).
+pub fn check_host(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Err("the host name is empty".into());
+    }
+    if host.len() > 253 {
+        return Err(format!("host name `{host}` is longer than 253 characters"));
+    }
+    for label in host.split('.') {
+        check_dns_label(label).map_err(|why| format!("host name `{host}` is invalid: {why}"))?;
+    }
+    Ok(())
+}
+
+/// One DNS label: letters, digits and inner dashes, at most 63 characters.
+pub fn check_dns_label(label: &str) -> Result<(), String> {
+    if label.is_empty() {
+        return Err("it has an empty label (doubled, leading or trailing `.`)".into());
+    }
+    if label.len() > 63 {
+        return Err(format!("label `{label}` is longer than 63 characters"));
+    }
+    let b = label.as_bytes();
+    if b[0] == b'-' || b[b.len() - 1] == b'-' {
+        return Err(format!("label `{label}` starts or ends with `-`"));
+    }
+    if let Some(c) = label
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+    {
+        return Err(format!(
+            "label `{label}` contains `{c}`; use letters, digits and `-`"
+        ));
+    }
+    Ok(())
+}
+
+pub fn parse_ip(text: &str) -> Result<IpAddr, String> {
+    text.parse::<IpAddr>()
+        .map_err(|_| format!("`{text}` is not an IPv4 or IPv6 address"))
+}
+
+/// True for host names that no public CA will certify: `localhost`, `*.localhost`, IPs.
+pub fn is_local_host(host: &str) -> bool {
+    host == "localhost" || host.ends_with(".localhost") || host.parse::<IpAddr>().is_ok()
+}
+
+/// Durations like `500ms`, `5s`, `1m30s`, `2h`, in nanoseconds.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let bad = || {
+        format!("`{text}` is not a duration; write e.g. `500ms`, `5s`, `1m30s`, `2h`")
+    };
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(bad());
+    }
+    let mut total: u64 = 0;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let mult: u64 = match unit {
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return Err(bad()),
+        };
+        total = total
+            .checked_add(n.checked_mul(mult).ok_or_else(bad)?)
+            .ok_or_else(bad)?;
+    }
+    Ok(total)
+}
+
+/// Memory sizes like `256M`, `2G`, `512Mi`, `1048576`, in bytes (K/M/G are powers of 1024, as
+/// Docker reads them).
+pub fn parse_memory(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let bad = || format!("`{text}` is not a memory size; write e.g. `256M`, `2G`");
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(bad());
+    }
+    let n: u64 = t[..digits].parse().map_err(|_| bad())?;
+    let unit = t[digits..].trim_end_matches(['i', 'B', 'b']);
+    let mult: u64 = match unit {
+        "" => 1,
+        "k" | "K" => 1 << 10,
+        "m" | "M" => 1 << 20,
+        "g" | "G" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images() {
+        for ok in [
+            "redis",
+            "redis:7.0-alpine",
+            "traefik:v3.7",
+            "asaxplayinghorse/web:main",
+            "ghcr.io/sprocketbot/demo:0.1.0",
+            "localhost:5000/a/b",
+            "grafana/loki:main-1a7b170",
+            "sprocket-local/traefik:3.7",
+            "a__b/c---d",
+            "redis@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert_eq!(check_image(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("Redis", "uppercase"),
+            ("redis:", "tag ``"),
+            ("redis:7.0 ", "whitespace"),
+            ("redis@sha256:abc", "64 hex"),
+            ("a//b", "is empty"),
+            ("-a/b", "start and end"),
+            ("a.-b", "separator"),
+            ("redis:-x", "tag `-x`"),
+        ] {
+            let e = check_image(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn hosts_and_ips() {
+        assert!(check_host("api.sprocket.mlesports.gg").is_ok());
+        assert!(check_host("rabbitMq.x.gg").is_ok());
+        assert!(check_host("a..b").unwrap_err().contains("empty label"));
+        assert!(check_host("a_b.com").unwrap_err().contains("contains `_`"));
+        assert!(check_host("-a.com").unwrap_err().contains("starts or ends"));
+        assert!(parse_ip("192.168.4.39").is_ok());
+        assert!(parse_ip("100.110.185.84").is_ok());
+        assert!(parse_ip("192.168.4.300").is_err());
+        assert!(is_local_host("localhost") && is_local_host("api.localhost"));
+        assert!(is_local_host("10.0.0.1") && !is_local_host("sprocket.mlesports.gg"));
+    }
+
+    #[test]
+    fn durations_and_memory() {
+        assert_eq!(parse_duration("5s"), Ok(5_000_000_000));
+        assert_eq!(parse_duration("1m30s"), Ok(90_000_000_000));
+        assert_eq!(parse_duration("250ms"), Ok(250_000_000));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5 s").is_err());
+        assert!(parse_duration("1d").is_err());
+        assert_eq!(parse_memory("256M"), Ok(256 << 20));
+        assert_eq!(parse_memory("2Gi"), Ok(2 << 30));
+        assert_eq!(parse_memory("1024"), Ok(1024));
+        assert!(parse_memory("lots").is_err());
+    }
+}
