@@ -1,0 +1,20 @@
+//! Ownership labels: the live swarm is the state. Every object sprocketctl creates carries
+//! them; nothing without them is ever touched.
+
+/// `sprocketctl` on every object we own.
+pub const MANAGED_BY: &str = "io.sprocket.managed-by";
+pub const MANAGED_BY_VALUE: &str = "sprocketctl";
+/// The environment's namespace (object name prefix): several environments can share a swarm.
+pub const NAMESPACE: &str = "io.sprocket.namespace";
+pub const ENVIRONMENT: &str = "io.sprocket.environment";
+pub const LAYER: &str = "io.sprocket.layer";
+/// The spec's name of the object (service, network purpose, config file, secret).
+pub const NAME: &str = "io.sprocket.name";
+/// Hash of the desired service spec at the time it was applied (history, `status`).
+pub const SPEC_HASH: &str = "io.sprocket.spec-hash";
+/// On task containers only: the deploy that created the task, so `up` follows *its* tasks.
+/// Not compared by `plan` (it changes with every deploy by design).
+pub const DEPLOY_ID: &str = "io.sprocket.deploy-id";
+/// The label compose/stack deploys put on their objects; we set it too so `docker stack ls`
+/// shows the platform.
+pub const STACK_NAMESPACE: &str = "com.docker.stack.namespace";

@@ -1,0 +1,16 @@
+//! What the swarm should hold, and what it takes to get there. Pure: no I/O.
+//!
+//! - [`state`]: the validated platform → desired objects (networks derived from `uses`,
+//!   services with Traefik labels derived from routes + environment, content-addressed configs,
+//!   secret references, ownership labels);
+//! - [`compose`]: the same objects as `docker stack deploy` files, one per layer;
+//! - [`plan`]: desired vs observed → the ordered, field-by-field plan.
+
+pub mod compose;
+pub mod labels;
+pub mod plan;
+pub mod state;
+pub mod traefik;
+
+pub use plan::{Observed, Plan};
+pub use state::{DesiredState, ServiceSpec};

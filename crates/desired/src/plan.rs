@@ -1,0 +1,295 @@
+//! Desired vs observed → the plan: per layer, what to create, update (field by field) and, with
+//! `--prune`, delete. Pure; the Docker adapter supplies [`Observed`] in the same normalised form
+//! as the desired state, so a diff only shows what we would really change.
+
+use crate::labels as L;
+use crate::state::{DesiredState, ServiceSpec};
+use serde::Serialize;
+use serde_json::Value;
+use sprocket_spec::model::SecretSource;
+use std::collections::BTreeMap;
+
+/// What the swarm holds of this namespace (objects carrying our ownership labels only).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Observed {
+    pub services: Vec<ObservedService>,
+    pub networks: Vec<ObservedObject>,
+    pub configs: Vec<ObservedObject>,
+    pub secrets: Vec<ObservedObject>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ObservedService {
+    pub id: String,
+    pub version: u64,
+    pub spec: ServiceSpec,
+    pub layer: Option<String>,
+    pub updated_at: Option<String>,
+    /// Swarm's update status (`updating`, `completed`, `rollback_completed`, `paused` …).
+    pub update_state: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ObservedObject {
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ObservedObject {
+    pub fn label(&self, k: &str) -> Option<&str> {
+        self.labels.get(k).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Network,
+    Config,
+    Secret,
+    Service,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub kind: Kind,
+    pub name: String,
+    pub action: Action,
+    /// Field-level differences of an update: `before` is live, `after` is desired.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldDiff>,
+    /// The engine's id of the object, for updates and deletes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FieldDiff {
+    pub path: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerPlan {
+    pub name: String,
+    pub changes: Vec<Change>,
+    /// Services already as desired.
+    pub unchanged: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub namespace: String,
+    pub environment: String,
+    pub layers: Vec<LayerPlan>,
+    /// Objects we own that the spec no longer wants here: deleted only with `--prune`.
+    pub prune: Vec<Change>,
+    /// Secrets that must exist before the services using them can start, but whose values
+    /// sprocketctl cannot make (their source is Doppler or an operator).
+    pub missing_secrets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+}
+
+impl Plan {
+    pub fn summary(&self, prune: bool) -> Summary {
+        let mut s = Summary::default();
+        let extra = if prune { self.prune.iter() } else { [].iter() };
+        for c in self.layers.iter().flat_map(|l| &l.changes).chain(extra) {
+            match c.action {
+                Action::Create => s.create += 1,
+                Action::Update => s.update += 1,
+                Action::Delete => s.delete += 1,
+            }
+        }
+        s
+    }
+
+    pub fn is_empty(&self, prune: bool) -> bool {
+        self.summary(prune) == Summary::default()
+    }
+}
+
+/// Computes the plan. Engine rewrites are not changes: an image the engine pinned to a digest
+/// compares equal to its tag, and fields we do not set are not compared at all.
+pub fn plan(desired: &DesiredState, observed: &Observed) -> Plan {
+    let mut layers = Vec::new();
+    for layer in &desired.layers {
+        let mut changes = Vec::new();
+        let mut unchanged = Vec::new();
+        for n in &layer.networks {
+            if !observed.networks.iter().any(|o| o.name == n.name) {
+                changes.push(create(Kind::Network, &n.name));
+            }
+        }
+        for c in &layer.configs {
+            if !observed.configs.iter().any(|o| o.name == c.name) {
+                changes.push(create(Kind::Config, &c.name));
+            }
+        }
+        for s in &layer.secrets {
+            let exists = observed
+                .secrets
+                .iter()
+                .any(|o| o.label(L::NAME) == Some(&s.name) && o.name.starts_with(&s.prefix));
+            if !exists && s.source == SecretSource::Generate {
+                changes.push(create(Kind::Secret, &s.name));
+            }
+        }
+        for s in &layer.services {
+            match observed.services.iter().find(|o| o.spec.name == s.name) {
+                None => changes.push(create(Kind::Service, &s.name)),
+                Some(o) => {
+                    let fields = diff_service(s, &o.spec);
+                    if fields.is_empty() {
+                        unchanged.push(s.name.clone());
+                    } else {
+                        changes.push(Change {
+                            kind: Kind::Service,
+                            name: s.name.clone(),
+                            action: Action::Update,
+                            fields,
+                            id: Some(o.id.clone()),
+                        });
+                    }
+                }
+            }
+        }
+        layers.push(LayerPlan { name: layer.name.clone(), changes, unchanged });
+    }
+
+    // Owned objects the spec does not want (removed from the spec, or disabled here).
+    let mut prune = Vec::new();
+    let wanted_services: Vec<&str> = desired.services().map(|s| s.name.as_str()).collect();
+    let layer_rank = |l: Option<&str>| {
+        l.and_then(|l| desired.layers.iter().position(|x| x.name == l))
+            .unwrap_or(usize::MAX)
+    };
+    let mut orphans: Vec<&ObservedService> = observed
+        .services
+        .iter()
+        .filter(|o| !wanted_services.contains(&o.spec.name.as_str()))
+        .collect();
+    // Later layers first: consumers go before what they use.
+    orphans.sort_by_key(|o| std::cmp::Reverse(layer_rank(o.layer.as_deref())));
+    for o in orphans {
+        prune.push(Change {
+            kind: Kind::Service,
+            name: o.spec.name.clone(),
+            action: Action::Delete,
+            fields: vec![],
+            id: Some(o.id.clone()),
+        });
+    }
+    let wanted_networks: Vec<&str> = desired
+        .layers
+        .iter()
+        .flat_map(|l| l.networks.iter().map(|n| n.name.as_str()))
+        .collect();
+    for n in &observed.networks {
+        if !wanted_networks.contains(&n.name.as_str()) {
+            prune.push(Change {
+                kind: Kind::Network,
+                name: n.name.clone(),
+                action: Action::Delete,
+                fields: vec![],
+                id: Some(n.id.clone()),
+            });
+        }
+    }
+
+    let mut missing_secrets: Vec<String> = desired
+        .layers
+        .iter()
+        .flat_map(|l| &l.secrets)
+        .filter(|s| s.source != SecretSource::Generate)
+        .filter(|s| {
+            !observed
+                .secrets
+                .iter()
+                .any(|o| o.label(L::NAME) == Some(&s.name) && o.name.starts_with(&s.prefix))
+        })
+        .map(|s| s.name.clone())
+        .collect();
+    missing_secrets.sort();
+    missing_secrets.dedup();
+
+    Plan {
+        namespace: desired.namespace.clone(),
+        environment: desired.environment.clone(),
+        layers,
+        prune,
+        missing_secrets,
+    }
+}
+
+fn create(kind: Kind, name: &str) -> Change {
+    Change { kind, name: name.to_string(), action: Action::Create, fields: vec![], id: None }
+}
+
+/// Field-by-field differences between a desired service and the live one.
+pub fn diff_service(desired: &ServiceSpec, live: &ServiceSpec) -> Vec<FieldDiff> {
+    let mut live = live.clone();
+    // The engine pins `name:tag` to `name:tag@sha256:…` when it resolves an image.
+    if !desired.image.contains('@') {
+        if let Some((img, _digest)) = live.image.split_once('@') {
+            live.image = img.to_string();
+        }
+    }
+    let mut d = flatten(&serde_json::to_value(desired).expect("serialisable"));
+    let mut l = flatten(&serde_json::to_value(&live).expect("serialisable"));
+    // Derived from everything else; an older sprocketctl may have hashed differently.
+    let hash_key = format!("labels.{}", L::SPEC_HASH);
+    d.remove(&hash_key);
+    l.remove(&hash_key);
+    let mut keys: Vec<&String> = d.keys().chain(l.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| d.get(*k) != l.get(*k))
+        .map(|k| FieldDiff { path: k.clone(), before: l.get(k).cloned(), after: d.get(k).cloned() })
+        .collect()
+}
+
+/// Flattens JSON into `a.b[0].c → scalar`; arrays of scalars stay whole (`args` reads better as
+/// one value); nulls are dropped (absent and null are the same to us).
+fn flatten(v: &Value) -> BTreeMap<String, Value> {
+    fn walk(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    walk(&p, v, out);
+                }
+            }
+            Value::Array(items) if items.iter().any(|i| i.is_object() || i.is_array()) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(&format!("{prefix}[{i}]"), item, out);
+                }
+            }
+            Value::Null => {}
+            Value::Array(items) if items.is_empty() => {}
+            other => {
+                out.insert(prefix.to_string(), other.clone());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk("", v, &mut out);
+    out
+}

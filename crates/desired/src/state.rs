@@ -1,0 +1,444 @@
+//! The validated platform → the Swarm objects it needs, per layer, in a normalised form that
+//! the Docker adapter can both create from and read back into (so `plan` compares like with like).
+//!
+//! Derived here, never written by users: object names, ownership labels, overlay networks (one
+//! per used service, joined by the service and its users; an edge network for routed services
+//! and Traefik; a private one between Traefik and the Docker API proxy), Traefik arguments and
+//! labels, content-addressed config names, restart/update policies and log rotation.
+
+use crate::labels as L;
+use crate::traefik;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sprocket_spec::model::{self, EndpointMode, Platform, PublishMode, Role};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredState {
+    pub namespace: String,
+    pub environment: String,
+    pub layers: Vec<DesiredLayer>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredLayer {
+    pub name: String,
+    pub networks: Vec<NetworkSpec>,
+    pub configs: Vec<ConfigSpec>,
+    /// Secrets the layer's services mount (values are never part of the desired state).
+    pub secrets: Vec<SecretRef>,
+    pub services: Vec<ServiceSpec>,
+    pub disabled: Vec<model::Disabled>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NetworkSpec {
+    pub name: String,
+    /// Why it exists: `edge`, `docker-api`, or `to-<service>`.
+    pub purpose: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConfigSpec {
+    /// `<ns>_<service>-<file stem>-<12 hex of the content hash>`: configs are immutable in
+    /// Swarm, so a changed file is a new config and the service is repointed.
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip)]
+    pub content: Vec<u8>,
+    /// The file on disk (absolute), for compose export.
+    #[serde(skip)]
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SecretRef {
+    /// Logical name from the spec.
+    pub name: String,
+    /// Docker secret names for it start with this (`<ns>_<name>`); the suffix is a content hash.
+    pub prefix: String,
+    pub source: model::SecretSource,
+}
+
+/// A service as we set it, and as we read it back from the engine. Only fields we own appear
+/// here, so engine defaults and rewrites never show up as changes.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ServiceSpec {
+    pub name: String,
+    #[serde(skip)]
+    pub short_name: String,
+    #[serde(skip)]
+    pub layer: String,
+    pub labels: BTreeMap<String, String>,
+    pub image: String,
+    pub command: Option<Vec<String>>,
+    pub args: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub hostname: Option<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub mounts: Vec<MountSpec>,
+    pub configs: Vec<FileRef>,
+    pub secrets: Vec<FileRef>,
+    pub networks: Vec<NetworkAttachment>,
+    pub endpoint_mode: String,
+    pub ports: Vec<PublishedPort>,
+    pub mode: model::Mode,
+    pub health: Option<HealthSpec>,
+    pub resources: model::Resources,
+    pub placement: Vec<String>,
+    pub logging: model::Logging,
+    pub restart: RestartSpec,
+    pub update: UpdateSpec,
+    pub stop_grace_period_ns: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MountSpec {
+    /// `volume` or `bind`.
+    pub kind: String,
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FileRef {
+    /// Config: the config's name. Secret: the logical secret name (the versioned Docker name is
+    /// chosen when applying).
+    pub name: String,
+    pub target: String,
+    pub mode: u32,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NetworkAttachment {
+    pub network: String,
+    pub aliases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PublishedPort {
+    pub target: u16,
+    pub published: u16,
+    pub protocol: String,
+    /// `ingress` or `host`.
+    pub mode: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HealthSpec {
+    /// `["CMD", ...]`.
+    pub test: Vec<String>,
+    pub interval_ns: u64,
+    pub timeout_ns: u64,
+    pub retries: u64,
+    pub start_period_ns: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RestartSpec {
+    pub condition: String,
+    pub delay_ns: u64,
+    pub max_attempts: u64,
+    pub window_ns: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UpdateSpec {
+    pub parallelism: u64,
+    /// `stop-first` or `start-first`.
+    pub order: String,
+    /// What Swarm does when an update fails: `rollback`.
+    pub failure_action: String,
+    pub monitor_ns: u64,
+}
+
+impl ServiceSpec {
+    /// A short, stable hash of everything we set (labels aside from the hash itself).
+    pub fn hash(&self) -> String {
+        let mut copy = self.clone();
+        copy.labels.remove(L::SPEC_HASH);
+        short_hash(serde_json::to_vec(&copy).expect("serialisable").as_slice())
+    }
+}
+
+/// 12 hex digits of SHA-256.
+pub fn short_hash(bytes: &[u8]) -> String {
+    hex::encode(&Sha256::digest(bytes)[..6])
+}
+
+pub fn service_name(ns: &str, svc: &str) -> String {
+    format!("{ns}_{svc}")
+}
+
+pub fn volume_name(ns: &str, vol: &str) -> String {
+    format!("{ns}_{vol}")
+}
+
+pub fn secret_prefix(ns: &str, secret: &str) -> String {
+    format!("{ns}_{secret}")
+}
+
+/// Builds the desired state of the platform in its environment.
+pub fn desired(p: &Platform) -> DesiredState {
+    let env = &p.environment;
+    let ns = env.namespace.as_str();
+    let base = |layer: &str, name: &str| -> BTreeMap<String, String> {
+        [
+            (L::MANAGED_BY, L::MANAGED_BY_VALUE),
+            (L::NAMESPACE, ns),
+            (L::ENVIRONMENT, env.name.as_str()),
+            (L::LAYER, layer),
+            (L::NAME, name),
+            (L::STACK_NAMESPACE, ns),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    };
+
+    let edge = p.edge();
+    let proxy = p.docker_api_proxy();
+    let edge_net = format!("{ns}_edge");
+    let api_net = format!("{ns}_docker-api");
+    let routed: BTreeSet<&str> = p
+        .services()
+        .filter(|s| !s.routes.is_empty())
+        .map(|s| s.name.as_str())
+        .collect();
+
+    // service → networks it joins
+    let mut joins: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    // network → (owning layer, purpose)
+    let mut nets: BTreeMap<String, (String, String)> = BTreeMap::new();
+    if let Some(edge) = edge {
+        if !routed.is_empty() {
+            nets.insert(edge_net.clone(), (edge.layer.clone(), "edge".into()));
+            joins.entry(&edge.name).or_default().insert(edge_net.clone());
+            for r in &routed {
+                joins.entry(r).or_default().insert(edge_net.clone());
+            }
+        }
+        if let Some(proxy) = proxy {
+            nets.insert(api_net.clone(), (proxy.layer.clone(), "docker-api".into()));
+            joins.entry(&edge.name).or_default().insert(api_net.clone());
+            joins.entry(&proxy.name).or_default().insert(api_net.clone());
+        }
+    }
+    for consumer in p.services() {
+        for used in &consumer.uses {
+            let Some(provider) = p.service(used) else { continue };
+            let net = format!("{ns}_to-{}", provider.name);
+            nets.insert(net.clone(), (provider.layer.clone(), format!("to-{}", provider.name)));
+            joins.entry(&provider.name).or_default().insert(net.clone());
+            joins.entry(&consumer.name).or_default().insert(net);
+        }
+    }
+
+    let mut layers = Vec::new();
+    for layer in &p.layers {
+        let networks = nets
+            .iter()
+            .filter(|(_, (l, _))| l == &layer.name)
+            .map(|(name, (l, purpose))| NetworkSpec {
+                name: name.clone(),
+                purpose: purpose.clone(),
+                labels: base(l, purpose),
+            })
+            .collect();
+        let mut configs = Vec::new();
+        let mut secrets: Vec<SecretRef> = Vec::new();
+        let mut services = Vec::new();
+        for s in &layer.services {
+            let mut file_configs = Vec::new();
+            for c in &s.configs {
+                let stem: String = std::path::Path::new(&c.file)
+                    .file_name()
+                    .map(|f| f.to_string_lossy().to_string())
+                    .unwrap_or_default()
+                    .chars()
+                    .map(|ch| if ch.is_ascii_alphanumeric() || ch == '-' { ch } else { '-' })
+                    .collect();
+                let name = format!("{ns}_{}-{stem}-{}", s.name, short_hash(&c.content));
+                let mut labels = base(&layer.name, &format!("{}/{}", s.name, c.file));
+                labels.insert(L::SPEC_HASH.into(), short_hash(&c.content));
+                configs.push(ConfigSpec {
+                    name: name.clone(),
+                    labels,
+                    content: c.content.clone(),
+                    source: c.path.display().to_string(),
+                });
+                file_configs.push(FileRef { name, target: c.target.clone(), mode: c.mode });
+            }
+            for m in &s.secrets {
+                if !secrets.iter().any(|x| x.name == m.name) {
+                    let source = p
+                        .secrets
+                        .iter()
+                        .find(|x| x.name == m.name)
+                        .map(|x| x.source)
+                        .unwrap_or(model::SecretSource::Manual);
+                    secrets.push(SecretRef {
+                        name: m.name.clone(),
+                        prefix: secret_prefix(ns, &m.name),
+                        source,
+                    });
+                }
+            }
+            services.push(service(p, s, &base, joins.get(s.name.as_str()), file_configs, proxy, &edge_net));
+        }
+        layers.push(DesiredLayer {
+            name: layer.name.clone(),
+            networks,
+            configs,
+            secrets,
+            services,
+            disabled: layer.disabled.clone(),
+        });
+    }
+    DesiredState {
+        namespace: ns.to_string(),
+        environment: env.name.clone(),
+        layers,
+    }
+}
+
+fn service(
+    p: &Platform,
+    s: &model::Service,
+    base: &dyn Fn(&str, &str) -> BTreeMap<String, String>,
+    networks: Option<&BTreeSet<String>>,
+    configs: Vec<FileRef>,
+    proxy: Option<&model::Service>,
+    edge_net: &str,
+) -> ServiceSpec {
+    let env = &p.environment;
+    let ns = &env.namespace;
+    let mut labels = base(&s.layer, &s.name);
+    labels.extend(traefik::service_labels(p, s, edge_net));
+
+    let mut args = s.args.clone();
+    let mut ports: Vec<PublishedPort> = Vec::new();
+    let publish_mode = match env.publish_mode {
+        PublishMode::Ingress => "ingress",
+        PublishMode::Host => "host",
+    };
+    let mut mounts: Vec<MountSpec> = s
+        .volumes
+        .iter()
+        .map(|v| match v {
+            model::Volume::Named { name, target, read_only } => MountSpec {
+                kind: "volume".into(),
+                source: volume_name(ns, name),
+                target: target.clone(),
+                read_only: *read_only,
+            },
+            model::Volume::Bind { source, target, read_only } => MountSpec {
+                kind: "bind".into(),
+                source: source.clone(),
+                target: target.clone(),
+                read_only: *read_only,
+            },
+        })
+        .collect();
+    if s.role == Some(Role::Edge) {
+        let proxy_host = proxy.map(|p| p.name.as_str()).unwrap_or("socket-proxy");
+        let mut a = args.unwrap_or_default();
+        a.extend(traefik::edge_args(p, proxy_host, edge_net));
+        args = Some(a);
+        ports.push(PublishedPort { target: 80, published: env.http_port, protocol: "tcp".into(), mode: publish_mode.into() });
+        if env.tls.enabled() {
+            ports.push(PublishedPort { target: 443, published: env.https_port, protocol: "tcp".into(), mode: publish_mode.into() });
+        }
+    }
+    ports.extend(s.ports.iter().map(|pt| PublishedPort {
+        target: pt.target,
+        published: pt.published,
+        protocol: pt.protocol.clone(),
+        mode: publish_mode.into(),
+    }));
+    mounts.sort();
+    let mut secrets: Vec<FileRef> = s
+        .secrets
+        .iter()
+        .map(|m| FileRef { name: m.name.clone(), target: m.target.clone(), mode: 0o400 })
+        .collect();
+    secrets.sort();
+    let mut configs = configs;
+    configs.sort();
+    let networks = networks
+        .map(|n| {
+            n.iter()
+                .map(|net| NetworkAttachment { network: net.clone(), aliases: vec![s.name.clone()] })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut spec = ServiceSpec {
+        name: service_name(ns, &s.name),
+        short_name: s.name.clone(),
+        layer: s.layer.clone(),
+        labels,
+        image: s.image.clone(),
+        command: s.command.clone(),
+        args,
+        env: s.env.clone(),
+        hostname: s.hostname.clone(),
+        user: s.user.clone(),
+        workdir: s.workdir.clone(),
+        mounts,
+        configs,
+        secrets,
+        networks,
+        endpoint_mode: match env.endpoint_mode {
+            EndpointMode::Vip => "vip".into(),
+            EndpointMode::Dnsrr => "dnsrr".into(),
+        },
+        ports,
+        mode: s.mode.clone(),
+        health: s.health.as_ref().map(|h| HealthSpec {
+            test: std::iter::once("CMD".to_string()).chain(h.cmd.iter().cloned()).collect(),
+            interval_ns: h.interval_ns,
+            timeout_ns: h.timeout_ns,
+            retries: h.retries,
+            start_period_ns: h.start_period_ns,
+        }),
+        resources: s.resources.clone(),
+        placement: s.placement.clone(),
+        logging: s.logging.clone(),
+        // Restart on any exit, backing off, but never forever in a tight loop: the original
+        // filled 24 GB of disk with restart loops.
+        restart: RestartSpec {
+            condition: "any".into(),
+            delay_ns: 5_000_000_000,
+            max_attempts: 0,
+            window_ns: 0,
+        },
+        update: UpdateSpec {
+            parallelism: 1,
+            // Host-published ports cannot be bound twice on a node: start-first would wedge.
+            order: if ports_block_start_first(s, env) { "stop-first".into() } else { "start-first".into() },
+            failure_action: "rollback".into(),
+            monitor_ns: 5_000_000_000,
+        },
+        stop_grace_period_ns: s.stop_grace_period_ns,
+    };
+    let hash = spec.hash();
+    spec.labels.insert(L::SPEC_HASH.into(), hash);
+    spec
+}
+
+/// Services that publish host ports, or own a volume that two tasks must not share (databases),
+/// update stop-first; stateless ones start the new task before stopping the old.
+fn ports_block_start_first(s: &model::Service, env: &model::Environment) -> bool {
+    let host_ports = env.publish_mode == PublishMode::Host && (s.role == Some(Role::Edge) || !s.ports.is_empty());
+    let stateful = s.volumes.iter().any(|v| matches!(v, model::Volume::Named { .. }));
+    host_ports || stateful
+}
+
+impl DesiredState {
+    pub fn services(&self) -> impl Iterator<Item = &ServiceSpec> {
+        self.layers.iter().flat_map(|l| l.services.iter())
+    }
+}

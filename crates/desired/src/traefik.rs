@@ -1,0 +1,190 @@
+//! Traefik, derived: router rules from environment + route, entry points and TLS from the
+//! environment, the edge router's own arguments from the platform. Nobody writes a Traefik label
+//! by hand, so nobody can mistype one.
+
+use sprocket_spec::model::{MiddlewareKind, Platform, Route, Service, Tls};
+use std::collections::BTreeMap;
+
+/// The certificate resolver name used for Let's Encrypt modes.
+pub const RESOLVER: &str = "letsencrypt";
+
+/// `Host(`a`) || Host(`b`)`, and `&& PathPrefix(`/p`)` when the route has a path.
+pub fn rule(route: &Route) -> String {
+    let hosts = route
+        .hosts
+        .iter()
+        .map(|h| format!("Host(`{h}`)"))
+        .collect::<Vec<_>>()
+        .join(" || ");
+    match &route.path {
+        Some(p) if route.hosts.len() > 1 => format!("({hosts}) && PathPrefix(`{p}`)"),
+        Some(p) => format!("{hosts} && PathPrefix(`{p}`)"),
+        None => hosts,
+    }
+}
+
+/// Labels for one service's routes (empty when it has none).
+pub fn service_labels(p: &Platform, svc: &Service, edge_network: &str) -> BTreeMap<String, String> {
+    let mut l = BTreeMap::new();
+    if svc.routes.is_empty() {
+        return l;
+    }
+    l.insert("traefik.enable".into(), "true".into());
+    l.insert("traefik.swarm.network".into(), edge_network.into());
+    let tls = &p.environment.tls;
+    let mut used_middlewares = Vec::new();
+    for r in &svc.routes {
+        let backend = match &r.internal {
+            Some(internal) => internal.clone(),
+            None => {
+                let port = r.port.expect("validated: a route has a port or is internal");
+                l.insert(
+                    format!("traefik.http.services.{}.loadbalancer.server.port", r.router),
+                    port.to_string(),
+                );
+                r.router.clone()
+            }
+        };
+        let rule = rule(r);
+        let mws = r.middlewares.join(",");
+        used_middlewares.extend(r.middlewares.iter().cloned());
+        // (router name, entry point, tls)
+        let routers: Vec<(String, &str, bool)> = match tls {
+            Tls::None => vec![(r.router.clone(), "web", false)],
+            // Plain HTTP and HTTPS both answer locally: curl without -k works.
+            Tls::SelfSigned => vec![
+                (r.router.clone(), "web", false),
+                (format!("{}-tls", r.router), "websecure", true),
+            ],
+            // HTTPS only; the web entry point redirects.
+            Tls::LetsEncrypt { .. } | Tls::LetsEncryptStaging { .. } => {
+                vec![(r.router.clone(), "websecure", true)]
+            }
+        };
+        for (name, ep, with_tls) in routers {
+            let k = |f: &str| format!("traefik.http.routers.{name}.{f}");
+            l.insert(k("rule"), rule.clone());
+            l.insert(k("entrypoints"), ep.into());
+            l.insert(k("service"), backend.clone());
+            if !mws.is_empty() {
+                l.insert(k("middlewares"), mws.clone());
+            }
+            if with_tls {
+                l.insert(k("tls"), "true".into());
+                if tls.acme() {
+                    l.insert(k("tls.certresolver"), RESOLVER.into());
+                }
+            }
+        }
+    }
+    // Swarm needs a port for every Traefik service, even one whose routes are all internal.
+    if svc.routes.iter().all(|r| r.internal.is_some()) {
+        l.insert(
+            format!("traefik.http.services.{}-noop.loadbalancer.server.port", svc.name),
+            "9999".into(),
+        );
+    }
+    used_middlewares.sort();
+    used_middlewares.dedup();
+    for name in used_middlewares {
+        let Some(m) = p.middlewares.iter().find(|m| m.name == name) else {
+            continue;
+        };
+        let k = |f: &str| format!("traefik.http.middlewares.{name}.{f}");
+        match &m.kind {
+            MiddlewareKind::ForwardAuth {
+                address,
+                trust_forward_header,
+                response_headers,
+            } => {
+                l.insert(
+                    k("forwardauth.address"),
+                    address.replace("{hostname}", &p.environment.hostname),
+                );
+                if *trust_forward_header {
+                    l.insert(k("forwardauth.trustforwardheader"), "true".into());
+                }
+                if !response_headers.is_empty() {
+                    l.insert(
+                        k("forwardauth.authresponseheaders"),
+                        response_headers.join(","),
+                    );
+                }
+            }
+            MiddlewareKind::StripPrefix { prefixes } => {
+                l.insert(k("stripprefix.prefixes"), prefixes.join(","));
+            }
+            MiddlewareKind::RedirectHttps => {
+                l.insert(k("redirectscheme.scheme"), "https".into());
+                l.insert(k("redirectscheme.permanent"), "true".into());
+            }
+        }
+    }
+    l
+}
+
+/// The edge router's arguments: Docker API through the proxy, our namespace only, entry points
+/// and certificate resolvers of the environment.
+pub fn edge_args(p: &Platform, proxy_host: &str, edge_network: &str) -> Vec<String> {
+    let env = &p.environment;
+    let mut a = vec![
+        "--ping=true".to_string(),
+        "--log.level=INFO".into(),
+        "--providers.swarm=true".into(),
+        format!("--providers.swarm.endpoint=tcp://{proxy_host}:2375"),
+        "--providers.swarm.exposedbydefault=false".into(),
+        format!("--providers.swarm.network={edge_network}"),
+        format!(
+            "--providers.swarm.constraints=Label(`{}`,`{}`)",
+            crate::labels::NAMESPACE,
+            env.namespace
+        ),
+        "--providers.swarm.refreshSeconds=2".into(),
+        "--entrypoints.web.address=:80".into(),
+    ];
+    if p
+        .services()
+        .flat_map(|s| &s.routes)
+        .any(|r| r.internal.as_deref() == Some("api@internal"))
+    {
+        a.push("--api.dashboard=true".into());
+    }
+    if env.tls.enabled() {
+        a.push("--entrypoints.websecure.address=:443".into());
+    }
+    match &env.tls {
+        Tls::LetsEncrypt { email, ca_server } => {
+            a.extend(acme_args(email, ca_server.as_deref()));
+            a.extend(redirect_args());
+        }
+        Tls::LetsEncryptStaging { email } => {
+            a.extend(acme_args(
+                email,
+                Some("https://acme-staging-v02.api.letsencrypt.org/directory"),
+            ));
+            a.extend(redirect_args());
+        }
+        Tls::SelfSigned | Tls::None => {}
+    }
+    a
+}
+
+fn acme_args(email: &str, ca: Option<&str>) -> Vec<String> {
+    let k = |f: &str| format!("--certificatesresolvers.{RESOLVER}.acme.{f}");
+    let mut a = vec![
+        format!("{}={email}", k("email")),
+        format!("{}=/data/acme.json", k("storage")),
+        format!("{}=true", k("tlschallenge")),
+    ];
+    if let Some(ca) = ca {
+        a.push(format!("{}={ca}", k("caserver")));
+    }
+    a
+}
+
+fn redirect_args() -> Vec<String> {
+    vec![
+        "--entrypoints.web.http.redirections.entrypoint.to=websecure".into(),
+        "--entrypoints.web.http.redirections.entrypoint.scheme=https".into(),
+    ]
+}
