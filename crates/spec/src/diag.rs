@@ -220,7 +220,7 @@ impl Report {
             };
             let report = match (&self.source, d.pos.offset) {
                 (Some(src), Some(_)) => miette::Report::new(md).with_source_code(
-                    miette::NamedSource::new(header.clone(), src.text.to_string()),
+                    miette::NamedSource::new(d.file.display().to_string(), src.text.to_string()),
                 ),
                 _ => miette::Report::new(md),
             };

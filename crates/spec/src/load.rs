@@ -738,6 +738,7 @@ impl<'a> Resolver<'a> {
                 name: k.value.clone(),
                 source,
                 key: s.key.clone().unwrap_or_else(|| k.value.clone()),
+                length: s.length.unwrap_or(32).clamp(16, 4096) as usize,
             });
         }
         out

@@ -243,6 +243,8 @@ pub struct Secret {
     pub name: String,
     pub source: SecretSource,
     pub key: String,
+    /// Length of generated values.
+    pub length: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

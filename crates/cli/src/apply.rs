@@ -1,0 +1,452 @@
+//! The executor: runs a plan through the Docker adapter, layer by layer, and gates each layer on
+//! the health of *this deploy's* tasks before the next one starts.
+//!
+//! Honest by construction: every task we start carries the deploy id; a layer is done when, for
+//! every changed service, as many tasks *of this deploy* run (and pass their health checks —
+//! Swarm reports `running` only after the first healthy check) as the service wants. Replica
+//! counts are not trusted (an old task keeps N/N). Unchanged services are gated on their current
+//! tasks, so a re-run after a failure never walks past a broken service. A failed or rejected
+//! task, a Swarm rollback, or the deadline ends the deploy; later layers are not touched.
+
+use crate::output::Progress;
+use serde::Serialize;
+use sprocket_desired::labels as L;
+use sprocket_desired::plan::{self, Action, Kind, Plan};
+use sprocket_desired::state::{short_hash, DesiredLayer, DesiredState, ServiceSpec};
+use sprocket_docker::{CallCounts, Engine, EngineError, Refs, TaskInfo};
+use sprocket_spec::model::{Mode, SecretSource};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+pub struct Options {
+    /// Per-layer deadline.
+    pub timeout: Duration,
+    pub prune: bool,
+    pub progress: Progress,
+}
+
+#[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Deployed,
+    Failed,
+    TimedOut,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UpReport {
+    pub outcome: Outcome,
+    pub namespace: String,
+    pub environment: String,
+    pub deploy_id: String,
+    pub seconds: f64,
+    /// Mutating engine calls this run made.
+    pub calls: CallCounts,
+    pub layers: Vec<LayerReport>,
+    pub failure: Option<Failure>,
+    /// Objects removed: stale config versions, and with `--prune` what the spec dropped.
+    pub removed: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LayerReport {
+    pub name: String,
+    /// `deployed`, `failed`, `timed-out` or `not-started`.
+    pub status: String,
+    pub seconds: f64,
+    pub services: Vec<ServiceReport>,
+    pub disabled: Vec<sprocket_spec::model::Disabled>,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct ServiceReport {
+    pub name: String,
+    /// `create`, `update` or `unchanged`.
+    pub action: String,
+    pub running: usize,
+    pub desired: usize,
+    /// Seconds from the layer's start until the service was healthy.
+    pub healthy_after: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Failure {
+    pub layer: String,
+    pub service: String,
+    pub reason: String,
+    pub task: Option<TaskInfo>,
+    pub logs: Vec<String>,
+    pub hint: String,
+}
+
+fn new_deploy_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    short_hash(format!("{nanos}-{}", std::process::id()).as_bytes())
+}
+
+/// A random alphanumeric secret from the kernel's CSPRNG.
+fn random_secret(len: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut f = std::fs::File::open("/dev/urandom")?;
+    let mut out = Vec::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        f.read_exact(&mut buf)?;
+        // Rejection sampling keeps every character equally likely.
+        out.extend(buf.iter().filter(|b| **b < 248).map(|b| ALPHABET[(*b % 62) as usize]).take(len - out.len()));
+    }
+    Ok(out)
+}
+
+pub async fn up(engine: &Engine, desired: &DesiredState, secret_lengths: &HashMap<String, usize>, opts: &Options) -> Result<UpReport, EngineError> {
+    let started = Instant::now();
+    let deploy_id = new_deploy_id();
+    let ns = desired.namespace.as_str();
+    let observed = engine.observe(ns).await?;
+    let plan = plan::plan(desired, &observed);
+    let mut refs = Refs::default();
+    for c in &observed.configs {
+        refs.configs.insert(c.name.clone(), c.id.clone());
+    }
+    for s in &observed.secrets {
+        if let Some(logical) = s.label(L::NAME) {
+            refs.secrets.entry(logical.to_string()).or_insert((s.name.clone(), s.id.clone()));
+        }
+    }
+    let ids: HashMap<String, String> = observed.services.iter().map(|s| (s.spec.name.clone(), s.id.clone())).collect();
+    let mut report = UpReport {
+        outcome: Outcome::Deployed,
+        namespace: ns.to_string(),
+        environment: desired.environment.clone(),
+        deploy_id: deploy_id.clone(),
+        seconds: 0.0,
+        calls: CallCounts::default(),
+        layers: Vec::new(),
+        failure: None,
+        removed: Vec::new(),
+    };
+    let p = opts.progress;
+    p.say(format!("deploy {deploy_id}: namespace `{ns}`, environment `{}`", desired.environment));
+    let mut ids = ids;
+    for (li, layer) in desired.layers.iter().enumerate() {
+        if report.failure.is_some() {
+            report.layers.push(LayerReport {
+                name: layer.name.clone(),
+                status: "not-started".into(),
+                seconds: 0.0,
+                services: vec![],
+                disabled: layer.disabled.clone(),
+            });
+            continue;
+        }
+        let layer_start = Instant::now();
+        let lp = &plan.layers[li];
+        let n_changed = lp.changes.iter().filter(|c| c.kind == Kind::Service).count();
+        p.say(format!("layer {}: {} service(s) to create or update, {} unchanged", layer.name, n_changed, lp.unchanged.len()));
+        prepare_layer(engine, layer, lp, &mut refs, secret_lengths, p).await?;
+
+        // Services of a layer start together.
+        let mut tracked = HashSet::new();
+        let mut actions: HashMap<String, &'static str> = HashMap::new();
+        let mut calls = Vec::new();
+        for c in lp.changes.iter().filter(|c| c.kind == Kind::Service) {
+            let spec = layer.services.iter().find(|s| s.name == c.name).expect("plan follows desired");
+            tracked.insert(spec.name.clone());
+            actions.insert(spec.name.clone(), if c.action == Action::Create { "create" } else { "update" });
+            let (engine, refs, deploy_id) = (engine.clone(), refs.clone(), deploy_id.clone());
+            let id = c.id.clone();
+            let spec = spec.clone();
+            calls.push(async move {
+                let r = match &id {
+                    None => engine.create_service(&spec, &refs, &deploy_id).await,
+                    Some(id) => engine.update_service(id, &spec, &refs, &deploy_id).await.map(|_| id.clone()),
+                };
+                (spec.name.clone(), r)
+            });
+        }
+        for (name, r) in futures_util::future::join_all(calls).await {
+            let id = r?;
+            p.say(format!("  {name}: {} ({})", actions[&name], &id[..id.len().min(12)]));
+            ids.insert(name, id);
+        }
+        let deadline = layer_start + opts.timeout;
+        let gate = gate(engine, layer, &ids, &tracked, &deploy_id, deadline, layer_start, p).await?;
+        let (services, failure, status) = match gate {
+            Ok(services) => (services, None, "deployed"),
+            Err((services, failure, timed_out)) => (services, Some(failure), if timed_out { "timed-out" } else { "failed" }),
+        };
+        let services = services
+            .into_iter()
+            .map(|mut s| {
+                s.action = actions.get(&s.name).copied().unwrap_or("unchanged").to_string();
+                s
+            })
+            .collect();
+        let secs = layer_start.elapsed().as_secs_f64();
+        match &failure {
+            None => p.say(format!("layer {}: healthy after {:.1}s", layer.name, secs)),
+            Some(f) => p.say(format!("layer {}: {status} at {}: {}", layer.name, f.service, f.reason)),
+        }
+        if let Some(f) = failure {
+            report.outcome = if status == "timed-out" { Outcome::TimedOut } else { Outcome::Failed };
+            report.failure = Some(f);
+        }
+        report.layers.push(LayerReport {
+            name: layer.name.clone(),
+            status: status.into(),
+            seconds: secs,
+            services,
+            disabled: layer.disabled.clone(),
+        });
+    }
+
+    if report.failure.is_none() {
+        report.removed.extend(collect_stale_configs(engine, desired, &observed).await);
+        if opts.prune {
+            report.removed.extend(prune(engine, &plan, p).await?);
+        }
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report.calls = engine.calls.snapshot();
+    Ok(report)
+}
+
+/// Networks, configs and generated secrets of a layer, before its services.
+async fn prepare_layer(
+    engine: &Engine,
+    layer: &DesiredLayer,
+    lp: &plan::LayerPlan,
+    refs: &mut Refs,
+    secret_lengths: &HashMap<String, usize>,
+    p: Progress,
+) -> Result<(), EngineError> {
+    for c in &lp.changes {
+        match c.kind {
+            Kind::Network => {
+                let n = layer.networks.iter().find(|n| n.name == c.name).expect("plan follows desired");
+                engine.create_network(n).await?;
+                p.say(format!("  network {}: created", n.name));
+            }
+            Kind::Config => {
+                let cfg = layer.configs.iter().find(|x| x.name == c.name).expect("plan follows desired");
+                let id = engine.create_config(cfg).await?;
+                refs.configs.insert(cfg.name.clone(), id);
+                p.say(format!("  config {}: created", cfg.name));
+            }
+            Kind::Secret => {
+                let s = layer.secrets.iter().find(|x| x.name == c.name).expect("plan follows desired");
+                if s.source != SecretSource::Generate {
+                    continue;
+                }
+                let len = secret_lengths.get(&s.name).copied().unwrap_or(32);
+                let value = random_secret(len).map_err(|source| EngineError::Io {
+                    action: "generate secret",
+                    object: s.name.clone(),
+                    source,
+                })?;
+                let fingerprint = short_hash(&value);
+                let name = format!("{}-{fingerprint}", s.prefix);
+                let labels: BTreeMap<String, String> = layer
+                    .services
+                    .first()
+                    .map(|svc| svc.labels.clone())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(k, _)| [L::MANAGED_BY, L::NAMESPACE, L::ENVIRONMENT, L::STACK_NAMESPACE].contains(&k.as_str()))
+                    .chain([(L::NAME.to_string(), s.name.clone()), (L::LAYER.to_string(), layer.name.clone())])
+                    .collect();
+                let id = engine.create_secret(&name, &labels, &value).await?;
+                refs.secrets.insert(s.name.clone(), (name.clone(), id));
+                p.say(format!("  secret {}: generated (fingerprint {fingerprint})", s.name));
+            }
+            Kind::Service => {}
+        }
+    }
+    Ok(())
+}
+
+fn expected(spec: &ServiceSpec, tasks: &[&TaskInfo]) -> usize {
+    match spec.mode {
+        Mode::Replicated(n) => n as usize,
+        // One per eligible node: the scheduler's own count of tasks it wants running.
+        Mode::Global => tasks.iter().filter(|t| t.desired_state == "running").count().max(1),
+    }
+}
+
+type GateResult = Result<Vec<ServiceReport>, (Vec<ServiceReport>, Failure, bool)>;
+
+#[allow(clippy::too_many_arguments)]
+async fn gate(
+    engine: &Engine,
+    layer: &DesiredLayer,
+    ids: &HashMap<String, String>,
+    tracked: &HashSet<String>,
+    deploy_id: &str,
+    deadline: Instant,
+    layer_start: Instant,
+    p: Progress,
+) -> Result<GateResult, EngineError> {
+    // Tasks that existed before: an old failure of an unchanged service is history, not news.
+    let mut known: HashMap<&str, HashSet<String>> = HashMap::new();
+    for s in &layer.services {
+        if !tracked.contains(&s.name) {
+            let tasks = engine.tasks(&ids[&s.name]).await?;
+            known.insert(&s.name, tasks.into_iter().map(|t| t.id).collect());
+        }
+    }
+    let mut reports: Vec<ServiceReport> = layer
+        .services
+        .iter()
+        .map(|s| ServiceReport { name: s.name.clone(), action: String::new(), running: 0, desired: 0, healthy_after: None })
+        .collect();
+    loop {
+        let mut pending = 0;
+        let mut lagging: Option<(usize, Vec<TaskInfo>)> = None;
+        for (i, s) in layer.services.iter().enumerate() {
+            if reports[i].healthy_after.is_some() {
+                continue;
+            }
+            let id = &ids[&s.name];
+            let tasks = engine.tasks(id).await?;
+            let is_tracked = tracked.contains(&s.name);
+            let relevant: Vec<&TaskInfo> = if is_tracked {
+                tasks.iter().filter(|t| t.deploy_id.as_deref() == Some(deploy_id)).collect()
+            } else {
+                tasks.iter().filter(|t| t.desired_state == "running").collect()
+            };
+            let failed = if is_tracked {
+                relevant.iter().find(|t| t.has_failed()).copied()
+            } else {
+                tasks.iter().find(|t| t.has_failed() && !known.get(s.name.as_str()).is_some_and(|k| k.contains(&t.id)))
+            };
+            if let Some(t) = failed {
+                let logs = engine.task_logs(&t.id, 20).await;
+                let reason = format!(
+                    "task {} {}: {}",
+                    &t.id[..t.id.len().min(12)],
+                    t.state,
+                    t.error.clone().or(t.message.clone()).unwrap_or_default()
+                );
+                return Ok(Err((reports, failure(layer, s, reason, Some(t.clone()), logs), false)));
+            }
+            if is_tracked {
+                let st = engine.service_status(id).await?;
+                if let Some(state) = st.update_state.as_deref() {
+                    if state.starts_with("rollback") || state == "paused" {
+                        let reason = format!("Swarm {state} the update: {}", st.update_message.unwrap_or_default());
+                        let logs = match relevant.last() {
+                            Some(t) => engine.task_logs(&t.id, 20).await,
+                            None => vec![],
+                        };
+                        return Ok(Err((reports, failure(layer, s, reason, relevant.last().map(|t| (*t).clone()), logs), false)));
+                    }
+                }
+            }
+            let want = expected(s, &relevant);
+            let running = relevant.iter().filter(|t| t.is_running() && t.desired_state == "running").count();
+            if running != reports[i].running || reports[i].desired != want {
+                p.say(format!("  {}: {running}/{want} running and healthy ({:.1}s)", s.name, layer_start.elapsed().as_secs_f64()));
+            }
+            reports[i].running = running;
+            reports[i].desired = want;
+            if running >= want {
+                reports[i].healthy_after = Some(layer_start.elapsed().as_secs_f64());
+            } else {
+                pending += 1;
+                lagging = Some((i, tasks));
+            }
+        }
+        if pending == 0 {
+            return Ok(Ok(reports));
+        }
+        if Instant::now() >= deadline {
+            let (i, tasks) = lagging.expect("pending > 0");
+            let s = &layer.services[i];
+            let newest = tasks.iter().rev().find(|t| !tracked.contains(&s.name) || t.deploy_id.as_deref() == Some(deploy_id)).cloned();
+            let logs = match &newest {
+                Some(t) => engine.task_logs(&t.id, 20).await,
+                None => vec![],
+            };
+            let state = newest.as_ref().map(|t| format!("{} ({})", t.state, t.message.clone().unwrap_or_default())).unwrap_or_else(|| "no task scheduled".into());
+            let reason = format!(
+                "not healthy after {:.0}s: {}/{} running; newest task {state}",
+                layer_start.elapsed().as_secs_f64(),
+                reports[i].running,
+                reports[i].desired
+            );
+            return Ok(Err((reports, failure(layer, s, reason, newest, logs), true)));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn failure(layer: &DesiredLayer, s: &ServiceSpec, reason: String, task: Option<TaskInfo>, logs: Vec<String>) -> Failure {
+    Failure {
+        layer: layer.name.clone(),
+        service: s.name.clone(),
+        reason,
+        task,
+        logs,
+        hint: format!(
+            "earlier layers are untouched and later ones were not started; fix `{}` and run `sprocketctl up` again (it continues from here). `docker service ps {} --no-trunc` shows every task.",
+            s.short_name, s.name
+        ),
+    }
+}
+
+/// Removes config versions we own that no desired service uses any more (configs are
+/// immutable, so every change leaves the old version behind). In-use ones are left alone.
+async fn collect_stale_configs(engine: &Engine, desired: &DesiredState, observed: &plan::Observed) -> Vec<String> {
+    let wanted: HashSet<&str> = desired.layers.iter().flat_map(|l| l.configs.iter().map(|c| c.name.as_str())).collect();
+    let mut removed = Vec::new();
+    for c in &observed.configs {
+        if !wanted.contains(c.name.as_str()) && engine.remove_config(&c.id, &c.name).await.is_ok() {
+            removed.push(format!("config {}", c.name));
+        }
+    }
+    removed
+}
+
+/// `--prune`: owned services the spec no longer wants, then their networks.
+async fn prune(engine: &Engine, plan: &Plan, p: Progress) -> Result<Vec<String>, EngineError> {
+    let mut removed = Vec::new();
+    for c in plan.prune.iter().filter(|c| c.kind == Kind::Service) {
+        engine.remove_service(c.id.as_deref().unwrap_or(&c.name), &c.name).await?;
+        p.say(format!("  service {}: removed (--prune)", c.name));
+        removed.push(format!("service {}", c.name));
+    }
+    for c in plan.prune.iter().filter(|c| c.kind == Kind::Network) {
+        let id = c.id.as_deref().unwrap_or(&c.name);
+        if remove_network_when_free(engine, id, &c.name).await? {
+            p.say(format!("  network {}: removed (--prune)", c.name));
+            removed.push(format!("network {}", c.name));
+        }
+    }
+    Ok(removed)
+}
+
+/// Networks can only go once the tasks attached to them are gone, which Swarm does
+/// asynchronously; retry for a while.
+pub async fn remove_network_when_free(engine: &Engine, id: &str, name: &str) -> Result<bool, EngineError> {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        match engine.remove_network(id, name).await {
+            Ok(()) => return Ok(true),
+            Err(e) => {
+                let msg = e.to_string();
+                if msg.contains("No such network") || msg.contains("not found") {
+                    return Ok(false);
+                }
+                let busy = msg.contains("in use") || msg.contains("active endpoints");
+                if !busy || Instant::now() >= until {
+                    return Err(e);
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+}

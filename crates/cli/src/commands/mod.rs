@@ -1,0 +1,107 @@
+//! One module per command: parse its arguments, call the library, print the report.
+
+pub mod down;
+pub mod plan;
+pub mod render;
+pub mod status;
+pub mod up;
+pub mod validate;
+
+use crate::exit;
+use crate::output::{self, Format, Progress};
+use crate::{Cli, Command};
+use serde::Serialize;
+use sprocket_docker::Engine;
+use sprocket_spec::{Loaded, Report};
+use std::io::IsTerminal;
+
+/// What every command gets: the global options, resolved once.
+pub struct Ctx {
+    pub cli_file: std::path::PathBuf,
+    pub env: Option<String>,
+    pub format: Format,
+    pub progress: Progress,
+}
+
+pub async fn run(cli: Cli) -> i32 {
+    let ctx = Ctx {
+        cli_file: cli.file.clone(),
+        env: cli.env.clone(),
+        format: cli.output,
+        progress: Progress { enabled: !cli.quiet },
+    };
+    match cli.command {
+        Command::Validate(a) => validate::run(&ctx, a),
+        Command::Render(a) => render::run(&ctx, a),
+        Command::Plan(a) => plan::run(&ctx, a).await,
+        Command::Up(a) => up::run(&ctx, a).await,
+        Command::Status(a) => status::run(&ctx, a).await,
+        Command::Down(a) => down::run(&ctx, a).await,
+    }
+}
+
+#[derive(Serialize)]
+struct DiagnosticsReport<'a> {
+    ok: bool,
+    diagnostics: &'a [sprocket_spec::Diagnostic],
+}
+
+/// Prints a spec report (errors and warnings), human or JSON.
+pub fn print_report(ctx: &Ctx, report: &Report) {
+    match ctx.format {
+        Format::Json => output::json(&DiagnosticsReport { ok: !report.has_errors(), diagnostics: &report.diagnostics }),
+        Format::Human => {
+            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            eprint!("{}", report.render_fancy(color));
+            let errors = report.errors().count();
+            let warnings = report.diagnostics.len() - errors;
+            if errors > 0 {
+                eprintln!("{errors} error(s), {warnings} warning(s): nothing was changed.");
+            }
+        }
+    }
+}
+
+/// Loads the spec for the chosen environment, or prints why not and returns the exit code.
+pub fn load(ctx: &Ctx) -> Result<Loaded, i32> {
+    match sprocket_spec::load_file(&ctx.cli_file, ctx.env.as_deref()) {
+        Ok(l) => {
+            if !l.warnings.is_empty() && ctx.format == Format::Human {
+                print_report(ctx, &Report { source: Some(l.source.clone()), diagnostics: l.warnings.clone() });
+            }
+            Ok(l)
+        }
+        Err(report) => {
+            print_report(ctx, &report);
+            Err(exit::INVALID)
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorReport {
+    ok: bool,
+    error: String,
+}
+
+/// Prints an error that is not a spec diagnostic.
+pub fn fail(ctx: &Ctx, message: &str, code: i32) -> i32 {
+    match ctx.format {
+        Format::Json => output::json(&ErrorReport { ok: false, error: message.to_string() }),
+        Format::Human => eprintln!("error: {message}"),
+    }
+    code
+}
+
+pub async fn connect(ctx: &Ctx) -> Result<Engine, i32> {
+    Engine::connect().await.map_err(|e| fail(ctx, &e.to_string(), exit::ENGINE))
+}
+
+/// `1.5s`, `250ms`.
+pub fn secs(d: std::time::Duration) -> String {
+    if d.as_secs_f64() >= 1.0 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}

@@ -1,0 +1,145 @@
+//! `status`: what runs, per layer: replicas, image, last update, health; what this environment
+//! disables and why.
+
+use super::{connect, load, Ctx};
+use crate::exit;
+use crate::output::{self, Format};
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use serde::Serialize;
+use sprocket_spec::model::Mode;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+#[derive(Serialize)]
+struct StatusReport {
+    namespace: String,
+    environment: String,
+    layers: Vec<LayerStatus>,
+    /// Owned services that the spec does not want in this environment.
+    orphans: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct LayerStatus {
+    name: String,
+    services: Vec<ServiceStatus>,
+    disabled: Vec<sprocket_spec::model::Disabled>,
+}
+
+#[derive(Serialize)]
+struct ServiceStatus {
+    name: String,
+    /// `healthy`, `starting`, `degraded`, `not deployed`, or `drifted` (differs from the spec).
+    state: String,
+    running: usize,
+    desired: usize,
+    image: String,
+    updated_at: Option<String>,
+    update_state: Option<String>,
+    /// Fields that differ from the spec (what `plan` would change).
+    drift: Vec<String>,
+}
+
+pub async fn run(ctx: &Ctx, _: Args) -> i32 {
+    let loaded = match load(ctx) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let desired = sprocket_desired::state::desired(&loaded.platform);
+    let engine = match connect(ctx).await {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    let observed = match engine.observe(&desired.namespace).await {
+        Ok(o) => o,
+        Err(e) => return super::fail(ctx, &e.to_string(), exit::ERROR),
+    };
+    let mut layers = Vec::new();
+    for l in &desired.layers {
+        let mut services = Vec::new();
+        for s in &l.services {
+            let want = match s.mode {
+                Mode::Replicated(n) => n as usize,
+                Mode::Global => 1,
+            };
+            let Some(live) = observed.services.iter().find(|o| o.spec.name == s.name) else {
+                services.push(ServiceStatus {
+                    name: s.short_name.clone(),
+                    state: "not deployed".into(),
+                    running: 0,
+                    desired: want,
+                    image: s.image.clone(),
+                    updated_at: None,
+                    update_state: None,
+                    drift: vec![],
+                });
+                continue;
+            };
+            let tasks = match engine.tasks(&live.id).await {
+                Ok(t) => t,
+                Err(e) => return super::fail(ctx, &e.to_string(), exit::ERROR),
+            };
+            let active: Vec<_> = tasks.iter().filter(|t| t.desired_state == "running").collect();
+            let running = active.iter().filter(|t| t.is_running()).count();
+            let want = if s.mode == Mode::Global { active.len().max(1) } else { want };
+            let drift: Vec<String> = sprocket_desired::plan::diff_service(s, &live.spec).into_iter().map(|f| f.path).collect();
+            let state = if running >= want && drift.is_empty() {
+                "healthy"
+            } else if running >= want {
+                "drifted"
+            } else if active.iter().any(|t| t.state == "starting" || t.state == "preparing") {
+                "starting"
+            } else {
+                "degraded"
+            };
+            services.push(ServiceStatus {
+                name: s.short_name.clone(),
+                state: state.into(),
+                running,
+                desired: want,
+                image: live.spec.image.clone(),
+                updated_at: live.updated_at.clone(),
+                update_state: live.update_state.clone(),
+                drift,
+            });
+        }
+        layers.push(LayerStatus { name: l.name.clone(), services, disabled: l.disabled.clone() });
+    }
+    let wanted: Vec<&str> = desired.services().map(|s| s.name.as_str()).collect();
+    let orphans = observed.services.iter().filter(|o| !wanted.contains(&o.spec.name.as_str())).map(|o| o.spec.name.clone()).collect();
+    let report = StatusReport { namespace: desired.namespace.clone(), environment: desired.environment.clone(), layers, orphans };
+    match ctx.format {
+        Format::Json => output::json(&report),
+        Format::Human => {
+            println!("namespace `{}`, environment `{}`", report.namespace, report.environment);
+            let mut t = Table::new();
+            t.load_preset(UTF8_BORDERS_ONLY);
+            t.set_header(vec!["LAYER", "SERVICE", "REPLICAS", "STATE", "IMAGE", "UPDATED"]);
+            for l in &report.layers {
+                for s in &l.services {
+                    t.add_row(vec![
+                        l.name.clone(),
+                        s.name.clone(),
+                        format!("{}/{}", s.running, s.desired),
+                        match &s.update_state {
+                            Some(u) if u != "completed" => format!("{} (update {u})", s.state),
+                            _ => s.state.clone(),
+                        },
+                        s.image.clone(),
+                        s.updated_at.clone().unwrap_or_default().chars().take(19).collect(),
+                    ]);
+                }
+                for d in &l.disabled {
+                    t.add_row(vec![l.name.clone(), d.service.clone(), "-".into(), "disabled".into(), d.reason.clone(), String::new()]);
+                }
+            }
+            println!("{t}");
+            for o in &report.orphans {
+                println!("owned but not in the spec here: {o} (`sprocketctl up --prune` removes it)");
+            }
+        }
+    }
+    let healthy = report.layers.iter().flat_map(|l| &l.services).all(|s| s.state == "healthy");
+    if healthy { exit::OK } else { exit::DEPLOY_FAILED }
+}

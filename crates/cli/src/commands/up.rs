@@ -1,0 +1,123 @@
+//! `up`: apply the plan layer by layer with health gates; exit codes tell failure from timeout.
+
+use super::{connect, load, secs, Ctx};
+use crate::apply::{self, Outcome, UpReport};
+use crate::exit;
+use crate::output::{self, Format};
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// How long each layer may take to become healthy, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    /// Also remove owned services and networks the spec no longer wants here.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+pub async fn run(ctx: &Ctx, a: Args) -> i32 {
+    let loaded = match load(ctx) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let desired = sprocket_desired::state::desired(&loaded.platform);
+    let engine = match connect(ctx).await {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    // Blocked before anything changes: services would wait forever for secrets nobody makes.
+    match engine.observe(&desired.namespace).await {
+        Ok(observed) => {
+            let plan = sprocket_desired::plan::plan(&desired, &observed);
+            if !plan.missing_secrets.is_empty() {
+                return super::fail(
+                    ctx,
+                    &format!(
+                        "secrets missing in the swarm: {}. Their source is Doppler or an operator; create them (as Docker secrets named `{}_<name>-…` with label io.sprocket.name=<name>) or disable the services that mount them in this environment. Nothing was changed.",
+                        plan.missing_secrets.join(", "),
+                        desired.namespace
+                    ),
+                    exit::BLOCKED,
+                );
+            }
+        }
+        Err(e) => return super::fail(ctx, &e.to_string(), exit::ERROR),
+    }
+    let lengths: HashMap<String, usize> = loaded
+        .platform
+        .secrets
+        .iter()
+        .map(|s| (s.name.clone(), s.length))
+        .collect();
+    let opts = apply::Options { timeout: Duration::from_secs(a.timeout), prune: a.prune, progress: ctx.progress };
+    let report = match apply::up(&engine, &desired, &lengths, &opts).await {
+        Ok(r) => r,
+        Err(e) => return super::fail(ctx, &e.to_string(), exit::ERROR),
+    };
+    match ctx.format {
+        Format::Json => output::json(&report),
+        Format::Human => print!("{}", human(&report)),
+    }
+    match report.outcome {
+        Outcome::Deployed => exit::OK,
+        Outcome::Failed => exit::DEPLOY_FAILED,
+        Outcome::TimedOut => exit::TIMEOUT,
+    }
+}
+
+fn human(r: &UpReport) -> String {
+    let mut out = String::new();
+    for l in &r.layers {
+        let mark = match l.status.as_str() {
+            "deployed" => "✓",
+            "not-started" => "·",
+            _ => "✗",
+        };
+        let count = |a: &str| l.services.iter().filter(|s| s.action == a).count();
+        out.push_str(&format!(
+            "{mark} layer {}: {} in {} ({} created, {} updated, {} unchanged)\n",
+            l.name,
+            l.status,
+            secs(Duration::from_secs_f64(l.seconds)),
+            count("create"),
+            count("update"),
+            count("unchanged")
+        ));
+        for d in &l.disabled {
+            out.push_str(&format!("    disabled here: {} ({})\n", d.service, d.reason));
+        }
+    }
+    if let Some(f) = &r.failure {
+        out.push_str(&format!("\n{} in layer `{}`: {}\n", f.service, f.layer, f.reason));
+        if let Some(t) = &f.task {
+            if let Some(code) = t.exit_code {
+                out.push_str(&format!("  exit code {code}\n"));
+            }
+        }
+        if !f.logs.is_empty() {
+            out.push_str("  last log lines:\n");
+            for l in &f.logs {
+                out.push_str(&format!("    | {l}\n"));
+            }
+        }
+        out.push_str(&format!("  {}\n", f.hint));
+    }
+    for x in &r.removed {
+        out.push_str(&format!("removed {x}\n"));
+    }
+    out.push_str(&format!(
+        "{} in {} — engine calls: {} create, {} update, {} remove.\n",
+        match r.outcome {
+            Outcome::Deployed => "Deployed",
+            Outcome::Failed => "Failed",
+            Outcome::TimedOut => "Timed out",
+        },
+        secs(Duration::from_secs_f64(r.seconds)),
+        r.calls.create,
+        r.calls.update,
+        r.calls.remove
+    ));
+    out
+}

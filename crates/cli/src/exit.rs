@@ -1,0 +1,16 @@
+//! Exit codes, documented in `--help` and the README. Scripts and CI branch on them.
+
+pub const OK: i32 = 0;
+pub const ERROR: i32 = 1;
+/// `plan --detailed-exitcode`: there are changes.
+pub const CHANGES: i32 = 2;
+/// The spec or the arguments are invalid; nothing was changed.
+pub const INVALID: i32 = 3;
+/// No engine answers, or it is not a swarm manager; nothing was changed.
+pub const ENGINE: i32 = 4;
+/// A task of this deploy failed, or Swarm rolled the update back.
+pub const DEPLOY_FAILED: i32 = 5;
+/// The deploy did not become healthy before the deadline.
+pub const TIMEOUT: i32 = 6;
+/// Secrets the platform needs do not exist and cannot be generated; nothing was changed.
+pub const BLOCKED: i32 = 7;

@@ -1,0 +1,61 @@
+//! `sprocketctl`: parse the command line, run one command, print its report, exit with its
+//! documented code. Each command lives in `commands/`; the deploy executor in `apply`.
+
+mod apply;
+mod commands;
+mod exit;
+mod output;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "sprocketctl",
+    version,
+    about = "Declare, deploy and operate the Sprocket platform on Docker Swarm from one spec file",
+    after_help = "Exit codes: 0 ok · 1 unexpected error · 2 plan has changes (--detailed-exitcode) · 3 invalid spec or arguments · 4 engine unreachable / not a swarm manager · 5 deploy failed (a task failed or Swarm rolled back) · 6 deploy timed out · 7 blocked: secrets missing"
+)]
+pub struct Cli {
+    /// The platform spec.
+    #[arg(short = 'f', long = "file", global = true, default_value = "sprocket.yaml", env = "SPROCKET_FILE")]
+    pub file: PathBuf,
+    /// The environment (default: the spec's `default_environment`).
+    #[arg(short = 'e', long = "env", global = true, env = "SPROCKET_ENV")]
+    pub env: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value = "human")]
+    pub output: output::Format,
+    /// No progress lines on stderr.
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Check the spec and its environments; report every problem at once with file:line:column.
+    Validate(commands::validate::Args),
+    /// Print the desired Swarm objects, or write compose files (one per layer).
+    Render(commands::render::Args),
+    /// Show what `up` would change, object by object and field by field.
+    Plan(commands::plan::Args),
+    /// Deploy layer by layer, each gated on its new tasks running and healthy.
+    Up(commands::up::Args),
+    /// Layers and services as they run: replicas, image, last update, health.
+    Status(commands::status::Args),
+    /// Remove the platform (or one layer) in reverse order; volumes are kept unless --volumes.
+    Down(commands::down::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = rt.block_on(commands::run(cli));
+    std::process::exit(code);
+}

@@ -1,0 +1,178 @@
+//! `sprocket-demo`: a tiny HTTP service that stands in for the Sprocket apps where their
+//! private images cannot be had. On every request to `/` it connects to each dependency named in
+//! `DEMO_CHECKS` (`name=host:port,…`) and speaks its protocol for real — Redis: `PING` → `+PONG`;
+//! RabbitMQ: the AMQP 0-9-1 protocol header → `connection.start` — and answers JSON with the
+//! outcome (200 when every check passes, 503 otherwise). `/healthz` answers 200 while the
+//! process serves; `sprocket-demo probe` calls it (the container health check: no curl needed).
+//!
+//! Standard library only: it builds in seconds and runs in the locally built Debian image.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let listen = std::env::var("DEMO_LISTEN").unwrap_or_else(|_| "0.0.0.0:8080".into());
+    match args.get(1).map(String::as_str) {
+        Some("probe") => {
+            let port = listen.rsplit(':').next().unwrap_or("8080");
+            std::process::exit(if probe(&format!("127.0.0.1:{port}")) { 0 } else { 1 });
+        }
+        Some("--help") | Some("-h") => {
+            println!("sprocket-demo [probe]\n  serves http on DEMO_LISTEN (default 0.0.0.0:8080): / runs DEMO_CHECKS (name=host:port,...), /healthz is liveness\n  probe: exit 0 when /healthz answers 200");
+        }
+        _ => serve(&listen),
+    }
+}
+
+fn serve(listen: &str) {
+    let listener = TcpListener::bind(listen).unwrap_or_else(|e| {
+        eprintln!("sprocket-demo: cannot listen on {listen}: {e}");
+        std::process::exit(1);
+    });
+    eprintln!("sprocket-demo: listening on {listen}");
+    for conn in listener.incoming().flatten() {
+        std::thread::spawn(move || handle(conn));
+    }
+}
+
+fn handle(mut conn: TcpStream) {
+    let _ = conn.set_read_timeout(Some(TIMEOUT));
+    let mut reader = BufReader::new(match conn.try_clone() {
+        Ok(c) => c,
+        Err(_) => return,
+    });
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    // Drain the headers.
+    let mut line = String::new();
+    while reader.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
+        line.clear();
+    }
+    let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+    let (status, body) = match path {
+        "/healthz" => ("200 OK", "{\"status\":\"ok\"}".to_string()),
+        "/" => {
+            let checks = run_checks(&std::env::var("DEMO_CHECKS").unwrap_or_default());
+            let all_ok = checks.iter().all(|c| c.ok);
+            let items: Vec<String> = checks.iter().map(Check::json).collect();
+            let host = std::env::var("HOSTNAME").unwrap_or_default();
+            (
+                if all_ok { "200 OK" } else { "503 Service Unavailable" },
+                format!("{{\"app\":\"sprocket-demo\",\"host\":\"{}\",\"ok\":{all_ok},\"checks\":[{}]}}", esc(&host), items.join(",")),
+            )
+        }
+        _ => ("404 Not Found", "{\"error\":\"not found\"}".to_string()),
+    };
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+fn probe(addr: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr.parse().expect("an address"), TIMEOUT) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(TIMEOUT));
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.starts_with("HTTP/1.1 200")
+}
+
+struct Check {
+    name: String,
+    target: String,
+    ok: bool,
+    detail: String,
+    millis: u128,
+}
+
+impl Check {
+    fn json(&self) -> String {
+        format!(
+            "{{\"name\":\"{}\",\"target\":\"{}\",\"ok\":{},\"detail\":\"{}\",\"ms\":{}}}",
+            esc(&self.name),
+            esc(&self.target),
+            self.ok,
+            esc(&self.detail),
+            self.millis
+        )
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| match c {
+            '"' => vec!['\\', '"'],
+            '\\' => vec!['\\', '\\'],
+            c if c.is_control() => vec![' '],
+            c => vec![c],
+        })
+        .collect()
+}
+
+fn run_checks(spec: &str) -> Vec<Check> {
+    spec.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|item| {
+            let (name, target) = item.split_once('=').unwrap_or((item, item));
+            let start = Instant::now();
+            let result = check(name.trim(), target.trim());
+            Check {
+                name: name.trim().to_string(),
+                target: target.trim().to_string(),
+                ok: result.is_ok(),
+                detail: result.unwrap_or_else(|e| e),
+                millis: start.elapsed().as_millis(),
+            }
+        })
+        .collect()
+}
+
+fn connect(target: &str) -> Result<TcpStream, String> {
+    let addr = target
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {target}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{target} resolves to no address"))?;
+    let s = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
+    Ok(s)
+}
+
+fn check(name: &str, target: &str) -> Result<String, String> {
+    let mut s = connect(target)?;
+    if name.contains("redis") {
+        s.write_all(b"*1\r\n$4\r\nPING\r\n").map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).map_err(|e| format!("read: {e}"))?;
+        let reply = String::from_utf8_lossy(&buf[..n]).trim().to_string();
+        if reply == "+PONG" {
+            Ok("PONG".into())
+        } else {
+            Err(format!("unexpected reply {reply:?}"))
+        }
+    } else if name.contains("rabbit") || name.contains("amqp") {
+        s.write_all(b"AMQP\x00\x00\x09\x01").map_err(|e| e.to_string())?;
+        let mut head = [0u8; 11];
+        s.read_exact(&mut head).map_err(|e| format!("read: {e}"))?;
+        // frame type 1 (method), channel 0, then size (4), class 10 + method 10 = connection.start
+        if head[0] == 1 && head[1..3] == [0, 0] && head[7..11] == [0, 10, 0, 10] {
+            Ok("AMQP connection.start".into())
+        } else {
+            Err(format!("unexpected AMQP frame {:?}", &head[..]))
+        }
+    } else {
+        Ok("tcp connect".into())
+    }
+}

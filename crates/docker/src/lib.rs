@@ -1,0 +1,470 @@
+//! The Docker Engine API adapter. Everything sprocketctl does to a swarm goes through
+//! [`Engine`]: it reads what we own (by ownership labels) into the same normalised
+//! [`ServiceSpec`] the desired state uses, applies single steps, and follows tasks.
+//!
+//! Every mutating call is counted ([`Calls`]), so "a no-op `up` makes zero update calls" is a
+//! number we print and test, not a promise.
+
+mod convert;
+
+use bollard::models::{ConfigSpec as BConfigSpec, NetworkCreateRequest, SecretSpec, TaskState};
+use bollard::query_parameters as q;
+use bollard::Docker;
+use futures_util::StreamExt;
+use serde::Serialize;
+use sprocket_desired::labels as L;
+use sprocket_desired::plan::{Observed, ObservedObject, ObservedService};
+use sprocket_desired::state::{ConfigSpec, NetworkSpec, ServiceSpec};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use convert::{from_engine, to_engine};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no Docker engine answers at {endpoint}: {source}\n  hint: start dockerd (or run scripts/local-up, which starts one), or point DOCKER_HOST at an engine")]
+    Unreachable {
+        endpoint: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("the engine at {endpoint} is not a swarm manager\n  hint: run `docker swarm init --advertise-addr 127.0.0.1` (single node) or point DOCKER_HOST at a manager")]
+    NotAManager { endpoint: String },
+    #[error("{action} {object}: {source}")]
+    Io {
+        action: &'static str,
+        object: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{action} {object}: {source}")]
+    Api {
+        action: &'static str,
+        object: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+}
+
+impl EngineError {
+    fn api(action: &'static str, object: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> EngineError {
+        let object = object.into();
+        move |source| EngineError::Api { action, object, source }
+    }
+}
+
+/// Mutating calls made through this engine handle.
+#[derive(Debug, Default)]
+pub struct Calls {
+    pub create: AtomicUsize,
+    pub update: AtomicUsize,
+    pub remove: AtomicUsize,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct CallCounts {
+    pub create: usize,
+    pub update: usize,
+    pub remove: usize,
+}
+
+impl Calls {
+    pub fn snapshot(&self) -> CallCounts {
+        CallCounts {
+            create: self.create.load(Ordering::Relaxed),
+            update: self.update.load(Ordering::Relaxed),
+            remove: self.remove.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    docker: Docker,
+    pub endpoint: String,
+    pub calls: Arc<Calls>,
+}
+
+/// One task of a service, as `up` follows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskInfo {
+    pub id: String,
+    pub slot: Option<i64>,
+    pub node: Option<String>,
+    /// `new` … `running`, `complete`, `failed`, `rejected`, `shutdown`.
+    pub state: String,
+    pub desired_state: String,
+    pub message: Option<String>,
+    pub error: Option<String>,
+    pub exit_code: Option<i64>,
+    pub deploy_id: Option<String>,
+    pub container_id: Option<String>,
+}
+
+impl TaskInfo {
+    pub fn is_running(&self) -> bool {
+        self.state == "running"
+    }
+    /// A task that ended badly: it will never become healthy.
+    pub fn has_failed(&self) -> bool {
+        matches!(self.state.as_str(), "failed" | "rejected" | "orphaned")
+            || (self.state == "complete" && self.desired_state == "running")
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceStatus {
+    pub update_state: Option<String>,
+    pub update_message: Option<String>,
+}
+
+fn owned_filter(ns: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_string(),
+        vec![
+            format!("{}={}", L::MANAGED_BY, L::MANAGED_BY_VALUE),
+            format!("{}={ns}", L::NAMESPACE),
+        ],
+    )])
+}
+
+fn labels_of(h: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
+    h.map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+}
+
+impl Engine {
+    /// Connects to `DOCKER_HOST` (or the default socket), negotiates the API version (the
+    /// Debian engine speaks 1.41) and checks that it is a swarm manager.
+    pub async fn connect() -> Result<Engine, EngineError> {
+        let endpoint = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let unreachable = |source| EngineError::Unreachable { endpoint: endpoint.clone(), source };
+        let docker = Docker::connect_with_defaults().map_err(unreachable)?;
+        let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
+            .await
+            .map_err(|_| EngineError::Unreachable {
+                endpoint: endpoint.clone(),
+                source: bollard::errors::Error::RequestTimeoutError,
+            })?
+            .map_err(unreachable)?;
+        let info = docker.info().await.map_err(|source| EngineError::Unreachable { endpoint: endpoint.clone(), source })?;
+        let manager = info.swarm.and_then(|s| s.control_available).unwrap_or(false);
+        if !manager {
+            return Err(EngineError::NotAManager { endpoint });
+        }
+        Ok(Engine { docker, endpoint, calls: Arc::new(Calls::default()) })
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Everything of namespace `ns` that carries our ownership labels.
+    pub async fn observe(&self, ns: &str) -> Result<Observed, EngineError> {
+        let f = owned_filter(ns);
+        let networks = self
+            .docker
+            .list_networks(Some(q::ListNetworksOptions { filters: Some(f.clone()) }))
+            .await
+            .map_err(EngineError::api("list", "networks"))?;
+        let all_networks = self
+            .docker
+            .list_networks(None::<q::ListNetworksOptions>)
+            .await
+            .map_err(EngineError::api("list", "networks"))?;
+        let net_names: HashMap<String, String> = all_networks
+            .iter()
+            .filter_map(|n| Some((n.id.clone()?, n.name.clone()?)))
+            .collect();
+        let configs = self
+            .docker
+            .list_configs(Some(q::ListConfigsOptions { filters: Some(f.clone()) }))
+            .await
+            .map_err(EngineError::api("list", "configs"))?;
+        let secrets = self
+            .docker
+            .list_secrets(Some(q::ListSecretsOptions { filters: Some(f.clone()) }))
+            .await
+            .map_err(EngineError::api("list", "secrets"))?;
+        let secret_names: HashMap<String, String> = secrets
+            .iter()
+            .filter_map(|s| {
+                let spec = s.spec.as_ref()?;
+                let logical = spec.labels.as_ref()?.get(L::NAME)?.clone();
+                Some((s.id.clone()?, logical))
+            })
+            .collect();
+        let services = self
+            .docker
+            .list_services(Some(q::ListServicesOptions { filters: Some(f), status: None }))
+            .await
+            .map_err(EngineError::api("list", "services"))?;
+        let mut out = Observed::default();
+        for n in networks {
+            out.networks.push(ObservedObject {
+                id: n.id.unwrap_or_default(),
+                name: n.name.unwrap_or_default(),
+                labels: labels_of(n.labels.as_ref()),
+            });
+        }
+        for c in configs {
+            let spec = c.spec.unwrap_or_default();
+            out.configs.push(ObservedObject {
+                id: c.id.unwrap_or_default(),
+                name: spec.name.unwrap_or_default(),
+                labels: labels_of(spec.labels.as_ref()),
+            });
+        }
+        for s in secrets {
+            let spec = s.spec.unwrap_or_default();
+            out.secrets.push(ObservedObject {
+                id: s.id.unwrap_or_default(),
+                name: spec.name.unwrap_or_default(),
+                labels: labels_of(spec.labels.as_ref()),
+            });
+        }
+        for s in services {
+            let spec = from_engine(&s, &net_names, &secret_names);
+            out.services.push(ObservedService {
+                id: s.id.clone().unwrap_or_default(),
+                version: s.version.as_ref().and_then(|v| v.index).unwrap_or(0),
+                layer: spec.labels.get(L::LAYER).cloned(),
+                spec,
+                updated_at: s.updated_at.as_ref().map(|d| d.to_string()),
+                update_state: s.update_status.as_ref().and_then(|u| u.state.map(|x| x.to_string())),
+            });
+        }
+        out.services.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        Ok(out)
+    }
+
+    pub async fn create_network(&self, n: &NetworkSpec) -> Result<String, EngineError> {
+        self.calls.create.fetch_add(1, Ordering::Relaxed);
+        let r = self
+            .docker
+            .create_network(NetworkCreateRequest {
+                name: n.name.clone(),
+                driver: Some("overlay".into()),
+                attachable: Some(false),
+                labels: Some(n.labels.clone().into_iter().collect()),
+                ..Default::default()
+            })
+            .await
+            .map_err(EngineError::api("create network", &n.name))?;
+        Ok(r.id)
+    }
+
+    pub async fn create_config(&self, c: &ConfigSpec) -> Result<String, EngineError> {
+        self.calls.create.fetch_add(1, Ordering::Relaxed);
+        let r = self
+            .docker
+            .create_config(BConfigSpec {
+                name: Some(c.name.clone()),
+                labels: Some(c.labels.clone().into_iter().collect()),
+                data: Some(base64(&c.content)),
+                ..Default::default()
+            })
+            .await
+            .map_err(EngineError::api("create config", &c.name))?;
+        Ok(r.id)
+    }
+
+    /// Creates a secret. The value goes only into the request body; it is never logged.
+    pub async fn create_secret(&self, name: &str, labels: &BTreeMap<String, String>, value: &[u8]) -> Result<String, EngineError> {
+        self.calls.create.fetch_add(1, Ordering::Relaxed);
+        let r = self
+            .docker
+            .create_secret(SecretSpec {
+                name: Some(name.to_string()),
+                labels: Some(labels.clone().into_iter().collect()),
+                data: Some(base64(value)),
+                ..Default::default()
+            })
+            .await
+            .map_err(EngineError::api("create secret", name))?;
+        Ok(r.id)
+    }
+
+    /// Creates a service; its tasks carry `deploy_id`.
+    pub async fn create_service(&self, s: &ServiceSpec, refs: &Refs, deploy_id: &str) -> Result<String, EngineError> {
+        self.calls.create.fetch_add(1, Ordering::Relaxed);
+        let spec = to_engine(s, refs, deploy_id);
+        let r = self
+            .docker
+            .create_service(spec, None)
+            .await
+            .map_err(EngineError::api("create service", &s.name))?;
+        Ok(r.id.unwrap_or_default())
+    }
+
+    /// Replaces a service's spec (the API replaces the whole spec) at its current version,
+    /// retrying when someone else updated it in between.
+    pub async fn update_service(&self, id: &str, s: &ServiceSpec, refs: &Refs, deploy_id: &str) -> Result<(), EngineError> {
+        let spec = to_engine(s, refs, deploy_id);
+        for attempt in 0..5 {
+            let current = self
+                .docker
+                .inspect_service(id, None::<q::InspectServiceOptions>)
+                .await
+                .map_err(EngineError::api("inspect service", &s.name))?;
+            let version = current.version.and_then(|v| v.index).unwrap_or(0);
+            self.calls.update.fetch_add(1, Ordering::Relaxed);
+            let r = self
+                .docker
+                .update_service(
+                    id,
+                    spec.clone(),
+                    q::UpdateServiceOptions { version: version as i32, registry_auth_from: "spec".into(), rollback: None },
+                    None,
+                )
+                .await;
+            match r {
+                Ok(_) => return Ok(()),
+                Err(e) if e.to_string().contains("out of sequence") && attempt < 4 => continue,
+                Err(e) => return Err(EngineError::api("update service", &s.name)(e)),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    pub async fn remove_service(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        self.calls.remove.fetch_add(1, Ordering::Relaxed);
+        self.docker.delete_service(id).await.map_err(EngineError::api("remove service", name))
+    }
+
+    pub async fn remove_network(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        self.calls.remove.fetch_add(1, Ordering::Relaxed);
+        self.docker.remove_network(id).await.map_err(EngineError::api("remove network", name))
+    }
+
+    pub async fn remove_config(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        self.calls.remove.fetch_add(1, Ordering::Relaxed);
+        self.docker.delete_config(id).await.map_err(EngineError::api("remove config", name))
+    }
+
+    pub async fn remove_secret(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        self.calls.remove.fetch_add(1, Ordering::Relaxed);
+        self.docker.delete_secret(id).await.map_err(EngineError::api("remove secret", name))
+    }
+
+    /// Named volumes of the namespace (created by tasks, labelled through their mounts).
+    pub async fn volumes(&self, ns: &str) -> Result<Vec<String>, EngineError> {
+        let r = self
+            .docker
+            .list_volumes(Some(q::ListVolumesOptions { filters: Some(owned_filter(ns)) }))
+            .await
+            .map_err(EngineError::api("list", "volumes"))?;
+        Ok(r.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect())
+    }
+
+    pub async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
+        self.calls.remove.fetch_add(1, Ordering::Relaxed);
+        self.docker
+            .remove_volume(name, None::<q::RemoveVolumeOptions>)
+            .await
+            .map_err(EngineError::api("remove volume", name))
+    }
+
+    /// Containers of the namespace still present on this node (tasks shut down asynchronously
+    /// after a service is removed).
+    pub async fn containers(&self, ns: &str) -> Result<usize, EngineError> {
+        let f = HashMap::from([("label".to_string(), vec![format!("{}={ns}", L::NAMESPACE)])]);
+        let r = self
+            .docker
+            .list_containers(Some(q::ListContainersOptions { all: true, filters: Some(f), ..Default::default() }))
+            .await
+            .map_err(EngineError::api("list", "containers"))?;
+        Ok(r.len())
+    }
+
+    pub async fn tasks(&self, service_id: &str) -> Result<Vec<TaskInfo>, EngineError> {
+        let f = HashMap::from([("service".to_string(), vec![service_id.to_string()])]);
+        let tasks = self
+            .docker
+            .list_tasks(Some(q::ListTasksOptions { filters: Some(f) }))
+            .await
+            .map_err(EngineError::api("list tasks of", service_id))?;
+        Ok(tasks
+            .into_iter()
+            .map(|t| {
+                let status = t.status.unwrap_or_default();
+                TaskInfo {
+                    id: t.id.unwrap_or_default(),
+                    slot: t.slot,
+                    node: t.node_id,
+                    state: status.state.map(|s| s.to_string()).unwrap_or_default(),
+                    desired_state: t.desired_state.map(|s: TaskState| s.to_string()).unwrap_or_default(),
+                    message: status.message,
+                    error: status.err,
+                    exit_code: status.container_status.as_ref().and_then(|c| c.exit_code),
+                    deploy_id: t
+                        .spec
+                        .and_then(|s| s.container_spec)
+                        .and_then(|c| c.labels)
+                        .and_then(|l| l.get(L::DEPLOY_ID).cloned()),
+                    container_id: status.container_status.and_then(|c| c.container_id),
+                }
+            })
+            .collect())
+    }
+
+    pub async fn service_status(&self, id: &str) -> Result<ServiceStatus, EngineError> {
+        let s = self
+            .docker
+            .inspect_service(id, None::<q::InspectServiceOptions>)
+            .await
+            .map_err(EngineError::api("inspect service", id))?;
+        Ok(ServiceStatus {
+            update_state: s.update_status.as_ref().and_then(|u| u.state.map(|x| x.to_string())),
+            update_message: s.update_status.and_then(|u| u.message),
+        })
+    }
+
+    /// The last `tail` log lines of a task (stdout and stderr).
+    pub async fn task_logs(&self, task_id: &str, tail: usize) -> Vec<String> {
+        let opts = q::LogsOptions { stdout: true, stderr: true, tail: tail.to_string(), ..Default::default() };
+        let mut s = self.docker.task_logs(task_id, Some(opts));
+        let mut lines = Vec::new();
+        let read = async {
+            while let Some(Ok(chunk)) = s.next().await {
+                for l in chunk.to_string().lines() {
+                    lines.push(l.to_string());
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
+        let n = lines.len();
+        lines.split_off(n.saturating_sub(tail))
+    }
+
+    /// Nodes that are ready and active (for global services' expected task count).
+    pub async fn ready_nodes(&self) -> Result<usize, EngineError> {
+        let nodes = self
+            .docker
+            .list_nodes(None::<q::ListNodesOptions>)
+            .await
+            .map_err(EngineError::api("list", "nodes"))?;
+        Ok(nodes
+            .iter()
+            .filter(|n| {
+                n.status.as_ref().and_then(|s| s.state).map(|s| s.to_string()) == Some("ready".into())
+                    && n.spec.as_ref().and_then(|s| s.availability).map(|a| a.to_string()) == Some("active".into())
+            })
+            .count())
+    }
+}
+
+/// Engine ids of the configs and secrets a service mounts.
+#[derive(Debug, Default, Clone)]
+pub struct Refs {
+    /// config name → id
+    pub configs: HashMap<String, String>,
+    /// logical secret name → (docker name, id)
+    pub secrets: HashMap<String, (String, String)>,
+}
+
+fn base64(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
