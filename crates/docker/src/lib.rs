@@ -6,6 +6,7 @@
 //! number we print and test, not a promise.
 
 mod convert;
+mod raw;
 
 use bollard::models::{ConfigSpec as BConfigSpec, NetworkCreateRequest, SecretSpec, TaskState};
 use bollard::query_parameters as q;
@@ -32,6 +33,12 @@ pub enum EngineError {
     },
     #[error("the engine at {endpoint} is not a swarm manager\n  hint: run `docker swarm init --advertise-addr 127.0.0.1` (single node) or point DOCKER_HOST at a manager")]
     NotAManager { endpoint: String },
+    #[error("list {object}: {source}")]
+    Raw {
+        object: String,
+        #[source]
+        source: raw::RawError,
+    },
     #[error("{action} {object}: {source}")]
     Io {
         action: &'static str,
@@ -195,11 +202,7 @@ impl Engine {
                 Some((s.id.clone()?, logical))
             })
             .collect();
-        let services = self
-            .docker
-            .list_services(Some(q::ListServicesOptions { filters: Some(f), status: None }))
-            .await
-            .map_err(EngineError::api("list", "services"))?;
+        let services = self.list_services(&f).await?;
         let mut out = Observed::default();
         for n in networks {
             out.networks.push(ObservedObject {
@@ -237,6 +240,18 @@ impl Engine {
         }
         out.services.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
         Ok(out)
+    }
+
+    /// `GET /services` read raw (see `raw`): bollard would drop every health check.
+    async fn list_services(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<bollard::models::Service>, EngineError> {
+        let v = self.docker.client_version();
+        let query: String = serde_json::to_string(filters).unwrap_or_default().bytes().map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        }).collect();
+        let path = format!("/v{}.{}/services?filters={query}", v.major_version, v.minor_version);
+        let mut json = raw::get_json(&self.endpoint, &path).await.map_err(|e| EngineError::Raw { object: "services".into(), source: e })?;
+        raw::fix_healthcheck_keys(&mut json);
+        serde_json::from_value(json).map_err(|e| EngineError::Raw { object: "services".into(), source: raw::RawError::Json(e) })
     }
 
     pub async fn create_network(&self, n: &NetworkSpec) -> Result<String, EngineError> {
