@@ -1,0 +1,252 @@
+//! End to end, on the real dockerd + swarm that `scripts/test` starts, with the locally built
+//! images: the example platform in an `e2e` environment (its own namespace and ports, so it
+//! never touches a platform the developer runs locally).
+//!
+//! One ordered story, because each step builds on the swarm state the previous one left:
+//! up from nothing → every service N/N → every Host of every route reaches its service, an
+//! unknown Host gets 404 → the demo app (platform layer) reaches Redis and RabbitMQ (data layer)
+//! → a second up makes zero engine calls → one env var changes exactly one service → a service
+//! that cannot start fails `up` with its error, its logs and exit code 5, earlier layers untouched
+//! → the next up continues → down leaves no object of the namespace behind.
+//!
+//! No engine is a failure, never a skip.
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const NS: &str = "sprocket-e2e";
+const HTTP_PORT: u16 = 18080;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The example spec plus an `e2e` environment appended to its `environments:` (the last section
+/// of the file) with `extra` lines inside it.
+fn write_spec(dir: &Path, extra: &str) -> PathBuf {
+    let example = std::fs::read_to_string(repo().join("examples/sprocket/sprocket.yaml")).unwrap();
+    assert!(
+        example.trim_end().rsplit("\n\n").next().unwrap().contains("extends: local"),
+        "the e2e environment is appended to `environments:`, which must stay the example's last section"
+    );
+    let env = format!(
+        "\n  e2e:\n    extends: offline\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: 18443\n{extra}"
+    );
+    let path = dir.join("sprocket.yaml");
+    std::fs::write(&path, format!("{}\n{env}", example.trim_end())).unwrap();
+    path
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
+fn ctl(spec: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_sprocketctl"))
+        .arg("-f")
+        .arg(spec)
+        .args(["-e", "e2e"])
+        .args(args)
+        .output()
+        .expect("sprocketctl runs");
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    };
+    eprintln!("$ sprocketctl {} → exit {}\n{}", args.join(" "), r.code, r.stderr);
+    r
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("docker CLI runs");
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `GET /` with a Host header through Traefik: (status, body).
+fn get(host: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", HTTP_PORT)).expect("Traefik listens");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, out.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default())
+}
+
+/// Traefik picks up new routes within its provider refresh; retry briefly.
+fn get_until(host: &str, ok: impl Fn(u16) -> bool) -> (u16, String) {
+    let mut last = (0, String::new());
+    for _ in 0..40 {
+        last = get(host);
+        if ok(last.0) {
+            return last;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    last
+}
+
+fn versions(layer: &str) -> Vec<(String, String)> {
+    let ids = docker(&["service", "ls", "-q", "--filter", &format!("label=io.sprocket.namespace={NS}"), "--filter", &format!("label=io.sprocket.layer={layer}")]);
+    let mut v: Vec<(String, String)> = ids
+        .lines()
+        .map(|id| (id.to_string(), docker(&["service", "inspect", id, "--format", "{{.Version.Index}}"])))
+        .collect();
+    v.sort();
+    v
+}
+
+fn owned(kind: &str) -> Vec<String> {
+    let filter = format!("label=io.sprocket.namespace={NS}");
+    let args: Vec<&str> = match kind {
+        "service" => vec!["service", "ls", "-q", "--filter", &filter],
+        "network" => vec!["network", "ls", "-q", "--filter", &filter],
+        "config" => vec!["config", "ls", "-q", "--filter", &filter],
+        "secret" => vec!["secret", "ls", "-q", "--filter", &filter],
+        _ => vec!["volume", "ls", "-q", "--filter", &filter],
+    };
+    docker(&args).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn platform_lifecycle_on_a_real_swarm() {
+    let engine = Command::new("docker").args(["info", "--format", "{{.Swarm.ControlAvailable}}"]).output();
+    match engine {
+        Ok(o) if String::from_utf8_lossy(&o.stdout).trim() == "true" => {}
+        other => panic!(
+            "no Docker engine in swarm mode answers ({other:?}). Run the tests with scripts/test, which installs and starts dockerd and initialises the swarm."
+        ),
+    }
+    let dir = std::env::temp_dir().join(format!("sprocket-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    copy_dir(&repo().join("examples/sprocket/config"), &dir.join("config"));
+    let spec = write_spec(&dir, "");
+
+    // Clean slate (a previous run that was killed may have left objects).
+    let _ = ctl(&spec, &["-q", "down", "--volumes"]);
+
+    // 1. up from nothing.
+    let up = ctl(&spec, &["-o", "json", "up", "--timeout", "180"]);
+    assert_eq!(up.code, 0, "up failed: {}", up.stdout);
+    let r = up.json();
+    assert_eq!(r["outcome"], "deployed");
+    assert!(r["layers"].as_array().unwrap().iter().all(|l| l["status"] == "deployed"));
+
+    // 2. every service N/N.
+    let st = ctl(&spec, &["-o", "json", "status"]);
+    assert_eq!(st.code, 0, "{}", st.stdout);
+    let st = st.json();
+    let services: Vec<&Value> = st["layers"].as_array().unwrap().iter().flat_map(|l| l["services"].as_array().unwrap()).collect();
+    assert_eq!(services.len(), 6);
+    for s in &services {
+        assert_eq!(s["running"], s["desired"], "{s}");
+        assert_eq!(s["state"], "healthy", "{s}");
+    }
+
+    // 3. every Host of every route reaches its service; unknown Hosts get 404.
+    let parsed = sprocket_spec::parse_file(&spec).unwrap();
+    let platform = sprocket_spec::resolve(&parsed, Some("e2e"), &|p: &Path| std::fs::read(p)).unwrap().platform;
+    let mut hosts = 0;
+    for svc in platform.services() {
+        for route in &svc.routes {
+            for host in &route.hosts {
+                let (status, body) = get_until(host, |s| s != 404 && s != 0 && s < 500);
+                assert!(status != 404 && status != 0 && status < 500, "{host} → {} got {status}: {body}", svc.name);
+                if svc.name == "demo" {
+                    assert_eq!(status, 200, "{body}");
+                }
+                if svc.name == "rabbitmq" {
+                    assert!(body.contains("RabbitMQ Management"), "{host} reached something else: {body}");
+                }
+                hosts += 1;
+            }
+        }
+    }
+    assert!(hosts >= 5, "demo (3 hosts: name, LAN IP, Tailscale IP), rabbitmq, vault");
+    assert_eq!(get("nobody.localhost").0, 404);
+    assert_eq!(get("10.9.9.9").0, 404);
+
+    // 4. across layers: the demo app in `platform` reaches Redis and RabbitMQ in `data` by name.
+    let (status, body) = get("demo.localhost");
+    assert_eq!(status, 200, "{body}");
+    let demo: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(demo["ok"], true, "{body}");
+    assert_eq!(demo["checks"][0]["detail"], "PONG");
+    assert_eq!(demo["checks"][1]["detail"], "AMQP connection.start");
+
+    // 5. a second up changes nothing and makes zero engine calls; plan agrees.
+    let again = ctl(&spec, &["-o", "json", "up"]).json();
+    assert_eq!(again["calls"], serde_json::json!({ "create": 0, "update": 0, "remove": 0 }));
+    assert_eq!(ctl(&spec, &["plan", "--detailed-exitcode"]).code, 0);
+
+    // 6. one env var changes exactly one service.
+    let infra = versions("infrastructure");
+    let data = versions("data");
+    let spec = write_spec(&dir, "    services:\n      demo: { env: { E2E_MARK: \"2\" } }\n");
+    assert_eq!(ctl(&spec, &["plan", "--detailed-exitcode"]).code, 2);
+    let changed = ctl(&spec, &["-o", "json", "up"]);
+    assert_eq!(changed.code, 0, "{}", changed.stdout);
+    let changed = changed.json();
+    assert_eq!(changed["calls"], serde_json::json!({ "create": 0, "update": 1, "remove": 0 }));
+    let updated: Vec<String> = changed["layers"].as_array().unwrap().iter()
+        .flat_map(|l| l["services"].as_array().unwrap())
+        .filter(|s| s["action"] == "update")
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(updated, [format!("{NS}_demo")]);
+    assert_eq!(versions("infrastructure"), infra);
+    assert_eq!(versions("data"), data);
+
+    // 7. a service that cannot start fails `up` with its error, logs and exit code 5; earlier
+    //    layers stay untouched.
+    let spec = write_spec(&dir, "    services:\n      demo: { env: { E2E_MARK: \"3\", DEMO_LISTEN: \"not-an-address\" } }\n");
+    let failed = ctl(&spec, &["-o", "json", "up", "--timeout", "120"]);
+    assert_eq!(failed.code, 5, "{}", failed.stdout);
+    let f = failed.json();
+    assert_eq!(f["outcome"], "failed");
+    assert_eq!(f["failure"]["service"], format!("{NS}_demo"));
+    assert!(f["failure"]["reason"].as_str().unwrap().contains("failed"), "{}", f["failure"]);
+    let logs = f["failure"]["logs"].as_array().unwrap();
+    assert!(logs.iter().any(|l| l.as_str().unwrap().contains("cannot listen on not-an-address")), "the task's own error: {logs:?}");
+    assert_eq!(versions("infrastructure"), infra);
+    assert_eq!(versions("data"), data);
+    let human = ctl(&spec, &["up", "--timeout", "120"]);
+    assert_eq!(human.code, 5);
+    assert!(human.stdout.contains("cannot listen on not-an-address") && human.stdout.contains("run `sprocketctl up` again"), "{}", human.stdout);
+
+    // 8. fixed spec: the next up continues from there and ends healthy.
+    let spec = write_spec(&dir, "");
+    let fixed = ctl(&spec, &["-o", "json", "up", "--timeout", "120"]);
+    assert_eq!(fixed.code, 0, "{}", fixed.stdout);
+    assert_eq!(get_until("demo.localhost", |s| s == 200).0, 200);
+
+    // 9. down leaves nothing of the namespace.
+    let down = ctl(&spec, &["-o", "json", "down", "--volumes"]);
+    assert_eq!(down.code, 0, "{}", down.stdout);
+    for kind in ["service", "network", "config", "secret", "volume"] {
+        assert!(owned(kind).is_empty(), "{kind}s left: {:?}", owned(kind));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
