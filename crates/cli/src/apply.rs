@@ -97,12 +97,22 @@ fn random_secret(len: usize) -> std::io::Result<Vec<u8>> {
     while out.len() < len {
         f.read_exact(&mut buf)?;
         // Rejection sampling keeps every character equally likely.
-        out.extend(buf.iter().filter(|b| **b < 248).map(|b| ALPHABET[(*b % 62) as usize]).take(len - out.len()));
+        out.extend(
+            buf.iter()
+                .filter(|b| **b < 248)
+                .map(|b| ALPHABET[(*b % 62) as usize])
+                .take(len - out.len()),
+        );
     }
     Ok(out)
 }
 
-pub async fn up(engine: &Engine, desired: &DesiredState, secret_lengths: &HashMap<String, usize>, opts: &Options) -> Result<UpReport, EngineError> {
+pub async fn up(
+    engine: &Engine,
+    desired: &DesiredState,
+    secret_lengths: &HashMap<String, usize>,
+    opts: &Options,
+) -> Result<UpReport, EngineError> {
     let started = Instant::now();
     let deploy_id = new_deploy_id();
     let ns = desired.namespace.as_str();
@@ -114,10 +124,16 @@ pub async fn up(engine: &Engine, desired: &DesiredState, secret_lengths: &HashMa
     }
     for s in &observed.secrets {
         if let Some(logical) = s.label(L::NAME) {
-            refs.secrets.entry(logical.to_string()).or_insert((s.name.clone(), s.id.clone()));
+            refs.secrets
+                .entry(logical.to_string())
+                .or_insert((s.name.clone(), s.id.clone()));
         }
     }
-    let ids: HashMap<String, String> = observed.services.iter().map(|s| (s.spec.name.clone(), s.id.clone())).collect();
+    let ids: HashMap<String, String> = observed
+        .services
+        .iter()
+        .map(|s| (s.spec.name.clone(), s.id.clone()))
+        .collect();
     let mut report = UpReport {
         outcome: Outcome::Deployed,
         namespace: ns.to_string(),
@@ -130,7 +146,10 @@ pub async fn up(engine: &Engine, desired: &DesiredState, secret_lengths: &HashMa
         removed: Vec::new(),
     };
     let p = opts.progress;
-    p.say(format!("deploy {deploy_id}: namespace `{ns}`, environment `{}`", desired.environment));
+    p.say(format!(
+        "deploy {deploy_id}: namespace `{ns}`, environment `{}`",
+        desired.environment
+    ));
     let mut ids = ids;
     for (li, layer) in desired.layers.iter().enumerate() {
         if report.failure.is_some() {
@@ -145,8 +164,17 @@ pub async fn up(engine: &Engine, desired: &DesiredState, secret_lengths: &HashMa
         }
         let layer_start = Instant::now();
         let lp = &plan.layers[li];
-        let n_changed = lp.changes.iter().filter(|c| c.kind == Kind::Service).count();
-        p.say(format!("layer {}: {} service(s) to create or update, {} unchanged", layer.name, n_changed, lp.unchanged.len()));
+        let n_changed = lp
+            .changes
+            .iter()
+            .filter(|c| c.kind == Kind::Service)
+            .count();
+        p.say(format!(
+            "layer {}: {} service(s) to create or update, {} unchanged",
+            layer.name,
+            n_changed,
+            lp.unchanged.len()
+        ));
         prepare_layer(engine, layer, lp, &mut refs, secret_lengths, p).await?;
 
         // Services of a layer start together.
@@ -154,45 +182,88 @@ pub async fn up(engine: &Engine, desired: &DesiredState, secret_lengths: &HashMa
         let mut actions: HashMap<String, &'static str> = HashMap::new();
         let mut calls = Vec::new();
         for c in lp.changes.iter().filter(|c| c.kind == Kind::Service) {
-            let spec = layer.services.iter().find(|s| s.name == c.name).expect("plan follows desired");
+            let spec = layer
+                .services
+                .iter()
+                .find(|s| s.name == c.name)
+                .expect("plan follows desired");
             tracked.insert(spec.name.clone());
-            actions.insert(spec.name.clone(), if c.action == Action::Create { "create" } else { "update" });
+            actions.insert(
+                spec.name.clone(),
+                if c.action == Action::Create {
+                    "create"
+                } else {
+                    "update"
+                },
+            );
             let (engine, refs, deploy_id) = (engine.clone(), refs.clone(), deploy_id.clone());
             let id = c.id.clone();
             let spec = spec.clone();
             calls.push(async move {
                 let r = match &id {
                     None => engine.create_service(&spec, &refs, &deploy_id).await,
-                    Some(id) => engine.update_service(id, &spec, &refs, &deploy_id).await.map(|_| id.clone()),
+                    Some(id) => engine
+                        .update_service(id, &spec, &refs, &deploy_id)
+                        .await
+                        .map(|_| id.clone()),
                 };
                 (spec.name.clone(), r)
             });
         }
         for (name, r) in futures_util::future::join_all(calls).await {
             let id = r?;
-            p.say(format!("  {name}: {} ({})", actions[&name], &id[..id.len().min(12)]));
+            p.say(format!(
+                "  {name}: {} ({})",
+                actions[&name],
+                &id[..id.len().min(12)]
+            ));
             ids.insert(name, id);
         }
         let deadline = layer_start + opts.timeout;
-        let gate = gate(engine, layer, &ids, &tracked, &deploy_id, deadline, layer_start, p).await?;
+        let gate = gate(
+            engine,
+            layer,
+            &ids,
+            &tracked,
+            &deploy_id,
+            deadline,
+            layer_start,
+            p,
+        )
+        .await?;
         let (services, failure, status) = match gate {
             Ok(services) => (services, None, "deployed"),
-            Err((services, failure, timed_out)) => (services, Some(failure), if timed_out { "timed-out" } else { "failed" }),
+            Err((services, failure, timed_out)) => (
+                services,
+                Some(failure),
+                if timed_out { "timed-out" } else { "failed" },
+            ),
         };
         let services = services
             .into_iter()
             .map(|mut s| {
-                s.action = actions.get(&s.name).copied().unwrap_or("unchanged").to_string();
+                s.action = actions
+                    .get(&s.name)
+                    .copied()
+                    .unwrap_or("unchanged")
+                    .to_string();
                 s
             })
             .collect();
         let secs = layer_start.elapsed().as_secs_f64();
         match &failure {
             None => p.say(format!("layer {}: healthy after {:.1}s", layer.name, secs)),
-            Some(f) => p.say(format!("layer {}: {status} at {}: {}", layer.name, f.service, f.reason)),
+            Some(f) => p.say(format!(
+                "layer {}: {status} at {}: {}",
+                layer.name, f.service, f.reason
+            )),
         }
         if let Some(f) = failure {
-            report.outcome = if status == "timed-out" { Outcome::TimedOut } else { Outcome::Failed };
+            report.outcome = if status == "timed-out" {
+                Outcome::TimedOut
+            } else {
+                Outcome::Failed
+            };
             report.failure = Some(f);
         }
         report.layers.push(LayerReport {
@@ -205,7 +276,9 @@ pub async fn up(engine: &Engine, desired: &DesiredState, secret_lengths: &HashMa
     }
 
     if report.failure.is_none() {
-        report.removed.extend(collect_stale_configs(engine, desired, &observed).await);
+        report
+            .removed
+            .extend(collect_stale_configs(engine, desired, &observed).await);
         if opts.prune {
             report.removed.extend(prune(engine, &plan, p).await?);
         }
@@ -227,18 +300,30 @@ async fn prepare_layer(
     for c in &lp.changes {
         match c.kind {
             Kind::Network => {
-                let n = layer.networks.iter().find(|n| n.name == c.name).expect("plan follows desired");
+                let n = layer
+                    .networks
+                    .iter()
+                    .find(|n| n.name == c.name)
+                    .expect("plan follows desired");
                 engine.create_network(n).await?;
                 p.say(format!("  network {}: created", n.name));
             }
             Kind::Config => {
-                let cfg = layer.configs.iter().find(|x| x.name == c.name).expect("plan follows desired");
+                let cfg = layer
+                    .configs
+                    .iter()
+                    .find(|x| x.name == c.name)
+                    .expect("plan follows desired");
                 let id = engine.create_config(cfg).await?;
                 refs.configs.insert(cfg.name.clone(), id);
                 p.say(format!("  config {}: created", cfg.name));
             }
             Kind::Secret => {
-                let s = layer.secrets.iter().find(|x| x.name == c.name).expect("plan follows desired");
+                let s = layer
+                    .secrets
+                    .iter()
+                    .find(|x| x.name == c.name)
+                    .expect("plan follows desired");
                 if s.source != SecretSource::Generate {
                     continue;
                 }
@@ -256,12 +341,26 @@ async fn prepare_layer(
                     .map(|svc| svc.labels.clone())
                     .unwrap_or_default()
                     .into_iter()
-                    .filter(|(k, _)| [L::MANAGED_BY, L::NAMESPACE, L::ENVIRONMENT, L::STACK_NAMESPACE].contains(&k.as_str()))
-                    .chain([(L::NAME.to_string(), s.name.clone()), (L::LAYER.to_string(), layer.name.clone())])
+                    .filter(|(k, _)| {
+                        [
+                            L::MANAGED_BY,
+                            L::NAMESPACE,
+                            L::ENVIRONMENT,
+                            L::STACK_NAMESPACE,
+                        ]
+                        .contains(&k.as_str())
+                    })
+                    .chain([
+                        (L::NAME.to_string(), s.name.clone()),
+                        (L::LAYER.to_string(), layer.name.clone()),
+                    ])
                     .collect();
                 let id = engine.create_secret(&name, &labels, &value).await?;
                 refs.secrets.insert(s.name.clone(), (name.clone(), id));
-                p.say(format!("  secret {}: generated (fingerprint {fingerprint})", s.name));
+                p.say(format!(
+                    "  secret {}: generated (fingerprint {fingerprint})",
+                    s.name
+                ));
             }
             Kind::Service => {}
         }
@@ -273,7 +372,11 @@ fn expected(spec: &ServiceSpec, tasks: &[&TaskInfo]) -> usize {
     match spec.mode {
         Mode::Replicated(n) => n as usize,
         // One per eligible node: the scheduler's own count of tasks it wants running.
-        Mode::Global => tasks.iter().filter(|t| t.desired_state == "running").count().max(1),
+        Mode::Global => tasks
+            .iter()
+            .filter(|t| t.desired_state == "running")
+            .count()
+            .max(1),
     }
 }
 
@@ -301,7 +404,13 @@ async fn gate(
     let mut reports: Vec<ServiceReport> = layer
         .services
         .iter()
-        .map(|s| ServiceReport { name: s.name.clone(), action: String::new(), running: 0, desired: 0, healthy_after: None })
+        .map(|s| ServiceReport {
+            name: s.name.clone(),
+            action: String::new(),
+            running: 0,
+            desired: 0,
+            healthy_after: None,
+        })
         .collect();
     loop {
         let mut pending = 0;
@@ -314,14 +423,25 @@ async fn gate(
             let tasks = engine.tasks(id).await?;
             let is_tracked = tracked.contains(&s.name);
             let relevant: Vec<&TaskInfo> = if is_tracked {
-                tasks.iter().filter(|t| t.deploy_id.as_deref() == Some(deploy_id)).collect()
+                tasks
+                    .iter()
+                    .filter(|t| t.deploy_id.as_deref() == Some(deploy_id))
+                    .collect()
             } else {
-                tasks.iter().filter(|t| t.desired_state == "running").collect()
+                tasks
+                    .iter()
+                    .filter(|t| t.desired_state == "running")
+                    .collect()
             };
             let failed = if is_tracked {
                 relevant.iter().find(|t| t.has_failed()).copied()
             } else {
-                tasks.iter().find(|t| t.has_failed() && !known.get(s.name.as_str()).is_some_and(|k| k.contains(&t.id)))
+                tasks.iter().find(|t| {
+                    t.has_failed()
+                        && !known
+                            .get(s.name.as_str())
+                            .is_some_and(|k| k.contains(&t.id))
+                })
             };
             if let Some(t) = failed {
                 let logs = engine.task_logs(&t.id, 20).await;
@@ -331,25 +451,49 @@ async fn gate(
                     t.state,
                     t.error.clone().or(t.message.clone()).unwrap_or_default()
                 );
-                return Ok(Err((reports, failure(layer, s, reason, Some(t.clone()), logs), false)));
+                return Ok(Err((
+                    reports,
+                    failure(layer, s, reason, Some(t.clone()), logs),
+                    false,
+                )));
             }
             if is_tracked {
                 let st = engine.service_status(id).await?;
                 if let Some(state) = st.update_state.as_deref() {
                     if state.starts_with("rollback") || state == "paused" {
-                        let reason = format!("Swarm {state} the update: {}", st.update_message.unwrap_or_default());
+                        let reason = format!(
+                            "Swarm {state} the update: {}",
+                            st.update_message.unwrap_or_default()
+                        );
                         let logs = match relevant.last() {
                             Some(t) => engine.task_logs(&t.id, 20).await,
                             None => vec![],
                         };
-                        return Ok(Err((reports, failure(layer, s, reason, relevant.last().map(|t| (*t).clone()), logs), false)));
+                        return Ok(Err((
+                            reports,
+                            failure(
+                                layer,
+                                s,
+                                reason,
+                                relevant.last().map(|t| (*t).clone()),
+                                logs,
+                            ),
+                            false,
+                        )));
                     }
                 }
             }
             let want = expected(s, &relevant);
-            let running = relevant.iter().filter(|t| t.is_running() && t.desired_state == "running").count();
+            let running = relevant
+                .iter()
+                .filter(|t| t.is_running() && t.desired_state == "running")
+                .count();
             if running != reports[i].running || reports[i].desired != want {
-                p.say(format!("  {}: {running}/{want} running and healthy ({:.1}s)", s.name, layer_start.elapsed().as_secs_f64()));
+                p.say(format!(
+                    "  {}: {running}/{want} running and healthy ({:.1}s)",
+                    s.name,
+                    layer_start.elapsed().as_secs_f64()
+                ));
             }
             reports[i].running = running;
             reports[i].desired = want;
@@ -366,25 +510,42 @@ async fn gate(
         if Instant::now() >= deadline {
             let (i, tasks) = lagging.expect("pending > 0");
             let s = &layer.services[i];
-            let newest = tasks.iter().rev().find(|t| !tracked.contains(&s.name) || t.deploy_id.as_deref() == Some(deploy_id)).cloned();
+            let newest = tasks
+                .iter()
+                .rev()
+                .find(|t| !tracked.contains(&s.name) || t.deploy_id.as_deref() == Some(deploy_id))
+                .cloned();
             let logs = match &newest {
                 Some(t) => engine.task_logs(&t.id, 20).await,
                 None => vec![],
             };
-            let state = newest.as_ref().map(|t| format!("{} ({})", t.state, t.message.clone().unwrap_or_default())).unwrap_or_else(|| "no task scheduled".into());
+            let state = newest
+                .as_ref()
+                .map(|t| format!("{} ({})", t.state, t.message.clone().unwrap_or_default()))
+                .unwrap_or_else(|| "no task scheduled".into());
             let reason = format!(
                 "not healthy after {:.0}s: {}/{} running; newest task {state}",
                 layer_start.elapsed().as_secs_f64(),
                 reports[i].running,
                 reports[i].desired
             );
-            return Ok(Err((reports, failure(layer, s, reason, newest, logs), true)));
+            return Ok(Err((
+                reports,
+                failure(layer, s, reason, newest, logs),
+                true,
+            )));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
-fn failure(layer: &DesiredLayer, s: &ServiceSpec, reason: String, task: Option<TaskInfo>, logs: Vec<String>) -> Failure {
+fn failure(
+    layer: &DesiredLayer,
+    s: &ServiceSpec,
+    reason: String,
+    task: Option<TaskInfo>,
+    logs: Vec<String>,
+) -> Failure {
     Failure {
         layer: layer.name.clone(),
         service: s.name.clone(),
@@ -400,8 +561,16 @@ fn failure(layer: &DesiredLayer, s: &ServiceSpec, reason: String, task: Option<T
 
 /// Removes config versions we own that no desired service uses any more (configs are
 /// immutable, so every change leaves the old version behind). In-use ones are left alone.
-async fn collect_stale_configs(engine: &Engine, desired: &DesiredState, observed: &plan::Observed) -> Vec<String> {
-    let wanted: HashSet<&str> = desired.layers.iter().flat_map(|l| l.configs.iter().map(|c| c.name.as_str())).collect();
+async fn collect_stale_configs(
+    engine: &Engine,
+    desired: &DesiredState,
+    observed: &plan::Observed,
+) -> Vec<String> {
+    let wanted: HashSet<&str> = desired
+        .layers
+        .iter()
+        .flat_map(|l| l.configs.iter().map(|c| c.name.as_str()))
+        .collect();
     let mut removed = Vec::new();
     for c in &observed.configs {
         if !wanted.contains(c.name.as_str()) && engine.remove_config(&c.id, &c.name).await.is_ok() {
@@ -415,7 +584,9 @@ async fn collect_stale_configs(engine: &Engine, desired: &DesiredState, observed
 async fn prune(engine: &Engine, plan: &Plan, p: Progress) -> Result<Vec<String>, EngineError> {
     let mut removed = Vec::new();
     for c in plan.prune.iter().filter(|c| c.kind == Kind::Service) {
-        engine.remove_service(c.id.as_deref().unwrap_or(&c.name), &c.name).await?;
+        engine
+            .remove_service(c.id.as_deref().unwrap_or(&c.name), &c.name)
+            .await?;
         p.say(format!("  service {}: removed (--prune)", c.name));
         removed.push(format!("service {}", c.name));
     }
@@ -431,7 +602,11 @@ async fn prune(engine: &Engine, plan: &Plan, p: Progress) -> Result<Vec<String>,
 
 /// Networks can only go once the tasks attached to them are gone, which Swarm does
 /// asynchronously; retry for a while.
-pub async fn remove_network_when_free(engine: &Engine, id: &str, name: &str) -> Result<bool, EngineError> {
+pub async fn remove_network_when_free(
+    engine: &Engine,
+    id: &str,
+    name: &str,
+) -> Result<bool, EngineError> {
     let until = Instant::now() + Duration::from_secs(60);
     loop {
         match engine.remove_network(id, name).await {

@@ -18,13 +18,25 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// The platform spec.
-    #[arg(short = 'f', long = "file", global = true, default_value = "sprocket.yaml", env = "SPROCKET_FILE")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        default_value = "sprocket.yaml",
+        env = "SPROCKET_FILE"
+    )]
     pub file: PathBuf,
     /// The environment (default: the spec's `default_environment`).
     #[arg(short = 'e', long = "env", global = true, env = "SPROCKET_ENV")]
     pub env: Option<String>,
     /// Output format.
-    #[arg(short = 'o', long = "output", global = true, value_enum, default_value = "human")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        global = true,
+        value_enum,
+        default_value = "human"
+    )]
     pub output: output::Format,
     /// No progress lines on stderr.
     #[arg(short = 'q', long, global = true)]

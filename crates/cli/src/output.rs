@@ -10,7 +10,10 @@ pub enum Format {
 
 /// Prints `report` as pretty JSON on stdout.
 pub fn json<T: Serialize>(report: &T) {
-    println!("{}", serde_json::to_string_pretty(report).expect("reports serialise"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(report).expect("reports serialise")
+    );
 }
 
 /// Progress lines go to stderr, so `--output json` keeps stdout machine-readable.

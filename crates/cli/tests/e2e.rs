@@ -49,7 +49,8 @@ struct Run {
 
 impl Run {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
     }
 }
 
@@ -66,13 +67,25 @@ fn ctl(spec: &Path, args: &[&str]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into(),
         stderr: String::from_utf8_lossy(&out.stderr).into(),
     };
-    eprintln!("$ sprocketctl {} → exit {}\n{}", args.join(" "), r.code, r.stderr);
+    eprintln!(
+        "$ sprocketctl {} → exit {}\n{}",
+        args.join(" "),
+        r.code,
+        r.stderr
+    );
     r
 }
 
 fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker CLI runs");
-    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -80,11 +93,24 @@ fn docker(args: &[&str]) -> String {
 fn get(host: &str) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", HTTP_PORT)).expect("Traefik listens");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
-    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, out.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default())
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        out.split_once("\r\n\r\n")
+            .map(|x| x.1.to_string())
+            .unwrap_or_default(),
+    )
 }
 
 /// Traefik picks up new routes within its provider refresh; retry briefly.
@@ -101,10 +127,23 @@ fn get_until(host: &str, ok: impl Fn(u16) -> bool) -> (u16, String) {
 }
 
 fn versions(layer: &str) -> Vec<(String, String)> {
-    let ids = docker(&["service", "ls", "-q", "--filter", &format!("label=io.sprocket.namespace={NS}"), "--filter", &format!("label=io.sprocket.layer={layer}")]);
+    let ids = docker(&[
+        "service",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=io.sprocket.namespace={NS}"),
+        "--filter",
+        &format!("label=io.sprocket.layer={layer}"),
+    ]);
     let mut v: Vec<(String, String)> = ids
         .lines()
-        .map(|id| (id.to_string(), docker(&["service", "inspect", id, "--format", "{{.Version.Index}}"])))
+        .map(|id| {
+            (
+                id.to_string(),
+                docker(&["service", "inspect", id, "--format", "{{.Version.Index}}"]),
+            )
+        })
         .collect();
     v.sort();
     v
@@ -124,7 +163,9 @@ fn owned(kind: &str) -> Vec<String> {
 
 #[test]
 fn platform_lifecycle_on_a_real_swarm() {
-    let engine = Command::new("docker").args(["info", "--format", "{{.Swarm.ControlAvailable}}"]).output();
+    let engine = Command::new("docker")
+        .args(["info", "--format", "{{.Swarm.ControlAvailable}}"])
+        .output();
     match engine {
         Ok(o) if String::from_utf8_lossy(&o.stdout).trim() == "true" => {}
         other => panic!(
@@ -133,7 +174,10 @@ fn platform_lifecycle_on_a_real_swarm() {
     }
     let dir = std::env::temp_dir().join(format!("sprocket-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    copy_dir(&repo().join("examples/sprocket/config"), &dir.join("config"));
+    copy_dir(
+        &repo().join("examples/sprocket/config"),
+        &dir.join("config"),
+    );
     let spec = write_spec(&dir, "");
 
     // Clean slate (a previous run that was killed may have left objects).
@@ -144,13 +188,22 @@ fn platform_lifecycle_on_a_real_swarm() {
     assert_eq!(up.code, 0, "up failed: {}", up.stdout);
     let r = up.json();
     assert_eq!(r["outcome"], "deployed");
-    assert!(r["layers"].as_array().unwrap().iter().all(|l| l["status"] == "deployed"));
+    assert!(r["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["status"] == "deployed"));
 
     // 2. every service N/N.
     let st = ctl(&spec, &["-o", "json", "status"]);
     assert_eq!(st.code, 0, "{}", st.stdout);
     let st = st.json();
-    let services: Vec<&Value> = st["layers"].as_array().unwrap().iter().flat_map(|l| l["services"].as_array().unwrap()).collect();
+    let services: Vec<&Value> = st["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["services"].as_array().unwrap())
+        .collect();
     assert_eq!(services.len(), 6);
     for s in &services {
         assert_eq!(s["running"], s["desired"], "{s}");
@@ -159,24 +212,36 @@ fn platform_lifecycle_on_a_real_swarm() {
 
     // 3. every Host of every route reaches its service; unknown Hosts get 404.
     let parsed = sprocket_spec::parse_file(&spec).unwrap();
-    let platform = sprocket_spec::resolve(&parsed, Some("e2e"), &|p: &Path| std::fs::read(p)).unwrap().platform;
+    let platform = sprocket_spec::resolve(&parsed, Some("e2e"), &|p: &Path| std::fs::read(p))
+        .unwrap()
+        .platform;
     let mut hosts = 0;
     for svc in platform.services() {
         for route in &svc.routes {
             for host in &route.hosts {
                 let (status, body) = get_until(host, |s| s != 404 && s != 0 && s < 500);
-                assert!(status != 404 && status != 0 && status < 500, "{host} → {} got {status}: {body}", svc.name);
+                assert!(
+                    status != 404 && status != 0 && status < 500,
+                    "{host} → {} got {status}: {body}",
+                    svc.name
+                );
                 if svc.name == "demo" {
                     assert_eq!(status, 200, "{body}");
                 }
                 if svc.name == "rabbitmq" {
-                    assert!(body.contains("RabbitMQ Management"), "{host} reached something else: {body}");
+                    assert!(
+                        body.contains("RabbitMQ Management"),
+                        "{host} reached something else: {body}"
+                    );
                 }
                 hosts += 1;
             }
         }
     }
-    assert!(hosts >= 5, "demo (3 hosts: name, LAN IP, Tailscale IP), rabbitmq, vault");
+    assert!(
+        hosts >= 5,
+        "demo (3 hosts: name, LAN IP, Tailscale IP), rabbitmq, vault"
+    );
     assert_eq!(get("nobody.localhost").0, 404);
     assert_eq!(get("10.9.9.9").0, 404);
 
@@ -190,19 +255,31 @@ fn platform_lifecycle_on_a_real_swarm() {
 
     // 5. a second up changes nothing and makes zero engine calls; plan agrees.
     let again = ctl(&spec, &["-o", "json", "up"]).json();
-    assert_eq!(again["calls"], serde_json::json!({ "create": 0, "update": 0, "remove": 0 }));
+    assert_eq!(
+        again["calls"],
+        serde_json::json!({ "create": 0, "update": 0, "remove": 0 })
+    );
     assert_eq!(ctl(&spec, &["plan", "--detailed-exitcode"]).code, 0);
 
     // 6. one env var changes exactly one service.
     let infra = versions("infrastructure");
     let data = versions("data");
-    let spec = write_spec(&dir, "    services:\n      demo: { env: { E2E_MARK: \"2\" } }\n");
+    let spec = write_spec(
+        &dir,
+        "    services:\n      demo: { env: { E2E_MARK: \"2\" } }\n",
+    );
     assert_eq!(ctl(&spec, &["plan", "--detailed-exitcode"]).code, 2);
     let changed = ctl(&spec, &["-o", "json", "up"]);
     assert_eq!(changed.code, 0, "{}", changed.stdout);
     let changed = changed.json();
-    assert_eq!(changed["calls"], serde_json::json!({ "create": 0, "update": 1, "remove": 0 }));
-    let updated: Vec<String> = changed["layers"].as_array().unwrap().iter()
+    assert_eq!(
+        changed["calls"],
+        serde_json::json!({ "create": 0, "update": 1, "remove": 0 })
+    );
+    let updated: Vec<String> = changed["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
         .flat_map(|l| l["services"].as_array().unwrap())
         .filter(|s| s["action"] == "update")
         .map(|s| s["name"].as_str().unwrap().to_string())
@@ -219,14 +296,29 @@ fn platform_lifecycle_on_a_real_swarm() {
     let f = failed.json();
     assert_eq!(f["outcome"], "failed");
     assert_eq!(f["failure"]["service"], format!("{NS}_demo"));
-    assert!(f["failure"]["reason"].as_str().unwrap().contains("failed"), "{}", f["failure"]);
+    assert!(
+        f["failure"]["reason"].as_str().unwrap().contains("failed"),
+        "{}",
+        f["failure"]
+    );
     let logs = f["failure"]["logs"].as_array().unwrap();
-    assert!(logs.iter().any(|l| l.as_str().unwrap().contains("cannot listen on not-an-address")), "the task's own error: {logs:?}");
+    assert!(
+        logs.iter().any(|l| l
+            .as_str()
+            .unwrap()
+            .contains("cannot listen on not-an-address")),
+        "the task's own error: {logs:?}"
+    );
     assert_eq!(versions("infrastructure"), infra);
     assert_eq!(versions("data"), data);
     let human = ctl(&spec, &["up", "--timeout", "120"]);
     assert_eq!(human.code, 5);
-    assert!(human.stdout.contains("cannot listen on not-an-address") && human.stdout.contains("run `sprocketctl up` again"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("cannot listen on not-an-address")
+            && human.stdout.contains("run `sprocketctl up` again"),
+        "{}",
+        human.stdout
+    );
 
     // 8. fixed spec: the next up continues from there and ends healthy.
     let spec = write_spec(&dir, "");

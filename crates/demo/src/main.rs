@@ -19,7 +19,11 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("probe") => {
             let port = listen.rsplit(':').next().unwrap_or("8080");
-            std::process::exit(if probe(&format!("127.0.0.1:{port}")) { 0 } else { 1 });
+            std::process::exit(if probe(&format!("127.0.0.1:{port}")) {
+                0
+            } else {
+                1
+            });
         }
         Some("--help") | Some("-h") => {
             println!("sprocket-demo [probe]\n  serves http on DEMO_LISTEN (default 0.0.0.0:8080): / runs DEMO_CHECKS (name=host:port,...), /healthz is liveness\n  probe: exit 0 when /healthz answers 200");
@@ -63,8 +67,16 @@ fn handle(mut conn: TcpStream) {
             let items: Vec<String> = checks.iter().map(Check::json).collect();
             let host = std::env::var("HOSTNAME").unwrap_or_default();
             (
-                if all_ok { "200 OK" } else { "503 Service Unavailable" },
-                format!("{{\"app\":\"sprocket-demo\",\"host\":\"{}\",\"ok\":{all_ok},\"checks\":[{}]}}", esc(&host), items.join(",")),
+                if all_ok {
+                    "200 OK"
+                } else {
+                    "503 Service Unavailable"
+                },
+                format!(
+                    "{{\"app\":\"sprocket-demo\",\"host\":\"{}\",\"ok\":{all_ok},\"checks\":[{}]}}",
+                    esc(&host),
+                    items.join(",")
+                ),
             )
         }
         _ => ("404 Not Found", "{\"error\":\"not found\"}".to_string()),
@@ -81,7 +93,9 @@ fn probe(addr: &str) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(TIMEOUT));
-    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n").is_err() {
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut out = String::new();
@@ -145,15 +159,18 @@ fn connect(target: &str) -> Result<TcpStream, String> {
         .map_err(|e| format!("cannot resolve {target}: {e}"))?
         .next()
         .ok_or_else(|| format!("{target} resolves to no address"))?;
-    let s = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
+    let s =
+        TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(TIMEOUT))
+        .map_err(|e| e.to_string())?;
     Ok(s)
 }
 
 fn check(name: &str, target: &str) -> Result<String, String> {
     let mut s = connect(target)?;
     if name.contains("redis") {
-        s.write_all(b"*1\r\n$4\r\nPING\r\n").map_err(|e| e.to_string())?;
+        s.write_all(b"*1\r\n$4\r\nPING\r\n")
+            .map_err(|e| e.to_string())?;
         let mut buf = [0u8; 64];
         let n = s.read(&mut buf).map_err(|e| format!("read: {e}"))?;
         let reply = String::from_utf8_lossy(&buf[..n]).trim().to_string();
@@ -163,7 +180,8 @@ fn check(name: &str, target: &str) -> Result<String, String> {
             Err(format!("unexpected reply {reply:?}"))
         }
     } else if name.contains("rabbit") || name.contains("amqp") {
-        s.write_all(b"AMQP\x00\x00\x09\x01").map_err(|e| e.to_string())?;
+        s.write_all(b"AMQP\x00\x00\x09\x01")
+            .map_err(|e| e.to_string())?;
         let mut head = [0u8; 11];
         s.read_exact(&mut head).map_err(|e| format!("read: {e}"))?;
         // frame type 1 (method), channel 0, then size (4), class 10 + method 10 = connection.start

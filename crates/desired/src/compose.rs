@@ -29,11 +29,13 @@ pub fn compose_files(d: &DesiredState) -> Vec<(String, String)> {
 }
 
 fn short(full: &str, ns: &str) -> String {
-    full.strip_prefix(&format!("{ns}_")).unwrap_or(full).to_string()
+    full.strip_prefix(&format!("{ns}_"))
+        .unwrap_or(full)
+        .to_string()
 }
 
 fn dur(ns: u64) -> String {
-    if ns % 1_000_000_000 == 0 {
+    if ns.is_multiple_of(1_000_000_000) {
         format!("{}s", ns / 1_000_000_000)
     } else {
         format!("{}ms", ns / 1_000_000)
@@ -66,13 +68,21 @@ fn layer(d: &DesiredState, l: &DesiredLayer) -> Value {
             );
         }
         for sec in &s.secrets {
-            secrets.insert(sec.name.clone(), json!({ "external": true, "name": format!("{ns}_{}", sec.name) }));
+            secrets.insert(
+                sec.name.clone(),
+                json!({ "external": true, "name": format!("{ns}_{}", sec.name) }),
+            );
         }
     }
     let mut top = Map::new();
     top.insert("version".into(), json!("3.9"));
     top.insert("services".into(), Value::Object(services));
-    for (k, v) in [("networks", networks), ("volumes", volumes), ("configs", configs), ("secrets", secrets)] {
+    for (k, v) in [
+        ("networks", networks),
+        ("volumes", volumes),
+        ("configs", configs),
+        ("secrets", secrets),
+    ] {
         if !v.is_empty() {
             top.insert(k.into(), Value::Object(v));
         }
@@ -101,7 +111,11 @@ fn service(ns: &str, s: &ServiceSpec) -> Value {
     if !s.env.is_empty() {
         m.insert("environment".into(), json!(s.env));
     }
-    for (k, v) in [("hostname", &s.hostname), ("user", &s.user), ("working_dir", &s.workdir)] {
+    for (k, v) in [
+        ("hostname", &s.hostname),
+        ("user", &s.user),
+        ("working_dir", &s.workdir),
+    ] {
         if let Some(v) = v {
             m.insert(k.into(), json!(v));
         }
@@ -154,7 +168,10 @@ fn service(ns: &str, s: &ServiceSpec) -> Value {
             json!({ "test": h.test, "interval": dur(h.interval_ns), "timeout": dur(h.timeout_ns), "retries": h.retries, "start_period": dur(h.start_period_ns) }),
         );
     }
-    m.insert("logging".into(), json!({ "driver": s.logging.driver, "options": s.logging.options }));
+    m.insert(
+        "logging".into(),
+        json!({ "driver": s.logging.driver, "options": s.logging.options }),
+    );
     if let Some(g) = s.stop_grace_period_ns {
         m.insert("stop_grace_period".into(), json!(dur(g)));
     }
@@ -185,7 +202,10 @@ fn service(ns: &str, s: &ServiceSpec) -> Value {
         reservations.insert("memory".into(), json!(b.to_string()));
     }
     if !limits.is_empty() || !reservations.is_empty() {
-        deploy.insert("resources".into(), json!({ "limits": limits, "reservations": reservations }));
+        deploy.insert(
+            "resources".into(),
+            json!({ "limits": limits, "reservations": reservations }),
+        );
     }
     if !s.placement.is_empty() {
         deploy.insert("placement".into(), json!({ "constraints": s.placement }));

@@ -170,7 +170,11 @@ pub fn plan(desired: &DesiredState, observed: &Observed) -> Plan {
                 }
             }
         }
-        layers.push(LayerPlan { name: layer.name.clone(), changes, unchanged });
+        layers.push(LayerPlan {
+            name: layer.name.clone(),
+            changes,
+            unchanged,
+        });
     }
 
     // Owned objects the spec does not want (removed from the spec, or disabled here).
@@ -239,7 +243,13 @@ pub fn plan(desired: &DesiredState, observed: &Observed) -> Plan {
 }
 
 fn create(kind: Kind, name: &str) -> Change {
-    Change { kind, name: name.to_string(), action: Action::Create, fields: vec![], id: None }
+    Change {
+        kind,
+        name: name.to_string(),
+        action: Action::Create,
+        fields: vec![],
+        id: None,
+    }
 }
 
 /// Field-by-field differences between a desired service and the live one.
@@ -262,7 +272,11 @@ pub fn diff_service(desired: &ServiceSpec, live: &ServiceSpec) -> Vec<FieldDiff>
     keys.dedup();
     keys.into_iter()
         .filter(|k| d.get(*k) != l.get(*k))
-        .map(|k| FieldDiff { path: k.clone(), before: l.get(k).cloned(), after: d.get(k).cloned() })
+        .map(|k| FieldDiff {
+            path: k.clone(),
+            before: l.get(k).cloned(),
+            after: d.get(k).cloned(),
+        })
         .collect()
 }
 
@@ -273,7 +287,11 @@ fn flatten(v: &Value) -> BTreeMap<String, Value> {
         match v {
             Value::Object(m) => {
                 for (k, v) in m {
-                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     walk(&p, v, out);
                 }
             }

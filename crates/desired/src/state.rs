@@ -216,7 +216,10 @@ pub fn desired(p: &Platform) -> DesiredState {
     if let Some(edge) = edge {
         if !routed.is_empty() {
             nets.insert(edge_net.clone(), (edge.layer.clone(), "edge".into()));
-            joins.entry(&edge.name).or_default().insert(edge_net.clone());
+            joins
+                .entry(&edge.name)
+                .or_default()
+                .insert(edge_net.clone());
             for r in &routed {
                 joins.entry(r).or_default().insert(edge_net.clone());
             }
@@ -224,14 +227,22 @@ pub fn desired(p: &Platform) -> DesiredState {
         if let Some(proxy) = proxy {
             nets.insert(api_net.clone(), (proxy.layer.clone(), "docker-api".into()));
             joins.entry(&edge.name).or_default().insert(api_net.clone());
-            joins.entry(&proxy.name).or_default().insert(api_net.clone());
+            joins
+                .entry(&proxy.name)
+                .or_default()
+                .insert(api_net.clone());
         }
     }
     for consumer in p.services() {
         for used in &consumer.uses {
-            let Some(provider) = p.service(used) else { continue };
+            let Some(provider) = p.service(used) else {
+                continue;
+            };
             let net = format!("{ns}_to-{}", provider.name);
-            nets.insert(net.clone(), (provider.layer.clone(), format!("to-{}", provider.name)));
+            nets.insert(
+                net.clone(),
+                (provider.layer.clone(), format!("to-{}", provider.name)),
+            );
             joins.entry(&provider.name).or_default().insert(net.clone());
             joins.entry(&consumer.name).or_default().insert(net);
         }
@@ -259,7 +270,13 @@ pub fn desired(p: &Platform) -> DesiredState {
                     .map(|f| f.to_string_lossy().to_string())
                     .unwrap_or_default()
                     .chars()
-                    .map(|ch| if ch.is_ascii_alphanumeric() || ch == '-' { ch } else { '-' })
+                    .map(|ch| {
+                        if ch.is_ascii_alphanumeric() || ch == '-' {
+                            ch
+                        } else {
+                            '-'
+                        }
+                    })
                     .collect();
                 let name = format!("{ns}_{}-{stem}-{}", s.name, short_hash(&c.content));
                 let mut labels = base(&layer.name, &format!("{}/{}", s.name, c.file));
@@ -270,7 +287,11 @@ pub fn desired(p: &Platform) -> DesiredState {
                     content: c.content.clone(),
                     source: c.path.display().to_string(),
                 });
-                file_configs.push(FileRef { name, target: c.target.clone(), mode: c.mode });
+                file_configs.push(FileRef {
+                    name,
+                    target: c.target.clone(),
+                    mode: c.mode,
+                });
             }
             for m in &s.secrets {
                 if !secrets.iter().any(|x| x.name == m.name) {
@@ -287,7 +308,15 @@ pub fn desired(p: &Platform) -> DesiredState {
                     });
                 }
             }
-            services.push(service(p, s, &base, joins.get(s.name.as_str()), file_configs, proxy, &edge_net));
+            services.push(service(
+                p,
+                s,
+                &base,
+                joins.get(s.name.as_str()),
+                file_configs,
+                proxy,
+                &edge_net,
+            ));
         }
         layers.push(DesiredLayer {
             name: layer.name.clone(),
@@ -329,13 +358,21 @@ fn service(
         .volumes
         .iter()
         .map(|v| match v {
-            model::Volume::Named { name, target, read_only } => MountSpec {
+            model::Volume::Named {
+                name,
+                target,
+                read_only,
+            } => MountSpec {
                 kind: "volume".into(),
                 source: volume_name(ns, name),
                 target: target.clone(),
                 read_only: *read_only,
             },
-            model::Volume::Bind { source, target, read_only } => MountSpec {
+            model::Volume::Bind {
+                source,
+                target,
+                read_only,
+            } => MountSpec {
                 kind: "bind".into(),
                 source: source.clone(),
                 target: target.clone(),
@@ -348,9 +385,19 @@ fn service(
         let mut a = args.unwrap_or_default();
         a.extend(traefik::edge_args(p, proxy_host, edge_net));
         args = Some(a);
-        ports.push(PublishedPort { target: 80, published: env.http_port, protocol: "tcp".into(), mode: publish_mode.into() });
+        ports.push(PublishedPort {
+            target: 80,
+            published: env.http_port,
+            protocol: "tcp".into(),
+            mode: publish_mode.into(),
+        });
         if env.tls.enabled() {
-            ports.push(PublishedPort { target: 443, published: env.https_port, protocol: "tcp".into(), mode: publish_mode.into() });
+            ports.push(PublishedPort {
+                target: 443,
+                published: env.https_port,
+                protocol: "tcp".into(),
+                mode: publish_mode.into(),
+            });
         }
     }
     ports.extend(s.ports.iter().map(|pt| PublishedPort {
@@ -363,7 +410,11 @@ fn service(
     let mut secrets: Vec<FileRef> = s
         .secrets
         .iter()
-        .map(|m| FileRef { name: m.name.clone(), target: m.target.clone(), mode: 0o400 })
+        .map(|m| FileRef {
+            name: m.name.clone(),
+            target: m.target.clone(),
+            mode: 0o400,
+        })
         .collect();
     secrets.sort();
     let mut configs = configs;
@@ -371,7 +422,10 @@ fn service(
     let networks = networks
         .map(|n| {
             n.iter()
-                .map(|net| NetworkAttachment { network: net.clone(), aliases: vec![s.name.clone()] })
+                .map(|net| NetworkAttachment {
+                    network: net.clone(),
+                    aliases: vec![s.name.clone()],
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -398,7 +452,9 @@ fn service(
         ports,
         mode: s.mode.clone(),
         health: s.health.as_ref().map(|h| HealthSpec {
-            test: std::iter::once("CMD".to_string()).chain(h.cmd.iter().cloned()).collect(),
+            test: std::iter::once("CMD".to_string())
+                .chain(h.cmd.iter().cloned())
+                .collect(),
             interval_ns: h.interval_ns,
             timeout_ns: h.timeout_ns,
             retries: h.retries,
@@ -418,7 +474,11 @@ fn service(
         update: UpdateSpec {
             parallelism: 1,
             // Host-published ports cannot be bound twice on a node: start-first would wedge.
-            order: if ports_block_start_first(s, env) { "stop-first".into() } else { "start-first".into() },
+            order: if ports_block_start_first(s, env) {
+                "stop-first".into()
+            } else {
+                "start-first".into()
+            },
             failure_action: "rollback".into(),
             monitor_ns: 5_000_000_000,
         },
@@ -432,8 +492,12 @@ fn service(
 /// Services that publish host ports, or own a volume that two tasks must not share (databases),
 /// update stop-first; stateless ones start the new task before stopping the old.
 fn ports_block_start_first(s: &model::Service, env: &model::Environment) -> bool {
-    let host_ports = env.publish_mode == PublishMode::Host && (s.role == Some(Role::Edge) || !s.ports.is_empty());
-    let stateful = s.volumes.iter().any(|v| matches!(v, model::Volume::Named { .. }));
+    let host_ports = env.publish_mode == PublishMode::Host
+        && (s.role == Some(Role::Edge) || !s.ports.is_empty());
+    let stateful = s
+        .volumes
+        .iter()
+        .any(|v| matches!(v, model::Volume::Named { .. }));
     host_ports || stateful
 }
 

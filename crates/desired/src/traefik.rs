@@ -37,9 +37,14 @@ pub fn service_labels(p: &Platform, svc: &Service, edge_network: &str) -> BTreeM
         let backend = match &r.internal {
             Some(internal) => internal.clone(),
             None => {
-                let port = r.port.expect("validated: a route has a port or is internal");
+                let port = r
+                    .port
+                    .expect("validated: a route has a port or is internal");
                 l.insert(
-                    format!("traefik.http.services.{}.loadbalancer.server.port", r.router),
+                    format!(
+                        "traefik.http.services.{}.loadbalancer.server.port",
+                        r.router
+                    ),
                     port.to_string(),
                 );
                 r.router.clone()
@@ -80,7 +85,10 @@ pub fn service_labels(p: &Platform, svc: &Service, edge_network: &str) -> BTreeM
     // Swarm needs a port for every Traefik service, even one whose routes are all internal.
     if svc.routes.iter().all(|r| r.internal.is_some()) {
         l.insert(
-            format!("traefik.http.services.{}-noop.loadbalancer.server.port", svc.name),
+            format!(
+                "traefik.http.services.{}-noop.loadbalancer.server.port",
+                svc.name
+            ),
             "9999".into(),
         );
     }
@@ -142,8 +150,7 @@ pub fn edge_args(p: &Platform, proxy_host: &str, edge_network: &str) -> Vec<Stri
         "--providers.swarm.refreshSeconds=2".into(),
         "--entrypoints.web.address=:80".into(),
     ];
-    if p
-        .services()
+    if p.services()
         .flat_map(|s| &s.routes)
         .any(|r| r.internal.as_deref() == Some("api@internal"))
     {

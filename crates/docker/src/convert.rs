@@ -30,21 +30,29 @@ fn nz(v: Option<i64>) -> Option<i64> {
 pub fn to_engine(s: &ServiceSpec, refs: &Refs, deploy_id: &str) -> bollard::models::ServiceSpec {
     let container_labels: HashMap<String, String> = [
         (L::DEPLOY_ID.to_string(), deploy_id.to_string()),
-        (L::NAMESPACE.to_string(), s.labels.get(L::NAMESPACE).cloned().unwrap_or_default()),
+        (
+            L::NAMESPACE.to_string(),
+            s.labels.get(L::NAMESPACE).cloned().unwrap_or_default(),
+        ),
         (L::MANAGED_BY.to_string(), L::MANAGED_BY_VALUE.to_string()),
     ]
     .into();
-    let volume_labels: HashMap<String, String> = [L::MANAGED_BY, L::NAMESPACE, L::ENVIRONMENT, L::LAYER]
-        .iter()
-        .filter_map(|k| Some((k.to_string(), s.labels.get(*k)?.clone())))
-        .collect();
+    let volume_labels: HashMap<String, String> =
+        [L::MANAGED_BY, L::NAMESPACE, L::ENVIRONMENT, L::LAYER]
+            .iter()
+            .filter_map(|k| Some((k.to_string(), s.labels.get(*k)?.clone())))
+            .collect();
     let mounts = s
         .mounts
         .iter()
         .map(|m| Mount {
             target: Some(m.target.clone()),
             source: Some(m.source.clone()),
-            typ: Some(if m.kind == "bind" { MountType::BIND } else { MountType::VOLUME }),
+            typ: Some(if m.kind == "bind" {
+                MountType::BIND
+            } else {
+                MountType::VOLUME
+            }),
             read_only: Some(m.read_only),
             volume_options: (m.kind == "volume").then(|| MountVolumeOptions {
                 labels: Some(volume_labels.clone()),
@@ -153,10 +161,15 @@ pub fn to_engine(s: &ServiceSpec, refs: &Refs, deploy_id: &str) -> bollard::mode
     };
     let mode = match s.mode {
         Mode::Replicated(n) => ServiceSpecMode {
-            replicated: Some(ServiceSpecModeReplicated { replicas: Some(n as i64) }),
+            replicated: Some(ServiceSpecModeReplicated {
+                replicas: Some(n as i64),
+            }),
             ..Default::default()
         },
-        Mode::Global => ServiceSpecMode { global: Some(HashMap::new()), ..Default::default() },
+        Mode::Global => ServiceSpecMode {
+            global: Some(HashMap::new()),
+            ..Default::default()
+        },
     };
     bollard::models::ServiceSpec {
         name: Some(s.name.clone()),
@@ -193,11 +206,20 @@ pub fn to_engine(s: &ServiceSpec, refs: &Refs, deploy_id: &str) -> bollard::mode
 
 /// Reads a live service back into our form. `networks` maps network ids to names (the engine
 /// stores attachments by id); `secrets` maps secret ids to their logical names.
-pub fn from_engine(svc: &Service, networks: &HashMap<String, String>, secrets: &HashMap<String, String>) -> ServiceSpec {
+pub fn from_engine(
+    svc: &Service,
+    networks: &HashMap<String, String>,
+    secrets: &HashMap<String, String>,
+) -> ServiceSpec {
     let spec = svc.spec.clone().unwrap_or_default();
     let task = spec.task_template.clone().unwrap_or_default();
     let c = task.container_spec.clone().unwrap_or_default();
-    let labels: BTreeMap<String, String> = spec.labels.clone().unwrap_or_default().into_iter().collect();
+    let labels: BTreeMap<String, String> = spec
+        .labels
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     let env = c
         .env
         .clone()
@@ -214,7 +236,10 @@ pub fn from_engine(svc: &Service, networks: &HashMap<String, String>, secrets: &
         .unwrap_or_default()
         .into_iter()
         .map(|m| MountSpec {
-            kind: m.typ.map(|t| t.to_string()).unwrap_or_else(|| "volume".into()),
+            kind: m
+                .typ
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "volume".into()),
             source: m.source.unwrap_or_default(),
             target: m.target.unwrap_or_default(),
             read_only: m.read_only.unwrap_or(false),
@@ -228,7 +253,11 @@ pub fn from_engine(svc: &Service, networks: &HashMap<String, String>, secrets: &
         .into_iter()
         .map(|x| {
             let f = x.file.unwrap_or_default();
-            FileRef { name: x.config_name.unwrap_or_default(), target: f.name.unwrap_or_default(), mode: f.mode.unwrap_or(0o444) }
+            FileRef {
+                name: x.config_name.unwrap_or_default(),
+                target: f.name.unwrap_or_default(),
+                mode: f.mode.unwrap_or(0o444),
+            }
         })
         .collect();
     configs.sort();
@@ -244,16 +273,27 @@ pub fn from_engine(svc: &Service, networks: &HashMap<String, String>, secrets: &
                 .as_ref()
                 .and_then(|id| secrets.get(id).cloned())
                 .unwrap_or_else(|| x.secret_name.unwrap_or_default());
-            FileRef { name: logical, target: f.name.unwrap_or_default(), mode: f.mode.unwrap_or(0o444) }
+            FileRef {
+                name: logical,
+                target: f.name.unwrap_or_default(),
+                mode: f.mode.unwrap_or(0o444),
+            }
         })
         .collect();
     secret_refs.sort();
-    let attachments = task.networks.clone().or(spec.networks.clone()).unwrap_or_default();
+    let attachments = task
+        .networks
+        .clone()
+        .or(spec.networks.clone())
+        .unwrap_or_default();
     let mut nets: Vec<NetworkAttachment> = attachments
         .into_iter()
         .map(|n| {
             let t = n.target.unwrap_or_default();
-            NetworkAttachment { network: networks.get(&t).cloned().unwrap_or(t), aliases: n.aliases.unwrap_or_default() }
+            NetworkAttachment {
+                network: networks.get(&t).cloned().unwrap_or(t),
+                aliases: n.aliases.unwrap_or_default(),
+            }
         })
         .collect();
     nets.sort();
@@ -265,13 +305,21 @@ pub fn from_engine(svc: &Service, networks: &HashMap<String, String>, secrets: &
         .map(|p| PublishedPort {
             target: p.target_port.unwrap_or(0) as u16,
             published: p.published_port.unwrap_or(0) as u16,
-            protocol: p.protocol.map(|x| x.to_string()).unwrap_or_else(|| "tcp".into()),
-            mode: p.publish_mode.map(|x| x.to_string()).unwrap_or_else(|| "ingress".into()),
+            protocol: p
+                .protocol
+                .map(|x| x.to_string())
+                .unwrap_or_else(|| "tcp".into()),
+            mode: p
+                .publish_mode
+                .map(|x| x.to_string())
+                .unwrap_or_else(|| "ingress".into()),
         })
         .collect();
     ports.sort();
     let mode = match spec.mode.clone().unwrap_or_default() {
-        ServiceSpecMode { global: Some(_), .. } => Mode::Global,
+        ServiceSpecMode {
+            global: Some(_), ..
+        } => Mode::Global,
         m => Mode::Replicated(m.replicated.and_then(|r| r.replicas).unwrap_or(1) as u64),
     };
     let health = c.health_check.clone().and_then(|h| {
@@ -309,7 +357,11 @@ pub fn from_engine(svc: &Service, networks: &HashMap<String, String>, secrets: &
         configs,
         secrets: secret_refs,
         networks: nets,
-        endpoint_mode: endpoint.mode.map(|m| m.to_string()).filter(|m| !m.is_empty()).unwrap_or_else(|| "vip".into()),
+        endpoint_mode: endpoint
+            .mode
+            .map(|m| m.to_string())
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| "vip".into()),
         ports,
         mode,
         health,
@@ -319,7 +371,11 @@ pub fn from_engine(svc: &Service, networks: &HashMap<String, String>, secrets: &
             reserve_nano_cpus: nz(reserve.nano_cpus),
             reserve_memory_bytes: nz(reserve.memory_bytes),
         },
-        placement: task.placement.clone().and_then(|p| p.constraints).unwrap_or_default(),
+        placement: task
+            .placement
+            .clone()
+            .and_then(|p| p.constraints)
+            .unwrap_or_default(),
         logging: Logging {
             driver: log.name.unwrap_or_default(),
             options: log.options.unwrap_or_default().into_iter().collect(),
@@ -333,7 +389,10 @@ pub fn from_engine(svc: &Service, networks: &HashMap<String, String>, secrets: &
         update: UpdateSpec {
             parallelism: update.parallelism.unwrap_or(0) as u64,
             order: update.order.map(|x| x.to_string()).unwrap_or_default(),
-            failure_action: update.failure_action.map(|x| x.to_string()).unwrap_or_default(),
+            failure_action: update
+                .failure_action
+                .map(|x| x.to_string())
+                .unwrap_or_default(),
             monitor_ns: update.monitor.unwrap_or(0) as u64,
         },
         stop_grace_period_ns: c.stop_grace_period.map(|n| n as u64),

@@ -56,9 +56,16 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    fn api(action: &'static str, object: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> EngineError {
+    fn api(
+        action: &'static str,
+        object: impl Into<String>,
+    ) -> impl FnOnce(bollard::errors::Error) -> EngineError {
         let object = object.into();
-        move |source| EngineError::Api { action, object, source }
+        move |source| EngineError::Api {
+            action,
+            object,
+            source,
+        }
     }
 }
 
@@ -138,15 +145,20 @@ fn owned_filter(ns: &str) -> HashMap<String, Vec<String>> {
 }
 
 fn labels_of(h: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
-    h.map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+    h.map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
 }
 
 impl Engine {
     /// Connects to `DOCKER_HOST` (or the default socket), negotiates the API version (the
     /// Debian engine speaks 1.41) and checks that it is a swarm manager.
     pub async fn connect() -> Result<Engine, EngineError> {
-        let endpoint = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-        let unreachable = |source| EngineError::Unreachable { endpoint: endpoint.clone(), source };
+        let endpoint =
+            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let unreachable = |source| EngineError::Unreachable {
+            endpoint: endpoint.clone(),
+            source,
+        };
         let docker = Docker::connect_with_defaults().map_err(unreachable)?;
         let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
             .await
@@ -155,12 +167,25 @@ impl Engine {
                 source: bollard::errors::Error::RequestTimeoutError,
             })?
             .map_err(unreachable)?;
-        let info = docker.info().await.map_err(|source| EngineError::Unreachable { endpoint: endpoint.clone(), source })?;
-        let manager = info.swarm.and_then(|s| s.control_available).unwrap_or(false);
+        let info = docker
+            .info()
+            .await
+            .map_err(|source| EngineError::Unreachable {
+                endpoint: endpoint.clone(),
+                source,
+            })?;
+        let manager = info
+            .swarm
+            .and_then(|s| s.control_available)
+            .unwrap_or(false);
         if !manager {
             return Err(EngineError::NotAManager { endpoint });
         }
-        Ok(Engine { docker, endpoint, calls: Arc::new(Calls::default()) })
+        Ok(Engine {
+            docker,
+            endpoint,
+            calls: Arc::new(Calls::default()),
+        })
     }
 
     pub fn docker(&self) -> &Docker {
@@ -172,7 +197,9 @@ impl Engine {
         let f = owned_filter(ns);
         let networks = self
             .docker
-            .list_networks(Some(q::ListNetworksOptions { filters: Some(f.clone()) }))
+            .list_networks(Some(q::ListNetworksOptions {
+                filters: Some(f.clone()),
+            }))
             .await
             .map_err(EngineError::api("list", "networks"))?;
         let all_networks = self
@@ -186,12 +213,16 @@ impl Engine {
             .collect();
         let configs = self
             .docker
-            .list_configs(Some(q::ListConfigsOptions { filters: Some(f.clone()) }))
+            .list_configs(Some(q::ListConfigsOptions {
+                filters: Some(f.clone()),
+            }))
             .await
             .map_err(EngineError::api("list", "configs"))?;
         let secrets = self
             .docker
-            .list_secrets(Some(q::ListSecretsOptions { filters: Some(f.clone()) }))
+            .list_secrets(Some(q::ListSecretsOptions {
+                filters: Some(f.clone()),
+            }))
             .await
             .map_err(EngineError::api("list", "secrets"))?;
         let secret_names: HashMap<String, String> = secrets
@@ -235,7 +266,10 @@ impl Engine {
                 layer: spec.labels.get(L::LAYER).cloned(),
                 spec,
                 updated_at: s.updated_at.as_ref().map(|d| d.to_string()),
-                update_state: s.update_status.as_ref().and_then(|u| u.state.map(|x| x.to_string())),
+                update_state: s
+                    .update_status
+                    .as_ref()
+                    .and_then(|u| u.state.map(|x| x.to_string())),
             });
         }
         out.services.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
@@ -243,15 +277,38 @@ impl Engine {
     }
 
     /// `GET /services` read raw (see `raw`): bollard would drop every health check.
-    async fn list_services(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<bollard::models::Service>, EngineError> {
+    async fn list_services(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<bollard::models::Service>, EngineError> {
         let v = self.docker.client_version();
-        let query: String = serde_json::to_string(filters).unwrap_or_default().bytes().map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
-        }).collect();
-        let path = format!("/v{}.{}/services?filters={query}", v.major_version, v.minor_version);
-        let mut json = raw::get_json(&self.endpoint, &path).await.map_err(|e| EngineError::Raw { object: "services".into(), source: e })?;
+        let query: String = serde_json::to_string(filters)
+            .unwrap_or_default()
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let path = format!(
+            "/v{}.{}/services?filters={query}",
+            v.major_version, v.minor_version
+        );
+        let mut json =
+            raw::get_json(&self.endpoint, &path)
+                .await
+                .map_err(|e| EngineError::Raw {
+                    object: "services".into(),
+                    source: e,
+                })?;
         raw::fix_healthcheck_keys(&mut json);
-        serde_json::from_value(json).map_err(|e| EngineError::Raw { object: "services".into(), source: raw::RawError::Json(e) })
+        serde_json::from_value(json).map_err(|e| EngineError::Raw {
+            object: "services".into(),
+            source: raw::RawError::Json(e),
+        })
     }
 
     pub async fn create_network(&self, n: &NetworkSpec) -> Result<String, EngineError> {
@@ -286,7 +343,12 @@ impl Engine {
     }
 
     /// Creates a secret. The value goes only into the request body; it is never logged.
-    pub async fn create_secret(&self, name: &str, labels: &BTreeMap<String, String>, value: &[u8]) -> Result<String, EngineError> {
+    pub async fn create_secret(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        value: &[u8],
+    ) -> Result<String, EngineError> {
         self.calls.create.fetch_add(1, Ordering::Relaxed);
         let r = self
             .docker
@@ -302,7 +364,12 @@ impl Engine {
     }
 
     /// Creates a service; its tasks carry `deploy_id`.
-    pub async fn create_service(&self, s: &ServiceSpec, refs: &Refs, deploy_id: &str) -> Result<String, EngineError> {
+    pub async fn create_service(
+        &self,
+        s: &ServiceSpec,
+        refs: &Refs,
+        deploy_id: &str,
+    ) -> Result<String, EngineError> {
         self.calls.create.fetch_add(1, Ordering::Relaxed);
         let spec = to_engine(s, refs, deploy_id);
         let r = self
@@ -315,7 +382,13 @@ impl Engine {
 
     /// Replaces a service's spec (the API replaces the whole spec) at its current version,
     /// retrying when someone else updated it in between.
-    pub async fn update_service(&self, id: &str, s: &ServiceSpec, refs: &Refs, deploy_id: &str) -> Result<(), EngineError> {
+    pub async fn update_service(
+        &self,
+        id: &str,
+        s: &ServiceSpec,
+        refs: &Refs,
+        deploy_id: &str,
+    ) -> Result<(), EngineError> {
         let spec = to_engine(s, refs, deploy_id);
         for attempt in 0..5 {
             let current = self
@@ -330,7 +403,11 @@ impl Engine {
                 .update_service(
                     id,
                     spec.clone(),
-                    q::UpdateServiceOptions { version: version as i32, registry_auth_from: "spec".into(), rollback: None },
+                    q::UpdateServiceOptions {
+                        version: version as i32,
+                        registry_auth_from: "spec".into(),
+                        rollback: None,
+                    },
                     None,
                 )
                 .await;
@@ -345,32 +422,50 @@ impl Engine {
 
     pub async fn remove_service(&self, id: &str, name: &str) -> Result<(), EngineError> {
         self.calls.remove.fetch_add(1, Ordering::Relaxed);
-        self.docker.delete_service(id).await.map_err(EngineError::api("remove service", name))
+        self.docker
+            .delete_service(id)
+            .await
+            .map_err(EngineError::api("remove service", name))
     }
 
     pub async fn remove_network(&self, id: &str, name: &str) -> Result<(), EngineError> {
         self.calls.remove.fetch_add(1, Ordering::Relaxed);
-        self.docker.remove_network(id).await.map_err(EngineError::api("remove network", name))
+        self.docker
+            .remove_network(id)
+            .await
+            .map_err(EngineError::api("remove network", name))
     }
 
     pub async fn remove_config(&self, id: &str, name: &str) -> Result<(), EngineError> {
         self.calls.remove.fetch_add(1, Ordering::Relaxed);
-        self.docker.delete_config(id).await.map_err(EngineError::api("remove config", name))
+        self.docker
+            .delete_config(id)
+            .await
+            .map_err(EngineError::api("remove config", name))
     }
 
     pub async fn remove_secret(&self, id: &str, name: &str) -> Result<(), EngineError> {
         self.calls.remove.fetch_add(1, Ordering::Relaxed);
-        self.docker.delete_secret(id).await.map_err(EngineError::api("remove secret", name))
+        self.docker
+            .delete_secret(id)
+            .await
+            .map_err(EngineError::api("remove secret", name))
     }
 
     /// Named volumes of the namespace (created by tasks, labelled through their mounts).
     pub async fn volumes(&self, ns: &str) -> Result<Vec<String>, EngineError> {
         let r = self
             .docker
-            .list_volumes(Some(q::ListVolumesOptions { filters: Some(owned_filter(ns)) }))
+            .list_volumes(Some(q::ListVolumesOptions {
+                filters: Some(owned_filter(ns)),
+            }))
             .await
             .map_err(EngineError::api("list", "volumes"))?;
-        Ok(r.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect())
+        Ok(r.volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .collect())
     }
 
     pub async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
@@ -387,7 +482,11 @@ impl Engine {
         let f = HashMap::from([("label".to_string(), vec![format!("{}={ns}", L::NAMESPACE)])]);
         let r = self
             .docker
-            .list_containers(Some(q::ListContainersOptions { all: true, filters: Some(f), ..Default::default() }))
+            .list_containers(Some(q::ListContainersOptions {
+                all: true,
+                filters: Some(f),
+                ..Default::default()
+            }))
             .await
             .map_err(EngineError::api("list", "containers"))?;
         Ok(r.len())
@@ -409,7 +508,10 @@ impl Engine {
                     slot: t.slot,
                     node: t.node_id,
                     state: status.state.map(|s| s.to_string()).unwrap_or_default(),
-                    desired_state: t.desired_state.map(|s: TaskState| s.to_string()).unwrap_or_default(),
+                    desired_state: t
+                        .desired_state
+                        .map(|s: TaskState| s.to_string())
+                        .unwrap_or_default(),
                     message: status.message,
                     error: status.err,
                     exit_code: status.container_status.as_ref().and_then(|c| c.exit_code),
@@ -431,14 +533,22 @@ impl Engine {
             .await
             .map_err(EngineError::api("inspect service", id))?;
         Ok(ServiceStatus {
-            update_state: s.update_status.as_ref().and_then(|u| u.state.map(|x| x.to_string())),
+            update_state: s
+                .update_status
+                .as_ref()
+                .and_then(|u| u.state.map(|x| x.to_string())),
             update_message: s.update_status.and_then(|u| u.message),
         })
     }
 
     /// The last `tail` log lines of a task (stdout and stderr).
     pub async fn task_logs(&self, task_id: &str, tail: usize) -> Vec<String> {
-        let opts = q::LogsOptions { stdout: true, stderr: true, tail: tail.to_string(), ..Default::default() };
+        let opts = q::LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: tail.to_string(),
+            ..Default::default()
+        };
         let mut s = self.docker.task_logs(task_id, Some(opts));
         let mut lines = Vec::new();
         let read = async {
@@ -463,8 +573,16 @@ impl Engine {
         Ok(nodes
             .iter()
             .filter(|n| {
-                n.status.as_ref().and_then(|s| s.state).map(|s| s.to_string()) == Some("ready".into())
-                    && n.spec.as_ref().and_then(|s| s.availability).map(|a| a.to_string()) == Some("active".into())
+                n.status
+                    .as_ref()
+                    .and_then(|s| s.state)
+                    .map(|s| s.to_string())
+                    == Some("ready".into())
+                    && n.spec
+                        .as_ref()
+                        .and_then(|s| s.availability)
+                        .map(|a| a.to_string())
+                        == Some("active".into())
             })
             .count())
     }

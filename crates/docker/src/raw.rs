@@ -21,14 +21,18 @@ pub enum RawError {
 
 /// `GET path` (e.g. `/v1.41/services`) on `endpoint` (`unix:///…` or `tcp://host:port`), as JSON.
 pub async fn get_json(endpoint: &str, path: &str) -> Result<Value, RawError> {
-    let request = format!("GET {path} HTTP/1.0\r\nHost: docker\r\nAccept: application/json\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.0\r\nHost: docker\r\nAccept: application/json\r\n\r\n");
     let mut response = Vec::new();
     let io = async {
         if let Some(sock) = endpoint.strip_prefix("unix://") {
             let mut s = tokio::net::UnixStream::connect(sock).await?;
             s.write_all(request.as_bytes()).await?;
             s.read_to_end(&mut response).await?;
-        } else if let Some(addr) = endpoint.strip_prefix("tcp://").or_else(|| endpoint.strip_prefix("http://")) {
+        } else if let Some(addr) = endpoint
+            .strip_prefix("tcp://")
+            .or_else(|| endpoint.strip_prefix("http://"))
+        {
             let mut s = tokio::net::TcpStream::connect(addr.trim_end_matches('/')).await?;
             s.write_all(request.as_bytes()).await?;
             s.read_to_end(&mut response).await?;
@@ -39,16 +43,27 @@ pub async fn get_json(endpoint: &str, path: &str) -> Result<Value, RawError> {
     };
     tokio::time::timeout(Duration::from_secs(30), io)
         .await
-        .map_err(|_| RawError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "engine did not answer in 30s")))??;
+        .map_err(|_| {
+            RawError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "engine did not answer in 30s",
+            ))
+        })??;
     let split = response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| RawError::Status { status: "malformed".into(), body: String::new() })?;
+        .ok_or_else(|| RawError::Status {
+            status: "malformed".into(),
+            body: String::new(),
+        })?;
     let head = String::from_utf8_lossy(&response[..split]).to_string();
     let body = &response[split + 4..];
     let status = head.lines().next().unwrap_or_default().to_string();
     if !status.contains(" 200") {
-        return Err(RawError::Status { status, body: String::from_utf8_lossy(body).chars().take(300).collect() });
+        return Err(RawError::Status {
+            status,
+            body: String::from_utf8_lossy(body).chars().take(300).collect(),
+        });
     }
     Ok(serde_json::from_slice(body)?)
 }
@@ -74,7 +89,19 @@ mod tests {
         let mut v = serde_json::json!([{ "Spec": { "TaskTemplate": { "ContainerSpec": { "Healthcheck": { "Test": ["CMD", "true"] } } } } }]);
         super::fix_healthcheck_keys(&mut v);
         let svc: Vec<bollard::models::Service> = serde_json::from_value(v).unwrap();
-        let hc = svc[0].spec.as_ref().unwrap().task_template.as_ref().unwrap().container_spec.as_ref().unwrap().health_check.as_ref().unwrap();
+        let hc = svc[0]
+            .spec
+            .as_ref()
+            .unwrap()
+            .task_template
+            .as_ref()
+            .unwrap()
+            .container_spec
+            .as_ref()
+            .unwrap()
+            .health_check
+            .as_ref()
+            .unwrap();
         assert_eq!(hc.test.as_deref().unwrap(), ["CMD", "true"]);
     }
 }

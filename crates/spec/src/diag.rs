@@ -192,7 +192,7 @@ impl Report {
         let mut out = String::new();
         for d in &self.diagnostics {
             let mut md = MietteDiagnostic::new(d.message.clone())
-                .with_code(format!("{}", d.code))
+                .with_code(d.code.to_string())
                 .with_severity(match d.severity {
                     Severity::Error => miette::Severity::Error,
                     Severity::Warning => miette::Severity::Warning,
@@ -209,7 +209,10 @@ impl Report {
             }
             if let Some(rel) = &d.related {
                 if let Some(off) = rel.pos.offset {
-                    labels.push(LabeledSpan::new_with_span(Some(rel.message.clone()), (off, 1)));
+                    labels.push(LabeledSpan::new_with_span(
+                        Some(rel.message.clone()),
+                        (off, 1),
+                    ));
                 }
             }
             md = md.with_labels(labels);

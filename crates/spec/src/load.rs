@@ -65,7 +65,10 @@ pub fn parse_file(path: &Path) -> Result<Parsed, Report> {
 pub fn parse(source: SourceFile) -> Result<Parsed, Report> {
     let file = source.path.clone();
     let fail = |e: serde_saphyr::Error| {
-        let p = e.location().map(|l| Pos::from_location(&l)).unwrap_or(Pos::UNKNOWN);
+        let p = e
+            .location()
+            .map(|l| Pos::from_location(&l))
+            .unwrap_or(Pos::UNKNOWN);
         let msg = e.without_snippet().to_string();
         let msg = strip_location_prefix(&msg).to_string();
         Report {
@@ -176,10 +179,7 @@ pub fn resolve(
 }
 
 /// Validates every environment of the spec; returns all distinct diagnostics.
-pub fn validate_all(
-    parsed: &Parsed,
-    read: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
-) -> Report {
+pub fn validate_all(parsed: &Parsed, read: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>) -> Report {
     let mut all = Vec::new();
     let names = environment_names(parsed);
     if names.is_empty() {
@@ -265,8 +265,15 @@ impl<'a> Resolver<'a> {
             if let Some(s) = &m.service {
                 if !services.contains_key(s.value.as_str()) {
                     let known: Vec<String> = services.keys().map(|s| s.to_string()).collect();
-                    self.err("unknown-service", pos(s), format!("middleware `{}` names service `{}`, which is not defined", k.value, s.value))
-                        .help = Some(suggest(&s.value, &known, "services"));
+                    self.err(
+                        "unknown-service",
+                        pos(s),
+                        format!(
+                            "middleware `{}` names service `{}`, which is not defined",
+                            k.value, s.value
+                        ),
+                    )
+                    .help = Some(suggest(&s.value, &known, "services"));
                 }
             }
         }
@@ -281,7 +288,11 @@ impl<'a> Resolver<'a> {
                 disabled: Vec::new(),
             };
             if layer.services.is_empty() {
-                self.warn("empty-layer", pos(lkey), format!("layer `{}` has no services", lkey.value));
+                self.warn(
+                    "empty-layer",
+                    pos(lkey),
+                    format!("layer `{}` has no services", lkey.value),
+                );
             }
             for (skey, svc) in layer.services.iter() {
                 if let Some((_, reason)) = eff.disabled.get(&skey.value) {
@@ -291,10 +302,32 @@ impl<'a> Resolver<'a> {
                     });
                     // Structural checks still apply to disabled services: the spec is one
                     // platform, whatever runs here.
-                    let _ = self.service(li, &lkey.value, skey, svc, &eff, &services, environment.as_ref(), &secrets, &middlewares, &externals);
+                    let _ = self.service(
+                        li,
+                        &lkey.value,
+                        skey,
+                        svc,
+                        &eff,
+                        &services,
+                        environment.as_ref(),
+                        &secrets,
+                        &middlewares,
+                        &externals,
+                    );
                     continue;
                 }
-                if let Some(s) = self.service(li, &lkey.value, skey, svc, &eff, &services, environment.as_ref(), &secrets, &middlewares, &externals) {
+                if let Some(s) = self.service(
+                    li,
+                    &lkey.value,
+                    skey,
+                    svc,
+                    &eff,
+                    &services,
+                    environment.as_ref(),
+                    &secrets,
+                    &middlewares,
+                    &externals,
+                ) {
                     out.services.push(s);
                 }
             }
@@ -327,7 +360,9 @@ impl<'a> Resolver<'a> {
                             name.value, parent.value
                         ),
                     );
-                    *d = d.clone().help(suggest(&parent.value, &known, "environments"));
+                    *d = d
+                        .clone()
+                        .help(suggest(&parent.value, &known, "environments"));
                 }
             }
         }
@@ -350,7 +385,10 @@ impl<'a> Resolver<'a> {
                         self.err(
                             "extends-cycle",
                             at,
-                            format!("environments extend each other in a cycle: {}", path.join(" → ")),
+                            format!(
+                                "environments extend each other in a cycle: {}",
+                                path.join(" → ")
+                            ),
                         )
                         .help = Some("remove one `extends` so the chain ends".into());
                     }
@@ -366,8 +404,15 @@ impl<'a> Resolver<'a> {
         let envs = &self.spec.environments;
         let known = names(envs);
         if envs.is_empty() {
-            self.err("no-environments", Pos::UNKNOWN, "the spec defines no environments")
-                .help = Some("add an `environments:` section with at least one environment (hostname, tls …)".into());
+            self.err(
+                "no-environments",
+                Pos::UNKNOWN,
+                "the spec defines no environments",
+            )
+            .help = Some(
+                "add an `environments:` section with at least one environment (hostname, tls …)"
+                    .into(),
+            );
             return None;
         }
         let (name, at) = match (env, &self.spec.default_environment) {
@@ -375,14 +420,22 @@ impl<'a> Resolver<'a> {
             (None, Some(d)) => (d.value.clone(), pos(d)),
             (None, None) if envs.len() == 1 => (known[0].clone(), Pos::UNKNOWN),
             (None, None) => {
-                self.err("no-environment-chosen", Pos::UNKNOWN, "no environment was chosen and the spec sets no `default_environment`")
-                    .help = Some(format!("pass -e/--env with one of: {}", known.join(", ")));
+                self.err(
+                    "no-environment-chosen",
+                    Pos::UNKNOWN,
+                    "no environment was chosen and the spec sets no `default_environment`",
+                )
+                .help = Some(format!("pass -e/--env with one of: {}", known.join(", ")));
                 return None;
             }
         };
         if envs.get(&name).is_none() {
-            self.err("unknown-environment", at, format!("environment `{name}` is not defined in the spec"))
-                .help = Some(format!("use one of: {}", known.join(", ")));
+            self.err(
+                "unknown-environment",
+                at,
+                format!("environment `{name}` is not defined in the spec"),
+            )
+            .help = Some(format!("use one of: {}", known.join(", ")));
             return None;
         }
         Some(name)
@@ -411,7 +464,17 @@ impl<'a> Resolver<'a> {
             macro_rules! take {
                 ($($f:ident),*) => { $( if e.$f.is_some() { eff.$f = e.$f.as_ref(); } )* };
             }
-            take!(namespace, hostname, server_ip, tailscale_ip, tls, endpoint_mode, publish_mode, http_port, https_port);
+            take!(
+                namespace,
+                hostname,
+                server_ip,
+                tailscale_ip,
+                tls,
+                endpoint_mode,
+                publish_mode,
+                http_port,
+                https_port
+            );
             if e.description.is_some() {
                 eff.description = e.description.as_ref();
             }
@@ -419,7 +482,8 @@ impl<'a> Resolver<'a> {
                 eff.images.insert(k.value.clone(), (k, v));
             }
             for (k, v) in e.disable.iter() {
-                eff.disabled.insert(k.value.clone(), (pos(k), v.value.clone()));
+                eff.disabled
+                    .insert(k.value.clone(), (pos(k), v.value.clone()));
             }
             for s in &e.enable {
                 eff.disabled.remove(&s.value);
@@ -434,14 +498,25 @@ impl<'a> Resolver<'a> {
         eff
     }
 
-    fn environment(&mut self, name: &str, chain: &[String], eff: &Effective<'a>) -> Option<model::Environment> {
+    fn environment(
+        &mut self,
+        name: &str,
+        chain: &[String],
+        eff: &Effective<'a>,
+    ) -> Option<model::Environment> {
         let env_pos = self.spec.environments.key_pos(name).unwrap_or(Pos::UNKNOWN);
         let mut ok = true;
         let namespace = match eff.namespace {
             Some(n) => {
                 if check_object_name(&n.value).is_err() {
-                    self.err("invalid-namespace", pos(n), format!("namespace `{}` is not a valid object name prefix", n.value))
-                        .help = Some("use lowercase letters, digits and `-`, starting with a letter".into());
+                    self.err(
+                        "invalid-namespace",
+                        pos(n),
+                        format!("namespace `{}` is not a valid object name prefix", n.value),
+                    )
+                    .help = Some(
+                        "use lowercase letters, digits and `-`, starting with a letter".into(),
+                    );
                     ok = false;
                 }
                 n.value.clone()
@@ -459,7 +534,9 @@ impl<'a> Resolver<'a> {
         let hostname = match eff.hostname {
             Some(h) => {
                 if let Err(e) = values::check_host(&h.value) {
-                    self.err("invalid-host", pos(h), e).help = Some("write a DNS name such as `sprocket.example.org` or `localhost`".into());
+                    self.err("invalid-host", pos(h), e).help = Some(
+                        "write a DNS name such as `sprocket.example.org` or `localhost`".into(),
+                    );
                     ok = false;
                 }
                 h.value.to_ascii_lowercase()
@@ -476,7 +553,10 @@ impl<'a> Resolver<'a> {
             match values::parse_ip(&v.value) {
                 Ok(ip) => Some(ip),
                 Err(e) => {
-                    this.err("invalid-ip", pos(v), e).help = Some("write a plain address such as `192.168.4.39`, without a port or mask".into());
+                    this.err("invalid-ip", pos(v), e).help = Some(
+                        "write a plain address such as `192.168.4.39`, without a port or mask"
+                            .into(),
+                    );
                     ok = false;
                     None
                 }
@@ -493,20 +573,36 @@ impl<'a> Resolver<'a> {
                     match &email {
                         Some(e) if e.contains('@') => e.clone(),
                         _ => {
-                            this.err("acme-email", pos(mode), "Let's Encrypt needs an account e-mail")
-                                .help = Some("add `email: ops@example.org` under `tls`".into());
+                            this.err(
+                                "acme-email",
+                                pos(mode),
+                                "Let's Encrypt needs an account e-mail",
+                            )
+                            .help = Some("add `email: ops@example.org` under `tls`".into());
                             String::new()
                         }
                     }
                 };
                 match mode.value.as_str() {
-                    "letsencrypt" => model::Tls::LetsEncrypt { email: need_email(self), ca_server: t.value.ca_server.clone() },
-                    "letsencrypt-staging" => model::Tls::LetsEncryptStaging { email: need_email(self) },
+                    "letsencrypt" => model::Tls::LetsEncrypt {
+                        email: need_email(self),
+                        ca_server: t.value.ca_server.clone(),
+                    },
+                    "letsencrypt-staging" => model::Tls::LetsEncryptStaging {
+                        email: need_email(self),
+                    },
                     "self-signed" => model::Tls::SelfSigned,
                     "none" => model::Tls::None,
                     other => {
-                        self.err("invalid-tls-mode", pos(mode), format!("unknown TLS mode `{other}`"))
-                            .help = Some("use `letsencrypt`, `letsencrypt-staging`, `self-signed` or `none`".into());
+                        self.err(
+                            "invalid-tls-mode",
+                            pos(mode),
+                            format!("unknown TLS mode `{other}`"),
+                        )
+                        .help = Some(
+                            "use `letsencrypt`, `letsencrypt-staging`, `self-signed` or `none`"
+                                .into(),
+                        );
                         ok = false;
                         model::Tls::None
                     }
@@ -515,15 +611,26 @@ impl<'a> Resolver<'a> {
         };
         if tls.acme() && values::is_local_host(&hostname) {
             let at = eff.tls.map(|t| pos(&t.value.mode)).unwrap_or(env_pos);
-            self.err("acme-on-local-host", at, format!("Let's Encrypt cannot issue certificates for `{hostname}`"))
-                .help = Some("use `tls: {mode: self-signed}` for localhost and IP access, or a public hostname".into());
+            self.err(
+                "acme-on-local-host",
+                at,
+                format!("Let's Encrypt cannot issue certificates for `{hostname}`"),
+            )
+            .help = Some(
+                "use `tls: {mode: self-signed}` for localhost and IP access, or a public hostname"
+                    .into(),
+            );
         }
         let endpoint_mode = match eff.endpoint_mode.map(|s| (s, s.value.as_str())) {
             None | Some((_, "vip")) => model::EndpointMode::Vip,
             Some((_, "dnsrr")) => model::EndpointMode::Dnsrr,
             Some((s, other)) => {
-                self.err("invalid-endpoint-mode", pos(s), format!("unknown endpoint mode `{other}`"))
-                    .help = Some("use `vip` (needs IPVS in the kernel) or `dnsrr`".into());
+                self.err(
+                    "invalid-endpoint-mode",
+                    pos(s),
+                    format!("unknown endpoint mode `{other}`"),
+                )
+                .help = Some("use `vip` (needs IPVS in the kernel) or `dnsrr`".into());
                 model::EndpointMode::Vip
             }
         };
@@ -531,22 +638,36 @@ impl<'a> Resolver<'a> {
             None | Some((_, "ingress")) => model::PublishMode::Ingress,
             Some((_, "host")) => model::PublishMode::Host,
             Some((s, other)) => {
-                self.err("invalid-publish-mode", pos(s), format!("unknown publish mode `{other}`"))
-                    .help = Some("use `ingress` (routing mesh, needs IPVS) or `host`".into());
+                self.err(
+                    "invalid-publish-mode",
+                    pos(s),
+                    format!("unknown publish mode `{other}`"),
+                )
+                .help = Some("use `ingress` (routing mesh, needs IPVS) or `host`".into());
                 model::PublishMode::Ingress
             }
         };
-        if endpoint_mode == model::EndpointMode::Dnsrr && publish_mode == model::PublishMode::Ingress {
+        if endpoint_mode == model::EndpointMode::Dnsrr
+            && publish_mode == model::PublishMode::Ingress
+        {
             let at = eff.endpoint_mode.map(pos).unwrap_or(env_pos);
-            self.err("dnsrr-with-ingress", at, "endpoint mode `dnsrr` cannot publish ports through the ingress routing mesh")
-                .help = Some("set `publish_mode: host` in this environment".into());
+            self.err(
+                "dnsrr-with-ingress",
+                at,
+                "endpoint mode `dnsrr` cannot publish ports through the ingress routing mesh",
+            )
+            .help = Some("set `publish_mode: host` in this environment".into());
         }
         let port = |this: &mut Self, v: Option<&S<u64>>, default: u16| -> u16 {
             match v {
                 None => default,
                 Some(p) if (1..=65535).contains(&p.value) => p.value as u16,
                 Some(p) => {
-                    this.err("invalid-port", pos(p), format!("port {} is outside 1–65535", p.value));
+                    this.err(
+                        "invalid-port",
+                        pos(p),
+                        format!("port {} is outside 1–65535", p.value),
+                    );
                     default
                 }
             }
@@ -577,29 +698,47 @@ impl<'a> Resolver<'a> {
         for (li, (lkey, layer)) in self.spec.layers.iter().enumerate() {
             for (skey, svc) in layer.services.iter() {
                 if let Err(e) = check_object_name(&skey.value) {
-                    self.err("invalid-service-name", pos(skey), format!("service name `{}` {e}", skey.value))
-                        .help = Some("service names become DNS names: lowercase letters, digits and `-`".into());
+                    self.err(
+                        "invalid-service-name",
+                        pos(skey),
+                        format!("service name `{}` {e}", skey.value),
+                    )
+                    .help = Some(
+                        "service names become DNS names: lowercase letters, digits and `-`".into(),
+                    );
                 }
                 if let Some(first) = out.get(skey.value.as_str()) {
                     let (fp, fl) = (pos(first.key), first.layer_name.to_string());
                     let d = self.err(
                         "duplicate-service",
                         pos(skey),
-                        format!("service `{}` is defined twice (layers `{fl}` and `{}`)", skey.value, lkey.value),
+                        format!(
+                            "service `{}` is defined twice (layers `{fl}` and `{}`)",
+                            skey.value, lkey.value
+                        ),
                     );
                     *d = d.clone().related(fp, "first defined here").help("rename one of them: service names are unique across layers (they are DNS names)");
                     continue;
                 }
                 out.insert(
                     skey.value.as_str(),
-                    ServiceRef { layer: li, layer_name: lkey.value.as_str(), key: skey, svc },
+                    ServiceRef {
+                        layer: li,
+                        layer_name: lkey.value.as_str(),
+                        key: skey,
+                        svc,
+                    },
                 );
             }
         }
         out
     }
 
-    fn check_environment_refs(&mut self, eff: &Effective<'a>, services: &HashMap<&'a str, ServiceRef<'a>>) {
+    fn check_environment_refs(
+        &mut self,
+        eff: &Effective<'a>,
+        services: &HashMap<&'a str, ServiceRef<'a>>,
+    ) {
         let known: Vec<String> = services.keys().map(|s| s.to_string()).collect();
         let envs = &self.spec.environments;
         for (ename, env) in envs.iter() {
@@ -617,16 +756,30 @@ impl<'a> Resolver<'a> {
                 }
             }
             for (at, name) in unknown {
-                self.err("unknown-service", at, format!("environment refers to service `{name}`, which is not defined"))
-                    .help = Some(suggest(&name, &known, "services"));
+                self.err(
+                    "unknown-service",
+                    at,
+                    format!("environment refers to service `{name}`, which is not defined"),
+                )
+                .help = Some(suggest(&name, &known, "services"));
             }
             for (k, v) in env.images.iter() {
                 if let Err(e) = values::check_image(&v.value) {
-                    self.err("invalid-image", pos(v), e).help = Some("write an image reference such as `registry.example.org/team/app:1.2`".into());
+                    self.err("invalid-image", pos(v), e).help = Some(
+                        "write an image reference such as `registry.example.org/team/app:1.2`"
+                            .into(),
+                    );
                 }
                 if !services.values().any(|s| s.svc.image.value == k.value) {
-                    self.warn("unused-image-mapping", pos(k), format!("no service uses image `{}`", k.value))
-                        .help = Some("remove the mapping or fix the image name to match a service's `image`".into());
+                    self.warn(
+                        "unused-image-mapping",
+                        pos(k),
+                        format!("no service uses image `{}`", k.value),
+                    )
+                    .help = Some(
+                        "remove the mapping or fix the image name to match a service's `image`"
+                            .into(),
+                    );
                 }
             }
         }
@@ -655,11 +808,14 @@ impl<'a> Resolver<'a> {
             if let Some(s) = services.get(n) {
                 for u in &s.svc.uses {
                     let target = u.value.as_str();
-                    let Some((tkey, _)) = services.get_key_value(target) else { continue };
+                    let Some((tkey, _)) = services.get_key_value(target) else {
+                        continue;
+                    };
                     match state.get(target) {
                         Some(1) => {
                             let i = stack.iter().position(|x| *x == target).unwrap_or(0);
-                            let mut cyc: Vec<String> = stack[i..].iter().map(|s| s.to_string()).collect();
+                            let mut cyc: Vec<String> =
+                                stack[i..].iter().map(|s| s.to_string()).collect();
                             cyc.push(target.to_string());
                             found.push((pos(u), cyc));
                         }
@@ -682,8 +838,14 @@ impl<'a> Resolver<'a> {
             let mut canon = cyc[..cyc.len() - 1].to_vec();
             canon.sort();
             if reported.insert(canon) {
-                self.err("dependency-cycle", at, format!("services use each other in a cycle: {}", cyc.join(" → ")))
-                    .help = Some("break the cycle: a service cannot wait for something that waits for it".into());
+                self.err(
+                    "dependency-cycle",
+                    at,
+                    format!("services use each other in a cycle: {}", cyc.join(" → ")),
+                )
+                .help = Some(
+                    "break the cycle: a service cannot wait for something that waits for it".into(),
+                );
             }
         }
     }
@@ -700,7 +862,9 @@ impl<'a> Resolver<'a> {
                 });
             }
             if let Some(p) = &m.strip_prefix {
-                kinds.push(model::MiddlewareKind::StripPrefix { prefixes: p.clone() });
+                kinds.push(model::MiddlewareKind::StripPrefix {
+                    prefixes: p.clone(),
+                });
             }
             if m.redirect_https == Some(true) {
                 kinds.push(model::MiddlewareKind::RedirectHttps);
@@ -726,13 +890,21 @@ impl<'a> Resolver<'a> {
                 "generate" => model::SecretSource::Generate,
                 "manual" => model::SecretSource::Manual,
                 other => {
-                    self.err("invalid-secret-source", pos(&s.source), format!("unknown secret source `{other}`"))
-                        .help = Some("use `doppler`, `generate` or `manual`".into());
+                    self.err(
+                        "invalid-secret-source",
+                        pos(&s.source),
+                        format!("unknown secret source `{other}`"),
+                    )
+                    .help = Some("use `doppler`, `generate` or `manual`".into());
                     continue;
                 }
             };
             if let Err(e) = check_object_name(&k.value) {
-                self.err("invalid-secret-name", pos(k), format!("secret name `{}` {e}", k.value));
+                self.err(
+                    "invalid-secret-name",
+                    pos(k),
+                    format!("secret name `{}` {e}", k.value),
+                );
             }
             out.push(model::Secret {
                 name: k.value.clone(),
@@ -767,7 +939,7 @@ impl<'a> Resolver<'a> {
             }
             out.push(x);
         }
-        for (name, _) in &eff.external {
+        for name in eff.external.keys() {
             if self.spec.external.get(name).is_none() {
                 self.err("unknown-external", Pos::UNKNOWN, format!("an environment overrides external `{name}`, which is not declared under `external`"));
             }
@@ -794,7 +966,10 @@ impl<'a> Resolver<'a> {
         let enabled = !eff.disabled.contains_key(&name);
 
         if let Err(e) = values::check_image(&svc.image.value) {
-            self.err("invalid-image", pos(&svc.image), e).help = Some("write an image reference such as `redis:7.0-alpine` or `ghcr.io/org/app:1.2`".into());
+            self.err("invalid-image", pos(&svc.image), e).help = Some(
+                "write an image reference such as `redis:7.0-alpine` or `ghcr.io/org/app:1.2`"
+                    .into(),
+            );
         }
         let image = eff
             .images
@@ -813,13 +988,22 @@ impl<'a> Resolver<'a> {
             None | Some((_, "replicated")) => Mode::Replicated(replicas.map(|r| r.0).unwrap_or(1)),
             Some((m, "global")) => {
                 if let Some((_, at)) = replicas {
-                    self.err("replicas-with-global", at, "a `global` service runs one task per node and takes no `replicas`");
+                    self.err(
+                        "replicas-with-global",
+                        at,
+                        "a `global` service runs one task per node and takes no `replicas`",
+                    );
                 }
                 let _ = m;
                 Mode::Global
             }
             Some((m, other)) => {
-                self.err("invalid-mode", pos(m), format!("unknown service mode `{other}`")).help = Some("use `replicated` (with `replicas: N`) or `global`".into());
+                self.err(
+                    "invalid-mode",
+                    pos(m),
+                    format!("unknown service mode `{other}`"),
+                )
+                .help = Some("use `replicated` (with `replicas: N`) or `global`".into());
                 Mode::Replicated(1)
             }
         };
@@ -845,16 +1029,29 @@ impl<'a> Resolver<'a> {
                     self.err(
                         "disabled-dependency",
                         pos(u),
-                        format!("`{name}` uses `{}`, which this environment disables ({reason})", u.value),
+                        format!(
+                            "`{name}` uses `{}`, which this environment disables ({reason})",
+                            u.value
+                        ),
                     )
-                    .help = Some(format!("disable `{name}` in this environment too, or stop disabling `{}`", u.value));
+                    .help = Some(format!(
+                        "disable `{name}` in this environment too, or stop disabling `{}`",
+                        u.value
+                    ));
                 }
                 uses.push(u.value.clone());
             } else if externals.iter().any(|e| e.name == u.value) {
                 uses_external.push(u.value.clone());
             } else {
-                self.err("unknown-dependency", pos(u), format!("`{name}` uses `{}`, which is neither a service nor an external", u.value))
-                    .help = Some(suggest(&u.value, &known, "services and externals"));
+                self.err(
+                    "unknown-dependency",
+                    pos(u),
+                    format!(
+                        "`{name}` uses `{}`, which is neither a service nor an external",
+                        u.value
+                    ),
+                )
+                .help = Some(suggest(&u.value, &known, "services and externals"));
             }
         }
 
@@ -866,7 +1063,14 @@ impl<'a> Resolver<'a> {
             let router = match &rv.name {
                 Some(n) => {
                     if check_object_name(&n.value).is_err() {
-                        self.err("invalid-router-name", pos(n), format!("router name `{}` must be lowercase letters, digits and `-`", n.value));
+                        self.err(
+                            "invalid-router-name",
+                            pos(n),
+                            format!(
+                                "router name `{}` must be lowercase letters, digits and `-`",
+                                n.value
+                            ),
+                        );
                     }
                     n.value.clone()
                 }
@@ -876,7 +1080,11 @@ impl<'a> Resolver<'a> {
             let port = match (&rv.port, &rv.internal) {
                 (Some(p), None) if (1..=65535).contains(&p.value) => Some(p.value as u16),
                 (Some(p), None) => {
-                    self.err("invalid-port", pos(p), format!("port {} is outside 1–65535", p.value));
+                    self.err(
+                        "invalid-port",
+                        pos(p),
+                        format!("port {} is outside 1–65535", p.value),
+                    );
                     None
                 }
                 (None, Some(_)) => None,
@@ -885,21 +1093,46 @@ impl<'a> Resolver<'a> {
                     None
                 }
                 (None, None) => {
-                    self.err("route-without-port", pos(r), format!("route `{router}` of `{name}` names no `port`"))
-                        .help = Some("add `port: <container port>` to the route".into());
+                    self.err(
+                        "route-without-port",
+                        pos(r),
+                        format!("route `{router}` of `{name}` names no `port`"),
+                    )
+                    .help = Some("add `port: <container port>` to the route".into());
                     None
                 }
             };
             if let Some(p) = &rv.path {
                 if !p.value.starts_with('/') || p.value.contains(char::is_whitespace) {
-                    self.err("invalid-path", pos(p), format!("route path `{}` must start with `/` and contain no spaces", p.value));
+                    self.err(
+                        "invalid-path",
+                        pos(p),
+                        format!(
+                            "route path `{}` must start with `/` and contain no spaces",
+                            p.value
+                        ),
+                    );
                 }
             }
             for m in &rv.middlewares {
-                if !middlewares.iter().any(|x| x.name == m.value) && self.spec.middlewares.get(&m.value).is_none() {
-                    let known: Vec<String> = self.spec.middlewares.iter().map(|(k, _)| k.value.clone()).collect();
-                    self.err("unknown-middleware", pos(m), format!("route `{router}` uses middleware `{}`, which is not declared", m.value))
-                        .help = Some(suggest(&m.value, &known, "middlewares"));
+                if !middlewares.iter().any(|x| x.name == m.value)
+                    && self.spec.middlewares.get(&m.value).is_none()
+                {
+                    let known: Vec<String> = self
+                        .spec
+                        .middlewares
+                        .iter()
+                        .map(|(k, _)| k.value.clone())
+                        .collect();
+                    self.err(
+                        "unknown-middleware",
+                        pos(m),
+                        format!(
+                            "route `{router}` uses middleware `{}`, which is not declared",
+                            m.value
+                        ),
+                    )
+                    .help = Some(suggest(&m.value, &known, "middlewares"));
                 }
             }
             let hostname = env.map(|e| e.hostname.clone()).unwrap_or_default();
@@ -931,21 +1164,30 @@ impl<'a> Resolver<'a> {
                 let mw = middlewares.iter().find(|x| x.name == m.value)?;
                 let gate = mw.service.as_ref()?;
                 let (_, why) = eff.disabled.get(gate)?;
-                Some(format!("middleware `{}` needs `{gate}`, which does not run here ({why})", m.value))
+                Some(format!(
+                    "middleware `{}` needs `{gate}`, which does not run here ({why})",
+                    m.value
+                ))
             });
             if let Some(reason) = gate_off {
-                dropped_routes.push(model::Disabled { service: router, reason });
+                dropped_routes.push(model::Disabled {
+                    service: router,
+                    reason,
+                });
                 continue;
             }
-            routes.push((pos(r), model::Route {
-                at: pos(r),
-                router,
-                hosts,
-                path: rv.path.as_ref().map(|p| p.value.clone()),
-                port,
-                internal: rv.internal.as_ref().map(|s| s.value.clone()),
-                middlewares: rv.middlewares.iter().map(|m| m.value.clone()).collect(),
-            }));
+            routes.push((
+                pos(r),
+                model::Route {
+                    at: pos(r),
+                    router,
+                    hosts,
+                    path: rv.path.as_ref().map(|p| p.value.clone()),
+                    port,
+                    internal: rv.internal.as_ref().map(|s| s.value.clone()),
+                    middlewares: rv.middlewares.iter().map(|m| m.value.clone()).collect(),
+                },
+            ));
         }
 
         let mut ports = Vec::new();
@@ -956,10 +1198,18 @@ impl<'a> Resolver<'a> {
                 continue;
             }
             if v.protocol != "tcp" && v.protocol != "udp" {
-                self.err("invalid-port", pos(p), format!("protocol `{}` is neither `tcp` nor `udp`", v.protocol));
+                self.err(
+                    "invalid-port",
+                    pos(p),
+                    format!("protocol `{}` is neither `tcp` nor `udp`", v.protocol),
+                );
                 continue;
             }
-            ports.push(model::Port { target: v.target as u16, published: v.published as u16, protocol: v.protocol.clone() });
+            ports.push(model::Port {
+                target: v.target as u16,
+                published: v.published as u16,
+                protocol: v.protocol.clone(),
+            });
         }
 
         let dur = |this: &mut Self, v: &Option<S<String>>, default: u64| -> u64 {
@@ -973,8 +1223,12 @@ impl<'a> Resolver<'a> {
         };
         let health = svc.health.as_ref().map(|h| {
             if h.value.cmd.is_empty() {
-                self.err("invalid-health", pos(h), "the health check's `cmd` is empty")
-                    .help = Some("give the command in exec form, e.g. `cmd: [redis-cli, ping]`".into());
+                self.err(
+                    "invalid-health",
+                    pos(h),
+                    "the health check's `cmd` is empty",
+                )
+                .help = Some("give the command in exec form, e.g. `cmd: [redis-cli, ping]`".into());
             }
             model::Health {
                 cmd: h.value.cmd.clone(),
@@ -984,7 +1238,10 @@ impl<'a> Resolver<'a> {
                 start_period_ns: dur(self, &h.value.start_period, 0),
             }
         });
-        let stop_grace_period_ns = svc.stop_grace_period.as_ref().map(|_| dur(self, &svc.stop_grace_period, 10_000_000_000));
+        let stop_grace_period_ns = svc
+            .stop_grace_period
+            .as_ref()
+            .map(|_| dur(self, &svc.stop_grace_period, 10_000_000_000));
 
         let mut volumes = Vec::new();
         for v in &svc.volumes {
@@ -992,22 +1249,46 @@ impl<'a> Resolver<'a> {
             match (&vv.volume, &vv.bind) {
                 (Some(n), None) => {
                     if check_object_name(n).is_err() {
-                        self.err("invalid-volume", pos(v), format!("volume name `{n}` must be lowercase letters, digits and `-`"));
+                        self.err(
+                            "invalid-volume",
+                            pos(v),
+                            format!("volume name `{n}` must be lowercase letters, digits and `-`"),
+                        );
                     }
-                    volumes.push(model::Volume::Named { name: n.clone(), target: vv.target.clone(), read_only: vv.read_only });
+                    volumes.push(model::Volume::Named {
+                        name: n.clone(),
+                        target: vv.target.clone(),
+                        read_only: vv.read_only,
+                    });
                 }
                 (None, Some(b)) => {
                     if !b.starts_with('/') {
-                        self.err("invalid-volume", pos(v), format!("bind source `{b}` must be an absolute path on the node"));
+                        self.err(
+                            "invalid-volume",
+                            pos(v),
+                            format!("bind source `{b}` must be an absolute path on the node"),
+                        );
                     }
-                    volumes.push(model::Volume::Bind { source: b.clone(), target: vv.target.clone(), read_only: vv.read_only });
+                    volumes.push(model::Volume::Bind {
+                        source: b.clone(),
+                        target: vv.target.clone(),
+                        read_only: vv.read_only,
+                    });
                 }
                 _ => {
-                    self.err("invalid-volume", pos(v), "a volume entry sets exactly one of `volume` (named) or `bind` (host path)");
+                    self.err(
+                        "invalid-volume",
+                        pos(v),
+                        "a volume entry sets exactly one of `volume` (named) or `bind` (host path)",
+                    );
                 }
             }
             if !vv.target.starts_with('/') {
-                self.err("invalid-volume", pos(v), format!("mount target `{}` must be an absolute path", vv.target));
+                self.err(
+                    "invalid-volume",
+                    pos(v),
+                    format!("mount target `{}` must be an absolute path", vv.target),
+                );
             }
         }
 
@@ -1023,8 +1304,12 @@ impl<'a> Resolver<'a> {
                     content,
                 }),
                 Err(e) => {
-                    self.err("missing-config-file", pos(&c.value.file), format!("cannot read config file `{}`: {e}", path.display()))
-                        .help = Some("config paths are relative to the spec file's folder".into());
+                    self.err(
+                        "missing-config-file",
+                        pos(&c.value.file),
+                        format!("cannot read config file `{}`: {e}", path.display()),
+                    )
+                    .help = Some("config paths are relative to the spec file's folder".into());
                 }
             }
         }
@@ -1033,14 +1318,30 @@ impl<'a> Resolver<'a> {
         for s in &svc.secrets {
             let sname = s.value.name();
             if !secrets.iter().any(|x| x.name == sname) && self.spec.secrets.get(sname).is_none() {
-                let known: Vec<String> = self.spec.secrets.iter().map(|(k, _)| k.value.clone()).collect();
-                self.err("undeclared-secret", pos(s), format!("`{name}` references secret `{sname}`, which is not declared"))
-                    .help = Some(format!("declare it under the top-level `secrets:` with its source; {}", suggest(sname, &known, "secrets")));
+                let known: Vec<String> = self
+                    .spec
+                    .secrets
+                    .iter()
+                    .map(|(k, _)| k.value.clone())
+                    .collect();
+                self.err(
+                    "undeclared-secret",
+                    pos(s),
+                    format!("`{name}` references secret `{sname}`, which is not declared"),
+                )
+                .help = Some(format!(
+                    "declare it under the top-level `secrets:` with its source; {}",
+                    suggest(sname, &known, "secrets")
+                ));
                 continue;
             }
             secret_mounts.push(model::SecretMount {
                 name: sname.to_string(),
-                target: s.value.target().map(str::to_string).unwrap_or_else(|| format!("/run/secrets/{sname}")),
+                target: s
+                    .value
+                    .target()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("/run/secrets/{sname}")),
             });
         }
 
@@ -1072,7 +1373,11 @@ impl<'a> Resolver<'a> {
         if let Some(r) = &svc.resources {
             apply_resources(self, r);
         }
-        let mut env_vars: BTreeMap<String, String> = svc.env.iter().map(|(k, v)| (k.value.clone(), v.0.clone())).collect();
+        let mut env_vars: BTreeMap<String, String> = svc
+            .env
+            .iter()
+            .map(|(k, v)| (k.value.clone(), v.0.clone()))
+            .collect();
         let mut args = svc.args.clone();
         let mut placement_src: Vec<&S<String>> = svc.placement.iter().collect();
         for o in &overrides {
@@ -1092,11 +1397,20 @@ impl<'a> Resolver<'a> {
         let mut placement = Vec::new();
         for p in placement_src {
             let ok = ["==", "!="].iter().any(|op| {
-                p.value.split_once(op).is_some_and(|(a, b)| !a.trim().is_empty() && !b.trim().is_empty())
+                p.value
+                    .split_once(op)
+                    .is_some_and(|(a, b)| !a.trim().is_empty() && !b.trim().is_empty())
             });
             if !ok {
-                self.err("invalid-constraint", pos(p), format!("placement constraint `{}` is not `<attribute> == <value>` or `!=`", p.value))
-                    .help = Some("e.g. `node.role == manager` or `node.labels.role == storage`".into());
+                self.err(
+                    "invalid-constraint",
+                    pos(p),
+                    format!(
+                        "placement constraint `{}` is not `<attribute> == <value>` or `!=`",
+                        p.value
+                    ),
+                )
+                .help = Some("e.g. `node.role == manager` or `node.labels.role == storage`".into());
                 continue;
             }
             placement.push(p.value.clone());
@@ -1109,7 +1423,11 @@ impl<'a> Resolver<'a> {
         let logging = match &svc.logging {
             Some(l) => model::Logging {
                 driver: l.driver.clone(),
-                options: l.options.iter().map(|(k, v)| (k.value.clone(), v.0.clone())).collect(),
+                options: l
+                    .options
+                    .iter()
+                    .map(|(k, v)| (k.value.clone(), v.0.clone()))
+                    .collect(),
             },
             None => model::Logging::default(),
         };
@@ -1153,22 +1471,55 @@ impl<'a> Resolver<'a> {
 
     /// Rules across services of the resolved environment: roles, routers, route and port
     /// collisions.
-    fn check_platform(&mut self, p: &Platform, services: &HashMap<&'a str, ServiceRef<'a>>, eff: &Effective<'a>) {
-        let svc_pos = |svc: &str| services.get(svc).map(|s| pos(s.key)).unwrap_or(Pos::UNKNOWN);
+    fn check_platform(
+        &mut self,
+        p: &Platform,
+        services: &HashMap<&'a str, ServiceRef<'a>>,
+        eff: &Effective<'a>,
+    ) {
+        let svc_pos = |svc: &str| {
+            services
+                .get(svc)
+                .map(|s| pos(s.key))
+                .unwrap_or(Pos::UNKNOWN)
+        };
 
         // Roles.
         for role in [Role::Edge, Role::DockerApiProxy, Role::Vault] {
-            let with: Vec<&str> = p.services().filter(|s| s.role == Some(role)).map(|s| s.name.as_str()).collect();
+            let with: Vec<&str> = p
+                .services()
+                .filter(|s| s.role == Some(role))
+                .map(|s| s.name.as_str())
+                .collect();
             if with.len() > 1 {
-                self.err("duplicate-role", svc_pos(with[1]), format!("services `{}` and `{}` both have role `{}`", with[0], with[1], role_name(role)))
-                    .help = Some("a platform has one edge router, one Docker API proxy and one Vault".into());
+                self.err(
+                    "duplicate-role",
+                    svc_pos(with[1]),
+                    format!(
+                        "services `{}` and `{}` both have role `{}`",
+                        with[0],
+                        with[1],
+                        role_name(role)
+                    ),
+                )
+                .help = Some(
+                    "a platform has one edge router, one Docker API proxy and one Vault".into(),
+                );
             }
         }
         let routed: Vec<&model::Service> = p.services().filter(|s| !s.routes.is_empty()).collect();
         let edge = p.edge();
         if let (Some(first), None) = (routed.first(), edge) {
-            self.err("no-edge-router", svc_pos(&first.name), format!("`{}` has routes but this environment runs no service with `role: edge`", first.name))
-                .help = Some("declare Traefik with `role: edge` (or disable the routed services)".into());
+            self.err(
+                "no-edge-router",
+                svc_pos(&first.name),
+                format!(
+                    "`{}` has routes but this environment runs no service with `role: edge`",
+                    first.name
+                ),
+            )
+            .help =
+                Some("declare Traefik with `role: edge` (or disable the routed services)".into());
         }
         if let Some(edge) = edge {
             if p.docker_api_proxy().is_none() {
@@ -1178,7 +1529,14 @@ impl<'a> Resolver<'a> {
             let li = p.layer_index(&edge.layer).unwrap_or(0);
             for s in &routed {
                 if p.layer_index(&s.layer).unwrap_or(0) < li {
-                    self.err("route-before-edge", svc_pos(&s.name), format!("`{}` is routed but starts in a layer before the edge router `{}`", s.name, edge.name));
+                    self.err(
+                        "route-before-edge",
+                        svc_pos(&s.name),
+                        format!(
+                            "`{}` is routed but starts in a layer before the edge router `{}`",
+                            s.name, edge.name
+                        ),
+                    );
                 }
             }
         }
@@ -1191,8 +1549,18 @@ impl<'a> Resolver<'a> {
             for r in &s.routes {
                 let at = r.at;
                 if let Some((first, owner)) = routers.get(&r.router) {
-                    let d = self.err("duplicate-router", at, format!("router name `{}` is used twice (services `{owner}` and `{}`)", r.router, s.name));
-                    *d = d.clone().related(*first, "first used here").help("give one of the routes its own `name`");
+                    let d = self.err(
+                        "duplicate-router",
+                        at,
+                        format!(
+                            "router name `{}` is used twice (services `{owner}` and `{}`)",
+                            r.router, s.name
+                        ),
+                    );
+                    *d = d
+                        .clone()
+                        .related(*first, "first used here")
+                        .help("give one of the routes its own `name`");
                 } else {
                     routers.insert(r.router.clone(), (at, s.name.clone()));
                 }
@@ -1227,23 +1595,51 @@ impl<'a> Resolver<'a> {
         let env_pos = |field: Option<&S<u64>>| field.map(pos).unwrap_or(Pos::UNKNOWN);
         let mut claim = |this: &mut Self, port: u16, proto: &str, at: Pos, who: String| {
             if let Some((first, other)) = taken.get(&(port, proto.to_string())) {
-                let d = this.err("port-clash", at, format!("{who} and {other} both publish {proto} port {port}"));
-                *d = d.clone().related(*first, "published first here").help("publish one of them on another port");
+                let d = this.err(
+                    "port-clash",
+                    at,
+                    format!("{who} and {other} both publish {proto} port {port}"),
+                );
+                *d = d
+                    .clone()
+                    .related(*first, "published first here")
+                    .help("publish one of them on another port");
             } else {
                 taken.insert((port, proto.to_string()), (at, who));
             }
         };
         if let Some(edge) = edge {
-            claim(self, p.environment.http_port, "tcp", env_pos(eff.http_port), format!("the edge router `{}` (http)", edge.name));
+            claim(
+                self,
+                p.environment.http_port,
+                "tcp",
+                env_pos(eff.http_port),
+                format!("the edge router `{}` (http)", edge.name),
+            );
             if p.environment.tls.enabled() {
-                claim(self, p.environment.https_port, "tcp", env_pos(eff.https_port), format!("the edge router `{}` (https)", edge.name));
+                claim(
+                    self,
+                    p.environment.https_port,
+                    "tcp",
+                    env_pos(eff.https_port),
+                    format!("the edge router `{}` (https)", edge.name),
+                );
             }
         }
         for s in p.services() {
             let raw_ports = services.get(s.name.as_str()).map(|r| &r.svc.ports);
             for (i, port) in s.ports.iter().enumerate() {
-                let at = raw_ports.and_then(|v| v.get(i)).map(pos).unwrap_or(Pos::UNKNOWN);
-                claim(self, port.published, &port.protocol, at, format!("`{}`", s.name));
+                let at = raw_ports
+                    .and_then(|v| v.get(i))
+                    .map(pos)
+                    .unwrap_or(Pos::UNKNOWN);
+                claim(
+                    self,
+                    port.published,
+                    &port.protocol,
+                    at,
+                    format!("`{}`", s.name),
+                );
             }
         }
     }
@@ -1267,7 +1663,8 @@ pub fn check_object_name(n: &str) -> Result<(), String> {
     let ok = !n.is_empty()
         && n.len() <= 48
         && n.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-        && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && n.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !n.ends_with('-');
     if ok {
         Ok(())

@@ -40,7 +40,10 @@ pub struct Environment {
 impl Environment {
     /// The addresses routes with `ip_access` also answer on.
     pub fn access_ips(&self) -> Vec<IpAddr> {
-        self.server_ip.into_iter().chain(self.tailscale_ip).collect()
+        self.server_ip
+            .into_iter()
+            .chain(self.tailscale_ip)
+            .collect()
     }
 }
 
@@ -60,7 +63,10 @@ pub enum Tls {
 
 impl Tls {
     pub fn acme(&self) -> bool {
-        matches!(self, Tls::LetsEncrypt { .. } | Tls::LetsEncryptStaging { .. })
+        matches!(
+            self,
+            Tls::LetsEncrypt { .. } | Tls::LetsEncryptStaging { .. }
+        )
     }
     pub fn enabled(&self) -> bool {
         !matches!(self, Tls::None)
@@ -294,6 +300,7 @@ impl Platform {
     }
 
     pub fn docker_api_proxy(&self) -> Option<&Service> {
-        self.services().find(|s| s.role == Some(Role::DockerApiProxy))
+        self.services()
+            .find(|s| s.role == Some(Role::DockerApiProxy))
     }
 }

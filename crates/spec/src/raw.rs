@@ -158,7 +158,10 @@ pub struct ConfigSpec {
 #[serde(untagged)]
 pub enum SecretUse {
     Name(String),
-    Full { name: String, target: Option<String> },
+    Full {
+        name: String,
+        target: Option<String>,
+    },
 }
 
 impl SecretUse {

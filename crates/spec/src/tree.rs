@@ -120,7 +120,10 @@ fn loc_key(l: &serde_saphyr::Location) -> (u64, u64) {
 
 /// Runs `f` (a typed parse) with the key positions of `tree` available to [`OrderedMap`].
 pub fn with_key_positions<R>(tree: &Spanned<Node>, f: impl FnOnce() -> R) -> R {
-    fn index(n: &Spanned<Node>, out: &mut std::collections::HashMap<(u64, u64), serde_saphyr::Location>) {
+    fn index(
+        n: &Spanned<Node>,
+        out: &mut std::collections::HashMap<(u64, u64), serde_saphyr::Location>,
+    ) {
         match &n.value {
             Node::Map(entries) => {
                 for (k, v) in entries {

@@ -38,7 +38,9 @@ pub fn check_image(reference: &str) -> Result<(), String> {
     if let Some(t) = tag {
         let ok = !t.is_empty()
             && t.len() <= 128
-            && t.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && t.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
             && t.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
         if !ok {
@@ -56,9 +58,8 @@ pub fn check_image(reference: &str) -> Result<(), String> {
         }
     }
     for comp in parts {
-        check_path_component(comp).map_err(|why| {
-            format!("image name `{name}` is invalid: component `{comp}` {why}")
-        })?;
+        check_path_component(comp)
+            .map_err(|why| format!("image name `{name}` is invalid: component `{comp}` {why}"))?;
     }
     Ok(())
 }
@@ -164,9 +165,7 @@ pub fn is_local_host(host: &str) -> bool {
 
 /// Durations like `500ms`, `5s`, `1m30s`, `2h`, in nanoseconds.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let bad = || {
-        format!("`{text}` is not a duration; write e.g. `500ms`, `5s`, `1m30s`, `2h`")
-    };
+    let bad = || format!("`{text}` is not a duration; write e.g. `500ms`, `5s`, `1m30s`, `2h`");
     let t = text.trim();
     if t.is_empty() {
         return Err(bad());

@@ -48,12 +48,18 @@ fn files(p: &Path) -> std::io::Result<Vec<u8>> {
     if p.file_name().is_some_and(|n| n == "web.json") {
         Ok(b"{}".to_vec())
     } else {
-        Err(std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"))
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "No such file or directory",
+        ))
     }
 }
 
 fn source(text: &str) -> SourceFile {
-    SourceFile { path: PathBuf::from("spec.yaml"), text: Arc::from(text) }
+    SourceFile {
+        path: PathBuf::from("spec.yaml"),
+        text: Arc::from(text),
+    }
 }
 
 /// Every diagnostic of every environment.
@@ -71,7 +77,11 @@ fn replace(from: &str, to: &str) -> String {
 
 /// 1-based line and column of the `nth` occurrence of `needle` in `text`.
 fn at(text: &str, needle: &str, nth: usize) -> (u32, u32) {
-    let off = text.match_indices(needle).nth(nth).unwrap_or_else(|| panic!("no {needle:?}")).0;
+    let off = text
+        .match_indices(needle)
+        .nth(nth)
+        .unwrap_or_else(|| panic!("no {needle:?}"))
+        .0;
     let before = &text[..off];
     let line = before.matches('\n').count() as u32 + 1;
     let col = (off - before.rfind('\n').map(|i| i + 1).unwrap_or(0)) as u32 + 1;
@@ -84,7 +94,11 @@ fn expect(text: &str, code: &str, msg: &str, pos: (u32, u32)) -> Diagnostic {
     let found: Vec<&Diagnostic> = all.iter().filter(|d| d.code == code).collect();
     assert_eq!(found.len(), 1, "want one `{code}`, got: {all:#?}");
     let d = found[0].clone();
-    assert!(d.message.contains(msg), "message {:?} lacks {msg:?}", d.message);
+    assert!(
+        d.message.contains(msg),
+        "message {:?} lacks {msg:?}",
+        d.message
+    );
     assert_eq!((d.pos.line, d.pos.column), pos, "{d}");
     assert!(d.help.is_some(), "every error says what to do: {d}");
     d
@@ -98,125 +112,262 @@ fn base_is_valid_in_every_environment() {
 
 #[test]
 fn unknown_keys_are_all_reported_with_their_place() {
-    let text = replace("      redis: { image", "      redis: { imagee: x, image")
-        .replacen("    hostname: localhost", "    hostnme: x\n    hostname: localhost", 1);
+    let text = replace("      redis: { image", "      redis: { imagee: x, image").replacen(
+        "    hostname: localhost",
+        "    hostnme: x\n    hostname: localhost",
+        1,
+    );
     let all = diagnostics(&text);
     let unknown: Vec<_> = all.iter().filter(|d| d.code == "unknown-key").collect();
     assert_eq!(unknown.len(), 2, "{all:#?}");
-    assert!(unknown.iter().any(|d| d.message.contains("`imagee`") && (d.pos.line, d.pos.column) == at(&text, "imagee", 0)));
-    assert!(unknown.iter().any(|d| d.message.contains("`hostnme`") && (d.pos.line, d.pos.column) == at(&text, "hostnme", 0)));
+    assert!(unknown
+        .iter()
+        .any(|d| d.message.contains("`imagee`")
+            && (d.pos.line, d.pos.column) == at(&text, "imagee", 0)));
+    assert!(unknown.iter().any(|d| d.message.contains("`hostnme`")
+        && (d.pos.line, d.pos.column) == at(&text, "hostnme", 0)));
 }
 
 #[test]
 fn yaml_type_error_has_location() {
     let text = replace("port: 5432", "port: [1]");
     let d = expect(&text, "yaml", "", at(&text, "[1]", 0));
-    assert!(!d.message.contains("line "), "location printed once: {}", d.message);
+    assert!(
+        !d.message.contains("line "),
+        "location printed once: {}",
+        d.message
+    );
 }
 
 #[test]
 fn duplicate_service_across_layers() {
-    let text = replace("  apps:\n    services:\n", "  apps:\n    services:\n      redis: { image: \"redis:7\" }\n");
-    let d = expect(&text, "duplicate-service", "`redis` is defined twice", at(&text, "redis: { image: \"redis:7\" }", 0));
-    assert_eq!(d.related.unwrap().pos.line, at(&text, "redis: { image: \"redis:7.0", 0).0);
+    let text = replace(
+        "  apps:\n    services:\n",
+        "  apps:\n    services:\n      redis: { image: \"redis:7\" }\n",
+    );
+    let d = expect(
+        &text,
+        "duplicate-service",
+        "`redis` is defined twice",
+        at(&text, "redis: { image: \"redis:7\" }", 0),
+    );
+    assert_eq!(
+        d.related.unwrap().pos.line,
+        at(&text, "redis: { image: \"redis:7.0", 0).0
+    );
 }
 
 #[test]
 fn duplicate_router_name() {
-    let text = replace("{ subdomain: admin, port: 3000,", "{ name: auth, subdomain: admin, port: 3000,");
-    expect(&text, "duplicate-router", "router name `auth` is used twice", at(&text, "{ name: auth", 0));
+    let text = replace(
+        "{ subdomain: admin, port: 3000,",
+        "{ name: auth, subdomain: admin, port: 3000,",
+    );
+    expect(
+        &text,
+        "duplicate-router",
+        "router name `auth` is used twice",
+        at(&text, "{ name: auth", 0),
+    );
 }
 
 #[test]
 fn two_routes_on_one_host_and_path() {
-    let text = replace("{ subdomain: admin, port: 3000,", "{ subdomain: auth, port: 3000,");
-    let d = expect(&text, "route-collision", "both claim host `auth.localhost` with path `/`", at(&text, "{ subdomain: auth, port: 3000,", 0));
-    assert_eq!(d.related.unwrap().pos.line, at(&text, "{ subdomain: auth, port: 3000 }", 0).0);
+    let text = replace(
+        "{ subdomain: admin, port: 3000,",
+        "{ subdomain: auth, port: 3000,",
+    );
+    let d = expect(
+        &text,
+        "route-collision",
+        "both claim host `auth.localhost` with path `/`",
+        at(&text, "{ subdomain: auth, port: 3000,", 0),
+    );
+    assert_eq!(
+        d.related.unwrap().pos.line,
+        at(&text, "{ subdomain: auth, port: 3000 }", 0).0
+    );
 }
 
 #[test]
 fn two_ip_access_routes_collide_on_the_ip_unless_paths_differ() {
-    let text = replace("routes: [{ subdomain: auth, port: 3000 }]", "routes: [{ subdomain: auth, port: 3000, ip_access: true }]");
-    let d = expect(&text, "route-collision", "host `192.168.1.10` with path `/`", at(&text, "{ port: 3000, ip_access: true }", 0));
+    let text = replace(
+        "routes: [{ subdomain: auth, port: 3000 }]",
+        "routes: [{ subdomain: auth, port: 3000, ip_access: true }]",
+    );
+    let d = expect(
+        &text,
+        "route-collision",
+        "host `192.168.1.10` with path `/`",
+        at(&text, "{ port: 3000, ip_access: true }", 0),
+    );
     assert!(d.help.unwrap().contains("its own `path`"));
-    let fixed = replace("routes: [{ subdomain: auth, port: 3000 }]", "routes: [{ subdomain: auth, port: 3000, ip_access: true, path: /auth }]");
-    assert!(diagnostics(&fixed).iter().all(|d| d.code != "route-collision"));
+    let fixed = replace(
+        "routes: [{ subdomain: auth, port: 3000 }]",
+        "routes: [{ subdomain: auth, port: 3000, ip_access: true, path: /auth }]",
+    );
+    assert!(diagnostics(&fixed)
+        .iter()
+        .all(|d| d.code != "route-collision"));
 }
 
 #[test]
 fn dependency_on_undefined_service() {
     let text = replace("uses: [redis, postgres]", "uses: [rediss, postgres]");
-    let d = expect(&text, "unknown-dependency", "uses `rediss`, which is neither", at(&text, "rediss", 0));
+    let d = expect(
+        &text,
+        "unknown-dependency",
+        "uses `rediss`, which is neither",
+        at(&text, "rediss", 0),
+    );
     assert_eq!(d.help.as_deref(), Some("did you mean `redis`?"));
 }
 
 #[test]
 fn dependency_cycle() {
     let text = replace("      redis: { image: \"redis:7.0-alpine\",", "      cache: { image: \"redis:7\", uses: [redis] }\n      redis: { uses: [cache], image: \"redis:7.0-alpine\",");
-    expect(&text, "dependency-cycle", "cache → redis → cache", at(&text, "[cache]", 0).map_col(1));
+    expect(
+        &text,
+        "dependency-cycle",
+        "cache → redis → cache",
+        at(&text, "[cache]", 0).map_col(1),
+    );
 }
 
 #[test]
 fn dependency_on_a_later_layer() {
-    let text = replace("      redis: { image: \"redis:7.0-alpine\",", "      redis: { uses: [web], image: \"redis:7.0-alpine\",");
-    expect(&text, "dependency-on-later-layer", "in the later layer `apps`", at(&text, "web]", 0));
+    let text = replace(
+        "      redis: { image: \"redis:7.0-alpine\",",
+        "      redis: { uses: [web], image: \"redis:7.0-alpine\",",
+    );
+    expect(
+        &text,
+        "dependency-on-later-layer",
+        "in the later layer `apps`",
+        at(&text, "web]", 0),
+    );
 }
 
 #[test]
 fn published_port_clash_with_the_edge_router() {
     let text = replace("published: 6379", "published: 80");
-    expect(&text, "port-clash", "both publish tcp port 80", at(&text, "{ target: 6379", 0));
+    expect(
+        &text,
+        "port-clash",
+        "both publish tcp port 80",
+        at(&text, "{ target: 6379", 0),
+    );
 }
 
 #[test]
 fn malformed_image_reference() {
     let text = replace("\"example/web:1\"", "\"Example/web:1\"");
-    expect(&text, "invalid-image", "uppercase", at(&text, "\"Example", 0));
+    expect(
+        &text,
+        "invalid-image",
+        "uppercase",
+        at(&text, "\"Example", 0),
+    );
 }
 
 #[test]
 fn invalid_host_and_ip() {
     let text = replace("hostname: localhost", "hostname: bad_host.example");
-    expect(&text, "invalid-host", "contains `_`", at(&text, "bad_host", 0));
+    expect(
+        &text,
+        "invalid-host",
+        "contains `_`",
+        at(&text, "bad_host", 0),
+    );
     let text = replace("server_ip: 192.168.1.10", "server_ip: 192.168.1.300");
-    expect(&text, "invalid-ip", "`192.168.1.300` is not an IPv4", at(&text, "192.168.1.300", 0));
+    expect(
+        &text,
+        "invalid-ip",
+        "`192.168.1.300` is not an IPv4",
+        at(&text, "192.168.1.300", 0),
+    );
 }
 
 #[test]
 fn undeclared_secret_reference() {
     let text = replace("secrets: [token]", "secrets: [tokn]");
-    let d = expect(&text, "undeclared-secret", "references secret `tokn`", at(&text, "tokn", 0));
+    let d = expect(
+        &text,
+        "undeclared-secret",
+        "references secret `tokn`",
+        at(&text, "tokn", 0),
+    );
     assert!(d.help.unwrap().contains("did you mean `token`?"));
 }
 
 #[test]
 fn lets_encrypt_on_localhost_or_an_ip() {
-    let text = replace("tls: { mode: self-signed }", "tls: { mode: letsencrypt, email: a@b.org }");
+    let text = replace(
+        "tls: { mode: self-signed }",
+        "tls: { mode: letsencrypt, email: a@b.org }",
+    );
     let all = diagnostics(&text);
-    let acme: Vec<_> = all.iter().filter(|d| d.code == "acme-on-local-host").collect();
-    assert!(acme.iter().any(|d| d.message.contains("`localhost`") && (d.pos.line, d.pos.column) == at(&text, "letsencrypt", 0)), "{all:#?}");
-    assert!(acme.iter().any(|d| d.message.contains("`192.168.1.10`") && (d.pos.line, d.pos.column) == at(&text, "{ port: 3000, ip_access: true }", 0)), "{all:#?}");
+    let acme: Vec<_> = all
+        .iter()
+        .filter(|d| d.code == "acme-on-local-host")
+        .collect();
+    assert!(
+        acme.iter().any(|d| d.message.contains("`localhost`")
+            && (d.pos.line, d.pos.column) == at(&text, "letsencrypt", 0)),
+        "{all:#?}"
+    );
+    assert!(
+        acme.iter().any(|d| d.message.contains("`192.168.1.10`")
+            && (d.pos.line, d.pos.column) == at(&text, "{ port: 3000, ip_access: true }", 0)),
+        "{all:#?}"
+    );
 }
 
 #[test]
 fn extends_cycle_and_unknown_parent() {
-    let text = replace("  local:\n    hostname", "  local:\n    extends: offline\n    hostname");
-    expect(&text, "extends-cycle", "local → offline → local", at(&text, "local\n    endpoint", 0));
+    let text = replace(
+        "  local:\n    hostname",
+        "  local:\n    extends: offline\n    hostname",
+    );
+    expect(
+        &text,
+        "extends-cycle",
+        "local → offline → local",
+        at(&text, "local\n    endpoint", 0),
+    );
     let text = replace("extends: local", "extends: lcoal");
-    let d = expect(&text, "unknown-parent", "extends `lcoal`, which is not defined", at(&text, "lcoal", 0));
+    let d = expect(
+        &text,
+        "unknown-parent",
+        "extends `lcoal`, which is not defined",
+        at(&text, "lcoal", 0),
+    );
     assert_eq!(d.help.as_deref(), Some("did you mean `local`?"));
 }
 
 #[test]
 fn a_service_may_not_use_one_its_environment_disables() {
-    let text = replace("disable: { auth: \"no image here\" }", "disable: { redis: \"no image here\" }");
-    expect(&text, "disabled-dependency", "uses `redis`, which this environment disables (no image here)", at(&text, "redis, postgres", 0));
+    let text = replace(
+        "disable: { auth: \"no image here\" }",
+        "disable: { redis: \"no image here\" }",
+    );
+    expect(
+        &text,
+        "disabled-dependency",
+        "uses `redis`, which this environment disables (no image here)",
+        at(&text, "redis, postgres", 0),
+    );
 }
 
 #[test]
 fn missing_config_file() {
     let text = replace("file: web.json", "file: web.jsn");
-    expect(&text, "missing-config-file", "cannot read config file", at(&text, "web.jsn", 0));
+    expect(
+        &text,
+        "missing-config-file",
+        "cannot read config file",
+        at(&text, "web.jsn", 0),
+    );
 }
 
 #[test]
@@ -226,7 +377,9 @@ fn gated_route_is_dropped_where_its_gate_does_not_run() {
     let web = offline.service("web").unwrap();
     assert_eq!(web.routes.len(), 1);
     assert_eq!(web.dropped_routes[0].service, "web-2");
-    assert!(web.dropped_routes[0].reason.contains("needs `auth`, which does not run here (no image here)"));
+    assert!(web.dropped_routes[0]
+        .reason
+        .contains("needs `auth`, which does not run here (no image here)"));
     let local = resolve(&p, Some("local"), &files).unwrap().platform;
     assert_eq!(local.service("web").unwrap().routes.len(), 2);
 }
@@ -236,9 +389,18 @@ fn every_problem_is_reported_at_once() {
     let text = replace("uses: [redis, postgres]", "uses: [rediss, postgres]")
         .replacen("secrets: [token]", "secrets: [tokn]", 1)
         .replacen("\"example/web:1\"", "\"Example/web:1\"", 1)
-        .replacen("    hostname: localhost", "    hostnme: x\n    hostname: localhost", 1);
+        .replacen(
+            "    hostname: localhost",
+            "    hostnme: x\n    hostname: localhost",
+            1,
+        );
     let codes: Vec<&str> = diagnostics(&text).iter().map(|d| d.code).collect();
-    for c in ["unknown-dependency", "undeclared-secret", "invalid-image", "unknown-key"] {
+    for c in [
+        "unknown-dependency",
+        "undeclared-secret",
+        "invalid-image",
+        "unknown-key",
+    ] {
         assert!(codes.contains(&c), "{c} missing from {codes:?}");
     }
 }
@@ -249,12 +411,22 @@ fn environment_overlays_and_ip_rules() {
     let off = resolve(&p, Some("offline"), &files).unwrap().platform;
     assert_eq!(off.environment.chain, ["offline", "local"]);
     assert_eq!(off.environment.hostname, "localhost");
-    assert_eq!(off.environment.endpoint_mode, sprocket_spec::model::EndpointMode::Dnsrr);
+    assert_eq!(
+        off.environment.endpoint_mode,
+        sprocket_spec::model::EndpointMode::Dnsrr
+    );
     assert_eq!(off.layers[0].disabled[0].service, "auth");
-    assert_eq!(off.service("web").unwrap().routes[0].hosts, ["localhost", "192.168.1.10"]);
+    assert_eq!(
+        off.service("web").unwrap().routes[0].hosts,
+        ["localhost", "192.168.1.10"]
+    );
     let err = resolve(&p, Some("nope"), &files).unwrap_err();
     assert!(err.diagnostics[0].message.contains("`nope` is not defined"));
-    assert!(err.diagnostics[0].help.as_ref().unwrap().contains("local, offline"));
+    assert!(err.diagnostics[0]
+        .help
+        .as_ref()
+        .unwrap()
+        .contains("local, offline"));
 }
 
 #[test]
@@ -264,10 +436,25 @@ fn the_example_spec_is_valid_in_every_environment() {
     let report = validate_all(&p, &|f: &Path| std::fs::read(f));
     assert!(report.diagnostics.is_empty(), "{report}");
     let lines = p.source.text.lines().count();
-    assert!(lines < 600, "the whole platform fits in under 600 lines; it is {lines}");
-    let offline = resolve(&p, Some("offline"), &|f: &Path| std::fs::read(f)).unwrap().platform;
+    assert!(
+        lines < 600,
+        "the whole platform fits in under 600 lines; it is {lines}"
+    );
+    let offline = resolve(&p, Some("offline"), &|f: &Path| std::fs::read(f))
+        .unwrap()
+        .platform;
     let running: Vec<&str> = offline.services().map(|s| s.name.as_str()).collect();
-    assert_eq!(running, ["traefik", "socket-proxy", "vault", "redis", "rabbitmq", "demo"]);
+    assert_eq!(
+        running,
+        [
+            "traefik",
+            "socket-proxy",
+            "vault",
+            "redis",
+            "rabbitmq",
+            "demo"
+        ]
+    );
 }
 
 trait MapCol {

@@ -37,7 +37,14 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
     let layer_names: Vec<String> = desired.layers.iter().map(|l| l.name.clone()).collect();
     let selected: Vec<String> = match &a.layer {
         Some(l) if !layer_names.contains(l) => {
-            return super::fail(ctx, &format!("layer `{l}` is not in the spec; layers: {}", layer_names.join(", ")), exit::INVALID)
+            return super::fail(
+                ctx,
+                &format!(
+                    "layer `{l}` is not in the spec; layers: {}",
+                    layer_names.join(", ")
+                ),
+                exit::INVALID,
+            )
         }
         Some(l) => vec![l.clone()],
         None => layer_names.clone(),
@@ -51,10 +58,18 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
         Ok(o) => o,
         Err(e) => return super::fail(ctx, &e.to_string(), exit::ERROR),
     };
-    let rank = |l: Option<&str>| l.and_then(|l| layer_names.iter().position(|x| x == l)).unwrap_or(usize::MAX);
+    let rank = |l: Option<&str>| {
+        l.and_then(|l| layer_names.iter().position(|x| x == l))
+            .unwrap_or(usize::MAX)
+    };
     if let Some(l) = &a.layer {
         let mine = rank(Some(l));
-        let later: Vec<&str> = observed.services.iter().filter(|s| rank(s.layer.as_deref()) > mine && rank(s.layer.as_deref()) != usize::MAX).map(|s| s.spec.name.as_str()).collect();
+        let later: Vec<&str> = observed
+            .services
+            .iter()
+            .filter(|s| rank(s.layer.as_deref()) > mine && rank(s.layer.as_deref()) != usize::MAX)
+            .map(|s| s.spec.name.as_str())
+            .collect();
         if !later.is_empty() {
             return super::fail(ctx, &format!("later layers still run services that may use layer `{l}`: {}. Take them down first (`sprocketctl down --layer <later>`), or run `down` without --layer.", later.join(", ")), exit::INVALID);
         }
@@ -65,7 +80,11 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
     };
     let p = ctx.progress;
     let mut removed = Vec::new();
-    let mut services: Vec<_> = observed.services.iter().filter(|s| in_scope(s.layer.as_deref())).collect();
+    let mut services: Vec<_> = observed
+        .services
+        .iter()
+        .filter(|s| in_scope(s.layer.as_deref()))
+        .collect();
     services.sort_by_key(|s| std::cmp::Reverse(rank(s.layer.as_deref())));
     let result = async {
         for s in &services {
@@ -73,13 +92,21 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
             p.say(format!("service {}: removed", s.spec.name));
             removed.push(format!("service {}", s.spec.name));
         }
-        for n in observed.networks.iter().filter(|n| in_scope(n.label(L::LAYER))) {
+        for n in observed
+            .networks
+            .iter()
+            .filter(|n| in_scope(n.label(L::LAYER)))
+        {
             if remove_network_when_free(&engine, &n.id, &n.name).await? {
                 p.say(format!("network {}: removed", n.name));
                 removed.push(format!("network {}", n.name));
             }
         }
-        for c in observed.configs.iter().filter(|c| in_scope(c.label(L::LAYER))) {
+        for c in observed
+            .configs
+            .iter()
+            .filter(|c| in_scope(c.label(L::LAYER)))
+        {
             engine.remove_config(&c.id, &c.name).await?;
             removed.push(format!("config {}", c.name));
         }
@@ -90,7 +117,12 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             for v in engine.volumes(&ns).await? {
-                let layer = engine.docker().inspect_volume(&v).await.ok().and_then(|x| x.labels.get(L::LAYER).cloned());
+                let layer = engine
+                    .docker()
+                    .inspect_volume(&v)
+                    .await
+                    .ok()
+                    .and_then(|x| x.labels.get(L::LAYER).cloned());
                 if !in_scope(layer.as_deref()) {
                     continue;
                 }
@@ -98,7 +130,9 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
                 loop {
                     match engine.remove_volume(&v).await {
                         Ok(()) => break,
-                        Err(e) if e.to_string().contains("in use") && Instant::now() < until => tokio::time::sleep(Duration::from_millis(250)).await,
+                        Err(e) if e.to_string().contains("in use") && Instant::now() < until => {
+                            tokio::time::sleep(Duration::from_millis(250)).await
+                        }
                         Err(e) => return Err(e),
                     }
                 }
@@ -116,12 +150,28 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
     }
     .await;
     if let Err(e) = result {
-        return super::fail(ctx, &format!("{e} (removed so far: {}); run `down` again to continue", removed.len()), exit::ERROR);
+        return super::fail(
+            ctx,
+            &format!(
+                "{e} (removed so far: {}); run `down` again to continue",
+                removed.len()
+            ),
+            exit::ERROR,
+        );
     }
-    let report = DownReport { namespace: ns, removed, seconds: started.elapsed().as_secs_f64() };
+    let report = DownReport {
+        namespace: ns,
+        removed,
+        seconds: started.elapsed().as_secs_f64(),
+    };
     match ctx.format {
         Format::Json => output::json(&report),
-        Format::Human => println!("removed {} object(s) of `{}` in {:.1}s", report.removed.len(), report.namespace, report.seconds),
+        Format::Human => println!(
+            "removed {} object(s) of `{}` in {:.1}s",
+            report.removed.len(),
+            report.namespace,
+            report.seconds
+        ),
     }
     exit::OK
 }

@@ -28,7 +28,9 @@ pub async fn run(cli: Cli) -> i32 {
         cli_file: cli.file.clone(),
         env: cli.env.clone(),
         format: cli.output,
-        progress: Progress { enabled: !cli.quiet },
+        progress: Progress {
+            enabled: !cli.quiet,
+        },
     };
     match cli.command {
         Command::Validate(a) => validate::run(&ctx, a),
@@ -49,7 +51,10 @@ struct DiagnosticsReport<'a> {
 /// Prints a spec report (errors and warnings), human or JSON.
 pub fn print_report(ctx: &Ctx, report: &Report) {
     match ctx.format {
-        Format::Json => output::json(&DiagnosticsReport { ok: !report.has_errors(), diagnostics: &report.diagnostics }),
+        Format::Json => output::json(&DiagnosticsReport {
+            ok: !report.has_errors(),
+            diagnostics: &report.diagnostics,
+        }),
         Format::Human => {
             let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             eprint!("{}", report.render_fancy(color));
@@ -67,7 +72,13 @@ pub fn load(ctx: &Ctx) -> Result<Loaded, i32> {
     match sprocket_spec::load_file(&ctx.cli_file, ctx.env.as_deref()) {
         Ok(l) => {
             if !l.warnings.is_empty() && ctx.format == Format::Human {
-                print_report(ctx, &Report { source: Some(l.source.clone()), diagnostics: l.warnings.clone() });
+                print_report(
+                    ctx,
+                    &Report {
+                        source: Some(l.source.clone()),
+                        diagnostics: l.warnings.clone(),
+                    },
+                );
             }
             Ok(l)
         }
@@ -87,14 +98,19 @@ struct ErrorReport {
 /// Prints an error that is not a spec diagnostic.
 pub fn fail(ctx: &Ctx, message: &str, code: i32) -> i32 {
     match ctx.format {
-        Format::Json => output::json(&ErrorReport { ok: false, error: message.to_string() }),
+        Format::Json => output::json(&ErrorReport {
+            ok: false,
+            error: message.to_string(),
+        }),
         Format::Human => eprintln!("error: {message}"),
     }
     code
 }
 
 pub async fn connect(ctx: &Ctx) -> Result<Engine, i32> {
-    Engine::connect().await.map_err(|e| fail(ctx, &e.to_string(), exit::ENGINE))
+    Engine::connect()
+        .await
+        .map_err(|e| fail(ctx, &e.to_string(), exit::ENGINE))
 }
 
 /// `1.5s`, `250ms`.

@@ -40,7 +40,11 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
     let plan = sprocket_desired::plan::plan(&desired, &observed);
     let summary = plan.summary(a.prune);
     match ctx.format {
-        Format::Json => output::json(&PlanReport { plan: &plan, summary, prune: a.prune }),
+        Format::Json => output::json(&PlanReport {
+            plan: &plan,
+            summary,
+            prune: a.prune,
+        }),
         Format::Human => print!("{}", human(&plan, a.prune)),
     }
     if a.detailed_exitcode && summary != Summary::default() {
@@ -67,25 +71,49 @@ fn show(v: &Option<serde_json::Value>) -> String {
 
 /// The plan as text, Terraform-style.
 pub fn human(plan: &Plan, prune: bool) -> String {
-    let mut out = format!("Plan for namespace `{}` (environment `{}`):\n", plan.namespace, plan.environment);
+    let mut out = format!(
+        "Plan for namespace `{}` (environment `{}`):\n",
+        plan.namespace, plan.environment
+    );
     for l in &plan.layers {
         if l.changes.is_empty() {
-            out.push_str(&format!("  layer {}: no changes ({} services as desired)\n", l.name, l.unchanged.len()));
+            out.push_str(&format!(
+                "  layer {}: no changes ({} services as desired)\n",
+                l.name,
+                l.unchanged.len()
+            ));
             continue;
         }
         out.push_str(&format!("  layer {}:\n", l.name));
         for c in &l.changes {
-            out.push_str(&format!("    {} {:?} {}\n", sym(c.action), c.kind, c.name).to_lowercase().replace(&c.name.to_lowercase(), &c.name));
+            out.push_str(
+                &format!("    {} {:?} {}\n", sym(c.action), c.kind, c.name)
+                    .to_lowercase()
+                    .replace(&c.name.to_lowercase(), &c.name),
+            );
             for f in &c.fields {
-                out.push_str(&format!("        {}: {} → {}\n", f.path, show(&f.before), show(&f.after)));
+                out.push_str(&format!(
+                    "        {}: {} → {}\n",
+                    f.path,
+                    show(&f.before),
+                    show(&f.after)
+                ));
             }
         }
     }
     if !plan.prune.is_empty() {
-        let what = if prune { "will be removed (--prune)" } else { "are no longer in the spec; `--prune` removes them" };
+        let what = if prune {
+            "will be removed (--prune)"
+        } else {
+            "are no longer in the spec; `--prune` removes them"
+        };
         out.push_str(&format!("  owned objects that {what}:\n"));
         for c in &plan.prune {
-            out.push_str(&format!("    - {:?} {}\n", c.kind, c.name).to_lowercase().replace(&c.name.to_lowercase(), &c.name));
+            out.push_str(
+                &format!("    - {:?} {}\n", c.kind, c.name)
+                    .to_lowercase()
+                    .replace(&c.name.to_lowercase(), &c.name),
+            );
         }
     }
     if !plan.missing_secrets.is_empty() {
@@ -95,6 +123,9 @@ pub fn human(plan: &Plan, prune: bool) -> String {
         ));
     }
     let s = plan.summary(prune);
-    out.push_str(&format!("Plan: {} to create, {} to change, {} to destroy.\n", s.create, s.update, s.delete));
+    out.push_str(&format!(
+        "Plan: {} to create, {} to change, {} to destroy.\n",
+        s.create, s.update, s.delete
+    ));
     out
 }

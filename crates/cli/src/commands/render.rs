@@ -40,25 +40,48 @@ pub fn run(ctx: &Ctx, a: Args) -> i32 {
         RenderFormat::Json => output::json(&desired),
         RenderFormat::Compose => {
             if let Err(e) = std::fs::create_dir_all(&a.out) {
-                return super::fail(ctx, &format!("cannot create {}: {e}", a.out.display()), exit::INVALID);
+                return super::fail(
+                    ctx,
+                    &format!("cannot create {}: {e}", a.out.display()),
+                    exit::INVALID,
+                );
             }
             let mut files = Vec::new();
-            for (i, (layer, text)) in sprocket_desired::compose::compose_files(&desired).into_iter().enumerate() {
+            for (i, (layer, text)) in sprocket_desired::compose::compose_files(&desired)
+                .into_iter()
+                .enumerate()
+            {
                 let path = a.out.join(format!("{}-{layer}.yaml", i + 1));
                 if let Err(e) = std::fs::write(&path, text) {
-                    return super::fail(ctx, &format!("cannot write {}: {e}", path.display()), exit::ERROR);
+                    return super::fail(
+                        ctx,
+                        &format!("cannot write {}: {e}", path.display()),
+                        exit::ERROR,
+                    );
                 }
                 files.push(path);
             }
-            let report = Written { namespace: desired.namespace.clone(), environment: desired.environment.clone(), files };
+            let report = Written {
+                namespace: desired.namespace.clone(),
+                environment: desired.environment.clone(),
+                files,
+            };
             match ctx.format {
                 Format::Json => output::json(&report),
                 Format::Human => {
                     for f in &report.files {
                         println!("{}", f.display());
                     }
-                    let args: Vec<String> = report.files.iter().map(|f| format!("-c {}", f.display())).collect();
-                    eprintln!("deploy with: docker stack deploy --resolve-image never {} {}", args.join(" "), report.namespace);
+                    let args: Vec<String> = report
+                        .files
+                        .iter()
+                        .map(|f| format!("-c {}", f.display()))
+                        .collect();
+                    eprintln!(
+                        "deploy with: docker stack deploy --resolve-image never {} {}",
+                        args.join(" "),
+                        report.namespace
+                    );
                 }
             }
         }

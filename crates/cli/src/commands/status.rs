@@ -18,6 +18,31 @@ struct StatusReport {
     layers: Vec<LayerStatus>,
     /// Owned services that the spec does not want in this environment.
     orphans: Vec<String>,
+    /// Every published route, with a curl command that reaches it from this machine.
+    routes: Vec<RouteInfo>,
+}
+
+#[derive(Serialize)]
+struct RouteInfo {
+    service: String,
+    router: String,
+    host: String,
+    curl: String,
+}
+
+/// A curl line that reaches `host` through the edge router from the machine it runs on: the
+/// Host header picks the route, whatever DNS says; public names with real certificates are
+/// called by name.
+fn curl_line(env: &sprocket_spec::model::Environment, host: &str, path: Option<&str>) -> String {
+    let path = path.unwrap_or("/");
+    if env.tls.acme() && !sprocket_spec::values::is_local_host(host) {
+        format!("curl https://{host}{path}")
+    } else {
+        format!(
+            "curl -H 'Host: {host}' http://127.0.0.1:{}{path}",
+            env.http_port
+        )
+    }
 }
 
 #[derive(Serialize)]
@@ -80,15 +105,28 @@ pub async fn run(ctx: &Ctx, _: Args) -> i32 {
                 Ok(t) => t,
                 Err(e) => return super::fail(ctx, &e.to_string(), exit::ERROR),
             };
-            let active: Vec<_> = tasks.iter().filter(|t| t.desired_state == "running").collect();
+            let active: Vec<_> = tasks
+                .iter()
+                .filter(|t| t.desired_state == "running")
+                .collect();
             let running = active.iter().filter(|t| t.is_running()).count();
-            let want = if s.mode == Mode::Global { active.len().max(1) } else { want };
-            let drift: Vec<String> = sprocket_desired::plan::diff_service(s, &live.spec).into_iter().map(|f| f.path).collect();
+            let want = if s.mode == Mode::Global {
+                active.len().max(1)
+            } else {
+                want
+            };
+            let drift: Vec<String> = sprocket_desired::plan::diff_service(s, &live.spec)
+                .into_iter()
+                .map(|f| f.path)
+                .collect();
             let state = if running >= want && drift.is_empty() {
                 "healthy"
             } else if running >= want {
                 "drifted"
-            } else if active.iter().any(|t| t.state == "starting" || t.state == "preparing") {
+            } else if active
+                .iter()
+                .any(|t| t.state == "starting" || t.state == "preparing")
+            {
                 "starting"
             } else {
                 "degraded"
@@ -104,18 +142,52 @@ pub async fn run(ctx: &Ctx, _: Args) -> i32 {
                 drift,
             });
         }
-        layers.push(LayerStatus { name: l.name.clone(), services, disabled: l.disabled.clone() });
+        layers.push(LayerStatus {
+            name: l.name.clone(),
+            services,
+            disabled: l.disabled.clone(),
+        });
     }
     let wanted: Vec<&str> = desired.services().map(|s| s.name.as_str()).collect();
-    let orphans = observed.services.iter().filter(|o| !wanted.contains(&o.spec.name.as_str())).map(|o| o.spec.name.clone()).collect();
-    let report = StatusReport { namespace: desired.namespace.clone(), environment: desired.environment.clone(), layers, orphans };
+    let orphans = observed
+        .services
+        .iter()
+        .filter(|o| !wanted.contains(&o.spec.name.as_str()))
+        .map(|o| o.spec.name.clone())
+        .collect();
+    let env = &loaded.platform.environment;
+    let routes = loaded
+        .platform
+        .services()
+        .flat_map(|s| s.routes.iter().map(move |r| (s, r)))
+        .flat_map(|(s, r)| {
+            r.hosts.iter().map(move |h| RouteInfo {
+                service: s.name.clone(),
+                router: r.router.clone(),
+                host: h.clone(),
+                curl: curl_line(env, h, r.path.as_deref()),
+            })
+        })
+        .collect();
+    let report = StatusReport {
+        namespace: desired.namespace.clone(),
+        environment: desired.environment.clone(),
+        layers,
+        orphans,
+        routes,
+    };
     match ctx.format {
         Format::Json => output::json(&report),
         Format::Human => {
-            println!("namespace `{}`, environment `{}`", report.namespace, report.environment);
+            println!(
+                "namespace `{}`, environment `{}`",
+                report.namespace, report.environment
+            );
             let mut t = Table::new();
             t.load_preset(UTF8_BORDERS_ONLY);
-            t.set_header(vec!["LAYER", "SERVICE", "REPLICAS", "STATE", "IMAGE", "UPDATED"]);
+            t.set_header(vec![
+                "LAYER", "SERVICE", "REPLICAS", "STATE", "IMAGE", "UPDATED",
+            ]);
             for l in &report.layers {
                 for s in &l.services {
                     t.add_row(vec![
@@ -127,19 +199,47 @@ pub async fn run(ctx: &Ctx, _: Args) -> i32 {
                             _ => s.state.clone(),
                         },
                         s.image.clone(),
-                        s.updated_at.clone().unwrap_or_default().chars().take(19).collect(),
+                        s.updated_at
+                            .clone()
+                            .unwrap_or_default()
+                            .chars()
+                            .take(19)
+                            .collect(),
                     ]);
                 }
                 for d in &l.disabled {
-                    t.add_row(vec![l.name.clone(), d.service.clone(), "-".into(), "disabled".into(), d.reason.clone(), String::new()]);
+                    t.add_row(vec![
+                        l.name.clone(),
+                        d.service.clone(),
+                        "-".into(),
+                        "disabled".into(),
+                        d.reason.clone(),
+                        String::new(),
+                    ]);
                 }
             }
             println!("{t}");
+            if !report.routes.is_empty() {
+                println!("routes:");
+                for r in &report.routes {
+                    println!("  {:<14} {}", r.service, r.curl);
+                }
+            }
             for o in &report.orphans {
-                println!("owned but not in the spec here: {o} (`sprocketctl up --prune` removes it)");
+                println!(
+                    "owned but not in the spec here: {o} (`sprocketctl up --prune` removes it)"
+                );
             }
         }
     }
-    let healthy = report.layers.iter().flat_map(|l| &l.services).all(|s| s.state == "healthy");
-    if healthy { exit::OK } else { exit::DEPLOY_FAILED }
+    let healthy = report
+        .layers
+        .iter()
+        .flat_map(|l| &l.services)
+        .all(|s| s.state == "healthy");
+    if healthy {
+        exit::OK
+    } else {
+        exit::DEPLOY_FAILED
+    }
 }

@@ -51,7 +51,11 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
         .iter()
         .map(|s| (s.name.clone(), s.length))
         .collect();
-    let opts = apply::Options { timeout: Duration::from_secs(a.timeout), prune: a.prune, progress: ctx.progress };
+    let opts = apply::Options {
+        timeout: Duration::from_secs(a.timeout),
+        prune: a.prune,
+        progress: ctx.progress,
+    };
     let report = match apply::up(&engine, &desired, &lengths, &opts).await {
         Ok(r) => r,
         Err(e) => return super::fail(ctx, &e.to_string(), exit::ERROR),
@@ -86,11 +90,17 @@ fn human(r: &UpReport) -> String {
             count("unchanged")
         ));
         for d in &l.disabled {
-            out.push_str(&format!("    disabled here: {} ({})\n", d.service, d.reason));
+            out.push_str(&format!(
+                "    disabled here: {} ({})\n",
+                d.service, d.reason
+            ));
         }
     }
     if let Some(f) = &r.failure {
-        out.push_str(&format!("\n{} in layer `{}`: {}\n", f.service, f.layer, f.reason));
+        out.push_str(&format!(
+            "\n{} in layer `{}`: {}\n",
+            f.service, f.layer, f.reason
+        ));
         if let Some(t) = &f.task {
             if let Some(code) = t.exit_code {
                 out.push_str(&format!("  exit code {code}\n"));

@@ -20,10 +20,19 @@ pub fn run(ctx: &Ctx, _: Args) -> i32 {
     let read = |p: &Path| std::fs::read(p);
     let (report, checked): (Report, Vec<String>) = match &ctx.env {
         Some(env) => match sprocket_spec::resolve(&parsed, Some(env), &read) {
-            Ok(l) => (Report { source: Some(l.source), diagnostics: l.warnings }, vec![env.clone()]),
+            Ok(l) => (
+                Report {
+                    source: Some(l.source),
+                    diagnostics: l.warnings,
+                },
+                vec![env.clone()],
+            ),
             Err(r) => (r, vec![env.clone()]),
         },
-        None => (sprocket_spec::validate_all(&parsed, &read), sprocket_spec::load::environment_names(&parsed)),
+        None => (
+            sprocket_spec::validate_all(&parsed, &read),
+            sprocket_spec::load::environment_names(&parsed),
+        ),
     };
     print_report(ctx, &report);
     if report.has_errors() {
