@@ -4,7 +4,7 @@ api_addr      = "http://vault:8200"
 cluster_addr  = "http://vault:8201"
 
 storage "raft" {
-  path    = "/openbao/data"
+  path    = "/openbao/file"
   node_id = "vault-1"
 }
 
