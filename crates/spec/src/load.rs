@@ -295,28 +295,9 @@ impl<'a> Resolver<'a> {
                 );
             }
             for (skey, svc) in layer.services.iter() {
-                if let Some((_, reason)) = eff.disabled.get(&skey.value) {
-                    out.disabled.push(model::Disabled {
-                        service: skey.value.clone(),
-                        reason: reason.clone(),
-                    });
-                    // Structural checks still apply to disabled services: the spec is one
-                    // platform, whatever runs here.
-                    let _ = self.service(
-                        li,
-                        &lkey.value,
-                        skey,
-                        svc,
-                        &eff,
-                        &services,
-                        environment.as_ref(),
-                        &secrets,
-                        &middlewares,
-                        &externals,
-                    );
-                    continue;
-                }
-                if let Some(s) = self.service(
+                // Structural checks apply to disabled services too: the spec is one platform,
+                // whatever runs here.
+                let resolved = self.service(
                     li,
                     &lkey.value,
                     skey,
@@ -327,7 +308,13 @@ impl<'a> Resolver<'a> {
                     &secrets,
                     &middlewares,
                     &externals,
-                ) {
+                );
+                if let Some((_, reason)) = eff.disabled.get(&skey.value) {
+                    out.disabled.push(model::Disabled {
+                        service: skey.value.clone(),
+                        reason: reason.clone(),
+                    });
+                } else if let Some(s) = resolved {
                     out.services.push(s);
                 }
             }

@@ -1,7 +1,7 @@
 //! `down`: remove the platform, or one layer, in reverse layer order. Only objects carrying our
 //! ownership labels for this namespace are touched. Volumes (data) stay unless `--volumes`.
 
-use super::{connect, load, Ctx};
+use super::{live, Ctx};
 use crate::apply::remove_network_when_free;
 use crate::exit;
 use crate::output::{self, Format};
@@ -28,11 +28,15 @@ struct DownReport {
 }
 
 pub async fn run(ctx: &Ctx, a: Args) -> i32 {
-    let loaded = match load(ctx) {
+    let super::Live {
+        desired,
+        engine,
+        observed,
+        ..
+    } = match live(ctx).await {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let desired = sprocket_desired::state::desired(&loaded.platform);
     let ns = desired.namespace.clone();
     let layer_names: Vec<String> = desired.layers.iter().map(|l| l.name.clone()).collect();
     let selected: Vec<String> = match &a.layer {
@@ -49,15 +53,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
         Some(l) => vec![l.clone()],
         None => layer_names.clone(),
     };
-    let engine = match connect(ctx).await {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
     let started = Instant::now();
-    let observed = match engine.observe(&ns).await {
-        Ok(o) => o,
-        Err(e) => return super::fail(ctx, &e.to_string(), exit::ERROR),
-    };
     let rank = |l: Option<&str>| {
         l.and_then(|l| layer_names.iter().position(|x| x == l))
             .unwrap_or(usize::MAX)

@@ -11,6 +11,7 @@ use crate::exit;
 use crate::output::{self, Format, Progress};
 use crate::{Cli, Command};
 use serde::Serialize;
+use sprocket_desired::{DesiredState, Observed};
 use sprocket_docker::Engine;
 use sprocket_spec::{Loaded, Report};
 use std::io::IsTerminal;
@@ -120,4 +121,29 @@ pub fn secs(d: std::time::Duration) -> String {
     } else {
         format!("{}ms", d.as_millis())
     }
+}
+
+/// The spec resolved, its desired state, the engine, and what the engine holds of the namespace:
+/// where every command that looks at the swarm starts.
+pub struct Live {
+    pub loaded: Loaded,
+    pub desired: DesiredState,
+    pub engine: Engine,
+    pub observed: Observed,
+}
+
+pub async fn live(ctx: &Ctx) -> Result<Live, i32> {
+    let loaded = load(ctx)?;
+    let desired = sprocket_desired::state::desired(&loaded.platform);
+    let engine = connect(ctx).await?;
+    let observed = engine
+        .observe(&desired.namespace)
+        .await
+        .map_err(|e| fail(ctx, &e.to_string(), exit::ERROR))?;
+    Ok(Live {
+        loaded,
+        desired,
+        engine,
+        observed,
+    })
 }

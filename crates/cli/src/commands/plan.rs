@@ -1,6 +1,6 @@
 //! `plan`: desired vs the live swarm, object by object and field by field.
 
-use super::{connect, load, Ctx};
+use super::{live, Ctx};
 use crate::exit;
 use crate::output::{self, Format};
 use serde::Serialize;
@@ -24,20 +24,11 @@ struct PlanReport<'a> {
 }
 
 pub async fn run(ctx: &Ctx, a: Args) -> i32 {
-    let loaded = match load(ctx) {
+    let live = match live(ctx).await {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let desired = sprocket_desired::state::desired(&loaded.platform);
-    let engine = match connect(ctx).await {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
-    let observed = match engine.observe(&desired.namespace).await {
-        Ok(o) => o,
-        Err(e) => return super::fail(ctx, &e.to_string(), exit::ERROR),
-    };
-    let plan = sprocket_desired::plan::plan(&desired, &observed);
+    let plan = sprocket_desired::plan::plan(&live.desired, &live.observed);
     let summary = plan.summary(a.prune);
     match ctx.format {
         Format::Json => output::json(&PlanReport {

@@ -1,7 +1,7 @@
 //! `status`: what runs, per layer: replicas, image, last update, health; what this environment
 //! disables and why.
 
-use super::{connect, load, Ctx};
+use super::{live, Ctx};
 use crate::exit;
 use crate::output::{self, Format};
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
@@ -67,18 +67,14 @@ struct ServiceStatus {
 }
 
 pub async fn run(ctx: &Ctx, _: Args) -> i32 {
-    let loaded = match load(ctx) {
+    let super::Live {
+        loaded,
+        desired,
+        engine,
+        observed,
+    } = match live(ctx).await {
         Ok(l) => l,
         Err(code) => return code,
-    };
-    let desired = sprocket_desired::state::desired(&loaded.platform);
-    let engine = match connect(ctx).await {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
-    let observed = match engine.observe(&desired.namespace).await {
-        Ok(o) => o,
-        Err(e) => return super::fail(ctx, &e.to_string(), exit::ERROR),
     };
     let mut layers = Vec::new();
     for l in &desired.layers {

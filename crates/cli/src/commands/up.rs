@@ -1,6 +1,6 @@
 //! `up`: apply the plan layer by layer with health gates; exit codes tell failure from timeout.
 
-use super::{connect, load, secs, Ctx};
+use super::{live, secs, Ctx};
 use crate::apply::{self, Outcome, UpReport};
 use crate::exit;
 use crate::output::{self, Format};
@@ -18,32 +18,27 @@ pub struct Args {
 }
 
 pub async fn run(ctx: &Ctx, a: Args) -> i32 {
-    let loaded = match load(ctx) {
+    let super::Live {
+        loaded,
+        desired,
+        engine,
+        observed,
+    } = match live(ctx).await {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let desired = sprocket_desired::state::desired(&loaded.platform);
-    let engine = match connect(ctx).await {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
     // Blocked before anything changes: services would wait forever for secrets nobody makes.
-    match engine.observe(&desired.namespace).await {
-        Ok(observed) => {
-            let plan = sprocket_desired::plan::plan(&desired, &observed);
-            if !plan.missing_secrets.is_empty() {
-                return super::fail(
-                    ctx,
-                    &format!(
-                        "secrets missing in the swarm: {}. Their source is Doppler or an operator; create them (as Docker secrets named `{}_<name>-…` with label io.sprocket.name=<name>) or disable the services that mount them in this environment. Nothing was changed.",
-                        plan.missing_secrets.join(", "),
-                        desired.namespace
-                    ),
-                    exit::BLOCKED,
-                );
-            }
-        }
-        Err(e) => return super::fail(ctx, &e.to_string(), exit::ERROR),
+    let plan = sprocket_desired::plan::plan(&desired, &observed);
+    if !plan.missing_secrets.is_empty() {
+        return super::fail(
+            ctx,
+            &format!(
+                "secrets missing in the swarm: {}. Their source is Doppler or an operator; create them (as Docker secrets named `{}_<name>-…` with label io.sprocket.name=<name>) or disable the services that mount them in this environment. Nothing was changed.",
+                plan.missing_secrets.join(", "),
+                desired.namespace
+            ),
+            exit::BLOCKED,
+        );
     }
     let lengths: HashMap<String, usize> = loaded
         .platform
@@ -56,7 +51,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
         prune: a.prune,
         progress: ctx.progress,
     };
-    let report = match apply::up(&engine, &desired, &lengths, &opts).await {
+    let report = match apply::up(&engine, &desired, observed, &lengths, &opts).await {
         Ok(r) => r,
         Err(e) => return super::fail(ctx, &e.to_string(), exit::ERROR),
     };
@@ -89,10 +84,11 @@ fn human(r: &UpReport) -> String {
             count("update"),
             count("unchanged")
         ));
-        for d in &l.disabled {
+        if !l.disabled.is_empty() {
+            let names: Vec<&str> = l.disabled.iter().map(|d| d.service.as_str()).collect();
             out.push_str(&format!(
-                "    disabled here: {} ({})\n",
-                d.service, d.reason
+                "    not run in this environment: {} (`sprocketctl status` says why)\n",
+                names.join(", ")
             ));
         }
     }
