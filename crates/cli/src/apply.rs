@@ -15,7 +15,7 @@ use sprocket_desired::plan::{self, Action, Kind, Plan};
 use sprocket_desired::state::{short_hash, DesiredLayer, DesiredState, ServiceSpec};
 use sprocket_docker::{CallCounts, Engine, EngineError, Refs, TaskInfo};
 use sprocket_spec::model::{Mode, SecretSource};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 pub struct Options {
@@ -276,12 +276,12 @@ pub async fn up(
     }
 
     if report.failure.is_none() {
-        report
-            .removed
-            .extend(collect_stale_configs(engine, desired, &observed).await);
         if opts.prune {
             report.removed.extend(prune(engine, &plan, p).await?);
         }
+        report
+            .removed
+            .extend(collect_stale_configs(engine, desired, &observed, opts.prune).await);
     }
     report.seconds = started.elapsed().as_secs_f64();
     report.calls = engine.calls.snapshot();
@@ -335,27 +335,7 @@ async fn prepare_layer(
                 })?;
                 let fingerprint = short_hash(&value);
                 let name = format!("{}-{fingerprint}", s.prefix);
-                let labels: BTreeMap<String, String> = layer
-                    .services
-                    .first()
-                    .map(|svc| svc.labels.clone())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|(k, _)| {
-                        [
-                            L::MANAGED_BY,
-                            L::NAMESPACE,
-                            L::ENVIRONMENT,
-                            L::STACK_NAMESPACE,
-                        ]
-                        .contains(&k.as_str())
-                    })
-                    .chain([
-                        (L::NAME.to_string(), s.name.clone()),
-                        (L::LAYER.to_string(), layer.name.clone()),
-                    ])
-                    .collect();
-                let id = engine.create_secret(&name, &labels, &value).await?;
+                let id = engine.create_secret(&name, &s.labels, &value).await?;
                 refs.secrets.insert(s.name.clone(), (name.clone(), id));
                 p.say(format!(
                     "  secret {}: generated (fingerprint {fingerprint})",
@@ -561,21 +541,34 @@ fn failure(
     }
 }
 
-/// Removes config versions we own that no desired service uses any more (configs are
-/// immutable, so every change leaves the old version behind). In-use ones are left alone.
+/// Removes config versions we own that no service uses any more (configs are immutable, so every
+/// change leaves the old version behind). A config is still used when the spec wants it, or when
+/// a service the spec dropped still runs (not pruned): those are never touched, so a no-op `up`
+/// makes no call at all.
 async fn collect_stale_configs(
     engine: &Engine,
     desired: &DesiredState,
     observed: &plan::Observed,
+    pruned: bool,
 ) -> Vec<String> {
-    let wanted: HashSet<&str> = desired
+    let mut used: HashSet<&str> = desired
         .layers
         .iter()
         .flat_map(|l| l.configs.iter().map(|c| c.name.as_str()))
         .collect();
+    if !pruned {
+        let wanted: HashSet<&str> = desired.services().map(|s| s.name.as_str()).collect();
+        for s in observed
+            .services
+            .iter()
+            .filter(|s| !wanted.contains(s.spec.name.as_str()))
+        {
+            used.extend(s.spec.configs.iter().map(|c| c.name.as_str()));
+        }
+    }
     let mut removed = Vec::new();
     for c in &observed.configs {
-        if !wanted.contains(c.name.as_str()) && engine.remove_config(&c.id, &c.name).await.is_ok() {
+        if !used.contains(c.name.as_str()) && engine.remove_config(&c.id, &c.name).await.is_ok() {
             removed.push(format!("config {}", c.name));
         }
     }

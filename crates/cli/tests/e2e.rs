@@ -320,13 +320,48 @@ fn platform_lifecycle_on_a_real_swarm() {
         human.stdout
     );
 
+    // 8a. a deadline that passes is a timeout (exit 6), not a failure.
+    let spec = write_spec(
+        &dir,
+        "    services:\n      demo: { env: { E2E_MARK: \"4\" } }\n",
+    );
+    let slow = ctl(&spec, &["-o", "json", "up", "--timeout", "0"]);
+    assert_eq!(slow.code, 6, "{}", slow.stdout);
+    assert_eq!(slow.json()["outcome"], "timed-out");
+
     // 8. fixed spec: the next up continues from there and ends healthy.
     let spec = write_spec(&dir, "");
     let fixed = ctl(&spec, &["-o", "json", "up", "--timeout", "120"]);
     assert_eq!(fixed.code, 0, "{}", fixed.stdout);
     assert_eq!(get_until("demo.localhost", |s| s == 200).0, 200);
 
-    // 9. down leaves nothing of the namespace.
+    // 9. a service the spec no longer runs here is removed only with --prune, and nothing else.
+    let spec = write_spec(&dir, "    disable: { vault: \"e2e: not needed\" }\n");
+    let kept = ctl(&spec, &["-o", "json", "up"]);
+    assert_eq!(kept.code, 0, "{}", kept.stdout);
+    assert_eq!(kept.json()["calls"]["remove"], 0);
+    assert!(
+        owned("service").len() == 6,
+        "without --prune the dropped service stays"
+    );
+    let pruned = ctl(&spec, &["-o", "json", "up", "--prune"]);
+    assert_eq!(pruned.code, 0, "{}", pruned.stdout);
+    let removed: Vec<String> = pruned.json()["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(removed[0], format!("service {NS}_vault"), "{removed:?}");
+    assert!(
+        removed[1..]
+            .iter()
+            .all(|r| r.starts_with(&format!("config {NS}_vault-"))),
+        "only vault's config goes with it: {removed:?}"
+    );
+    assert_eq!(owned("service").len(), 5);
+
+    // 10. down leaves nothing of the namespace.
     let down = ctl(&spec, &["-o", "json", "down", "--volumes"]);
     assert_eq!(down.code, 0, "{}", down.stdout);
     for kind in ["service", "network", "config", "secret", "volume"] {

@@ -51,6 +51,17 @@ pub enum Kind {
     Service,
 }
 
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Network => "network",
+            Kind::Config => "config",
+            Kind::Secret => "secret",
+            Kind::Service => "service",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {

@@ -59,6 +59,8 @@ pub struct SecretRef {
     /// Docker secret names for it start with this (`<ns>_<name>`); the suffix is a content hash.
     pub prefix: String,
     pub source: model::SecretSource,
+    /// Ownership labels for the Docker secrets made for it.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A service as we set it, and as we read it back from the engine. Only fields we own appear
@@ -305,6 +307,7 @@ pub fn desired(p: &Platform) -> DesiredState {
                         name: m.name.clone(),
                         prefix: secret_prefix(ns, &m.name),
                         source,
+                        labels: base(&layer.name, &m.name),
                     });
                 }
             }

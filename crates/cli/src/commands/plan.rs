@@ -77,11 +77,7 @@ pub fn human(plan: &Plan, prune: bool) -> String {
         }
         out.push_str(&format!("  layer {}:\n", l.name));
         for c in &l.changes {
-            out.push_str(
-                &format!("    {} {:?} {}\n", sym(c.action), c.kind, c.name)
-                    .to_lowercase()
-                    .replace(&c.name.to_lowercase(), &c.name),
-            );
+            out.push_str(&format!("    {} {} {}\n", sym(c.action), c.kind, c.name));
             for f in &c.fields {
                 out.push_str(&format!(
                     "        {}: {} → {}\n",
@@ -100,11 +96,7 @@ pub fn human(plan: &Plan, prune: bool) -> String {
         };
         out.push_str(&format!("  owned objects that {what}:\n"));
         for c in &plan.prune {
-            out.push_str(
-                &format!("    - {:?} {}\n", c.kind, c.name)
-                    .to_lowercase()
-                    .replace(&c.name.to_lowercase(), &c.name),
-            );
+            out.push_str(&format!("    - {} {}\n", c.kind, c.name));
         }
     }
     if !plan.missing_secrets.is_empty() {
