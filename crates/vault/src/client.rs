@@ -1,0 +1,222 @@
+//! A small typed client for the Vault HTTP API: the calls sprocketctl needs, nothing more.
+//!
+//! `sys/init` runs without a client timeout: on raft storage it can take longer than 5 s
+//! (measured 7.4 s here), and a client that gives up loses the only copy of the unseal keys while
+//! the server finishes initialising. Every other call has a timeout.
+//!
+//! Errors never carry request bodies (they may hold keys or tokens); response bodies from Vault
+//! are error messages and are kept, shortened.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("Vault at {addr} does not answer: {reason}\n  hint: is the vault service running (`sprocketctl status`)? Set --vault-addr / VAULT_ADDR if it is reached another way")]
+    Unreachable { addr: String, reason: String },
+    #[error("Vault at {addr} answered {status} to {call}: {body}")]
+    Status {
+        addr: String,
+        call: &'static str,
+        status: u16,
+        body: String,
+    },
+    #[error(
+        "Vault at {addr} sent an answer to {call} that is not what the API documents: {reason}"
+    )]
+    Protocol {
+        addr: String,
+        call: &'static str,
+        reason: String,
+    },
+}
+
+/// `GET /v1/sys/seal-status`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct SealStatus {
+    pub initialized: bool,
+    pub sealed: bool,
+    /// Threshold.
+    #[serde(default)]
+    pub t: u32,
+    /// Shares.
+    #[serde(default)]
+    pub n: u32,
+    #[serde(default)]
+    pub progress: u32,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub storage_type: Option<String>,
+    #[serde(default)]
+    pub cluster_name: Option<String>,
+}
+
+/// What `sys/init` returns. Its `Debug` never shows the secrets.
+#[derive(Deserialize)]
+pub struct InitResponse {
+    pub keys_base64: Vec<String>,
+    pub root_token: String,
+}
+
+impl std::fmt::Debug for InitResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "InitResponse {{ {} keys, root token: <redacted> }}",
+            self.keys_base64.len()
+        )
+    }
+}
+
+#[derive(Clone)]
+pub struct VaultClient {
+    /// Where requests go (`http://127.0.0.1:80`).
+    base: String,
+    /// The Host header, when Vault is reached through the edge router by its route's host name.
+    host: Option<String>,
+    http: reqwest::Client,
+    slow: reqwest::Client,
+}
+
+impl VaultClient {
+    /// `base` is the URL requests are sent to; `host` overrides the Host header (so a route like
+    /// `vault.localhost` is reached through Traefik on 127.0.0.1 whatever DNS says).
+    pub fn new(base: &str, host: Option<String>) -> VaultClient {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .build()
+            .expect("an HTTP client");
+        let slow = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .expect("an HTTP client");
+        VaultClient {
+            base: base.trim_end_matches('/').to_string(),
+            host,
+            http,
+            slow,
+        }
+    }
+
+    /// How this client reaches Vault, for messages (`http://127.0.0.1:80 (Host: vault.localhost)`).
+    pub fn address(&self) -> String {
+        match &self.host {
+            Some(h) => format!("{} (Host: {h})", self.base),
+            None => self.base.clone(),
+        }
+    }
+
+    fn req(
+        &self,
+        client: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        let mut r = client.request(method, format!("{}{path}", self.base));
+        if let Some(h) = &self.host {
+            r = r.header(reqwest::header::HOST, h);
+        }
+        r
+    }
+
+    async fn send<T: for<'de> Deserialize<'de>>(
+        &self,
+        call: &'static str,
+        r: reqwest::RequestBuilder,
+    ) -> Result<T, VaultError> {
+        let resp = r.send().await.map_err(|e| VaultError::Unreachable {
+            addr: self.address(),
+            reason: without_url(&e),
+        })?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| VaultError::Unreachable {
+            addr: self.address(),
+            reason: without_url(&e),
+        })?;
+        if !status.is_success() {
+            return Err(VaultError::Status {
+                addr: self.address(),
+                call,
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
+            });
+        }
+        serde_json::from_slice(&body).map_err(|e| VaultError::Protocol {
+            addr: self.address(),
+            call,
+            reason: e.to_string(),
+        })
+    }
+
+    pub async fn seal_status(&self) -> Result<SealStatus, VaultError> {
+        self.send(
+            "sys/seal-status",
+            self.req(&self.http, reqwest::Method::GET, "/v1/sys/seal-status"),
+        )
+        .await
+    }
+
+    /// `PUT /v1/sys/init`, waiting as long as the server takes.
+    pub async fn init(&self, shares: u32, threshold: u32) -> Result<InitResponse, VaultError> {
+        let body = serde_json::json!({ "secret_shares": shares, "secret_threshold": threshold });
+        self.send(
+            "sys/init",
+            self.req(&self.slow, reqwest::Method::PUT, "/v1/sys/init")
+                .json(&body),
+        )
+        .await
+    }
+
+    /// Submits one unseal key share.
+    pub async fn unseal(&self, key_b64: &str) -> Result<SealStatus, VaultError> {
+        let body = serde_json::json!({ "key": key_b64 });
+        self.send(
+            "sys/unseal",
+            self.req(&self.http, reqwest::Method::PUT, "/v1/sys/unseal")
+                .json(&body),
+        )
+        .await
+    }
+
+    /// `GET auth/token/lookup-self`: does this token work? Returns its policies.
+    pub async fn token_policies(&self, token: &str) -> Result<Vec<String>, VaultError> {
+        #[derive(Deserialize)]
+        struct Data {
+            #[serde(default)]
+            policies: Vec<String>,
+        }
+        #[derive(Deserialize)]
+        struct Resp {
+            data: Data,
+        }
+        let r: Resp = self
+            .send(
+                "auth/token/lookup-self",
+                self.req(
+                    &self.http,
+                    reqwest::Method::GET,
+                    "/v1/auth/token/lookup-self",
+                )
+                .header("X-Vault-Token", token),
+            )
+            .await?;
+        Ok(r.data.policies)
+    }
+}
+
+/// reqwest's errors name the URL; ours say the address already, and a URL never holds secrets
+/// here, but keep messages short.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(u) = e.url() {
+        s = s.replace(&format!(" for url ({u})"), "");
+    }
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(&format!(": {inner}"));
+        src = inner.source();
+    }
+    s
+}
