@@ -229,6 +229,7 @@ struct Effective<'a> {
     disabled: BTreeMap<String, (Pos, String)>,
     overrides: BTreeMap<String, Vec<&'a raw::ServiceOverride>>,
     external: BTreeMap<String, Vec<&'a raw::ExternalOverride>>,
+    vault: Option<&'a S<raw::VaultSection>>,
 }
 
 struct ServiceRef<'a> {
@@ -321,6 +322,7 @@ impl<'a> Resolver<'a> {
             layers.push(out);
         }
         let environment = environment?;
+        let vault = self.vault(&eff, &layers, &environment.namespace);
         let platform = Platform {
             name: spec.platform.value.clone(),
             environment,
@@ -328,9 +330,87 @@ impl<'a> Resolver<'a> {
             externals,
             secrets,
             middlewares,
+            vault,
         };
         self.check_platform(&platform, &services, &eff);
         Some(platform)
+    }
+
+    /// The `vault` section, with the environment's overrides, for the Vault service that runs
+    /// here (none when it is disabled).
+    fn vault(&mut self, eff: &Effective<'a>, layers: &[model::Layer], namespace: &str) -> Option<model::Vault> {
+        let base = self.spec.vault.as_ref()?;
+        let service = layers.iter().flat_map(|l| &l.services).find(|s| s.role == Some(Role::Vault)).map(|s| s.name.clone());
+        let any_vault = self.spec.layers.iter().any(|(_, l)| l.services.iter().any(|(_, s)| s.role.as_ref().map(|r| r.value) == Some(Role::Vault)));
+        if !any_vault {
+            self.err("vault-without-service", pos(base), "the spec has a `vault` section but no service with `role: vault`")
+                .help = Some("mark the Vault/OpenBao service with `role: vault`".into());
+            return None;
+        }
+        let over = eff.vault.map(|v| &v.value);
+        let shares = base.value.shares.as_ref().map(|s| (s.value, pos(s))).unwrap_or((5, pos(base)));
+        let threshold = base.value.threshold.as_ref().map(|s| (s.value, pos(s))).unwrap_or((3, pos(base)));
+        if shares.0 == 0 || shares.0 > 255 {
+            self.err("invalid-vault-shares", shares.1, format!("{} shares: Vault accepts 1 to 255", shares.0));
+        }
+        if threshold.0 == 0 || threshold.0 > shares.0 {
+            self.err("invalid-vault-threshold", threshold.1, format!("threshold {} must be between 1 and the number of shares ({})", threshold.0, shares.0))
+                .help = Some("e.g. `shares: 5, threshold: 3`".into());
+        }
+        let keyring = over
+            .and_then(|o| o.keyring.as_ref())
+            .or(base.value.keyring.as_ref())
+            .map(|k| k.value.clone())
+            .unwrap_or_else(|| "keyrings/{namespace}.age".into())
+            .replace("{namespace}", namespace);
+        let recipients_src: &Vec<S<String>> = match over {
+            Some(o) if !o.recipients.is_empty() => &o.recipients,
+            _ => &base.value.recipients,
+        };
+        if recipients_src.is_empty() {
+            self.err("no-vault-recipients", pos(base), "`vault.recipients` is empty: nobody could open the keyring")
+                .help = Some("list the operators' public keys (`age1…`, `ssh-ed25519 …`) or `file:~/.config/sprocket/age.pub`".into());
+        }
+        let mut recipients = Vec::new();
+        for r in recipients_src {
+            let v = r.value.trim();
+            if let Some(file) = v.strip_prefix("file:") {
+                let path = expand_home(file, &self.spec_dir);
+                match (self.read)(&path) {
+                    Ok(bytes) => {
+                        let text = String::from_utf8_lossy(&bytes).to_string();
+                        let keys: Vec<String> = text
+                            .lines()
+                            .map(str::trim)
+                            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                            .filter(|l| l.starts_with("age1") || l.starts_with("ssh-"))
+                            .map(str::to_string)
+                            .collect();
+                        if keys.is_empty() {
+                            self.err("invalid-recipient", pos(r), format!("{} holds no age or SSH public key", path.display()));
+                        }
+                        recipients.extend(keys);
+                    }
+                    // Only `vault init` needs recipients: a developer who never initialises a Vault
+                    // need not have a key.
+                    Err(e) => {
+                        self.warn("missing-recipients-file", pos(r), format!("cannot read recipients file {}: {e}", path.display()))
+                            .help = Some("create it with `sprocketctl vault keygen` (writes ~/.config/sprocket/identity.txt and age.pub)".into());
+                    }
+                }
+            } else if v.starts_with("age1") || v.starts_with("ssh-ed25519 ") || v.starts_with("ssh-rsa ") {
+                recipients.push(v.to_string());
+            } else {
+                self.err("invalid-recipient", pos(r), format!("`{}` is not an age (age1…) or SSH (ssh-ed25519/ssh-rsa) public key, nor `file:PATH`", v.chars().take(40).collect::<String>()));
+            }
+        }
+        Some(model::Vault {
+            service: service?,
+            shares: shares.0.min(255) as u32,
+            threshold: threshold.0.min(255) as u32,
+            keyring: self.spec_dir.join(keyring),
+            recipients,
+        })
     }
 
     fn check_all_extends(&mut self) {
@@ -480,6 +560,9 @@ impl<'a> Resolver<'a> {
             }
             for (k, v) in e.external.iter() {
                 eff.external.entry(k.value.clone()).or_default().push(v);
+            }
+            if e.vault.is_some() {
+                eff.vault = e.vault.as_ref();
             }
         }
         eff
@@ -1642,6 +1725,14 @@ fn role_name(r: Role) -> &'static str {
 
 fn names<T>(m: &OrderedMap<T>) -> Vec<String> {
     m.iter().map(|(k, _)| k.value.clone()).collect()
+}
+
+/// `~/x` → the home folder; relative paths → relative to the spec's folder.
+fn expand_home(p: &str, spec_dir: &Path) -> PathBuf {
+    match p.strip_prefix("~/") {
+        Some(rest) => std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(rest),
+        None => spec_dir.join(p),
+    }
 }
 
 /// Object names (services, secrets, volumes, namespaces) become parts of Docker object names and

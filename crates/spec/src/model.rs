@@ -18,6 +18,20 @@ pub struct Platform {
     pub externals: Vec<External>,
     pub secrets: Vec<Secret>,
     pub middlewares: Vec<Middleware>,
+    /// Present when the spec has a `vault` section and its Vault service runs here.
+    pub vault: Option<Vault>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Vault {
+    /// The service with `role: vault`.
+    pub service: String,
+    pub shares: u32,
+    pub threshold: u32,
+    /// Absolute path of the encrypted keyring.
+    pub keyring: PathBuf,
+    /// Public keys (age or SSH), `file:` references already read.
+    pub recipients: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

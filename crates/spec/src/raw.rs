@@ -29,8 +29,25 @@ pub struct SpecFile {
     /// Traefik middlewares that routes refer to by name.
     #[serde(default)]
     pub middlewares: OrderedMap<Middleware>,
+    /// Vault's initialisation and the operators who hold its keys.
+    pub vault: Option<S<VaultSection>>,
     /// Named environments: overlays of this one platform.
     pub environments: OrderedMap<Environment>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+pub struct VaultSection {
+    /// Unseal key shares made by `vault init` (default 5).
+    pub shares: Option<S<u64>>,
+    /// Shares needed to unseal (default 3).
+    pub threshold: Option<S<u64>>,
+    /// Where the encrypted keyring is written, relative to the spec; `{namespace}` is replaced
+    /// (default `keyrings/{namespace}.age`).
+    pub keyring: Option<S<String>>,
+    /// The operators' public keys the keyring is encrypted to: `age1…`, `ssh-ed25519 …`,
+    /// `ssh-rsa …`, or `file:PATH` (a file holding such keys, one per line; `~` is the home folder).
+    #[serde(default)]
+    pub recipients: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,6 +288,8 @@ pub struct Environment {
     /// Overrides of external endpoints.
     #[serde(default)]
     pub external: OrderedMap<ExternalOverride>,
+    /// Overrides of the `vault` section (`keyring`, `recipients`), e.g. a developer's own key.
+    pub vault: Option<S<VaultSection>>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
