@@ -23,6 +23,14 @@ pub struct Options {
     pub timeout: Duration,
     pub prune: bool,
     pub progress: Progress,
+    /// Vault to initialise/unseal once the layer holding it is healthy.
+    pub vault: Option<VaultStep>,
+}
+
+pub struct VaultStep {
+    pub client: sprocket_vault::VaultClient,
+    pub config: sprocket_spec::model::Vault,
+    pub identity: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +54,8 @@ pub struct UpReport {
     pub failure: Option<Failure>,
     /// Objects removed: stale config versions, and with `--prune` what the spec dropped.
     pub removed: Vec<String>,
+    /// Vault after the layer that holds it: initialised, unsealed, what was done.
+    pub vault: Option<crate::vault_lifecycle::VaultReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -144,6 +154,7 @@ pub async fn up(
         layers: Vec::new(),
         failure: None,
         removed: Vec::new(),
+        vault: None,
     };
     let p = opts.progress;
     p.say(format!(
@@ -257,6 +268,44 @@ pub async fn up(
                 "layer {}: {status} at {}: {}",
                 layer.name, f.service, f.reason
             )),
+        }
+        let mut failure = failure;
+        let mut status = status;
+        // Vault is initialised and unsealed before any later layer starts.
+        if let (None, Some(step)) = (&failure, &opts.vault) {
+            if layer
+                .services
+                .iter()
+                .any(|s| s.short_name == step.config.service)
+            {
+                match crate::vault_lifecycle::ensure(
+                    &step.client,
+                    &step.config,
+                    ns,
+                    step.identity.as_deref(),
+                    p,
+                )
+                .await
+                {
+                    Ok(v) => {
+                        for n in &v.notes {
+                            p.say(format!("vault: {n}"));
+                        }
+                        report.vault = Some(v);
+                    }
+                    Err(e) => {
+                        status = "failed";
+                        failure = Some(Failure {
+                            layer: layer.name.clone(),
+                            service: step.config.service.clone(),
+                            reason: e.to_string(),
+                            task: None,
+                            logs: vec![],
+                            hint: "later layers were not started; fix Vault (`sprocketctl vault status`) and run `sprocketctl up` again".into(),
+                        });
+                    }
+                }
+            }
         }
         if let Some(f) = failure {
             report.outcome = if status == "timed-out" {

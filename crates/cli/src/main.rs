@@ -5,6 +5,7 @@ mod apply;
 mod commands;
 mod exit;
 mod output;
+mod vault_lifecycle;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -59,6 +60,8 @@ pub enum Command {
     Status(commands::status::Args),
     /// Remove the platform (or one layer) in reverse order; volumes are kept unless --volumes.
     Down(commands::down::Args),
+    /// Vault's keys: keygen, init (keys encrypted to the operators), unseal, status.
+    Vault(commands::vault::Args),
 }
 
 fn main() {

@@ -338,24 +338,62 @@ impl<'a> Resolver<'a> {
 
     /// The `vault` section, with the environment's overrides, for the Vault service that runs
     /// here (none when it is disabled).
-    fn vault(&mut self, eff: &Effective<'a>, layers: &[model::Layer], namespace: &str) -> Option<model::Vault> {
+    fn vault(
+        &mut self,
+        eff: &Effective<'a>,
+        layers: &[model::Layer],
+        namespace: &str,
+    ) -> Option<model::Vault> {
         let base = self.spec.vault.as_ref()?;
-        let service = layers.iter().flat_map(|l| &l.services).find(|s| s.role == Some(Role::Vault)).map(|s| s.name.clone());
-        let any_vault = self.spec.layers.iter().any(|(_, l)| l.services.iter().any(|(_, s)| s.role.as_ref().map(|r| r.value) == Some(Role::Vault)));
+        let service = layers
+            .iter()
+            .flat_map(|l| &l.services)
+            .find(|s| s.role == Some(Role::Vault))
+            .map(|s| s.name.clone());
+        let any_vault = self.spec.layers.iter().any(|(_, l)| {
+            l.services
+                .iter()
+                .any(|(_, s)| s.role.as_ref().map(|r| r.value) == Some(Role::Vault))
+        });
         if !any_vault {
-            self.err("vault-without-service", pos(base), "the spec has a `vault` section but no service with `role: vault`")
-                .help = Some("mark the Vault/OpenBao service with `role: vault`".into());
+            self.err(
+                "vault-without-service",
+                pos(base),
+                "the spec has a `vault` section but no service with `role: vault`",
+            )
+            .help = Some("mark the Vault/OpenBao service with `role: vault`".into());
             return None;
         }
         let over = eff.vault.map(|v| &v.value);
-        let shares = base.value.shares.as_ref().map(|s| (s.value, pos(s))).unwrap_or((5, pos(base)));
-        let threshold = base.value.threshold.as_ref().map(|s| (s.value, pos(s))).unwrap_or((3, pos(base)));
+        let shares = base
+            .value
+            .shares
+            .as_ref()
+            .map(|s| (s.value, pos(s)))
+            .unwrap_or((5, pos(base)));
+        let threshold = base
+            .value
+            .threshold
+            .as_ref()
+            .map(|s| (s.value, pos(s)))
+            .unwrap_or((3, pos(base)));
         if shares.0 == 0 || shares.0 > 255 {
-            self.err("invalid-vault-shares", shares.1, format!("{} shares: Vault accepts 1 to 255", shares.0));
+            self.err(
+                "invalid-vault-shares",
+                shares.1,
+                format!("{} shares: Vault accepts 1 to 255", shares.0),
+            );
         }
         if threshold.0 == 0 || threshold.0 > shares.0 {
-            self.err("invalid-vault-threshold", threshold.1, format!("threshold {} must be between 1 and the number of shares ({})", threshold.0, shares.0))
-                .help = Some("e.g. `shares: 5, threshold: 3`".into());
+            self.err(
+                "invalid-vault-threshold",
+                threshold.1,
+                format!(
+                    "threshold {} must be between 1 and the number of shares ({})",
+                    threshold.0, shares.0
+                ),
+            )
+            .help = Some("e.g. `shares: 5, threshold: 3`".into());
         }
         let keyring = over
             .and_then(|o| o.keyring.as_ref())
@@ -387,7 +425,11 @@ impl<'a> Resolver<'a> {
                             .map(str::to_string)
                             .collect();
                         if keys.is_empty() {
-                            self.err("invalid-recipient", pos(r), format!("{} holds no age or SSH public key", path.display()));
+                            self.err(
+                                "invalid-recipient",
+                                pos(r),
+                                format!("{} holds no age or SSH public key", path.display()),
+                            );
                         }
                         recipients.extend(keys);
                     }
@@ -398,7 +440,10 @@ impl<'a> Resolver<'a> {
                             .help = Some("create it with `sprocketctl vault keygen` (writes ~/.config/sprocket/identity.txt and age.pub)".into());
                     }
                 }
-            } else if v.starts_with("age1") || v.starts_with("ssh-ed25519 ") || v.starts_with("ssh-rsa ") {
+            } else if v.starts_with("age1")
+                || v.starts_with("ssh-ed25519 ")
+                || v.starts_with("ssh-rsa ")
+            {
                 recipients.push(v.to_string());
             } else {
                 self.err("invalid-recipient", pos(r), format!("`{}` is not an age (age1…) or SSH (ssh-ed25519/ssh-rsa) public key, nor `file:PATH`", v.chars().take(40).collect::<String>()));
@@ -1730,7 +1775,10 @@ fn names<T>(m: &OrderedMap<T>) -> Vec<String> {
 /// `~/x` → the home folder; relative paths → relative to the spec's folder.
 fn expand_home(p: &str, spec_dir: &Path) -> PathBuf {
     match p.strip_prefix("~/") {
-        Some(rest) => std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(rest),
+        Some(rest) => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default()
+            .join(rest),
         None => spec_dir.join(p),
     }
 }

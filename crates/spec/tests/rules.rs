@@ -435,7 +435,13 @@ fn the_example_spec_is_valid_in_every_environment() {
     let p = sprocket_spec::parse_file(&path).unwrap();
     let report = validate_all(&p, &|f: &Path| std::fs::read(f));
     // The only acceptable warning: a developer's own Vault key file that `vault keygen` makes.
-    assert!(report.diagnostics.iter().all(|d| d.code == "missing-recipients-file"), "{report}");
+    assert!(
+        report
+            .diagnostics
+            .iter()
+            .all(|d| d.code == "missing-recipients-file"),
+        "{report}"
+    );
     let lines = p.source.text.lines().count();
     assert!(
         lines < 600,
@@ -461,33 +467,74 @@ fn the_example_spec_is_valid_in_every_environment() {
 const VAULT: &str = "vault:\n  shares: 5\n  threshold: 3\n  recipients: [\"age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq\"]\n";
 
 fn with_vault(section: &str) -> String {
-    replace("      redis: { image", "      vault: { role: vault, image: \"openbao/openbao:2.7.2\" }\n      redis: { image")
-        .replacen("layers:\n", &format!("{section}layers:\n"), 1)
+    replace(
+        "      redis: { image",
+        "      vault: { role: vault, image: \"openbao/openbao:2.7.2\" }\n      redis: { image",
+    )
+    .replacen("layers:\n", &format!("{section}layers:\n"), 1)
 }
 
 #[test]
 fn vault_section_resolves_per_environment() {
     let p = parse(source(&with_vault(VAULT))).unwrap();
-    let v = resolve(&p, Some("local"), &files).unwrap().platform.vault.unwrap();
+    let v = resolve(&p, Some("local"), &files)
+        .unwrap()
+        .platform
+        .vault
+        .unwrap();
     assert_eq!((v.service.as_str(), v.shares, v.threshold), ("vault", 5, 3));
-    assert!(v.keyring.ends_with("keyrings/demo.age"), "{}", v.keyring.display());
+    assert!(
+        v.keyring.ends_with("keyrings/demo.age"),
+        "{}",
+        v.keyring.display()
+    );
     // Where Vault does not run, there is nothing to initialise.
-    let text = with_vault(VAULT).replacen("disable: { auth: \"no image here\" }", "disable: { auth: \"no image here\", vault: off }", 1);
+    let text = with_vault(VAULT).replacen(
+        "disable: { auth: \"no image here\" }",
+        "disable: { auth: \"no image here\", vault: off }",
+        1,
+    );
     let p = parse(source(&text)).unwrap();
-    assert!(resolve(&p, Some("offline"), &files).unwrap().platform.vault.is_none());
+    assert!(resolve(&p, Some("offline"), &files)
+        .unwrap()
+        .platform
+        .vault
+        .is_none());
 }
 
 #[test]
 fn vault_rules() {
     let text = replace("layers:\n", &format!("{VAULT}layers:\n"));
-    expect(&text, "vault-without-service", "no service with `role: vault`", at(&text, "shares", 0));
+    expect(
+        &text,
+        "vault-without-service",
+        "no service with `role: vault`",
+        at(&text, "shares", 0),
+    );
     let text = with_vault(&VAULT.replace("threshold: 3", "threshold: 7"));
-    expect(&text, "invalid-vault-threshold", "threshold 7 must be between 1 and the number of shares (5)", at(&text, "7", 0));
+    expect(
+        &text,
+        "invalid-vault-threshold",
+        "threshold 7 must be between 1 and the number of shares (5)",
+        at(&text, "7", 0),
+    );
     let text = with_vault(&VAULT.replace("\"age1", "\"ecdsa-sha2 age1"));
     let all = diagnostics(&text);
-    assert!(all.iter().any(|d| d.code == "invalid-recipient" && d.message.contains("not an age")), "{all:#?}");
-    let text = with_vault(&VAULT.replace("recipients: [\"age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq\"]", "recipients: []"));
-    expect(&text, "no-vault-recipients", "nobody could open the keyring", at(&text, "shares", 0));
+    assert!(
+        all.iter()
+            .any(|d| d.code == "invalid-recipient" && d.message.contains("not an age")),
+        "{all:#?}"
+    );
+    let text = with_vault(&VAULT.replace(
+        "recipients: [\"age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq\"]",
+        "recipients: []",
+    ));
+    expect(
+        &text,
+        "no-vault-recipients",
+        "nobody could open the keyring",
+        at(&text, "shares", 0),
+    );
 }
 
 trait MapCol {

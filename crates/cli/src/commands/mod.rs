@@ -6,6 +6,7 @@ pub mod render;
 pub mod status;
 pub mod up;
 pub mod validate;
+pub mod vault;
 
 use crate::exit;
 use crate::output::{self, Format, Progress};
@@ -40,6 +41,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Up(a) => up::run(&ctx, a).await,
         Command::Status(a) => status::run(&ctx, a).await,
         Command::Down(a) => down::run(&ctx, a).await,
+        Command::Vault(a) => vault::run(&ctx, a).await,
     }
 }
 

@@ -15,6 +15,13 @@ pub struct Args {
     /// Also remove owned services and networks the spec no longer wants here.
     #[arg(long)]
     pub prune: bool,
+    /// Identity that opens the Vault keyring when Vault is sealed (default
+    /// ~/.config/sprocket/identity.txt).
+    #[arg(long, env = "SPROCKET_IDENTITY")]
+    pub identity: Option<std::path::PathBuf>,
+    /// Reach Vault at this URL instead of through its route.
+    #[arg(long, env = "VAULT_ADDR")]
+    pub vault_addr: Option<String>,
 }
 
 pub async fn run(ctx: &Ctx, a: Args) -> i32 {
@@ -50,6 +57,13 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
         timeout: Duration::from_secs(a.timeout),
         prune: a.prune,
         progress: ctx.progress,
+        vault: loaded.platform.vault.clone().and_then(|config| {
+            Some(apply::VaultStep {
+                client: crate::vault_lifecycle::client(&loaded.platform, a.vault_addr.as_deref())?,
+                config,
+                identity: a.identity.clone(),
+            })
+        }),
     };
     let report = match apply::up(&engine, &desired, observed, &lengths, &opts).await {
         Ok(r) => r,
@@ -90,6 +104,24 @@ fn human(r: &UpReport) -> String {
                 "    not run in this environment: {} (`sprocketctl status` says why)\n",
                 names.join(", ")
             ));
+        }
+    }
+    if let Some(v) = &r.vault {
+        let state = if !v.initialized {
+            "not initialised"
+        } else if v.sealed {
+            "sealed"
+        } else {
+            "unsealed"
+        };
+        let did = if v.actions.is_empty() {
+            String::new()
+        } else {
+            format!(" — this run: {}", v.actions.join(", "))
+        };
+        out.push_str(&format!("  vault: {state}{did}; keyring {}\n", v.keyring));
+        for n in &v.notes {
+            out.push_str(&format!("    note: {n}\n"));
         }
     }
     if let Some(f) = &r.failure {

@@ -1,0 +1,290 @@
+//! `vault keygen | init | unseal | status`: Vault's keys, held by the operators, encrypted.
+
+use super::{load, Ctx};
+use crate::exit;
+use crate::output::{self, Format};
+use crate::vault_lifecycle::{self as life, LifecycleError};
+use clap::Subcommand;
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Private key that opens the keyring: an age identity file or an unencrypted OpenSSH
+    /// private key (default ~/.config/sprocket/identity.txt).
+    #[arg(long, env = "SPROCKET_IDENTITY", global = true)]
+    pub identity: Option<PathBuf>,
+    /// Reach Vault at this URL instead of through its route (e.g. http://10.0.0.5:8200).
+    #[arg(long, env = "VAULT_ADDR", global = true)]
+    pub vault_addr: Option<String>,
+    #[command(subcommand)]
+    pub command: VaultCommand,
+}
+
+#[derive(Subcommand)]
+pub enum VaultCommand {
+    /// Make your own age identity (~/.config/sprocket/identity.txt, mode 0600) and its public key
+    /// (age.pub beside it), for the spec's `vault.recipients`.
+    Keygen {
+        /// Replace an existing identity (the keyrings encrypted to the old one stay readable
+        /// only with the old one).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Initialise Vault once: the unseal keys and root token go straight into the keyring,
+    /// encrypted to the operators. Safe to re-run.
+    Init {
+        /// Also print the unseal keys and the root token (they are never printed otherwise).
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Unseal Vault with the keyring.
+    Unseal,
+    /// Initialised? Sealed? Version, thresholds, and which keyring would unseal it.
+    Status,
+}
+
+#[derive(Serialize)]
+struct Keygen {
+    identity: PathBuf,
+    recipient: String,
+}
+
+#[derive(Serialize)]
+struct Revealed<'a> {
+    #[serde(flatten)]
+    report: &'a life::VaultReport,
+    unseal_keys_b64: &'a [String],
+    root_token: &'a str,
+}
+
+pub async fn run(ctx: &Ctx, a: Args) -> i32 {
+    if let VaultCommand::Keygen { force } = a.command {
+        return keygen(ctx, force);
+    }
+    let loaded = match load(ctx) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let p = &loaded.platform;
+    let Some(v) = p.vault.clone() else {
+        return super::fail(
+            ctx,
+            &format!("environment `{}` runs no Vault: the spec needs a `vault:` section and an enabled service with `role: vault`", p.environment.name),
+            exit::INVALID,
+        );
+    };
+    let Some(client) = life::client(p, a.vault_addr.as_deref()) else {
+        return super::fail(
+            ctx,
+            &format!(
+                "Vault service `{}` has no route to reach it by; pass --vault-addr",
+                v.service
+            ),
+            exit::INVALID,
+        );
+    };
+    let ns = &p.environment.namespace;
+    let result = match a.command {
+        VaultCommand::Keygen { .. } => unreachable!("handled above"),
+        VaultCommand::Init { reveal } => match life::init(&client, &v, ns, ctx.progress).await {
+            Ok((mut report, keys)) => {
+                if let Some(k) = &keys {
+                    match life::unseal(&client, k).await {
+                        Ok(s) => {
+                            report.sealed = s.sealed;
+                            report.actions.push("unsealed".into());
+                        }
+                        Err(e) => return fail(ctx, e),
+                    }
+                    if let Err(e) = client.token_policies(&k.root_token).await {
+                        return fail(ctx, e.into());
+                    }
+                }
+                if reveal {
+                    let k = match keys {
+                        Some(k) => k,
+                        None => match life::open_keyring(&v, a.identity.as_deref()) {
+                            Ok(k) => k,
+                            Err(e) => return fail(ctx, e),
+                        },
+                    };
+                    let r = Revealed {
+                        report: &report,
+                        unseal_keys_b64: &k.unseal_keys_b64,
+                        root_token: &k.root_token,
+                    };
+                    match ctx.format {
+                        Format::Json => output::json(&r),
+                        Format::Human => {
+                            print_human(&report);
+                            for (i, key) in k.unseal_keys_b64.iter().enumerate() {
+                                println!("unseal key {}: {key}", i + 1);
+                            }
+                            println!("root token: {}", k.root_token);
+                        }
+                    }
+                    return exit::OK;
+                }
+                Ok(report)
+            }
+            Err(e) => Err(e),
+        },
+        VaultCommand::Unseal => {
+            async {
+                let status =
+                    life::wait_listener(&client, std::time::Duration::from_secs(30)).await?;
+                let mut report = life::VaultReport::from(&client, &v, &status);
+                if !status.initialized {
+                    report
+                        .notes
+                        .push("not initialised: run `sprocketctl vault init` first".into());
+                    return Ok(report);
+                }
+                let k = life::open_keyring(&v, a.identity.as_deref())?;
+                report.keyring_fingerprint = Some(k.fingerprint());
+                if status.sealed {
+                    let s = life::unseal(&client, &k).await?;
+                    report.sealed = s.sealed;
+                    report.actions.push("unsealed".into());
+                } else {
+                    report.notes.push("already unsealed".into());
+                }
+                Ok(report)
+            }
+            .await
+        }
+        VaultCommand::Status => {
+            async {
+                let s = life::wait_listener(&client, std::time::Duration::from_secs(10)).await?;
+                let mut report = life::VaultReport::from(&client, &v, &s);
+                match life::open_keyring(&v, a.identity.as_deref()) {
+                    Ok(k) if k.threshold == s.t && k.shares == s.n => {
+                        report.keyring_fingerprint = Some(k.fingerprint());
+                        report.notes.push(format!(
+                            "keyring {} ({} of {} shares) would unseal it",
+                            k.fingerprint(),
+                            k.threshold,
+                            k.shares
+                        ));
+                    }
+                    Ok(k) => report.notes.push(format!(
+                        "keyring {} holds {} of {} shares, Vault wants {} of {}: not this Vault's",
+                        k.fingerprint(),
+                        k.threshold,
+                        k.shares,
+                        s.t,
+                        s.n
+                    )),
+                    Err(e) => report.notes.push(format!(
+                        "keyring: {}",
+                        e.to_string().lines().next().unwrap_or_default()
+                    )),
+                }
+                Ok::<_, LifecycleError>(report)
+            }
+            .await
+        }
+    };
+    match result {
+        Ok(report) => {
+            match ctx.format {
+                Format::Json => output::json(&report),
+                Format::Human => print_human(&report),
+            }
+            exit::OK
+        }
+        Err(e) => fail(ctx, e),
+    }
+}
+
+fn fail(ctx: &Ctx, e: LifecycleError) -> i32 {
+    let code = match e {
+        LifecycleError::Keyring(_) | LifecycleError::NoIdentity { .. } => exit::INVALID,
+        _ => exit::ERROR,
+    };
+    super::fail(ctx, &e.to_string(), code)
+}
+
+fn print_human(r: &life::VaultReport) {
+    println!("vault {}  {}", r.address, r.version);
+    println!(
+        "  initialised: {}   sealed: {}   shares: {} (threshold {})",
+        r.initialized, r.sealed, r.shares, r.threshold
+    );
+    println!(
+        "  keyring: {}{}",
+        r.keyring,
+        match (&r.keyring_fingerprint, r.keyring_exists) {
+            (Some(f), _) => format!(" (fingerprint {f})"),
+            (None, true) => " (present)".into(),
+            (None, false) => " (missing)".into(),
+        }
+    );
+    for a in &r.actions {
+        println!("  {a}");
+    }
+    for n in &r.notes {
+        println!("  note: {n}");
+    }
+}
+
+fn keygen(ctx: &Ctx, force: bool) -> i32 {
+    let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
+        return super::fail(ctx, "HOME is not set", exit::ERROR);
+    };
+    let dir = home.join(".config/sprocket");
+    let identity = dir.join("identity.txt");
+    if identity.exists() && !force {
+        return super::fail(
+            ctx,
+            &format!(
+                "{} exists; keep it (keyrings are encrypted to it) or pass --force",
+                identity.display()
+            ),
+            exit::INVALID,
+        );
+    }
+    let id = age::x25519::Identity::generate();
+    let recipient = id.to_public().to_string();
+    let secret = age::secrecy::ExposeSecret::expose_secret(&id.to_string()).to_string();
+    let text = format!(
+        "# sprocketctl operator identity, made {}\n# public key: {recipient}\n{secret}\n",
+        chrono_like_now()
+    );
+    if let Err(e) =
+        sprocket_vault::keyring::write_atomic(&identity, text.as_bytes()).and_then(|_| {
+            sprocket_vault::keyring::write_atomic(
+                &dir.join("age.pub"),
+                format!("{recipient}\n").as_bytes(),
+            )
+        })
+    {
+        return super::fail(
+            ctx,
+            &format!("cannot write {}: {e}", identity.display()),
+            exit::ERROR,
+        );
+    }
+    let r = Keygen {
+        identity,
+        recipient,
+    };
+    match ctx.format {
+        Format::Json => output::json(&r),
+        Format::Human => println!(
+            "identity {} (keep it private)\npublic key {}",
+            r.identity.display(),
+            r.recipient
+        ),
+    }
+    exit::OK
+}
+
+fn chrono_like_now() -> String {
+    let s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("at unix time {s}")
+}

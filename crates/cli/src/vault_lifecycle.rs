@@ -1,0 +1,299 @@
+//! Vault's lifecycle as sprocketctl drives it: reach the listener, initialise once (keys
+//! encrypted to the operators before anything else happens), unseal from the keyring.
+//! Used by the `vault` commands and by `up` between layer 1 and layer 2.
+//!
+//! The rules that make the original's five attempts unnecessary:
+//! - `sys/init` has no client timeout, and its answer is written (encrypted, atomically) before
+//!   any other call; if that write fails, an encrypted copy goes to a fallback path.
+//! - An initialised Vault without a keyring is never re-initialised: that would need its data
+//!   destroyed. The error says how to recover.
+//! - Recipients are parsed before `sys/init`, so a typo cannot strand the keys.
+
+use crate::output::Progress;
+use serde::Serialize;
+use sprocket_spec::model::{Platform, Vault};
+use sprocket_vault::{Keyring, KeyringError, SealStatus, VaultClient, VaultError};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    #[error("Vault at {addr} is already initialised, but there is no keyring at {path}.\n  It will not be initialised again (that would need its data destroyed). The unseal keys are with whoever initialised it:\n  restore the keyring from your backup to {path}; or, if this Vault's data is disposable, remove its volume (`sprocketctl down --volumes`) and run `vault init` again.")]
+    InitializedWithoutKeyring { addr: String, path: PathBuf },
+    #[error("Vault was initialised but the keyring could not be written to {path} ({reason}); an encrypted copy was saved to {fallback}. Move it to {path} before anything else.")]
+    KeyringWriteFailed {
+        path: PathBuf,
+        fallback: PathBuf,
+        reason: String,
+    },
+    #[error("Vault at {addr} did not answer within {secs}s: {last}")]
+    NotListening {
+        addr: String,
+        secs: u64,
+        last: String,
+    },
+    #[error("no identity to open the keyring {keyring}\n  hint: pass --identity (or SPROCKET_IDENTITY) with your age identity or SSH private key; `sprocketctl vault keygen` makes one at ~/.config/sprocket/identity.txt")]
+    NoIdentity { keyring: PathBuf },
+    #[error("unsealing stopped at {progress}/{threshold} shares: the keyring's keys do not unseal this Vault (was it re-initialised?)")]
+    WrongKeys { progress: u32, threshold: u32 },
+}
+
+/// The default identity: `~/.config/sprocket/identity.txt`, if it exists.
+pub fn default_identity() -> Option<PathBuf> {
+    let p = PathBuf::from(std::env::var_os("HOME")?).join(".config/sprocket/identity.txt");
+    p.exists().then_some(p)
+}
+
+/// How to reach Vault from here: `addr` when given; else through the edge router by the Vault
+/// service's first route (127.0.0.1 with the route's Host header locally, HTTPS by name where
+/// the environment has public certificates).
+pub fn client(p: &Platform, addr: Option<&str>) -> Option<VaultClient> {
+    if let Some(a) = addr {
+        return Some(VaultClient::new(a, None));
+    }
+    let v = p.vault.as_ref()?;
+    let svc = p.service(&v.service)?;
+    let host = svc.routes.first()?.hosts.first()?.clone();
+    let env = &p.environment;
+    if env.tls.acme() && !sprocket_spec::values::is_local_host(&host) {
+        Some(VaultClient::new(&format!("https://{host}"), None))
+    } else {
+        Some(VaultClient::new(
+            &format!("http://127.0.0.1:{}", env.http_port),
+            Some(host),
+        ))
+    }
+}
+
+/// Polls `sys/seal-status` until the listener answers (a task that just started, or Traefik
+/// that has not picked up the route yet).
+pub async fn wait_listener(
+    c: &VaultClient,
+    timeout: Duration,
+) -> Result<SealStatus, LifecycleError> {
+    let until = Instant::now() + timeout;
+    loop {
+        match c.seal_status().await {
+            Ok(s) => return Ok(s),
+            Err(e) if Instant::now() >= until => {
+                return Err(LifecycleError::NotListening {
+                    addr: c.address(),
+                    secs: timeout.as_secs(),
+                    last: e.to_string(),
+                })
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct VaultReport {
+    pub address: String,
+    pub initialized: bool,
+    pub sealed: bool,
+    pub version: String,
+    pub threshold: u32,
+    pub shares: u32,
+    pub keyring: String,
+    pub keyring_exists: bool,
+    /// Fingerprint of the keyring's key set, when it was opened.
+    pub keyring_fingerprint: Option<String>,
+    /// What this run did: `initialised`, `unsealed`.
+    pub actions: Vec<String>,
+    /// Why something was not done (no identity, no recipients).
+    pub notes: Vec<String>,
+}
+
+impl VaultReport {
+    pub fn from(c: &VaultClient, v: &Vault, s: &SealStatus) -> VaultReport {
+        VaultReport {
+            address: c.address(),
+            initialized: s.initialized,
+            sealed: s.sealed,
+            version: s.version.clone(),
+            threshold: s.t,
+            shares: s.n,
+            keyring: v.keyring.display().to_string(),
+            keyring_exists: v.keyring.exists(),
+            ..Default::default()
+        }
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Initialises Vault if it is not yet. Returns the keyring (in memory) when this call made it.
+pub async fn init(
+    c: &VaultClient,
+    v: &Vault,
+    namespace: &str,
+    p: Progress,
+) -> Result<(VaultReport, Option<Keyring>), LifecycleError> {
+    let status = wait_listener(c, Duration::from_secs(60)).await?;
+    let mut report = VaultReport::from(c, v, &status);
+    if status.initialized {
+        if !v.keyring.exists() {
+            return Err(LifecycleError::InitializedWithoutKeyring {
+                addr: c.address(),
+                path: v.keyring.clone(),
+            });
+        }
+        report
+            .notes
+            .push("already initialised; keyring present".into());
+        return Ok((report, None));
+    }
+    // Nothing irreversible before the recipients are known to be good.
+    sprocket_vault::keyring::parse_recipients(&v.recipients)?;
+    if v.keyring.exists() {
+        // A keyring of a Vault whose data is gone (volume removed): keep it, out of the way.
+        let aside = v
+            .keyring
+            .with_extension(format!("age.replaced-{}", now_secs()));
+        std::fs::rename(&v.keyring, &aside).map_err(|e| KeyringError::Io {
+            path: v.keyring.clone(),
+            source: e,
+        })?;
+        report
+            .notes
+            .push(format!("an older keyring was moved to {}", aside.display()));
+    }
+    p.say(format!(
+        "vault: initialising ({} shares, threshold {}); this can take several seconds",
+        v.shares, v.threshold
+    ));
+    let started = Instant::now();
+    let answer = c.init(v.shares, v.threshold).await?;
+    let keyring = Keyring {
+        format: 1,
+        vault: format!("{namespace} at {}", c.address()),
+        created_at: now_secs(),
+        shares: v.shares,
+        threshold: v.threshold,
+        unseal_keys_b64: answer.keys_base64,
+        root_token: answer.root_token,
+    };
+    let sealed = keyring.seal(&v.recipients)?;
+    if let Err(e) = sprocket_vault::keyring::write_atomic(&v.keyring, &sealed) {
+        let fallback =
+            std::env::temp_dir().join(format!("sprocket-keyring-{namespace}-{}.age", now_secs()));
+        let _ = sprocket_vault::keyring::write_atomic(&fallback, &sealed);
+        return Err(LifecycleError::KeyringWriteFailed {
+            path: v.keyring.clone(),
+            fallback,
+            reason: e.to_string(),
+        });
+    }
+    p.say(format!(
+        "vault: initialised in {:.1}s; keyring {} (fingerprint {}, encrypted to {} recipient(s))",
+        started.elapsed().as_secs_f64(),
+        v.keyring.display(),
+        keyring.fingerprint(),
+        v.recipients.len()
+    ));
+    report.initialized = true;
+    report.shares = v.shares;
+    report.threshold = v.threshold;
+    report.keyring_exists = true;
+    report.keyring_fingerprint = Some(keyring.fingerprint());
+    report.actions.push("initialised".into());
+    Ok((report, Some(keyring)))
+}
+
+/// Submits shares until Vault is unsealed.
+pub async fn unseal(c: &VaultClient, k: &Keyring) -> Result<SealStatus, LifecycleError> {
+    let mut status = c.seal_status().await?;
+    for key in &k.unseal_keys_b64 {
+        if !status.sealed {
+            break;
+        }
+        status = c.unseal(key).await?;
+    }
+    if status.sealed {
+        return Err(LifecycleError::WrongKeys {
+            progress: status.progress,
+            threshold: status.t,
+        });
+    }
+    Ok(status)
+}
+
+/// Opens the keyring with `identity` (or the default one).
+pub fn open_keyring(v: &Vault, identity: Option<&Path>) -> Result<Keyring, LifecycleError> {
+    if !v.keyring.exists() {
+        return Err(KeyringError::Missing {
+            path: v.keyring.clone(),
+        }
+        .into());
+    }
+    let id = identity
+        .map(Path::to_path_buf)
+        .or_else(default_identity)
+        .ok_or_else(|| LifecycleError::NoIdentity {
+            keyring: v.keyring.clone(),
+        })?;
+    Ok(Keyring::open(&v.keyring, &id)?)
+}
+
+/// What `up` does after the layer that holds Vault is healthy: initialise if needed (the keys are
+/// then in memory, no identity needed), unseal if sealed. Operator-dependent gaps (no recipients
+/// yet, no identity to open the keyring) are notes, not failures: nothing in the platform reads
+/// Vault yet.
+pub async fn ensure(
+    c: &VaultClient,
+    v: &Vault,
+    namespace: &str,
+    identity: Option<&Path>,
+    p: Progress,
+) -> Result<VaultReport, LifecycleError> {
+    let status = wait_listener(c, Duration::from_secs(60)).await?;
+    let mut report = VaultReport::from(c, v, &status);
+    let mut keys = None;
+    if !status.initialized {
+        if v.recipients.is_empty() {
+            report.notes.push(
+                "not initialised: `vault.recipients` names no key yet (`sprocketctl vault keygen`)"
+                    .into(),
+            );
+            return Ok(report);
+        }
+        let (r, k) = init(c, v, namespace, p).await?;
+        report = r;
+        keys = k;
+    }
+    let status = c.seal_status().await?;
+    if status.sealed {
+        let k = match keys {
+            Some(k) => k,
+            None => match open_keyring(v, identity) {
+                Ok(k) => k,
+                Err(LifecycleError::NoIdentity { .. }) => {
+                    report.notes.push("sealed: no identity to open the keyring; run `sprocketctl vault unseal --identity …`".into());
+                    return Ok(report);
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        let started = Instant::now();
+        let s = unseal(c, &k).await?;
+        p.say(format!(
+            "vault: unsealed in {:.2}s",
+            started.elapsed().as_secs_f64()
+        ));
+        report.sealed = s.sealed;
+        report.keyring_fingerprint = Some(k.fingerprint());
+        report.actions.push("unsealed".into());
+    }
+    report.sealed = c.seal_status().await?.sealed;
+    Ok(report)
+}

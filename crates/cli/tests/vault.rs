@@ -1,0 +1,331 @@
+//! Vault's lifecycle on the real swarm with real OpenBao (the locally built image): `up`
+//! initialises and unseals it before layer 2, the keyring is encrypted and 0600 and opens only
+//! with the right identity, a second init is a no-op, a restarted Vault comes back sealed and is
+//! unsealed from the keyring with its data intact, and bad keyrings give clear errors while Vault
+//! stays untouched. Keys and the root token never appear in any output, in `docker inspect`, or in
+//! the service's environment.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const NS: &str = "sprocket-vault-e2e";
+const PORT: u16 = 19080;
+
+struct Env {
+    dir: PathBuf,
+    home: PathBuf,
+    spec: PathBuf,
+    /// Every byte any command printed, to search for secrets at the end.
+    printed: std::cell::RefCell<String>,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+}
+
+impl Env {
+    fn new() -> Env {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dir = std::env::temp_dir().join(format!("sprocket-vault-e2e-{}", std::process::id()));
+        let home = dir.join("home");
+        std::fs::create_dir_all(dir.join("config")).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        for e in std::fs::read_dir(repo.join("examples/sprocket/config")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dir.join("config").join(e.file_name())).unwrap();
+        }
+        let example =
+            std::fs::read_to_string(repo.join("examples/sprocket/sprocket.yaml")).unwrap();
+        let env = format!(
+            "\n  e2e-vault:\n    extends: offline\n    namespace: {NS}\n    http_port: {PORT}\n    https_port: 19443\n    enable: []\n    disable: {{ redis: \"vault test\", rabbitmq: \"vault test\", demo: \"vault test\" }}\n"
+        );
+        let spec = dir.join("sprocket.yaml");
+        std::fs::write(&spec, format!("{}\n{env}", example.trim_end())).unwrap();
+        Env {
+            dir,
+            home,
+            spec,
+            printed: Default::default(),
+        }
+    }
+
+    fn ctl(&self, args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_sprocketctl"))
+            .env("HOME", &self.home)
+            .env_remove("SPROCKET_IDENTITY")
+            .env_remove("VAULT_ADDR")
+            .arg("-f")
+            .arg(&self.spec)
+            .args(["-e", "e2e-vault"])
+            .args(args)
+            .output()
+            .expect("sprocketctl runs");
+        let r = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into(),
+        };
+        self.printed
+            .borrow_mut()
+            .push_str(&format!("{}\n{}\n", r.stdout, r.stderr));
+        eprintln!(
+            "$ sprocketctl {} → exit {}\n{}{}",
+            args.join(" "),
+            r.code,
+            r.stdout,
+            r.stderr
+        );
+        r
+    }
+
+    fn keyring(&self) -> PathBuf {
+        self.dir.join(format!("keyrings/{NS}.age"))
+    }
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI runs");
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Vault's HTTP API through Traefik.
+async fn api(
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let c = reqwest::Client::new();
+    let mut r = c
+        .request(method, format!("http://127.0.0.1:{PORT}{path}"))
+        .header("Host", "vault.localhost");
+    if let Some(t) = token {
+        r = r.header("X-Vault-Token", t);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .expect("Vault answers through Traefik");
+    let status = resp.status().as_u16();
+    let v = resp.json().await.unwrap_or(Value::Null);
+    (status, v)
+}
+
+async fn sealed() -> bool {
+    for _ in 0..100 {
+        if let (200, v) = api(reqwest::Method::GET, "/v1/sys/seal-status", None, None).await {
+            return v["sealed"].as_bool().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("Vault never answered")
+}
+
+/// Force-restarts the Vault task and waits until the new one answers.
+async fn restart_vault() {
+    docker(&["service", "update", "-q", "--force", &format!("{NS}_vault")]);
+    for _ in 0..150 {
+        if let (200, v) = api(reqwest::Method::GET, "/v1/sys/seal-status", None, None).await {
+            if v["sealed"] == true {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the restarted Vault never answered sealed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_is_initialised_unsealed_and_its_keys_stay_encrypted() {
+    let ok = Command::new("docker")
+        .args(["info", "--format", "{{.Swarm.ControlAvailable}}"])
+        .output();
+    assert!(
+        matches!(&ok, Ok(o) if String::from_utf8_lossy(&o.stdout).trim() == "true"),
+        "no Docker engine in swarm mode answers: run the tests with scripts/test"
+    );
+    let env = Env::new();
+    let _ = env.ctl(&["-q", "down", "--volumes"]);
+
+    // The operator's own key.
+    let kg = env.ctl(&["-o", "json", "vault", "keygen"]);
+    assert_eq!(kg.code, 0);
+    let identity = PathBuf::from(kg.json()["identity"].as_str().unwrap());
+
+    // up: layer 1, then Vault initialised and unsealed, before anything else.
+    let up = env.ctl(&["-o", "json", "up", "--timeout", "120"]);
+    assert_eq!(up.code, 0, "{}", up.stdout);
+    let r = up.json();
+    assert_eq!(
+        r["vault"]["actions"],
+        serde_json::json!(["initialised", "unsealed"])
+    );
+    assert_eq!(r["vault"]["sealed"], false);
+    assert!(!sealed().await);
+
+    // The keyring: armoured age, mode 0600, opens with the identity, and its root token works.
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(env.keyring()).expect("keyring written");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let text = std::fs::read_to_string(env.keyring()).unwrap();
+    assert!(text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
+    let k = sprocket_vault::Keyring::open(&env.keyring(), &identity).unwrap();
+    assert_eq!((k.shares, k.threshold, k.unseal_keys_b64.len()), (5, 3, 5));
+    for key in k.unseal_keys_b64.iter().chain([&k.root_token]) {
+        assert!(!text.contains(key.as_str()));
+    }
+    let (status, _) = api(
+        reqwest::Method::GET,
+        "/v1/auth/token/lookup-self",
+        Some(&k.root_token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "the root token works");
+
+    // A second init changes nothing.
+    let again = env.ctl(&["-o", "json", "vault", "init"]);
+    assert_eq!(again.code, 0);
+    assert_eq!(again.json()["actions"], serde_json::json!([]));
+    assert_eq!(
+        sprocket_vault::Keyring::open(&env.keyring(), &identity)
+            .unwrap()
+            .fingerprint(),
+        k.fingerprint()
+    );
+
+    // Data written before a restart is there after it.
+    let token = k.root_token.as_str();
+    let (s, _) = api(
+        reqwest::Method::POST,
+        "/v1/sys/mounts/kv",
+        Some(token),
+        Some(serde_json::json!({"type": "kv", "options": {"version": "2"}})),
+    )
+    .await;
+    assert!(s == 204 || s == 200, "mount kv: {s}");
+    let (s, _) = api(
+        reqwest::Method::POST,
+        "/v1/kv/data/probe",
+        Some(token),
+        Some(serde_json::json!({"data": {"value": "survives"}})),
+    )
+    .await;
+    assert_eq!(s, 200);
+
+    // Restarted: sealed; `up` (no changes) unseals it with the keyring, making no engine call.
+    restart_vault().await;
+    let up = env.ctl(&["-o", "json", "up"]);
+    assert_eq!(up.code, 0, "{}", up.stdout);
+    let r = up.json();
+    assert_eq!(r["vault"]["actions"], serde_json::json!(["unsealed"]));
+    assert_eq!(
+        r["calls"],
+        serde_json::json!({ "create": 0, "update": 0, "remove": 0 })
+    );
+    let (s, v) = api(reqwest::Method::GET, "/v1/kv/data/probe", Some(token), None).await;
+    assert_eq!(
+        (s, v["data"]["data"]["value"].as_str()),
+        (200, Some("survives"))
+    );
+
+    // Restarted again: `vault unseal` with a wrong identity is a clear error and Vault stays sealed.
+    restart_vault().await;
+    let other = env.dir.join("other-identity.txt");
+    let id = age::x25519::Identity::generate();
+    std::fs::write(
+        &other,
+        age::secrecy::ExposeSecret::expose_secret(&id.to_string()),
+    )
+    .unwrap();
+    let wrong = env.ctl(&["vault", "unseal", "--identity", other.to_str().unwrap()]);
+    assert_eq!(wrong.code, 3);
+    assert!(
+        wrong.stderr.contains("cannot open the keyring"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(sealed().await, "untouched");
+
+    // A damaged keyring: clear error, Vault untouched.
+    let good = std::fs::read(env.keyring()).unwrap();
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] = if bad[mid] == b'A' { b'B' } else { b'A' };
+    std::fs::write(env.keyring(), &bad).unwrap();
+    let damaged = env.ctl(&["vault", "unseal"]);
+    assert_eq!(damaged.code, 3);
+    assert!(damaged.stderr.contains("is damaged"), "{}", damaged.stderr);
+    assert!(sealed().await);
+
+    // No keyring: `vault init` refuses to re-initialise and says how to recover.
+    std::fs::remove_file(env.keyring()).unwrap();
+    let missing = env.ctl(&["vault", "init"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("will not be initialised again"),
+        "{}",
+        missing.stderr
+    );
+    let (_, st) = api(reqwest::Method::GET, "/v1/sys/seal-status", None, None).await;
+    assert_eq!(st["initialized"], true, "Vault untouched");
+
+    // The keyring restored: unsealed, data intact.
+    std::fs::write(env.keyring(), &good).unwrap();
+    let unseal = env.ctl(&["-o", "json", "vault", "unseal"]);
+    assert_eq!(unseal.code, 0);
+    assert_eq!(unseal.json()["actions"], serde_json::json!(["unsealed"]));
+    let (s, v) = api(reqwest::Method::GET, "/v1/kv/data/probe", Some(token), None).await;
+    assert_eq!(
+        (s, v["data"]["data"]["value"].as_str()),
+        (200, Some("survives"))
+    );
+
+    // The secrets never left in clear: not in any output, not in the swarm's view of the service
+    // or its container (args, env, labels, mounts).
+    let mut seen = env.printed.borrow().clone();
+    seen.push_str(&docker(&["service", "inspect", &format!("{NS}_vault")]));
+    let cid = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={NS}_vault"),
+    ]);
+    for id in cid.split_whitespace() {
+        seen.push_str(&docker(&["inspect", id]));
+    }
+    seen.push_str(&docker(&[
+        "service",
+        "logs",
+        "--raw",
+        &format!("{NS}_vault"),
+    ]));
+    for secret in k.unseal_keys_b64.iter().chain([&k.root_token]) {
+        assert!(
+            !seen.contains(secret.as_str()),
+            "a secret leaked into output or inspect"
+        );
+    }
+
+    let down = env.ctl(&["-q", "down", "--volumes"]);
+    assert_eq!(down.code, 0);
+    let _ = std::fs::remove_dir_all(&env.dir);
+}
