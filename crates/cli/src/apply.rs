@@ -12,7 +12,7 @@ use crate::output::Progress;
 use serde::Serialize;
 use sprocket_desired::labels as L;
 use sprocket_desired::plan::{self, Action, Kind, Plan};
-use sprocket_desired::state::{short_hash, DesiredLayer, DesiredState, ServiceSpec};
+use sprocket_desired::state::{short_hash, DesiredLayer, DesiredState, ServiceSpec, UNSEAL_SECRET};
 use sprocket_docker::{CallCounts, Engine, EngineError, Refs, TaskInfo};
 use sprocket_spec::model::{Mode, SecretSource};
 use std::collections::{HashMap, HashSet};
@@ -188,131 +188,88 @@ pub async fn up(
         ));
         prepare_layer(engine, layer, lp, &mut refs, secret_lengths, p).await?;
 
-        // Services of a layer start together.
-        let mut tracked = HashSet::new();
-        let mut actions: HashMap<String, &'static str> = HashMap::new();
-        let mut calls = Vec::new();
+        // Services of a layer start together; the unseal agent waits for its material, which
+        // exists once Vault's keys are at hand (after this layer's gate and the Vault step).
+        let unseal_missing = !refs.secrets.contains_key(UNSEAL_SECRET);
+        let mut now = Vec::new();
+        let mut later = Vec::new();
         for c in lp.changes.iter().filter(|c| c.kind == Kind::Service) {
-            let spec = layer
-                .services
-                .iter()
-                .find(|s| s.name == c.name)
-                .expect("plan follows desired");
-            tracked.insert(spec.name.clone());
-            actions.insert(
-                spec.name.clone(),
-                if c.action == Action::Create {
-                    "create"
-                } else {
-                    "update"
-                },
-            );
-            let (engine, refs, deploy_id) = (engine.clone(), refs.clone(), deploy_id.clone());
-            let id = c.id.clone();
-            let spec = spec.clone();
-            calls.push(async move {
-                let r = match &id {
-                    None => engine.create_service(&spec, &refs, &deploy_id).await,
-                    Some(id) => engine
-                        .update_service(id, &spec, &refs, &deploy_id)
-                        .await
-                        .map(|_| id.clone()),
-                };
-                (spec.name.clone(), r)
-            });
+            let spec = layer.services.iter().find(|s| s.name == c.name).expect("plan follows desired");
+            let action = if c.action == Action::Create { "create" } else { "update" };
+            if mounts_unseal(spec) && unseal_missing {
+                later.push((spec, c.id.clone(), action));
+            } else {
+                now.push((spec, c.id.clone(), action));
+            }
         }
-        for (name, r) in futures_util::future::join_all(calls).await {
-            let id = r?;
-            p.say(format!(
-                "  {name}: {} ({})",
-                actions[&name],
-                &id[..id.len().min(12)]
-            ));
-            ids.insert(name, id);
-        }
+        let mut actions: HashMap<String, &'static str> = HashMap::new();
+        let mut tracked = HashSet::new();
+        start(engine, &now, &refs, &deploy_id, &mut ids, &mut actions, &mut tracked, p).await?;
+        let gated: Vec<&ServiceSpec> = layer
+            .services
+            .iter()
+            .filter(|s| ids.contains_key(&s.name) && !later.iter().any(|(x, _, _)| x.name == s.name))
+            .collect();
         let deadline = layer_start + opts.timeout;
-        let gate = gate(
-            engine,
-            layer,
-            &ids,
-            &tracked,
-            &deploy_id,
-            deadline,
-            layer_start,
-            p,
-        )
-        .await?;
-        let (services, failure, status) = match gate {
+        let mut outcome = gate(engine, &layer.name, &gated, &ids, &tracked, &deploy_id, deadline, layer_start, p).await?;
+
+        // Vault is initialised and unsealed before any later layer starts.
+        if let (Ok(_), Some(step)) = (&outcome, &opts.vault) {
+            if layer.services.iter().any(|s| s.short_name == step.config.service) {
+                let agent = layer.services.iter().find(|s| mounts_unseal(s));
+                match vault_step(engine, step, ns, layer, agent, &observed, &mut refs, &mut later, p).await {
+                    Ok(v) => report.vault = Some(v),
+                    Err(e) => {
+                        outcome = Err((
+                            outcome.unwrap_or_default(),
+                            Failure {
+                                layer: layer.name.clone(),
+                                service: step.config.service.clone(),
+                                reason: e,
+                                task: None,
+                                logs: vec![],
+                                hint: "later layers were not started; fix Vault (`sprocketctl vault status`) and run `sprocketctl up` again".into(),
+                            },
+                            false,
+                        ))
+                    }
+                }
+            }
+        }
+        if let (Ok(done), false) = (&outcome, later.is_empty()) {
+            let mut done = done.clone();
+            start(engine, &later, &refs, &deploy_id, &mut ids, &mut actions, &mut tracked, p).await?;
+            let specs: Vec<&ServiceSpec> = later.iter().map(|(s, _, _)| *s).collect();
+            let deadline = Instant::now() + opts.timeout;
+            outcome = match gate(engine, &layer.name, &specs, &ids, &tracked, &deploy_id, deadline, layer_start, p).await? {
+                Ok(more) => {
+                    done.extend(more);
+                    Ok(done)
+                }
+                Err((more, f, t)) => {
+                    done.extend(more);
+                    Err((done, f, t))
+                }
+            };
+        }
+        let (services, failure, status) = match outcome {
             Ok(services) => (services, None, "deployed"),
-            Err((services, failure, timed_out)) => (
-                services,
-                Some(failure),
-                if timed_out { "timed-out" } else { "failed" },
-            ),
+            Err((services, failure, timed_out)) => (services, Some(failure), if timed_out { "timed-out" } else { "failed" }),
         };
         let services = services
             .into_iter()
             .map(|mut s| {
-                s.action = actions
-                    .get(&s.name)
-                    .copied()
-                    .unwrap_or("unchanged")
-                    .to_string();
+                s.action = actions.get(&s.name).copied().unwrap_or("unchanged").to_string();
                 s
             })
             .collect();
         let secs = layer_start.elapsed().as_secs_f64();
         match &failure {
             None => p.say(format!("layer {}: healthy after {:.1}s", layer.name, secs)),
-            Some(f) => p.say(format!(
-                "layer {}: {status} at {}: {}",
-                layer.name, f.service, f.reason
-            )),
-        }
-        let mut failure = failure;
-        let mut status = status;
-        // Vault is initialised and unsealed before any later layer starts.
-        if let (None, Some(step)) = (&failure, &opts.vault) {
-            if layer
-                .services
-                .iter()
-                .any(|s| s.short_name == step.config.service)
-            {
-                match crate::vault_lifecycle::ensure(
-                    &step.client,
-                    &step.config,
-                    ns,
-                    step.identity.as_deref(),
-                    p,
-                )
-                .await
-                {
-                    Ok(v) => {
-                        for n in &v.notes {
-                            p.say(format!("vault: {n}"));
-                        }
-                        report.vault = Some(v);
-                    }
-                    Err(e) => {
-                        status = "failed";
-                        failure = Some(Failure {
-                            layer: layer.name.clone(),
-                            service: step.config.service.clone(),
-                            reason: e.to_string(),
-                            task: None,
-                            logs: vec![],
-                            hint: "later layers were not started; fix Vault (`sprocketctl vault status`) and run `sprocketctl up` again".into(),
-                        });
-                    }
-                }
-            }
+            Some(f) => p.say(format!("layer {}: {status} at {}: {}", layer.name, f.service, f.reason)),
         }
         if let Some(f) = failure {
-            report.outcome = if status == "timed-out" {
-                Outcome::TimedOut
-            } else {
-                Outcome::Failed
-            };
+            report.outcome = if status == "timed-out" { Outcome::TimedOut } else { Outcome::Failed };
             report.failure = Some(f);
         }
         report.layers.push(LayerReport {
@@ -335,6 +292,89 @@ pub async fn up(
     report.seconds = started.elapsed().as_secs_f64();
     report.calls = engine.calls.snapshot();
     Ok(report)
+}
+
+fn mounts_unseal(s: &ServiceSpec) -> bool {
+    s.secrets.iter().any(|f| f.name == UNSEAL_SECRET)
+}
+
+/// Creates or updates services concurrently; their tasks carry the deploy id.
+#[allow(clippy::too_many_arguments)]
+async fn start(
+    engine: &Engine,
+    changes: &[(&ServiceSpec, Option<String>, &'static str)],
+    refs: &Refs,
+    deploy_id: &str,
+    ids: &mut HashMap<String, String>,
+    actions: &mut HashMap<String, &'static str>,
+    tracked: &mut HashSet<String>,
+    p: Progress,
+) -> Result<(), EngineError> {
+    let calls = changes.iter().map(|(spec, id, action)| async move {
+        let r = match id {
+            None => engine.create_service(spec, refs, deploy_id).await,
+            Some(id) => engine.update_service(id, spec, refs, deploy_id).await.map(|_| id.clone()),
+        };
+        (spec.name.clone(), *action, r)
+    });
+    for (name, action, r) in futures_util::future::join_all(calls).await {
+        let id = r?;
+        p.say(format!("  {name}: {action} ({})", &id[..id.len().min(12)]));
+        tracked.insert(name.clone());
+        actions.insert(name.clone(), action);
+        ids.insert(name, id);
+    }
+    Ok(())
+}
+
+/// Initialise/unseal Vault; then make sure the unseal agent's material is a Docker secret made
+/// from the current keys, queueing the agent for (re)deploy when it is new or changed.
+#[allow(clippy::too_many_arguments)]
+async fn vault_step<'a>(
+    engine: &Engine,
+    step: &VaultStep,
+    ns: &str,
+    layer: &'a DesiredLayer,
+    agent: Option<&'a ServiceSpec>,
+    observed: &plan::Observed,
+    refs: &mut Refs,
+    later: &mut Vec<(&'a ServiceSpec, Option<String>, &'static str)>,
+    p: Progress,
+) -> Result<crate::vault_lifecycle::VaultReport, String> {
+    let (mut v, keys) = crate::vault_lifecycle::ensure(&step.client, &step.config, ns, step.identity.as_deref(), agent.is_some(), p)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(agent) = agent {
+        match keys {
+            Some(k) => {
+                let material = crate::agent::UnsealMaterial {
+                    keys: k.unseal_keys_b64.iter().take(k.threshold as usize).cloned().collect(),
+                    fingerprint: k.fingerprint(),
+                };
+                let secret = layer.secrets.iter().find(|s| s.name == UNSEAL_SECRET).expect("desired state declares it");
+                let name = format!("{}-{}", secret.prefix, material.fingerprint);
+                if refs.secrets.get(UNSEAL_SECRET).map(|(n, _)| n.as_str()) != Some(name.as_str()) {
+                    let value = serde_json::to_vec(&material).expect("serialisable");
+                    let id = engine.create_secret(&name, &secret.labels, &value).await.map_err(|e| e.to_string())?;
+                    refs.secrets.insert(UNSEAL_SECRET.into(), (name, id));
+                    p.say(format!("  secret {UNSEAL_SECRET}: made from the keyring (fingerprint {})", material.fingerprint));
+                    if !later.iter().any(|(s, _, _)| s.name == agent.name) {
+                        let id = observed.services.iter().find(|o| o.spec.name == agent.name).map(|o| o.id.clone());
+                        later.push((agent, id.clone(), if id.is_some() { "update" } else { "create" }));
+                    }
+                }
+            }
+            None if later.iter().any(|(s, _, _)| s.name == agent.name) => {
+                later.retain(|(s, _, _)| s.name != agent.name);
+                v.notes.push(format!("unseal agent `{}` not deployed: its material is made from the keyring, which needs an identity (`--identity`) or a fresh `vault init`", agent.short_name));
+            }
+            None => {}
+        }
+    }
+    for n in &v.notes {
+        p.say(format!("vault: {n}"));
+    }
+    Ok(v)
 }
 
 /// Networks, configs and generated secrets of a layer, before its services.
@@ -414,7 +454,8 @@ type GateResult = Result<Vec<ServiceReport>, (Vec<ServiceReport>, Failure, bool)
 #[allow(clippy::too_many_arguments)]
 async fn gate(
     engine: &Engine,
-    layer: &DesiredLayer,
+    layer: &str,
+    services: &[&ServiceSpec],
     ids: &HashMap<String, String>,
     tracked: &HashSet<String>,
     deploy_id: &str,
@@ -424,14 +465,13 @@ async fn gate(
 ) -> Result<GateResult, EngineError> {
     // Tasks that existed before: an old failure of an unchanged service is history, not news.
     let mut known: HashMap<&str, HashSet<String>> = HashMap::new();
-    for s in &layer.services {
+    for s in services {
         if !tracked.contains(&s.name) {
             let tasks = engine.tasks(&ids[&s.name]).await?;
             known.insert(&s.name, tasks.into_iter().map(|t| t.id).collect());
         }
     }
-    let mut reports: Vec<ServiceReport> = layer
-        .services
+    let mut reports: Vec<ServiceReport> = services
         .iter()
         .map(|s| ServiceReport {
             name: s.name.clone(),
@@ -444,7 +484,7 @@ async fn gate(
     loop {
         let mut pending = 0;
         let mut lagging: Option<(usize, Vec<TaskInfo>)> = None;
-        for (i, s) in layer.services.iter().enumerate() {
+        for (i, s) in services.iter().enumerate() {
             if reports[i].healthy_after.is_some() {
                 continue;
             }
@@ -538,7 +578,7 @@ async fn gate(
         }
         if Instant::now() >= deadline {
             let (i, tasks) = lagging.expect("pending > 0");
-            let s = &layer.services[i];
+            let s = services[i];
             let newest = tasks
                 .iter()
                 .rev()
@@ -571,14 +611,14 @@ async fn gate(
 }
 
 fn failure(
-    layer: &DesiredLayer,
+    layer: &str,
     s: &ServiceSpec,
     reason: String,
     task: Option<TaskInfo>,
     logs: Vec<String>,
 ) -> Failure {
     Failure {
-        layer: layer.name.clone(),
+        layer: layer.to_string(),
         service: s.name.clone(),
         reason,
         task,

@@ -1,6 +1,7 @@
 //! `sprocketctl`: parse the command line, run one command, print its report, exit with its
 //! documented code. Each command lives in `commands/`; the deploy executor in `apply`.
 
+mod agent;
 mod apply;
 mod commands;
 mod exit;
@@ -62,6 +63,8 @@ pub enum Command {
     Down(commands::down::Args),
     /// Vault's keys: keygen, init (keys encrypted to the operators), unseal, status.
     Vault(commands::vault::Args),
+    /// The unseal agent: keeps every Vault task unsealed (runs as a layer-1 service).
+    Agent(agent::Args),
 }
 
 fn main() {

@@ -249,13 +249,17 @@ pub fn open_keyring(v: &Vault, identity: Option<&Path>) -> Result<Keyring, Lifec
 /// then in memory, no identity needed), unseal if sealed. Operator-dependent gaps (no recipients
 /// yet, no identity to open the keyring) are notes, not failures: nothing in the platform reads
 /// Vault yet.
+///
+/// Returns the keys when they are at hand: just made, opened to unseal, or — with `want_keys`
+/// (the unseal agent's material must be made) — opened from the keyring if an identity is there.
 pub async fn ensure(
     c: &VaultClient,
     v: &Vault,
     namespace: &str,
     identity: Option<&Path>,
+    want_keys: bool,
     p: Progress,
-) -> Result<VaultReport, LifecycleError> {
+) -> Result<(VaultReport, Option<Keyring>), LifecycleError> {
     let status = wait_listener(c, Duration::from_secs(60)).await?;
     let mut report = VaultReport::from(c, v, &status);
     let mut keys = None;
@@ -265,7 +269,7 @@ pub async fn ensure(
                 "not initialised: `vault.recipients` names no key yet (`sprocketctl vault keygen`)"
                     .into(),
             );
-            return Ok(report);
+            return Ok((report, None));
         }
         let (r, k) = init(c, v, namespace, p).await?;
         report = r;
@@ -279,7 +283,7 @@ pub async fn ensure(
                 Ok(k) => k,
                 Err(LifecycleError::NoIdentity { .. }) => {
                     report.notes.push("sealed: no identity to open the keyring; run `sprocketctl vault unseal --identity …`".into());
-                    return Ok(report);
+                    return Ok((report, None));
                 }
                 Err(e) => return Err(e),
             },
@@ -293,7 +297,11 @@ pub async fn ensure(
         report.sealed = s.sealed;
         report.keyring_fingerprint = Some(k.fingerprint());
         report.actions.push("unsealed".into());
+        keys = Some(k);
     }
     report.sealed = c.seal_status().await?.sealed;
-    Ok(report)
+    if keys.is_none() && want_keys && v.keyring.exists() {
+        keys = open_keyring(v, identity).ok();
+    }
+    Ok((report, keys))
 }

@@ -232,7 +232,8 @@ pub fn plan(desired: &DesiredState, observed: &Observed) -> Plan {
         .layers
         .iter()
         .flat_map(|l| &l.secrets)
-        .filter(|s| s.source != SecretSource::Generate)
+        // Generated ones are made by `up`; the unseal agent's by the Vault step of `up`.
+        .filter(|s| s.source != SecretSource::Generate && s.source != SecretSource::Vault)
         .filter(|s| {
             !observed
                 .secrets

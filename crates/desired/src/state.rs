@@ -171,6 +171,9 @@ pub fn short_hash(bytes: &[u8]) -> String {
     hex::encode(&Sha256::digest(bytes)[..6])
 }
 
+/// The logical name of the unseal agent's material (a Docker secret made from the keyring).
+pub const UNSEAL_SECRET: &str = "vault-unseal";
+
 pub fn service_name(ns: &str, svc: &str) -> String {
     format!("{ns}_{svc}")
 }
@@ -311,6 +314,14 @@ pub fn desired(p: &Platform) -> DesiredState {
                     });
                 }
             }
+            if s.role == Some(Role::UnsealAgent) && !secrets.iter().any(|x| x.name == UNSEAL_SECRET) {
+                secrets.push(SecretRef {
+                    name: UNSEAL_SECRET.into(),
+                    prefix: secret_prefix(ns, UNSEAL_SECRET),
+                    source: model::SecretSource::Vault,
+                    labels: base(&layer.name, UNSEAL_SECRET),
+                });
+            }
             services.push(service(
                 p,
                 s,
@@ -383,6 +394,25 @@ fn service(
             },
         })
         .collect();
+    let mut env_vars = s.env.clone();
+    let mut secret_mounts: Vec<FileRef> = s
+        .secrets
+        .iter()
+        .map(|m| FileRef { name: m.name.clone(), target: m.target.clone(), mode: 0o400 })
+        .collect();
+    if s.role == Some(Role::UnsealAgent) {
+        // Everything the agent needs is derived from the platform.
+        if let Some(v) = p.services().find(|x| x.role == Some(Role::Vault)) {
+            let port = v.routes.iter().find_map(|r| r.port).unwrap_or(8200);
+            env_vars.insert("SPROCKET_VAULT_TASKS".into(), format!("tasks.{}", service_name(ns, &v.name)));
+            env_vars.insert("SPROCKET_VAULT_SERVICE".into(), service_name(ns, &v.name));
+            env_vars.insert("SPROCKET_VAULT_PORT".into(), port.to_string());
+        }
+        if let Some(proxy) = proxy {
+            env_vars.insert("SPROCKET_DOCKER_API".into(), format!("tcp://{}:2375", proxy.name));
+        }
+        secret_mounts.push(FileRef { name: UNSEAL_SECRET.into(), target: format!("/run/secrets/{UNSEAL_SECRET}"), mode: 0o400 });
+    }
     if s.role == Some(Role::Edge) {
         let proxy_host = proxy.map(|p| p.name.as_str()).unwrap_or("socket-proxy");
         let mut a = args.unwrap_or_default();
@@ -410,15 +440,7 @@ fn service(
         mode: publish_mode.into(),
     }));
     mounts.sort();
-    let mut secrets: Vec<FileRef> = s
-        .secrets
-        .iter()
-        .map(|m| FileRef {
-            name: m.name.clone(),
-            target: m.target.clone(),
-            mode: 0o400,
-        })
-        .collect();
+    let mut secrets = secret_mounts;
     secrets.sort();
     let mut configs = configs;
     configs.sort();
@@ -440,7 +462,7 @@ fn service(
         image: s.image.clone(),
         command: s.command.clone(),
         args,
-        env: s.env.clone(),
+        env: env_vars,
         hostname: s.hostname.clone(),
         user: s.user.clone(),
         workdir: s.workdir.clone(),

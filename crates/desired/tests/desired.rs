@@ -40,7 +40,13 @@ fn networks_are_derived_from_uses_and_routes() {
         nets_of(&d, "traefik"),
         ["sprocket_docker-api", "sprocket_edge"]
     );
-    assert_eq!(nets_of(&d, "socket-proxy"), ["sprocket_docker-api"]);
+    assert_eq!(nets_of(&d, "socket-proxy"), ["sprocket_docker-api", "sprocket_to-socket-proxy"]);
+    assert_eq!(nets_of(&d, "vault-agent"), ["sprocket_to-socket-proxy", "sprocket_to-vault"]);
+    let agent = d.services().find(|s| s.short_name == "vault-agent").unwrap();
+    assert_eq!(agent.env["SPROCKET_VAULT_TASKS"], "tasks.sprocket_vault");
+    assert_eq!(agent.env["SPROCKET_DOCKER_API"], "tcp://socket-proxy:2375");
+    assert_eq!(agent.secrets[0].name, "vault-unseal");
+    assert_eq!(agent.secrets[0].target, "/run/secrets/vault-unseal");
     // A network belongs to the layer of the service it leads to.
     let data: Vec<&str> = d.layers[1]
         .networks
@@ -270,11 +276,13 @@ fn from_nothing_everything_is_created_in_layer_order() {
             "sprocket_traefik",
             "sprocket_socket-proxy",
             "sprocket_vault",
+            "sprocket_vault-agent",
             "sprocket_redis",
             "sprocket_rabbitmq",
             "sprocket_demo"
         ]
     );
+    // The agent's material is made by the Vault step of `up`, so it does not block.
     assert!(p.missing_secrets.is_empty());
     // Production needs Doppler's secrets before its apps can start: the plan says which.
     let prod = plan(&desired(&example("prod")), &Observed::default());

@@ -255,7 +255,22 @@ impl<'a> Resolver<'a> {
         self.check_all_extends();
         let env_name = self.choose_environment(env)?;
         let chain = self.chain(&env_name)?;
-        let eff = self.effective(&chain);
+        let mut eff = self.effective(&chain);
+        // Where Vault does not run, neither does its unseal agent.
+        let with_role = |role: Role| {
+            spec.layers
+                .iter()
+                .flat_map(|(_, l)| l.services.iter())
+                .filter(move |(_, s)| s.role.as_ref().map(|r| r.value) == Some(role))
+                .map(|(k, _)| (k.value.clone(), pos(k)))
+        };
+        if let Some((vault, _)) = with_role(Role::Vault).next() {
+            if let Some((_, why)) = eff.disabled.get(&vault).cloned() {
+                for (agent, at) in with_role(Role::UnsealAgent) {
+                    eff.disabled.entry(agent).or_insert((at, format!("its Vault (`{vault}`) does not run here: {why}")));
+                }
+            }
+        }
         let environment = self.environment(&env_name, &chain, &eff);
 
         let services = self.index_services();
@@ -1170,6 +1185,22 @@ impl<'a> Resolver<'a> {
             }
         }
 
+        // The unseal agent talks to Vault and to the Docker API proxy: derived, not written.
+        if svc.role.as_ref().map(|r| r.value) == Some(Role::UnsealAgent) {
+            let mut derived: Vec<&str> = services
+                .iter()
+                .filter(|(_, r)| matches!(r.svc.role.as_ref().map(|x| x.value), Some(Role::Vault) | Some(Role::DockerApiProxy)))
+                .map(|(name, _)| *name)
+                .filter(|name| !uses.iter().any(|u| u == name))
+                .collect();
+            derived.sort();
+            uses.extend(derived.into_iter().map(str::to_string));
+            if self.spec.vault.is_none() {
+                self.err("unseal-agent-without-vault", pos(key), format!("`{name}` has `role: unseal-agent` but the spec has no `vault` section"))
+                    .help = Some("add a `vault:` section (shares, threshold, recipients)".into());
+            }
+        }
+
         // routes
         let mut routes = Vec::new();
         let mut dropped_routes = Vec::new();
@@ -1600,7 +1631,7 @@ impl<'a> Resolver<'a> {
         };
 
         // Roles.
-        for role in [Role::Edge, Role::DockerApiProxy, Role::Vault] {
+        for role in [Role::Edge, Role::DockerApiProxy, Role::Vault, Role::UnsealAgent] {
             let with: Vec<&str> = p
                 .services()
                 .filter(|s| s.role == Some(role))
@@ -1765,6 +1796,7 @@ fn role_name(r: Role) -> &'static str {
         Role::Edge => "edge",
         Role::DockerApiProxy => "docker-api-proxy",
         Role::Vault => "vault",
+        Role::UnsealAgent => "unseal-agent",
     }
 }
 

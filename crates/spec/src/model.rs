@@ -273,6 +273,8 @@ pub enum SecretSource {
     Doppler,
     Generate,
     Manual,
+    /// Made from the operators' keyring by `vault init` / `up` (the unseal agent's material).
+    Vault,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -311,6 +313,10 @@ impl Platform {
 
     pub fn edge(&self) -> Option<&Service> {
         self.services().find(|s| s.role == Some(Role::Edge))
+    }
+
+    pub fn unseal_agent(&self) -> Option<&Service> {
+        self.services().find(|s| s.role == Some(Role::UnsealAgent))
     }
 
     pub fn docker_api_proxy(&self) -> Option<&Service> {

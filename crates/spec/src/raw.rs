@@ -65,6 +65,9 @@ pub enum Role {
     DockerApiProxy,
     /// The secrets server (Vault / OpenBao).
     Vault,
+    /// `sprocketctl agent`: keeps every Vault task unsealed. Its unseal material (a Docker
+    /// secret), the Vault tasks' name and the Docker API it watches are derived.
+    UnsealAgent,
 }
 
 #[derive(Debug, Deserialize)]

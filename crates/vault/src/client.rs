@@ -83,9 +83,15 @@ impl VaultClient {
     /// `base` is the URL requests are sent to; `host` overrides the Host header (so a route like
     /// `vault.localhost` is reached through Traefik on 127.0.0.1 whatever DNS says).
     pub fn new(base: &str, host: Option<String>) -> VaultClient {
+        Self::with_timeout(base, host, Duration::from_secs(15))
+    }
+
+    /// Like [`VaultClient::new`] with another timeout for every call but `sys/init` (the unseal
+    /// agent probes with short ones).
+    pub fn with_timeout(base: &str, host: Option<String>, timeout: Duration) -> VaultClient {
         let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .timeout(timeout)
             .build()
             .expect("an HTTP client");
         let slow = reqwest::Client::builder()

@@ -42,6 +42,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Status(a) => status::run(&ctx, a).await,
         Command::Down(a) => down::run(&ctx, a).await,
         Command::Vault(a) => vault::run(&ctx, a).await,
+        Command::Agent(a) => crate::agent::run(a).await,
     }
 }
 

@@ -1,0 +1,291 @@
+//! `sprocketctl agent`: the unseal agent. A layer-1 swarm service (or a process on a host) that
+//! keeps every Vault task unsealed, so nobody ever thinks about unsealing.
+//!
+//! - **Custody.** Its unseal material is a Docker secret (encrypted in the swarm's raft store,
+//!   mounted in memory at `/run/secrets/vault-unseal`), made by `vault init` / `up` from the
+//!   operators' keyring. It is read once at start and never logged.
+//! - **Finding Vault.** `tasks.<vault service>` resolves (swarm DNS, on the network the agent
+//!   shares with Vault) to every Vault task — every replica of a raft cluster included.
+//! - **Speed.** Docker `start` events of Vault's containers (read through the read-only socket
+//!   proxy) switch the agent into a 20 ms sweep for 30 s, so a restarted task is unsealed within
+//!   tens of milliseconds of its listener answering; a `sys/seal-status` sweep every
+//!   `--poll-seconds` is the safety net when events are missed.
+//! - **Events out.** Every unseal is a log line, a metric (`/metrics`: time-to-unseal histogram,
+//!   unseals, failures) and, with `--webhook`, a POST.
+
+use axum::{routing::get, Router};
+use futures_util::StreamExt;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use sprocket_vault::VaultClient;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// DNS name that resolves to every Vault task (`tasks.<namespace>_vault`).
+    #[arg(long, env = "SPROCKET_VAULT_TASKS")]
+    pub vault_tasks: Option<String>,
+    /// Vault's listener port.
+    #[arg(long, env = "SPROCKET_VAULT_PORT", default_value_t = 8200)]
+    pub vault_port: u16,
+    /// The Vault service whose container starts trigger a fast sweep.
+    #[arg(long, env = "SPROCKET_VAULT_SERVICE")]
+    pub vault_service: Option<String>,
+    /// The unseal material (a Docker secret).
+    #[arg(long, env = "SPROCKET_UNSEAL_FILE", default_value = "/run/secrets/vault-unseal")]
+    pub unseal_file: std::path::PathBuf,
+    /// Docker API for events (the read-only socket proxy), e.g. tcp://socket-proxy:2375.
+    #[arg(long, env = "SPROCKET_DOCKER_API")]
+    pub docker_api: Option<String>,
+    /// Health and metrics listener.
+    #[arg(long, env = "SPROCKET_AGENT_LISTEN", default_value = "0.0.0.0:9090")]
+    pub listen: SocketAddr,
+    /// POST a JSON event here on every unseal (and failure).
+    #[arg(long, env = "SPROCKET_UNSEAL_WEBHOOK")]
+    pub webhook: Option<String>,
+    /// Safety-net sweep period.
+    #[arg(long, env = "SPROCKET_AGENT_POLL_SECONDS", default_value_t = 2)]
+    pub poll_seconds: u64,
+    /// Health probe: exit 0 when the agent on --listen is healthy (the container's health check).
+    #[arg(long)]
+    pub probe: bool,
+}
+
+/// What the unseal secret holds.
+#[derive(Deserialize, Serialize)]
+pub struct UnsealMaterial {
+    pub keys: Vec<String>,
+    pub fingerprint: String,
+}
+
+impl std::fmt::Debug for UnsealMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UnsealMaterial {{ {} keys, fingerprint {} }}", self.keys.len(), self.fingerprint)
+    }
+}
+
+struct Metrics {
+    registry: Registry,
+    time_to_unseal: Histogram,
+    unseals: Counter,
+    failures: Counter,
+    sweeps: Counter,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("sprocket_agent");
+        let time_to_unseal = Histogram::new([0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0]);
+        let (unseals, failures, sweeps) = (Counter::default(), Counter::default(), Counter::default());
+        registry.register("time_to_unseal_seconds", "From a sealed Vault's listener answering to unsealed", time_to_unseal.clone());
+        registry.register("unseals", "Vault tasks unsealed", unseals.clone());
+        registry.register("unseal_failures", "Unseal attempts that failed", failures.clone());
+        registry.register("sweeps", "Seal-status sweeps over the Vault tasks", sweeps.clone());
+        Metrics { registry, time_to_unseal, unseals, failures, sweeps }
+    }
+}
+
+struct State {
+    metrics: Metrics,
+    /// Unix millis of the last completed sweep (health).
+    last_sweep: AtomicU64,
+    poll: Duration,
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+pub async fn run(a: Args) -> i32 {
+    if a.probe {
+        return probe(a.listen).await;
+    }
+    let Some(tasks) = a.vault_tasks.clone() else {
+        eprintln!("agent: --vault-tasks (SPROCKET_VAULT_TASKS) is required: the DNS name of every Vault task, e.g. tasks.sprocket_vault");
+        return crate::exit::INVALID;
+    };
+    let material: UnsealMaterial = match std::fs::read(&a.unseal_file).map_err(|e| e.to_string()).and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("agent: cannot read the unseal material at {}: {e}", a.unseal_file.display());
+            return crate::exit::INVALID;
+        }
+    };
+    println!("agent: watching {tasks}:{} with unseal material {} ({} keys)", a.vault_port, material.fingerprint, material.keys.len());
+    let state = Arc::new(State { metrics: Metrics::new(), last_sweep: AtomicU64::new(now_millis()), poll: Duration::from_secs(a.poll_seconds.max(1)) });
+    let wake = Arc::new(Notify::new());
+
+    let app_state = state.clone();
+    let app = Router::new()
+        .route("/healthz", get({
+            let s = app_state.clone();
+            move || async move {
+                let age = now_millis().saturating_sub(s.last_sweep.load(Ordering::Relaxed));
+                if age < 3 * s.poll.as_millis() as u64 + 5000 {
+                    (axum::http::StatusCode::OK, "ok\n")
+                } else {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "sweeps stalled\n")
+                }
+            }
+        }))
+        .route("/metrics", get({
+            let s = app_state.clone();
+            move || async move {
+                let mut out = String::new();
+                let _ = encode(&mut out, &s.metrics.registry);
+                out
+            }
+        }));
+    let listener = match tokio::net::TcpListener::bind(a.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("agent: cannot listen on {}: {e}", a.listen);
+            return crate::exit::ERROR;
+        }
+    };
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    if let (Some(api), Some(service)) = (a.docker_api.clone(), a.vault_service.clone()) {
+        tokio::spawn(watch_events(api, service, wake.clone()));
+    }
+
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("http client");
+    // Per task address: when its listener was first seen answering while sealed.
+    let mut answering_since: HashMap<IpAddr, Instant> = HashMap::new();
+    let mut fast_until = Instant::now();
+    loop {
+        sweep(&tasks, a.vault_port, &material, &state, &mut answering_since, a.webhook.as_deref(), &http).await;
+        state.last_sweep.store(now_millis(), Ordering::Relaxed);
+        let pause = if Instant::now() < fast_until { Duration::from_millis(20) } else { state.poll };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = wake.notified() => { fast_until = Instant::now() + Duration::from_secs(30); }
+        }
+    }
+}
+
+async fn sweep(
+    tasks: &str,
+    port: u16,
+    material: &UnsealMaterial,
+    state: &State,
+    answering_since: &mut HashMap<IpAddr, Instant>,
+    webhook: Option<&str>,
+    http: &reqwest::Client,
+) {
+    state.metrics.sweeps.inc();
+    let addrs: Vec<IpAddr> = match tokio::net::lookup_host((tasks, port)).await {
+        Ok(it) => it.map(|s| s.ip()).collect(),
+        Err(_) => return, // no task yet
+    };
+    answering_since.retain(|ip, _| addrs.contains(ip));
+    let checks = addrs.iter().map(|ip| async move {
+        let c = VaultClient::with_timeout(&format!("http://{ip}:{port}"), None, Duration::from_millis(800));
+        (*ip, c.seal_status().await.ok(), c)
+    });
+    for (ip, status, client) in futures_util::future::join_all(checks).await {
+        let Some(status) = status else { continue };
+        if !status.initialized || !status.sealed {
+            answering_since.remove(&ip);
+            continue;
+        }
+        let since = *answering_since.entry(ip).or_insert_with(Instant::now);
+        let mut result = Ok(status);
+        for key in &material.keys {
+            match &result {
+                Ok(s) if !s.sealed => break,
+                Ok(_) => result = client.unseal(key).await,
+                Err(_) => break,
+            }
+        }
+        match result {
+            Ok(s) if !s.sealed => {
+                let secs = since.elapsed().as_secs_f64();
+                state.metrics.time_to_unseal.observe(secs);
+                state.metrics.unseals.inc();
+                answering_since.remove(&ip);
+                println!("agent: unsealed vault task {ip} in {secs:.3}s (version {})", s.version);
+                notify(http, webhook, "unsealed", ip, secs, None).await;
+            }
+            Ok(s) => {
+                state.metrics.failures.inc();
+                println!("agent: vault task {ip} still sealed after every key ({}/{}): the unseal material does not match this Vault", s.progress, s.t);
+                notify(http, webhook, "unseal_failed", ip, 0.0, Some("keys do not match")).await;
+            }
+            Err(e) => {
+                state.metrics.failures.inc();
+                println!("agent: unsealing vault task {ip} failed: {e}");
+                notify(http, webhook, "unseal_failed", ip, 0.0, Some(&e.to_string())).await;
+            }
+        }
+    }
+}
+
+async fn notify(http: &reqwest::Client, webhook: Option<&str>, event: &str, ip: IpAddr, secs: f64, error: Option<&str>) {
+    let Some(url) = webhook else { return };
+    let body = serde_json::json!({ "event": event, "vault_task": ip.to_string(), "seconds": secs, "error": error });
+    if let Err(e) = http.post(url).json(&body).send().await {
+        println!("agent: webhook {url} failed: {e}");
+    }
+}
+
+/// Docker `start` events of the Vault service's containers, through the socket proxy.
+/// Reconnects with `since` so no event is lost across a proxy restart.
+async fn watch_events(api: String, service: String, wake: Arc<Notify>) {
+    use bollard::query_parameters::EventsOptions;
+    let mut since = (now_millis() / 1000).to_string();
+    loop {
+        let docker = match bollard::Docker::connect_with_http(&api.replace("tcp://", "http://"), 30, bollard::API_DEFAULT_VERSION)
+            .map(|d| d.with_timeout(Duration::from_secs(3600)))
+        {
+            Ok(d) => match d.negotiate_version().await {
+                Ok(d) => d,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            Err(_) => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("event".to_string(), vec!["start".to_string()]),
+            ("label".to_string(), vec![format!("com.docker.swarm.service.name={service}")]),
+        ]);
+        let mut events = docker.events(Some(EventsOptions { since: Some(since.clone()), until: None, filters: Some(filters) }));
+        while let Some(ev) = events.next().await {
+            match ev {
+                Ok(e) => {
+                    if let Some(t) = e.time {
+                        since = t.to_string();
+                    }
+                    wake.notify_one();
+                }
+                Err(_) => break,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn probe(listen: SocketAddr) -> i32 {
+    let port = listen.port();
+    let r = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/healthz")).timeout(Duration::from_secs(2)).send().await;
+    match r {
+        Ok(resp) if resp.status().is_success() => crate::exit::OK,
+        _ => crate::exit::ERROR,
+    }
+}
