@@ -451,12 +451,15 @@ fn the_example_spec_is_valid_in_every_environment() {
         .unwrap()
         .platform;
     let running: Vec<&str> = offline.services().map(|s| s.name.as_str()).collect();
+    // The agent's uses are derived: Vault and the Docker API proxy.
+    assert_eq!(offline.service("vault-agent").unwrap().uses, ["socket-proxy", "vault"]);
     assert_eq!(
         running,
         [
             "traefik",
             "socket-proxy",
             "vault",
+            "vault-agent",
             "redis",
             "rabbitmq",
             "demo"
