@@ -40,7 +40,11 @@ pub struct Args {
     #[arg(long, env = "SPROCKET_VAULT_SERVICE")]
     pub vault_service: Option<String>,
     /// The unseal material (a Docker secret).
-    #[arg(long, env = "SPROCKET_UNSEAL_FILE", default_value = "/run/secrets/vault-unseal")]
+    #[arg(
+        long,
+        env = "SPROCKET_UNSEAL_FILE",
+        default_value = "/run/secrets/vault-unseal"
+    )]
     pub unseal_file: std::path::PathBuf,
     /// Docker API for events (the read-only socket proxy), e.g. tcp://socket-proxy:2375.
     #[arg(long, env = "SPROCKET_DOCKER_API")]
@@ -68,7 +72,12 @@ pub struct UnsealMaterial {
 
 impl std::fmt::Debug for UnsealMaterial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "UnsealMaterial {{ {} keys, fingerprint {} }}", self.keys.len(), self.fingerprint)
+        write!(
+            f,
+            "UnsealMaterial {{ {} keys, fingerprint {} }}",
+            self.keys.len(),
+            self.fingerprint
+        )
     }
 }
 
@@ -84,12 +93,31 @@ impl Metrics {
     fn new() -> Metrics {
         let mut registry = Registry::with_prefix("sprocket_agent");
         let time_to_unseal = Histogram::new([0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0]);
-        let (unseals, failures, sweeps) = (Counter::default(), Counter::default(), Counter::default());
-        registry.register("time_to_unseal_seconds", "From a sealed Vault's listener answering to unsealed", time_to_unseal.clone());
+        let (unseals, failures, sweeps) =
+            (Counter::default(), Counter::default(), Counter::default());
+        registry.register(
+            "time_to_unseal_seconds",
+            "From a sealed Vault's listener answering to unsealed",
+            time_to_unseal.clone(),
+        );
         registry.register("unseals", "Vault tasks unsealed", unseals.clone());
-        registry.register("unseal_failures", "Unseal attempts that failed", failures.clone());
-        registry.register("sweeps", "Seal-status sweeps over the Vault tasks", sweeps.clone());
-        Metrics { registry, time_to_unseal, unseals, failures, sweeps }
+        registry.register(
+            "unseal_failures",
+            "Unseal attempts that failed",
+            failures.clone(),
+        );
+        registry.register(
+            "sweeps",
+            "Seal-status sweeps over the Vault tasks",
+            sweeps.clone(),
+        );
+        Metrics {
+            registry,
+            time_to_unseal,
+            unseals,
+            failures,
+            sweeps,
+        }
     }
 }
 
@@ -101,7 +129,10 @@ struct State {
 }
 
 fn now_millis() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 pub async fn run(a: Args) -> i32 {
@@ -112,38 +143,62 @@ pub async fn run(a: Args) -> i32 {
         eprintln!("agent: --vault-tasks (SPROCKET_VAULT_TASKS) is required: the DNS name of every Vault task, e.g. tasks.sprocket_vault");
         return crate::exit::INVALID;
     };
-    let material: UnsealMaterial = match std::fs::read(&a.unseal_file).map_err(|e| e.to_string()).and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())) {
+    let material: UnsealMaterial = match std::fs::read(&a.unseal_file)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("agent: cannot read the unseal material at {}: {e}", a.unseal_file.display());
+            eprintln!(
+                "agent: cannot read the unseal material at {}: {e}",
+                a.unseal_file.display()
+            );
             return crate::exit::INVALID;
         }
     };
-    println!("agent: watching {tasks}:{} with unseal material {} ({} keys)", a.vault_port, material.fingerprint, material.keys.len());
-    let state = Arc::new(State { metrics: Metrics::new(), last_sweep: AtomicU64::new(now_millis()), poll: Duration::from_secs(a.poll_seconds.max(1)) });
+    println!(
+        "agent: watching {tasks}:{} with unseal material {} ({} keys)",
+        a.vault_port,
+        material.fingerprint,
+        material.keys.len()
+    );
+    let state = Arc::new(State {
+        metrics: Metrics::new(),
+        last_sweep: AtomicU64::new(now_millis()),
+        poll: Duration::from_secs(a.poll_seconds.max(1)),
+    });
     let wake = Arc::new(Notify::new());
 
     let app_state = state.clone();
     let app = Router::new()
-        .route("/healthz", get({
-            let s = app_state.clone();
-            move || async move {
-                let age = now_millis().saturating_sub(s.last_sweep.load(Ordering::Relaxed));
-                if age < 3 * s.poll.as_millis() as u64 + 5000 {
-                    (axum::http::StatusCode::OK, "ok\n")
-                } else {
-                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "sweeps stalled\n")
+        .route(
+            "/healthz",
+            get({
+                let s = app_state.clone();
+                move || async move {
+                    let age = now_millis().saturating_sub(s.last_sweep.load(Ordering::Relaxed));
+                    if age < 3 * s.poll.as_millis() as u64 + 5000 {
+                        (axum::http::StatusCode::OK, "ok\n")
+                    } else {
+                        (
+                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                            "sweeps stalled\n",
+                        )
+                    }
                 }
-            }
-        }))
-        .route("/metrics", get({
-            let s = app_state.clone();
-            move || async move {
-                let mut out = String::new();
-                let _ = encode(&mut out, &s.metrics.registry);
-                out
-            }
-        }));
+            }),
+        )
+        .route(
+            "/metrics",
+            get({
+                let s = app_state.clone();
+                move || async move {
+                    let mut out = String::new();
+                    let _ = encode(&mut out, &s.metrics.registry);
+                    out
+                }
+            }),
+        );
     let listener = match tokio::net::TcpListener::bind(a.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -159,17 +214,45 @@ pub async fn run(a: Args) -> i32 {
         tokio::spawn(watch_events(api, service, wake.clone()));
     }
 
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("http client");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("http client");
     // Per task address: when its listener was first seen answering while sealed.
     let mut answering_since: HashMap<IpAddr, Instant> = HashMap::new();
     let mut fast_until = Instant::now();
+    // As PID 1 nothing terminates us on SIGTERM by default: stop at once when Swarm asks.
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("agent: cannot handle SIGTERM: {e}");
+            return crate::exit::ERROR;
+        }
+    };
     loop {
-        sweep(&tasks, a.vault_port, &material, &state, &mut answering_since, a.webhook.as_deref(), &http).await;
+        sweep(
+            &tasks,
+            a.vault_port,
+            &material,
+            &state,
+            &mut answering_since,
+            a.webhook.as_deref(),
+            &http,
+        )
+        .await;
         state.last_sweep.store(now_millis(), Ordering::Relaxed);
-        let pause = if Instant::now() < fast_until { Duration::from_millis(20) } else { state.poll };
+        let pause = if Instant::now() < fast_until {
+            Duration::from_millis(20)
+        } else {
+            state.poll
+        };
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = wake.notified() => { fast_until = Instant::now() + Duration::from_secs(30); }
+            _ = term.recv() => {
+                println!("agent: stopping (SIGTERM)");
+                return crate::exit::OK;
+            }
         }
     }
 }
@@ -190,7 +273,11 @@ async fn sweep(
     };
     answering_since.retain(|ip, _| addrs.contains(ip));
     let checks = addrs.iter().map(|ip| async move {
-        let c = VaultClient::with_timeout(&format!("http://{ip}:{port}"), None, Duration::from_millis(800));
+        let c = VaultClient::with_timeout(
+            &format!("http://{ip}:{port}"),
+            None,
+            Duration::from_millis(800),
+        );
         (*ip, c.seal_status().await.ok(), c)
     });
     for (ip, status, client) in futures_util::future::join_all(checks).await {
@@ -214,24 +301,50 @@ async fn sweep(
                 state.metrics.time_to_unseal.observe(secs);
                 state.metrics.unseals.inc();
                 answering_since.remove(&ip);
-                println!("agent: unsealed vault task {ip} in {secs:.3}s (version {})", s.version);
+                println!(
+                    "agent: unsealed vault task {ip} in {secs:.3}s (version {})",
+                    s.version
+                );
                 notify(http, webhook, "unsealed", ip, secs, None).await;
             }
             Ok(s) => {
                 state.metrics.failures.inc();
                 println!("agent: vault task {ip} still sealed after every key ({}/{}): the unseal material does not match this Vault", s.progress, s.t);
-                notify(http, webhook, "unseal_failed", ip, 0.0, Some("keys do not match")).await;
+                notify(
+                    http,
+                    webhook,
+                    "unseal_failed",
+                    ip,
+                    0.0,
+                    Some("keys do not match"),
+                )
+                .await;
             }
             Err(e) => {
                 state.metrics.failures.inc();
                 println!("agent: unsealing vault task {ip} failed: {e}");
-                notify(http, webhook, "unseal_failed", ip, 0.0, Some(&e.to_string())).await;
+                notify(
+                    http,
+                    webhook,
+                    "unseal_failed",
+                    ip,
+                    0.0,
+                    Some(&e.to_string()),
+                )
+                .await;
             }
         }
     }
 }
 
-async fn notify(http: &reqwest::Client, webhook: Option<&str>, event: &str, ip: IpAddr, secs: f64, error: Option<&str>) {
+async fn notify(
+    http: &reqwest::Client,
+    webhook: Option<&str>,
+    event: &str,
+    ip: IpAddr,
+    secs: f64,
+    error: Option<&str>,
+) {
     let Some(url) = webhook else { return };
     let body = serde_json::json!({ "event": event, "vault_task": ip.to_string(), "seconds": secs, "error": error });
     if let Err(e) = http.post(url).json(&body).send().await {
@@ -245,8 +358,12 @@ async fn watch_events(api: String, service: String, wake: Arc<Notify>) {
     use bollard::query_parameters::EventsOptions;
     let mut since = (now_millis() / 1000).to_string();
     loop {
-        let docker = match bollard::Docker::connect_with_http(&api.replace("tcp://", "http://"), 30, bollard::API_DEFAULT_VERSION)
-            .map(|d| d.with_timeout(Duration::from_secs(3600)))
+        let docker = match bollard::Docker::connect_with_http(
+            &api.replace("tcp://", "http://"),
+            30,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .map(|d| d.with_timeout(Duration::from_secs(3600)))
         {
             Ok(d) => match d.negotiate_version().await {
                 Ok(d) => d,
@@ -263,9 +380,16 @@ async fn watch_events(api: String, service: String, wake: Arc<Notify>) {
         let filters = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
             ("event".to_string(), vec!["start".to_string()]),
-            ("label".to_string(), vec![format!("com.docker.swarm.service.name={service}")]),
+            (
+                "label".to_string(),
+                vec![format!("com.docker.swarm.service.name={service}")],
+            ),
         ]);
-        let mut events = docker.events(Some(EventsOptions { since: Some(since.clone()), until: None, filters: Some(filters) }));
+        let mut events = docker.events(Some(EventsOptions {
+            since: Some(since.clone()),
+            until: None,
+            filters: Some(filters),
+        }));
         while let Some(ev) = events.next().await {
             match ev {
                 Ok(e) => {
@@ -283,7 +407,11 @@ async fn watch_events(api: String, service: String, wake: Arc<Notify>) {
 
 async fn probe(listen: SocketAddr) -> i32 {
     let port = listen.port();
-    let r = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/healthz")).timeout(Duration::from_secs(2)).send().await;
+    let r = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
     match r {
         Ok(resp) if resp.status().is_success() => crate::exit::OK,
         _ => crate::exit::ERROR,

@@ -194,8 +194,16 @@ pub async fn up(
         let mut now = Vec::new();
         let mut later = Vec::new();
         for c in lp.changes.iter().filter(|c| c.kind == Kind::Service) {
-            let spec = layer.services.iter().find(|s| s.name == c.name).expect("plan follows desired");
-            let action = if c.action == Action::Create { "create" } else { "update" };
+            let spec = layer
+                .services
+                .iter()
+                .find(|s| s.name == c.name)
+                .expect("plan follows desired");
+            let action = if c.action == Action::Create {
+                "create"
+            } else {
+                "update"
+            };
             if mounts_unseal(spec) && unseal_missing {
                 later.push((spec, c.id.clone(), action));
             } else {
@@ -204,18 +212,45 @@ pub async fn up(
         }
         let mut actions: HashMap<String, &'static str> = HashMap::new();
         let mut tracked = HashSet::new();
-        start(engine, &now, &refs, &deploy_id, &mut ids, &mut actions, &mut tracked, p).await?;
+        start(
+            engine,
+            &now,
+            &refs,
+            &deploy_id,
+            &mut ids,
+            &mut actions,
+            &mut tracked,
+            p,
+        )
+        .await?;
         let gated: Vec<&ServiceSpec> = layer
             .services
             .iter()
-            .filter(|s| ids.contains_key(&s.name) && !later.iter().any(|(x, _, _)| x.name == s.name))
+            .filter(|s| {
+                ids.contains_key(&s.name) && !later.iter().any(|(x, _, _)| x.name == s.name)
+            })
             .collect();
         let deadline = layer_start + opts.timeout;
-        let mut outcome = gate(engine, &layer.name, &gated, &ids, &tracked, &deploy_id, deadline, layer_start, p).await?;
+        let mut outcome = gate(
+            engine,
+            &layer.name,
+            &gated,
+            &ids,
+            &tracked,
+            &deploy_id,
+            deadline,
+            layer_start,
+            p,
+        )
+        .await?;
 
         // Vault is initialised and unsealed before any later layer starts.
         if let (Ok(_), Some(step)) = (&outcome, &opts.vault) {
-            if layer.services.iter().any(|s| s.short_name == step.config.service) {
+            if layer
+                .services
+                .iter()
+                .any(|s| s.short_name == step.config.service)
+            {
                 let agent = layer.services.iter().find(|s| mounts_unseal(s));
                 match vault_step(engine, step, ns, layer, agent, &observed, &mut refs, &mut later, p).await {
                     Ok(v) => report.vault = Some(v),
@@ -238,10 +273,32 @@ pub async fn up(
         }
         if let (Ok(done), false) = (&outcome, later.is_empty()) {
             let mut done = done.clone();
-            start(engine, &later, &refs, &deploy_id, &mut ids, &mut actions, &mut tracked, p).await?;
+            start(
+                engine,
+                &later,
+                &refs,
+                &deploy_id,
+                &mut ids,
+                &mut actions,
+                &mut tracked,
+                p,
+            )
+            .await?;
             let specs: Vec<&ServiceSpec> = later.iter().map(|(s, _, _)| *s).collect();
             let deadline = Instant::now() + opts.timeout;
-            outcome = match gate(engine, &layer.name, &specs, &ids, &tracked, &deploy_id, deadline, layer_start, p).await? {
+            outcome = match gate(
+                engine,
+                &layer.name,
+                &specs,
+                &ids,
+                &tracked,
+                &deploy_id,
+                deadline,
+                layer_start,
+                p,
+            )
+            .await?
+            {
                 Ok(more) => {
                     done.extend(more);
                     Ok(done)
@@ -254,22 +311,37 @@ pub async fn up(
         }
         let (services, failure, status) = match outcome {
             Ok(services) => (services, None, "deployed"),
-            Err((services, failure, timed_out)) => (services, Some(failure), if timed_out { "timed-out" } else { "failed" }),
+            Err((services, failure, timed_out)) => (
+                services,
+                Some(failure),
+                if timed_out { "timed-out" } else { "failed" },
+            ),
         };
         let services = services
             .into_iter()
             .map(|mut s| {
-                s.action = actions.get(&s.name).copied().unwrap_or("unchanged").to_string();
+                s.action = actions
+                    .get(&s.name)
+                    .copied()
+                    .unwrap_or("unchanged")
+                    .to_string();
                 s
             })
             .collect();
         let secs = layer_start.elapsed().as_secs_f64();
         match &failure {
             None => p.say(format!("layer {}: healthy after {:.1}s", layer.name, secs)),
-            Some(f) => p.say(format!("layer {}: {status} at {}: {}", layer.name, f.service, f.reason)),
+            Some(f) => p.say(format!(
+                "layer {}: {status} at {}: {}",
+                layer.name, f.service, f.reason
+            )),
         }
         if let Some(f) = failure {
-            report.outcome = if status == "timed-out" { Outcome::TimedOut } else { Outcome::Failed };
+            report.outcome = if status == "timed-out" {
+                Outcome::TimedOut
+            } else {
+                Outcome::Failed
+            };
             report.failure = Some(f);
         }
         report.layers.push(LayerReport {
@@ -313,7 +385,10 @@ async fn start(
     let calls = changes.iter().map(|(spec, id, action)| async move {
         let r = match id {
             None => engine.create_service(spec, refs, deploy_id).await,
-            Some(id) => engine.update_service(id, spec, refs, deploy_id).await.map(|_| id.clone()),
+            Some(id) => engine
+                .update_service(id, spec, refs, deploy_id)
+                .await
+                .map(|_| id.clone()),
         };
         (spec.name.clone(), *action, r)
     });
@@ -341,26 +416,56 @@ async fn vault_step<'a>(
     later: &mut Vec<(&'a ServiceSpec, Option<String>, &'static str)>,
     p: Progress,
 ) -> Result<crate::vault_lifecycle::VaultReport, String> {
-    let (mut v, keys) = crate::vault_lifecycle::ensure(&step.client, &step.config, ns, step.identity.as_deref(), agent.is_some(), p)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (mut v, keys) = crate::vault_lifecycle::ensure(
+        &step.client,
+        &step.config,
+        ns,
+        step.identity.as_deref(),
+        agent.is_some(),
+        p,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     if let Some(agent) = agent {
         match keys {
             Some(k) => {
                 let material = crate::agent::UnsealMaterial {
-                    keys: k.unseal_keys_b64.iter().take(k.threshold as usize).cloned().collect(),
+                    keys: k
+                        .unseal_keys_b64
+                        .iter()
+                        .take(k.threshold as usize)
+                        .cloned()
+                        .collect(),
                     fingerprint: k.fingerprint(),
                 };
-                let secret = layer.secrets.iter().find(|s| s.name == UNSEAL_SECRET).expect("desired state declares it");
+                let secret = layer
+                    .secrets
+                    .iter()
+                    .find(|s| s.name == UNSEAL_SECRET)
+                    .expect("desired state declares it");
                 let name = format!("{}-{}", secret.prefix, material.fingerprint);
                 if refs.secrets.get(UNSEAL_SECRET).map(|(n, _)| n.as_str()) != Some(name.as_str()) {
                     let value = serde_json::to_vec(&material).expect("serialisable");
-                    let id = engine.create_secret(&name, &secret.labels, &value).await.map_err(|e| e.to_string())?;
+                    let id = engine
+                        .create_secret(&name, &secret.labels, &value)
+                        .await
+                        .map_err(|e| e.to_string())?;
                     refs.secrets.insert(UNSEAL_SECRET.into(), (name, id));
-                    p.say(format!("  secret {UNSEAL_SECRET}: made from the keyring (fingerprint {})", material.fingerprint));
+                    p.say(format!(
+                        "  secret {UNSEAL_SECRET}: made from the keyring (fingerprint {})",
+                        material.fingerprint
+                    ));
                     if !later.iter().any(|(s, _, _)| s.name == agent.name) {
-                        let id = observed.services.iter().find(|o| o.spec.name == agent.name).map(|o| o.id.clone());
-                        later.push((agent, id.clone(), if id.is_some() { "update" } else { "create" }));
+                        let id = observed
+                            .services
+                            .iter()
+                            .find(|o| o.spec.name == agent.name)
+                            .map(|o| o.id.clone());
+                        later.push((
+                            agent,
+                            id.clone(),
+                            if id.is_some() { "update" } else { "create" },
+                        ));
                     }
                 }
             }

@@ -54,8 +54,15 @@ impl Run {
     }
 }
 
+fn home() -> PathBuf {
+    std::env::temp_dir().join(format!("sprocket-e2e-home-{}", std::process::id()))
+}
+
 fn ctl(spec: &Path, args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_sprocketctl"))
+        .env("HOME", home())
+        .env_remove("SPROCKET_IDENTITY")
+        .env_remove("VAULT_ADDR")
         .arg("-f")
         .arg(spec)
         .args(["-e", "e2e"])
@@ -182,6 +189,9 @@ fn platform_lifecycle_on_a_real_swarm() {
 
     // Clean slate (a previous run that was killed may have left objects).
     let _ = ctl(&spec, &["-q", "down", "--volumes"]);
+    // An operator key of our own, so `up` initialises Vault and deploys its unseal agent.
+    std::fs::create_dir_all(home()).unwrap();
+    assert_eq!(ctl(&spec, &["-q", "vault", "keygen"]).code, 0);
 
     // 1. up from nothing.
     let up = ctl(&spec, &["-o", "json", "up", "--timeout", "180"]);
@@ -204,7 +214,11 @@ fn platform_lifecycle_on_a_real_swarm() {
         .iter()
         .flat_map(|l| l["services"].as_array().unwrap())
         .collect();
-    assert_eq!(services.len(), 6);
+    assert_eq!(
+        services.len(),
+        7,
+        "traefik, socket-proxy, vault, vault-agent, redis, rabbitmq, demo"
+    );
     for s in &services {
         assert_eq!(s["running"], s["desired"], "{s}");
         assert_eq!(s["state"], "healthy", "{s}");
@@ -335,14 +349,16 @@ fn platform_lifecycle_on_a_real_swarm() {
     assert_eq!(fixed.code, 0, "{}", fixed.stdout);
     assert_eq!(get_until("demo.localhost", |s| s == 200).0, 200);
 
-    // 9. a service the spec no longer runs here is removed only with --prune, and nothing else.
+    // 9. services the spec no longer runs here are removed only with --prune, and nothing else:
+    //    Vault disabled, its unseal agent goes with it (derived).
     let spec = write_spec(&dir, "    disable: { vault: \"e2e: not needed\" }\n");
     let kept = ctl(&spec, &["-o", "json", "up"]);
     assert_eq!(kept.code, 0, "{}", kept.stdout);
     assert_eq!(kept.json()["calls"]["remove"], 0);
-    assert!(
-        owned("service").len() == 6,
-        "without --prune the dropped service stays"
+    assert_eq!(
+        owned("service").len(),
+        7,
+        "without --prune the dropped services stay"
     );
     let pruned = ctl(&spec, &["-o", "json", "up", "--prune"]);
     assert_eq!(pruned.code, 0, "{}", pruned.stdout);
@@ -352,13 +368,28 @@ fn platform_lifecycle_on_a_real_swarm() {
         .iter()
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
-    assert_eq!(removed[0], format!("service {NS}_vault"), "{removed:?}");
-    assert!(
-        removed[1..]
-            .iter()
-            .all(|r| r.starts_with(&format!("config {NS}_vault-"))),
-        "only vault's config goes with it: {removed:?}"
+    let services: Vec<&String> = removed
+        .iter()
+        .filter(|r| r.starts_with("service "))
+        .collect();
+    assert_eq!(
+        services,
+        [
+            &format!("service {NS}_vault"),
+            &format!("service {NS}_vault-agent")
+        ],
+        "{removed:?}"
     );
+    for r in &removed {
+        assert!(
+            r.starts_with("service ")
+                || r.starts_with(&format!("config {NS}_vault-"))
+                || r == &format!("network {NS}_to-vault")
+                // the agent's way to the Docker API proxy: nobody else used it
+                || r == &format!("network {NS}_to-socket-proxy"),
+            "only what belonged to Vault and its agent goes: {removed:?}"
+        );
+    }
     assert_eq!(owned("service").len(), 5);
 
     // 10. down leaves nothing of the namespace.
@@ -368,6 +399,7 @@ fn platform_lifecycle_on_a_real_swarm() {
         assert!(owned(kind).is_empty(), "{kind}s left: {:?}", owned(kind));
     }
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(home());
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -45,19 +45,31 @@ impl Env {
             let e = e.unwrap();
             std::fs::copy(e.path(), dir.join("config").join(e.file_name())).unwrap();
         }
-        let example =
-            std::fs::read_to_string(repo.join("examples/sprocket/sprocket.yaml")).unwrap();
-        let env = format!(
-            "\n  e2e-vault:\n    extends: offline\n    namespace: {NS}\n    http_port: {PORT}\n    https_port: 19443\n    enable: []\n    disable: {{ redis: \"vault test\", rabbitmq: \"vault test\", demo: \"vault test\" }}\n"
-        );
         let spec = dir.join("sprocket.yaml");
-        std::fs::write(&spec, format!("{}\n{env}", example.trim_end())).unwrap();
-        Env {
+        let env = Env {
             dir,
             home,
             spec,
             printed: Default::default(),
-        }
+        };
+        env.write_spec(false);
+        env
+    }
+
+    /// The example plus an environment running layer 1 only; the unseal agent only when asked.
+    fn write_spec(&self, agent: bool) {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let example =
+            std::fs::read_to_string(repo.join("examples/sprocket/sprocket.yaml")).unwrap();
+        let no_agent = if agent {
+            ""
+        } else {
+            ", vault-agent: \"phase without the agent\""
+        };
+        let env = format!(
+            "\n  e2e-vault:\n    extends: offline\n    namespace: {NS}\n    http_port: {PORT}\n    https_port: 19443\n    disable: {{ redis: \"vault test\", rabbitmq: \"vault test\", demo: \"vault test\"{no_agent} }}\n"
+        );
+        std::fs::write(&self.spec, format!("{}\n{env}", example.trim_end())).unwrap();
     }
 
     fn ctl(&self, args: &[&str]) -> Run {
@@ -151,6 +163,39 @@ async fn restart_vault() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     panic!("the restarted Vault never answered sealed");
+}
+
+/// Waits (polling every 20 ms) until Vault answers unsealed after a restart that began at `t0`:
+/// first sealed or unreachable (the old task going), then unsealed. Returns seconds since `t0`.
+async fn wait_unsealed_after_restart(t0: std::time::Instant) -> f64 {
+    let mut went_down = false;
+    loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "Vault did not come back unsealed within 60 s"
+        );
+        let c = reqwest::Client::new();
+        let r = c
+            .get(format!("http://127.0.0.1:{PORT}/v1/sys/seal-status"))
+            .header("Host", "vault.localhost")
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+        let sealed = match r {
+            Ok(resp) if resp.status().is_success() => resp
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|v| v["sealed"].as_bool()),
+            _ => None,
+        };
+        match sealed {
+            Some(false) if went_down => return t0.elapsed().as_secs_f64(),
+            Some(false) => {}
+            _ => went_down = true,
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,6 +367,86 @@ async fn vault_is_initialised_unsealed_and_its_keys_stay_encrypted() {
         assert!(
             !seen.contains(secret.as_str()),
             "a secret leaked into output or inspect"
+        );
+    }
+
+    // With the unseal agent: no command of ours after a restart, Vault comes back unsealed.
+    env.write_spec(true);
+    let up = env.ctl(&["-o", "json", "up", "--prune", "--timeout", "120"]);
+    assert_eq!(up.code, 0, "{}", up.stdout);
+    let agent = format!("{NS}_vault-agent");
+    let vault = format!("{NS}_vault");
+    let mut restart_to_unsealed = Vec::new();
+    for i in 0..20 {
+        let t0 = std::time::Instant::now();
+        docker(&["service", "update", "-q", "--force", "--detach", &vault]);
+        let secs = wait_unsealed_after_restart(t0).await;
+        restart_to_unsealed.push(secs);
+        eprintln!("restart {i}: unsealed {secs:.2}s after the restart command");
+    }
+    // Its container killed (not a clean stop): Swarm starts a new task, the agent unseals it.
+    let cid = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={vault}"),
+    ]);
+    let t0 = std::time::Instant::now();
+    docker(&["kill", cid.trim()]);
+    eprintln!(
+        "kill: unsealed {:.2}s later",
+        wait_unsealed_after_restart(t0).await
+    );
+    // Every unseal is an event in the agent's log, with its time from listener-up to unsealed.
+    let logs = docker(&["service", "logs", "--raw", &agent]);
+    let mut listener_to_unsealed: Vec<f64> = logs
+        .lines()
+        .filter_map(|l| l.split(" in ").nth(1)?.split('s').next()?.parse().ok())
+        .collect();
+    assert!(
+        listener_to_unsealed.len() >= 21,
+        "one event per unseal: {logs}"
+    );
+    listener_to_unsealed.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    restart_to_unsealed.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pct = |v: &[f64], p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
+    eprintln!(
+        "listener→unsealed p50 {:.3}s p95 {:.3}s; restart→unsealed p50 {:.2}s p95 {:.2}s",
+        pct(&listener_to_unsealed, 0.5),
+        pct(&listener_to_unsealed, 0.95),
+        pct(&restart_to_unsealed, 0.5),
+        pct(&restart_to_unsealed, 0.95)
+    );
+    // The agent restarted while Vault is sealed: it unseals on start.
+    docker(&["service", "scale", &format!("{agent}=0")]); // waits until the agent is gone
+    restart_vault().await;
+    assert!(sealed().await, "nobody unseals without the agent");
+    let t0 = std::time::Instant::now();
+    docker(&["service", "scale", "-d", &format!("{agent}=1")]);
+    eprintln!(
+        "agent back: unsealed {:.2}s later",
+        wait_unsealed_after_restart(t0).await
+    );
+    // Vault and the agent restarted together.
+    let t0 = std::time::Instant::now();
+    docker(&["service", "update", "-q", "--force", "--detach", &agent]);
+    docker(&["service", "update", "-q", "--force", "--detach", &vault]);
+    eprintln!(
+        "both restarted: unsealed {:.2}s later",
+        wait_unsealed_after_restart(t0).await
+    );
+    let (s, v) = api(reqwest::Method::GET, "/v1/kv/data/probe", Some(token), None).await;
+    assert_eq!(
+        (s, v["data"]["data"]["value"].as_str()),
+        (200, Some("survives")),
+        "data intact after every restart"
+    );
+    let mut seen = logs;
+    seen.push_str(&docker(&["service", "inspect", &agent]));
+    for secret in k.unseal_keys_b64.iter().chain([&k.root_token]) {
+        assert!(
+            !seen.contains(secret.as_str()),
+            "a secret leaked into the agent's logs or inspect"
         );
     }
 

@@ -314,7 +314,8 @@ pub fn desired(p: &Platform) -> DesiredState {
                     });
                 }
             }
-            if s.role == Some(Role::UnsealAgent) && !secrets.iter().any(|x| x.name == UNSEAL_SECRET) {
+            if s.role == Some(Role::UnsealAgent) && !secrets.iter().any(|x| x.name == UNSEAL_SECRET)
+            {
                 secrets.push(SecretRef {
                     name: UNSEAL_SECRET.into(),
                     prefix: secret_prefix(ns, UNSEAL_SECRET),
@@ -398,20 +399,34 @@ fn service(
     let mut secret_mounts: Vec<FileRef> = s
         .secrets
         .iter()
-        .map(|m| FileRef { name: m.name.clone(), target: m.target.clone(), mode: 0o400 })
+        .map(|m| FileRef {
+            name: m.name.clone(),
+            target: m.target.clone(),
+            mode: 0o400,
+        })
         .collect();
     if s.role == Some(Role::UnsealAgent) {
         // Everything the agent needs is derived from the platform.
         if let Some(v) = p.services().find(|x| x.role == Some(Role::Vault)) {
             let port = v.routes.iter().find_map(|r| r.port).unwrap_or(8200);
-            env_vars.insert("SPROCKET_VAULT_TASKS".into(), format!("tasks.{}", service_name(ns, &v.name)));
+            env_vars.insert(
+                "SPROCKET_VAULT_TASKS".into(),
+                format!("tasks.{}", service_name(ns, &v.name)),
+            );
             env_vars.insert("SPROCKET_VAULT_SERVICE".into(), service_name(ns, &v.name));
             env_vars.insert("SPROCKET_VAULT_PORT".into(), port.to_string());
         }
         if let Some(proxy) = proxy {
-            env_vars.insert("SPROCKET_DOCKER_API".into(), format!("tcp://{}:2375", proxy.name));
+            env_vars.insert(
+                "SPROCKET_DOCKER_API".into(),
+                format!("tcp://{}:2375", proxy.name),
+            );
         }
-        secret_mounts.push(FileRef { name: UNSEAL_SECRET.into(), target: format!("/run/secrets/{UNSEAL_SECRET}"), mode: 0o400 });
+        secret_mounts.push(FileRef {
+            name: UNSEAL_SECRET.into(),
+            target: format!("/run/secrets/{UNSEAL_SECRET}"),
+            mode: 0o400,
+        });
     }
     if s.role == Some(Role::Edge) {
         let proxy_host = proxy.map(|p| p.name.as_str()).unwrap_or("socket-proxy");

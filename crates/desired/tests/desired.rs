@@ -40,9 +40,18 @@ fn networks_are_derived_from_uses_and_routes() {
         nets_of(&d, "traefik"),
         ["sprocket_docker-api", "sprocket_edge"]
     );
-    assert_eq!(nets_of(&d, "socket-proxy"), ["sprocket_docker-api", "sprocket_to-socket-proxy"]);
-    assert_eq!(nets_of(&d, "vault-agent"), ["sprocket_to-socket-proxy", "sprocket_to-vault"]);
-    let agent = d.services().find(|s| s.short_name == "vault-agent").unwrap();
+    assert_eq!(
+        nets_of(&d, "socket-proxy"),
+        ["sprocket_docker-api", "sprocket_to-socket-proxy"]
+    );
+    assert_eq!(
+        nets_of(&d, "vault-agent"),
+        ["sprocket_to-socket-proxy", "sprocket_to-vault"]
+    );
+    let agent = d
+        .services()
+        .find(|s| s.short_name == "vault-agent")
+        .unwrap();
     assert_eq!(agent.env["SPROCKET_VAULT_TASKS"], "tasks.sprocket_vault");
     assert_eq!(agent.env["SPROCKET_DOCKER_API"], "tcp://socket-proxy:2375");
     assert_eq!(agent.secrets[0].name, "vault-unseal");

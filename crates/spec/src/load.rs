@@ -267,7 +267,10 @@ impl<'a> Resolver<'a> {
         if let Some((vault, _)) = with_role(Role::Vault).next() {
             if let Some((_, why)) = eff.disabled.get(&vault).cloned() {
                 for (agent, at) in with_role(Role::UnsealAgent) {
-                    eff.disabled.entry(agent).or_insert((at, format!("its Vault (`{vault}`) does not run here: {why}")));
+                    eff.disabled.entry(agent).or_insert((
+                        at,
+                        format!("its Vault (`{vault}`) does not run here: {why}"),
+                    ));
                 }
             }
         }
@@ -1189,15 +1192,26 @@ impl<'a> Resolver<'a> {
         if svc.role.as_ref().map(|r| r.value) == Some(Role::UnsealAgent) {
             let mut derived: Vec<&str> = services
                 .iter()
-                .filter(|(_, r)| matches!(r.svc.role.as_ref().map(|x| x.value), Some(Role::Vault) | Some(Role::DockerApiProxy)))
+                .filter(|(_, r)| {
+                    matches!(
+                        r.svc.role.as_ref().map(|x| x.value),
+                        Some(Role::Vault) | Some(Role::DockerApiProxy)
+                    )
+                })
                 .map(|(name, _)| *name)
                 .filter(|name| !uses.iter().any(|u| u == name))
                 .collect();
             derived.sort();
             uses.extend(derived.into_iter().map(str::to_string));
             if self.spec.vault.is_none() {
-                self.err("unseal-agent-without-vault", pos(key), format!("`{name}` has `role: unseal-agent` but the spec has no `vault` section"))
-                    .help = Some("add a `vault:` section (shares, threshold, recipients)".into());
+                self.err(
+                    "unseal-agent-without-vault",
+                    pos(key),
+                    format!(
+                        "`{name}` has `role: unseal-agent` but the spec has no `vault` section"
+                    ),
+                )
+                .help = Some("add a `vault:` section (shares, threshold, recipients)".into());
             }
         }
 
@@ -1631,7 +1645,12 @@ impl<'a> Resolver<'a> {
         };
 
         // Roles.
-        for role in [Role::Edge, Role::DockerApiProxy, Role::Vault, Role::UnsealAgent] {
+        for role in [
+            Role::Edge,
+            Role::DockerApiProxy,
+            Role::Vault,
+            Role::UnsealAgent,
+        ] {
             let with: Vec<&str> = p
                 .services()
                 .filter(|s| s.role == Some(role))

@@ -452,7 +452,10 @@ fn the_example_spec_is_valid_in_every_environment() {
         .platform;
     let running: Vec<&str> = offline.services().map(|s| s.name.as_str()).collect();
     // The agent's uses are derived: Vault and the Docker API proxy.
-    assert_eq!(offline.service("vault-agent").unwrap().uses, ["socket-proxy", "vault"]);
+    assert_eq!(
+        offline.service("vault-agent").unwrap().uses,
+        ["socket-proxy", "vault"]
+    );
     assert_eq!(
         running,
         [
