@@ -754,32 +754,26 @@ impl<'a> Resolver<'a> {
                     .into(),
             );
         }
-        let endpoint_mode = match eff.endpoint_mode.map(|s| (s, s.value.as_str())) {
-            None | Some((_, "vip")) => model::EndpointMode::Vip,
-            Some((_, "dnsrr")) => model::EndpointMode::Dnsrr,
-            Some((s, other)) => {
-                self.err(
-                    "invalid-endpoint-mode",
-                    pos(s),
-                    format!("unknown endpoint mode `{other}`"),
-                )
-                .help = Some("use `vip` (needs IPVS in the kernel) or `dnsrr`".into());
-                model::EndpointMode::Vip
-            }
-        };
-        let publish_mode = match eff.publish_mode.map(|s| (s, s.value.as_str())) {
-            None | Some((_, "ingress")) => model::PublishMode::Ingress,
-            Some((_, "host")) => model::PublishMode::Host,
-            Some((s, other)) => {
-                self.err(
-                    "invalid-publish-mode",
-                    pos(s),
-                    format!("unknown publish mode `{other}`"),
-                )
-                .help = Some("use `ingress` (routing mesh, needs IPVS) or `host`".into());
-                model::PublishMode::Ingress
-            }
-        };
+        let endpoint_mode = self.choose(
+            eff.endpoint_mode,
+            &[
+                ("vip", model::EndpointMode::Vip),
+                ("dnsrr", model::EndpointMode::Dnsrr),
+            ],
+            "invalid-endpoint-mode",
+            "endpoint mode",
+            "use `vip` (needs IPVS in the kernel) or `dnsrr`",
+        );
+        let publish_mode = self.choose(
+            eff.publish_mode,
+            &[
+                ("ingress", model::PublishMode::Ingress),
+                ("host", model::PublishMode::Host),
+            ],
+            "invalid-publish-mode",
+            "publish mode",
+            "use `ingress` (routing mesh, needs IPVS) or `host`",
+        );
         if endpoint_mode == model::EndpointMode::Dnsrr
             && publish_mode == model::PublishMode::Ingress
         {
@@ -824,6 +818,27 @@ impl<'a> Resolver<'a> {
             http_port,
             https_port,
         })
+    }
+
+    /// One of a closed set of words; the first choice is the default. An unknown word is
+    /// reported and the default used, so checking goes on.
+    fn choose<T: Copy>(
+        &mut self,
+        value: Option<&S<String>>,
+        choices: &[(&str, T)],
+        code: &'static str,
+        what: &str,
+        help: &str,
+    ) -> T {
+        let Some(v) = value else { return choices[0].1 };
+        match choices.iter().find(|(word, _)| *word == v.value) {
+            Some((_, t)) => *t,
+            None => {
+                self.err(code, pos(v), format!("unknown {what} `{}`", v.value))
+                    .help = Some(help.into());
+                choices[0].1
+            }
+        }
     }
 
     fn index_services(&mut self) -> HashMap<&'a str, ServiceRef<'a>> {
