@@ -165,6 +165,62 @@ async fn restart_vault() {
     panic!("the restarted Vault never answered sealed");
 }
 
+/// An HTTP proxy in front of Vault (through Traefik, Host `vault.localhost`) that holds back
+/// the answer to requests starting with `slow_request_line` for `delay`. Returns its URL.
+async fn delaying_proxy(slow_request_line: &'static str, delay: Duration) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (r, mut w) = client.into_split();
+                let mut r = BufReader::new(r);
+                let mut head = String::new();
+                let mut request_line = String::new();
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if request_line.is_empty() {
+                        request_line = line.clone();
+                        head.push_str(&line);
+                        continue;
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if lower.starts_with("content-length:") {
+                        length = lower[15..].trim().parse().unwrap_or(0);
+                    }
+                    if !lower.starts_with("host:") && !lower.starts_with("connection:") {
+                        head.push_str(&line);
+                    }
+                }
+                let mut body = vec![0u8; length];
+                r.read_exact(&mut body).await.unwrap();
+                head.push_str("Host: vault.localhost\r\nConnection: close\r\n\r\n");
+                let mut up = tokio::net::TcpStream::connect(("127.0.0.1", PORT))
+                    .await
+                    .unwrap();
+                up.write_all(head.as_bytes()).await.unwrap();
+                up.write_all(&body).await.unwrap();
+                let mut answer = Vec::new();
+                up.read_to_end(&mut answer).await.unwrap();
+                if request_line.starts_with(slow_request_line) {
+                    tokio::time::sleep(delay).await;
+                }
+                let _ = w.write_all(&answer).await;
+                let _ = w.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
 /// Waits (polling every 20 ms) until Vault answers unsealed after a restart that began at `t0`:
 /// first sealed or unreachable (the old task going), then unsealed. Returns seconds since `t0`.
 async fn wait_unsealed_after_restart(t0: std::time::Instant) -> f64 {
@@ -215,19 +271,44 @@ async fn vault_is_initialised_unsealed_and_its_keys_stay_encrypted() {
     let env = Env::new();
     let _ = env.ctl(&["-q", "down", "--volumes"]);
 
+    // Layer 1 before anyone holds a key: Vault runs, uninitialised, and `up` says why.
+    let up = env.ctl(&["-o", "json", "up", "--timeout", "120"]);
+    assert_eq!(up.code, 0, "{}", up.stdout);
+    let r = up.json();
+    assert_eq!(r["vault"]["initialized"], false);
+    assert!(
+        r["vault"]["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("names no key yet"),
+        "{r}"
+    );
+
     // The operator's own key.
     let kg = env.ctl(&["-o", "json", "vault", "keygen"]);
     assert_eq!(kg.code, 0);
     let identity = PathBuf::from(kg.json()["identity"].as_str().unwrap());
 
-    // up: layer 1, then Vault initialised and unsealed, before anything else.
-    let up = env.ctl(&["-o", "json", "up", "--timeout", "120"]);
+    // A slow `sys/init` (here: a proxy that holds Vault's answer back 20 s, on top of raft's
+    // own seconds) does not lose the keys: the client waits, and the keyring is written.
+    let slow = delaying_proxy("PUT /v1/sys/init", Duration::from_secs(20)).await;
+    let t0 = std::time::Instant::now();
+    let init = env.ctl(&["-o", "json", "vault", "init", "--vault-addr", &slow]);
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    assert!(
+        t0.elapsed() >= Duration::from_secs(20),
+        "the answer really was late"
+    );
+    let r = init.json();
+    assert_eq!(r["actions"], serde_json::json!(["initialised", "unsealed"]));
+    assert_eq!(r["sealed"], false);
+    assert!(!sealed().await);
+
+    // up now finds Vault initialised and unsealed: nothing to do.
+    let up = env.ctl(&["-o", "json", "up"]);
     assert_eq!(up.code, 0, "{}", up.stdout);
     let r = up.json();
-    assert_eq!(
-        r["vault"]["actions"],
-        serde_json::json!(["initialised", "unsealed"])
-    );
+    assert_eq!(r["vault"]["actions"], serde_json::json!([]));
     assert_eq!(r["vault"]["sealed"], false);
     assert!(!sealed().await);
 
