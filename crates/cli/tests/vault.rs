@@ -193,8 +193,8 @@ async fn delaying_proxy(slow_request_line: &'static str, delay: Duration) -> Str
                         break;
                     }
                     let lower = line.to_ascii_lowercase();
-                    if lower.starts_with("content-length:") {
-                        length = lower[15..].trim().parse().unwrap_or(0);
+                    if let Some(n) = lower.strip_prefix("content-length:") {
+                        length = n.trim().parse().unwrap_or(0);
                     }
                     if !lower.starts_with("host:") && !lower.starts_with("connection:") {
                         head.push_str(&line);
