@@ -493,6 +493,42 @@ async fn vault_is_initialised_unsealed_and_its_keys_stay_encrypted() {
         listener_to_unsealed.len() >= 21,
         "one event per unseal: {logs}"
     );
+    // …and a metric: the agent's Prometheus endpoint, read from inside its container.
+    let agent_cid = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={agent}"),
+    ]);
+    let metrics = docker(&[
+        "exec",
+        agent_cid.trim(),
+        "curl",
+        "-s",
+        "http://127.0.0.1:9090/metrics",
+    ]);
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{metrics}"))
+    };
+    assert!(value("sprocket_agent_unseals_total") >= 21.0, "{metrics}");
+    assert!(
+        value("sprocket_agent_time_to_unseal_seconds_count") >= 21.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        value("sprocket_agent_unseal_failures_total"),
+        0.0,
+        "{metrics}"
+    );
+    let le_300ms = value("sprocket_agent_time_to_unseal_seconds_bucket{le=\"0.3\"}");
+    assert!(
+        le_300ms >= 0.95 * value("sprocket_agent_time_to_unseal_seconds_count"),
+        "p95 under 0.3 s: {metrics}"
+    );
     listener_to_unsealed.sort_by(|a, b| a.partial_cmp(b).unwrap());
     restart_to_unsealed.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let pct = |v: &[f64], p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
