@@ -11,6 +11,9 @@
 //!
 //! No engine is a failure, never a skip.
 
+mod common;
+
+use common::Run;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -41,46 +44,12 @@ fn write_spec(dir: &Path, extra: &str) -> PathBuf {
     path
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
-    }
-}
-
 fn home() -> PathBuf {
     std::env::temp_dir().join(format!("sprocket-e2e-home-{}", std::process::id()))
 }
 
 fn ctl(spec: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_sprocketctl"))
-        .env("HOME", home())
-        .env_remove("SPROCKET_IDENTITY")
-        .env_remove("VAULT_ADDR")
-        .arg("-f")
-        .arg(spec)
-        .args(["-e", "e2e"])
-        .args(args)
-        .output()
-        .expect("sprocketctl runs");
-    let r = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    };
-    eprintln!(
-        "$ sprocketctl {} → exit {}\n{}",
-        args.join(" "),
-        r.code,
-        r.stderr
-    );
-    r
+    common::sprocketctl(&home(), spec, "e2e", args)
 }
 
 fn docker(args: &[&str]) -> String {
@@ -170,15 +139,7 @@ fn owned(kind: &str) -> Vec<String> {
 
 #[test]
 fn platform_lifecycle_on_a_real_swarm() {
-    let engine = Command::new("docker")
-        .args(["info", "--format", "{{.Swarm.ControlAvailable}}"])
-        .output();
-    match engine {
-        Ok(o) if String::from_utf8_lossy(&o.stdout).trim() == "true" => {}
-        other => panic!(
-            "no Docker engine in swarm mode answers ({other:?}). Run the tests with scripts/test, which installs and starts dockerd and initialises the swarm."
-        ),
-    }
+    common::require_swarm();
     let dir = std::env::temp_dir().join(format!("sprocket-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     copy_dir(

@@ -5,6 +5,9 @@
 //! stays untouched. Keys and the root token never appear in any output, in `docker inspect`, or in
 //! the service's environment.
 
+mod common;
+
+use common::Run;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,19 +22,6 @@ struct Env {
     spec: PathBuf,
     /// Every byte any command printed, to search for secrets at the end.
     printed: std::cell::RefCell<String>,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
-    }
 }
 
 impl Env {
@@ -72,32 +62,13 @@ impl Env {
         std::fs::write(&self.spec, format!("{}\n{env}", example.trim_end())).unwrap();
     }
 
+    /// sprocketctl in this test's HOME and environment; everything it prints is kept, to search
+    /// for leaked secrets at the end.
     fn ctl(&self, args: &[&str]) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_sprocketctl"))
-            .env("HOME", &self.home)
-            .env_remove("SPROCKET_IDENTITY")
-            .env_remove("VAULT_ADDR")
-            .arg("-f")
-            .arg(&self.spec)
-            .args(["-e", "e2e-vault"])
-            .args(args)
-            .output()
-            .expect("sprocketctl runs");
-        let r = Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into(),
-            stderr: String::from_utf8_lossy(&out.stderr).into(),
-        };
+        let r = common::sprocketctl(&self.home, &self.spec, "e2e-vault", args);
         self.printed
             .borrow_mut()
             .push_str(&format!("{}\n{}\n", r.stdout, r.stderr));
-        eprintln!(
-            "$ sprocketctl {} → exit {}\n{}{}",
-            args.join(" "),
-            r.code,
-            r.stdout,
-            r.stderr
-        );
         r
     }
 
@@ -261,13 +232,7 @@ async fn wait_unsealed(t0: std::time::Instant, known_down: bool, limit: Duration
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_is_initialised_unsealed_and_its_keys_stay_encrypted() {
-    let ok = Command::new("docker")
-        .args(["info", "--format", "{{.Swarm.ControlAvailable}}"])
-        .output();
-    assert!(
-        matches!(&ok, Ok(o) if String::from_utf8_lossy(&o.stdout).trim() == "true"),
-        "no Docker engine in swarm mode answers: run the tests with scripts/test"
-    );
+    common::require_swarm();
     let env = Env::new();
     let _ = env.ctl(&["-q", "down", "--volumes"]);
 

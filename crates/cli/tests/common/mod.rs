@@ -1,0 +1,59 @@
+//! The harness the end-to-end tests share: run `sprocketctl` as an operator would (its own
+//! HOME, no inherited identity or Vault address), and insist on a real swarm — a test that
+//! cannot reach one fails, it never skips.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
+/// `sprocketctl -f SPEC -e ENV ARGS…` with `HOME=home`; echoes the command and its stderr.
+pub fn sprocketctl(home: &Path, spec: &Path, env: &str, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_sprocketctl"))
+        .env("HOME", home)
+        .env_remove("SPROCKET_IDENTITY")
+        .env_remove("VAULT_ADDR")
+        .arg("-f")
+        .arg(spec)
+        .args(["-e", env])
+        .args(args)
+        .output()
+        .expect("sprocketctl runs");
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    };
+    eprintln!(
+        "$ sprocketctl {} → exit {}\n{}",
+        args.join(" "),
+        r.code,
+        r.stderr
+    );
+    r
+}
+
+/// Fails loudly unless a Docker engine answers as a swarm manager.
+pub fn require_swarm() {
+    let engine = Command::new("docker")
+        .args(["info", "--format", "{{.Swarm.ControlAvailable}}"])
+        .output();
+    match engine {
+        Ok(o) if String::from_utf8_lossy(&o.stdout).trim() == "true" => {}
+        other => panic!(
+            "no Docker engine in swarm mode answers ({other:?}). Run the tests with scripts/test, which installs and starts dockerd and initialises the swarm."
+        ),
+    }
+}
