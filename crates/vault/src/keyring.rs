@@ -140,8 +140,15 @@ impl Keyring {
         reader
             .read_to_end(&mut plain)
             .map_err(|e| corrupt(e.to_string()))?;
-        let k: Keyring = serde_json::from_slice(&plain)
-            .map_err(|e| corrupt(format!("not a sprocketctl keyring ({e})")))?;
+        // serde's message may quote the offending value, which here is a secret: keep only where.
+        let k: Keyring = serde_json::from_slice(&plain).map_err(|e| {
+            corrupt(format!(
+                "it decrypts, but is not a sprocketctl keyring ({:?} error at line {}, column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        })?;
         if k.unseal_keys_b64.len() < k.threshold as usize || k.root_token.is_empty() {
             return Err(corrupt("it holds fewer keys than its threshold".into()));
         }
@@ -320,6 +327,30 @@ mod tests {
         assert!(
             !format!("{:?}", keyring()).contains("secret"),
             "Debug never shows secrets"
+        );
+    }
+
+    #[test]
+    fn a_malformed_keyring_error_never_quotes_its_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, alice_pub) = identity(dir.path(), "alice");
+        // Valid age, wrong JSON shape: a secret where a number belongs.
+        let plain = br#"{"format":"s.root-secret","vault":"x","created_at":1,"shares":5,"threshold":3,"unseal_keys_b64":[],"root_token":"t"}"#;
+        let r = parse_recipients(&[alice_pub]).unwrap();
+        let enc =
+            age::Encryptor::with_recipients(r.iter().map(|x| x.as_ref() as &dyn age::Recipient))
+                .unwrap();
+        let mut out = Vec::new();
+        let mut w = enc.wrap_output(&mut out).unwrap();
+        w.write_all(plain).unwrap();
+        w.finish().unwrap();
+        let path = dir.path().join("k.age");
+        write_atomic(&path, &out).unwrap();
+        let e = Keyring::open(&path, &alice).unwrap_err().to_string();
+        assert!(e.contains("not a sprocketctl keyring"), "{e}");
+        assert!(
+            !e.contains("root-secret"),
+            "the error quotes the secret: {e}"
         );
     }
 
