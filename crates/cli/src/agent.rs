@@ -129,10 +129,7 @@ struct State {
 }
 
 fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    crate::clock::unix_now().as_millis() as u64
 }
 
 pub async fn run(a: Args) -> i32 {
@@ -307,31 +304,14 @@ async fn sweep(
                 );
                 notify(http, webhook, "unsealed", ip, secs, None).await;
             }
-            Ok(s) => {
+            failed => {
+                let reason = match failed {
+                    Ok(s) => format!("still sealed after every key ({}/{}): the unseal material does not match this Vault", s.progress, s.t),
+                    Err(e) => e.to_string(),
+                };
                 state.metrics.failures.inc();
-                println!("agent: vault task {ip} still sealed after every key ({}/{}): the unseal material does not match this Vault", s.progress, s.t);
-                notify(
-                    http,
-                    webhook,
-                    "unseal_failed",
-                    ip,
-                    0.0,
-                    Some("keys do not match"),
-                )
-                .await;
-            }
-            Err(e) => {
-                state.metrics.failures.inc();
-                println!("agent: unsealing vault task {ip} failed: {e}");
-                notify(
-                    http,
-                    webhook,
-                    "unseal_failed",
-                    ip,
-                    0.0,
-                    Some(&e.to_string()),
-                )
-                .await;
+                println!("agent: unsealing vault task {ip} failed: {reason}");
+                notify(http, webhook, "unseal_failed", ip, 0.0, Some(&reason)).await;
             }
         }
     }

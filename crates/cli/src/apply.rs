@@ -90,10 +90,7 @@ pub struct Failure {
 }
 
 fn new_deploy_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = crate::clock::unix_now().as_nanos();
     short_hash(format!("{nanos}-{}", std::process::id()).as_bytes())
 }
 
@@ -121,13 +118,13 @@ pub async fn up(
     engine: &Engine,
     desired: &DesiredState,
     observed: plan::Observed,
+    plan: Plan,
     secret_lengths: &HashMap<String, usize>,
     opts: &Options,
 ) -> Result<UpReport, EngineError> {
     let started = Instant::now();
     let deploy_id = new_deploy_id();
     let ns = desired.namespace.as_str();
-    let plan = plan::plan(desired, &observed);
     let mut refs = Refs::default();
     for c in &observed.configs {
         refs.configs.insert(c.name.clone(), c.id.clone());

@@ -3,6 +3,7 @@
 
 mod agent;
 mod apply;
+mod clock;
 mod commands;
 mod exit;
 mod output;

@@ -126,10 +126,7 @@ impl VaultReport {
 }
 
 fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::unix_now().as_secs()
 }
 
 /// Initialises Vault if it is not yet. Returns the keyring (in memory) when this call made it.

@@ -65,7 +65,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
             })
         }),
     };
-    let report = match apply::up(&engine, &desired, observed, &lengths, &opts).await {
+    let report = match apply::up(&engine, &desired, observed, plan, &lengths, &opts).await {
         Ok(r) => r,
         Err(e) => return super::fail(ctx, &e.to_string(), exit::ERROR),
     };

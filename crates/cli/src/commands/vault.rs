@@ -249,8 +249,8 @@ fn keygen(ctx: &Ctx, force: bool) -> i32 {
     let recipient = id.to_public().to_string();
     let secret = age::secrecy::ExposeSecret::expose_secret(&id.to_string()).to_string();
     let text = format!(
-        "# sprocketctl operator identity, made {}\n# public key: {recipient}\n{secret}\n",
-        chrono_like_now()
+        "# sprocketctl operator identity, made at unix time {}\n# public key: {recipient}\n{secret}\n",
+        crate::clock::unix_now().as_secs()
     );
     if let Err(e) =
         sprocket_vault::keyring::write_atomic(&identity, text.as_bytes()).and_then(|_| {
@@ -279,12 +279,4 @@ fn keygen(ctx: &Ctx, force: bool) -> i32 {
         ),
     }
     exit::OK
-}
-
-fn chrono_like_now() -> String {
-    let s = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    format!("at unix time {s}")
 }
