@@ -12,6 +12,10 @@
 //!   `--poll-seconds` is the safety net when events are missed.
 //! - **Events out.** Every unseal is a log line, a metric (`/metrics`: time-to-unseal histogram,
 //!   unseals, failures) and, with `--webhook`, a POST.
+//! - **Service tokens.** Every service that reads Vault holds a periodic token (a Docker secret
+//!   the agent mounts too); the agent renews each at a third of its period, so no token lapses
+//!   while Vault is up (the original needed a manual "refresh vault tokens" script). Renewals
+//!   and failures are metrics; token values are never logged.
 
 use axum::{routing::get, Router};
 use futures_util::StreamExt;
@@ -58,6 +62,13 @@ pub struct Args {
     /// Safety-net sweep period.
     #[arg(long, env = "SPROCKET_AGENT_POLL_SECONDS", default_value_t = 2)]
     pub poll_seconds: u64,
+    /// Period of the services' Vault tokens in seconds: with it, the agent renews every
+    /// `vault-token-*` file in --token-dir at a third of the period.
+    #[arg(long, env = "SPROCKET_TOKEN_PERIOD")]
+    pub token_period: Option<u64>,
+    /// Where the services' tokens are mounted (Docker secrets `vault-token-<service>`).
+    #[arg(long, env = "SPROCKET_TOKEN_DIR", default_value = "/run/secrets")]
+    pub token_dir: std::path::PathBuf,
     /// Health probe: exit 0 when the agent on --listen is healthy (the container's health check).
     #[arg(long)]
     pub probe: bool,
@@ -87,6 +98,8 @@ struct Metrics {
     unseals: Counter,
     failures: Counter,
     sweeps: Counter,
+    renewals: Counter,
+    renewal_failures: Counter,
 }
 
 impl Metrics {
@@ -111,12 +124,25 @@ impl Metrics {
             "Seal-status sweeps over the Vault tasks",
             sweeps.clone(),
         );
+        let (renewals, renewal_failures) = (Counter::default(), Counter::default());
+        registry.register(
+            "token_renewals",
+            "Service Vault tokens renewed",
+            renewals.clone(),
+        );
+        registry.register(
+            "token_renewal_failures",
+            "Service Vault token renewals that failed",
+            renewal_failures.clone(),
+        );
         Metrics {
             registry,
             time_to_unseal,
             unseals,
             failures,
             sweeps,
+            renewals,
+            renewal_failures,
         }
     }
 }
@@ -207,6 +233,15 @@ pub async fn run(a: Args) -> i32 {
         let _ = axum::serve(listener, app).await;
     });
 
+    if let (Some(period), Some(service)) = (a.token_period, a.vault_service.clone()) {
+        let addr = format!("http://{service}:{}", a.vault_port);
+        tokio::spawn(renew_tokens(
+            addr,
+            a.token_dir.clone(),
+            Duration::from_secs(period),
+            state.clone(),
+        ));
+    }
     if let (Some(api), Some(service)) = (a.docker_api.clone(), a.vault_service.clone()) {
         tokio::spawn(watch_events(api, service, wake.clone()));
     }
@@ -314,6 +349,65 @@ async fn sweep(
                 notify(http, webhook, "unseal_failed", ip, 0.0, Some(&reason)).await;
             }
         }
+    }
+}
+
+/// Renews every service token in `dir` at a third of `period` (sooner after a failure).
+async fn renew_tokens(addr: String, dir: std::path::PathBuf, period: Duration, state: Arc<State>) {
+    let every = (period / 3).max(Duration::from_secs(1));
+    let client = VaultClient::with_timeout(&addr, None, Duration::from_secs(5));
+    println!(
+        "agent: renewing service tokens in {} every {:.0}s through {addr}",
+        dir.display(),
+        every.as_secs_f64()
+    );
+    loop {
+        let mut files: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                name.strip_prefix("vault-token-")
+                    .map(|svc| (svc.to_string(), e.path()))
+            })
+            .collect();
+        files.sort();
+        let mut failed = false;
+        let mut renewed = Vec::new();
+        for (svc, path) in files {
+            let token = match std::fs::read_to_string(&path) {
+                Ok(t) => t.trim().to_string(),
+                Err(e) => {
+                    println!("agent: cannot read the token of {svc}: {e}");
+                    continue;
+                }
+            };
+            match client
+                .write("auth/token/renew-self", &token, &serde_json::json!({}))
+                .await
+            {
+                Ok(_) => {
+                    state.metrics.renewals.inc();
+                    renewed.push(svc);
+                }
+                Err(e) => {
+                    failed = true;
+                    state.metrics.renewal_failures.inc();
+                    // Vault's error text, never the token.
+                    println!("agent: renewing the token of {svc} failed: {e}");
+                }
+            }
+        }
+        if !renewed.is_empty() {
+            println!("agent: renewed tokens of {}", renewed.join(", "));
+        }
+        let pause = if failed {
+            every.min(Duration::from_secs(2))
+        } else {
+            every
+        };
+        tokio::time::sleep(pause).await;
     }
 }
 

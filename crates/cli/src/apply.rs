@@ -12,7 +12,9 @@ use crate::output::Progress;
 use serde::Serialize;
 use sprocket_desired::labels as L;
 use sprocket_desired::plan::{self, Action, Kind, Plan};
-use sprocket_desired::state::{short_hash, DesiredLayer, DesiredState, ServiceSpec, UNSEAL_SECRET};
+use sprocket_desired::state::{
+    is_vault_material, short_hash, DesiredLayer, DesiredState, ServiceSpec, UNSEAL_SECRET,
+};
 use sprocket_docker::{CallCounts, Engine, EngineError, Refs, TaskInfo};
 use sprocket_spec::model::{Mode, SecretSource};
 use std::collections::{HashMap, HashSet};
@@ -118,7 +120,7 @@ pub async fn up(
     engine: &Engine,
     desired: &DesiredState,
     observed: plan::Observed,
-    plan: Plan,
+    mut plan: Plan,
     secret_lengths: &HashMap<String, usize>,
     opts: &Options,
 ) -> Result<UpReport, EngineError> {
@@ -171,7 +173,8 @@ pub async fn up(
             continue;
         }
         let layer_start = Instant::now();
-        let lp = &plan.layers[li];
+        let lp = plan.layers[li].clone();
+        let lp = &lp;
         let n_changed = lp
             .changes
             .iter()
@@ -185,9 +188,9 @@ pub async fn up(
         ));
         prepare_layer(engine, layer, lp, &mut refs, secret_lengths, p).await?;
 
-        // Services of a layer start together; the unseal agent waits for its material, which
-        // exists once Vault's keys are at hand (after this layer's gate and the Vault step).
-        let unseal_missing = !refs.secrets.contains_key(UNSEAL_SECRET);
+        // Services of a layer start together; one that mounts material made from Vault (the
+        // unseal agent) waits for it: it exists once Vault's keys are at hand (after this
+        // layer's gate and the Vault step).
         let mut now = Vec::new();
         let mut later = Vec::new();
         for c in lp.changes.iter().filter(|c| c.kind == Kind::Service) {
@@ -201,7 +204,7 @@ pub async fn up(
             } else {
                 "update"
             };
-            if mounts_unseal(spec) && unseal_missing {
+            if lacks_vault_material(spec, &refs) {
                 later.push((spec, c.id.clone(), action));
             } else {
                 now.push((spec, c.id.clone(), action));
@@ -249,8 +252,31 @@ pub async fn up(
                 .any(|s| s.short_name == step.config.service)
             {
                 let agent = layer.services.iter().find(|s| mounts_unseal(s));
-                match vault_step(engine, step, ns, layer, agent, &observed, &mut refs, &mut later, p).await {
-                    Ok(v) => report.vault = Some(v),
+                match vault_step(
+                    engine,
+                    step,
+                    desired,
+                    layer,
+                    agent,
+                    &observed,
+                    &mut refs,
+                    &mut later,
+                    opts.prune,
+                    p,
+                )
+                .await
+                {
+                    Ok((v, rotated)) => {
+                        report.vault = Some(v);
+                        // Services of later layers restart with their new tokens.
+                        for (lj, l) in desired.layers.iter().enumerate().skip(li + 1) {
+                            for s in l.services.iter().filter(|s| {
+                                s.secrets.iter().any(|f| rotated.contains(&f.name))
+                            }) {
+                                force_update(&mut plan.layers[lj], s, &observed);
+                            }
+                        }
+                    }
                     Err(e) => {
                         outcome = Err((
                             outcome.unwrap_or_default(),
@@ -367,6 +393,40 @@ fn mounts_unseal(s: &ServiceSpec) -> bool {
     s.secrets.iter().any(|f| f.name == UNSEAL_SECRET)
 }
 
+/// Mounts a secret made from Vault that does not exist yet.
+fn lacks_vault_material(s: &ServiceSpec, refs: &Refs) -> bool {
+    s.secrets
+        .iter()
+        .any(|f| is_vault_material(&f.name) && !refs.secrets.contains_key(&f.name))
+}
+
+/// Adds an update of `s` to its layer's plan (its Vault token was reissued), unless the plan
+/// already creates or updates it.
+fn force_update(lp: &mut plan::LayerPlan, s: &ServiceSpec, observed: &plan::Observed) {
+    if lp
+        .changes
+        .iter()
+        .any(|c| c.kind == Kind::Service && c.name == s.name)
+    {
+        return;
+    }
+    let Some(o) = observed.services.iter().find(|o| o.spec.name == s.name) else {
+        return;
+    };
+    lp.unchanged.retain(|u| u != &s.name);
+    lp.changes.push(plan::Change {
+        kind: Kind::Service,
+        name: s.name.clone(),
+        action: Action::Update,
+        fields: vec![plan::FieldDiff {
+            path: "secrets (vault token)".into(),
+            before: None,
+            after: Some(serde_json::Value::String("reissued".into())),
+        }],
+        id: Some(o.id.clone()),
+    });
+}
+
 /// Creates or updates services concurrently; their tasks carry the deploy id.
 #[allow(clippy::too_many_arguments)]
 async fn start(
@@ -405,24 +465,101 @@ async fn start(
 async fn vault_step<'a>(
     engine: &Engine,
     step: &VaultStep,
-    ns: &str,
+    desired: &DesiredState,
     layer: &'a DesiredLayer,
     agent: Option<&'a ServiceSpec>,
     observed: &plan::Observed,
     refs: &mut Refs,
     later: &mut Vec<(&'a ServiceSpec, Option<String>, &'static str)>,
+    prune: bool,
     p: Progress,
-) -> Result<crate::vault_lifecycle::VaultReport, String> {
-    let (mut v, keys) = crate::vault_lifecycle::ensure(
+) -> Result<(crate::vault_lifecycle::VaultReport, Vec<String>), String> {
+    let ns = desired.namespace.as_str();
+    let (mut v, mut keys) = crate::vault_lifecycle::ensure(
         &step.client,
         &step.config,
         ns,
         step.identity.as_deref(),
-        agent.is_some(),
+        agent.is_some() || desired.vault.is_some(),
         p,
     )
     .await
     .map_err(|e| e.to_string())?;
+    // The declarative configuration: mounts, policies, auth, the services' tokens.
+    let mut rotated = Vec::new();
+    match (&desired.vault, keys.as_mut()) {
+        (Some(d), Some(k)) if !v.sealed => {
+            let c = &step.client;
+            let session = crate::vault_config::session(c, &step.config, k, true, p).await?;
+            let (o, current) = crate::vault_config::observe(c, &session.token, &observed.secrets)
+                .await
+                .map_err(|e| e.to_string())?;
+            for (svc, s) in current {
+                refs.secrets.insert(
+                    sprocket_desired::state::token_secret(&svc),
+                    (s.name.clone(), s.id.clone()),
+                );
+            }
+            let vp = sprocket_desired::vault::plan(d, &o);
+            let applied = crate::vault_config::apply(
+                c,
+                &session.token,
+                d,
+                &vp,
+                prune,
+                desired,
+                engine,
+                &observed.secrets,
+                refs,
+                p,
+            )
+            .await?;
+            if applied.changes.is_empty() && applied.blocked.is_empty() {
+                p.say("vault: configuration as the spec wants it");
+            }
+            rotated = applied.rotated.clone();
+            v.config = Some(applied);
+        }
+        (Some(_), _) => {
+            let missing: Vec<&str> = desired
+                .services()
+                .filter(|s| lacks_vault_material(s, refs) && !mounts_unseal(s))
+                .map(|s| s.short_name.as_str())
+                .collect();
+            if !missing.is_empty() {
+                return Err(format!(
+                    "Vault tokens for {} cannot be issued: {}",
+                    missing.join(", "),
+                    if v.sealed {
+                        "Vault is sealed"
+                    } else {
+                        "the keyring could not be opened (no identity: pass --identity or SPROCKET_IDENTITY)"
+                    }
+                ));
+            }
+            v.notes.push(
+                "configuration not checked: the keyring could not be opened (no identity)".into(),
+            );
+        }
+        _ => {}
+    }
+    // The agent mounts every service's token: a reissued one means an update.
+    if let Some(agent) = agent {
+        if agent.secrets.iter().any(|f| rotated.contains(&f.name))
+            && !later.iter().any(|(s, _, _)| s.name == agent.name)
+        {
+            let id = observed
+                .services
+                .iter()
+                .find(|o| o.spec.name == agent.name)
+                .map(|o| o.id.clone());
+            later.push((
+                agent,
+                id.clone(),
+                if id.is_some() { "update" } else { "create" },
+            ));
+        }
+    }
     if let Some(agent) = agent {
         match keys {
             Some(k) => {
@@ -476,7 +613,7 @@ async fn vault_step<'a>(
     for n in &v.notes {
         p.say(format!("vault: {n}"));
     }
-    Ok(v)
+    Ok((v, rotated))
 }
 
 /// Networks, configs and generated secrets of a layer, before its services.

@@ -7,6 +7,7 @@ mod clock;
 mod commands;
 mod exit;
 mod output;
+mod vault_config;
 mod vault_lifecycle;
 
 use clap::{Parser, Subcommand};

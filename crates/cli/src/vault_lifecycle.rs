@@ -107,6 +107,9 @@ pub struct VaultReport {
     pub actions: Vec<String>,
     /// Why something was not done (no identity, no recipients).
     pub notes: Vec<String>,
+    /// What `up` changed of Vault's configuration, and what it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<crate::vault_config::Applied>,
 }
 
 impl VaultReport {
@@ -179,6 +182,7 @@ pub async fn init(
         threshold: v.threshold,
         unseal_keys_b64: answer.keys_base64,
         root_token: answer.root_token,
+        admin_token: None,
     };
     let sealed = keyring.seal(&v.recipients)?;
     if let Err(e) = sprocket_vault::keyring::write_atomic(&v.keyring, &sealed) {

@@ -11,6 +11,7 @@ pub mod labels;
 pub mod plan;
 pub mod state;
 pub mod traefik;
+pub mod vault;
 
 pub use plan::{Observed, Plan};
 pub use state::{DesiredState, ServiceSpec};

@@ -233,7 +233,12 @@ pub fn plan(desired: &DesiredState, observed: &Observed) -> Plan {
         .iter()
         .flat_map(|l| &l.secrets)
         // Generated ones are made by `up`; the unseal agent's by the Vault step of `up`.
-        .filter(|s| s.source != SecretSource::Generate && s.source != SecretSource::Vault)
+        .filter(|s| {
+            !matches!(
+                s.source,
+                SecretSource::Generate | SecretSource::Vault | SecretSource::VaultToken
+            )
+        })
         .filter(|s| {
             !observed
                 .secrets

@@ -18,6 +18,9 @@ pub struct DesiredState {
     pub namespace: String,
     pub environment: String,
     pub layers: Vec<DesiredLayer>,
+    /// What Vault should hold (mounts, policies, auth, service tokens), when it runs here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vault: Option<crate::vault::VaultConfig>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -174,6 +177,19 @@ pub fn short_hash(bytes: &[u8]) -> String {
 /// The logical name of the unseal agent's material (a Docker secret made from the keyring).
 pub const UNSEAL_SECRET: &str = "vault-unseal";
 
+/// The logical name of a service's Vault token secret.
+pub fn token_secret(short_service: &str) -> String {
+    format!("vault-token-{short_service}")
+}
+
+/// Where a service finds its Vault token.
+pub const TOKEN_TARGET: &str = "/run/secrets/vault-token";
+
+/// True for secrets that `up` makes from Vault (the unseal material, service tokens).
+pub fn is_vault_material(logical: &str) -> bool {
+    logical == UNSEAL_SECRET || logical.starts_with("vault-token-")
+}
+
 pub fn service_name(ns: &str, svc: &str) -> String {
     format!("{ns}_{svc}")
 }
@@ -184,6 +200,14 @@ pub fn volume_name(ns: &str, vol: &str) -> String {
 
 pub fn secret_prefix(ns: &str, secret: &str) -> String {
     format!("{ns}_{secret}")
+}
+
+/// Services that read Vault and run here, in spec order.
+pub fn vault_readers(p: &Platform) -> Vec<&str> {
+    p.services()
+        .filter(|s| !s.vault_paths.is_empty())
+        .map(|s| s.name.as_str())
+        .collect()
 }
 
 /// Builds the desired state of the platform in its environment.
@@ -314,14 +338,26 @@ pub fn desired(p: &Platform) -> DesiredState {
                     });
                 }
             }
-            if s.role == Some(Role::UnsealAgent) && !secrets.iter().any(|x| x.name == UNSEAL_SECRET)
-            {
-                secrets.push(SecretRef {
-                    name: UNSEAL_SECRET.into(),
-                    prefix: secret_prefix(ns, UNSEAL_SECRET),
-                    source: model::SecretSource::Vault,
-                    labels: base(&layer.name, UNSEAL_SECRET),
-                });
+            let mut derived: Vec<(String, model::SecretSource)> = Vec::new();
+            if s.role == Some(Role::UnsealAgent) {
+                derived.push((UNSEAL_SECRET.into(), model::SecretSource::Vault));
+                // The agent renews every service's token.
+                for reader in vault_readers(p) {
+                    derived.push((token_secret(reader), model::SecretSource::VaultToken));
+                }
+            }
+            if !s.vault_paths.is_empty() {
+                derived.push((token_secret(&s.name), model::SecretSource::VaultToken));
+            }
+            for (name, source) in derived {
+                if !secrets.iter().any(|x| x.name == name) {
+                    secrets.push(SecretRef {
+                        prefix: secret_prefix(ns, &name),
+                        source,
+                        labels: base(&layer.name, &name),
+                        name,
+                    });
+                }
             }
             services.push(service(
                 p,
@@ -346,6 +382,7 @@ pub fn desired(p: &Platform) -> DesiredState {
         namespace: ns.to_string(),
         environment: env.name.clone(),
         layers,
+        vault: crate::vault::config(p),
     }
 }
 
@@ -425,6 +462,37 @@ fn service(
         secret_mounts.push(FileRef {
             name: UNSEAL_SECRET.into(),
             target: format!("/run/secrets/{UNSEAL_SECRET}"),
+            mode: 0o400,
+        });
+        let readers = vault_readers(p);
+        if !readers.is_empty() {
+            for r in readers {
+                let name = token_secret(r);
+                secret_mounts.push(FileRef {
+                    target: format!("/run/secrets/{name}"),
+                    name,
+                    mode: 0o400,
+                });
+            }
+            if let Some(v) = &p.vault {
+                env_vars.insert("SPROCKET_TOKEN_PERIOD".into(), v.token_period_s.to_string());
+            }
+        }
+    }
+    if !s.vault_paths.is_empty() {
+        // Vault is reached by its short name on the derived `to-vault` network.
+        if let Some(v) = p.services().find(|x| x.role == Some(Role::Vault)) {
+            let port = v.routes.iter().find_map(|r| r.port).unwrap_or(8200);
+            env_vars
+                .entry("VAULT_ADDR".into())
+                .or_insert(format!("http://{}:{port}", v.name));
+        }
+        env_vars
+            .entry("VAULT_TOKEN_FILE".into())
+            .or_insert(TOKEN_TARGET.into());
+        secret_mounts.push(FileRef {
+            name: token_secret(&s.name),
+            target: TOKEN_TARGET.into(),
             mode: 0o400,
         });
     }

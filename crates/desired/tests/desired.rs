@@ -29,7 +29,13 @@ fn networks_are_derived_from_uses_and_routes() {
     let d = desired(&example("offline"));
     assert_eq!(
         nets_of(&d, "demo"),
-        ["sprocket_edge", "sprocket_to-rabbitmq", "sprocket_to-redis"]
+        [
+            "sprocket_edge",
+            "sprocket_to-rabbitmq",
+            "sprocket_to-redis",
+            // from its `vault` paths
+            "sprocket_to-vault"
+        ]
     );
     assert_eq!(nets_of(&d, "redis"), ["sprocket_to-redis"]);
     assert_eq!(
@@ -54,8 +60,20 @@ fn networks_are_derived_from_uses_and_routes() {
         .unwrap();
     assert_eq!(agent.env["SPROCKET_VAULT_TASKS"], "tasks.sprocket_vault");
     assert_eq!(agent.env["SPROCKET_DOCKER_API"], "tcp://socket-proxy:2375");
-    assert_eq!(agent.secrets[0].name, "vault-unseal");
-    assert_eq!(agent.secrets[0].target, "/run/secrets/vault-unseal");
+    // Secrets sort by name: the demo's token (the agent renews it), then the unseal material.
+    let mounted: Vec<(&str, &str)> = agent
+        .secrets
+        .iter()
+        .map(|s| (s.name.as_str(), s.target.as_str()))
+        .collect();
+    assert_eq!(
+        mounted,
+        [
+            ("vault-token-demo", "/run/secrets/vault-token-demo"),
+            ("vault-unseal", "/run/secrets/vault-unseal")
+        ]
+    );
+    assert_eq!(agent.env["SPROCKET_TOKEN_PERIOD"], "86400");
     // A network belongs to the layer of the service it leads to.
     let data: Vec<&str> = d.layers[1]
         .networks

@@ -467,13 +467,180 @@ impl<'a> Resolver<'a> {
                 self.err("invalid-recipient", pos(r), format!("`{}` is not an age (age1…) or SSH (ssh-ed25519/ssh-rsa) public key, nor `file:PATH`", v.chars().take(40).collect::<String>()));
             }
         }
+        let (mounts, policies, github) = self.vault_config(&base.value);
+        let period = over
+            .and_then(|o| o.token_period.as_ref())
+            .or(base.value.token_period.as_ref());
+        let token_period_s = match period {
+            None => 24 * 3600,
+            Some(p) => match values::parse_duration(&p.value) {
+                Ok(ns) if ns >= 3_000_000_000 => ns / 1_000_000_000,
+                Ok(_) => {
+                    self.err(
+                        "invalid-token-period",
+                        pos(p),
+                        "`token_period` must be at least 3s: the agent renews at a third of it",
+                    )
+                    .help = Some("e.g. `token_period: 24h`".into());
+                    24 * 3600
+                }
+                Err(e) => {
+                    self.err("invalid-duration", pos(p), e);
+                    24 * 3600
+                }
+            },
+        };
+        let readers = layers
+            .iter()
+            .flat_map(|l| &l.services)
+            .filter(|s| !s.vault_paths.is_empty())
+            .map(|s| (s.name.clone(), s.vault_paths.clone()))
+            .collect();
         Some(model::Vault {
             service: service?,
             shares: shares.0.min(255) as u32,
             threshold: threshold.0.min(255) as u32,
             keyring: self.spec_dir.join(keyring),
             recipients,
+            mounts,
+            policies,
+            github,
+            token_period_s,
+            readers,
         })
+    }
+
+    /// Mounts, team policies and GitHub login of the `vault` section.
+    fn vault_config(
+        &mut self,
+        v: &raw::VaultSection,
+    ) -> (
+        Vec<model::VaultMount>,
+        Vec<model::VaultPolicy>,
+        Option<model::GithubAuth>,
+    ) {
+        const RESERVED_MOUNTS: [&str; 5] = ["sys", "auth", "identity", "cubbyhole", "token"];
+        let mut mounts = Vec::new();
+        for (k, t) in v.mounts.iter() {
+            let kind = match t.value.as_str() {
+                "kv-v2" => model::KvVersion::V2,
+                "kv" => model::KvVersion::V1,
+                other => {
+                    self.err(
+                        "invalid-mount-type",
+                        pos(t),
+                        format!("mount `{}`: unknown type `{other}`", k.value),
+                    )
+                    .help = Some("use `kv-v2` (versioned) or `kv` (version 1)".into());
+                    continue;
+                }
+            };
+            if RESERVED_MOUNTS.contains(&k.value.as_str()) || check_vault_name(&k.value).is_err() {
+                self.err(
+                    "invalid-mount-path",
+                    pos(k),
+                    format!("`{}` cannot be a mount path", k.value),
+                )
+                .help = Some("use a name of letters, digits, `-` and `_` that Vault does not reserve (sys, auth, identity, cubbyhole)".into());
+                continue;
+            }
+            mounts.push(model::VaultMount {
+                path: k.value.clone(),
+                kind,
+            });
+        }
+        const CAPS: [&str; 8] = [
+            "create", "read", "update", "patch", "delete", "list", "sudo", "deny",
+        ];
+        let mut policies = Vec::new();
+        for (k, rules) in v.policies.iter() {
+            let name = &k.value;
+            if check_vault_name(name).is_err()
+                || name == "root"
+                || name == "default"
+                || name.starts_with(RESERVED_POLICY_PREFIX)
+                || name == ADMIN_POLICY
+            {
+                self.err("invalid-policy-name", pos(k), format!("`{name}` cannot name a team policy"))
+                    .help = Some(format!("use letters, digits, `-` and `_`; `root`, `default`, `{ADMIN_POLICY}` and `{RESERVED_POLICY_PREFIX}…` (the services' derived policies) are taken"));
+                continue;
+            }
+            let mut out = Vec::new();
+            for r in rules {
+                let path = &r.value.path;
+                if path.value.is_empty()
+                    || !path
+                        .value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_./*+".contains(&b))
+                {
+                    self.err(
+                        "invalid-vault-path",
+                        pos(path),
+                        format!("`{}` is not a Vault ACL path", path.value),
+                    );
+                }
+                if r.value.capabilities.is_empty() {
+                    self.err(
+                        "invalid-capability",
+                        pos(r),
+                        format!("the rule for `{}` grants no capability", path.value),
+                    )
+                    .help = Some(format!("use some of: {}", CAPS.join(", ")));
+                }
+                let mut caps = Vec::new();
+                for c in &r.value.capabilities {
+                    if CAPS.contains(&c.value.as_str()) {
+                        caps.push(c.value.clone());
+                    } else {
+                        let known: Vec<String> = CAPS.iter().map(|c| c.to_string()).collect();
+                        self.err(
+                            "invalid-capability",
+                            pos(c),
+                            format!("`{}` is not a Vault capability", c.value),
+                        )
+                        .help = Some(suggest(&c.value, &known, "capabilities"));
+                    }
+                }
+                out.push((path.value.clone(), caps));
+            }
+            policies.push(model::VaultPolicy {
+                name: name.clone(),
+                rules: out,
+            });
+        }
+        let github = v.github.as_ref().map(|g| {
+            let g = &g.value;
+            let mut known: Vec<String> = policies.iter().map(|p| p.name.clone()).collect();
+            known.push("default".into());
+            let mut teams = BTreeMap::new();
+            for (team, ps) in g.teams.iter() {
+                for p in ps {
+                    if !known.contains(&p.value) {
+                        self.err(
+                            "unknown-policy",
+                            pos(p),
+                            format!(
+                                "GitHub team `{}` gets policy `{}`, which `vault.policies` does not declare",
+                                team.value, p.value
+                            ),
+                        )
+                        .help = Some(suggest(&p.value, &known, "policies"));
+                    }
+                }
+                teams.insert(
+                    team.value.clone(),
+                    ps.iter().map(|p| p.value.clone()).collect(),
+                );
+            }
+            model::GithubAuth {
+                organization: g.organization.value.clone(),
+                organization_id: g.organization_id.as_ref().map(|i| i.value),
+                base_url: g.base_url.as_ref().map(|u| u.value.clone()),
+                teams,
+            }
+        });
+        (mounts, policies, github)
     }
 
     fn check_all_extends(&mut self) {
@@ -1230,6 +1397,69 @@ impl<'a> Resolver<'a> {
             }
         }
 
+        // Vault paths: checked against the declared mounts; Vault becomes a derived dependency.
+        let mut vault_paths = Vec::new();
+        if !svc.vault.is_empty() {
+            let vault_svc = services
+                .iter()
+                .find(|(_, r)| r.svc.role.as_ref().map(|x| x.value) == Some(Role::Vault));
+            match (self.spec.vault.as_ref(), vault_svc) {
+                (None, _) | (_, None) => {
+                    self.err(
+                        "vault-paths-without-vault",
+                        pos(&svc.vault[0]),
+                        format!("`{name}` reads Vault paths, but the spec has no `vault` section and Vault service"),
+                    )
+                    .help = Some("add a service with `role: vault` and a `vault:` section with its `mounts`".into());
+                }
+                (Some(section), Some((vname, vref))) => {
+                    let mounts: Vec<String> = section
+                        .value
+                        .mounts
+                        .iter()
+                        .map(|(k, _)| k.value.clone())
+                        .collect();
+                    if vref.layer >= li {
+                        self.err(
+                            "vault-reader-too-early",
+                            pos(&svc.vault[0]),
+                            format!("`{name}` (layer `{layer}`) reads Vault, which is set up only after its layer `{}` is healthy", vref.layer_name),
+                        )
+                        .help = Some(format!("move `{name}` to a layer after `{}`", vref.layer_name));
+                    } else if enabled && eff.disabled.contains_key(*vname) {
+                        let reason = &eff.disabled[*vname].1;
+                        self.err(
+                            "disabled-dependency",
+                            pos(&svc.vault[0]),
+                            format!("`{name}` reads Vault paths, but this environment disables `{vname}` ({reason})"),
+                        )
+                        .help = Some(format!("disable `{name}` in this environment too, or stop disabling `{vname}`"));
+                    }
+                    for p in &svc.vault {
+                        match values::check_vault_path(&p.value) {
+                            Err(e) => {
+                                self.err("invalid-vault-path", pos(p), e).help = Some(
+                                    "write `<mount>/<path>`, e.g. `platform/core` or `platform/core/*`".into(),
+                                );
+                            }
+                            Ok(mount) if !mounts.iter().any(|m| m == mount) => {
+                                self.err(
+                                    "unknown-vault-mount",
+                                    pos(p),
+                                    format!("`{}` is under `{mount}/`, which `vault.mounts` does not declare", p.value),
+                                )
+                                .help = Some(suggest(mount, &mounts, "mounts"));
+                            }
+                            Ok(_) => vault_paths.push(p.value.clone()),
+                        }
+                    }
+                    if !uses.iter().any(|u| u == *vname) {
+                        uses.push(vname.to_string());
+                    }
+                }
+            }
+        }
+
         // routes
         let mut routes = Vec::new();
         let mut dropped_routes = Vec::new();
@@ -1633,6 +1863,7 @@ impl<'a> Resolver<'a> {
             volumes,
             configs,
             secrets: secret_mounts,
+            vault_paths,
             resources,
             placement,
             hostname: svc.hostname.as_ref().map(|h| h.value.clone()),
@@ -1851,6 +2082,20 @@ fn expand_home(p: &str, spec_dir: &Path) -> PathBuf {
 
 /// Object names (services, secrets, volumes, namespaces) become parts of Docker object names and
 /// DNS names.
+/// Service policies are named `svc-<service>`; team policies may not take that prefix.
+pub const RESERVED_POLICY_PREFIX: &str = "svc-";
+/// The policy of sprocketctl's own admin token.
+pub const ADMIN_POLICY: &str = "sprocketctl-admin";
+
+fn check_vault_name(n: &str) -> Result<(), ()> {
+    let ok = !n.is_empty()
+        && n.len() <= 64
+        && n.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then_some(()).ok_or(())
+}
+
 pub fn check_object_name(n: &str) -> Result<(), String> {
     let ok = !n.is_empty()
         && n.len() <= 48

@@ -32,6 +32,46 @@ pub struct Vault {
     pub keyring: PathBuf,
     /// Public keys (age or SSH), `file:` references already read.
     pub recipients: Vec<String>,
+    /// Secret engines to mount, in spec order.
+    pub mounts: Vec<VaultMount>,
+    /// Human team policies.
+    pub policies: Vec<VaultPolicy>,
+    pub github: Option<GithubAuth>,
+    /// Period of the services' tokens, in seconds.
+    pub token_period_s: u64,
+    /// Service → the Vault paths it reads (enabled services with `vault` paths only).
+    pub readers: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VaultMount {
+    /// Without slashes (`platform`).
+    pub path: String,
+    pub kind: KvVersion,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum KvVersion {
+    #[serde(rename = "kv")]
+    V1,
+    #[serde(rename = "kv-v2")]
+    V2,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VaultPolicy {
+    pub name: String,
+    /// (path, capabilities) in spec order.
+    pub rules: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GithubAuth {
+    pub organization: String,
+    pub organization_id: Option<u64>,
+    pub base_url: Option<String>,
+    /// Team slug → policies.
+    pub teams: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -147,6 +187,8 @@ pub struct Service {
     pub volumes: Vec<Volume>,
     pub configs: Vec<ConfigFile>,
     pub secrets: Vec<SecretMount>,
+    /// Vault paths this service reads (`<mount>/<path>`).
+    pub vault_paths: Vec<String>,
     pub resources: Resources,
     pub placement: Vec<String>,
     pub hostname: Option<String>,
@@ -275,6 +317,9 @@ pub enum SecretSource {
     Manual,
     /// Made from the operators' keyring by `vault init` / `up` (the unseal agent's material).
     Vault,
+    /// A service's periodic Vault token, issued by `up` (services with `vault` paths).
+    #[serde(rename = "vault-token")]
+    VaultToken,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -48,6 +48,44 @@ pub struct VaultSection {
     /// `ssh-rsa …`, or `file:PATH` (a file holding such keys, one per line; `~` is the home folder).
     #[serde(default)]
     pub recipients: Vec<S<String>>,
+    /// Secret engines `up` mounts: path → `kv-v2` or `kv` (version 1). A mount is never
+    /// disabled or changed in type by sprocketctl (that would destroy its data).
+    #[serde(default)]
+    pub mounts: OrderedMap<S<String>>,
+    /// Human team policies: name → rules (`{ path, capabilities }`, paths as Vault's ACL
+    /// syntax has them, e.g. `platform/data/*`). Each service's policy is derived from its
+    /// `vault` paths, not written here.
+    #[serde(default)]
+    pub policies: OrderedMap<Vec<S<PolicyRule>>>,
+    /// GitHub login for people: organisation and team → policies (needs the server's `github`
+    /// auth plugin: built into HashiCorp Vault, an external plugin for OpenBao 2.x).
+    pub github: Option<S<GithubAuth>>,
+    /// Period of the services' Vault tokens (default `24h`). The unseal agent renews every
+    /// token at a third of it; a token not renewed for a whole period expires, and the next
+    /// `up` issues a new one.
+    pub token_period: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct PolicyRule {
+    /// A Vault ACL path (`*` at the end, `+` for one segment).
+    pub path: S<String>,
+    /// `create`, `read`, `update`, `patch`, `delete`, `list`, `sudo`, `deny`.
+    pub capabilities: Vec<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct GithubAuth {
+    /// The GitHub organisation whose members may log in.
+    pub organization: S<String>,
+    /// Its numeric id. Without it, Vault asks GitHub when the config is written, which fails
+    /// where GitHub is unreachable (`curl https://api.github.com/orgs/NAME` shows it).
+    pub organization_id: Option<S<u64>>,
+    /// GitHub Enterprise API URL.
+    pub base_url: Option<S<String>>,
+    /// Team slug → the policies its members get.
+    #[serde(default)]
+    pub teams: OrderedMap<Vec<S<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +136,12 @@ pub struct Service {
     pub configs: Vec<S<ConfigSpec>>,
     #[serde(default)]
     pub secrets: Vec<S<SecretUse>>,
+    /// Vault paths this service reads, `<mount>/<path>` (`*` at the end matches the rest).
+    /// Its least-privilege policy, a periodic token (a Docker secret at
+    /// `/run/secrets/vault-token`, renewed by the unseal agent), `VAULT_ADDR` and a network to
+    /// Vault are derived.
+    #[serde(default)]
+    pub vault: Vec<S<String>>,
     pub resources: Option<Resources>,
     #[serde(default)]
     pub placement: Vec<S<String>>,
@@ -291,7 +335,8 @@ pub struct Environment {
     /// Overrides of external endpoints.
     #[serde(default)]
     pub external: OrderedMap<ExternalOverride>,
-    /// Overrides of the `vault` section (`keyring`, `recipients`), e.g. a developer's own key.
+    /// Overrides of the `vault` section (`keyring`, `recipients`, `token_period`), e.g. a
+    /// developer's own key.
     pub vault: Option<S<VaultSection>>,
 }
 

@@ -163,6 +163,29 @@ pub fn is_local_host(host: &str) -> bool {
     host == "localhost" || host.ends_with(".localhost") || host.parse::<IpAddr>().is_ok()
 }
 
+/// A Vault path a service reads: `<mount>/<path>`, `*` only at the end. Returns the mount.
+pub fn check_vault_path(p: &str) -> Result<&str, String> {
+    let (mount, rest) = p
+        .split_once('/')
+        .ok_or_else(|| format!("`{p}` names no path under its mount"))?;
+    let ok_chars = |t: &str| {
+        t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./*+".contains(&b))
+    };
+    if mount.is_empty() || rest.is_empty() {
+        return Err(format!("`{p}` names no path under its mount"));
+    }
+    if !ok_chars(p) || p.split('/').any(|s| s.is_empty() || s == "..") {
+        return Err(format!(
+            "`{p}` is not a Vault path (letters, digits, `-_.+`, `/` between non-empty parts)"
+        ));
+    }
+    if p.find('*').is_some_and(|i| i != p.len() - 1) {
+        return Err(format!("`{p}`: `*` may only end a Vault path"));
+    }
+    Ok(mount)
+}
+
 /// Durations like `500ms`, `5s`, `1m30s`, `2h`, in nanoseconds.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
     let bad = || format!("`{text}` is not a duration; write e.g. `500ms`, `5s`, `1m30s`, `2h`");

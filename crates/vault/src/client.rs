@@ -17,7 +17,7 @@ pub enum VaultError {
     #[error("Vault at {addr} answered {status} to {call}: {body}")]
     Status {
         addr: String,
-        call: &'static str,
+        call: String,
         status: u16,
         body: String,
     },
@@ -26,7 +26,7 @@ pub enum VaultError {
     )]
     Protocol {
         addr: String,
-        call: &'static str,
+        call: String,
         reason: String,
     },
 }
@@ -144,16 +144,93 @@ impl VaultClient {
         if !status.is_success() {
             return Err(VaultError::Status {
                 addr: self.address(),
-                call,
+                call: call.to_string(),
                 status: status.as_u16(),
                 body: String::from_utf8_lossy(&body).chars().take(300).collect(),
             });
         }
         serde_json::from_slice(&body).map_err(|e| VaultError::Protocol {
             addr: self.address(),
-            call,
+            call: call.to_string(),
             reason: e.to_string(),
         })
+    }
+
+    /// A call with a token. `Ok(None)` when Vault answers 404 (nothing there) or 204 (done, no
+    /// body). `path` is after `/v1/`; a `LIST` is a GET with `?list=true`.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Option<serde_json::Value>, VaultError> {
+        let mut r = self
+            .req(&self.http, method.clone(), &format!("/v1/{path}"))
+            .header("X-Vault-Token", token);
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        let call = format!("{method} {}", path.split('?').next().unwrap_or(path));
+        let resp = r.send().await.map_err(|e| VaultError::Unreachable {
+            addr: self.address(),
+            reason: without_url(&e),
+        })?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| VaultError::Unreachable {
+            addr: self.address(),
+            reason: without_url(&e),
+        })?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(VaultError::Status {
+                addr: self.address(),
+                call,
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+            });
+        }
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| VaultError::Protocol {
+                addr: self.address(),
+                call,
+                reason: e.to_string(),
+            })
+    }
+
+    /// `GET path` → its `data`, or `None` when there is nothing.
+    pub async fn read(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> Result<Option<serde_json::Value>, VaultError> {
+        Ok(self
+            .call(reqwest::Method::GET, path, token, None)
+            .await?
+            .and_then(|v| v.get("data").cloned()))
+    }
+
+    /// `POST path` with a JSON body; the whole answer (tokens come back in `auth`).
+    pub async fn write(
+        &self,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> Result<Option<serde_json::Value>, VaultError> {
+        self.call(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Result<(), VaultError> {
+        self.call(reqwest::Method::DELETE, path, token, None)
+            .await
+            .map(|_| ())
     }
 
     pub async fn seal_status(&self) -> Result<SealStatus, VaultError> {

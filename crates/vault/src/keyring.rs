@@ -48,7 +48,13 @@ pub struct Keyring {
     pub shares: u32,
     pub threshold: u32,
     pub unseal_keys_b64: Vec<String>,
+    /// Empty once `vault revoke-root` revoked it (`vault generate-root` makes a new one).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub root_token: String,
+    /// sprocketctl's scoped admin token (policy `sprocketctl-admin`): what `up` works with
+    /// after the bootstrap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -74,9 +80,23 @@ impl Keyring {
         short(self.unseal_keys_b64.join(",").as_bytes())
     }
 
+    /// The token to act with: the admin token, else the root token.
+    pub fn token(&self) -> &str {
+        self.admin_token.as_deref().unwrap_or(&self.root_token)
+    }
+
     /// Fingerprint of the root token alone.
     pub fn root_token_fingerprint(&self) -> String {
         short(self.root_token.as_bytes())
+    }
+
+    /// Encrypts to `recipients` and replaces the file at `path` atomically.
+    pub fn save(&self, path: &Path, recipients: &[String]) -> Result<(), KeyringError> {
+        let sealed = self.seal(recipients)?;
+        write_atomic(path, &sealed).map_err(|e| KeyringError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })
     }
 
     /// Encrypts to every recipient, armoured.
@@ -149,7 +169,9 @@ impl Keyring {
                 e.column()
             ))
         })?;
-        if k.unseal_keys_b64.len() < k.threshold as usize || k.root_token.is_empty() {
+        if k.unseal_keys_b64.len() < k.threshold as usize
+            || (k.root_token.is_empty() && k.admin_token.is_none())
+        {
             return Err(corrupt("it holds fewer keys than its threshold".into()));
         }
         Ok(k)
@@ -270,6 +292,7 @@ mod tests {
             threshold: 3,
             unseal_keys_b64: (0..5).map(|i| format!("key-{i}-secret")).collect(),
             root_token: "s.root-secret".into(),
+            admin_token: None,
         }
     }
 

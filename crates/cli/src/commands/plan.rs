@@ -5,6 +5,7 @@ use crate::exit;
 use crate::output::{self, Format};
 use serde::Serialize;
 use sprocket_desired::plan::{Action, Plan, Summary};
+use sprocket_desired::vault::{VaultAction, VaultPlan};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -14,6 +15,13 @@ pub struct Args {
     /// Include the deletion of owned objects the spec no longer wants.
     #[arg(long)]
     pub prune: bool,
+    /// Private key that opens the Vault keyring, to compare Vault's configuration (default
+    /// ~/.config/sprocket/identity.txt).
+    #[arg(long, env = "SPROCKET_IDENTITY")]
+    pub identity: Option<std::path::PathBuf>,
+    /// Reach Vault at this URL instead of through its route.
+    #[arg(long, env = "VAULT_ADDR")]
+    pub vault_addr: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -21,6 +29,65 @@ struct PlanReport<'a> {
     plan: &'a Plan,
     summary: Summary,
     prune: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vault: Option<&'a VaultSection>,
+}
+
+/// Vault's configuration compared, or why it was not.
+#[derive(Serialize, Default)]
+pub struct VaultSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<VaultPlan>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Reads Vault (never changes it) and diffs it against the spec's configuration.
+async fn vault_section(live: &super::Live, a: &Args) -> Option<VaultSection> {
+    let d = live.desired.vault.as_ref()?;
+    let p = &live.loaded.platform;
+    let v = p.vault.as_ref()?;
+    let note = |n: String| {
+        Some(VaultSection {
+            plan: None,
+            note: Some(n),
+        })
+    };
+    let Some(c) = crate::vault_lifecycle::client(p, a.vault_addr.as_deref()) else {
+        return note("Vault has no route to reach it by: pass --vault-addr".into());
+    };
+    match c.seal_status().await {
+        Err(_) => return note(format!(
+            "Vault is not reachable at {}: not compared (`up` configures it once its layer runs)",
+            c.address()
+        )),
+        Ok(s) if !s.initialized => {
+            return note("Vault is not initialised: `up` initialises and configures it".into())
+        }
+        Ok(s) if s.sealed => return note("Vault is sealed: not compared".into()),
+        Ok(_) => {}
+    }
+    let mut k = match crate::vault_lifecycle::open_keyring(v, a.identity.as_deref()) {
+        Ok(k) => k,
+        Err(e) => {
+            return note(format!(
+                "not compared: {}",
+                e.to_string().lines().next().unwrap_or_default()
+            ))
+        }
+    };
+    let quiet = crate::output::Progress { enabled: false };
+    let s = match crate::vault_config::session(&c, v, &mut k, false, quiet).await {
+        Ok(s) => s,
+        Err(e) => return note(format!("not compared: {e}")),
+    };
+    match crate::vault_config::observe(&c, &s.token, &live.observed.secrets).await {
+        Ok((o, _)) => Some(VaultSection {
+            plan: Some(sprocket_desired::vault::plan(d, &o)),
+            note: None,
+        }),
+        Err(e) => note(format!("not compared: {e}")),
+    }
 }
 
 pub async fn run(ctx: &Ctx, a: Args) -> i32 {
@@ -30,15 +97,26 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
     };
     let plan = sprocket_desired::plan::plan(&live.desired, &live.observed);
     let summary = plan.summary(a.prune);
+    let vault = vault_section(&live, &a).await;
     match ctx.format {
         Format::Json => output::json(&PlanReport {
             plan: &plan,
             summary,
             prune: a.prune,
+            vault: vault.as_ref(),
         }),
-        Format::Human => print!("{}", human(&plan, a.prune)),
+        Format::Human => {
+            print!("{}", human(&plan, a.prune));
+            if let Some(v) = &vault {
+                print!("{}", human_vault(v, a.prune));
+            }
+        }
     }
-    if a.detailed_exitcode && summary != Summary::default() {
+    let vault_changes = vault
+        .as_ref()
+        .and_then(|v| v.plan.as_ref())
+        .is_some_and(|vp| !vp.is_empty(a.prune));
+    if a.detailed_exitcode && (summary != Summary::default() || vault_changes) {
         exit::CHANGES
     } else {
         exit::OK
@@ -110,5 +188,49 @@ pub fn human(plan: &Plan, prune: bool) -> String {
         "Plan: {} to create, {} to change, {} to destroy.\n",
         s.create, s.update, s.delete
     ));
+    out
+}
+
+/// Vault's part of the plan as text.
+pub fn human_vault(v: &VaultSection, prune: bool) -> String {
+    let mut out = String::new();
+    if let Some(n) = &v.note {
+        return format!("  vault: {n}\n");
+    }
+    let Some(p) = &v.plan else { return out };
+    if p.changes.is_empty() && (p.prune.is_empty()) {
+        return "  vault: no changes (mounts, policies, auth and service tokens as the spec wants)\n".into();
+    }
+    out.push_str("  vault:\n");
+    let line = |c: &sprocket_desired::vault::VaultChange| {
+        let s = match c.action {
+            VaultAction::Create => "+",
+            VaultAction::Update => "~",
+            VaultAction::Delete => "-",
+            VaultAction::Blocked => "!",
+        };
+        format!(
+            "    {s} {} {}{}\n",
+            c.kind,
+            c.name,
+            c.detail
+                .as_ref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        )
+    };
+    for c in &p.changes {
+        out.push_str(&line(c));
+    }
+    if !p.prune.is_empty() {
+        out.push_str(if prune {
+            "    removed with --prune:\n"
+        } else {
+            "    owned by sprocketctl, no longer in the spec (`--prune` removes them):\n"
+        });
+        for c in &p.prune {
+            out.push_str(&line(c));
+        }
+    }
     out
 }

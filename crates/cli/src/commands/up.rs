@@ -123,6 +123,25 @@ fn human(r: &UpReport) -> String {
         for n in &v.notes {
             out.push_str(&format!("    note: {n}\n"));
         }
+        if let Some(c) = &v.config {
+            out.push_str(&format!(
+                "    configuration: {} change(s) applied{}\n",
+                c.changes.len(),
+                if c.blocked.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} blocked", c.blocked.len())
+                }
+            ));
+            for b in &c.blocked {
+                out.push_str(&format!(
+                    "    blocked: {} {}: {}\n",
+                    b.kind,
+                    b.name,
+                    b.detail.as_deref().unwrap_or_default()
+                ));
+            }
+        }
     }
     if let Some(f) = &r.failure {
         out.push_str(&format!(

@@ -1,4 +1,5 @@
-//! `vault keygen | init | unseal | status`: Vault's keys, held by the operators, encrypted.
+//! `vault keygen | init | unseal | status | revoke-root | generate-root`: Vault's keys, held by
+//! the operators, encrypted; the root token used once and retired.
 
 use super::{load, Ctx};
 use crate::exit;
@@ -42,6 +43,12 @@ pub enum VaultCommand {
     Unseal,
     /// Initialised? Sealed? Version, thresholds, and which keyring would unseal it.
     Status,
+    /// Revoke the root token and drop it from the keyring (after making sure the scoped admin
+    /// token that `up` works with is there).
+    RevokeRoot,
+    /// Make a new root token from the unseal keys (for break-glass work); it goes into the
+    /// keyring, never to the screen. `vault revoke-root` when done.
+    GenerateRoot,
 }
 
 #[derive(Serialize)]
@@ -85,7 +92,50 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
         );
     };
     let ns = &p.environment.namespace;
+    if matches!(
+        a.command,
+        VaultCommand::RevokeRoot | VaultCommand::GenerateRoot
+    ) {
+        let mut k = match life::open_keyring(&v, a.identity.as_deref()) {
+            Ok(k) => k,
+            Err(e) => return fail(ctx, e),
+        };
+        match client.seal_status().await {
+            Ok(s) if !s.sealed => {}
+            Ok(_) => {
+                return super::fail(
+                    ctx,
+                    "Vault is sealed: run `sprocketctl vault unseal` first",
+                    exit::ERROR,
+                )
+            }
+            Err(e) => return fail(ctx, e.into()),
+        }
+        let r = if matches!(a.command, VaultCommand::RevokeRoot) {
+            crate::vault_config::revoke_root(&client, &v, &mut k, ctx.progress).await
+        } else {
+            crate::vault_config::generate_root(&client, &v, &mut k, ctx.progress).await
+        };
+        return match r {
+            Ok(r) => {
+                match ctx.format {
+                    Format::Json => output::json(&r),
+                    Format::Human => println!(
+                        "root token: {}{}",
+                        r.action,
+                        r.root_token_fingerprint
+                            .as_ref()
+                            .map(|f| format!(" (fingerprint {f})"))
+                            .unwrap_or_default()
+                    ),
+                }
+                exit::OK
+            }
+            Err(e) => super::fail(ctx, &e, exit::ERROR),
+        };
+    }
     let result = match a.command {
+        VaultCommand::RevokeRoot | VaultCommand::GenerateRoot => unreachable!("handled above"),
         VaultCommand::Keygen { .. } => unreachable!("handled above"),
         VaultCommand::Init { reveal } => match life::init(&client, &v, ns, ctx.progress).await {
             Ok((mut report, keys)) => {
@@ -97,7 +147,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
                         }
                         Err(e) => return fail(ctx, e),
                     }
-                    if let Err(e) = client.token_policies(&k.root_token).await {
+                    if let Err(e) = client.token_policies(k.token()).await {
                         return fail(ctx, e.into());
                     }
                 }
