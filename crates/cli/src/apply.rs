@@ -383,6 +383,9 @@ pub async fn up(
         report
             .removed
             .extend(collect_stale_configs(engine, desired, &observed, opts.prune).await);
+        report
+            .removed
+            .extend(collect_replaced_material(engine, &observed, &refs).await);
     }
     report.seconds = started.elapsed().as_secs_f64();
     report.calls = engine.calls.snapshot();
@@ -537,9 +540,12 @@ async fn vault_step<'a>(
                     }
                 ));
             }
-            v.notes.push(
-                "configuration not checked: the keyring could not be opened (no identity)".into(),
-            );
+            if v.initialized {
+                v.notes.push(
+                    "configuration not checked: the keyring could not be opened (no identity)"
+                        .into(),
+                );
+            }
         }
         _ => {}
     }
@@ -898,6 +904,30 @@ async fn collect_stale_configs(
     for c in &observed.configs {
         if !used.contains(c.name.as_str()) && engine.remove_config(&c.id, &c.name).await.is_ok() {
             removed.push(format!("config {}", c.name));
+        }
+    }
+    removed
+}
+
+/// Removes versions of Vault-made secrets (unseal material, service tokens) that a newer one
+/// replaced. One still mounted by a task that is shutting down is refused by the engine and
+/// goes on the next run.
+async fn collect_replaced_material(
+    engine: &Engine,
+    observed: &plan::Observed,
+    refs: &Refs,
+) -> Vec<String> {
+    let mut removed = Vec::new();
+    for s in &observed.secrets {
+        let Some(logical) = s.label(L::NAME).filter(|n| is_vault_material(n)) else {
+            continue;
+        };
+        let replaced = refs
+            .secrets
+            .get(logical)
+            .is_some_and(|(current, _)| current != &s.name);
+        if replaced && engine.remove_secret(&s.id, &s.name).await.is_ok() {
+            removed.push(format!("secret {}", s.name));
         }
     }
     removed

@@ -500,11 +500,13 @@ fn first_difference(live: &str, want: &str) -> String {
     loop {
         match (l.next(), w.next()) {
             (Some(a), Some(b)) if a.trim() == b.trim() => continue,
+            (None, Some(b)) => return format!("adds `{}`", b.trim()),
+            (Some(a), None) => return format!("drops `{}`", a.trim()),
             (a, b) => {
                 return format!(
                     "`{}` → `{}`",
-                    a.unwrap_or("").trim(),
-                    b.unwrap_or("").trim()
+                    a.unwrap_or_default().trim(),
+                    b.unwrap_or_default().trim()
                 )
             }
         }

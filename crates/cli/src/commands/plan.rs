@@ -57,10 +57,12 @@ async fn vault_section(live: &super::Live, a: &Args) -> Option<VaultSection> {
         return note("Vault has no route to reach it by: pass --vault-addr".into());
     };
     match c.seal_status().await {
-        Err(_) => return note(format!(
+        Err(_) => {
+            return note(format!(
             "Vault is not reachable at {}: not compared (`up` configures it once its layer runs)",
             c.address()
-        )),
+        ))
+        }
         Ok(s) if !s.initialized => {
             return note("Vault is not initialised: `up` initialises and configures it".into())
         }
