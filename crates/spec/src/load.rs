@@ -467,6 +467,19 @@ impl<'a> Resolver<'a> {
                 self.err("invalid-recipient", pos(r), format!("`{}` is not an age (age1…) or SSH (ssh-ed25519/ssh-rsa) public key, nor `file:PATH`", v.chars().take(40).collect::<String>()));
             }
         }
+        if let Some(o) = eff.vault {
+            if !o.value.mounts.is_empty()
+                || !o.value.policies.is_empty()
+                || o.value.github.is_some()
+            {
+                self.warn(
+                    "vault-override-ignored",
+                    pos(o),
+                    "an environment's `vault` overrides only `keyring`, `recipients` and `token_period`; its `mounts`, `policies` and `github` are ignored",
+                )
+                .help = Some("Vault's configuration is one for the platform: write it in the top-level `vault` section".into());
+            }
+        }
         let (mounts, policies, github) = self.vault_config(&base.value);
         let period = over
             .and_then(|o| o.token_period.as_ref())
@@ -578,7 +591,8 @@ impl<'a> Resolver<'a> {
                         "invalid-vault-path",
                         pos(path),
                         format!("`{}` is not a Vault ACL path", path.value),
-                    );
+                    )
+                    .help = Some("use letters, digits, `-_./`, `*` at the end, `+` for one segment, e.g. `platform/data/*`".into());
                 }
                 if r.value.capabilities.is_empty() {
                     self.err(

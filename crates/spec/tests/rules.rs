@@ -543,6 +543,122 @@ fn vault_rules() {
     );
 }
 
+/// A Vault section with mounts, a team policy and GitHub teams; `web` reads `platform/web/*`.
+fn with_vault_config(edit: &dyn Fn(String) -> String) -> String {
+    let section = format!(
+        "{VAULT}  mounts: {{ platform: kv-v2, misc: kv }}\n  policies:\n    devs: [{{ path: \"platform/data/*\", capabilities: [read, list] }}]\n  github: {{ organization: acme, teams: {{ devs: [devs] }} }}\n  token_period: 1h\n"
+    );
+    let text = with_vault(&section).replacen(
+        "        uses: [redis, postgres]\n",
+        "        uses: [redis, postgres]\n        vault: [platform/web/*]\n",
+        1,
+    );
+    edit(text)
+}
+
+#[test]
+fn vault_configuration_resolves_and_derives_the_readers() {
+    let text = with_vault_config(&|t| t);
+    assert!(
+        diagnostics(&text).iter().all(|d| !d.is_error()),
+        "{:#?}",
+        diagnostics(&text)
+    );
+    let p = parse(source(&text)).unwrap();
+    let platform = resolve(&p, Some("local"), &files).unwrap().platform;
+    let v = platform.vault.as_ref().unwrap();
+    assert_eq!(v.readers["web"], ["platform/web/*"]);
+    assert_eq!(v.token_period_s, 3600);
+    assert_eq!(v.mounts.len(), 2);
+    assert_eq!(v.github.as_ref().unwrap().teams["devs"], ["devs"]);
+    // Reading Vault means talking to it: the dependency (and so the network) is derived.
+    assert!(platform
+        .service("web")
+        .unwrap()
+        .uses
+        .contains(&"vault".to_string()));
+}
+
+#[test]
+fn vault_configuration_rules() {
+    let text = with_vault_config(&|t| t.replace("[read, list] }]", "[read, lst] }]"));
+    expect(
+        &text,
+        "invalid-capability",
+        "`lst` is not a Vault capability",
+        at(&text, "lst", 0),
+    );
+    let text = with_vault_config(&|t| t.replace("devs: [devs]", "devs: [devs, admins]"));
+    expect(
+        &text,
+        "unknown-policy",
+        "GitHub team `devs` gets policy `admins`, which `vault.policies` does not declare",
+        at(&text, "admins", 0),
+    );
+    let text = with_vault_config(&|t| t.replace("vault: [platform/web/*]", "vault: [secret/web]"));
+    expect(
+        &text,
+        "unknown-vault-mount",
+        "`secret/web` is under `secret/`, which `vault.mounts` does not declare",
+        at(&text, "secret/web", 0),
+    );
+    let text =
+        with_vault_config(&|t| t.replace("vault: [platform/web/*]", "vault: [platform/*/x]"));
+    expect(
+        &text,
+        "invalid-vault-path",
+        "`*` may only end a Vault path",
+        at(&text, "platform/*/x", 0),
+    );
+    let text = with_vault_config(&|t| {
+        t.replace(
+            "auth: { image: \"example/auth:1\",",
+            "auth: { image: \"example/auth:1\", vault: [platform/auth],",
+        )
+    });
+    expect(
+        &text,
+        "vault-reader-too-early",
+        "`auth` (layer `infra`) reads Vault, which is set up only after its layer `data` is healthy",
+        at(&text, "platform/auth", 0),
+    );
+    let text = with_vault_config(&|t| t.replace("misc: kv }", "misc: kv-v3 }"));
+    expect(
+        &text,
+        "invalid-mount-type",
+        "mount `misc`: unknown type `kv-v3`",
+        at(&text, "kv-v3", 0),
+    );
+    let text = with_vault_config(&|t| t.replace("    devs: [{", "    svc-x: [{"));
+    expect(
+        &text,
+        "invalid-policy-name",
+        "`svc-x` cannot name a team policy",
+        at(&text, "svc-x", 0),
+    );
+    let text = with_vault_config(&|t| t.replace("token_period: 1h", "token_period: 1s"));
+    expect(
+        &text,
+        "invalid-token-period",
+        "at least 3s",
+        at(&text, "1s", 0),
+    );
+    // A reader needs Vault to run where it runs.
+    let text = with_vault_config(&|t| {
+        t.replace(
+            "disable: { auth: \"no image here\" }",
+            "disable: { auth: \"no image here\", vault: off }",
+        )
+    });
+    let all = diagnostics(&text);
+    assert!(
+        all.iter().any(|d| d.code == "disabled-dependency"
+            && d.message
+                .contains("`web` reads Vault paths, but this environment disables `vault`")),
+        "{all:#?}"
+    );
+}
+
 trait MapCol {
     fn map_col(self, add: u32) -> Self;
 }
