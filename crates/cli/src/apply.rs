@@ -551,19 +551,8 @@ async fn vault_step<'a>(
     }
     // The agent mounts every service's token: a reissued one means an update.
     if let Some(agent) = agent {
-        if agent.secrets.iter().any(|f| rotated.contains(&f.name))
-            && !later.iter().any(|(s, _, _)| s.name == agent.name)
-        {
-            let id = observed
-                .services
-                .iter()
-                .find(|o| o.spec.name == agent.name)
-                .map(|o| o.id.clone());
-            later.push((
-                agent,
-                id.clone(),
-                if id.is_some() { "update" } else { "create" },
-            ));
+        if agent.secrets.iter().any(|f| rotated.contains(&f.name)) {
+            queue_later(later, agent, observed);
         }
     }
     if let Some(agent) = agent {
@@ -595,18 +584,7 @@ async fn vault_step<'a>(
                         "  secret {UNSEAL_SECRET}: made from the keyring (fingerprint {})",
                         material.fingerprint
                     ));
-                    if !later.iter().any(|(s, _, _)| s.name == agent.name) {
-                        let id = observed
-                            .services
-                            .iter()
-                            .find(|o| o.spec.name == agent.name)
-                            .map(|o| o.id.clone());
-                        later.push((
-                            agent,
-                            id.clone(),
-                            if id.is_some() { "update" } else { "create" },
-                        ));
-                    }
+                    queue_later(later, agent, observed);
                 }
             }
             None if later.iter().any(|(s, _, _)| s.name == agent.name) => {
@@ -620,6 +598,24 @@ async fn vault_step<'a>(
         p.say(format!("vault: {n}"));
     }
     Ok((v, rotated))
+}
+
+/// Queues `s` to be (re)deployed after the Vault step, once.
+fn queue_later<'a>(
+    later: &mut Vec<(&'a ServiceSpec, Option<String>, &'static str)>,
+    s: &'a ServiceSpec,
+    observed: &plan::Observed,
+) {
+    if later.iter().any(|(x, _, _)| x.name == s.name) {
+        return;
+    }
+    let id = observed
+        .services
+        .iter()
+        .find(|o| o.spec.name == s.name)
+        .map(|o| o.id.clone());
+    let action = if id.is_some() { "update" } else { "create" };
+    later.push((s, id, action));
 }
 
 /// Networks, configs and generated secrets of a layer, before its services.

@@ -127,11 +127,14 @@ impl VaultClient {
         r
     }
 
-    async fn send<T: for<'de> Deserialize<'de>>(
+    /// Sends; `Ok(None)` for 404 when `none_on_404`, the body otherwise; any other non-success
+    /// status is an error that carries Vault's (shortened) answer, never the request.
+    async fn exchange(
         &self,
-        call: &'static str,
+        call: &str,
         r: reqwest::RequestBuilder,
-    ) -> Result<T, VaultError> {
+        none_on_404: bool,
+    ) -> Result<Option<Vec<u8>>, VaultError> {
         let resp = r.send().await.map_err(|e| VaultError::Unreachable {
             addr: self.address(),
             reason: without_url(&e),
@@ -141,6 +144,9 @@ impl VaultClient {
             addr: self.address(),
             reason: without_url(&e),
         })?;
+        if none_on_404 && status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
         if !status.is_success() {
             return Err(VaultError::Status {
                 addr: self.address(),
@@ -149,6 +155,15 @@ impl VaultClient {
                 body: String::from_utf8_lossy(&body).chars().take(300).collect(),
             });
         }
+        Ok(Some(body.to_vec()))
+    }
+
+    async fn send<T: for<'de> Deserialize<'de>>(
+        &self,
+        call: &'static str,
+        r: reqwest::RequestBuilder,
+    ) -> Result<T, VaultError> {
+        let body = self.exchange(call, r, false).await?.unwrap_or_default();
         serde_json::from_slice(&body).map_err(|e| VaultError::Protocol {
             addr: self.address(),
             call: call.to_string(),
@@ -172,26 +187,9 @@ impl VaultClient {
             r = r.json(b);
         }
         let call = format!("{method} {}", path.split('?').next().unwrap_or(path));
-        let resp = r.send().await.map_err(|e| VaultError::Unreachable {
-            addr: self.address(),
-            reason: without_url(&e),
-        })?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| VaultError::Unreachable {
-            addr: self.address(),
-            reason: without_url(&e),
-        })?;
-        if status == reqwest::StatusCode::NOT_FOUND {
+        let Some(bytes) = self.exchange(&call, r, true).await? else {
             return Ok(None);
-        }
-        if !status.is_success() {
-            return Err(VaultError::Status {
-                addr: self.address(),
-                call,
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&bytes).chars().take(300).collect(),
-            });
-        }
+        };
         if bytes.is_empty() {
             return Ok(None);
         }
