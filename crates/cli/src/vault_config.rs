@@ -459,6 +459,79 @@ pub async fn apply(
     Ok(out)
 }
 
+/// Vault's configuration compared, or why it was not.
+#[derive(serde::Serialize, Default)]
+pub struct Comparison {
+    /// Where Vault was reached.
+    pub address: String,
+    /// Its seal status, when it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seal: Option<sprocket_vault::SealStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<VaultPlan>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Reads Vault (never changes it) and diffs it against the spec's configuration.
+pub async fn compare(
+    live: &crate::commands::Live,
+    a: &crate::commands::VaultAccess,
+) -> Option<Comparison> {
+    let d = live.desired.vault.as_ref()?;
+    let p = &live.loaded.platform;
+    let v = p.vault.as_ref()?;
+    let Some(c) = crate::vault_lifecycle::client(p, a.vault_addr.as_deref()) else {
+        return Some(Comparison {
+            note: Some("Vault has no route to reach it by: pass --vault-addr".into()),
+            ..Default::default()
+        });
+    };
+    let seal = c.seal_status().await.ok();
+    let mut out = Comparison {
+        address: c.address(),
+        seal: seal.clone(),
+        ..Default::default()
+    };
+    let mut note = |n: String| {
+        out.note = Some(n);
+        Some(std::mem::take(&mut out))
+    };
+    match seal {
+        None => {
+            return note(
+                "not reachable: not compared (`up` configures Vault once its layer runs)".into(),
+            )
+        }
+        Some(s) if !s.initialized => {
+            return note("not initialised: `up` initialises and configures it".into())
+        }
+        Some(s) if s.sealed => return note("sealed: not compared".into()),
+        Some(_) => {}
+    }
+    let mut k = match crate::vault_lifecycle::open_keyring(v, a.identity.as_deref()) {
+        Ok(k) => k,
+        Err(e) => {
+            return note(format!(
+                "not compared: {}",
+                e.to_string().lines().next().unwrap_or_default()
+            ))
+        }
+    };
+    let quiet = crate::output::Progress { enabled: false };
+    let s = match session(&c, v, &mut k, false, quiet).await {
+        Ok(s) => s,
+        Err(e) => return note(format!("not compared: {e}")),
+    };
+    match observe(&c, &s.token, &live.observed.secrets).await {
+        Ok((o, _)) => {
+            out.plan = Some(sprocket_desired::vault::plan(d, &o));
+            Some(out)
+        }
+        Err(e) => note(format!("not compared: {e}")),
+    }
+}
+
 /// What a root-token command did. Fingerprints only.
 #[derive(Debug, serde::Serialize)]
 pub struct RootReport {

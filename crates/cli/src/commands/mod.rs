@@ -126,6 +126,18 @@ pub fn secs(d: std::time::Duration) -> String {
     }
 }
 
+/// How a command reaches Vault and opens its keyring (`up`, `plan`, `status`, `vault …`).
+#[derive(clap::Args, Clone, Default)]
+pub struct VaultAccess {
+    /// Private key that opens the Vault keyring: an age identity file or an unencrypted OpenSSH
+    /// private key (default ~/.config/sprocket/identity.txt).
+    #[arg(long, env = "SPROCKET_IDENTITY", global = true)]
+    pub identity: Option<std::path::PathBuf>,
+    /// Reach Vault at this URL instead of through its route (e.g. http://10.0.0.5:8200).
+    #[arg(long, env = "VAULT_ADDR", global = true)]
+    pub vault_addr: Option<String>,
+}
+
 /// The spec resolved, its desired state, the engine, and what the engine holds of the namespace:
 /// where every command that looks at the swarm starts.
 pub struct Live {

@@ -5,7 +5,7 @@ use crate::exit;
 use crate::output::{self, Format};
 use serde::Serialize;
 use sprocket_desired::plan::{Action, Plan, Summary};
-use sprocket_desired::vault::{VaultAction, VaultPlan};
+use sprocket_desired::vault::VaultAction;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,13 +15,9 @@ pub struct Args {
     /// Include the deletion of owned objects the spec no longer wants.
     #[arg(long)]
     pub prune: bool,
-    /// Private key that opens the Vault keyring, to compare Vault's configuration (default
-    /// ~/.config/sprocket/identity.txt).
-    #[arg(long, env = "SPROCKET_IDENTITY")]
-    pub identity: Option<std::path::PathBuf>,
-    /// Reach Vault at this URL instead of through its route.
-    #[arg(long, env = "VAULT_ADDR")]
-    pub vault_addr: Option<String>,
+    /// To compare Vault's configuration too.
+    #[command(flatten)]
+    pub vault: super::VaultAccess,
 }
 
 #[derive(Serialize)]
@@ -30,66 +26,7 @@ struct PlanReport<'a> {
     summary: Summary,
     prune: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    vault: Option<&'a VaultSection>,
-}
-
-/// Vault's configuration compared, or why it was not.
-#[derive(Serialize, Default)]
-pub struct VaultSection {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub plan: Option<VaultPlan>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
-
-/// Reads Vault (never changes it) and diffs it against the spec's configuration.
-async fn vault_section(live: &super::Live, a: &Args) -> Option<VaultSection> {
-    let d = live.desired.vault.as_ref()?;
-    let p = &live.loaded.platform;
-    let v = p.vault.as_ref()?;
-    let note = |n: String| {
-        Some(VaultSection {
-            plan: None,
-            note: Some(n),
-        })
-    };
-    let Some(c) = crate::vault_lifecycle::client(p, a.vault_addr.as_deref()) else {
-        return note("Vault has no route to reach it by: pass --vault-addr".into());
-    };
-    match c.seal_status().await {
-        Err(_) => {
-            return note(format!(
-            "Vault is not reachable at {}: not compared (`up` configures it once its layer runs)",
-            c.address()
-        ))
-        }
-        Ok(s) if !s.initialized => {
-            return note("Vault is not initialised: `up` initialises and configures it".into())
-        }
-        Ok(s) if s.sealed => return note("Vault is sealed: not compared".into()),
-        Ok(_) => {}
-    }
-    let mut k = match crate::vault_lifecycle::open_keyring(v, a.identity.as_deref()) {
-        Ok(k) => k,
-        Err(e) => {
-            return note(format!(
-                "not compared: {}",
-                e.to_string().lines().next().unwrap_or_default()
-            ))
-        }
-    };
-    let quiet = crate::output::Progress { enabled: false };
-    let s = match crate::vault_config::session(&c, v, &mut k, false, quiet).await {
-        Ok(s) => s,
-        Err(e) => return note(format!("not compared: {e}")),
-    };
-    match crate::vault_config::observe(&c, &s.token, &live.observed.secrets).await {
-        Ok((o, _)) => Some(VaultSection {
-            plan: Some(sprocket_desired::vault::plan(d, &o)),
-            note: None,
-        }),
-        Err(e) => note(format!("not compared: {e}")),
-    }
+    vault: Option<&'a crate::vault_config::Comparison>,
 }
 
 pub async fn run(ctx: &Ctx, a: Args) -> i32 {
@@ -99,7 +36,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
     };
     let plan = sprocket_desired::plan::plan(&live.desired, &live.observed);
     let summary = plan.summary(a.prune);
-    let vault = vault_section(&live, &a).await;
+    let vault = crate::vault_config::compare(&live, &a.vault).await;
     match ctx.format {
         Format::Json => output::json(&PlanReport {
             plan: &plan,
@@ -194,7 +131,7 @@ pub fn human(plan: &Plan, prune: bool) -> String {
 }
 
 /// Vault's part of the plan as text.
-pub fn human_vault(v: &VaultSection, prune: bool) -> String {
+pub fn human_vault(v: &crate::vault_config::Comparison, prune: bool) -> String {
     let mut out = String::new();
     if let Some(n) = &v.note {
         return format!("  vault: {n}\n");

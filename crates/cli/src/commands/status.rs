@@ -9,7 +9,11 @@ use serde::Serialize;
 use sprocket_spec::model::Mode;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// To show Vault's seal state and configuration drift too.
+    #[command(flatten)]
+    pub vault: super::VaultAccess,
+}
 
 #[derive(Serialize)]
 struct StatusReport {
@@ -20,6 +24,9 @@ struct StatusReport {
     orphans: Vec<String>,
     /// Every published route, with a curl command that reaches it from this machine.
     routes: Vec<RouteInfo>,
+    /// Vault: sealed or not, and its configuration against the spec.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vault: Option<crate::vault_config::Comparison>,
 }
 
 #[derive(Serialize)]
@@ -66,16 +73,18 @@ struct ServiceStatus {
     drift: Vec<String>,
 }
 
-pub async fn run(ctx: &Ctx, _: Args) -> i32 {
+pub async fn run(ctx: &Ctx, a: Args) -> i32 {
+    let live = match live(ctx).await {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let vault = crate::vault_config::compare(&live, &a.vault).await;
     let super::Live {
         loaded,
         desired,
         engine,
         observed,
-    } = match live(ctx).await {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+    } = live;
     let mut layers = Vec::new();
     for l in &desired.layers {
         let mut services = Vec::new();
@@ -171,6 +180,7 @@ pub async fn run(ctx: &Ctx, _: Args) -> i32 {
         layers,
         orphans,
         routes,
+        vault,
     };
     match ctx.format {
         Format::Json => output::json(&report),
@@ -221,6 +231,40 @@ pub async fn run(ctx: &Ctx, _: Args) -> i32 {
                     println!("  {:<14} {}", r.service, r.curl);
                 }
             }
+            if let Some(v) = &report.vault {
+                let state = match &v.seal {
+                    Some(s) if !s.initialized => "not initialised".to_string(),
+                    Some(s) if s.sealed => format!("SEALED ({}/{} shares given)", s.progress, s.t),
+                    Some(s) => format!("unsealed, {}", s.version),
+                    None => "not answering".into(),
+                };
+                println!("vault: {state} at {}", v.address);
+                match (&v.plan, &v.note) {
+                    (Some(p), _) if p.is_empty(false) && p.blocked().next().is_none() => {
+                        println!("  configuration as the spec wants it")
+                    }
+                    (Some(p), _) => {
+                        let pending = p
+                            .changes
+                            .iter()
+                            .filter(|c| c.action != sprocket_desired::vault::VaultAction::Blocked)
+                            .count();
+                        if pending > 0 {
+                            println!("  configuration: {pending} change(s) pending (`sprocketctl plan` lists them, `up` applies them)");
+                        }
+                        for b in p.blocked() {
+                            println!(
+                                "  blocked: {} {}: {}",
+                                b.kind,
+                                b.name,
+                                b.detail.as_deref().unwrap_or_default()
+                            );
+                        }
+                    }
+                    (None, Some(n)) => println!("  configuration {n}"),
+                    (None, None) => {}
+                }
+            }
             for o in &report.orphans {
                 println!(
                     "owned but not in the spec here: {o} (`sprocketctl up --prune` removes it)"
@@ -233,7 +277,13 @@ pub async fn run(ctx: &Ctx, _: Args) -> i32 {
         .iter()
         .flat_map(|l| &l.services)
         .all(|s| s.state == "healthy");
-    if healthy {
+    // A sealed Vault is an outage for everything that reads it.
+    let vault_ok = report
+        .vault
+        .as_ref()
+        .and_then(|v| v.seal.as_ref())
+        .is_none_or(|s| !s.initialized || !s.sealed);
+    if healthy && vault_ok {
         exit::OK
     } else {
         exit::DEPLOY_FAILED

@@ -15,13 +15,8 @@ pub struct Args {
     /// Also remove owned services and networks the spec no longer wants here.
     #[arg(long)]
     pub prune: bool,
-    /// Identity that opens the Vault keyring when Vault is sealed (default
-    /// ~/.config/sprocket/identity.txt).
-    #[arg(long, env = "SPROCKET_IDENTITY")]
-    pub identity: Option<std::path::PathBuf>,
-    /// Reach Vault at this URL instead of through its route.
-    #[arg(long, env = "VAULT_ADDR")]
-    pub vault_addr: Option<String>,
+    #[command(flatten)]
+    pub vault: super::VaultAccess,
 }
 
 pub async fn run(ctx: &Ctx, a: Args) -> i32 {
@@ -59,9 +54,12 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
         progress: ctx.progress,
         vault: loaded.platform.vault.clone().and_then(|config| {
             Some(apply::VaultStep {
-                client: crate::vault_lifecycle::client(&loaded.platform, a.vault_addr.as_deref())?,
+                client: crate::vault_lifecycle::client(
+                    &loaded.platform,
+                    a.vault.vault_addr.as_deref(),
+                )?,
                 config,
-                identity: a.identity.clone(),
+                identity: a.vault.identity.clone(),
             })
         }),
     };

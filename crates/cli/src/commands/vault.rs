@@ -11,13 +11,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Private key that opens the keyring: an age identity file or an unencrypted OpenSSH
-    /// private key (default ~/.config/sprocket/identity.txt).
-    #[arg(long, env = "SPROCKET_IDENTITY", global = true)]
-    pub identity: Option<PathBuf>,
-    /// Reach Vault at this URL instead of through its route (e.g. http://10.0.0.5:8200).
-    #[arg(long, env = "VAULT_ADDR", global = true)]
-    pub vault_addr: Option<String>,
+    #[command(flatten)]
+    pub access: super::VaultAccess,
     #[command(subcommand)]
     pub command: VaultCommand,
 }
@@ -81,7 +76,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
             exit::INVALID,
         );
     };
-    let Some(client) = life::client(p, a.vault_addr.as_deref()) else {
+    let Some(client) = life::client(p, a.access.vault_addr.as_deref()) else {
         return super::fail(
             ctx,
             &format!(
@@ -96,7 +91,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
         a.command,
         VaultCommand::RevokeRoot | VaultCommand::GenerateRoot
     ) {
-        let mut k = match life::open_keyring(&v, a.identity.as_deref()) {
+        let mut k = match life::open_keyring(&v, a.access.identity.as_deref()) {
             Ok(k) => k,
             Err(e) => return fail(ctx, e),
         };
@@ -154,7 +149,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
                 if reveal {
                     let k = match keys {
                         Some(k) => k,
-                        None => match life::open_keyring(&v, a.identity.as_deref()) {
+                        None => match life::open_keyring(&v, a.access.identity.as_deref()) {
                             Ok(k) => k,
                             Err(e) => return fail(ctx, e),
                         },
@@ -191,7 +186,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
                         .push("not initialised: run `sprocketctl vault init` first".into());
                     return Ok(report);
                 }
-                let k = life::open_keyring(&v, a.identity.as_deref())?;
+                let k = life::open_keyring(&v, a.access.identity.as_deref())?;
                 report.keyring_fingerprint = Some(k.fingerprint());
                 if status.sealed {
                     let s = life::unseal(&client, &k).await?;
@@ -208,7 +203,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
             async {
                 let s = life::wait_listener(&client, std::time::Duration::from_secs(10)).await?;
                 let mut report = life::VaultReport::from(&client, &v, &s);
-                match life::open_keyring(&v, a.identity.as_deref()) {
+                match life::open_keyring(&v, a.access.identity.as_deref()) {
                     Ok(k) if k.threshold == s.t && k.shares == s.n => {
                         report.keyring_fingerprint = Some(k.fingerprint());
                         report.notes.push(format!(
