@@ -38,6 +38,8 @@ pub enum LifecycleError {
     },
     #[error("no identity to open the keyring {keyring}\n  hint: pass --identity (or SPROCKET_IDENTITY) with your age identity or SSH private key; `sprocketctl vault keygen` makes one at ~/.config/sprocket/identity.txt")]
     NoIdentity { keyring: PathBuf },
+    #[error("Vault at {addr} is unsealed but did not become the active node within {secs}s\n  hint: `sprocketctl vault status`; with several replicas, check that raft has a leader (`bao operator raft list-peers`)")]
+    NotActive { addr: String, secs: u64 },
     #[error("unsealing stopped at {progress}/{threshold} shares: the keyring's keys do not unseal this Vault (was it re-initialised?)")]
     WrongKeys { progress: u32, threshold: u32 },
 }
@@ -211,6 +213,27 @@ pub async fn init(
     Ok((report, Some(keyring)))
 }
 
+/// Waits until Vault is the active node: right after unsealing, raft elects it leader (a
+/// moment as a standby that cannot serve writes).
+pub async fn wait_active(c: &VaultClient, timeout: Duration) -> Result<(), LifecycleError> {
+    let until = Instant::now() + timeout;
+    loop {
+        match c.is_active().await {
+            Ok(true) => return Ok(()),
+            Ok(false) | Err(_) if Instant::now() < until => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Ok(false) => {
+                return Err(LifecycleError::NotActive {
+                    addr: c.address(),
+                    secs: timeout.as_secs(),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Submits shares until Vault is unsealed.
 pub async fn unseal(c: &VaultClient, k: &Keyring) -> Result<SealStatus, LifecycleError> {
     let mut status = c.seal_status().await?;
@@ -301,6 +324,11 @@ pub async fn ensure(
         keys = Some(k);
     }
     report.sealed = c.seal_status().await?.sealed;
+    if !report.sealed {
+        // Configuration and tokens need the active node (one just unsealed — by us or by the
+        // agent — is a standby until raft elects it).
+        wait_active(c, Duration::from_secs(60)).await?;
+    }
     if keys.is_none() && want_keys && v.keyring.exists() {
         keys = open_keyring(v, identity).ok();
     }

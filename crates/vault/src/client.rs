@@ -89,13 +89,17 @@ impl VaultClient {
     /// Like [`VaultClient::new`] with another timeout for every call but `sys/init` (the unseal
     /// agent probes with short ones).
     pub fn with_timeout(base: &str, host: Option<String>, timeout: Duration) -> VaultClient {
+        // No redirects: a standby answers 307 to its `api_addr`, a name that resolves only
+        // inside the swarm; following it would turn "not active yet" into a DNS error.
         let http = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client");
         let slow = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client");
         VaultClient {
@@ -248,6 +252,18 @@ impl VaultClient {
                 .json(&body),
         )
         .await
+    }
+
+    /// `GET sys/health`: `Ok(true)` when this node is the active one (unsealed, not a
+    /// standby), `Ok(false)` when it answers but cannot serve writes yet (sealed, standby,
+    /// uninitialised).
+    pub async fn is_active(&self) -> Result<bool, VaultError> {
+        let r = self.req(&self.http, reqwest::Method::GET, "/v1/sys/health");
+        let resp = r.send().await.map_err(|e| VaultError::Unreachable {
+            addr: self.address(),
+            reason: without_url(&e),
+        })?;
+        Ok(resp.status() == reqwest::StatusCode::OK)
     }
 
     /// Submits one unseal key share.

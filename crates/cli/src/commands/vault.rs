@@ -106,6 +106,9 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
             }
             Err(e) => return fail(ctx, e.into()),
         }
+        if let Err(e) = life::wait_active(&client, std::time::Duration::from_secs(30)).await {
+            return fail(ctx, e);
+        }
         let r = if matches!(a.command, VaultCommand::RevokeRoot) {
             crate::vault_config::revoke_root(&client, &v, &mut k, ctx.progress).await
         } else {
