@@ -105,6 +105,9 @@ pub struct VaultReport {
     pub keyring_exists: bool,
     /// Fingerprint of the keyring's key set, when it was opened.
     pub keyring_fingerprint: Option<String>,
+    /// `active`, `standby`, `sealed` or `uninitialised` (`vault status`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ha_role: Option<String>,
     /// What this run did: `initialised`, `unsealed`.
     pub actions: Vec<String>,
     /// Why something was not done (no identity, no recipients).

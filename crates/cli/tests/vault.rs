@@ -78,11 +78,7 @@ impl Env {
 }
 
 fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker CLI runs");
-    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    common::docker_any(args)
 }
 
 /// Vault's HTTP API through Traefik.
@@ -92,24 +88,7 @@ async fn api(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let c = reqwest::Client::new();
-    let mut r = c
-        .request(method, format!("http://127.0.0.1:{PORT}{path}"))
-        .header("Host", "vault.localhost");
-    if let Some(t) = token {
-        r = r.header("X-Vault-Token", t);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let resp = r
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .expect("Vault answers through Traefik");
-    let status = resp.status().as_u16();
-    let v = resp.json().await.unwrap_or(Value::Null);
-    (status, v)
+    common::vault_api(PORT, method, path.trim_start_matches("/v1/"), token, body).await
 }
 
 async fn sealed() -> bool {

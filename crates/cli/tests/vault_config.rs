@@ -12,7 +12,6 @@ mod common;
 use common::Run;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const NS: &str = "sprocket-vcfg";
@@ -84,11 +83,7 @@ impl Env {
 }
 
 fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker CLI runs");
-    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    common::docker_any(args)
 }
 
 /// Vault's HTTP API through Traefik.
@@ -98,22 +93,7 @@ async fn api(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut r = reqwest::Client::new()
-        .request(method, format!("http://127.0.0.1:{PORT}/v1/{path}"))
-        .header("Host", "vault.localhost");
-    if let Some(t) = token {
-        r = r.header("X-Vault-Token", t);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let resp = r
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .expect("Vault answers through Traefik");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    common::vault_api(PORT, method, path, token, body).await
 }
 
 fn container(service: &str) -> String {

@@ -52,6 +52,31 @@ pub struct SealStatus {
     pub cluster_name: Option<String>,
 }
 
+/// `GET /v1/sys/health`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Health {
+    #[serde(default)]
+    pub initialized: bool,
+    #[serde(default)]
+    pub sealed: bool,
+    #[serde(default)]
+    pub standby: bool,
+    #[serde(default)]
+    pub version: String,
+}
+
+impl Health {
+    /// `active`, `standby`, `sealed` or `uninitialised`.
+    pub fn role(&self) -> &'static str {
+        match (self.initialized, self.sealed, self.standby) {
+            (false, _, _) => "uninitialised",
+            (_, true, _) => "sealed",
+            (_, _, true) => "standby",
+            _ => "active",
+        }
+    }
+}
+
 /// What `sys/init` returns. Its `Debug` never shows the secrets.
 #[derive(Deserialize)]
 pub struct InitResponse {
@@ -254,16 +279,46 @@ impl VaultClient {
         .await
     }
 
-    /// `GET sys/health`: `Ok(true)` when this node is the active one (unsealed, not a
-    /// standby), `Ok(false)` when it answers but cannot serve writes yet (sealed, standby,
-    /// uninitialised).
-    pub async fn is_active(&self) -> Result<bool, VaultError> {
+    /// `GET sys/health`. Its status code encodes the state (200 active, 429 standby, 501
+    /// uninitialised, 503 sealed …); the body says the same in fields, which is what we read.
+    pub async fn health(&self) -> Result<Health, VaultError> {
         let r = self.req(&self.http, reqwest::Method::GET, "/v1/sys/health");
         let resp = r.send().await.map_err(|e| VaultError::Unreachable {
             addr: self.address(),
             reason: without_url(&e),
         })?;
-        Ok(resp.status() == reqwest::StatusCode::OK)
+        let body = resp.bytes().await.map_err(|e| VaultError::Unreachable {
+            addr: self.address(),
+            reason: without_url(&e),
+        })?;
+        serde_json::from_slice(&body).map_err(|e| VaultError::Protocol {
+            addr: self.address(),
+            call: "sys/health".into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// True when requests to this address are served: it is the active node, or a standby that
+    /// knows the active one (and forwards to it). Not while raft is still electing a leader.
+    pub async fn is_active(&self) -> Result<bool, VaultError> {
+        match self.health().await?.role() {
+            "active" => Ok(true),
+            "standby" => {
+                #[derive(Deserialize)]
+                struct Leader {
+                    #[serde(default)]
+                    leader_address: String,
+                }
+                let l: Leader = self
+                    .send(
+                        "sys/leader",
+                        self.req(&self.http, reqwest::Method::GET, "/v1/sys/leader"),
+                    )
+                    .await?;
+                Ok(!l.leader_address.is_empty())
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Submits one unseal key share.

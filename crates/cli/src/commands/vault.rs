@@ -206,6 +206,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
             async {
                 let s = life::wait_listener(&client, std::time::Duration::from_secs(10)).await?;
                 let mut report = life::VaultReport::from(&client, &v, &s);
+                report.ha_role = client.health().await.ok().map(|h| h.role().to_string());
                 match life::open_keyring(&v, a.access.identity.as_deref()) {
                     Ok(k) if k.threshold == s.t && k.shares == s.n => {
                         report.keyring_fingerprint = Some(k.fingerprint());
@@ -257,8 +258,15 @@ fn fail(ctx: &Ctx, e: LifecycleError) -> i32 {
 fn print_human(r: &life::VaultReport) {
     println!("vault {}  {}", r.address, r.version);
     println!(
-        "  initialised: {}   sealed: {}   shares: {} (threshold {})",
-        r.initialized, r.sealed, r.shares, r.threshold
+        "  initialised: {}   sealed: {}   shares: {} (threshold {}){}",
+        r.initialized,
+        r.sealed,
+        r.shares,
+        r.threshold,
+        r.ha_role
+            .as_ref()
+            .map(|h| format!("   HA role: {h}"))
+            .unwrap_or_default()
     );
     println!(
         "  keyring: {}{}",

@@ -57,3 +57,40 @@ pub fn require_swarm() {
         ),
     }
 }
+
+/// `docker ARGS…`: stdout and stderr together (some checks look at either), success or not.
+#[allow(dead_code)]
+pub fn docker_any(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI runs");
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Vault's HTTP API through Traefik on `port` (Host `vault.localhost`); `path` is after `/v1/`.
+#[allow(dead_code)]
+pub async fn vault_api(
+    port: u16,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut r = reqwest::Client::new()
+        .request(method, format!("http://127.0.0.1:{port}/v1/{path}"))
+        .header("Host", "vault.localhost");
+    if let Some(t) = token {
+        r = r.header("X-Vault-Token", t);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r
+        .timeout(std::time::Duration::from_secs(30))
+        .send()
+        .await
+        .expect("Vault answers through Traefik");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
