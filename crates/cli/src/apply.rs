@@ -385,7 +385,7 @@ pub async fn up(
             .extend(collect_stale_configs(engine, desired, &observed, opts.prune).await);
         report
             .removed
-            .extend(collect_replaced_material(engine, &observed, &refs).await);
+            .extend(collect_replaced_material(engine, desired, &observed, &refs, opts.prune).await);
     }
     report.seconds = started.elapsed().as_secs_f64();
     report.calls = engine.calls.snapshot();
@@ -906,13 +906,21 @@ async fn collect_stale_configs(
 }
 
 /// Removes versions of Vault-made secrets (unseal material, service tokens) that a newer one
-/// replaced. One still mounted by a task that is shutting down is refused by the engine and
-/// goes on the next run.
+/// replaced, and with `--prune` those the spec no longer wants (a dropped service's token). One
+/// still mounted by a task that is shutting down is refused by the engine and goes on the next
+/// run.
 async fn collect_replaced_material(
     engine: &Engine,
+    desired: &DesiredState,
     observed: &plan::Observed,
     refs: &Refs,
+    prune: bool,
 ) -> Vec<String> {
+    let wanted: HashSet<&str> = desired
+        .layers
+        .iter()
+        .flat_map(|l| l.secrets.iter().map(|s| s.name.as_str()))
+        .collect();
     let mut removed = Vec::new();
     for s in &observed.secrets {
         let Some(logical) = s.label(L::NAME).filter(|n| is_vault_material(n)) else {
@@ -922,7 +930,8 @@ async fn collect_replaced_material(
             .secrets
             .get(logical)
             .is_some_and(|(current, _)| current != &s.name);
-        if replaced && engine.remove_secret(&s.id, &s.name).await.is_ok() {
+        let dropped = prune && !wanted.contains(logical);
+        if (replaced || dropped) && engine.remove_secret(&s.id, &s.name).await.is_ok() {
             removed.push(format!("secret {}", s.name));
         }
     }

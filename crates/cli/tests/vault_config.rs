@@ -412,10 +412,70 @@ async fn vault_is_configured_from_the_spec_and_services_get_least_privilege_toke
     assert_eq!(s, 200);
     assert_eq!(v["data"]["policies"], json!(["root"]));
 
-    // 8. No token in any output, in the agent's logs, or in any service's inspect.
+    // 8. A reader the spec drops: with --prune its service goes, its token is revoked, its
+    //    policy and its secret are removed; without --prune they stay, and plan says so.
+    let demo2_accessor = {
+        let t = token_inside("demo-2");
+        let (s, v) = api(
+            reqwest::Method::GET,
+            "auth/token/lookup-self",
+            Some(&t),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200);
+        v["data"]["accessor"].as_str().unwrap().to_string()
+    };
+    let text = std::fs::read_to_string(&env.spec).unwrap();
+    std::fs::write(
+        &env.spec,
+        text.replace(
+            "      demo-2:\n        image: ghcr.io/sprocketbot/sprocketctl-demo:0.1.0\n        health: { cmd: [sprocket-demo, probe], interval: 1s }\n        vault: [platform/other/*]\n",
+            "",
+        ),
+    )
+    .unwrap();
+    let plan = env.ctl(&["plan"]);
+    assert!(
+        plan.stdout.contains("- policy svc-demo-2")
+            && plan.stdout.contains("- service token demo-2"),
+        "{}",
+        plan.stdout
+    );
+    let pruned = env.ctl(&["-o", "json", "up", "--prune"]);
+    assert_eq!(pruned.code, 0, "{}", pruned.stdout);
+    let r = pruned.json();
+    let done = changes(&r);
+    assert!(
+        done.contains(&"delete policy svc-demo-2".to_string()),
+        "{done:?}"
+    );
+    assert!(
+        done.contains(&"delete service-token demo-2".to_string()),
+        "{done:?}"
+    );
+    let (s, _) = api(
+        reqwest::Method::POST,
+        "auth/token/lookup-accessor",
+        Some(&new_root),
+        Some(json!({ "accessor": demo2_accessor })),
+    )
+    .await;
+    assert_eq!(s, 400, "demo-2's token is revoked");
+    let removed = r["removed"].to_string();
+    assert!(
+        removed.contains(&format!("service {NS}_demo-2")),
+        "{removed}"
+    );
+    assert!(
+        removed.contains(&format!("secret {NS}_vault-token-demo-2-")),
+        "{removed}"
+    );
+
+    // 9. No token in any output, in the agent's logs, or in any service's inspect.
     let mut seen = env.printed.borrow().clone();
     seen.push_str(&docker(&["service", "logs", &format!("{NS}_vault-agent")]));
-    for s in ["vault", "vault-agent", "demo", "demo-2"] {
+    for s in ["vault", "vault-agent", "demo"] {
         seen.push_str(&docker(&["service", "inspect", &format!("{NS}_{s}")]));
     }
     for (what, secret) in [
