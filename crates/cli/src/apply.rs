@@ -161,6 +161,9 @@ pub async fn up(
         desired.environment
     ));
     let mut ids = ids;
+    // Whether the Vault step set the versions of Vault-made secrets (keys at hand): only then
+    // are other versions known to be stale.
+    let mut vault_refs_current = false;
     for (li, layer) in desired.layers.iter().enumerate() {
         if report.failure.is_some() {
             report.layers.push(LayerReport {
@@ -266,14 +269,18 @@ pub async fn up(
                 )
                 .await
                 {
-                    Ok((v, rotated)) => {
+                    Ok((v, current)) => {
                         report.vault = Some(v);
-                        // Services of later layers restart with their new tokens.
-                        for (lj, l) in desired.layers.iter().enumerate().skip(li + 1) {
-                            for s in l.services.iter().filter(|s| {
-                                s.secrets.iter().any(|f| rotated.contains(&f.name))
-                            }) {
-                                force_update(&mut plan.layers[lj], s, &observed);
+                        vault_refs_current = current;
+                        // Services of later layers restart with the current versions of their
+                        // tokens (reissued now, or left behind by an interrupted run).
+                        if current {
+                            for (lj, l) in desired.layers.iter().enumerate().skip(li + 1) {
+                                for s in l.services.iter() {
+                                    if mounts_stale_material(s, &observed, &refs) {
+                                        force_update(&mut plan.layers[lj], s, &observed);
+                                    }
+                                }
                             }
                         }
                     }
@@ -383,9 +390,17 @@ pub async fn up(
         report
             .removed
             .extend(collect_stale_configs(engine, desired, &observed, opts.prune).await);
-        report
-            .removed
-            .extend(collect_replaced_material(engine, desired, &observed, &refs, opts.prune).await);
+        report.removed.extend(
+            collect_replaced_material(
+                engine,
+                desired,
+                &observed,
+                &refs,
+                vault_refs_current,
+                opts.prune,
+            )
+            .await,
+        );
     }
     report.seconds = started.elapsed().as_secs_f64();
     report.calls = engine.calls.snapshot();
@@ -401,6 +416,23 @@ fn lacks_vault_material(s: &ServiceSpec, refs: &Refs) -> bool {
     s.secrets
         .iter()
         .any(|f| is_vault_material(&f.name) && !refs.secrets.contains_key(&f.name))
+}
+
+/// Mounts a Vault-made secret in a version other than the current one.
+fn mounts_stale_material(s: &ServiceSpec, observed: &plan::Observed, refs: &Refs) -> bool {
+    let Some(o) = observed.services.iter().find(|o| o.spec.name == s.name) else {
+        return false;
+    };
+    s.secrets
+        .iter()
+        .filter(|f| is_vault_material(&f.name))
+        .any(
+            |f| match (o.secret_ids.get(&f.name), refs.secrets.get(&f.name)) {
+                (Some(live), Some((_, current))) => live != current,
+                (None, Some(_)) => true,
+                _ => false,
+            },
+        )
 }
 
 /// Adds an update of `s` to its layer's plan (its Vault token was reissued), unless the plan
@@ -476,7 +508,7 @@ async fn vault_step<'a>(
     later: &mut Vec<(&'a ServiceSpec, Option<String>, &'static str)>,
     prune: bool,
     p: Progress,
-) -> Result<(crate::vault_lifecycle::VaultReport, Vec<String>), String> {
+) -> Result<(crate::vault_lifecycle::VaultReport, bool), String> {
     let ns = desired.namespace.as_str();
     let (mut v, mut keys) = crate::vault_lifecycle::ensure(
         &step.client,
@@ -489,7 +521,6 @@ async fn vault_step<'a>(
     .await
     .map_err(|e| e.to_string())?;
     // The declarative configuration: mounts, policies, auth, the services' tokens.
-    let mut rotated = Vec::new();
     match (&desired.vault, keys.as_mut()) {
         (Some(d), Some(k)) if !v.sealed => {
             let c = &step.client;
@@ -520,7 +551,6 @@ async fn vault_step<'a>(
             if applied.changes.is_empty() && applied.blocked.is_empty() {
                 p.say("vault: configuration as the spec wants it");
             }
-            rotated = applied.rotated.clone();
             v.config = Some(applied);
         }
         (Some(_), _) => {
@@ -549,12 +579,7 @@ async fn vault_step<'a>(
         }
         _ => {}
     }
-    // The agent mounts every service's token: a reissued one means an update.
-    if let Some(agent) = agent {
-        if agent.secrets.iter().any(|f| rotated.contains(&f.name)) {
-            queue_later(later, agent, observed);
-        }
-    }
+    let current = keys.is_some() && !v.sealed;
     if let Some(agent) = agent {
         match keys {
             Some(k) => {
@@ -573,7 +598,10 @@ async fn vault_step<'a>(
                     .find(|s| s.name == UNSEAL_SECRET)
                     .expect("desired state declares it");
                 let name = format!("{}-{}", secret.prefix, material.fingerprint);
-                if refs.secrets.get(UNSEAL_SECRET).map(|(n, _)| n.as_str()) != Some(name.as_str()) {
+                if let Some(existing) = observed.secrets.iter().find(|s| s.name == name) {
+                    refs.secrets
+                        .insert(UNSEAL_SECRET.into(), (name, existing.id.clone()));
+                } else {
                     let value = serde_json::to_vec(&material).expect("serialisable");
                     let id = engine
                         .create_secret(&name, &secret.labels, &value)
@@ -584,7 +612,6 @@ async fn vault_step<'a>(
                         "  secret {UNSEAL_SECRET}: made from the keyring (fingerprint {})",
                         material.fingerprint
                     ));
-                    queue_later(later, agent, observed);
                 }
             }
             None if later.iter().any(|(s, _, _)| s.name == agent.name) => {
@@ -594,10 +621,19 @@ async fn vault_step<'a>(
             None => {}
         }
     }
+    // With the keys at hand, every Vault-made secret's current version is known: a service of
+    // this layer that mounts another (the agent: new material, a reissued token) restarts now.
+    if current {
+        for s in &layer.services {
+            if mounts_stale_material(s, observed, refs) {
+                queue_later(later, s, observed);
+            }
+        }
+    }
     for n in &v.notes {
         p.say(format!("vault: {n}"));
     }
-    Ok((v, rotated))
+    Ok((v, current))
 }
 
 /// Queues `s` to be (re)deployed after the Vault step, once.
@@ -914,6 +950,7 @@ async fn collect_replaced_material(
     desired: &DesiredState,
     observed: &plan::Observed,
     refs: &Refs,
+    refs_current: bool,
     prune: bool,
 ) -> Vec<String> {
     let wanted: HashSet<&str> = desired
@@ -926,10 +963,11 @@ async fn collect_replaced_material(
         let Some(logical) = s.label(L::NAME).filter(|n| is_vault_material(n)) else {
             continue;
         };
-        let replaced = refs
-            .secrets
-            .get(logical)
-            .is_some_and(|(current, _)| current != &s.name);
+        let replaced = refs_current
+            && refs
+                .secrets
+                .get(logical)
+                .is_some_and(|(current, _)| current != &s.name);
         let dropped = prune && !wanted.contains(logical);
         if (replaced || dropped) && engine.remove_secret(&s.id, &s.name).await.is_ok() {
             removed.push(format!("secret {}", s.name));

@@ -45,6 +45,21 @@ fn is_denied(e: &VaultError) -> bool {
     matches!(e, VaultError::Status { status: 403, .. })
 }
 
+/// Revokes the token behind `accessor`; one Vault no longer knows (400) is gone already.
+async fn revoke_accessor(c: &VaultClient, t: &str, accessor: &str) -> Result<(), String> {
+    match c
+        .write(
+            "auth/token/revoke-accessor",
+            t,
+            &json!({ "accessor": accessor }),
+        )
+        .await
+    {
+        Ok(_) | Err(VaultError::Status { status: 400, .. }) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// The token to act with: the keyring's admin token (renewed on the way: every run keeps it
 /// alive); else, with `bootstrap`, the root token makes one and the keyring is rewritten with it.
 /// Without `bootstrap` (`plan`), the root token is used as is, read-only.
@@ -254,9 +269,6 @@ pub async fn observe(
 pub struct Applied {
     pub changes: Vec<VaultChange>,
     pub blocked: Vec<VaultChange>,
-    /// Logical secret names that now point at new Docker secrets (their users must update).
-    #[serde(skip)]
-    pub rotated: Vec<String>,
 }
 
 /// Carries out `plan`. Service tokens become Docker secrets; `refs` learns their names.
@@ -367,15 +379,11 @@ pub async fn apply(
                 .map_err(e)?;
             }
             (VaultKind::ServiceToken, VaultAction::Delete) => {
+                // Its secret goes with its service, after the layers (`--prune`).
                 for s in token_secrets(secrets).remove(n).unwrap_or_default() {
                     if let Some(acc) = s.label(ACCESSOR_LABEL) {
-                        let _ = c
-                            .write("auth/token/revoke-accessor", t, &json!({ "accessor": acc }))
-                            .await;
+                        revoke_accessor(c, t, acc).await?;
                     }
-                    // Still mounted by a service the spec dropped but that runs: the engine
-                    // refuses, and the token is revoked anyway.
-                    let _ = engine.remove_secret(&s.id, &s.name).await;
                 }
             }
             (VaultKind::ServiceToken, _) => {
@@ -419,13 +427,10 @@ pub async fn apply(
                 // The token it replaces (if any) is retired now: one live token per service.
                 for old in token_secrets(secrets).remove(n).unwrap_or_default() {
                     if let Some(acc) = old.label(ACCESSOR_LABEL) {
-                        let _ = c
-                            .write("auth/token/revoke-accessor", t, &json!({ "accessor": acc }))
-                            .await;
+                        revoke_accessor(c, t, acc).await?;
                     }
                 }
                 refs.secrets.insert(token.secret.clone(), (name, id));
-                out.rotated.push(token.secret.clone());
                 p.say(format!(
                     "  vault token for {n}: issued (policy {}, accessor {})",
                     token.policy,
@@ -590,10 +595,8 @@ pub async fn generate_root(
     k: &mut Keyring,
     p: Progress,
 ) -> Result<RootReport, String> {
-    let token = match &k.admin_token {
-        Some(t) => t.clone(),
-        None => k.root_token.clone(),
-    };
+    // The admin token (renewed on the way), else the root token.
+    let token = session(c, v, k, false, p).await?.token;
     let mut base = "sys/generate-root-token";
     let _ = c.delete(&format!("{base}/attempt"), &token).await;
     let start = match c
@@ -606,7 +609,8 @@ pub async fn generate_root(
         .await
     {
         Ok(Some(a)) => a,
-        Ok(None) | Err(VaultError::Status { .. }) => {
+        // Not there (HashiCorp Vault, OpenBao before 2.6): the unauthenticated endpoints.
+        Ok(None) | Err(VaultError::Status { status: 405, .. }) => {
             // HashiCorp Vault (or OpenBao before 2.6): the unauthenticated endpoints.
             base = "sys/generate-root";
             let _ = c.delete(&format!("{base}/attempt"), &token).await;

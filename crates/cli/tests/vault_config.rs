@@ -381,6 +381,72 @@ async fn vault_is_configured_from_the_spec_and_services_get_least_privilege_toke
         "the replaced token's secret is gone: {secrets}"
     );
 
+    // 6b. A run interrupted between issuing a token and restarting its service (here: a valid
+    //     token secret made by hand, the one the demo mounts revoked): the next `up` sees the
+    //     demo on a version that is not the current one and restarts it (and the agent) with
+    //     the current one — no Vault change needed — and the stale secret goes.
+    let (s, v) = api(
+        reqwest::Method::POST,
+        "auth/token/create/sprocket-services",
+        Some(&admin),
+        Some(json!({ "policies": ["svc-demo"] })),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (fresh, fresh_acc) = (
+        v["auth"]["client_token"].as_str().unwrap().to_string(),
+        v["auth"]["accessor"].as_str().unwrap().to_string(),
+    );
+    let file = env.dir.join("fresh-token");
+    std::fs::write(&file, &fresh).unwrap();
+    let name = format!("{NS}_vault-token-demo-interrupted");
+    let made = docker(&[
+        "secret",
+        "create",
+        "--label",
+        "io.sprocket.managed-by=sprocketctl",
+        "--label",
+        &format!("io.sprocket.namespace={NS}"),
+        "--label",
+        "io.sprocket.name=vault-token-demo",
+        "--label",
+        &format!("io.sprocket.vault-accessor={fresh_acc}"),
+        &name,
+        file.to_str().unwrap(),
+    ]);
+    std::fs::remove_file(&file).unwrap();
+    assert!(!made.contains("Error"), "{made}");
+    let mounted_acc = {
+        let (s, v) = api(
+            reqwest::Method::GET,
+            "auth/token/lookup-self",
+            Some(&new_token),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200);
+        v["data"]["accessor"].as_str().unwrap().to_string()
+    };
+    let (s, _) = api(
+        reqwest::Method::POST,
+        "auth/token/revoke-accessor",
+        Some(&root),
+        Some(json!({ "accessor": mounted_acc })),
+    )
+    .await;
+    assert_eq!(s, 204);
+    let healed = env.ctl(&["-o", "json", "up"]);
+    assert_eq!(healed.code, 0, "{}", healed.stdout);
+    let r = healed.json();
+    assert!(changes(&r).is_empty(), "no Vault change: {:?}", changes(&r));
+    assert_eq!(r["calls"]["update"], 2, "demo and the agent: {r}");
+    assert_eq!(token_inside("demo"), fresh);
+    let own = read_from_inside("demo", "platform/data/demo/db");
+    assert!(own.starts_with("HTTP/1.0 200"), "{own}");
+    let settle = env.ctl(&["-o", "json", "up"]);
+    assert_eq!(settle.code, 0);
+    assert_eq!(settle.json()["calls"]["update"], 0);
+
     // 7. Root token hygiene: revoke it; up keeps working with the admin token; a new root token
     //    comes from the unseal keys.
     let revoke = env.ctl(&["-o", "json", "vault", "revoke-root"]);
@@ -484,6 +550,7 @@ async fn vault_is_configured_from_the_spec_and_services_get_least_privilege_toke
         ("admin token", &admin),
         ("demo token", &demo_token),
         ("reissued demo token", &new_token),
+        ("hand-made demo token", &fresh),
     ] {
         assert!(!seen.contains(secret.as_str()), "the {what} leaked");
     }

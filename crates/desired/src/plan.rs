@@ -27,6 +27,10 @@ pub struct ObservedService {
     pub updated_at: Option<String>,
     /// Swarm's update status (`updating`, `completed`, `rollback_completed`, `paused` …).
     pub update_state: Option<String>,
+    /// Logical secret name → id of the Docker secret version it mounts (not part of the diff:
+    /// versions of Vault-made secrets are compared by the Vault step).
+    #[serde(skip)]
+    pub secret_ids: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -202,11 +202,12 @@ pub fn secret_prefix(ns: &str, secret: &str) -> String {
     format!("{ns}_{secret}")
 }
 
-/// Services that read Vault and run here, in spec order.
+/// Services that read Vault and run here (the model's `vault.readers`).
 pub fn vault_readers(p: &Platform) -> Vec<&str> {
-    p.services()
-        .filter(|s| !s.vault_paths.is_empty())
-        .map(|s| s.name.as_str())
+    p.vault
+        .iter()
+        .flat_map(|v| v.readers.keys())
+        .map(String::as_str)
         .collect()
 }
 

@@ -208,7 +208,7 @@ pub fn admin_policy() -> String {
         ),
         ("sys/plugins/catalog/auth/*".into(), one(&["read", "sudo"])),
         ("auth/github/*".into(), rw()),
-        ("auth/token/roles/*".into(), rw()),
+        (format!("auth/token/roles/{TOKEN_ROLE}"), rw()),
         (
             format!("auth/token/create/{TOKEN_ROLE}"),
             one(&["create", "update"]),
@@ -418,6 +418,15 @@ pub fn plan(d: &VaultConfig, o: &ObservedVault) -> VaultPlan {
             )),
             existing => {
                 let ours = existing.is_none_or(|x| x.description == MOUNT_DESCRIPTION);
+                if !ours {
+                    changes.push(change(
+                        K::Auth,
+                        "github/",
+                        Blocked,
+                        Some("`github/` was enabled by someone else; sprocketctl does not change it: disable it by hand (`bao auth disable github`) to let sprocketctl manage it, or drop `vault.github`".into()),
+                    ));
+                    return finish(changes, prune, d, o);
+                }
                 if existing.is_none() {
                     changes.push(change(K::Auth, "github/", Create, None));
                 }
@@ -457,6 +466,18 @@ pub fn plan(d: &VaultConfig, o: &ObservedVault) -> VaultPlan {
             }
         }
     }
+    finish(changes, prune, d, o)
+}
+
+/// The services' tokens, last: their policies and role come first.
+fn finish(
+    mut changes: Vec<VaultChange>,
+    mut prune: Vec<VaultChange>,
+    d: &VaultConfig,
+    o: &ObservedVault,
+) -> VaultPlan {
+    use VaultAction::*;
+    use VaultKind as K;
     for t in &d.tokens {
         match o.tokens.get(&t.service) {
             None => changes.push(change(K::ServiceToken, &t.service, Create, Some(format!("policy {}", t.policy)))),

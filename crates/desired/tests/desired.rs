@@ -209,6 +209,7 @@ fn observed_from(d: &DesiredState) -> Observed {
                 layer: Some(s.layer.clone()),
                 updated_at: None,
                 update_state: None,
+                secret_ids: Default::default(),
             })
             .collect(),
         networks: d

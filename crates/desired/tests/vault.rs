@@ -276,3 +276,20 @@ fn github_without_its_plugin_is_blocked_with_the_fix() {
         .iter()
         .any(|c| c.kind == K::GithubConfig && c.action == A::Create));
 }
+
+#[test]
+fn a_github_method_enabled_by_someone_else_is_left_alone() {
+    let d = example("prod");
+    let mut o = applied(&d);
+    o.auth.get_mut("github/").unwrap().description = "set up by hand".into();
+    o.github.as_mut().unwrap().organization = "someone-else".into();
+    let p = plan(&d, &o);
+    let github: Vec<_> = p
+        .changes
+        .iter()
+        .filter(|c| matches!(c.kind, K::Auth | K::GithubConfig | K::GithubTeam))
+        .collect();
+    assert_eq!(github.len(), 1, "{github:?}");
+    assert_eq!(github[0].action, A::Blocked);
+    assert!(p.prune.iter().all(|c| c.kind != K::GithubTeam));
+}

@@ -260,7 +260,21 @@ impl Engine {
         }
         for s in services {
             let spec = from_engine(&s, &net_names, &secret_names);
+            let secret_ids = s
+                .spec
+                .as_ref()
+                .and_then(|x| x.task_template.as_ref())
+                .and_then(|t| t.container_spec.as_ref())
+                .and_then(|c| c.secrets.as_ref())
+                .into_iter()
+                .flatten()
+                .filter_map(|r| {
+                    let id = r.secret_id.clone()?;
+                    Some((secret_names.get(&id)?.clone(), id))
+                })
+                .collect();
             out.services.push(ObservedService {
+                secret_ids,
                 id: s.id.clone().unwrap_or_default(),
                 version: s.version.as_ref().and_then(|v| v.index).unwrap_or(0),
                 layer: spec.labels.get(L::LAYER).cloned(),

@@ -503,12 +503,28 @@ impl<'a> Resolver<'a> {
                 }
             },
         };
-        let readers = layers
+        let readers: BTreeMap<String, Vec<String>> = layers
             .iter()
             .flat_map(|l| &l.services)
             .filter(|s| !s.vault_paths.is_empty())
             .map(|s| (s.name.clone(), s.vault_paths.clone()))
             .collect();
+        let agent_runs = layers
+            .iter()
+            .flat_map(|l| &l.services)
+            .any(|s| s.role == Some(Role::UnsealAgent));
+        if !readers.is_empty() && !agent_runs {
+            let names: Vec<&str> = readers.keys().map(String::as_str).collect();
+            self.warn(
+                "tokens-not-renewed",
+                pos(base),
+                format!(
+                    "no unseal agent runs here, so the Vault tokens of {} are not renewed: they expire after `token_period` and the next `up` issues new ones (restarting those services)",
+                    names.join(", ")
+                ),
+            )
+            .help = Some("add a service with `role: unseal-agent` (it renews the tokens), or accept the restarts".into());
+        }
         Some(model::Vault {
             service: service?,
             shares: shares.0.min(255) as u32,
@@ -554,7 +570,7 @@ impl<'a> Resolver<'a> {
                     pos(k),
                     format!("`{}` cannot be a mount path", k.value),
                 )
-                .help = Some("use a name of letters, digits, `-` and `_` that Vault does not reserve (sys, auth, identity, cubbyhole)".into());
+                .help = Some("use a name of lowercase letters, digits, `-` and `_` that Vault does not reserve (sys, auth, identity, cubbyhole)".into());
                 continue;
             }
             mounts.push(model::VaultMount {
@@ -575,7 +591,7 @@ impl<'a> Resolver<'a> {
                 || name == ADMIN_POLICY
             {
                 self.err("invalid-policy-name", pos(k), format!("`{name}` cannot name a team policy"))
-                    .help = Some(format!("use letters, digits, `-` and `_`; `root`, `default`, `{ADMIN_POLICY}` and `{RESERVED_POLICY_PREFIX}…` (the services' derived policies) are taken"));
+                    .help = Some(format!("use lowercase letters, digits, `-` and `_` (Vault lowercases policy names); `root`, `default`, `{ADMIN_POLICY}` and `{RESERVED_POLICY_PREFIX}…` (the services' derived policies) are taken"));
                 continue;
             }
             let mut out = Vec::new();
@@ -629,6 +645,14 @@ impl<'a> Resolver<'a> {
             known.push("default".into());
             let mut teams = BTreeMap::new();
             for (team, ps) in g.teams.iter() {
+                if check_vault_name(&team.value).is_err() {
+                    self.err(
+                        "invalid-team",
+                        pos(team),
+                        format!("`{}` is not a GitHub team slug", team.value),
+                    )
+                    .help = Some("write the team's slug as GitHub shows it in the team's URL: lowercase letters, digits and `-`".into());
+                }
                 for p in ps {
                     if !known.contains(&p.value) {
                         self.err(
@@ -2101,12 +2125,16 @@ pub const RESERVED_POLICY_PREFIX: &str = "svc-";
 /// The policy of sprocketctl's own admin token.
 pub const ADMIN_POLICY: &str = "sprocketctl-admin";
 
+/// Names Vault keeps as written: it lowercases policy names and GitHub team keys, so a capital
+/// letter would make the spec and Vault disagree on every run.
 fn check_vault_name(n: &str) -> Result<(), ()> {
     let ok = !n.is_empty()
         && n.len() <= 64
-        && n.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && n.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && n.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     ok.then_some(()).ok_or(())
 }
 

@@ -636,6 +636,25 @@ fn vault_configuration_rules() {
         "`svc-x` cannot name a team policy",
         at(&text, "svc-x", 0),
     );
+    // Vault lowercases policy names and team keys: capitals would never settle.
+    let text = with_vault_config(&|t| {
+        t.replace("    devs: [{", "    Devs: [{")
+            .replace("devs: [devs]", "devs: [Devs]")
+    });
+    expect(
+        &text,
+        "invalid-policy-name",
+        "`Devs` cannot name a team policy",
+        at(&text, "Devs", 0),
+    );
+    let text =
+        with_vault_config(&|t| t.replace("teams: { devs: [devs] }", "teams: { Dev-Team: [devs] }"));
+    expect(
+        &text,
+        "invalid-team",
+        "`Dev-Team` is not a GitHub team slug",
+        at(&text, "Dev-Team", 0),
+    );
     let text = with_vault_config(&|t| t.replace("token_period: 1h", "token_period: 1s"));
     expect(
         &text,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
-    #[error("Vault at {addr} does not answer: {reason}\n  hint: is the vault service running (`sprocketctl status`)? Set --vault-addr / VAULT_ADDR if it is reached another way")]
+    #[error("Vault at {addr} does not answer: {reason}\n  hint: is the vault service running (`sprocketctl status`)? Set --vault-addr / SPROCKET_VAULT_ADDR if it is reached another way")]
     Unreachable { addr: String, reason: String },
     #[error("Vault at {addr} answered {status} to {call}: {body}")]
     Status {

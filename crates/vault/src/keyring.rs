@@ -172,7 +172,9 @@ impl Keyring {
         if k.unseal_keys_b64.len() < k.threshold as usize
             || (k.root_token.is_empty() && k.admin_token.is_none())
         {
-            return Err(corrupt("it holds fewer keys than its threshold".into()));
+            return Err(corrupt(
+                "it holds fewer keys than its threshold, or no token at all".into(),
+            ));
         }
         Ok(k)
     }

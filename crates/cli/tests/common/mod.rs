@@ -25,6 +25,7 @@ pub fn sprocketctl(home: &Path, spec: &Path, env: &str, args: &[&str]) -> Run {
         .env("HOME", home)
         .env_remove("SPROCKET_IDENTITY")
         .env_remove("VAULT_ADDR")
+        .env_remove("SPROCKET_VAULT_ADDR")
         .arg("-f")
         .arg(spec)
         .args(["-e", env])
