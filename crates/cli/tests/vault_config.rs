@@ -96,6 +96,31 @@ async fn api(
     common::vault_api(PORT, method, path, token, body).await
 }
 
+/// The accessor of a live token (fails the test if the token does not work).
+async fn accessor_of(token: &str) -> String {
+    let (s, v) = api(
+        reqwest::Method::GET,
+        "auth/token/lookup-self",
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "the token works");
+    v["data"]["accessor"].as_str().unwrap().to_string()
+}
+
+/// Revokes the token behind `accessor`, as an operator would by hand.
+async fn revoke(root: &str, accessor: &str) {
+    let (s, _) = api(
+        reqwest::Method::POST,
+        "auth/token/revoke-accessor",
+        Some(root),
+        Some(json!({ "accessor": accessor })),
+    )
+    .await;
+    assert_eq!(s, 204);
+}
+
 fn container(service: &str) -> String {
     for _ in 0..100 {
         let id = docker(&[
@@ -337,25 +362,8 @@ async fn vault_is_configured_from_the_spec_and_services_get_least_privilege_toke
 
     // 6. A revoked token is reissued: plan says so, up makes a new secret and restarts the demo
     //    (and the agent, which renews it) with it; the old secret goes.
-    let accessor = {
-        let (s, v) = api(
-            reqwest::Method::GET,
-            "auth/token/lookup-self",
-            Some(&demo_token),
-            None,
-        )
-        .await;
-        assert_eq!(s, 200);
-        v["data"]["accessor"].as_str().unwrap().to_string()
-    };
-    let (s, _) = api(
-        reqwest::Method::POST,
-        "auth/token/revoke-accessor",
-        Some(&root),
-        Some(json!({ "accessor": accessor })),
-    )
-    .await;
-    assert_eq!(s, 204);
+    let accessor = accessor_of(&demo_token).await;
+    revoke(&root, &accessor).await;
     let plan = env.ctl(&["-o", "json", "plan"]);
     let vp = planned(&plan);
     assert_eq!(vp[0]["kind"], "service-token", "{vp:?}");
@@ -416,25 +424,8 @@ async fn vault_is_configured_from_the_spec_and_services_get_least_privilege_toke
     ]);
     std::fs::remove_file(&file).unwrap();
     assert!(!made.contains("Error"), "{made}");
-    let mounted_acc = {
-        let (s, v) = api(
-            reqwest::Method::GET,
-            "auth/token/lookup-self",
-            Some(&new_token),
-            None,
-        )
-        .await;
-        assert_eq!(s, 200);
-        v["data"]["accessor"].as_str().unwrap().to_string()
-    };
-    let (s, _) = api(
-        reqwest::Method::POST,
-        "auth/token/revoke-accessor",
-        Some(&root),
-        Some(json!({ "accessor": mounted_acc })),
-    )
-    .await;
-    assert_eq!(s, 204);
+    let mounted_acc = accessor_of(&new_token).await;
+    revoke(&root, &mounted_acc).await;
     let healed = env.ctl(&["-o", "json", "up"]);
     assert_eq!(healed.code, 0, "{}", healed.stdout);
     let r = healed.json();
@@ -480,18 +471,7 @@ async fn vault_is_configured_from_the_spec_and_services_get_least_privilege_toke
 
     // 8. A reader the spec drops: with --prune its service goes, its token is revoked, its
     //    policy and its secret are removed; without --prune they stay, and plan says so.
-    let demo2_accessor = {
-        let t = token_inside("demo-2");
-        let (s, v) = api(
-            reqwest::Method::GET,
-            "auth/token/lookup-self",
-            Some(&t),
-            None,
-        )
-        .await;
-        assert_eq!(s, 200);
-        v["data"]["accessor"].as_str().unwrap().to_string()
-    };
+    let demo2_accessor = accessor_of(&token_inside("demo-2")).await;
     let text = std::fs::read_to_string(&env.spec).unwrap();
     std::fs::write(
         &env.spec,
