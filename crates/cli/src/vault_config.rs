@@ -478,13 +478,15 @@ pub struct Comparison {
     pub note: Option<String>,
 }
 
-/// Reads Vault (never changes it) and diffs it against the spec's configuration.
+/// Reads Vault and diffs it against the spec's configuration (`plan`, `status`). Changes nothing
+/// but the admin token's own renewal.
 pub async fn compare(
-    live: &crate::commands::Live,
+    p: &sprocket_spec::model::Platform,
+    desired: &DesiredState,
+    secrets: &[ObservedObject],
     a: &crate::commands::VaultAccess,
 ) -> Option<Comparison> {
-    let d = live.desired.vault.as_ref()?;
-    let p = &live.loaded.platform;
+    let d = desired.vault.as_ref()?;
     let v = p.vault.as_ref()?;
     let Some(c) = crate::vault_lifecycle::client(p, a.vault_addr.as_deref()) else {
         return Some(Comparison {
@@ -528,7 +530,7 @@ pub async fn compare(
         Ok(s) => s,
         Err(e) => return note(format!("not compared: {e}")),
     };
-    match observe(&c, &s.token, &live.observed.secrets).await {
+    match observe(&c, &s.token, secrets).await {
         Ok((o, _)) => {
             out.plan = Some(sprocket_desired::vault::plan(d, &o));
             Some(out)

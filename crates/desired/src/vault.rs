@@ -82,14 +82,13 @@ pub struct ServiceToken {
 /// The configuration of the platform's Vault, if it has one.
 pub fn config(p: &Platform) -> Option<VaultConfig> {
     let v = p.vault.as_ref()?;
-    let kv = |m: &sprocket_spec::model::VaultMount| -> KvVersion { m.kind };
     let mounts = v
         .mounts
         .iter()
         .map(|m| MountSpec {
             path: format!("{}/", m.path),
             kind: "kv".into(),
-            version: match kv(m) {
+            version: match m.kind {
                 KvVersion::V1 => "1".into(),
                 KvVersion::V2 => "2".into(),
             },
@@ -109,7 +108,7 @@ pub fn config(p: &Platform) -> Option<VaultConfig> {
         let mut rules = Vec::new();
         for path in paths {
             let (mount, rest) = path.split_once('/').expect("validated: mount/path");
-            match v.mounts.iter().find(|m| m.path == mount).map(kv) {
+            match v.mounts.iter().find(|m| m.path == mount).map(|m| m.kind) {
                 Some(KvVersion::V2) => {
                     rules.push((format!("{mount}/data/{rest}"), vec!["read".to_string()]));
                     rules.push((

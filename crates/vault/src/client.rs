@@ -164,15 +164,7 @@ impl VaultClient {
         r: reqwest::RequestBuilder,
         none_on_404: bool,
     ) -> Result<Option<Vec<u8>>, VaultError> {
-        let resp = r.send().await.map_err(|e| VaultError::Unreachable {
-            addr: self.address(),
-            reason: without_url(&e),
-        })?;
-        let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| VaultError::Unreachable {
-            addr: self.address(),
-            reason: without_url(&e),
-        })?;
+        let (status, body) = self.fetch(r).await?;
         if none_on_404 && status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -184,7 +176,22 @@ impl VaultClient {
                 body: String::from_utf8_lossy(&body).chars().take(300).collect(),
             });
         }
-        Ok(Some(body.to_vec()))
+        Ok(Some(body))
+    }
+
+    /// Sends and reads the whole answer, whatever its status.
+    async fn fetch(
+        &self,
+        r: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), VaultError> {
+        let unreachable = |e: reqwest::Error| VaultError::Unreachable {
+            addr: self.address(),
+            reason: without_url(&e),
+        };
+        let resp = r.send().await.map_err(unreachable)?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(unreachable)?;
+        Ok((status, body.to_vec()))
     }
 
     async fn send<T: for<'de> Deserialize<'de>>(
@@ -283,14 +290,7 @@ impl VaultClient {
     /// uninitialised, 503 sealed …); the body says the same in fields, which is what we read.
     pub async fn health(&self) -> Result<Health, VaultError> {
         let r = self.req(&self.http, reqwest::Method::GET, "/v1/sys/health");
-        let resp = r.send().await.map_err(|e| VaultError::Unreachable {
-            addr: self.address(),
-            reason: without_url(&e),
-        })?;
-        let body = resp.bytes().await.map_err(|e| VaultError::Unreachable {
-            addr: self.address(),
-            reason: without_url(&e),
-        })?;
+        let (_, body) = self.fetch(r).await?;
         serde_json::from_slice(&body).map_err(|e| VaultError::Protocol {
             addr: self.address(),
             call: "sys/health".into(),

@@ -36,7 +36,13 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
     };
     let plan = sprocket_desired::plan::plan(&live.desired, &live.observed);
     let summary = plan.summary(a.prune);
-    let vault = crate::vault_config::compare(&live, &a.vault).await;
+    let vault = crate::vault_config::compare(
+        &live.loaded.platform,
+        &live.desired,
+        &live.observed.secrets,
+        &a.vault,
+    )
+    .await;
     match ctx.format {
         Format::Json => output::json(&PlanReport {
             plan: &plan,

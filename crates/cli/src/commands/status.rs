@@ -78,7 +78,13 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let vault = crate::vault_config::compare(&live, &a.vault).await;
+    let vault = crate::vault_config::compare(
+        &live.loaded.platform,
+        &live.desired,
+        &live.observed.secrets,
+        &a.vault,
+    )
+    .await;
     let super::Live {
         loaded,
         desired,
