@@ -3,10 +3,14 @@
 //! - [`state`]: the validated platform → desired objects (networks derived from `uses`,
 //!   services with Traefik labels derived from routes + environment, content-addressed configs,
 //!   secret references, ownership labels);
+//! - [`graph`]: what each service waits for before it starts (the executor's schedule);
 //! - [`compose`]: the same objects as `docker stack deploy` files, one per layer;
-//! - [`plan`]: desired vs observed → the ordered, field-by-field plan.
+//! - [`plan`]: desired vs observed → the ordered, field-by-field plan;
+//! - [`vault`]: what Vault should hold (mounts, policies, auth) and its plan;
+//! - [`traefik`], [`labels`]: the derived router labels and our ownership labels.
 
 pub mod compose;
+pub mod graph;
 pub mod labels;
 pub mod plan;
 pub mod state;

@@ -7,6 +7,7 @@
 
 mod convert;
 mod raw;
+pub mod tasks;
 
 use bollard::models::{ConfigSpec as BConfigSpec, NetworkCreateRequest, SecretSpec, TaskState};
 use bollard::query_parameters as q;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use convert::{from_engine, to_engine};
+pub use tasks::{assess, Assessment, TaskInfo, Tracking};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -56,6 +58,53 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// The engine's answer, when it gave one: HTTP status and message.
+    fn response(&self) -> Option<(u16, &str)> {
+        match self {
+            EngineError::Api {
+                source:
+                    bollard::errors::Error::DockerResponseServerError {
+                        status_code,
+                        message,
+                    },
+                ..
+            } => Some((*status_code, message.as_str())),
+            _ => None,
+        }
+    }
+
+    /// The object does not exist: 404, or — removing a network that went away between our
+    /// read and our call — a 500 whose text is the only signal ("network … not found").
+    pub fn is_not_found(&self) -> bool {
+        match self.response() {
+            Some((404, _)) => true,
+            Some((500, m)) => m.ends_with(" not found"),
+            _ => false,
+        }
+    }
+
+    /// An object of that name exists already (409).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self.response(), Some((409, _)))
+    }
+
+    /// The object is still used (a network with attached tasks, a volume of a container that is
+    /// stopping): it can go once they are gone. The swarm answers a gRPC `FailedPrecondition`
+    /// as 400; the local engine answers 409 or 403 ("active endpoints").
+    pub fn is_in_use(&self) -> bool {
+        match self.response() {
+            Some((409 | 403, _)) => true,
+            Some((400, m)) => m.contains("code = FailedPrecondition"),
+            _ => false,
+        }
+    }
+
+    /// Someone updated the service between our read and our write (the swarm answers a gRPC
+    /// `Unknown` with this text as 500: the text is its only signal).
+    pub fn is_out_of_sequence(&self) -> bool {
+        matches!(self.response(), Some((_, m)) if m.contains("update out of sequence"))
+    }
+
     fn api(
         action: &'static str,
         object: impl Into<String>,
@@ -99,33 +148,6 @@ pub struct Engine {
     docker: Docker,
     pub endpoint: String,
     pub calls: Arc<Calls>,
-}
-
-/// One task of a service, as `up` follows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct TaskInfo {
-    pub id: String,
-    pub slot: Option<i64>,
-    pub node: Option<String>,
-    /// `new` … `running`, `complete`, `failed`, `rejected`, `shutdown`.
-    pub state: String,
-    pub desired_state: String,
-    pub message: Option<String>,
-    pub error: Option<String>,
-    pub exit_code: Option<i64>,
-    pub deploy_id: Option<String>,
-    pub container_id: Option<String>,
-}
-
-impl TaskInfo {
-    pub fn is_running(&self) -> bool {
-        self.state == "running"
-    }
-    /// A task that ended badly: it will never become healthy.
-    pub fn has_failed(&self) -> bool {
-        matches!(self.state.as_str(), "failed" | "rejected" | "orphaned")
-            || (self.state == "complete" && self.desired_state == "running")
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -425,10 +447,10 @@ impl Engine {
                     None,
                 )
                 .await;
-            match r {
+            match r.map_err(EngineError::api("update service", &s.name)) {
                 Ok(_) => return Ok(()),
-                Err(e) if e.to_string().contains("out of sequence") && attempt < 4 => continue,
-                Err(e) => return Err(EngineError::api("update service", &s.name)(e)),
+                Err(e) if e.is_out_of_sequence() && attempt < 4 => continue,
+                Err(e) => return Err(e),
             }
         }
         unreachable!("the loop returns")
@@ -466,8 +488,9 @@ impl Engine {
             .map_err(EngineError::api("remove secret", name))
     }
 
-    /// Named volumes of the namespace (created by tasks, labelled through their mounts).
-    pub async fn volumes(&self, ns: &str) -> Result<Vec<String>, EngineError> {
+    /// Named volumes of the namespace (created by tasks, labelled through their mounts), with
+    /// the layer each belongs to.
+    pub async fn volumes(&self, ns: &str) -> Result<Vec<Volume>, EngineError> {
         let r = self
             .docker
             .list_volumes(Some(q::ListVolumesOptions {
@@ -478,7 +501,10 @@ impl Engine {
         Ok(r.volumes
             .unwrap_or_default()
             .into_iter()
-            .map(|v| v.name)
+            .map(|v| Volume {
+                layer: v.labels.get(L::LAYER).cloned(),
+                name: v.name,
+            })
             .collect())
     }
 
@@ -507,15 +533,32 @@ impl Engine {
     }
 
     pub async fn tasks(&self, service_id: &str) -> Result<Vec<TaskInfo>, EngineError> {
-        let f = HashMap::from([("service".to_string(), vec![service_id.to_string()])]);
+        Ok(self
+            .tasks_of(&[service_id.to_string()])
+            .await?
+            .remove(service_id)
+            .unwrap_or_default())
+    }
+
+    /// The tasks of several services in one call (the gate reads them ten times a second: one
+    /// call instead of one per service keeps the engine's CPU for the services that boot).
+    pub async fn tasks_of(
+        &self,
+        service_ids: &[String],
+    ) -> Result<HashMap<String, Vec<TaskInfo>>, EngineError> {
+        let mut out: HashMap<String, Vec<TaskInfo>> = HashMap::new();
+        if service_ids.is_empty() {
+            return Ok(out);
+        }
+        let f = HashMap::from([("service".to_string(), service_ids.to_vec())]);
         let tasks = self
             .docker
             .list_tasks(Some(q::ListTasksOptions { filters: Some(f) }))
             .await
-            .map_err(EngineError::api("list tasks of", service_id))?;
-        Ok(tasks
-            .into_iter()
-            .map(|t| {
+            .map_err(EngineError::api("list tasks of", service_ids.join(",")))?;
+        for t in tasks {
+            let service = t.service_id.clone().unwrap_or_default();
+            out.entry(service).or_default().push({
                 let status = t.status.unwrap_or_default();
                 TaskInfo {
                     id: t.id.unwrap_or_default(),
@@ -525,6 +568,11 @@ impl Engine {
                     desired_state: t
                         .desired_state
                         .map(|s: TaskState| s.to_string())
+                        .unwrap_or_default(),
+                    created_at: t
+                        .created_at
+                        .as_ref()
+                        .map(|d| d.to_string())
                         .unwrap_or_default(),
                     message: status.message,
                     error: status.err,
@@ -536,8 +584,13 @@ impl Engine {
                         .and_then(|l| l.get(L::DEPLOY_ID).cloned()),
                     container_id: status.container_status.and_then(|c| c.container_id),
                 }
-            })
-            .collect())
+            });
+        }
+        // Oldest first, as the engine's own listing is not ordered: "newest" means something.
+        for ts in out.values_mut() {
+            ts.sort_by_key(|t| t.created_at.clone());
+        }
+        Ok(out)
     }
 
     pub async fn service_status(&self, id: &str) -> Result<ServiceStatus, EngineError> {
@@ -600,6 +653,13 @@ impl Engine {
             })
             .count())
     }
+}
+
+/// A named volume we own.
+#[derive(Debug, Clone)]
+pub struct Volume {
+    pub name: String,
+    pub layer: Option<String>,
 }
 
 /// Engine ids of the configs and secrets a service mounts.

@@ -2,12 +2,11 @@
 //! ownership labels for this namespace are touched. Volumes (data) stay unless `--volumes`.
 
 use super::{live, Ctx};
-use crate::apply::remove_network_when_free;
+use crate::apply::Teardown;
 use crate::exit;
 use crate::output::{self, Format};
 use serde::Serialize;
-use sprocket_desired::labels as L;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -39,112 +38,31 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
     };
     let ns = desired.namespace.clone();
     let layer_names: Vec<String> = desired.layers.iter().map(|l| l.name.clone()).collect();
-    let selected: Vec<String> = match &a.layer {
-        Some(l) if !layer_names.contains(l) => {
-            return super::fail(
-                ctx,
-                &format!(
-                    "layer `{l}` is not in the spec; layers: {}",
-                    layer_names.join(", ")
-                ),
-                exit::INVALID,
-            )
-        }
-        Some(l) => vec![l.clone()],
-        None => layer_names.clone(),
-    };
+    if let Some(l) = a.layer.as_ref().filter(|l| !layer_names.contains(l)) {
+        return super::fail(
+            ctx,
+            &format!(
+                "layer `{l}` is not in the spec; layers: {}",
+                layer_names.join(", ")
+            ),
+            exit::INVALID,
+        );
+    }
     let started = Instant::now();
-    let rank = |l: Option<&str>| {
-        l.and_then(|l| layer_names.iter().position(|x| x == l))
-            .unwrap_or(usize::MAX)
+    let teardown = Teardown {
+        namespace: &ns,
+        layers: &layer_names,
+        only: a.layer.as_deref(),
+        volumes: a.volumes,
     };
-    if let Some(l) = &a.layer {
-        let mine = rank(Some(l));
-        let later: Vec<&str> = observed
-            .services
-            .iter()
-            .filter(|s| rank(s.layer.as_deref()) > mine && rank(s.layer.as_deref()) != usize::MAX)
-            .map(|s| s.spec.name.as_str())
-            .collect();
-        if !later.is_empty() {
-            return super::fail(ctx, &format!("later layers still run services that may use layer `{l}`: {}. Take them down first (`sprocketctl down --layer <later>`), or run `down` without --layer.", later.join(", ")), exit::INVALID);
-        }
+    let later = teardown.blockers(&observed);
+    if let (Some(l), false) = (&a.layer, later.is_empty()) {
+        return super::fail(ctx, &format!("later layers still run services that may use layer `{l}`: {}. Take them down first (`sprocketctl down --layer <later>`), or run `down` without --layer.", later.join(", ")), exit::INVALID);
     }
-    let in_scope = |l: Option<&str>| match l {
-        Some(l) => selected.iter().any(|s| s == l),
-        None => a.layer.is_none(),
-    };
-    let p = ctx.progress;
     let mut removed = Vec::new();
-    let mut services: Vec<_> = observed
-        .services
-        .iter()
-        .filter(|s| in_scope(s.layer.as_deref()))
-        .collect();
-    services.sort_by_key(|s| std::cmp::Reverse(rank(s.layer.as_deref())));
-    let result = async {
-        for s in &services {
-            engine.remove_service(&s.id, &s.spec.name).await?;
-            p.say(format!("service {}: removed", s.spec.name));
-            removed.push(format!("service {}", s.spec.name));
-        }
-        for n in observed
-            .networks
-            .iter()
-            .filter(|n| in_scope(n.label(L::LAYER)))
-        {
-            if remove_network_when_free(&engine, &n.id, &n.name).await? {
-                p.say(format!("network {}: removed", n.name));
-                removed.push(format!("network {}", n.name));
-            }
-        }
-        for c in observed
-            .configs
-            .iter()
-            .filter(|c| in_scope(c.label(L::LAYER)))
-        {
-            engine.remove_config(&c.id, &c.name).await?;
-            removed.push(format!("config {}", c.name));
-        }
-        if a.volumes {
-            // Volumes are freed when the task containers are gone.
-            let until = Instant::now() + Duration::from_secs(60);
-            while a.layer.is_none() && engine.containers(&ns).await? > 0 && Instant::now() < until {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            for v in engine.volumes(&ns).await? {
-                let layer = engine
-                    .docker()
-                    .inspect_volume(&v)
-                    .await
-                    .ok()
-                    .and_then(|x| x.labels.get(L::LAYER).cloned());
-                if !in_scope(layer.as_deref()) {
-                    continue;
-                }
-                let until = Instant::now() + Duration::from_secs(60);
-                loop {
-                    match engine.remove_volume(&v).await {
-                        Ok(()) => break,
-                        Err(e) if e.to_string().contains("in use") && Instant::now() < until => {
-                            tokio::time::sleep(Duration::from_millis(250)).await
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                p.say(format!("volume {v}: removed"));
-                removed.push(format!("volume {v}"));
-            }
-            if a.layer.is_none() {
-                for s in &observed.secrets {
-                    engine.remove_secret(&s.id, &s.name).await?;
-                    removed.push(format!("secret {}", s.name));
-                }
-            }
-        }
-        Ok::<(), sprocket_docker::EngineError>(())
-    }
-    .await;
+    let result = teardown
+        .run(&engine, &observed, &mut removed, ctx.progress)
+        .await;
     if let Err(e) = result {
         return super::fail(
             ctx,

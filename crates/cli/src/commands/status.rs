@@ -116,16 +116,15 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
                 Ok(t) => t,
                 Err(e) => return super::fail(ctx, &e.to_string(), exit::ERROR),
             };
+            // The gate's own reading of the tasks (as `up` would judge an unchanged service).
+            let seen = std::collections::HashSet::new();
+            let a =
+                sprocket_docker::assess(&s.mode, &tasks, sprocket_docker::Tracking::Current(&seen));
+            let (running, want) = (a.running, a.want);
             let active: Vec<_> = tasks
                 .iter()
                 .filter(|t| t.desired_state == "running")
                 .collect();
-            let running = active.iter().filter(|t| t.is_running()).count();
-            let want = if s.mode == Mode::Global {
-                active.len().max(1)
-            } else {
-                want
-            };
             let drift: Vec<String> = sprocket_desired::plan::diff_service(s, &live.spec)
                 .into_iter()
                 .map(|f| f.path)

@@ -1,7 +1,8 @@
-//! `up`: apply the plan layer by layer with health gates; exit codes tell failure from timeout.
+//! `up`: apply the plan, each service as soon as what it needs is healthy; returns when every
+//! changed service has converged. Exit codes tell failure from timeout.
 
 use super::{live, secs, Ctx};
-use crate::apply::{self, Outcome, UpReport};
+use crate::apply::{self, LayerStatus, Outcome, ServiceAction, ServiceState, UpReport};
 use crate::exit;
 use crate::output::{self, Format};
 use std::collections::HashMap;
@@ -9,7 +10,8 @@ use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// How long each layer may take to become healthy, in seconds.
+    /// How long each service may take, from its start, to run healthy with its old tasks gone,
+    /// in seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
     /// Also remove owned services and networks the spec no longer wants here.
@@ -60,10 +62,21 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
                 )?,
                 config,
                 identity: a.vault.identity.clone(),
+                direct: a.vault.vault_addr.is_some(),
             })
         }),
     };
-    let report = match apply::up(&engine, &desired, observed, plan, &lengths, &opts).await {
+    let report = match apply::up(
+        &engine,
+        &loaded.platform,
+        &desired,
+        observed,
+        plan,
+        &lengths,
+        &opts,
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => return super::fail(ctx, &e.to_string(), exit::ERROR),
     };
@@ -81,27 +94,58 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
 fn human(r: &UpReport) -> String {
     let mut out = String::new();
     for l in &r.layers {
-        let mark = match l.status.as_str() {
-            "deployed" => "✓",
-            "not-started" => "·",
-            _ => "✗",
+        let mark = match l.status {
+            LayerStatus::Deployed => "✓",
+            LayerStatus::NotStarted => "·",
+            LayerStatus::Partial => "◐",
+            LayerStatus::Failed | LayerStatus::TimedOut => "✗",
         };
-        let count = |a: &str| l.services.iter().filter(|s| s.action == a).count();
+        let count = |a: ServiceAction| {
+            l.services
+                .iter()
+                .filter(|s| s.action == a && s.started_after.is_some())
+                .count()
+        };
+        let status = serde_json::to_value(l.status).expect("serialisable");
         out.push_str(&format!(
             "{mark} layer {}: {} in {} ({} created, {} updated, {} unchanged)\n",
             l.name,
-            l.status,
+            status.as_str().unwrap_or_default(),
             secs(Duration::from_secs_f64(l.seconds)),
-            count("create"),
-            count("update"),
-            count("unchanged")
+            count(ServiceAction::Create),
+            count(ServiceAction::Update),
+            count(ServiceAction::Unchanged)
         ));
+        for s in &l.services {
+            let why = s.not_started_because.as_deref().unwrap_or_default();
+            match s.state {
+                ServiceState::NotStarted => {
+                    out.push_str(&format!("    {}: not started: {why}\n", s.name))
+                }
+                ServiceState::Skipped => {
+                    out.push_str(&format!("    {}: left out: {why}\n", s.name))
+                }
+                ServiceState::Failed => out.push_str(&format!("    {}: failed\n", s.name)),
+                ServiceState::TimedOut => out.push_str(&format!("    {}: timed out\n", s.name)),
+                ServiceState::Healthy => {}
+            }
+        }
         if !l.disabled.is_empty() {
             let names: Vec<&str> = l.disabled.iter().map(|d| d.service.as_str()).collect();
             out.push_str(&format!(
                 "    not run in this environment: {} (`sprocketctl status` says why)\n",
                 names.join(", ")
             ));
+        }
+    }
+    if r.critical_path.len() > 1 || r.calls != Default::default() {
+        let path: Vec<String> = r
+            .critical_path
+            .iter()
+            .map(|s| format!("{} {:.1}s→{:.1}s", s.step, s.started_after, s.healthy_after))
+            .collect();
+        if !path.is_empty() {
+            out.push_str(&format!("  critical path: {}\n", path.join(" ▸ ")));
         }
     }
     if let Some(v) = &r.vault {
@@ -141,7 +185,7 @@ fn human(r: &UpReport) -> String {
             }
         }
     }
-    if let Some(f) = &r.failure {
+    for f in &r.failures {
         out.push_str(&format!(
             "\n{} in layer `{}`: {}\n",
             f.service, f.layer, f.reason

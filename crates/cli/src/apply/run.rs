@@ -1,0 +1,648 @@
+//! One deploy: its state in one place ([`Deploy`]) and the loop that carries out the
+//! scheduler's decisions. Each turn starts what became ready (concurrently), reads the tasks of
+//! what is being watched, and waits 100 ms or for the Vault step, whichever comes first.
+
+use super::gate::{self, Verdict};
+use super::report::{
+    self, ChangeReason, Failure, LayerReport, PathStep, ServiceAction, ServiceReport, ServiceState,
+    UpReport,
+};
+use super::schedule::{Schedule, StepState};
+use super::vault::{self as vault_step, VaultDone};
+use super::{cleanup, prepare, Options};
+use crate::vault_lifecycle::VaultReport;
+use sprocket_desired::graph::{self, Step, VaultReach};
+use sprocket_desired::labels as L;
+use sprocket_desired::plan::{Action, Kind, Observed, Plan};
+use sprocket_desired::state::{short_hash, DesiredState, ServiceSpec};
+use sprocket_docker::{assess, Engine, EngineError, Refs, TaskInfo, Tracking};
+use sprocket_spec::model::Platform;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+/// A local engine answers the task reads in about a millisecond: polling at 100 ms costs little
+/// and keeps every start within a tenth of a second of its last need turning healthy.
+const POLL: Duration = Duration::from_millis(100);
+
+/// One service of the deploy, from the plan to its end.
+struct Service<'a> {
+    spec: &'a ServiceSpec,
+    layer: usize,
+    id: Option<String>,
+    /// What the plan says (before the Vault step may add a restart).
+    planned: ServiceAction,
+    /// What was done.
+    action: ServiceAction,
+    reason: Option<ChangeReason>,
+    /// Tasks that existed before we looked (an unchanged service's old failures are history).
+    known: HashSet<String>,
+    started_at: Option<f64>,
+    healthy_at: Option<f64>,
+    converged_at: Option<f64>,
+    running: usize,
+    want: usize,
+    /// How it ended badly, when it did.
+    ended: Option<ServiceState>,
+}
+
+impl Service<'_> {
+    fn changed(&self) -> bool {
+        self.action != ServiceAction::Unchanged
+    }
+}
+
+type VaultFuture<'a> = Pin<Box<dyn Future<Output = Result<VaultDone, String>> + 'a>>;
+
+pub(super) struct Deploy<'a> {
+    engine: &'a Engine,
+    desired: &'a DesiredState,
+    observed: &'a Observed,
+    plan: &'a Plan,
+    opts: &'a Options,
+    deploy_id: String,
+    clock: Instant,
+    refs: Refs,
+    schedule: Schedule,
+    services: BTreeMap<String, Service<'a>>,
+    /// The Vault step set the versions of Vault-made secrets (keys at hand): only then are
+    /// other versions known to be stale.
+    vault_current: bool,
+    vault_report: Option<VaultReport>,
+    vault_failed: bool,
+    failures: Vec<Failure>,
+}
+
+fn new_deploy_id() -> String {
+    let nanos = crate::clock::unix_now().as_nanos();
+    short_hash(format!("{nanos}-{}", std::process::id()).as_bytes())
+}
+
+impl<'a> Deploy<'a> {
+    pub(super) fn new(
+        engine: &'a Engine,
+        platform: &'a Platform,
+        desired: &'a DesiredState,
+        observed: &'a Observed,
+        plan: &'a Plan,
+        opts: &'a Options,
+    ) -> Deploy<'a> {
+        let reach = match &opts.vault {
+            None => VaultReach::None,
+            Some(v) if v.direct => VaultReach::Direct,
+            Some(_) => VaultReach::ViaEdge,
+        };
+        let mut refs = Refs::default();
+        for c in &observed.configs {
+            refs.configs.insert(c.name.clone(), c.id.clone());
+        }
+        for s in &observed.secrets {
+            if let Some(logical) = s.label(L::NAME) {
+                refs.secrets
+                    .entry(logical.to_string())
+                    .or_insert((s.name.clone(), s.id.clone()));
+            }
+        }
+        let mut services = BTreeMap::new();
+        for (li, (layer, lp)) in desired.layers.iter().zip(&plan.layers).enumerate() {
+            for spec in &layer.services {
+                let change = lp
+                    .changes
+                    .iter()
+                    .find(|c| c.kind == Kind::Service && c.name == spec.name);
+                let planned = match change.map(|c| c.action) {
+                    Some(Action::Create) => ServiceAction::Create,
+                    Some(_) => ServiceAction::Update,
+                    None => ServiceAction::Unchanged,
+                };
+                let id = observed
+                    .services
+                    .iter()
+                    .find(|o| o.spec.name == spec.name)
+                    .map(|o| o.id.clone());
+                services.insert(
+                    spec.name.clone(),
+                    Service {
+                        spec,
+                        layer: li,
+                        id,
+                        planned,
+                        action: planned,
+                        reason: None,
+                        known: HashSet::new(),
+                        started_at: None,
+                        healthy_at: None,
+                        converged_at: None,
+                        running: 0,
+                        want: 0,
+                        ended: None,
+                    },
+                );
+            }
+        }
+        Deploy {
+            engine,
+            desired,
+            observed,
+            plan,
+            opts,
+            deploy_id: new_deploy_id(),
+            clock: Instant::now(),
+            refs,
+            schedule: Schedule::new(graph::graph(platform, desired, reach)),
+            services,
+            vault_current: false,
+            vault_report: None,
+            vault_failed: false,
+            failures: Vec::new(),
+        }
+    }
+
+    fn now(&self) -> f64 {
+        self.clock.elapsed().as_secs_f64()
+    }
+
+    fn say(&self, line: impl AsRef<str>) {
+        self.opts
+            .progress
+            .say(format!("[{:5.1}s] {}", self.now(), line.as_ref()));
+    }
+
+    pub(super) async fn run(
+        mut self,
+        secret_lengths: &HashMap<String, usize>,
+    ) -> Result<UpReport, EngineError> {
+        let (engine, desired, observed, opts) =
+            (self.engine, self.desired, self.observed, self.opts);
+        opts.progress.say(format!(
+            "deploy {}: namespace `{}`, environment `{}`: {} to create or update, {} unchanged",
+            self.deploy_id,
+            desired.namespace,
+            desired.environment,
+            self.services.values().filter(|s| s.changed()).count(),
+            self.services.values().filter(|s| !s.changed()).count(),
+        ));
+        prepare::prepare(
+            engine,
+            desired,
+            self.plan,
+            &mut self.refs,
+            secret_lengths,
+            opts.progress,
+        )
+        .await?;
+        let mut vault: Option<VaultFuture<'a>> = None;
+        loop {
+            let mut ready = Vec::new();
+            for step in self.schedule.ready() {
+                match step {
+                    Step::Vault => {
+                        let v = opts.vault.as_ref().expect("a Vault step only with options");
+                        self.say("vault: initialise, unseal, configure");
+                        vault = Some(Box::pin(vault_step::run(
+                            engine,
+                            v,
+                            desired,
+                            observed,
+                            self.refs.clone(),
+                            opts.prune,
+                            opts.progress,
+                        )));
+                        self.schedule.start(&Step::Vault, self.now());
+                    }
+                    Step::Service(name) => ready.push(name),
+                }
+            }
+            if !ready.is_empty() {
+                self.start(&ready).await?;
+            }
+            self.watch().await?;
+            if vault.is_none() && self.schedule.settled() && self.converging().is_empty() {
+                break;
+            }
+            // What this look made healthy may let others start: no need to wait for that.
+            if !self.schedule.ready().is_empty() {
+                continue;
+            }
+            match vault.as_mut() {
+                Some(f) => tokio::select! {
+                    r = f => {
+                        vault = None;
+                        self.vault_done(r);
+                    }
+                    _ = tokio::time::sleep(POLL) => {}
+                },
+                None => tokio::time::sleep(POLL).await,
+            }
+        }
+        self.finish().await
+    }
+
+    /// Changed services that run healthy but whose old tasks are not gone yet.
+    fn converging(&self) -> Vec<String> {
+        self.services
+            .iter()
+            .filter(|(_, s)| {
+                s.changed()
+                    && s.healthy_at.is_some()
+                    && s.converged_at.is_none()
+                    && s.ended.is_none()
+            })
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Starts services whose needs are healthy: creates or updates them (all at once), or, when
+    /// unchanged, begins watching their current tasks.
+    async fn start(&mut self, names: &[String]) -> Result<(), EngineError> {
+        let mut calls = Vec::new();
+        for name in names {
+            let s = &self.services[name];
+            if vault_step::lacks_vault_material(s.spec, &self.refs) {
+                let why = if vault_step::mounts_unseal(s.spec) {
+                    format!("unseal agent `{}` not deployed: its material is made from the keyring, which needs an identity (`--identity`) or a fresh `vault init`", s.spec.short_name)
+                } else {
+                    format!(
+                        "`{}` mounts a Vault token that could not be issued",
+                        s.spec.short_name
+                    )
+                };
+                self.say(format!("{name}: not started: {why}"));
+                if let Some(v) = self.vault_report.as_mut() {
+                    v.notes.push(why.clone());
+                }
+                let blocked = self.schedule.skip(&Step::Service(name.clone()), why);
+                self.say_blocked(&blocked);
+                continue;
+            }
+            let (mut action, mut reason) = (s.planned, None);
+            if action == ServiceAction::Unchanged
+                && self.vault_current
+                && vault_step::mounts_stale_material(s.spec, self.observed, &self.refs)
+            {
+                action = ServiceAction::Update;
+                reason = Some(ChangeReason::VaultMaterial);
+            }
+            calls.push((name.clone(), s.spec, s.id.clone(), action, reason));
+        }
+        let (engine, refs, deploy_id) = (self.engine, &self.refs, self.deploy_id.as_str());
+        let results = futures_util::future::join_all(calls.into_iter().map(
+            |(name, spec, id, action, reason)| async move {
+                let r = match (action, id) {
+                    (ServiceAction::Create, _) | (_, None) => engine
+                        .create_service(spec, refs, deploy_id)
+                        .await
+                        .map(|id| (id, HashSet::new())),
+                    (ServiceAction::Update, Some(id)) => engine
+                        .update_service(&id, spec, refs, deploy_id)
+                        .await
+                        .map(|_| (id, HashSet::new())),
+                    (ServiceAction::Unchanged, Some(id)) => engine
+                        .tasks(&id)
+                        .await
+                        .map(|t| (id, t.into_iter().map(|t| t.id).collect())),
+                };
+                (name, action, reason, r)
+            },
+        ))
+        .await;
+        let now = self.now();
+        for (name, action, reason, r) in results {
+            let (id, known) = r?;
+            let what = match action {
+                ServiceAction::Create => format!("create ({})", &id[..id.len().min(12)]),
+                ServiceAction::Update if reason.is_some() => format!(
+                    "update ({}): a Vault-made secret it mounts has a new version",
+                    &id[..id.len().min(12)]
+                ),
+                ServiceAction::Update => format!("update ({})", &id[..id.len().min(12)]),
+                // Said once its tasks have been looked at.
+                ServiceAction::Unchanged => String::new(),
+            };
+            if !what.is_empty() {
+                self.say(format!("{name}: {what}"));
+            }
+            let s = self
+                .services
+                .get_mut(&name)
+                .expect("scheduled services exist");
+            s.id = Some(id);
+            s.action = action;
+            s.reason = reason;
+            s.known = known;
+            s.started_at = Some(now);
+            self.schedule.start(&Step::Service(name), now);
+        }
+        Ok(())
+    }
+
+    /// One look at every service being watched: running until healthy, then (changed ones)
+    /// until their old tasks are gone.
+    async fn watch(&mut self) -> Result<(), EngineError> {
+        let timeout = self.opts.timeout.as_secs_f64();
+        let watched: Vec<String> = self
+            .services
+            .iter()
+            .filter(|(n, s)| {
+                let running = matches!(
+                    self.schedule.state(&Step::Service((*n).clone())),
+                    StepState::Running { .. }
+                );
+                running
+                    || (s.changed()
+                        && s.healthy_at.is_some()
+                        && s.converged_at.is_none()
+                        && s.ended.is_none())
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        let ids: Vec<String> = watched
+            .iter()
+            .filter_map(|n| self.services[n].id.clone())
+            .collect();
+        let mut all_tasks = self.engine.tasks_of(&ids).await?;
+        for name in watched {
+            let s = &self.services[&name];
+            let id = s.id.clone().expect("started services have an id");
+            let tasks = all_tasks.remove(&id).unwrap_or_default();
+            let tracking = if s.changed() {
+                Tracking::ThisDeploy(&self.deploy_id)
+            } else {
+                Tracking::Current(&s.known)
+            };
+            let a = assess(&s.spec.mode, &tasks, tracking);
+            let waited = self.now() - s.started_at.unwrap_or(0.0);
+            if s.healthy_at.is_none() {
+                // Only an update can be rolled back or paused by Swarm.
+                let (state, message) = if s.action == ServiceAction::Update {
+                    let st = self.engine.service_status(&id).await?;
+                    (st.update_state, st.update_message)
+                } else {
+                    (None, None)
+                };
+                let first_look = (s.running, s.want) == (0, 0);
+                let quiet = !s.changed() && first_look && a.healthy();
+                if (a.running, a.want) != (s.running, s.want) && !quiet {
+                    self.say(format!(
+                        "{name}: {}/{} running and healthy",
+                        a.running, a.want
+                    ));
+                }
+                let now = self.now();
+                let s = self.services.get_mut(&name).expect("watched");
+                s.running = a.running;
+                s.want = a.want;
+                match gate::verdict(&a, state.as_deref(), message.as_deref(), waited, timeout) {
+                    Verdict::Waiting => continue,
+                    Verdict::Healthy => {
+                        s.healthy_at = Some(now);
+                        if !s.changed() {
+                            s.converged_at = Some(now);
+                        }
+                        let changed = s.changed();
+                        self.schedule.healthy(&Step::Service(name.clone()), now);
+                        self.say(format!(
+                            "{name}: {}",
+                            if changed {
+                                "healthy"
+                            } else {
+                                "unchanged, healthy"
+                            }
+                        ));
+                    }
+                    Verdict::Failed(reason) => {
+                        let task = a.failed.or(a.newest);
+                        self.fail(&name, reason, task, false).await;
+                        continue;
+                    }
+                    Verdict::TimedOut(reason) => {
+                        self.fail(&name, reason, a.newest, true).await;
+                        continue;
+                    }
+                }
+            }
+            let s = &self.services[&name];
+            if s.changed() && s.converged_at.is_none() {
+                let action = s.action;
+                match gate::converge_verdict(&a, waited, timeout) {
+                    Verdict::Healthy => {
+                        let now = self.now();
+                        self.services.get_mut(&name).expect("watched").converged_at = Some(now);
+                        if action == ServiceAction::Update {
+                            self.say(format!("{name}: converged (old tasks gone)"));
+                        }
+                    }
+                    Verdict::TimedOut(reason) => {
+                        let old = tasks
+                            .iter()
+                            .rev()
+                            .find(|t| {
+                                t.deploy_id.as_deref() != Some(&self.deploy_id) && t.is_live()
+                            })
+                            .cloned();
+                        self.fail(&name, reason, old, true).await
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn fail(&mut self, name: &str, reason: String, task: Option<TaskInfo>, timed_out: bool) {
+        let logs = match &task {
+            Some(t) => self.engine.task_logs(&t.id, 20).await,
+            None => vec![],
+        };
+        let now = self.now();
+        let s = self.services.get_mut(name).expect("failing services exist");
+        s.ended = Some(if timed_out {
+            ServiceState::TimedOut
+        } else {
+            ServiceState::Failed
+        });
+        let layer = self.desired.layers[s.layer].name.clone();
+        let short = s.spec.short_name.clone();
+        let verb = if timed_out { "timed out" } else { "failed" };
+        self.say(format!("{name}: {verb}: {reason}"));
+        self.failures.push(Failure {
+            layer,
+            service: name.to_string(),
+            reason,
+            task,
+            logs,
+            hint: format!(
+                "what needs `{short}` was not started; the rest was deployed. Fix `{short}` and run `sprocketctl up` again (it continues from here). `docker service ps {name} --no-trunc` shows every task."
+            ),
+        });
+        let blocked = self
+            .schedule
+            .fail(&Step::Service(name.to_string()), timed_out, now);
+        self.say_blocked(&blocked);
+    }
+
+    fn say_blocked(&self, blocked: &[Step]) {
+        for b in blocked {
+            if let StepState::NotStarted { because } = self.schedule.state(b) {
+                self.say(format!("{b}: not started: {because}"));
+            }
+        }
+    }
+
+    fn vault_done(&mut self, r: Result<VaultDone, String>) {
+        let now = self.now();
+        match r {
+            Ok(done) => {
+                self.refs.secrets.extend(done.refs.secrets);
+                self.vault_current = done.current;
+                self.vault_report = Some(done.report);
+                self.schedule.healthy(&Step::Vault, now);
+                self.say("vault: ready");
+            }
+            Err(reason) => {
+                let service = self
+                    .opts
+                    .vault
+                    .as_ref()
+                    .map(|v| v.config.service.clone())
+                    .unwrap_or_default();
+                let layer = self
+                    .desired
+                    .layers
+                    .iter()
+                    .find(|l| l.services.iter().any(|s| s.short_name == service))
+                    .map(|l| l.name.clone())
+                    .unwrap_or_default();
+                self.say(format!("vault: failed: {reason}"));
+                self.failures.push(Failure {
+                    layer,
+                    service,
+                    reason,
+                    task: None,
+                    logs: vec![],
+                    hint: "what needs Vault was not started; fix Vault (`sprocketctl vault status`) and run `sprocketctl up` again".into(),
+                });
+                self.vault_failed = true;
+                let blocked = self.schedule.fail(&Step::Vault, false, now);
+                self.say_blocked(&blocked);
+            }
+        }
+    }
+
+    async fn finish(mut self) -> Result<UpReport, EngineError> {
+        let mut layers = Vec::new();
+        for layer in &self.desired.layers {
+            let services: Vec<ServiceReport> = layer
+                .services
+                .iter()
+                .map(|spec| self.service_report(&self.services[&spec.name]))
+                .collect();
+            let first = services
+                .iter()
+                .filter_map(|s| s.started_after)
+                .fold(f64::INFINITY, f64::min);
+            let last = services
+                .iter()
+                .filter_map(|s| s.converged_after.or(s.healthy_after))
+                .fold(0.0, f64::max);
+            layers.push(LayerReport {
+                name: layer.name.clone(),
+                status: report::layer_status(&services),
+                seconds: if first.is_finite() {
+                    (last - first).max(0.0)
+                } else {
+                    0.0
+                },
+                services,
+                disabled: layer.disabled.clone(),
+            });
+        }
+        let all: Vec<&ServiceReport> = layers.iter().flat_map(|l| &l.services).collect();
+        let outcome = report::outcome(&all, self.vault_failed);
+        let critical_path = self
+            .schedule
+            .critical_path()
+            .into_iter()
+            .map(|(step, since, at)| PathStep {
+                step: match step {
+                    Step::Service(n) => n,
+                    Step::Vault => "vault (init/unseal/configure)".into(),
+                },
+                started_after: since,
+                healthy_after: at,
+            })
+            .collect();
+        let converged = all
+            .iter()
+            .filter_map(|s| s.converged_after)
+            .fold(0.0, f64::max);
+        let mut removed = Vec::new();
+        if self.failures.is_empty() {
+            let (engine, desired, observed, p) =
+                (self.engine, self.desired, self.observed, self.opts.progress);
+            if self.opts.prune {
+                removed.extend(cleanup::prune(engine, self.plan, p).await?);
+            }
+            removed
+                .extend(cleanup::stale_configs(engine, desired, observed, self.opts.prune).await);
+            removed.extend(
+                cleanup::replaced_material(
+                    engine,
+                    desired,
+                    observed,
+                    &self.refs,
+                    self.vault_current,
+                    self.opts.prune,
+                )
+                .await,
+            );
+            self.say(format!("converged after {converged:.1}s"));
+        }
+        let failures = std::mem::take(&mut self.failures);
+        Ok(UpReport {
+            outcome,
+            namespace: self.desired.namespace.clone(),
+            environment: self.desired.environment.clone(),
+            deploy_id: self.deploy_id.clone(),
+            seconds: self.now(),
+            calls: self.engine.calls.snapshot(),
+            layers,
+            failure: failures.first().cloned(),
+            failures,
+            critical_path,
+            removed,
+            vault: self.vault_report.take(),
+        })
+    }
+
+    fn service_report(&self, s: &Service) -> ServiceReport {
+        let step = Step::Service(s.spec.name.clone());
+        let (state, because) = match (s.ended, self.schedule.state(&step)) {
+            (Some(end), _) => (end, None),
+            (None, StepState::Healthy { .. }) => (ServiceState::Healthy, None),
+            (None, StepState::Skipped { why }) => (ServiceState::Skipped, Some(why.clone())),
+            (None, StepState::NotStarted { because }) => {
+                (ServiceState::NotStarted, Some(because.clone()))
+            }
+            // Settled schedules hold neither; if one did, it was not started.
+            (None, _) => (ServiceState::NotStarted, None),
+        };
+        ServiceReport {
+            name: s.spec.name.clone(),
+            action: if s.started_at.is_some() {
+                s.action
+            } else {
+                s.planned
+            },
+            reason: s.reason,
+            state,
+            running: s.running,
+            desired: s.want,
+            started_after: s.started_at,
+            healthy_after: s.healthy_at,
+            converged_after: s.converged_at,
+            not_started_because: because,
+        }
+    }
+}

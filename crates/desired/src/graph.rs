@@ -1,0 +1,171 @@
+//! The order `up` starts things in: for every service, what must be healthy before it starts.
+//! Pure, so "what waits for what" is answered without a swarm (and tested that way).
+//!
+//! A service waits for what it `uses` (the providers must be healthy: a consumer that starts
+//! against a booting broker only crash-loops), and, when it mounts a secret made from Vault (a
+//! reader's token, the unseal agent's material), for the Vault step: Vault initialised,
+//! unsealed and configured. The Vault step itself waits for the Vault service, and for the edge
+//! router when sprocketctl reaches Vault through its route. A routed service does **not** wait
+//! for its edge router: Traefik picks routes up whenever either side starts, so the router
+//! matters for the route, not for the service's own health; the link is kept (`routed_by`) so
+//! that reports can say which routes a failed router leaves unserved.
+//!
+//! Layers stay the guarantee of order between dependencies — `validate` refuses a dependency
+//! on a later layer, so every edge here points to the same or an earlier layer — but they are
+//! no longer barriers: a data service that needs nothing starts at once, beside the
+//! infrastructure.
+
+use crate::state::{is_vault_material, service_name, DesiredState};
+use serde::Serialize;
+use sprocket_spec::model::{Platform, Role};
+use std::collections::BTreeMap;
+
+/// A unit of work the executor schedules.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// A service, by its full name (`<ns>_<service>`).
+    Service(String),
+    /// Vault initialised, unsealed and configured.
+    Vault,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Service(s) => f.write_str(s),
+            Step::Vault => f.write_str("vault (init/unseal/configure)"),
+        }
+    }
+}
+
+/// Why a step waits for another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NeedKind {
+    /// The spec says the service `uses` it.
+    Uses,
+    /// The service mounts a secret the Vault step makes.
+    Vault,
+    /// The Vault step runs against the Vault service.
+    VaultService,
+    /// The Vault step reaches Vault through the edge router's route.
+    Route,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Need {
+    pub on: Step,
+    pub kind: NeedKind,
+}
+
+/// How sprocketctl reaches Vault during `up`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VaultReach {
+    /// No Vault step in this run (Vault disabled here, or no way to reach it).
+    None,
+    /// At an address given by the operator (`--vault-addr`).
+    Direct,
+    /// Through the edge router, by the Vault route's Host.
+    ViaEdge,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Graph {
+    /// What each step waits for. Every step of the run is a key (with no needs, it starts at
+    /// once).
+    pub needs: BTreeMap<Step, Vec<Need>>,
+    /// Service (full name) → index of its layer: start order among steps ready together, and
+    /// the place of each service in reports.
+    pub layer: BTreeMap<String, usize>,
+    /// Routed service → the edge router that serves its routes (never waited for).
+    pub routed_by: BTreeMap<String, String>,
+}
+
+impl Graph {
+    /// The steps `step` waits for.
+    pub fn needs_of(&self, step: &Step) -> &[Need] {
+        self.needs.get(step).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Every step that waits, directly or not, for `step`.
+    pub fn dependents(&self, step: &Step) -> Vec<Step> {
+        let mut out: Vec<Step> = Vec::new();
+        let mut frontier = vec![step.clone()];
+        while let Some(s) = frontier.pop() {
+            for (k, needs) in &self.needs {
+                if needs.iter().any(|n| n.on == s) && !out.contains(k) {
+                    out.push(k.clone());
+                    frontier.push(k.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The dependency graph of the services the desired state runs.
+pub fn graph(p: &Platform, d: &DesiredState, vault: VaultReach) -> Graph {
+    let ns = d.namespace.as_str();
+    let mut g = Graph::default();
+    let wanted: BTreeMap<&str, usize> = d
+        .layers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, l)| l.services.iter().map(move |s| (s.name.as_str(), i)))
+        .collect();
+    let full = |short: &str| service_name(ns, short);
+    let edge = p
+        .edge()
+        .map(|e| full(&e.name))
+        .filter(|e| wanted.contains_key(e.as_str()));
+    let vault_service = p
+        .services()
+        .find(|s| s.role == Some(Role::Vault))
+        .map(|s| full(&s.name))
+        .filter(|v| wanted.contains_key(v.as_str()));
+    let vault_step = vault != VaultReach::None && vault_service.is_some();
+    if let (true, Some(v)) = (vault_step, &vault_service) {
+        let mut needs = vec![Need {
+            on: Step::Service(v.clone()),
+            kind: NeedKind::VaultService,
+        }];
+        if let (VaultReach::ViaEdge, Some(e)) = (vault, &edge) {
+            needs.push(Need {
+                on: Step::Service(e.clone()),
+                kind: NeedKind::Route,
+            });
+        }
+        g.needs.insert(Step::Vault, needs);
+    }
+    for layer in &d.layers {
+        for s in &layer.services {
+            let mut needs = Vec::new();
+            if let Some(model) = p.service(&s.short_name) {
+                for used in &model.uses {
+                    let provider = full(used);
+                    if wanted.contains_key(provider.as_str()) && provider != s.name {
+                        needs.push(Need {
+                            on: Step::Service(provider),
+                            kind: NeedKind::Uses,
+                        });
+                    }
+                }
+                if let (false, Some(e)) = (model.routes.is_empty(), &edge) {
+                    if e != &s.name {
+                        g.routed_by.insert(s.name.clone(), e.clone());
+                    }
+                }
+            }
+            if vault_step && s.secrets.iter().any(|f| is_vault_material(&f.name)) {
+                needs.push(Need {
+                    on: Step::Vault,
+                    kind: NeedKind::Vault,
+                });
+            }
+            g.layer.insert(s.name.clone(), wanted[s.name.as_str()]);
+            g.needs.insert(Step::Service(s.name.clone()), needs);
+        }
+    }
+    g
+}

@@ -1,0 +1,123 @@
+//! The dependency graph `up` schedules by, from the real example spec.
+
+use sprocket_desired::graph::{graph, NeedKind, Step, VaultReach};
+use sprocket_desired::state::desired;
+use sprocket_spec::model::Platform;
+use std::path::Path;
+
+fn example(env: &str) -> Platform {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sprocket/sprocket.yaml");
+    let parsed = sprocket_spec::parse_file(&path).unwrap();
+    sprocket_spec::resolve(&parsed, Some(env), &|f: &Path| std::fs::read(f))
+        .unwrap()
+        .platform
+}
+
+fn needs(g: &sprocket_desired::graph::Graph, step: &Step) -> Vec<(String, NeedKind)> {
+    g.needs_of(step)
+        .iter()
+        .map(|n| (n.on.to_string(), n.kind))
+        .collect()
+}
+
+fn svc(n: &str) -> Step {
+    Step::Service(format!("sprocket_{n}"))
+}
+
+#[test]
+fn a_service_waits_for_what_it_uses_and_for_vault_when_it_mounts_a_vault_made_secret() {
+    let p = example("offline");
+    let g = graph(&p, &desired(&p), VaultReach::ViaEdge);
+    assert_eq!(
+        needs(&g, &svc("demo")),
+        [
+            ("sprocket_redis".to_string(), NeedKind::Uses),
+            ("sprocket_rabbitmq".to_string(), NeedKind::Uses),
+            // derived from its `vault:` paths
+            ("sprocket_vault".to_string(), NeedKind::Uses),
+            ("vault (init/unseal/configure)".to_string(), NeedKind::Vault),
+        ]
+    );
+    // Data services need nothing: they start beside the infrastructure.
+    assert!(needs(&g, &svc("rabbitmq")).is_empty());
+    assert!(needs(&g, &svc("redis")).is_empty());
+    // A routed service does not wait for the edge router; the link is kept for reports.
+    assert!(needs(&g, &svc("traefik")).is_empty());
+    assert_eq!(g.routed_by["sprocket_rabbitmq"], "sprocket_traefik");
+    assert!(!g.routed_by.contains_key("sprocket_traefik"));
+    // The Vault step runs against the Vault service, through the router's route.
+    assert_eq!(
+        needs(&g, &Step::Vault),
+        [
+            ("sprocket_vault".to_string(), NeedKind::VaultService),
+            ("sprocket_traefik".to_string(), NeedKind::Route),
+        ]
+    );
+    // The unseal agent mounts material made by the Vault step.
+    assert!(needs(&g, &svc("vault-agent"))
+        .contains(&("vault (init/unseal/configure)".to_string(), NeedKind::Vault)));
+    // Every dependency points at the same or an earlier layer.
+    for (step, ns) in &g.needs {
+        let Step::Service(s) = step else { continue };
+        for n in ns {
+            if let Step::Service(on) = &n.on {
+                assert!(g.layer[on] <= g.layer[s], "{s} needs {on} of a later layer");
+            }
+        }
+    }
+}
+
+#[test]
+fn without_a_vault_step_nothing_waits_for_vault_and_a_direct_address_skips_the_router() {
+    let p = example("offline");
+    let d = desired(&p);
+    let g = graph(&p, &d, VaultReach::None);
+    assert!(!g.needs.contains_key(&Step::Vault));
+    assert_eq!(
+        needs(&g, &svc("demo")),
+        [
+            ("sprocket_redis".to_string(), NeedKind::Uses),
+            ("sprocket_rabbitmq".to_string(), NeedKind::Uses),
+            ("sprocket_vault".to_string(), NeedKind::Uses),
+        ]
+    );
+    let g = graph(&p, &d, VaultReach::Direct);
+    assert_eq!(
+        needs(&g, &Step::Vault),
+        [("sprocket_vault".to_string(), NeedKind::VaultService)]
+    );
+    // What a failed rabbitmq takes with it: the demo (and nothing of the infrastructure).
+    let g = graph(&p, &d, VaultReach::ViaEdge);
+    assert_eq!(g.dependents(&svc("rabbitmq")), [svc("demo")]);
+    let mut after_vault: Vec<String> = g
+        .dependents(&Step::Vault)
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    after_vault.sort();
+    assert_eq!(after_vault, ["sprocket_demo", "sprocket_vault-agent"]);
+}
+
+#[test]
+fn prod_graph_is_acyclic_and_complete() {
+    let p = example("prod");
+    let d = desired(&p);
+    let g = graph(&p, &d, VaultReach::ViaEdge);
+    assert_eq!(
+        g.needs
+            .keys()
+            .filter(|s| matches!(s, Step::Service(_)))
+            .count(),
+        d.services().count()
+    );
+    // Walking needs from every step ends (no cycle) within the number of steps.
+    for start in g.needs.keys() {
+        let mut frontier = vec![(start.clone(), 0)];
+        while let Some((s, depth)) = frontier.pop() {
+            assert!(depth <= g.needs.len(), "cycle through {s}");
+            for n in g.needs_of(&s) {
+                frontier.push((n.on.clone(), depth + 1));
+            }
+        }
+    }
+}
