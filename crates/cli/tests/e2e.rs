@@ -187,7 +187,7 @@ fn platform_lifecycle_on_a_real_swarm() {
 
     // 3. every Host of every route reaches its service; unknown Hosts get 404.
     let parsed = sprocket_spec::parse_file(&spec).unwrap();
-    let platform = sprocket_spec::resolve(&parsed, Some("e2e"), &|p: &Path| std::fs::read(p))
+    let platform = sprocket_spec::resolve(&parsed, Some("e2e"), &sprocket_spec::Files::disk())
         .unwrap()
         .platform;
     let mut hosts = 0;

@@ -2,30 +2,132 @@
 //! want to see or hand-deploy what sprocketctl would do, and for the benchmark baseline.
 //!
 //! Deploy every layer into one stack named after the namespace
-//! (`docker stack deploy -c infrastructure.yaml -c data.yaml -c platform.yaml <namespace>`, or
-//! one file at a time): service, network and volume names then match sprocketctl's exactly.
-//! Secrets are declared `external` under their name prefix; their values never appear here.
+//! (`docker stack deploy -c 1-infrastructure.yaml -c 2-data.yaml -c 3-platform.yaml <namespace>`,
+//! or one file at a time, from any folder): service, network, volume and config names then match
+//! sprocketctl's exactly, and configs carry the same ownership labels as networks.
+//!
+//! What a compose file cannot carry is left out, and each file says so in its header:
+//! Docker secrets. `sprocketctl up` makes every one of them — from Vault (the unseal material,
+//! service tokens), from Doppler, generated, or from an operator's value — under a versioned
+//! name (`<ns>_<name>-<fingerprint>`) that only exists once `up` has run, so a file that named
+//! them could not be deployed as printed. A service that mounts any secret is therefore left
+//! out with its reason (see [`LeftOut`]); no secret is ever named or valued here.
+//!
+//! Two more things make the files deployable as written: config `file:` paths are absolute
+//! (`docker stack deploy` resolves relative ones against the compose file's folder, not the
+//! current directory), and every `$` in a value is written `$$` (compose interpolates `$VAR`).
 
-use crate::state::{DesiredLayer, DesiredState, ServiceSpec};
+use crate::state::{DesiredLayer, DesiredState, SecretRef, ServiceSpec};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
-use sprocket_spec::model::Mode;
+use sprocket_spec::model::{Mode, SecretSource};
+use std::path::Path;
 
-/// `(layer name, compose YAML)` for every layer.
-pub fn compose_files(d: &DesiredState) -> Vec<(String, String)> {
+/// One layer as a compose file.
+#[derive(Debug, Clone)]
+pub struct ComposeFile {
+    pub layer: String,
+    pub text: String,
+    /// The layer's services that the file does not carry, and why.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A service the compose export leaves out.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LeftOut {
+    /// The service's short name (as in the spec).
+    pub service: String,
+    pub layer: String,
+    pub reason: String,
+}
+
+/// Every layer as a compose file. `base` is the folder that relative config paths are relative
+/// to: the current directory of the command that read the spec.
+pub fn compose_files(d: &DesiredState, base: &Path) -> Vec<ComposeFile> {
     d.layers
         .iter()
         .map(|l| {
-            let v = layer(d, l);
+            let left_out = left_out(d, l);
+            let mut v = layer(d, l, base, &left_out);
+            escape_interpolation(&mut v);
             let text = serde_saphyr::to_string(&v).expect("compose serialises");
-            (
-                l.name.clone(),
-                format!(
-                    "# sprocketctl render --format compose: layer `{}` of namespace `{}`, environment `{}`.\n# Deploy with: docker stack deploy --resolve-image never -c <this file> {}\n{text}",
-                    l.name, d.namespace, d.environment, d.namespace
-                ),
-            )
+            let mut header = format!(
+                "# sprocketctl render --format compose: layer `{}` of namespace `{}`, environment `{}`.\n# Deploy with: docker stack deploy --resolve-image never -c <this file> {}\n",
+                l.name, d.namespace, d.environment, d.namespace
+            );
+            if !left_out.is_empty() {
+                header.push_str("# Left out: services that mount Docker secrets, which only `sprocketctl up` makes (under\n# versioned names); deploy the platform with `sprocketctl up` to run them.\n");
+                for o in &left_out {
+                    header.push_str(&format!("#   {}: {}\n", o.service, one_line(&o.reason)));
+                }
+            }
+            ComposeFile {
+                layer: l.name.clone(),
+                text: format!("{header}{text}"),
+                left_out,
+            }
         })
         .collect()
+}
+
+/// The layer's services that mount a secret, with the secrets and where their values come from.
+fn left_out(d: &DesiredState, l: &DesiredLayer) -> Vec<LeftOut> {
+    let refs: Vec<&SecretRef> = d.layers.iter().flat_map(|l| &l.secrets).collect();
+    l.services
+        .iter()
+        .filter(|s| !s.secrets.is_empty())
+        .map(|s| {
+            let mounts: Vec<String> = s
+                .secrets
+                .iter()
+                .map(|m| {
+                    let source = refs.iter().find(|r| r.name == m.name).map(|r| r.source);
+                    format!("`{}` ({})", m.name, origin(&m.name, source))
+                })
+                .collect();
+            let (it, names) = if mounts.len() == 1 {
+                ("it", "a name")
+            } else {
+                ("them", "names")
+            };
+            LeftOut {
+                service: s.short_name.clone(),
+                layer: l.name.clone(),
+                reason: format!(
+                    "mounts {}: `sprocketctl up` makes {it} as `{}_<name>-<fingerprint>`, {names} a compose file cannot know",
+                    mounts.join(", "),
+                    d.namespace
+                ),
+            }
+        })
+        .collect()
+}
+
+fn origin(name: &str, source: Option<SecretSource>) -> &'static str {
+    if crate::state::is_vault_material(name) {
+        return "made from Vault";
+    }
+    match source {
+        Some(SecretSource::Doppler) => "from Doppler",
+        Some(SecretSource::Generate) => "generated",
+        Some(SecretSource::Vault) | Some(SecretSource::VaultToken) => "made from Vault",
+        Some(SecretSource::Manual) | None => "set by an operator",
+    }
+}
+
+/// Newlines cannot end a YAML comment early: spec text in a reason stays on its line.
+fn one_line(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
+/// Compose interpolates `$VAR` and `${VAR}` in every value; `$$` is a literal `$`.
+fn escape_interpolation(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
+        Value::Array(a) => a.iter_mut().for_each(escape_interpolation),
+        Value::Object(m) => m.values_mut().for_each(escape_interpolation),
+        _ => {}
+    }
 }
 
 fn short(full: &str, ns: &str) -> String {
@@ -42,14 +144,17 @@ fn dur(ns: u64) -> String {
     }
 }
 
-fn layer(d: &DesiredState, l: &DesiredLayer) -> Value {
+fn layer(d: &DesiredState, l: &DesiredLayer, base: &Path, left_out: &[LeftOut]) -> Value {
     let ns = d.namespace.as_str();
     let mut services = Map::new();
     let mut networks = Map::new();
     let mut volumes = Map::new();
     let mut configs = Map::new();
-    let mut secrets = Map::new();
-    for s in &l.services {
+    let carried = l
+        .services
+        .iter()
+        .filter(|s| !left_out.iter().any(|o| o.service == s.short_name));
+    for s in carried {
         services.insert(s.short_name.clone(), service(ns, s));
         for n in &s.networks {
             networks.insert(
@@ -61,16 +166,16 @@ fn layer(d: &DesiredState, l: &DesiredLayer) -> Value {
             volumes.insert(short(&m.source, ns), json!({ "name": m.source }));
         }
         for c in &s.configs {
-            let spec = l.configs.iter().find(|x| x.name == c.name);
+            let Some(spec) = l.configs.iter().find(|x| x.name == c.name) else {
+                continue;
+            };
             configs.insert(
                 short(&c.name, ns),
-                json!({ "name": c.name, "file": spec.map(|x| x.source.clone()).unwrap_or_default() }),
-            );
-        }
-        for sec in &s.secrets {
-            secrets.insert(
-                sec.name.clone(),
-                json!({ "external": true, "name": format!("{ns}_{}", sec.name) }),
+                json!({
+                    "name": c.name,
+                    "file": base.join(&spec.source).display().to_string(),
+                    "labels": spec.labels,
+                }),
             );
         }
     }
@@ -81,7 +186,6 @@ fn layer(d: &DesiredState, l: &DesiredLayer) -> Value {
         ("networks", networks),
         ("volumes", volumes),
         ("configs", configs),
-        ("secrets", secrets),
     ] {
         if !v.is_empty() {
             top.insert(k.into(), Value::Object(v));
@@ -138,14 +242,6 @@ fn service(ns: &str, s: &ServiceSpec) -> Value {
             .map(|c| json!({ "source": short(&c.name, ns), "target": c.target, "mode": c.mode }))
             .collect();
         m.insert("configs".into(), json!(c));
-    }
-    if !s.secrets.is_empty() {
-        let c: Vec<Value> = s
-            .secrets
-            .iter()
-            .map(|c| json!({ "source": c.name, "target": c.target, "mode": c.mode }))
-            .collect();
-        m.insert("secrets".into(), json!(c));
     }
     if !s.networks.is_empty() {
         let mut n = Map::new();

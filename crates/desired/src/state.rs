@@ -50,7 +50,8 @@ pub struct ConfigSpec {
     pub labels: BTreeMap<String, String>,
     #[serde(skip)]
     pub content: Vec<u8>,
-    /// The file on disk (absolute), for compose export.
+    /// The file on disk, as the spec's path reached it: relative to the current directory when
+    /// that path was (the compose export makes it absolute).
     #[serde(skip)]
     pub source: String,
 }

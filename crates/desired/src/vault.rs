@@ -20,14 +20,14 @@ pub const MARKER: &str = "# managed by sprocketctl";
 pub const MOUNT_DESCRIPTION: &str = "managed by sprocketctl";
 /// The token role services' tokens are issued against.
 pub const TOKEN_ROLE: &str = "sprocket-services";
-pub const ADMIN_POLICY: &str = sprocket_spec::load::ADMIN_POLICY;
+pub const ADMIN_POLICY: &str = sprocket_spec::names::ADMIN_POLICY;
 /// Period of sprocketctl's admin token: every command that uses it renews it.
 pub const ADMIN_TOKEN_PERIOD: &str = "768h";
 
 pub fn service_policy(short_service: &str) -> String {
     format!(
         "{}{short_service}",
-        sprocket_spec::load::RESERVED_POLICY_PREFIX
+        sprocket_spec::names::RESERVED_POLICY_PREFIX
     )
 }
 
@@ -157,7 +157,7 @@ pub fn config(p: &Platform) -> Option<VaultConfig> {
             name: TOKEN_ROLE.into(),
             allowed_policies_glob: vec![format!(
                 "{}*",
-                sprocket_spec::load::RESERVED_POLICY_PREFIX
+                sprocket_spec::names::RESERVED_POLICY_PREFIX
             )],
             token_period_s: v.token_period_s,
             orphan: true,

@@ -9,7 +9,7 @@ use std::path::Path;
 fn example(env: &str) -> Platform {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sprocket/sprocket.yaml");
     let parsed = sprocket_spec::parse_file(&path).unwrap();
-    sprocket_spec::resolve(&parsed, Some(env), &|f: &Path| std::fs::read(f))
+    sprocket_spec::resolve(&parsed, Some(env), &sprocket_spec::Files::disk())
         .unwrap()
         .platform
 }
@@ -189,12 +189,15 @@ fn desired_state_and_compose_snapshots() {
     let d = desired(&example("offline"));
     let text = serde_json::to_string_pretty(&d).unwrap();
     insta::assert_snapshot!("offline_desired", text);
-    let files = compose::compose_files(&d);
+    let files = compose::compose_files(&d, Path::new("/"));
     assert_eq!(
-        files.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
+        files.iter().map(|f| f.layer.as_str()).collect::<Vec<_>>(),
         ["infrastructure", "data", "platform"]
     );
-    insta::assert_snapshot!("offline_compose_platform", files[2].1);
+    // The example is read by an absolute path; its config files are named by it.
+    let here = |text: &str| text.replace(env!("CARGO_MANIFEST_DIR"), "[crates/desired]");
+    insta::assert_snapshot!("offline_compose_infrastructure", here(&files[0].text));
+    insta::assert_snapshot!("offline_compose_platform", files[2].text);
 }
 
 fn observed_from(d: &DesiredState) -> Observed {

@@ -10,7 +10,7 @@ use std::path::Path;
 fn example(env: &str) -> VaultConfig {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sprocket/sprocket.yaml");
     let parsed = sprocket_spec::parse_file(&path).unwrap();
-    let p = sprocket_spec::resolve(&parsed, Some(env), &|f: &Path| std::fs::read(f))
+    let p = sprocket_spec::resolve(&parsed, Some(env), &sprocket_spec::Files::disk())
         .unwrap()
         .platform;
     config(&p).expect("the example runs Vault")
@@ -121,7 +121,7 @@ fn kv_v1_paths_and_globs() {
         text: yaml.into(),
     })
     .unwrap();
-    let p = sprocket_spec::resolve(&parsed, Some("offline"), &|f: &Path| std::fs::read(f))
+    let p = sprocket_spec::resolve(&parsed, Some("offline"), &sprocket_spec::Files::disk())
         .unwrap()
         .platform;
     let d = config(&p).unwrap();

@@ -1,7 +1,7 @@
 //! One test per validation rule: each asserts the rule's code, its message and the exact
 //! file:line:column it points at. A valid base spec is mutated by text replacement.
 
-use sprocket_spec::{parse, resolve, validate_all, Diagnostic, SourceFile};
+use sprocket_spec::{parse, resolve, validate_all, Diagnostic, Files, SourceFile};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -66,7 +66,7 @@ fn source(text: &str) -> SourceFile {
 fn diagnostics(text: &str) -> Vec<Diagnostic> {
     match parse(source(text)) {
         Err(r) => r.diagnostics,
-        Ok(p) => validate_all(&p, &files).diagnostics,
+        Ok(p) => validate_all(&p, &Files::new(&files)).diagnostics,
     }
 }
 
@@ -373,14 +373,18 @@ fn missing_config_file() {
 #[test]
 fn gated_route_is_dropped_where_its_gate_does_not_run() {
     let p = parse(source(BASE)).unwrap();
-    let offline = resolve(&p, Some("offline"), &files).unwrap().platform;
+    let offline = resolve(&p, Some("offline"), &Files::new(&files))
+        .unwrap()
+        .platform;
     let web = offline.service("web").unwrap();
     assert_eq!(web.routes.len(), 1);
     assert_eq!(web.dropped_routes[0].service, "web-2");
     assert!(web.dropped_routes[0]
         .reason
         .contains("needs `auth`, which does not run here (no image here)"));
-    let local = resolve(&p, Some("local"), &files).unwrap().platform;
+    let local = resolve(&p, Some("local"), &Files::new(&files))
+        .unwrap()
+        .platform;
     assert_eq!(local.service("web").unwrap().routes.len(), 2);
 }
 
@@ -408,7 +412,9 @@ fn every_problem_is_reported_at_once() {
 #[test]
 fn environment_overlays_and_ip_rules() {
     let p = parse(source(BASE)).unwrap();
-    let off = resolve(&p, Some("offline"), &files).unwrap().platform;
+    let off = resolve(&p, Some("offline"), &Files::new(&files))
+        .unwrap()
+        .platform;
     assert_eq!(off.environment.chain, ["offline", "local"]);
     assert_eq!(off.environment.hostname, "localhost");
     assert_eq!(
@@ -420,7 +426,7 @@ fn environment_overlays_and_ip_rules() {
         off.service("web").unwrap().routes[0].hosts,
         ["localhost", "192.168.1.10"]
     );
-    let err = resolve(&p, Some("nope"), &files).unwrap_err();
+    let err = resolve(&p, Some("nope"), &Files::new(&files)).unwrap_err();
     assert!(err.diagnostics[0].message.contains("`nope` is not defined"));
     assert!(err.diagnostics[0]
         .help
@@ -433,7 +439,7 @@ fn environment_overlays_and_ip_rules() {
 fn the_example_spec_is_valid_in_every_environment() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sprocket/sprocket.yaml");
     let p = sprocket_spec::parse_file(&path).unwrap();
-    let report = validate_all(&p, &|f: &Path| std::fs::read(f));
+    let report = validate_all(&p, &Files::disk());
     // The only acceptable warning: a developer's own Vault key file that `vault keygen` makes.
     assert!(
         report
@@ -447,7 +453,7 @@ fn the_example_spec_is_valid_in_every_environment() {
         lines < 600,
         "the whole platform fits in under 600 lines; it is {lines}"
     );
-    let offline = resolve(&p, Some("offline"), &|f: &Path| std::fs::read(f))
+    let offline = resolve(&p, Some("offline"), &Files::disk())
         .unwrap()
         .platform;
     let running: Vec<&str> = offline.services().map(|s| s.name.as_str()).collect();
@@ -483,7 +489,7 @@ fn with_vault(section: &str) -> String {
 #[test]
 fn vault_section_resolves_per_environment() {
     let p = parse(source(&with_vault(VAULT))).unwrap();
-    let v = resolve(&p, Some("local"), &files)
+    let v = resolve(&p, Some("local"), &Files::new(&files))
         .unwrap()
         .platform
         .vault
@@ -501,11 +507,53 @@ fn vault_section_resolves_per_environment() {
         1,
     );
     let p = parse(source(&text)).unwrap();
-    assert!(resolve(&p, Some("offline"), &files)
+    assert!(resolve(&p, Some("offline"), &Files::new(&files))
         .unwrap()
         .platform
         .vault
         .is_none());
+}
+
+/// `file:~/…` recipients are read from the home folder the caller hands in, never from the
+/// process's own `HOME`.
+#[test]
+fn recipients_file_under_home_comes_from_the_injected_home() {
+    const KEY: &str = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq";
+    let text = with_vault(&VAULT.replace(KEY, "file:~/.config/sprocket/age.pub"));
+    let p = parse(source(&text)).unwrap();
+    let read = |f: &Path| {
+        if f == Path::new("/home/op/.config/sprocket/age.pub") {
+            Ok(format!("# mine\n{KEY}\n").into_bytes())
+        } else {
+            files(f)
+        }
+    };
+    let with_home = Files {
+        read: &read,
+        home: Some(PathBuf::from("/home/op")),
+    };
+    let v = resolve(&p, Some("local"), &with_home)
+        .unwrap()
+        .platform
+        .vault
+        .unwrap();
+    assert_eq!(v.recipients, [KEY]);
+    // Another home: the file is not there, a warning says where it was looked for.
+    let elsewhere = Files {
+        read: &read,
+        home: Some(PathBuf::from("/home/other")),
+    };
+    let loaded = resolve(&p, Some("local"), &elsewhere).unwrap();
+    assert!(loaded.platform.vault.unwrap().recipients.is_empty());
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|d| d.code == "missing-recipients-file"
+                && d.message.contains("/home/other/.config/sprocket/age.pub")),
+        "{:?}",
+        loaded.warnings
+    );
 }
 
 #[test]
@@ -565,7 +613,9 @@ fn vault_configuration_resolves_and_derives_the_readers() {
         diagnostics(&text)
     );
     let p = parse(source(&text)).unwrap();
-    let platform = resolve(&p, Some("local"), &files).unwrap().platform;
+    let platform = resolve(&p, Some("local"), &Files::new(&files))
+        .unwrap()
+        .platform;
     let v = platform.vault.as_ref().unwrap();
     assert_eq!(v.readers["web"], ["platform/web/*"]);
     assert_eq!(v.token_period_s, 3600);

@@ -1,9 +1,14 @@
 //! `render`: the desired Swarm objects as JSON, or compose files for `docker stack deploy`.
+//!
+//! The compose files are written so that the printed `docker stack deploy` command works from
+//! any folder; the services they cannot carry are named on stderr (and in `left_out` with
+//! `-o json`), each with its reason.
 
 use super::{load, Ctx};
 use crate::exit;
 use crate::output::{self, Format};
 use serde::Serialize;
+use sprocket_desired::compose::{compose_files, LeftOut};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -28,6 +33,8 @@ struct Written {
     namespace: String,
     environment: String,
     files: Vec<PathBuf>,
+    /// Services the compose files do not carry (they mount secrets only `up` makes), and why.
+    left_out: Vec<LeftOut>,
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> i32 {
@@ -46,13 +53,23 @@ pub fn run(ctx: &Ctx, a: Args) -> i32 {
                     exit::INVALID,
                 );
             }
+            // Config paths in the spec are relative to where it was read from; the files must
+            // work from any folder, so they get absolute paths.
+            let cwd = match std::env::current_dir() {
+                Ok(d) => d,
+                Err(e) => {
+                    return super::fail(
+                        ctx,
+                        &format!("cannot read the current directory: {e}"),
+                        exit::ERROR,
+                    )
+                }
+            };
             let mut files = Vec::new();
-            for (i, (layer, text)) in sprocket_desired::compose::compose_files(&desired)
-                .into_iter()
-                .enumerate()
-            {
-                let path = a.out.join(format!("{}-{layer}.yaml", i + 1));
-                if let Err(e) = std::fs::write(&path, text) {
+            let mut left_out = Vec::new();
+            for (i, file) in compose_files(&desired, &cwd).into_iter().enumerate() {
+                let path = a.out.join(format!("{}-{}.yaml", i + 1, file.layer));
+                if let Err(e) = std::fs::write(&path, file.text) {
                     return super::fail(
                         ctx,
                         &format!("cannot write {}: {e}", path.display()),
@@ -60,11 +77,13 @@ pub fn run(ctx: &Ctx, a: Args) -> i32 {
                     );
                 }
                 files.push(path);
+                left_out.extend(file.left_out);
             }
             let report = Written {
                 namespace: desired.namespace.clone(),
                 environment: desired.environment.clone(),
                 files,
+                left_out,
             };
             match ctx.format {
                 Format::Json => output::json(&report),
@@ -72,10 +91,16 @@ pub fn run(ctx: &Ctx, a: Args) -> i32 {
                     for f in &report.files {
                         println!("{}", f.display());
                     }
+                    for o in &report.left_out {
+                        eprintln!(
+                            "left out of the compose files: {} ({}): {}",
+                            o.service, o.layer, o.reason
+                        );
+                    }
                     let args: Vec<String> = report
                         .files
                         .iter()
-                        .map(|f| format!("-c {}", f.display()))
+                        .map(|f| format!("-c {}", cwd.join(f).display()))
                         .collect();
                     eprintln!(
                         "deploy with: docker stack deploy --resolve-image never {} {}",

@@ -4,7 +4,6 @@ use super::{print_report, Ctx};
 use crate::exit;
 use crate::output::Format;
 use sprocket_spec::Report;
-use std::path::Path;
 
 #[derive(clap::Args)]
 pub struct Args {}
@@ -17,9 +16,9 @@ pub fn run(ctx: &Ctx, _: Args) -> i32 {
             return exit::INVALID;
         }
     };
-    let read = |p: &Path| std::fs::read(p);
+    let files = sprocket_spec::Files::disk();
     let (report, checked): (Report, Vec<String>) = match &ctx.env {
-        Some(env) => match sprocket_spec::resolve(&parsed, Some(env), &read) {
+        Some(env) => match sprocket_spec::resolve(&parsed, Some(env), &files) {
             Ok(l) => (
                 Report {
                     source: Some(l.source),
@@ -30,7 +29,7 @@ pub fn run(ctx: &Ctx, _: Args) -> i32 {
             Err(r) => (r, vec![env.clone()]),
         },
         None => (
-            sprocket_spec::validate_all(&parsed, &read),
+            sprocket_spec::validate_all(&parsed, &files),
             sprocket_spec::load::environment_names(&parsed),
         ),
     };

@@ -21,7 +21,13 @@ impl Run {
 
 /// `sprocketctl -f SPEC -e ENV ARGS…` with `HOME=home`; echoes the command and its stderr.
 pub fn sprocketctl(home: &Path, spec: &Path, env: &str, args: &[&str]) -> Run {
+    sprocketctl_in(Path::new("."), home, spec, env, args)
+}
+
+/// [`sprocketctl`] run from the folder `cwd` (`spec` may then be relative to it).
+pub fn sprocketctl_in(cwd: &Path, home: &Path, spec: &Path, env: &str, args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_sprocketctl"))
+        .current_dir(cwd)
         .env("HOME", home)
         .env_remove("SPROCKET_IDENTITY")
         .env_remove("VAULT_ADDR")

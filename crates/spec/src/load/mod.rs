@@ -1,0 +1,512 @@
+//! Reading a spec: YAML → typed file (unknown keys collected) → one environment resolved through
+//! its `extends` chain → every rule checked → the [`Platform`] model.
+//!
+//! All problems are collected and returned together. Nothing here touches the network or the
+//! engine; the only things read from the machine — the config and recipients files the spec
+//! names, and the home folder `~/` stands for — come in through [`Files`], so tests can hand
+//! them in from memory. [`load_file`] and [`Files::disk`] are the edge that reads the real ones.
+//!
+//! One file per section of the spec: `environment.rs` (which environment, its `extends` chain),
+//! `service.rs` (each service, one method per key), `platform.rs` (rules across services),
+//! `vault.rs` (the `vault` section) and `suggest.rs` (the "did you mean" of every unknown name).
+//! This file holds the entry points and `Resolver::run`, the walk that calls them in order; the
+//! small top-level sections (middlewares, secrets, externals) are resolved here too.
+
+mod environment;
+mod platform;
+mod service;
+mod suggest;
+mod vault;
+
+use crate::diag::{Diagnostic, Pos, Report, SourceFile};
+use crate::model::{self, Platform};
+use crate::names::check_object_name;
+use crate::raw::{self, Role, SpecFile, S};
+use crate::tree::{self, Node, Seg};
+use environment::Effective;
+use serde_saphyr::Spanned;
+use service::ServiceCx;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use suggest::suggest;
+
+/// A spec file that parsed: the typed file, its located tree and the problems found so far
+/// (unknown keys).
+pub struct Parsed {
+    pub source: SourceFile,
+    pub spec: SpecFile,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// A spec resolved for one environment.
+#[derive(Debug)]
+pub struct Loaded {
+    pub platform: Platform,
+    /// Warnings (never errors: any error makes loading fail).
+    pub warnings: Vec<Diagnostic>,
+    pub source: SourceFile,
+}
+
+fn pos<T>(s: &S<T>) -> Pos {
+    Pos::from_location(&s.referenced)
+}
+
+/// What resolving reads from the machine: the files the spec names (config files, `file:`
+/// recipients) and the home folder `~/` stands for. Handed in, so that resolving reads nothing
+/// by itself and tests can serve both from memory.
+pub struct Files<'a> {
+    pub read: &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+    /// What `~/` expands to; `None` when unknown (`~/x` then stands for `x`).
+    pub home: Option<PathBuf>,
+}
+
+impl<'a> Files<'a> {
+    /// Files served by `read`, no home folder.
+    pub fn new(read: &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>) -> Self {
+        Files { read, home: None }
+    }
+
+    /// The real file system and the `HOME` of this process: the edge, for the CLI.
+    pub fn disk() -> Files<'static> {
+        Files {
+            read: &|p: &Path| std::fs::read(p),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+        }
+    }
+}
+
+/// Reads `path` and resolves environment `env` (the spec's default when `None`).
+pub fn load_file(path: &Path, env: Option<&str>) -> Result<Loaded, Report> {
+    let parsed = parse_file(path)?;
+    resolve(&parsed, env, &Files::disk())
+}
+
+/// Reads and parses `path`; a missing or unreadable file is reported like any other problem.
+pub fn parse_file(path: &Path) -> Result<Parsed, Report> {
+    let text = std::fs::read_to_string(path).map_err(|e| Report {
+        source: None,
+        diagnostics: vec![Diagnostic::error(
+            "spec-unreadable",
+            Pos::UNKNOWN,
+            format!("cannot read the spec file: {e}"),
+        )
+        .help("pass the spec with -f/--file, or run from the folder holding sprocket.yaml")
+        .in_file(path)],
+    })?;
+    parse(SourceFile {
+        path: path.to_path_buf(),
+        text: Arc::from(text),
+    })
+}
+
+/// Parses spec text. YAML syntax and type errors stop here (with their location); unknown keys
+/// are collected and parsing goes on, so they are reported together with the semantic problems.
+pub fn parse(source: SourceFile) -> Result<Parsed, Report> {
+    let file = source.path.clone();
+    let fail = |e: serde_saphyr::Error| {
+        let p = e
+            .location()
+            .map(|l| Pos::from_location(&l))
+            .unwrap_or(Pos::UNKNOWN);
+        let msg = e.without_snippet().to_string();
+        let msg = strip_location_prefix(&msg).to_string();
+        Report {
+            source: Some(source.clone()),
+            diagnostics: vec![Diagnostic::error("yaml", p, msg)
+                .help("fix the YAML at this place; see the spec reference in the README")
+                .in_file(&file)],
+        }
+    };
+    let tree: Spanned<Node> = serde_saphyr::from_str(&source.text).map_err(fail)?;
+    let mut unknown: Vec<Vec<Seg>> = Vec::new();
+    let spec: SpecFile = tree::with_key_positions(&tree, || {
+        serde_saphyr::with_deserializer_from_str(&source.text, |de| {
+            serde_ignored::deserialize(de, |path| {
+                if let Some(segs) = tree::path_segments(&path) {
+                    unknown.push(segs);
+                }
+            })
+        })
+    })
+    .map_err(fail)?;
+    let diagnostics = unknown
+        .into_iter()
+        .map(|segs| {
+            let at = tree::find(&tree, &segs).unwrap_or(Pos::UNKNOWN);
+            let key = match segs.last() {
+                Some(Seg::Key(k)) => k.clone(),
+                _ => "?".into(),
+            };
+            let dotted = segs
+                .iter()
+                .map(|s| match s {
+                    Seg::Key(k) => k.clone(),
+                    Seg::Index(i) => i.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(".");
+            Diagnostic::error("unknown-key", at, format!("unknown key `{key}` (at `{dotted}`)"))
+                .help("check the spelling against the spec reference in the README; unknown keys are never ignored")
+                .in_file(&file)
+        })
+        .collect();
+    Ok(Parsed {
+        source,
+        spec,
+        diagnostics,
+    })
+}
+
+fn strip_location_prefix(msg: &str) -> &str {
+    // serde-saphyr adds "line N column M: " or " at line N, column M"; we print the location
+    // ourselves.
+    let mut msg = msg;
+    if let Some(rest) = msg.strip_prefix("line ") {
+        if let Some(i) = rest.find(": ") {
+            msg = &rest[i + 2..];
+        }
+    }
+    if let Some(i) = msg.rfind(" at line ") {
+        msg = &msg[..i];
+    }
+    msg
+}
+
+/// The names of the spec's environments, in file order.
+pub fn environment_names(parsed: &Parsed) -> Vec<String> {
+    parsed
+        .spec
+        .environments
+        .iter()
+        .map(|(k, _)| k.value.clone())
+        .collect()
+}
+
+/// Resolves one environment. `files` serves the files the spec names.
+pub fn resolve(parsed: &Parsed, env: Option<&str>, files: &Files) -> Result<Loaded, Report> {
+    let mut cx = Resolver {
+        spec: &parsed.spec,
+        spec_dir: parsed
+            .source
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+        diags: parsed.diagnostics.clone(),
+        files,
+    };
+    let platform = cx.run(env);
+    let file = parsed.source.path.clone();
+    let mut diags: Vec<Diagnostic> = cx.diags.into_iter().map(|d| d.in_file(&file)).collect();
+    dedup(&mut diags);
+    let report = Report {
+        source: Some(parsed.source.clone()),
+        diagnostics: diags,
+    };
+    match platform {
+        Some(p) if !report.has_errors() => Ok(Loaded {
+            platform: p,
+            warnings: report.diagnostics,
+            source: parsed.source.clone(),
+        }),
+        _ => Err(report),
+    }
+}
+
+/// Validates every environment of the spec; returns all distinct diagnostics.
+pub fn validate_all(parsed: &Parsed, files: &Files) -> Report {
+    let mut all = Vec::new();
+    let names = environment_names(parsed);
+    if names.is_empty() {
+        all.extend(parsed.diagnostics.clone());
+    }
+    for name in names {
+        match resolve(parsed, Some(&name), files) {
+            Ok(l) => all.extend(l.warnings),
+            Err(r) => all.extend(r.diagnostics),
+        }
+    }
+    dedup(&mut all);
+    Report {
+        source: Some(parsed.source.clone()),
+        diagnostics: all,
+    }
+}
+
+fn dedup(diags: &mut Vec<Diagnostic>) {
+    let mut seen = BTreeSet::new();
+    diags.retain(|d| seen.insert((d.code, d.pos, d.message.clone())));
+    diags.sort_by_key(|d| (d.pos.line, d.pos.column));
+}
+
+/// One resolution of one environment: the spec, where it lives, what may be read, and the
+/// problems found so far. Each section's file adds its methods.
+struct Resolver<'a> {
+    spec: &'a SpecFile,
+    spec_dir: PathBuf,
+    diags: Vec<Diagnostic>,
+    files: &'a Files<'a>,
+}
+
+/// A service as written, with the layer it sits in: what cross-service rules look up by name.
+struct ServiceRef<'a> {
+    layer: usize,
+    layer_name: &'a str,
+    key: &'a S<String>,
+    svc: &'a raw::Service,
+}
+
+impl<'a> Resolver<'a> {
+    fn err(&mut self, code: &'static str, at: Pos, msg: impl Into<String>) -> &mut Diagnostic {
+        self.diags.push(Diagnostic::error(code, at, msg));
+        self.diags.last_mut().expect("just pushed")
+    }
+
+    fn warn(&mut self, code: &'static str, at: Pos, msg: impl Into<String>) -> &mut Diagnostic {
+        self.diags.push(Diagnostic::warning(code, at, msg));
+        self.diags.last_mut().expect("just pushed")
+    }
+
+    fn run(&mut self, env: Option<&str>) -> Option<Platform> {
+        let spec = self.spec;
+        self.check_all_extends();
+        let env_name = self.choose_environment(env)?;
+        let chain = self.chain(&env_name)?;
+        let mut eff = self.effective(&chain);
+        // Where Vault does not run, neither does its unseal agent.
+        let with_role = |role: Role| {
+            spec.layers
+                .iter()
+                .flat_map(|(_, l)| l.services.iter())
+                .filter(move |(_, s)| s.role.as_ref().map(|r| r.value) == Some(role))
+                .map(|(k, _)| (k.value.clone(), pos(k)))
+        };
+        if let Some((vault, _)) = with_role(Role::Vault).next() {
+            if let Some((_, why)) = eff.disabled.get(&vault).cloned() {
+                for (agent, at) in with_role(Role::UnsealAgent) {
+                    eff.disabled.entry(agent).or_insert((
+                        at,
+                        format!("its Vault (`{vault}`) does not run here: {why}"),
+                    ));
+                }
+            }
+        }
+        let environment = self.environment(&env_name, &chain, &eff);
+
+        let services = self.index_services();
+        self.check_environment_refs(&services);
+        self.check_cycles(&services);
+        let middlewares = self.middlewares();
+        for (k, m) in spec.middlewares.iter() {
+            if let Some(s) = &m.service {
+                if !services.contains_key(s.value.as_str()) {
+                    let known: Vec<String> = services.keys().map(|s| s.to_string()).collect();
+                    self.err(
+                        "unknown-service",
+                        pos(s),
+                        format!(
+                            "middleware `{}` names service `{}`, which is not defined",
+                            k.value, s.value
+                        ),
+                    )
+                    .help = Some(suggest(&s.value, &known, "services"));
+                }
+            }
+        }
+        let secrets = self.secrets();
+        let externals = self.externals(&eff);
+
+        let mut layers = Vec::new();
+        for (li, (lkey, layer)) in spec.layers.iter().enumerate() {
+            let mut out = model::Layer {
+                name: lkey.value.clone(),
+                services: Vec::new(),
+                disabled: Vec::new(),
+            };
+            if layer.services.is_empty() {
+                self.warn(
+                    "empty-layer",
+                    pos(lkey),
+                    format!("layer `{}` has no services", lkey.value),
+                );
+            }
+            for (skey, svc) in layer.services.iter() {
+                // Structural checks apply to disabled services too: the spec is one platform,
+                // whatever runs here.
+                let resolved = self.service(&ServiceCx {
+                    li,
+                    layer: &lkey.value,
+                    key: skey,
+                    svc,
+                    eff: &eff,
+                    services: &services,
+                    env: environment.as_ref(),
+                    secrets: &secrets,
+                    middlewares: &middlewares,
+                    externals: &externals,
+                });
+                if let Some((_, reason)) = eff.disabled.get(&skey.value) {
+                    out.disabled.push(model::Disabled {
+                        service: skey.value.clone(),
+                        reason: reason.clone(),
+                    });
+                } else if let Some(s) = resolved {
+                    out.services.push(s);
+                }
+            }
+            layers.push(out);
+        }
+        let environment = environment?;
+        let vault = self.vault(&eff, &layers, &environment.namespace);
+        let platform = Platform {
+            name: spec.platform.value.clone(),
+            environment,
+            layers,
+            externals,
+            secrets,
+            middlewares,
+            vault,
+        };
+        self.check_platform(&platform, &services, &eff);
+        Some(platform)
+    }
+
+    fn index_services(&mut self) -> HashMap<&'a str, ServiceRef<'a>> {
+        let mut out: HashMap<&'a str, ServiceRef<'a>> = HashMap::new();
+        for (li, (lkey, layer)) in self.spec.layers.iter().enumerate() {
+            for (skey, svc) in layer.services.iter() {
+                if let Err(e) = check_object_name(&skey.value) {
+                    self.err(
+                        "invalid-service-name",
+                        pos(skey),
+                        format!("service name `{}` {e}", skey.value),
+                    )
+                    .help = Some(
+                        "service names become DNS names: lowercase letters, digits and `-`".into(),
+                    );
+                }
+                if let Some(first) = out.get(skey.value.as_str()) {
+                    let (fp, fl) = (pos(first.key), first.layer_name.to_string());
+                    let d = self.err(
+                        "duplicate-service",
+                        pos(skey),
+                        format!(
+                            "service `{}` is defined twice (layers `{fl}` and `{}`)",
+                            skey.value, lkey.value
+                        ),
+                    );
+                    *d = d.clone().related(fp, "first defined here").help("rename one of them: service names are unique across layers (they are DNS names)");
+                    continue;
+                }
+                out.insert(
+                    skey.value.as_str(),
+                    ServiceRef {
+                        layer: li,
+                        layer_name: lkey.value.as_str(),
+                        key: skey,
+                        svc,
+                    },
+                );
+            }
+        }
+        out
+    }
+
+    fn middlewares(&mut self) -> Vec<model::Middleware> {
+        let mut out = Vec::new();
+        for (k, m) in self.spec.middlewares.iter() {
+            let mut kinds = Vec::new();
+            if let Some(fa) = &m.forward_auth {
+                kinds.push(model::MiddlewareKind::ForwardAuth {
+                    address: fa.address.clone(),
+                    trust_forward_header: fa.trust_forward_header,
+                    response_headers: fa.response_headers.clone(),
+                });
+            }
+            if let Some(p) = &m.strip_prefix {
+                kinds.push(model::MiddlewareKind::StripPrefix {
+                    prefixes: p.clone(),
+                });
+            }
+            if m.redirect_https == Some(true) {
+                kinds.push(model::MiddlewareKind::RedirectHttps);
+            }
+            if kinds.len() != 1 {
+                self.err("invalid-middleware", pos(k), format!("middleware `{}` must set exactly one of `forward_auth`, `strip_prefix`, `redirect_https`", k.value));
+                continue;
+            }
+            out.push(model::Middleware {
+                name: k.value.clone(),
+                service: m.service.as_ref().map(|s| s.value.clone()),
+                kind: kinds.remove(0),
+            });
+        }
+        out
+    }
+
+    fn secrets(&mut self) -> Vec<model::Secret> {
+        let mut out = Vec::new();
+        for (k, s) in self.spec.secrets.iter() {
+            let source = match s.source.value.as_str() {
+                "doppler" => model::SecretSource::Doppler,
+                "generate" => model::SecretSource::Generate,
+                "manual" => model::SecretSource::Manual,
+                other => {
+                    self.err(
+                        "invalid-secret-source",
+                        pos(&s.source),
+                        format!("unknown secret source `{other}`"),
+                    )
+                    .help = Some("use `doppler`, `generate` or `manual`".into());
+                    continue;
+                }
+            };
+            if let Err(e) = check_object_name(&k.value) {
+                self.err(
+                    "invalid-secret-name",
+                    pos(k),
+                    format!("secret name `{}` {e}", k.value),
+                );
+            }
+            out.push(model::Secret {
+                name: k.value.clone(),
+                source,
+                key: s.key.clone().unwrap_or_else(|| k.value.clone()),
+                length: s.length.unwrap_or(32).clamp(16, 4096) as usize,
+            });
+        }
+        out
+    }
+
+    fn externals(&mut self, eff: &Effective<'a>) -> Vec<model::External> {
+        let mut out = Vec::new();
+        for (k, e) in self.spec.external.iter() {
+            let mut x = model::External {
+                name: k.value.clone(),
+                kind: e.kind.clone(),
+                host: e.host.clone(),
+                port: e.port,
+                endpoint: e.endpoint.clone(),
+            };
+            for o in eff.external.get(&k.value).into_iter().flatten() {
+                if o.host.is_some() {
+                    x.host = o.host.clone();
+                }
+                if o.port.is_some() {
+                    x.port = o.port;
+                }
+                if o.endpoint.is_some() {
+                    x.endpoint = o.endpoint.clone();
+                }
+            }
+            out.push(x);
+        }
+        for name in eff.external.keys() {
+            if self.spec.external.get(name).is_none() {
+                self.err("unknown-external", Pos::UNKNOWN, format!("an environment overrides external `{name}`, which is not declared under `external`"));
+            }
+        }
+        out
+    }
+}

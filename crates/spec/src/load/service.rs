@@ -1,0 +1,748 @@
+//! One service: each of its keys checked and resolved for the chosen environment.
+//!
+//! [`Resolver::service`] reads top to bottom like the spec reference: one method per key (mode,
+//! uses, Vault paths, routes, ports, health, volumes, configs, secrets, resources and the
+//! environment's overrides, placement, logging), each returning its piece of the
+//! [`model::Service`]. Adding a key means adding one method and one line there. The methods run
+//! in a fixed order because diagnostics at the same position keep the order they were found in.
+//! What every method may look at — the service as written, its layer, the environment and the
+//! rest of the platform — travels in one [`ServiceCx`].
+
+use super::suggest::suggest;
+use super::{pos, Effective, Resolver, ServiceRef};
+use crate::model::{self, Mode};
+use crate::names::check_object_name;
+use crate::raw::{self, Role, S};
+use crate::values;
+use std::collections::{BTreeMap, HashMap};
+
+/// What resolving one service may look at besides the service itself.
+pub(super) struct ServiceCx<'c, 'a> {
+    /// Index of the service's layer, for "uses a later layer".
+    pub(super) li: usize,
+    pub(super) layer: &'c str,
+    pub(super) key: &'c S<String>,
+    pub(super) svc: &'c raw::Service,
+    pub(super) eff: &'c Effective<'a>,
+    /// Every service of the spec by name, whatever runs here.
+    pub(super) services: &'c HashMap<&'a str, ServiceRef<'a>>,
+    /// `None` when the environment itself did not resolve; the service is checked anyway.
+    pub(super) env: Option<&'c model::Environment>,
+    pub(super) secrets: &'c [model::Secret],
+    pub(super) middlewares: &'c [model::Middleware],
+    pub(super) externals: &'c [model::External],
+}
+
+impl<'c> ServiceCx<'c, '_> {
+    fn name(&self) -> &'c str {
+        &self.key.value
+    }
+
+    /// Whether this environment runs the service. Structural checks apply either way; only
+    /// "uses something disabled" depends on it.
+    fn enabled(&self) -> bool {
+        !self.eff.disabled.contains_key(self.name())
+    }
+}
+
+/// The keys an environment's `services.<name>` entries override, over the service's own values.
+struct Overridden<'c> {
+    resources: model::Resources,
+    env: BTreeMap<String, String>,
+    args: Option<Vec<String>>,
+    /// Unchecked: [`Resolver::placement`] checks the list that wins.
+    placement: Vec<&'c S<String>>,
+}
+
+impl<'a> Resolver<'a> {
+    /// The service resolved for this environment, or `None` when one of its checks failed (the
+    /// problems are in the diagnostics).
+    pub(super) fn service(&mut self, cx: &ServiceCx<'_, 'a>) -> Option<model::Service> {
+        let errors_before = self.error_count();
+        let svc = cx.svc;
+        let image = self.image(cx);
+        let overrides = cx.eff.overrides.get(cx.name()).cloned().unwrap_or_default();
+        let mode = self.mode(cx, &overrides);
+        let (mut uses, uses_external) = self.uses(cx);
+        self.unseal_agent_uses(cx, &mut uses);
+        let vault_paths = self.vault_paths(cx, &mut uses);
+        let (routes, dropped_routes) = self.routes(cx);
+        let ports = self.ports(cx);
+        let health = self.health(cx);
+        let stop_grace_period_ns = svc
+            .stop_grace_period
+            .as_ref()
+            .map(|_| self.duration(&svc.stop_grace_period, 10_000_000_000));
+        let volumes = self.volumes(cx);
+        let configs = self.configs(cx);
+        let secrets = self.secret_mounts(cx);
+        let overridden = self.resources_and_overrides(cx, &overrides);
+        let placement = self.placement(&overridden.placement);
+        let hostname = self.hostname(cx);
+        let logging = logging(svc);
+        if self.error_count() > errors_before {
+            return None;
+        }
+        Some(model::Service {
+            name: cx.name().to_string(),
+            layer: cx.layer.to_string(),
+            role: svc.role.as_ref().map(|r| r.value),
+            image,
+            spec_image: svc.image.value.clone(),
+            command: svc.command.clone(),
+            args: overridden.args,
+            env: overridden.env,
+            mode,
+            uses,
+            uses_external,
+            routes,
+            dropped_routes,
+            ports,
+            health,
+            volumes,
+            configs,
+            secrets,
+            vault_paths,
+            resources: overridden.resources,
+            placement,
+            hostname,
+            user: svc.user.clone(),
+            workdir: svc.workdir.clone(),
+            stop_grace_period_ns,
+            logging,
+            description: svc.description.clone(),
+        })
+    }
+
+    fn error_count(&self) -> usize {
+        self.diags.iter().filter(|d| d.is_error()).count()
+    }
+
+    /// `image` as written (checked), then as the environment's `images` map it.
+    fn image(&mut self, cx: &ServiceCx<'_, 'a>) -> String {
+        let svc = cx.svc;
+        if let Err(e) = values::check_image(&svc.image.value) {
+            self.err("invalid-image", pos(&svc.image), e).help = Some(
+                "write an image reference such as `redis:7.0-alpine` or `ghcr.io/org/app:1.2`"
+                    .into(),
+            );
+        }
+        cx.eff
+            .images
+            .get(&svc.image.value)
+            .map(|(_, v)| v.value.clone())
+            .unwrap_or_else(|| svc.image.value.clone())
+    }
+
+    /// `mode` and `replicas`; an environment's `replicas` wins over the service's.
+    fn mode(&mut self, cx: &ServiceCx<'_, 'a>, overrides: &[&raw::ServiceOverride]) -> Mode {
+        let svc = cx.svc;
+        let mut replicas = svc.replicas.as_ref().map(|r| (r.value, pos(r)));
+        for o in overrides {
+            if let Some(r) = &o.replicas {
+                replicas = Some((r.value, pos(r)));
+            }
+        }
+        match svc.mode.as_ref().map(|m| (m, m.value.as_str())) {
+            None | Some((_, "replicated")) => Mode::Replicated(replicas.map(|r| r.0).unwrap_or(1)),
+            Some((_, "global")) => {
+                if let Some((_, at)) = replicas {
+                    self.err(
+                        "replicas-with-global",
+                        at,
+                        "a `global` service runs one task per node and takes no `replicas`",
+                    );
+                }
+                Mode::Global
+            }
+            Some((m, other)) => {
+                self.err(
+                    "invalid-mode",
+                    pos(m),
+                    format!("unknown service mode `{other}`"),
+                )
+                .help = Some("use `replicated` (with `replicas: N`) or `global`".into());
+                Mode::Replicated(1)
+            }
+        }
+    }
+
+    /// `uses`: services (of this or an earlier layer, running here) and externals, apart.
+    fn uses(&mut self, cx: &ServiceCx<'_, 'a>) -> (Vec<String>, Vec<String>) {
+        let (name, layer) = (cx.name(), cx.layer);
+        let mut uses = Vec::new();
+        let mut uses_external = Vec::new();
+        let mut known: Vec<String> = cx.services.keys().map(|s| s.to_string()).collect();
+        known.extend(cx.externals.iter().map(|e| e.name.clone()));
+        for u in &cx.svc.uses {
+            if let Some(target) = cx.services.get(u.value.as_str()) {
+                if target.layer > cx.li {
+                    self.err(
+                        "dependency-on-later-layer",
+                        pos(u),
+                        format!("`{name}` (layer `{layer}`) uses `{}`, which is in the later layer `{}`", u.value, target.layer_name),
+                    )
+                    .help = Some(format!("move `{}` to layer `{layer}` or earlier, or `{name}` to a later layer: layers start in order", u.value));
+                } else if u.value == name {
+                    self.err("dependency-cycle", pos(u), format!("`{name}` uses itself"));
+                } else if cx.enabled() && cx.eff.disabled.contains_key(&u.value) {
+                    let reason = &cx.eff.disabled[&u.value].1;
+                    self.err(
+                        "disabled-dependency",
+                        pos(u),
+                        format!(
+                            "`{name}` uses `{}`, which this environment disables ({reason})",
+                            u.value
+                        ),
+                    )
+                    .help = Some(format!(
+                        "disable `{name}` in this environment too, or stop disabling `{}`",
+                        u.value
+                    ));
+                }
+                uses.push(u.value.clone());
+            } else if cx.externals.iter().any(|e| e.name == u.value) {
+                uses_external.push(u.value.clone());
+            } else {
+                self.err(
+                    "unknown-dependency",
+                    pos(u),
+                    format!(
+                        "`{name}` uses `{}`, which is neither a service nor an external",
+                        u.value
+                    ),
+                )
+                .help = Some(suggest(&u.value, &known, "services and externals"));
+            }
+        }
+        (uses, uses_external)
+    }
+
+    /// The unseal agent talks to Vault and to the Docker API proxy: derived, not written.
+    fn unseal_agent_uses(&mut self, cx: &ServiceCx<'_, 'a>, uses: &mut Vec<String>) {
+        if cx.svc.role.as_ref().map(|r| r.value) != Some(Role::UnsealAgent) {
+            return;
+        }
+        let name = cx.name();
+        let mut derived: Vec<&str> = cx
+            .services
+            .iter()
+            .filter(|(_, r)| {
+                matches!(
+                    r.svc.role.as_ref().map(|x| x.value),
+                    Some(Role::Vault) | Some(Role::DockerApiProxy)
+                )
+            })
+            .map(|(name, _)| *name)
+            .filter(|name| !uses.iter().any(|u| u == name))
+            .collect();
+        derived.sort();
+        uses.extend(derived.into_iter().map(str::to_string));
+        if self.spec.vault.is_none() {
+            self.err(
+                "unseal-agent-without-vault",
+                pos(cx.key),
+                format!("`{name}` has `role: unseal-agent` but the spec has no `vault` section"),
+            )
+            .help = Some("add a `vault:` section (shares, threshold, recipients)".into());
+        }
+    }
+
+    /// `vault`: paths checked against the declared mounts; Vault becomes a derived dependency.
+    fn vault_paths(&mut self, cx: &ServiceCx<'_, 'a>, uses: &mut Vec<String>) -> Vec<String> {
+        let (svc, name, layer) = (cx.svc, cx.name(), cx.layer);
+        let mut vault_paths = Vec::new();
+        if svc.vault.is_empty() {
+            return vault_paths;
+        }
+        let vault_svc = cx
+            .services
+            .iter()
+            .find(|(_, r)| r.svc.role.as_ref().map(|x| x.value) == Some(Role::Vault));
+        match (self.spec.vault.as_ref(), vault_svc) {
+            (None, _) | (_, None) => {
+                self.err(
+                    "vault-paths-without-vault",
+                    pos(&svc.vault[0]),
+                    format!("`{name}` reads Vault paths, but the spec has no `vault` section and Vault service"),
+                )
+                .help = Some("add a service with `role: vault` and a `vault:` section with its `mounts`".into());
+            }
+            (Some(section), Some((vname, vref))) => {
+                let mounts: Vec<String> = section
+                    .value
+                    .mounts
+                    .iter()
+                    .map(|(k, _)| k.value.clone())
+                    .collect();
+                if vref.layer >= cx.li {
+                    self.err(
+                        "vault-reader-too-early",
+                        pos(&svc.vault[0]),
+                        format!("`{name}` (layer `{layer}`) reads Vault, which is set up only after its layer `{}` is healthy", vref.layer_name),
+                    )
+                    .help = Some(format!("move `{name}` to a layer after `{}`", vref.layer_name));
+                } else if cx.enabled() && cx.eff.disabled.contains_key(*vname) {
+                    let reason = &cx.eff.disabled[*vname].1;
+                    self.err(
+                        "disabled-dependency",
+                        pos(&svc.vault[0]),
+                        format!("`{name}` reads Vault paths, but this environment disables `{vname}` ({reason})"),
+                    )
+                    .help = Some(format!("disable `{name}` in this environment too, or stop disabling `{vname}`"));
+                }
+                for p in &svc.vault {
+                    match values::check_vault_path(&p.value) {
+                        Err(e) => {
+                            self.err("invalid-vault-path", pos(p), e).help = Some(
+                                "write `<mount>/<path>`, e.g. `platform/core` or `platform/core/*`"
+                                    .into(),
+                            );
+                        }
+                        Ok(mount) if !mounts.iter().any(|m| m == mount) => {
+                            self.err(
+                                "unknown-vault-mount",
+                                pos(p),
+                                format!("`{}` is under `{mount}/`, which `vault.mounts` does not declare", p.value),
+                            )
+                            .help = Some(suggest(mount, &mounts, "mounts"));
+                        }
+                        Ok(_) => vault_paths.push(p.value.clone()),
+                    }
+                }
+                if !uses.iter().any(|u| u == *vname) {
+                    uses.push(vname.to_string());
+                }
+            }
+        }
+        vault_paths
+    }
+
+    /// `routes`, with their hosts for this environment. A route whose forward-auth gate does
+    /// not run here is dropped (and said so), not an error.
+    fn routes(&mut self, cx: &ServiceCx<'_, 'a>) -> (Vec<model::Route>, Vec<model::Disabled>) {
+        let name = cx.name();
+        let mut routes = Vec::new();
+        let mut dropped_routes = Vec::new();
+        for (i, r) in cx.svc.routes.iter().enumerate() {
+            let rv = &r.value;
+            let router = match &rv.name {
+                Some(n) => {
+                    if check_object_name(&n.value).is_err() {
+                        self.err(
+                            "invalid-router-name",
+                            pos(n),
+                            format!(
+                                "router name `{}` must be lowercase letters, digits and `-`",
+                                n.value
+                            ),
+                        );
+                    }
+                    n.value.clone()
+                }
+                None if i == 0 => name.to_string(),
+                None => format!("{name}-{}", i + 1),
+            };
+            let port = match (&rv.port, &rv.internal) {
+                (Some(p), None) if (1..=65535).contains(&p.value) => Some(p.value as u16),
+                (Some(p), None) => {
+                    self.err(
+                        "invalid-port",
+                        pos(p),
+                        format!("port {} is outside 1–65535", p.value),
+                    );
+                    None
+                }
+                (None, Some(_)) => None,
+                (Some(p), Some(_)) => {
+                    self.err("route-port-and-internal", pos(p), "a route forwards either to a `port` or to an `internal` Traefik service, not both");
+                    None
+                }
+                (None, None) => {
+                    self.err(
+                        "route-without-port",
+                        pos(r),
+                        format!("route `{router}` of `{name}` names no `port`"),
+                    )
+                    .help = Some("add `port: <container port>` to the route".into());
+                    None
+                }
+            };
+            if let Some(p) = &rv.path {
+                if !p.value.starts_with('/') || p.value.contains(char::is_whitespace) {
+                    self.err(
+                        "invalid-path",
+                        pos(p),
+                        format!(
+                            "route path `{}` must start with `/` and contain no spaces",
+                            p.value
+                        ),
+                    );
+                }
+            }
+            for m in &rv.middlewares {
+                if !cx.middlewares.iter().any(|x| x.name == m.value)
+                    && self.spec.middlewares.get(&m.value).is_none()
+                {
+                    let known: Vec<String> = self
+                        .spec
+                        .middlewares
+                        .iter()
+                        .map(|(k, _)| k.value.clone())
+                        .collect();
+                    self.err(
+                        "unknown-middleware",
+                        pos(m),
+                        format!(
+                            "route `{router}` uses middleware `{}`, which is not declared",
+                            m.value
+                        ),
+                    )
+                    .help = Some(suggest(&m.value, &known, "middlewares"));
+                }
+            }
+            let hostname = cx.env.map(|e| e.hostname.clone()).unwrap_or_default();
+            let mut hosts = Vec::new();
+            match (&rv.subdomain, &rv.host) {
+                (Some(s), None) => {
+                    if let Err(e) = values::check_host(&s.value) {
+                        self.err("invalid-host", pos(s), e);
+                    }
+                    hosts.push(format!("{}.{hostname}", s.value.to_ascii_lowercase()));
+                }
+                (None, Some(h)) => {
+                    if let Err(e) = values::check_host(&h.value) {
+                        self.err("invalid-host", pos(h), e);
+                    }
+                    hosts.push(h.value.to_ascii_lowercase());
+                }
+                (None, None) => hosts.push(hostname.clone()),
+                (Some(s), Some(_)) => {
+                    self.err("subdomain-and-host", pos(s), "a route names either a `subdomain` (of the environment's hostname) or a full `host`, not both");
+                }
+            }
+            if rv.ip_access {
+                if let Some(env) = cx.env {
+                    hosts.extend(env.access_ips().iter().map(|ip| ip.to_string()));
+                }
+            }
+            let gate_off = rv.middlewares.iter().find_map(|m| {
+                let mw = cx.middlewares.iter().find(|x| x.name == m.value)?;
+                let gate = mw.service.as_ref()?;
+                let (_, why) = cx.eff.disabled.get(gate)?;
+                Some(format!(
+                    "middleware `{}` needs `{gate}`, which does not run here ({why})",
+                    m.value
+                ))
+            });
+            if let Some(reason) = gate_off {
+                dropped_routes.push(model::Disabled {
+                    service: router,
+                    reason,
+                });
+                continue;
+            }
+            routes.push(model::Route {
+                at: pos(r),
+                router,
+                hosts,
+                path: rv.path.as_ref().map(|p| p.value.clone()),
+                port,
+                internal: rv.internal.as_ref().map(|s| s.value.clone()),
+                middlewares: rv.middlewares.iter().map(|m| m.value.clone()).collect(),
+            });
+        }
+        (routes, dropped_routes)
+    }
+
+    /// `ports` published on the nodes.
+    fn ports(&mut self, cx: &ServiceCx<'_, 'a>) -> Vec<model::Port> {
+        let mut ports = Vec::new();
+        for p in &cx.svc.ports {
+            let v = &p.value;
+            if !(1..=65535).contains(&v.target) || !(1..=65535).contains(&v.published) {
+                self.err("invalid-port", pos(p), "ports must be within 1–65535");
+                continue;
+            }
+            if v.protocol != "tcp" && v.protocol != "udp" {
+                self.err(
+                    "invalid-port",
+                    pos(p),
+                    format!("protocol `{}` is neither `tcp` nor `udp`", v.protocol),
+                );
+                continue;
+            }
+            ports.push(model::Port {
+                target: v.target as u16,
+                published: v.published as u16,
+                protocol: v.protocol.clone(),
+            });
+        }
+        ports
+    }
+
+    /// A duration in nanoseconds, or `default` when unset or invalid (reported).
+    fn duration(&mut self, v: &Option<S<String>>, default: u64) -> u64 {
+        match v {
+            None => default,
+            Some(s) => values::parse_duration(&s.value).unwrap_or_else(|e| {
+                self.err("invalid-duration", pos(s), e);
+                default
+            }),
+        }
+    }
+
+    /// `health`: the check's command and timings, with Docker's defaults.
+    fn health(&mut self, cx: &ServiceCx<'_, 'a>) -> Option<model::Health> {
+        let h = cx.svc.health.as_ref()?;
+        if h.value.cmd.is_empty() {
+            self.err(
+                "invalid-health",
+                pos(h),
+                "the health check's `cmd` is empty",
+            )
+            .help = Some("give the command in exec form, e.g. `cmd: [redis-cli, ping]`".into());
+        }
+        Some(model::Health {
+            cmd: h.value.cmd.clone(),
+            interval_ns: self.duration(&h.value.interval, 5_000_000_000),
+            timeout_ns: self.duration(&h.value.timeout, 3_000_000_000),
+            retries: h.value.retries.unwrap_or(3),
+            start_period_ns: self.duration(&h.value.start_period, 0),
+        })
+    }
+
+    /// `volumes`: named volumes and bind mounts.
+    fn volumes(&mut self, cx: &ServiceCx<'_, 'a>) -> Vec<model::Volume> {
+        let mut volumes = Vec::new();
+        for v in &cx.svc.volumes {
+            let vv = &v.value;
+            match (&vv.volume, &vv.bind) {
+                (Some(n), None) => {
+                    if check_object_name(n).is_err() {
+                        self.err(
+                            "invalid-volume",
+                            pos(v),
+                            format!("volume name `{n}` must be lowercase letters, digits and `-`"),
+                        );
+                    }
+                    volumes.push(model::Volume::Named {
+                        name: n.clone(),
+                        target: vv.target.clone(),
+                        read_only: vv.read_only,
+                    });
+                }
+                (None, Some(b)) => {
+                    if !b.starts_with('/') {
+                        self.err(
+                            "invalid-volume",
+                            pos(v),
+                            format!("bind source `{b}` must be an absolute path on the node"),
+                        );
+                    }
+                    volumes.push(model::Volume::Bind {
+                        source: b.clone(),
+                        target: vv.target.clone(),
+                        read_only: vv.read_only,
+                    });
+                }
+                _ => {
+                    self.err(
+                        "invalid-volume",
+                        pos(v),
+                        "a volume entry sets exactly one of `volume` (named) or `bind` (host path)",
+                    );
+                }
+            }
+            if !vv.target.starts_with('/') {
+                self.err(
+                    "invalid-volume",
+                    pos(v),
+                    format!("mount target `{}` must be an absolute path", vv.target),
+                );
+            }
+        }
+        volumes
+    }
+
+    /// `configs`: each file read now (relative to the spec's folder), so a missing one is a
+    /// validation error rather than a failed deploy.
+    fn configs(&mut self, cx: &ServiceCx<'_, 'a>) -> Vec<model::ConfigFile> {
+        let mut configs = Vec::new();
+        for c in &cx.svc.configs {
+            let path = self.spec_dir.join(&c.value.file.value);
+            match (self.files.read)(&path) {
+                Ok(content) => configs.push(model::ConfigFile {
+                    file: c.value.file.value.clone(),
+                    path,
+                    target: c.value.target.clone(),
+                    mode: c.value.mode.unwrap_or(0o444),
+                    content,
+                }),
+                Err(e) => {
+                    self.err(
+                        "missing-config-file",
+                        pos(&c.value.file),
+                        format!("cannot read config file `{}`: {e}", path.display()),
+                    )
+                    .help = Some("config paths are relative to the spec file's folder".into());
+                }
+            }
+        }
+        configs
+    }
+
+    /// `secrets`: each must be declared in the top-level `secrets:`.
+    fn secret_mounts(&mut self, cx: &ServiceCx<'_, 'a>) -> Vec<model::SecretMount> {
+        let name = cx.name();
+        let mut secret_mounts = Vec::new();
+        for s in &cx.svc.secrets {
+            let sname = s.value.name();
+            if !cx.secrets.iter().any(|x| x.name == sname) && self.spec.secrets.get(sname).is_none()
+            {
+                let known: Vec<String> = self
+                    .spec
+                    .secrets
+                    .iter()
+                    .map(|(k, _)| k.value.clone())
+                    .collect();
+                self.err(
+                    "undeclared-secret",
+                    pos(s),
+                    format!("`{name}` references secret `{sname}`, which is not declared"),
+                )
+                .help = Some(format!(
+                    "declare it under the top-level `secrets:` with its source; {}",
+                    suggest(sname, &known, "secrets")
+                ));
+                continue;
+            }
+            secret_mounts.push(model::SecretMount {
+                name: sname.to_string(),
+                target: s
+                    .value
+                    .target()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("/run/secrets/{sname}")),
+            });
+        }
+        secret_mounts
+    }
+
+    /// `resources`, `env`, `args` and `placement`, with the environment's overrides applied in
+    /// chain order (the nearest environment last, so it wins).
+    fn resources_and_overrides<'c>(
+        &mut self,
+        cx: &ServiceCx<'c, 'a>,
+        overrides: &[&'c raw::ServiceOverride],
+    ) -> Overridden<'c> {
+        let svc = cx.svc;
+        let mut resources = model::Resources::default();
+        if let Some(r) = &svc.resources {
+            self.apply_resources(&mut resources, r);
+        }
+        let mut env: BTreeMap<String, String> = svc
+            .env
+            .iter()
+            .map(|(k, v)| (k.value.clone(), v.0.clone()))
+            .collect();
+        let mut args = svc.args.clone();
+        let mut placement: Vec<&'c S<String>> = svc.placement.iter().collect();
+        for o in overrides {
+            if let Some(r) = &o.resources {
+                self.apply_resources(&mut resources, r);
+            }
+            for (k, v) in o.env.iter() {
+                env.insert(k.value.clone(), v.0.clone());
+            }
+            if o.args.is_some() {
+                args = o.args.clone();
+            }
+            if let Some(p) = &o.placement {
+                placement = p.iter().collect();
+            }
+        }
+        Overridden {
+            resources,
+            env,
+            args,
+            placement,
+        }
+    }
+
+    fn apply_resources(&mut self, into: &mut model::Resources, r: &raw::Resources) {
+        if let Some(c) = r.cpus {
+            into.nano_cpus = Some((c * 1e9) as i64);
+        }
+        if let Some(c) = r.reserve_cpus {
+            into.reserve_nano_cpus = Some((c * 1e9) as i64);
+        }
+        if let Some(m) = self.memory(&r.memory) {
+            into.memory_bytes = Some(m);
+        }
+        if let Some(m) = self.memory(&r.reserve_memory) {
+            into.reserve_memory_bytes = Some(m);
+        }
+    }
+
+    fn memory(&mut self, v: &Option<S<String>>) -> Option<i64> {
+        let v = v.as_ref()?;
+        match values::parse_memory(&v.value) {
+            Ok(b) => Some(b as i64),
+            Err(e) => {
+                self.err("invalid-memory", pos(v), e);
+                None
+            }
+        }
+    }
+
+    /// Placement constraints (the list that won over the overrides).
+    fn placement(&mut self, constraints: &[&S<String>]) -> Vec<String> {
+        let mut placement = Vec::new();
+        for p in constraints {
+            let ok = ["==", "!="].iter().any(|op| {
+                p.value
+                    .split_once(op)
+                    .is_some_and(|(a, b)| !a.trim().is_empty() && !b.trim().is_empty())
+            });
+            if !ok {
+                self.err(
+                    "invalid-constraint",
+                    pos(p),
+                    format!(
+                        "placement constraint `{}` is not `<attribute> == <value>` or `!=`",
+                        p.value
+                    ),
+                )
+                .help = Some("e.g. `node.role == manager` or `node.labels.role == storage`".into());
+                continue;
+            }
+            placement.push(p.value.clone());
+        }
+        placement
+    }
+
+    /// The container's `hostname`.
+    fn hostname(&mut self, cx: &ServiceCx<'_, 'a>) -> Option<String> {
+        let h = cx.svc.hostname.as_ref()?;
+        if let Err(e) = values::check_host(&h.value) {
+            self.err("invalid-host", pos(h), e);
+        }
+        Some(h.value.clone())
+    }
+}
+
+/// `logging`: passed through; the engine checks the driver.
+fn logging(svc: &raw::Service) -> model::Logging {
+    match &svc.logging {
+        Some(l) => model::Logging {
+            driver: l.driver.clone(),
+            options: l
+                .options
+                .iter()
+                .map(|(k, v)| (k.value.clone(), v.0.clone()))
+                .collect(),
+        },
+        None => model::Logging::default(),
+    }
+}
