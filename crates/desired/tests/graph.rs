@@ -8,7 +8,7 @@ use std::path::Path;
 fn example(env: &str) -> Platform {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sprocket/sprocket.yaml");
     let parsed = sprocket_spec::parse_file(&path).unwrap();
-    sprocket_spec::resolve(&parsed, Some(env), &|f: &Path| std::fs::read(f))
+    sprocket_spec::resolve(&parsed, Some(env), &sprocket_spec::Files::disk())
         .unwrap()
         .platform
 }
