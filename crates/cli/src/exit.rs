@@ -12,5 +12,6 @@ pub const ENGINE: i32 = 4;
 pub const DEPLOY_FAILED: i32 = 5;
 /// The deploy did not become healthy before the deadline.
 pub const TIMEOUT: i32 = 6;
-/// Secrets the platform needs do not exist and cannot be generated; nothing was changed.
+/// Secrets the platform needs do not exist and cannot be generated, or objects with the names it
+/// needs exist but are not ours; nothing was changed.
 pub const BLOCKED: i32 = 7;

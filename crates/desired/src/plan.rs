@@ -16,6 +16,29 @@ pub struct Observed {
     pub networks: Vec<ObservedObject>,
     pub configs: Vec<ObservedObject>,
     pub secrets: Vec<ObservedObject>,
+    /// Networks, configs and services of the namespace's name prefix that do **not** carry our
+    /// ownership labels (made by `docker stack deploy` of something else, or by hand). Never
+    /// changed; a desired object of the same name blocks the plan.
+    pub foreign: Vec<ForeignObject>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ForeignObject {
+    pub kind: Kind,
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A desired object whose name is taken by one we do not own: `up` refuses before any change.
+#[derive(Debug, Clone, Serialize)]
+pub struct Conflict {
+    pub kind: Kind,
+    pub name: String,
+    /// Who seems to own it, from its labels.
+    pub owner: String,
+    /// What to do about it.
+    pub fix: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -112,6 +135,8 @@ pub struct Plan {
     /// Secrets that must exist before the services using them can start, but whose values
     /// sprocketctl cannot make (their source is Doppler or an operator).
     pub missing_secrets: Vec<String>,
+    /// Objects the plan would create whose names are taken by objects we do not own.
+    pub conflicts: Vec<Conflict>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -254,12 +279,50 @@ pub fn plan(desired: &DesiredState, observed: &Observed) -> Plan {
     missing_secrets.sort();
     missing_secrets.dedup();
 
+    let conflicts = layers
+        .iter()
+        .flat_map(|l| &l.changes)
+        .filter(|c| c.action == Action::Create)
+        .filter_map(|c| {
+            let f = observed
+                .foreign
+                .iter()
+                .find(|f| f.kind == c.kind && f.name == c.name)?;
+            Some(conflict(f))
+        })
+        .collect();
+
     Plan {
         namespace: desired.namespace.clone(),
         environment: desired.environment.clone(),
         layers,
         prune,
         missing_secrets,
+        conflicts,
+    }
+}
+
+fn conflict(f: &ForeignObject) -> Conflict {
+    let owner = if let Some(stack) = f.labels.get("com.docker.stack.namespace") {
+        format!("`docker stack deploy` of stack `{stack}` (it carries no io.sprocket labels)")
+    } else if let Some(ns) = f.labels.get(L::NAMESPACE) {
+        format!("sprocketctl for namespace `{ns}`")
+    } else if f.labels.is_empty() {
+        "someone else: it carries no labels at all (made by hand?)".into()
+    } else {
+        format!(
+            "someone else (labels: {})",
+            f.labels.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    };
+    Conflict {
+        kind: f.kind,
+        name: f.name.clone(),
+        owner,
+        fix: format!(
+            "sprocketctl never adopts what it did not make: remove it (`docker {} rm {}`, once nothing uses it), or deploy to another namespace",
+            f.kind, f.name
+        ),
     }
 }
 

@@ -202,6 +202,7 @@ fn desired_state_and_compose_snapshots() {
 
 fn observed_from(d: &DesiredState) -> Observed {
     Observed {
+        foreign: vec![],
         services: d
             .services()
             .enumerate()

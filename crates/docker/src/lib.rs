@@ -15,7 +15,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use serde::Serialize;
 use sprocket_desired::labels as L;
-use sprocket_desired::plan::{Observed, ObservedObject, ObservedService};
+use sprocket_desired::plan::{ForeignObject, Kind, Observed, ObservedObject, ObservedService};
 use sprocket_desired::state::{ConfigSpec, NetworkSpec, ServiceSpec};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -257,6 +257,7 @@ impl Engine {
             .collect();
         let services = self.list_services(&f).await?;
         let mut out = Observed::default();
+        out.foreign = self.foreign(ns, &all_networks).await?;
         for n in networks {
             out.networks.push(ObservedObject {
                 id: n.id.unwrap_or_default(),
@@ -309,6 +310,67 @@ impl Engine {
             });
         }
         out.services.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        Ok(out)
+    }
+
+    /// Networks, configs and services whose names start with `<ns>_` but that do not carry our
+    /// ownership labels for `ns`: the plan refuses to create over them.
+    async fn foreign(
+        &self,
+        ns: &str,
+        networks: &[bollard::models::Network],
+    ) -> Result<Vec<ForeignObject>, EngineError> {
+        let prefix = format!("{ns}_");
+        let ours = |labels: Option<&HashMap<String, String>>| {
+            labels.is_some_and(|l| {
+                l.get(L::MANAGED_BY).map(String::as_str) == Some(L::MANAGED_BY_VALUE)
+                    && l.get(L::NAMESPACE).map(String::as_str) == Some(ns)
+            })
+        };
+        let by_name = HashMap::from([("name".to_string(), vec![prefix.clone()])]);
+        let mut out = Vec::new();
+        for n in networks {
+            let name = n.name.clone().unwrap_or_default();
+            if name.starts_with(&prefix) && !ours(n.labels.as_ref()) {
+                out.push(ForeignObject {
+                    kind: Kind::Network,
+                    id: n.id.clone().unwrap_or_default(),
+                    name,
+                    labels: labels_of(n.labels.as_ref()),
+                });
+            }
+        }
+        let configs = self
+            .docker
+            .list_configs(Some(q::ListConfigsOptions {
+                filters: Some(by_name.clone()),
+            }))
+            .await
+            .map_err(EngineError::api("list", "configs"))?;
+        for c in configs {
+            let spec = c.spec.unwrap_or_default();
+            let name = spec.name.unwrap_or_default();
+            if name.starts_with(&prefix) && !ours(spec.labels.as_ref()) {
+                out.push(ForeignObject {
+                    kind: Kind::Config,
+                    id: c.id.unwrap_or_default(),
+                    name,
+                    labels: labels_of(spec.labels.as_ref()),
+                });
+            }
+        }
+        for s in self.list_services(&by_name).await? {
+            let spec = s.spec.unwrap_or_default();
+            let name = spec.name.unwrap_or_default();
+            if name.starts_with(&prefix) && !ours(spec.labels.as_ref()) {
+                out.push(ForeignObject {
+                    kind: Kind::Service,
+                    id: s.id.unwrap_or_default(),
+                    name,
+                    labels: labels_of(spec.labels.as_ref()),
+                });
+            }
+        }
         Ok(out)
     }
 

@@ -61,7 +61,9 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
         .as_ref()
         .and_then(|v| v.plan.as_ref())
         .is_some_and(|vp| !vp.is_empty(a.prune));
-    if a.detailed_exitcode && (summary != Summary::default() || vault_changes) {
+    if !plan.conflicts.is_empty() {
+        exit::BLOCKED
+    } else if a.detailed_exitcode && (summary != Summary::default() || vault_changes) {
         exit::CHANGES
     } else {
         exit::OK
@@ -121,6 +123,12 @@ pub fn human(plan: &Plan, prune: bool) -> String {
         for c in &plan.prune {
             out.push_str(&format!("    - {} {}\n", c.kind, c.name));
         }
+    }
+    for c in &plan.conflicts {
+        out.push_str(&format!(
+            "  blocked: {} {} exists but is not ours: made by {}; {}\n",
+            c.kind, c.name, c.owner, c.fix
+        ));
     }
     if !plan.missing_secrets.is_empty() {
         out.push_str(&format!(

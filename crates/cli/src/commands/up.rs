@@ -33,6 +33,22 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
     };
     // Blocked before anything changes: services would wait forever for secrets nobody makes.
     let plan = sprocket_desired::plan::plan(&desired, &observed);
+    if !plan.conflicts.is_empty() {
+        let list: Vec<String> = plan
+            .conflicts
+            .iter()
+            .map(|c| format!("{} {} (made by {})", c.kind, c.name, c.owner))
+            .collect();
+        return super::fail(
+            ctx,
+            &format!(
+                "objects with the names this platform needs exist but are not ours: {}. {}. Nothing was changed.",
+                list.join("; "),
+                plan.conflicts[0].fix
+            ),
+            exit::BLOCKED,
+        );
+    }
     if !plan.missing_secrets.is_empty() {
         return super::fail(
             ctx,
