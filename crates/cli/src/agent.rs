@@ -24,6 +24,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
+use sprocket_desired::contract::{agent_env, DEFAULT_VAULT_PORT, TOKEN_SECRET_PREFIX};
 use sprocket_vault::VaultClient;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -35,23 +36,23 @@ use tokio::sync::Notify;
 #[derive(clap::Args)]
 pub struct Args {
     /// DNS name that resolves to every Vault task (`tasks.<namespace>_vault`).
-    #[arg(long, env = "SPROCKET_VAULT_TASKS")]
+    #[arg(long, env = agent_env::VAULT_TASKS)]
     pub vault_tasks: Option<String>,
     /// Vault's listener port.
-    #[arg(long, env = "SPROCKET_VAULT_PORT", default_value_t = 8200)]
+    #[arg(long, env = agent_env::VAULT_PORT, default_value_t = DEFAULT_VAULT_PORT)]
     pub vault_port: u16,
     /// The Vault service whose container starts trigger a fast sweep.
-    #[arg(long, env = "SPROCKET_VAULT_SERVICE")]
+    #[arg(long, env = agent_env::VAULT_SERVICE)]
     pub vault_service: Option<String>,
     /// The unseal material (a Docker secret).
     #[arg(
         long,
-        env = "SPROCKET_UNSEAL_FILE",
+        env = agent_env::UNSEAL_FILE,
         default_value = "/run/secrets/vault-unseal"
     )]
     pub unseal_file: std::path::PathBuf,
     /// Docker API for events (the read-only socket proxy), e.g. tcp://socket-proxy:2375.
-    #[arg(long, env = "SPROCKET_DOCKER_API")]
+    #[arg(long, env = agent_env::DOCKER_API)]
     pub docker_api: Option<String>,
     /// Health and metrics listener.
     #[arg(long, env = "SPROCKET_AGENT_LISTEN", default_value = "0.0.0.0:9090")]
@@ -64,10 +65,10 @@ pub struct Args {
     pub poll_seconds: u64,
     /// Period of the services' Vault tokens in seconds: with it, the agent renews every
     /// `vault-token-*` file in --token-dir at a third of the period.
-    #[arg(long, env = "SPROCKET_TOKEN_PERIOD")]
+    #[arg(long, env = agent_env::TOKEN_PERIOD)]
     pub token_period: Option<u64>,
     /// Where the services' tokens are mounted (Docker secrets `vault-token-<service>`).
-    #[arg(long, env = "SPROCKET_TOKEN_DIR", default_value = "/run/secrets")]
+    #[arg(long, env = agent_env::TOKEN_DIR, default_value = "/run/secrets")]
     pub token_dir: std::path::PathBuf,
     /// Health probe: exit 0 when the agent on --listen is healthy (the container's health check).
     #[arg(long)]
@@ -368,7 +369,7 @@ async fn renew_tokens(addr: String, dir: std::path::PathBuf, period: Duration, s
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().to_string();
-                name.strip_prefix("vault-token-")
+                name.strip_prefix(TOKEN_SECRET_PREFIX)
                     .map(|svc| (svc.to_string(), e.path()))
             })
             .collect();

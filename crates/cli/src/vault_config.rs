@@ -161,7 +161,7 @@ pub fn token_secrets(secrets: &[ObservedObject]) -> BTreeMap<String, Vec<&Observ
     for s in secrets {
         if let Some(svc) = s
             .label(L::NAME)
-            .and_then(|n| n.strip_prefix("vault-token-"))
+            .and_then(|n| n.strip_prefix(sprocket_desired::contract::TOKEN_SECRET_PREFIX))
         {
             out.entry(svc.to_string()).or_default().push(s);
         }

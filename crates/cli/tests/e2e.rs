@@ -260,6 +260,42 @@ fn platform_lifecycle_on_a_real_swarm() {
         .map(|s| s["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(updated, [format!("{NS}_demo")]);
+    // Returned converged: the start-first update's old task is gone, not merely told to stop
+    // (`docker service ls` would show 2/1), and the report says when that happened.
+    let live: Vec<String> = docker(&[
+        "service",
+        "ps",
+        &format!("{NS}_demo"),
+        "--format",
+        "{{.CurrentState}}",
+    ])
+    .lines()
+    .filter(|l| {
+        !l.starts_with("Shutdown") && !l.starts_with("Complete") && !l.starts_with("Failed")
+    })
+    .map(str::to_string)
+    .collect();
+    assert_eq!(live.len(), 1, "one live task at return: {live:?}");
+    assert!(live[0].starts_with("Running"), "{live:?}");
+    assert_eq!(
+        docker(&[
+            "service",
+            "ls",
+            "--filter",
+            &format!("name={NS}_demo"),
+            "--format",
+            "{{.Replicas}}"
+        ]),
+        "1/1"
+    );
+    let demo = changed["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["services"].as_array().unwrap())
+        .find(|s| s["name"] == format!("{NS}_demo"))
+        .unwrap();
+    assert!(demo["converged_after"].as_f64().unwrap() >= demo["healthy_after"].as_f64().unwrap());
     assert_eq!(versions("infrastructure"), infra);
     assert_eq!(versions("data"), data);
 

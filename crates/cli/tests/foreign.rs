@@ -84,7 +84,8 @@ fn a_foreign_object_with_our_name_blocks_the_plan_before_any_change() {
     let plan = ctl(&["plan"]);
     assert_eq!(plan.code, 7, "plan is blocked: {}", plan.stdout);
     assert!(
-        plan.stdout.contains(&format!("blocked: config {config} exists but is not ours"))
+        plan.stdout
+            .contains(&format!("blocked: config {config} exists but is not ours"))
             && plan.stdout.contains("docker stack deploy")
             && plan.stdout.contains(&format!("docker config rm {config}")),
         "{}",
@@ -118,7 +119,13 @@ fn a_foreign_object_with_our_name_blocks_the_plan_before_any_change() {
         &format!("label=io.sprocket.namespace={NS}"),
     ]);
     assert!(networks.is_empty(), "no network was created: {networks}");
-    let (_, content) = docker(&["config", "inspect", "--format", "{{json .Spec.Labels}}", &config]);
+    let (_, content) = docker(&[
+        "config",
+        "inspect",
+        "--format",
+        "{{json .Spec.Labels}}",
+        &config,
+    ]);
     assert!(content.contains("com.docker.stack.namespace"), "{content}");
 
     let (ok, out) = docker(&["config", "rm", &config]);

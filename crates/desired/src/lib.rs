@@ -7,9 +7,11 @@
 //! - [`compose`]: the same objects as `docker stack deploy` files, one per layer;
 //! - [`plan`]: desired vs observed → the ordered, field-by-field plan;
 //! - [`vault`]: what Vault should hold (mounts, policies, auth) and its plan;
-//! - [`traefik`], [`labels`]: the derived router labels and our ownership labels.
+//! - [`traefik`], [`labels`]: the derived router labels and our ownership labels;
+//! - [`contract`]: names the agent, `up` and the desired state must agree on.
 
 pub mod compose;
+pub mod contract;
 pub mod graph;
 pub mod labels;
 pub mod plan;

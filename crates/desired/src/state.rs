@@ -6,6 +6,7 @@
 //! and Traefik; a private one between Traefik and the Docker API proxy), Traefik arguments and
 //! labels, content-addressed config names, restart/update policies and log rotation.
 
+use crate::contract::{self, agent_env, DEFAULT_VAULT_PORT, DOCKER_API_PORT, SECRETS_DIR};
 use crate::labels as L;
 use crate::traefik;
 use serde::Serialize;
@@ -180,7 +181,7 @@ pub const UNSEAL_SECRET: &str = "vault-unseal";
 
 /// The logical name of a service's Vault token secret.
 pub fn token_secret(short_service: &str) -> String {
-    format!("vault-token-{short_service}")
+    format!("{}{short_service}", contract::TOKEN_SECRET_PREFIX)
 }
 
 /// Where a service finds its Vault token.
@@ -188,7 +189,7 @@ pub const TOKEN_TARGET: &str = "/run/secrets/vault-token";
 
 /// True for secrets that `up` makes from Vault (the unseal material, service tokens).
 pub fn is_vault_material(logical: &str) -> bool {
-    logical == UNSEAL_SECRET || logical.starts_with("vault-token-")
+    logical == UNSEAL_SECRET || logical.starts_with(contract::TOKEN_SECRET_PREFIX)
 }
 
 pub fn service_name(ns: &str, svc: &str) -> String {
@@ -447,23 +448,23 @@ fn service(
     if s.role == Some(Role::UnsealAgent) {
         // Everything the agent needs is derived from the platform.
         if let Some(v) = p.services().find(|x| x.role == Some(Role::Vault)) {
-            let port = v.routes.iter().find_map(|r| r.port).unwrap_or(8200);
+            let port = vault_port(v);
             env_vars.insert(
-                "SPROCKET_VAULT_TASKS".into(),
+                agent_env::VAULT_TASKS.into(),
                 format!("tasks.{}", service_name(ns, &v.name)),
             );
-            env_vars.insert("SPROCKET_VAULT_SERVICE".into(), service_name(ns, &v.name));
-            env_vars.insert("SPROCKET_VAULT_PORT".into(), port.to_string());
+            env_vars.insert(agent_env::VAULT_SERVICE.into(), service_name(ns, &v.name));
+            env_vars.insert(agent_env::VAULT_PORT.into(), port.to_string());
         }
         if let Some(proxy) = proxy {
             env_vars.insert(
-                "SPROCKET_DOCKER_API".into(),
-                format!("tcp://{}:2375", proxy.name),
+                agent_env::DOCKER_API.into(),
+                format!("tcp://{}:{DOCKER_API_PORT}", proxy.name),
             );
         }
         secret_mounts.push(FileRef {
             name: UNSEAL_SECRET.into(),
-            target: format!("/run/secrets/{UNSEAL_SECRET}"),
+            target: format!("{SECRETS_DIR}/{UNSEAL_SECRET}"),
             mode: 0o400,
         });
         let readers = vault_readers(p);
@@ -471,20 +472,20 @@ fn service(
             for r in readers {
                 let name = token_secret(r);
                 secret_mounts.push(FileRef {
-                    target: format!("/run/secrets/{name}"),
+                    target: format!("{SECRETS_DIR}/{name}"),
                     name,
                     mode: 0o400,
                 });
             }
             if let Some(v) = &p.vault {
-                env_vars.insert("SPROCKET_TOKEN_PERIOD".into(), v.token_period_s.to_string());
+                env_vars.insert(agent_env::TOKEN_PERIOD.into(), v.token_period_s.to_string());
             }
         }
     }
     if !s.vault_paths.is_empty() {
         // Vault is reached by its short name on the derived `to-vault` network.
         if let Some(v) = p.services().find(|x| x.role == Some(Role::Vault)) {
-            let port = v.routes.iter().find_map(|r| r.port).unwrap_or(8200);
+            let port = vault_port(v);
             env_vars
                 .entry("VAULT_ADDR".into())
                 .or_insert(format!("http://{}:{port}", v.name));
@@ -597,6 +598,14 @@ fn service(
     let hash = spec.hash();
     spec.labels.insert(L::SPEC_HASH.into(), hash);
     spec
+}
+
+/// Vault's API port: its route's, or the default.
+fn vault_port(v: &model::Service) -> u16 {
+    v.routes
+        .iter()
+        .find_map(|r| r.port)
+        .unwrap_or(DEFAULT_VAULT_PORT)
 }
 
 /// Services that publish host ports, or own a volume that two tasks must not share (databases),

@@ -139,7 +139,10 @@ pub fn edge_args(p: &Platform, proxy_host: &str, edge_network: &str) -> Vec<Stri
         "--ping=true".to_string(),
         "--log.level=INFO".into(),
         "--providers.swarm=true".into(),
-        format!("--providers.swarm.endpoint=tcp://{proxy_host}:2375"),
+        format!(
+            "--providers.swarm.endpoint=tcp://{proxy_host}:{}",
+            crate::contract::DOCKER_API_PORT
+        ),
         "--providers.swarm.exposedbydefault=false".into(),
         format!("--providers.swarm.network={edge_network}"),
         format!(

@@ -256,8 +256,10 @@ impl Engine {
             })
             .collect();
         let services = self.list_services(&f).await?;
-        let mut out = Observed::default();
-        out.foreign = self.foreign(ns, &all_networks).await?;
+        let mut out = Observed {
+            foreign: self.foreign(ns, &all_networks).await?,
+            ..Observed::default()
+        };
         for n in networks {
             out.networks.push(ObservedObject {
                 id: n.id.unwrap_or_default(),
