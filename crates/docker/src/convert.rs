@@ -398,3 +398,74 @@ pub fn from_engine(
         stop_grace_period_ns: c.stop_grace_period.map(|n| n as u64),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The round trip `plan`'s "no false diffs" rests on, in process: every service of the
+    //! example platform → the engine's spec → JSON as the engine writes it (`Healthcheck`) →
+    //! the raw read's key fix → back into our form, equal to what we started from.
+
+    use super::*;
+    use crate::raw::fix_healthcheck_keys;
+    use std::path::Path;
+
+    fn roundtrip(env: &str) {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sprocket/sprocket.yaml");
+        let loaded = sprocket_spec::load_file(&path, Some(env)).expect("the example loads");
+        let desired = sprocket_desired::state::desired(&loaded.platform);
+        let mut refs = Refs::default();
+        let mut secret_names = HashMap::new();
+        let mut network_names = HashMap::new();
+        for (i, l) in desired.layers.iter().enumerate() {
+            for c in &l.configs {
+                refs.configs
+                    .insert(c.name.clone(), format!("cfg{i}-{}", c.name.len()));
+            }
+            for n in &l.networks {
+                // The engine stores attachments by id.
+                network_names.insert(format!("id-{}", n.name), n.name.clone());
+            }
+        }
+        for (j, s) in desired.services().flat_map(|s| &s.secrets).enumerate() {
+            let id = format!("sec{j}");
+            refs.secrets
+                .insert(s.name.clone(), (format!("ns_{}-abc", s.name), id.clone()));
+            secret_names.insert(id, s.name.clone());
+        }
+        assert!(desired.services().count() > 3);
+        for s in desired.services() {
+            let mut spec = to_engine(s, &refs, "deploy1");
+            if let Some(nets) = spec
+                .task_template
+                .as_mut()
+                .and_then(|t| t.networks.as_mut())
+            {
+                for n in nets {
+                    n.target = n.target.as_ref().map(|t| format!("id-{t}"));
+                }
+            }
+            let svc = Service {
+                id: Some("svc".into()),
+                spec: Some(spec),
+                ..Default::default()
+            };
+            let mut json = serde_json::to_value(&svc).unwrap();
+            let text = json
+                .to_string()
+                .replace("\"HealthCheck\"", "\"Healthcheck\"");
+            json = serde_json::from_str(&text).unwrap();
+            fix_healthcheck_keys(&mut json);
+            let back: Service = serde_json::from_value(json).unwrap();
+            let read = from_engine(&back, &network_names, &secret_names);
+            assert_eq!(&read, s, "{} reads back as it was set", s.name);
+            assert!(sprocket_desired::plan::diff_service(s, &read).is_empty());
+        }
+    }
+
+    #[test]
+    fn every_service_reads_back_as_it_was_set() {
+        roundtrip("offline");
+        roundtrip("prod");
+    }
+}
