@@ -4,7 +4,9 @@
 //!
 //! The rules that make the original's five attempts unnecessary:
 //! - `sys/init` has no client timeout, and its answer is written (encrypted, atomically) before
-//!   any other call; if that write fails, an encrypted copy goes to a fallback path.
+//!   any other call; if that write fails, an encrypted copy goes to a fallback path, and if that
+//!   fails too, the ciphertext is printed on stderr (it is encrypted to the operators): the keys
+//!   are never dropped while a message says they were kept.
 //! - An initialised Vault without a keyring is never re-initialised: that would need its data
 //!   destroyed. The error says how to recover.
 //! - Recipients are parsed before `sys/init`, so a typo cannot strand the keys.
@@ -29,6 +31,13 @@ pub enum LifecycleError {
         path: PathBuf,
         fallback: PathBuf,
         reason: String,
+    },
+    #[error("Vault was initialised but the keyring could not be written to {path} ({reason}), nor an encrypted copy to {fallback} ({fallback_reason}). The keyring was printed on stderr instead, encrypted to the operators, between the lines `-----BEGIN AGE ENCRYPTED FILE-----` and `-----END AGE ENCRYPTED FILE-----`: it holds the only copy of the unseal keys.\n  hint: save those lines, both markers included, exactly as printed to {path} before anything else; `sprocketctl vault unseal` then opens it")]
+    KeyringNotSaved {
+        path: PathBuf,
+        fallback: PathBuf,
+        reason: String,
+        fallback_reason: String,
     },
     #[error("Vault at {addr} did not answer within {secs}s: {last}")]
     NotListening {
@@ -190,16 +199,9 @@ pub async fn init(
         admin_token: None,
     };
     let sealed = keyring.seal(&v.recipients)?;
-    if let Err(e) = sprocket_vault::keyring::write_atomic(&v.keyring, &sealed) {
-        let fallback =
-            std::env::temp_dir().join(format!("sprocket-keyring-{namespace}-{}.age", now_secs()));
-        let _ = sprocket_vault::keyring::write_atomic(&fallback, &sealed);
-        return Err(LifecycleError::KeyringWriteFailed {
-            path: v.keyring.clone(),
-            fallback,
-            reason: e.to_string(),
-        });
-    }
+    let fallback =
+        std::env::temp_dir().join(format!("sprocket-keyring-{namespace}-{}.age", now_secs()));
+    keep_sealed_keyring(&v.keyring, &fallback, &sealed, &mut std::io::stderr())?;
     p.say(format!(
         "vault: initialised in {:.1}s; keyring {} (fingerprint {}, encrypted to {} recipient(s))",
         started.elapsed().as_secs_f64(),
@@ -214,6 +216,44 @@ pub async fn init(
     report.keyring_fingerprint = Some(keyring.fingerprint());
     report.actions.push("initialised".into());
     Ok((report, Some(keyring)))
+}
+
+/// Writes the sealed (encrypted) keyring to `path`; if that fails, to `fallback`; if that fails
+/// too, prints it on `last_resort` (stderr) with what to do. The error says which of these
+/// happened, never more than did. Only ciphertext is ever written or printed.
+fn keep_sealed_keyring(
+    path: &Path,
+    fallback: &Path,
+    sealed: &[u8],
+    last_resort: &mut dyn std::io::Write,
+) -> Result<(), LifecycleError> {
+    let Err(e) = sprocket_vault::keyring::write_atomic(path, sealed) else {
+        return Ok(());
+    };
+    let reason = e.to_string();
+    match sprocket_vault::keyring::write_atomic(fallback, sealed) {
+        Ok(()) => Err(LifecycleError::KeyringWriteFailed {
+            path: path.to_path_buf(),
+            fallback: fallback.to_path_buf(),
+            reason,
+        }),
+        Err(f) => {
+            // Armoured age: ASCII, and safe to show (it opens only with an operator's key).
+            let _ = writeln!(
+                last_resort,
+                "vault: the keyring could not be written anywhere; here it is, encrypted to the operators. Save everything from the BEGIN line to the END line, exactly, to {}:\n{}",
+                path.display(),
+                String::from_utf8_lossy(sealed).trim_end()
+            );
+            let _ = last_resort.flush();
+            Err(LifecycleError::KeyringNotSaved {
+                path: path.to_path_buf(),
+                fallback: fallback.to_path_buf(),
+                reason,
+                fallback_reason: f.to_string(),
+            })
+        }
+    }
 }
 
 /// Waits until Vault is the active node: right after unsealing, raft elects it leader (a
@@ -336,4 +376,125 @@ pub async fn ensure(
         keys = open_keyring(v, identity).ok();
     }
     Ok((report, keys))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An age identity file in `dir` and its public key.
+    fn identity(dir: &Path) -> (PathBuf, String) {
+        let id = age::x25519::Identity::generate();
+        let path = dir.join("identity.txt");
+        let secret = age::secrecy::ExposeSecret::expose_secret(&id.to_string()).to_string();
+        std::fs::write(&path, format!("{secret}\n")).unwrap();
+        (path, id.to_public().to_string())
+    }
+
+    fn keyring() -> Keyring {
+        Keyring {
+            format: 1,
+            vault: "test".into(),
+            created_at: 1,
+            shares: 5,
+            threshold: 3,
+            unseal_keys_b64: (0..5).map(|i| format!("unseal-key-{i}-in-clear")).collect(),
+            root_token: "s.root-token-in-clear".into(),
+            admin_token: None,
+        }
+    }
+
+    /// A path whose folder cannot be made: it lies under a regular file.
+    fn unwritable(dir: &Path, name: &str) -> PathBuf {
+        let file = dir.join(format!("{name}-is-a-file"));
+        std::fs::write(&file, "").unwrap();
+        file.join("keyrings").join(format!("{name}.age"))
+    }
+
+    #[test]
+    fn the_keyring_is_written_where_the_spec_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, public) = identity(dir.path());
+        let sealed = keyring().seal(&[public]).unwrap();
+        let path = dir.path().join("keyrings/ns.age");
+        let mut printed = Vec::new();
+        keep_sealed_keyring(
+            &path,
+            &dir.path().join("fallback.age"),
+            &sealed,
+            &mut printed,
+        )
+        .unwrap();
+        assert!(printed.is_empty());
+        assert!(!dir.path().join("fallback.age").exists());
+        assert_eq!(
+            Keyring::open(&path, &id).unwrap().fingerprint(),
+            keyring().fingerprint()
+        );
+    }
+
+    #[test]
+    fn an_unwritable_keyring_goes_to_the_fallback_and_the_message_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, public) = identity(dir.path());
+        let sealed = keyring().seal(&[public]).unwrap();
+        let path = unwritable(dir.path(), "ns");
+        let fallback = dir.path().join("fallback.age");
+        let mut printed = Vec::new();
+        let e = keep_sealed_keyring(&path, &fallback, &sealed, &mut printed).unwrap_err();
+        assert!(
+            matches!(e, LifecycleError::KeyringWriteFailed { .. }),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("an encrypted copy was saved to"),
+            "{e}"
+        );
+        assert!(printed.is_empty(), "nothing to print: the copy is on disk");
+        assert_eq!(
+            Keyring::open(&fallback, &id).unwrap().fingerprint(),
+            keyring().fingerprint()
+        );
+    }
+
+    #[test]
+    fn when_no_copy_can_be_written_the_ciphertext_is_printed_and_the_message_tells_the_truth() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, public) = identity(dir.path());
+        let sealed = keyring().seal(&[public]).unwrap();
+        let path = unwritable(dir.path(), "ns");
+        let fallback = unwritable(dir.path(), "fallback");
+        let mut printed = Vec::new();
+        let e = keep_sealed_keyring(&path, &fallback, &sealed, &mut printed).unwrap_err();
+        let message = e.to_string();
+        assert!(!fallback.exists() && !path.exists());
+        assert!(
+            !message.contains("was saved"),
+            "claims a copy that does not exist: {message}"
+        );
+        assert!(message.contains("printed on stderr"), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+
+        // What was printed: instructions, then the armoured block and nothing in clear.
+        let printed = String::from_utf8(printed).unwrap();
+        assert!(
+            printed.contains(&format!("exactly, to {}", path.display())),
+            "{printed}"
+        );
+        let begin = printed
+            .find("-----BEGIN AGE ENCRYPTED FILE-----")
+            .expect("the armoured keyring is printed");
+        let end = printed.find("-----END AGE ENCRYPTED FILE-----").unwrap();
+        let k = keyring();
+        for secret in k.unseal_keys_b64.iter().chain([&k.root_token]) {
+            assert!(!printed.contains(secret.as_str()) && !message.contains(secret.as_str()));
+        }
+        // Saved as the message says, it is the keyring: it opens with the operator's identity.
+        let block = &printed[begin..end + "-----END AGE ENCRYPTED FILE-----".len()];
+        let saved = dir.path().join("saved.age");
+        std::fs::write(&saved, format!("{block}\n")).unwrap();
+        let opened = Keyring::open(&saved, &id).unwrap();
+        assert_eq!(opened.fingerprint(), k.fingerprint());
+        assert_eq!(opened.root_token, k.root_token);
+    }
 }
