@@ -124,6 +124,10 @@ pub struct VaultReport {
     /// What `up` changed of Vault's configuration, and what it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<crate::vault_config::Applied>,
+    /// Why [`ensure`] could not open the keyring although the keys were wanted or needed to
+    /// unseal. Its caller says it, through [`keys_unavailable`].
+    #[serde(skip)]
+    pub keyring_error: Option<LifecycleError>,
 }
 
 impl VaultReport {
@@ -312,13 +316,34 @@ pub fn open_keyring(v: &Vault, identity: Option<&Path>) -> Result<Keyring, Lifec
     Ok(Keyring::open(&v.keyring, &id)?)
 }
 
+/// Opens the keyring of an initialised Vault: without one, the keys are with whoever initialised
+/// it, which is what the error says (not "no keyring", which suggests `vault init`).
+fn open_initialised_keyring(
+    c: &VaultClient,
+    v: &Vault,
+    identity: Option<&Path>,
+) -> Result<Keyring, LifecycleError> {
+    match open_keyring(v, identity) {
+        Err(LifecycleError::Keyring(KeyringError::Missing { path })) => {
+            Err(LifecycleError::InitializedWithoutKeyring {
+                addr: c.address(),
+                path,
+            })
+        }
+        other => other,
+    }
+}
+
 /// What `up` does after the layer that holds Vault is healthy: initialise if needed (the keys are
 /// then in memory, no identity needed), unseal if sealed. Operator-dependent gaps (no recipients
 /// yet, no identity to open the keyring) are notes, not failures: nothing in the platform reads
 /// Vault yet.
 ///
 /// Returns the keys when they are at hand: just made, opened to unseal, or — with `want_keys`
-/// (the unseal agent's material must be made) — opened from the keyring if an identity is there.
+/// (the unseal agent's material must be made, or the configuration applied) — opened from the
+/// keyring. When they are not although wanted, `report.keyring_error` holds why, and the caller
+/// names that one cause where it needed them ([`keys_unavailable`]); so the note that a sealed
+/// Vault stays sealed for want of an identity is made here only without `want_keys`.
 pub async fn ensure(
     c: &VaultClient,
     v: &Vault,
@@ -346,10 +371,13 @@ pub async fn ensure(
     if status.sealed {
         let k = match keys {
             Some(k) => k,
-            None => match open_keyring(v, identity) {
+            None => match open_initialised_keyring(c, v, identity) {
                 Ok(k) => k,
-                Err(LifecycleError::NoIdentity { .. }) => {
-                    report.notes.push("sealed: no identity to open the keyring; run `sprocketctl vault unseal --identity …`".into());
+                Err(e @ LifecycleError::NoIdentity { .. }) => {
+                    if !want_keys {
+                        report.notes.push(format!("sealed: {}", one_line(&e)));
+                    }
+                    report.keyring_error = Some(e);
                     return Ok((report, None));
                 }
                 Err(e) => return Err(e),
@@ -372,10 +400,47 @@ pub async fn ensure(
         // agent — is a standby until raft elects it).
         wait_active(c, Duration::from_secs(60)).await?;
     }
-    if keys.is_none() && want_keys && v.keyring.exists() {
-        keys = open_keyring(v, identity).ok();
+    if keys.is_none() && want_keys {
+        match open_initialised_keyring(c, v, identity) {
+            Ok(k) => keys = Some(k),
+            Err(e) => report.keyring_error = Some(e),
+        }
     }
     Ok((report, keys))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The one cause. `up`'s Vault step (apply.rs `vault_step`) explains every missing key with "the
+// keyring could not be opened (no identity)", whatever the cause, next to notes that may say
+// another one. It is to name the cause this returns instead (apply.rs is being rewritten).
+
+/// Why the keys are not at hand after [`ensure`] although `up` needed them (the tokens it cannot
+/// issue, the configuration it did not check, the unseal agent it did not deploy): the one true
+/// cause and its fix, on one line — not initialised, no keyring, no identity, the wrong
+/// identity, an unusable identity file, a damaged keyring, or a sealed Vault.
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "apply.rs's vault_step calls it once its rewrite lands; then drop this attribute"
+    )
+)]
+pub fn keys_unavailable(report: &VaultReport) -> String {
+    if !report.initialized {
+        return "Vault is not initialised: `vault.recipients` names no key yet (`sprocketctl vault keygen`, then `up`)".into();
+    }
+    match (&report.keyring_error, report.sealed) {
+        (Some(e), true) => format!("Vault is sealed and cannot be unsealed: {}", one_line(e)),
+        (Some(e), false) => one_line(e),
+        (None, true) => "Vault is sealed; `sprocketctl vault unseal` unseals it".into(),
+        (None, false) => "the keyring was not opened (`up` opens it only when the configuration or the unseal agent needs it)".into(),
+    }
+}
+
+/// An error and its hint on one line, for notes and the reasons that embed it.
+fn one_line(e: &LifecycleError) -> String {
+    let text = e.to_string().replace("\n  hint: ", "; ");
+    text.lines().map(str::trim).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -496,5 +561,120 @@ mod tests {
         let opened = Keyring::open(&saved, &id).unwrap();
         assert_eq!(opened.fingerprint(), k.fingerprint());
         assert_eq!(opened.root_token, k.root_token);
+    }
+
+    fn vault(keyring: PathBuf, recipients: Vec<String>) -> Vault {
+        Vault {
+            service: "vault".into(),
+            shares: 5,
+            threshold: 3,
+            keyring,
+            recipients,
+            mounts: vec![],
+            policies: vec![],
+            github: None,
+            token_period_s: 3600,
+            readers: Default::default(),
+        }
+    }
+
+    /// The causes `up` can name, by the words that name each. A message names one.
+    const CAUSES: [(&str, &str); 6] = [
+        ("not initialised", "not initialised"),
+        ("missing keyring", "no keyring at"),
+        ("no identity", "no identity"),
+        ("wrong identity", "cannot open the keyring"),
+        ("unusable identity file", "as an identity"),
+        ("damaged keyring", "is damaged"),
+    ];
+
+    /// What `up` says for a Vault in this state whose keyring failed to open with `error`.
+    fn said(initialized: bool, sealed: bool, error: Option<LifecycleError>) -> String {
+        keys_unavailable(&VaultReport {
+            initialized,
+            sealed,
+            keyring_error: error,
+            ..Default::default()
+        })
+    }
+
+    fn assert_one_cause(message: &str, cause: &str, sealed: bool) {
+        let named: Vec<&str> = CAUSES
+            .iter()
+            .filter(|(_, words)| message.contains(words))
+            .map(|(name, _)| *name)
+            .collect();
+        assert_eq!(
+            named,
+            [cause],
+            "names {named:?}, not just {cause}: {message}"
+        );
+        assert_eq!(message.contains("sealed"), sealed, "{message}");
+        assert!(
+            !message.contains('\n') && !message.contains("  "),
+            "one line: {message}"
+        );
+    }
+
+    #[test]
+    fn up_names_the_one_true_cause_of_missing_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, alice_pub) = identity(dir.path());
+        let eve_dir = dir.path().join("eve");
+        std::fs::create_dir(&eve_dir).unwrap();
+        let (eve, _) = identity(&eve_dir);
+        let not_an_identity = dir.path().join("not-an-identity.txt");
+        std::fs::write(&not_an_identity, "hello\n").unwrap();
+        let c = VaultClient::new("http://127.0.0.1:1", None);
+        let path = dir.path().join("keyrings/ns.age");
+        let v = vault(path.clone(), vec![alice_pub.clone()]);
+        let open = |identity: &Path| open_initialised_keyring(&c, &v, Some(identity)).unwrap_err();
+
+        // The checkout that prompted this: an initialised Vault, no keyring, an identity.
+        let missing = open(&alice);
+        assert!(matches!(
+            missing,
+            LifecycleError::InitializedWithoutKeyring { .. }
+        ));
+        assert_one_cause(&said(true, false, Some(missing)), "missing keyring", false);
+
+        keyring().save(&path, &[alice_pub]).unwrap();
+        assert!(open_initialised_keyring(&c, &v, Some(&alice)).is_ok());
+        assert_one_cause(
+            &said(true, false, Some(open(&eve))),
+            "wrong identity",
+            false,
+        );
+        assert_one_cause(
+            &said(true, false, Some(open(&not_an_identity))),
+            "unusable identity file",
+            false,
+        );
+        let no_identity = || LifecycleError::NoIdentity {
+            keyring: path.clone(),
+        };
+        assert_one_cause(
+            &said(true, false, Some(no_identity())),
+            "no identity",
+            false,
+        );
+        assert_one_cause(&said(true, true, Some(no_identity())), "no identity", true);
+
+        let mut damaged = std::fs::read(&path).unwrap();
+        let mid = damaged.len() / 2;
+        damaged[mid] = if damaged[mid] == b'A' { b'B' } else { b'A' };
+        std::fs::write(&path, &damaged).unwrap();
+        assert_one_cause(
+            &said(true, false, Some(open(&alice))),
+            "damaged keyring",
+            false,
+        );
+
+        // Not initialised (no recipients yet): that, not a keyring problem.
+        assert_one_cause(&said(false, true, None), "not initialised", false);
+        // Sealed, and nothing known against the keyring: only that.
+        let sealed = said(true, true, None);
+        assert!(CAUSES.iter().all(|(_, w)| !sealed.contains(w)), "{sealed}");
+        assert!(sealed.contains("sealed"), "{sealed}");
     }
 }
