@@ -1,6 +1,8 @@
 //! Vault's lifecycle as sprocketctl drives it: reach the listener, initialise once (keys
 //! encrypted to the operators before anything else happens), unseal from the keyring.
-//! Used by the `vault` commands and by `up` between layer 1 and layer 2.
+//! Used by the `vault` commands and by `up` between layer 1 and layer 2. The root token's own
+//! lifecycle is here too: revoked once the admin token works, generated again from the unseal
+//! keys for break-glass work.
 //!
 //! The rules that make the original's five attempts unnecessary:
 //! - `sys/init` has no client timeout, and its answer is written (encrypted, atomically) before
@@ -12,9 +14,11 @@
 //! - Recipients are parsed before `sys/init`, so a typo cannot strand the keys.
 
 use crate::output::Progress;
+use crate::vault_config::{SessionKind, VaultConfigError};
 use serde::Serialize;
 use sprocket_spec::model::{Platform, Vault};
-use sprocket_vault::{Keyring, KeyringError, SealStatus, VaultClient, VaultError};
+use sprocket_vault::api::{DecodeRootError, RootEndpoint};
+use sprocket_vault::{Keyring, KeyringError, Role, SealStatus, VaultClient, VaultError};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -51,6 +55,18 @@ pub enum LifecycleError {
     NotActive { addr: String, secs: u64 },
     #[error("unsealing stopped at {progress}/{threshold} shares: the keyring's keys do not unseal this Vault (was it re-initialised?)")]
     WrongKeys { progress: u32, threshold: u32 },
+    #[error(transparent)]
+    Config(#[from] VaultConfigError),
+    #[error("{source}\n  hint: OpenBao before 2.6 and Vault need `disable_unauthed_generate_root_endpoints = false` on the listener while a root token is generated")]
+    RootEndpointRefused { source: VaultError },
+    #[error("Vault answered no generate-root attempt")]
+    NoRootAttempt,
+    #[error("generate-root did not complete with the keyring's keys")]
+    RootIncomplete,
+    #[error(transparent)]
+    DecodeRoot(#[from] DecodeRootError),
+    #[error("the generated token is not a root token")]
+    NotRoot,
 }
 
 /// The default identity: `~/.config/sprocket/identity.txt`, if it exists.
@@ -116,7 +132,7 @@ pub struct VaultReport {
     pub keyring_fingerprint: Option<String>,
     /// `active`, `standby`, `sealed` or `uninitialised` (`vault status`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ha_role: Option<String>,
+    pub ha_role: Option<Role>,
     /// What this run did: `initialised`, `unsealed`.
     pub actions: Vec<String>,
     /// Why something was not done (no identity, no recipients).
@@ -407,6 +423,116 @@ pub async fn ensure(
         }
     }
     Ok((report, keys))
+}
+
+/// What a root-token command did. Fingerprints only.
+#[derive(Debug, serde::Serialize)]
+pub struct RootReport {
+    pub action: String,
+    /// 12 hex digits of SHA-256 of the new root token.
+    pub root_token_fingerprint: Option<String>,
+    pub admin_token: bool,
+}
+
+/// Revokes the keyring's root token, after making sure the admin token works (so `up` keeps
+/// working), and drops it from the keyring.
+pub async fn revoke_root(
+    c: &VaultClient,
+    v: &Vault,
+    k: &mut Keyring,
+    p: Progress,
+) -> Result<RootReport, LifecycleError> {
+    let s = crate::vault_config::session(c, v, k, true, p).await?;
+    debug_assert_eq!(s.kind, SessionKind::Admin);
+    if k.root_token.is_empty() {
+        return Ok(RootReport {
+            action: "already revoked".into(),
+            root_token_fingerprint: None,
+            admin_token: true,
+        });
+    }
+    match c.with_token(&k.root_token).revoke_self().await {
+        Ok(()) => {}
+        // Already gone (revoked by someone else): drop it all the same.
+        Err(e) if e.status() == Some(403) => {}
+        Err(e) => return Err(e.into()),
+    }
+    k.root_token.clear();
+    k.save(&v.keyring, &v.recipients)
+        .map_err(|source| VaultConfigError::KeyringNotRewritten {
+            done: "the root token was revoked",
+            source,
+        })?;
+    p.say(
+        "vault: root token revoked and removed from the keyring; `up` works with the admin token",
+    );
+    Ok(RootReport {
+        action: "revoked".into(),
+        root_token_fingerprint: None,
+        admin_token: true,
+    })
+}
+
+/// Makes a new root token from the unseal keys: OpenBao's authenticated
+/// `sys/generate-root-token` (with the admin token), else Vault's `sys/generate-root`. The token
+/// comes back XOR-encoded with a one-time password that never leaves this process.
+pub async fn generate_root(
+    c: &VaultClient,
+    v: &Vault,
+    k: &mut Keyring,
+    p: Progress,
+) -> Result<RootReport, LifecycleError> {
+    // The admin token (renewed on the way), else the root token.
+    let token = crate::vault_config::session(c, v, k, false, p).await?.token;
+    let api = c.with_token(&token);
+    let attempt = match api.generate_root_start(RootEndpoint::Authenticated).await {
+        Ok(Some(a)) => a,
+        // Not there (HashiCorp Vault, OpenBao before 2.6): the unauthenticated endpoints.
+        Ok(None) => unauthenticated_attempt(&api).await?,
+        Err(e) if e.status() == Some(405) => unauthenticated_attempt(&api).await?,
+        Err(e) => return Err(e.into()),
+    };
+    p.say(format!(
+        "vault: generating a root token from {} unseal keys",
+        k.threshold
+    ));
+    let mut encoded = None;
+    for key in &k.unseal_keys_b64 {
+        encoded = api.generate_root_update(&attempt, key).await?;
+        if encoded.is_some() {
+            break;
+        }
+    }
+    let encoded = encoded.ok_or(LifecycleError::RootIncomplete)?;
+    let root = sprocket_vault::api::decode_root(&encoded, &attempt.otp)?;
+    let policies = c.token_policies(&root).await?;
+    if !policies.iter().any(|p| p == "root") {
+        return Err(LifecycleError::NotRoot);
+    }
+    k.root_token = root;
+    k.save(&v.keyring, &v.recipients)
+        .map_err(|source| VaultConfigError::KeyringNotRewritten {
+            done: "a root token was generated",
+            source,
+        })?;
+    p.say(
+        "vault: new root token kept in the keyring (never printed; `vault revoke-root` when done)",
+    );
+    Ok(RootReport {
+        action: "generated".into(),
+        root_token_fingerprint: Some(sprocket_desired::state::short_hash(k.root_token.as_bytes())),
+        admin_token: k.admin_token.is_some(),
+    })
+}
+
+/// A generate-root attempt at the unauthenticated endpoints, which a listener may have disabled.
+async fn unauthenticated_attempt(
+    api: &sprocket_vault::Authed<'_>,
+) -> Result<sprocket_vault::api::RootAttempt, LifecycleError> {
+    api.generate_root_start(RootEndpoint::Unauthenticated)
+        .await
+        .map_err(|source| LifecycleError::RootEndpointRefused { source })?
+        .ok_or(LifecycleError::NoRootAttempt)
 }
 
 // ---------------------------------------------------------------------------------------------
