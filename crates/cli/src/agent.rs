@@ -384,11 +384,8 @@ async fn renew_tokens(addr: String, dir: std::path::PathBuf, period: Duration, s
                     continue;
                 }
             };
-            match client
-                .write("auth/token/renew-self", &token, &serde_json::json!({}))
-                .await
-            {
-                Ok(_) => {
+            match client.with_token(&token).renew_self().await {
+                Ok(()) => {
                     state.metrics.renewals.inc();
                     renewed.push(svc);
                 }

@@ -1,5 +1,8 @@
 //! Vault's declarative configuration, carried out: read what Vault holds into
-//! [`ObservedVault`], and apply a [`VaultPlan`] (computed by the pure `desired::vault`).
+//! [`ObservedVault`], apply a [`VaultPlan`] (computed by the pure `desired::vault`), and compare
+//! the two for `plan` and `status`. What is sent to Vault, and how its answers are shaped, is the
+//! Vault adapter's business (`sprocket_vault::api`); this module maps its typed answers onto the
+//! desired state's types, turns plan steps into its calls, and makes Docker secrets of tokens.
 //!
 //! Works with sprocketctl's scoped admin token. The root token from `sys/init` is used once, to
 //! make that admin token (orphan, periodic, policy `sprocketctl-admin`), which is then kept in
@@ -11,8 +14,6 @@
 //! token still lives without holding it.
 
 use crate::output::Progress;
-use reqwest::Method;
-use serde_json::{json, Value};
 use sprocket_desired::labels as L;
 use sprocket_desired::plan::ObservedObject;
 use sprocket_desired::state::{short_hash, DesiredState};
@@ -20,43 +21,67 @@ use sprocket_desired::vault::{
     self as dv, GithubConfig, ObservedMount, ObservedVault, TokenRole, TokenState, VaultAction,
     VaultChange, VaultConfig, VaultKind, VaultPlan,
 };
-use sprocket_docker::Engine;
-use sprocket_vault::{Keyring, VaultClient, VaultError};
+use sprocket_docker::{Engine, EngineError};
+use sprocket_vault::api::{self, OrphanRequest, TokenRequest};
+use sprocket_vault::{Keyring, KeyringError, VaultClient, VaultError};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultConfigError {
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("no usable token for Vault: the keyring's admin token is no longer valid and its root token was revoked\n  hint: `sprocketctl vault generate-root` makes a root token from the unseal keys (keyring {})", keyring.display())]
+    NoUsableToken { keyring: PathBuf },
+    /// `done`: what was done in Vault that the keyring now fails to record.
+    #[error("{done} but the keyring could not be rewritten: {source}")]
+    KeyringNotRewritten {
+        done: &'static str,
+        source: KeyringError,
+    },
+}
+
+/// apply.rs's Vault step still returns `Result<_, String>`; this keeps its `?` working until
+/// its errors are typed too.
+impl From<VaultConfigError> for String {
+    fn from(e: VaultConfigError) -> String {
+        e.to_string()
+    }
+}
 
 /// The accessor of the token a Docker secret holds (an accessor can look a token up or revoke
 /// it, never use it).
 pub const ACCESSOR_LABEL: &str = "io.sprocket.vault-accessor";
 
+/// Which token a [`Session`] acts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// sprocketctl's scoped admin token (policy `sprocketctl-admin`).
+    Admin,
+    /// The root token (`plan` before the admin token exists; break-glass work).
+    Root,
+}
+
+impl std::fmt::Display for SessionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SessionKind::Admin => "admin",
+            SessionKind::Root => "root",
+        })
+    }
+}
+
 /// A token sprocketctl acts with. `Debug` never shows it.
 pub struct Session {
     pub token: String,
-    /// `admin` or `root`.
-    pub kind: &'static str,
+    pub kind: SessionKind,
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Session {{ {} token: <redacted> }}", self.kind)
-    }
-}
-
-fn is_denied(e: &VaultError) -> bool {
-    matches!(e, VaultError::Status { status: 403, .. })
-}
-
-/// Revokes the token behind `accessor`; one Vault no longer knows (400) is gone already.
-async fn revoke_accessor(c: &VaultClient, t: &str, accessor: &str) -> Result<(), String> {
-    match c
-        .write(
-            "auth/token/revoke-accessor",
-            t,
-            &json!({ "accessor": accessor }),
-        )
-        .await
-    {
-        Ok(_) | Err(VaultError::Status { status: 400, .. }) => Ok(()),
-        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -69,90 +94,65 @@ pub async fn session(
     k: &mut Keyring,
     bootstrap: bool,
     p: Progress,
-) -> Result<Session, String> {
+) -> Result<Session, VaultConfigError> {
     if let Some(t) = &k.admin_token {
-        match c.write("auth/token/renew-self", t, &json!({})).await {
-            Ok(_) => {
+        match c.with_token(t).renew_self().await {
+            Ok(()) => {
                 return Ok(Session {
                     token: t.clone(),
-                    kind: "admin",
+                    kind: SessionKind::Admin,
                 })
             }
-            Err(e) if is_denied(&e) => {
+            Err(e) if e.status() == Some(403) => {
                 p.say("vault: the keyring's admin token is no longer valid (expired or revoked)")
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
     }
     if k.root_token.is_empty() {
-        return Err(format!(
-            "no usable token for Vault: the keyring's admin token is no longer valid and its root token was revoked\n  hint: `sprocketctl vault generate-root` makes a root token from the unseal keys (keyring {})",
-            v.keyring.display()
-        ));
+        return Err(VaultConfigError::NoUsableToken {
+            keyring: v.keyring.clone(),
+        });
     }
     let root = k.root_token.clone();
     if !bootstrap {
         return Ok(Session {
             token: root,
-            kind: "root",
+            kind: SessionKind::Root,
         });
     }
-    c.call(
-        Method::PUT,
-        &format!("sys/policies/acl/{}", dv::ADMIN_POLICY),
-        &root,
-        Some(&json!({ "policy": dv::admin_policy() })),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let answer = c
-        .write(
-            "auth/token/create-orphan",
-            &root,
-            &json!({
-                "policies": [dv::ADMIN_POLICY],
-                "period": dv::ADMIN_TOKEN_PERIOD,
-                "display_name": "sprocketctl-admin",
-                "renewable": true,
-            }),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    let token = answer
-        .as_ref()
-        .and_then(|a| a.pointer("/auth/client_token"))
-        .and_then(Value::as_str)
-        .ok_or("Vault issued no admin token (auth/token/create-orphan answered without one)")?
-        .to_string();
-    k.admin_token = Some(token.clone());
-    k.save(&v.keyring, &v.recipients).map_err(|e| {
-        format!("the admin token was made but the keyring could not be rewritten: {e}")
-    })?;
+    let api = c.with_token(&root);
+    api.put_policy(dv::ADMIN_POLICY, &dv::admin_policy())
+        .await?;
+    let issued = api
+        .create_orphan(&OrphanRequest {
+            policies: &[dv::ADMIN_POLICY.to_string()],
+            period: dv::ADMIN_TOKEN_PERIOD,
+            display_name: "sprocketctl-admin",
+        })
+        .await?;
+    k.admin_token = Some(issued.token.clone());
+    k.save(&v.keyring, &v.recipients)
+        .map_err(|source| VaultConfigError::KeyringNotRewritten {
+            done: "the admin token was made",
+            source,
+        })?;
     p.say(format!(
         "vault: admin token made (policy {}, renewed by every run) and kept in the keyring; `sprocketctl vault revoke-root` retires the root token",
         dv::ADMIN_POLICY
     ));
     Ok(Session {
-        token,
-        kind: "admin",
+        token: issued.token,
+        kind: SessionKind::Admin,
     })
 }
 
-fn mount_of(v: &Value) -> ObservedMount {
+fn observed_mount(m: api::Mount) -> ObservedMount {
     ObservedMount {
-        kind: v["type"].as_str().unwrap_or_default().to_string(),
-        version: v
-            .pointer("/options/version")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        description: v["description"].as_str().unwrap_or_default().to_string(),
+        kind: m.kind,
+        version: m.version,
+        description: m.description,
     }
-}
-
-fn keys(v: Option<Value>) -> Vec<String> {
-    v.and_then(|d| d.get("keys").cloned())
-        .and_then(|k| serde_json::from_value(k).ok())
-        .unwrap_or_default()
 }
 
 /// Token secrets by service: the Docker secrets labelled as a service's token.
@@ -176,54 +176,49 @@ pub async fn observe(
     t: &str,
     secrets: &[ObservedObject],
 ) -> Result<(ObservedVault, BTreeMap<String, ObservedObject>), VaultError> {
-    let mut o = ObservedVault::default();
-    if let Some(Value::Object(m)) = c.read("sys/mounts", t).await? {
-        o.mounts = m.iter().map(|(k, v)| (k.clone(), mount_of(v))).collect();
-    }
-    if let Some(Value::Object(m)) = c.read("sys/auth", t).await? {
-        o.auth = m.iter().map(|(k, v)| (k.clone(), mount_of(v))).collect();
-    }
-    for name in keys(c.read("sys/policies/acl?list=true", t).await?) {
+    let api = c.with_token(t);
+    let observed = |table: BTreeMap<String, api::Mount>| {
+        table
+            .into_iter()
+            .map(|(path, m)| (path, observed_mount(m)))
+            .collect()
+    };
+    let mut o = ObservedVault {
+        mounts: observed(api.mounts().await?),
+        auth: observed(api.auth_methods().await?),
+        ..Default::default()
+    };
+    for name in api.policy_names().await? {
         if name == "root" {
             continue;
         }
-        if let Some(d) = c.read(&format!("sys/policies/acl/{name}"), t).await? {
-            o.policies
-                .insert(name, d["policy"].as_str().unwrap_or_default().to_string());
+        if let Some(hcl) = api.policy(&name).await? {
+            o.policies.insert(name, hcl);
         }
     }
-    if let Some(r) = c
-        .read(&format!("auth/token/roles/{}", dv::TOKEN_ROLE), t)
-        .await?
-    {
+    if let Some(r) = api.token_role(dv::TOKEN_ROLE).await? {
         o.token_role = Some(TokenRole {
             name: dv::TOKEN_ROLE.into(),
-            allowed_policies_glob: serde_json::from_value(r["allowed_policies_glob"].clone())
-                .unwrap_or_default(),
-            token_period_s: r["token_period"].as_u64().unwrap_or(0),
-            orphan: r["orphan"].as_bool().unwrap_or(false),
-            renewable: r["renewable"].as_bool().unwrap_or(false),
+            allowed_policies_glob: r.allowed_policies_glob,
+            token_period_s: r.token_period_s,
+            orphan: r.orphan,
+            renewable: r.renewable,
         });
     }
     o.github_plugin = o.auth.values().any(|m| m.kind == "github")
-        || keys(c.read("sys/plugins/catalog/auth?list=true", t).await?)
-            .iter()
-            .any(|k| k == "github");
+        || api.auth_plugins().await?.iter().any(|k| k == "github");
     if o.auth.get("github/").is_some_and(|m| m.kind == "github") {
-        if let Some(cfg) = c.read("auth/github/config", t).await? {
+        if let Some(cfg) = api.github_config().await? {
             let mut teams = BTreeMap::new();
-            for team in keys(c.read("auth/github/map/teams?list=true", t).await?) {
-                if let Some(d) = c.read(&format!("auth/github/map/teams/{team}"), t).await? {
-                    teams.insert(team, d["value"].as_str().unwrap_or_default().to_string());
+            for team in api.github_teams().await? {
+                if let Some(policies) = api.github_team(&team).await? {
+                    teams.insert(team, policies);
                 }
             }
             o.github = Some(GithubConfig {
-                organization: cfg["organization"].as_str().unwrap_or_default().to_string(),
-                organization_id: cfg["organization_id"].as_u64().filter(|i| *i != 0),
-                base_url: cfg["base_url"]
-                    .as_str()
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string),
+                organization: cfg.organization,
+                organization_id: cfg.organization_id,
+                base_url: cfg.base_url,
                 teams,
             });
         }
@@ -235,26 +230,21 @@ pub async fn observe(
             let Some(acc) = s.label(ACCESSOR_LABEL) else {
                 continue;
             };
-            match c
-                .write("auth/token/lookup-accessor", t, &json!({ "accessor": acc }))
-                .await
-            {
-                Ok(Some(a)) => {
+            match api.lookup_accessor(acc).await? {
+                Some(info) => {
                     state = Some(TokenState::Valid {
                         accessor: acc.to_string(),
-                        ttl_s: a.pointer("/data/ttl").and_then(Value::as_u64).unwrap_or(0),
-                        policies: serde_json::from_value(a["data"]["policies"].clone())
-                            .unwrap_or_default(),
+                        ttl_s: info.ttl_s,
+                        policies: info.policies,
                     });
                     current.insert(svc.clone(), s.clone());
                     break;
                 }
-                Ok(None) | Err(VaultError::Status { status: 400, .. }) => {
+                None => {
                     state.get_or_insert(TokenState::Gone {
                         accessor: acc.to_string(),
                     });
                 }
-                Err(e) => return Err(e),
             }
         }
         if let Some(st) = state {
@@ -284,9 +274,9 @@ pub async fn apply(
     secrets: &[ObservedObject],
     refs: &mut sprocket_docker::Refs,
     p: Progress,
-) -> Result<Applied, String> {
+) -> Result<Applied, VaultConfigError> {
+    let api = c.with_token(t);
     let mut out = Applied::default();
-    let e = |e: VaultError| e.to_string();
     let steps = plan
         .changes
         .iter()
@@ -304,85 +294,49 @@ pub async fn apply(
                     .iter()
                     .find(|m| m.path == n)
                     .expect("plan follows desired");
-                c.write(
-                    &format!("sys/mounts/{}", n.trim_end_matches('/')),
-                    t,
-                    &json!({ "type": m.kind, "options": { "version": m.version }, "description": dv::MOUNT_DESCRIPTION }),
+                api.enable_mount(
+                    n.trim_end_matches('/'),
+                    &m.kind,
+                    &m.version,
+                    dv::MOUNT_DESCRIPTION,
                 )
-                .await
-                .map_err(e)?;
+                .await?;
             }
-            (VaultKind::Policy, VaultAction::Delete) => {
-                c.delete(&format!("sys/policies/acl/{n}"), t)
-                    .await
-                    .map_err(e)?;
-            }
-            (VaultKind::Policy, _) => {
-                c.call(
-                    Method::PUT,
-                    &format!("sys/policies/acl/{n}"),
-                    t,
-                    Some(&json!({ "policy": d.policies[n] })),
-                )
-                .await
-                .map_err(e)?;
-            }
+            (VaultKind::Policy, VaultAction::Delete) => api.delete_policy(n).await?,
+            (VaultKind::Policy, _) => api.put_policy(n, &d.policies[n]).await?,
             (VaultKind::TokenRole, _) => {
                 let r = &d.token_role;
-                c.write(
-                    &format!("auth/token/roles/{}", r.name),
-                    t,
-                    &json!({
-                        "allowed_policies_glob": r.allowed_policies_glob,
-                        "orphan": r.orphan,
-                        "renewable": r.renewable,
-                        "token_period": format!("{}s", r.token_period_s),
-                        "token_type": "service",
-                    }),
-                )
-                .await
-                .map_err(e)?;
+                let role = api::TokenRole {
+                    allowed_policies_glob: r.allowed_policies_glob.clone(),
+                    token_period_s: r.token_period_s,
+                    orphan: r.orphan,
+                    renewable: r.renewable,
+                };
+                api.put_token_role(&r.name, &role).await?;
             }
             (VaultKind::Auth, _) => {
-                c.write(
-                    &format!("sys/auth/{}", n.trim_end_matches('/')),
-                    t,
-                    &json!({ "type": "github", "description": dv::MOUNT_DESCRIPTION }),
-                )
-                .await
-                .map_err(e)?;
+                api.enable_auth(n.trim_end_matches('/'), "github", dv::MOUNT_DESCRIPTION)
+                    .await?
             }
             (VaultKind::GithubConfig, _) => {
                 let g = d.github.as_ref().expect("plan follows desired");
-                let mut body = json!({ "organization": g.organization });
-                if let Some(id) = g.organization_id {
-                    body["organization_id"] = json!(id);
-                }
-                if let Some(u) = &g.base_url {
-                    body["base_url"] = json!(u);
-                }
-                c.write("auth/github/config", t, &body).await.map_err(e)?;
+                api.put_github_config(&api::GithubConfig {
+                    organization: g.organization.clone(),
+                    organization_id: g.organization_id,
+                    base_url: g.base_url.clone(),
+                })
+                .await?;
             }
-            (VaultKind::GithubTeam, VaultAction::Delete) => {
-                c.delete(&format!("auth/github/map/teams/{n}"), t)
-                    .await
-                    .map_err(e)?;
-            }
+            (VaultKind::GithubTeam, VaultAction::Delete) => api.delete_github_team(n).await?,
             (VaultKind::GithubTeam, _) => {
                 let g = d.github.as_ref().expect("plan follows desired");
-                c.write(
-                    &format!("auth/github/map/teams/{n}"),
-                    t,
-                    &json!({ "value": g.teams[n] }),
-                )
-                .await
-                .map_err(e)?;
+                api.put_github_team(n, &g.teams[n]).await?;
             }
             (VaultKind::ServiceToken, VaultAction::Delete) => {
                 // Its secret goes with its service, after the layers (`--prune`).
                 for s in token_secrets(secrets).remove(n).unwrap_or_default() {
                     if let Some(acc) = s.label(ACCESSOR_LABEL) {
-                        revoke_accessor(c, t, acc).await?;
+                        api.revoke_accessor(acc).await?;
                     }
                 }
             }
@@ -398,36 +352,31 @@ pub async fn apply(
                     .flat_map(|l| &l.secrets)
                     .find(|s| s.name == token.secret)
                     .expect("desired state declares every token secret");
-                let answer = c
-                    .write(
-                        &format!("auth/token/create/{}", dv::TOKEN_ROLE),
-                        t,
-                        &json!({
-                            "policies": [token.policy],
-                            "display_name": format!("{}-{}", desired.namespace, token.service),
-                            "meta": { "service": token.service, "namespace": desired.namespace },
-                        }),
+                let meta = BTreeMap::from([
+                    ("service".to_string(), token.service.clone()),
+                    ("namespace".to_string(), desired.namespace.clone()),
+                ]);
+                let issued = api
+                    .create_token(
+                        dv::TOKEN_ROLE,
+                        &TokenRequest {
+                            policies: std::slice::from_ref(&token.policy),
+                            display_name: &format!("{}-{}", desired.namespace, token.service),
+                            meta: &meta,
+                        },
                     )
-                    .await
-                    .map_err(e)?;
-                let auth = answer.as_ref().and_then(|a| a.get("auth"));
-                let (Some(value), Some(accessor)) = (
-                    auth.and_then(|a| a["client_token"].as_str()),
-                    auth.and_then(|a| a["accessor"].as_str()),
-                ) else {
-                    return Err(format!("Vault issued no token for `{n}`"));
-                };
+                    .await?;
+                let accessor = issued.accessor.as_str();
                 let name = format!("{}-{}", secret.prefix, short_hash(accessor.as_bytes()));
                 let mut labels = secret.labels.clone();
                 labels.insert(ACCESSOR_LABEL.into(), accessor.to_string());
                 let id = engine
-                    .create_secret(&name, &labels, value.as_bytes())
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .create_secret(&name, &labels, issued.token.as_bytes())
+                    .await?;
                 // The token it replaces (if any) is retired now: one live token per service.
                 for old in token_secrets(secrets).remove(n).unwrap_or_default() {
                     if let Some(acc) = old.label(ACCESSOR_LABEL) {
-                        revoke_accessor(c, t, acc).await?;
+                        api.revoke_accessor(acc).await?;
                     }
                 }
                 refs.secrets.insert(token.secret.clone(), (name, id));
@@ -479,16 +428,18 @@ pub struct Comparison {
 }
 
 /// Reads Vault and diffs it against the spec's configuration (`plan`, `status`). Changes nothing
-/// but the admin token's own renewal.
+/// but the admin token's own renewal. `identity` opens the keyring (else the default one);
+/// `addr` reaches Vault (else its route).
 pub async fn compare(
     p: &sprocket_spec::model::Platform,
     desired: &DesiredState,
     secrets: &[ObservedObject],
-    a: &crate::commands::VaultAccess,
+    identity: Option<&Path>,
+    addr: Option<&str>,
 ) -> Option<Comparison> {
     let d = desired.vault.as_ref()?;
     let v = p.vault.as_ref()?;
-    let Some(c) = crate::vault_lifecycle::client(p, a.vault_addr.as_deref()) else {
+    let Some(c) = crate::vault_lifecycle::client(p, addr) else {
         return Some(Comparison {
             note: Some("Vault has no route to reach it by: pass --vault-addr".into()),
             ..Default::default()
@@ -516,7 +467,7 @@ pub async fn compare(
         Some(s) if s.sealed => return note("sealed: not compared".into()),
         Some(_) => {}
     }
-    let mut k = match crate::vault_lifecycle::open_keyring(v, a.identity.as_deref()) {
+    let mut k = match crate::vault_lifecycle::open_keyring(v, identity) {
         Ok(k) => k,
         Err(e) => {
             return note(format!(
@@ -539,174 +490,16 @@ pub async fn compare(
     }
 }
 
-/// What a root-token command did. Fingerprints only.
-#[derive(Debug, serde::Serialize)]
-pub struct RootReport {
-    pub action: String,
-    /// 12 hex digits of SHA-256 of the new root token.
-    pub root_token_fingerprint: Option<String>,
-    pub admin_token: bool,
-}
-
-/// Revokes the keyring's root token, after making sure the admin token works (so `up` keeps
-/// working), and drops it from the keyring.
-pub async fn revoke_root(
-    c: &VaultClient,
-    v: &sprocket_spec::model::Vault,
-    k: &mut Keyring,
-    p: Progress,
-) -> Result<RootReport, String> {
-    let s = session(c, v, k, true, p).await?;
-    debug_assert_eq!(s.kind, "admin");
-    if k.root_token.is_empty() {
-        return Ok(RootReport {
-            action: "already revoked".into(),
-            root_token_fingerprint: None,
-            admin_token: true,
-        });
-    }
-    match c
-        .write("auth/token/revoke-self", &k.root_token, &json!({}))
-        .await
-    {
-        Ok(_) => {}
-        // Already gone (revoked by someone else): drop it all the same.
-        Err(e) if is_denied(&e) => {}
-        Err(e) => return Err(e.to_string()),
-    }
-    k.root_token.clear();
-    k.save(&v.keyring, &v.recipients).map_err(|e| {
-        format!("the root token was revoked but the keyring could not be rewritten: {e}")
-    })?;
-    p.say(
-        "vault: root token revoked and removed from the keyring; `up` works with the admin token",
-    );
-    Ok(RootReport {
-        action: "revoked".into(),
-        root_token_fingerprint: None,
-        admin_token: true,
-    })
-}
-
-/// Makes a new root token from the unseal keys: OpenBao's authenticated
-/// `sys/generate-root-token` (with the admin token), else Vault's `sys/generate-root`. The token
-/// comes back XOR-encoded with a one-time password that never leaves this process.
-pub async fn generate_root(
-    c: &VaultClient,
-    v: &sprocket_spec::model::Vault,
-    k: &mut Keyring,
-    p: Progress,
-) -> Result<RootReport, String> {
-    // The admin token (renewed on the way), else the root token.
-    let token = session(c, v, k, false, p).await?.token;
-    let mut base = "sys/generate-root-token";
-    let _ = c.delete(&format!("{base}/attempt"), &token).await;
-    let start = match c
-        .call(
-            Method::PUT,
-            &format!("{base}/attempt"),
-            &token,
-            Some(&json!({})),
-        )
-        .await
-    {
-        Ok(Some(a)) => a,
-        // Not there (HashiCorp Vault, OpenBao before 2.6): the unauthenticated endpoints.
-        Ok(None) | Err(VaultError::Status { status: 405, .. }) => {
-            // HashiCorp Vault (or OpenBao before 2.6): the unauthenticated endpoints.
-            base = "sys/generate-root";
-            let _ = c.delete(&format!("{base}/attempt"), &token).await;
-            c.call(Method::PUT, &format!("{base}/attempt"), &token, Some(&json!({})))
-                .await
-                .map_err(|e| format!("{e}\n  hint: OpenBao before 2.6 and Vault need `disable_unauthed_generate_root_endpoints = false` on the listener while a root token is generated"))?
-                .ok_or("Vault answered no generate-root attempt")?
-        }
-        Err(e) => return Err(e.to_string()),
-    };
-    let data = start.get("data").cloned().unwrap_or(start.clone());
-    let nonce = data["nonce"]
-        .as_str()
-        .ok_or("generate-root: no nonce")?
-        .to_string();
-    let otp = data["otp"]
-        .as_str()
-        .ok_or("generate-root: no one-time password")?
-        .to_string();
-    p.say(format!(
-        "vault: generating a root token from {} unseal keys",
-        k.threshold
-    ));
-    let mut encoded = None;
-    for key in &k.unseal_keys_b64 {
-        let r = c
-            .call(
-                Method::PUT,
-                &format!("{base}/update"),
-                &token,
-                Some(&json!({ "key": key, "nonce": nonce })),
-            )
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("generate-root: no answer to an update")?;
-        let d = r.get("data").cloned().unwrap_or(r);
-        if d["complete"].as_bool() == Some(true) {
-            encoded = d["encoded_token"]
-                .as_str()
-                .or(d["encoded_root_token"].as_str())
-                .map(str::to_string);
-            break;
-        }
-    }
-    let encoded = encoded.ok_or("generate-root did not complete with the keyring's keys")?;
-    let root = decode_root(&encoded, &otp)?;
-    let policies = c.token_policies(&root).await.map_err(|e| e.to_string())?;
-    if !policies.iter().any(|p| p == "root") {
-        return Err("the generated token is not a root token".into());
-    }
-    k.root_token = root;
-    k.save(&v.keyring, &v.recipients).map_err(|e| {
-        format!("a root token was generated but the keyring could not be rewritten: {e}")
-    })?;
-    p.say(
-        "vault: new root token kept in the keyring (never printed; `vault revoke-root` when done)",
-    );
-    Ok(RootReport {
-        action: "generated".into(),
-        root_token_fingerprint: Some(short_hash(k.root_token.as_bytes())),
-        admin_token: k.admin_token.is_some(),
-    })
-}
-
-/// `encoded_token` is base64 of the token XOR the one-time password.
-fn decode_root(encoded: &str, otp: &str) -> Result<String, String> {
-    use base64::Engine as _;
-    let raw = base64::engine::general_purpose::STANDARD_NO_PAD
-        .decode(encoded.trim_end_matches('='))
-        .or_else(|_| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded.trim_end_matches('='))
-        })
-        .map_err(|e| format!("generate-root: the encoded token is not base64 ({e})"))?;
-    if raw.len() != otp.len() {
-        return Err(format!(
-            "generate-root: encoded token of {} bytes for a one-time password of {}",
-            raw.len(),
-            otp.len()
-        ));
-    }
-    String::from_utf8(raw.iter().zip(otp.bytes()).map(|(a, b)| a ^ b).collect())
-        .map_err(|_| "generate-root: the decoded token is not text".into())
-}
-
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn decodes_an_otp_encoded_token() {
-        use base64::Engine as _;
-        let otp = "Ly0jdobK4iVeNCjMdVSGKeGZDr";
-        let token = "s.abcdefghijklmnopqrstuvwx";
-        let enc: Vec<u8> = token.bytes().zip(otp.bytes()).map(|(a, b)| a ^ b).collect();
-        let b64 = base64::engine::general_purpose::STANDARD.encode(enc);
-        assert_eq!(super::decode_root(&b64, otp).unwrap(), token);
-        assert!(super::decode_root(&b64, "short").is_err());
+    fn a_session_never_shows_its_token() {
+        let s = Session {
+            token: "s.admin-secret".into(),
+            kind: SessionKind::Admin,
+        };
+        assert_eq!(format!("{s:?}"), "Session { admin token: <redacted> }");
     }
 }

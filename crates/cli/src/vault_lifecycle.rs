@@ -1,18 +1,24 @@
 //! Vault's lifecycle as sprocketctl drives it: reach the listener, initialise once (keys
 //! encrypted to the operators before anything else happens), unseal from the keyring.
-//! Used by the `vault` commands and by `up` between layer 1 and layer 2.
+//! Used by the `vault` commands and by `up` between layer 1 and layer 2. The root token's own
+//! lifecycle is here too: revoked once the admin token works, generated again from the unseal
+//! keys for break-glass work.
 //!
 //! The rules that make the original's five attempts unnecessary:
 //! - `sys/init` has no client timeout, and its answer is written (encrypted, atomically) before
-//!   any other call; if that write fails, an encrypted copy goes to a fallback path.
+//!   any other call; if that write fails, an encrypted copy goes to a fallback path, and if that
+//!   fails too, the ciphertext is printed on stderr (it is encrypted to the operators): the keys
+//!   are never dropped while a message says they were kept.
 //! - An initialised Vault without a keyring is never re-initialised: that would need its data
 //!   destroyed. The error says how to recover.
 //! - Recipients are parsed before `sys/init`, so a typo cannot strand the keys.
 
 use crate::output::Progress;
+use crate::vault_config::{SessionKind, VaultConfigError};
 use serde::Serialize;
 use sprocket_spec::model::{Platform, Vault};
-use sprocket_vault::{Keyring, KeyringError, SealStatus, VaultClient, VaultError};
+use sprocket_vault::api::{DecodeRootError, RootEndpoint};
+use sprocket_vault::{Keyring, KeyringError, Role, SealStatus, VaultClient, VaultError};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -30,6 +36,13 @@ pub enum LifecycleError {
         fallback: PathBuf,
         reason: String,
     },
+    #[error("Vault was initialised but the keyring could not be written to {path} ({reason}), nor an encrypted copy to {fallback} ({fallback_reason}). The keyring was printed on stderr instead, encrypted to the operators, between the lines `-----BEGIN AGE ENCRYPTED FILE-----` and `-----END AGE ENCRYPTED FILE-----`: it holds the only copy of the unseal keys.\n  hint: save those lines, both markers included, exactly as printed to {path} before anything else; `sprocketctl vault unseal` then opens it")]
+    KeyringNotSaved {
+        path: PathBuf,
+        fallback: PathBuf,
+        reason: String,
+        fallback_reason: String,
+    },
     #[error("Vault at {addr} did not answer within {secs}s: {last}")]
     NotListening {
         addr: String,
@@ -42,6 +55,18 @@ pub enum LifecycleError {
     NotActive { addr: String, secs: u64 },
     #[error("unsealing stopped at {progress}/{threshold} shares: the keyring's keys do not unseal this Vault (was it re-initialised?)")]
     WrongKeys { progress: u32, threshold: u32 },
+    #[error(transparent)]
+    Config(#[from] VaultConfigError),
+    #[error("{source}\n  hint: OpenBao before 2.6 and Vault need `disable_unauthed_generate_root_endpoints = false` on the listener while a root token is generated")]
+    RootEndpointRefused { source: VaultError },
+    #[error("Vault answered no generate-root attempt")]
+    NoRootAttempt,
+    #[error("generate-root did not complete with the keyring's keys")]
+    RootIncomplete,
+    #[error(transparent)]
+    DecodeRoot(#[from] DecodeRootError),
+    #[error("the generated token is not a root token")]
+    NotRoot,
 }
 
 /// The default identity: `~/.config/sprocket/identity.txt`, if it exists.
@@ -107,7 +132,7 @@ pub struct VaultReport {
     pub keyring_fingerprint: Option<String>,
     /// `active`, `standby`, `sealed` or `uninitialised` (`vault status`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ha_role: Option<String>,
+    pub ha_role: Option<Role>,
     /// What this run did: `initialised`, `unsealed`.
     pub actions: Vec<String>,
     /// Why something was not done (no identity, no recipients).
@@ -115,6 +140,10 @@ pub struct VaultReport {
     /// What `up` changed of Vault's configuration, and what it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<crate::vault_config::Applied>,
+    /// Why [`ensure`] could not open the keyring although the keys were wanted or needed to
+    /// unseal. Its caller says it, through [`keys_unavailable`].
+    #[serde(skip)]
+    pub keyring_error: Option<LifecycleError>,
 }
 
 impl VaultReport {
@@ -190,16 +219,9 @@ pub async fn init(
         admin_token: None,
     };
     let sealed = keyring.seal(&v.recipients)?;
-    if let Err(e) = sprocket_vault::keyring::write_atomic(&v.keyring, &sealed) {
-        let fallback =
-            std::env::temp_dir().join(format!("sprocket-keyring-{namespace}-{}.age", now_secs()));
-        let _ = sprocket_vault::keyring::write_atomic(&fallback, &sealed);
-        return Err(LifecycleError::KeyringWriteFailed {
-            path: v.keyring.clone(),
-            fallback,
-            reason: e.to_string(),
-        });
-    }
+    let fallback =
+        std::env::temp_dir().join(format!("sprocket-keyring-{namespace}-{}.age", now_secs()));
+    keep_sealed_keyring(&v.keyring, &fallback, &sealed, &mut std::io::stderr())?;
     p.say(format!(
         "vault: initialised in {:.1}s; keyring {} (fingerprint {}, encrypted to {} recipient(s))",
         started.elapsed().as_secs_f64(),
@@ -214,6 +236,44 @@ pub async fn init(
     report.keyring_fingerprint = Some(keyring.fingerprint());
     report.actions.push("initialised".into());
     Ok((report, Some(keyring)))
+}
+
+/// Writes the sealed (encrypted) keyring to `path`; if that fails, to `fallback`; if that fails
+/// too, prints it on `last_resort` (stderr) with what to do. The error says which of these
+/// happened, never more than did. Only ciphertext is ever written or printed.
+fn keep_sealed_keyring(
+    path: &Path,
+    fallback: &Path,
+    sealed: &[u8],
+    last_resort: &mut dyn std::io::Write,
+) -> Result<(), LifecycleError> {
+    let Err(e) = sprocket_vault::keyring::write_atomic(path, sealed) else {
+        return Ok(());
+    };
+    let reason = e.to_string();
+    match sprocket_vault::keyring::write_atomic(fallback, sealed) {
+        Ok(()) => Err(LifecycleError::KeyringWriteFailed {
+            path: path.to_path_buf(),
+            fallback: fallback.to_path_buf(),
+            reason,
+        }),
+        Err(f) => {
+            // Armoured age: ASCII, and safe to show (it opens only with an operator's key).
+            let _ = writeln!(
+                last_resort,
+                "vault: the keyring could not be written anywhere; here it is, encrypted to the operators. Save everything from the BEGIN line to the END line, exactly, to {}:\n{}",
+                path.display(),
+                String::from_utf8_lossy(sealed).trim_end()
+            );
+            let _ = last_resort.flush();
+            Err(LifecycleError::KeyringNotSaved {
+                path: path.to_path_buf(),
+                fallback: fallback.to_path_buf(),
+                reason,
+                fallback_reason: f.to_string(),
+            })
+        }
+    }
 }
 
 /// Waits until Vault is the active node: right after unsealing, raft elects it leader (a
@@ -272,13 +332,34 @@ pub fn open_keyring(v: &Vault, identity: Option<&Path>) -> Result<Keyring, Lifec
     Ok(Keyring::open(&v.keyring, &id)?)
 }
 
+/// Opens the keyring of an initialised Vault: without one, the keys are with whoever initialised
+/// it, which is what the error says (not "no keyring", which suggests `vault init`).
+fn open_initialised_keyring(
+    c: &VaultClient,
+    v: &Vault,
+    identity: Option<&Path>,
+) -> Result<Keyring, LifecycleError> {
+    match open_keyring(v, identity) {
+        Err(LifecycleError::Keyring(KeyringError::Missing { path })) => {
+            Err(LifecycleError::InitializedWithoutKeyring {
+                addr: c.address(),
+                path,
+            })
+        }
+        other => other,
+    }
+}
+
 /// What `up` does after the layer that holds Vault is healthy: initialise if needed (the keys are
 /// then in memory, no identity needed), unseal if sealed. Operator-dependent gaps (no recipients
 /// yet, no identity to open the keyring) are notes, not failures: nothing in the platform reads
 /// Vault yet.
 ///
 /// Returns the keys when they are at hand: just made, opened to unseal, or — with `want_keys`
-/// (the unseal agent's material must be made) — opened from the keyring if an identity is there.
+/// (the unseal agent's material must be made, or the configuration applied) — opened from the
+/// keyring. When they are not although wanted, `report.keyring_error` holds why, and the caller
+/// names that one cause where it needed them ([`keys_unavailable`]); so the note that a sealed
+/// Vault stays sealed for want of an identity is made here only without `want_keys`.
 pub async fn ensure(
     c: &VaultClient,
     v: &Vault,
@@ -306,10 +387,13 @@ pub async fn ensure(
     if status.sealed {
         let k = match keys {
             Some(k) => k,
-            None => match open_keyring(v, identity) {
+            None => match open_initialised_keyring(c, v, identity) {
                 Ok(k) => k,
-                Err(LifecycleError::NoIdentity { .. }) => {
-                    report.notes.push("sealed: no identity to open the keyring; run `sprocketctl vault unseal --identity …`".into());
+                Err(e @ LifecycleError::NoIdentity { .. }) => {
+                    if !want_keys {
+                        report.notes.push(format!("sealed: {}", one_line(&e)));
+                    }
+                    report.keyring_error = Some(e);
                     return Ok((report, None));
                 }
                 Err(e) => return Err(e),
@@ -332,8 +416,384 @@ pub async fn ensure(
         // agent — is a standby until raft elects it).
         wait_active(c, Duration::from_secs(60)).await?;
     }
-    if keys.is_none() && want_keys && v.keyring.exists() {
-        keys = open_keyring(v, identity).ok();
+    if keys.is_none() && want_keys {
+        match open_initialised_keyring(c, v, identity) {
+            Ok(k) => keys = Some(k),
+            Err(e) => report.keyring_error = Some(e),
+        }
     }
     Ok((report, keys))
+}
+
+/// What a root-token command did. Fingerprints only.
+#[derive(Debug, serde::Serialize)]
+pub struct RootReport {
+    pub action: String,
+    /// 12 hex digits of SHA-256 of the new root token.
+    pub root_token_fingerprint: Option<String>,
+    pub admin_token: bool,
+}
+
+/// Revokes the keyring's root token, after making sure the admin token works (so `up` keeps
+/// working), and drops it from the keyring.
+pub async fn revoke_root(
+    c: &VaultClient,
+    v: &Vault,
+    k: &mut Keyring,
+    p: Progress,
+) -> Result<RootReport, LifecycleError> {
+    let s = crate::vault_config::session(c, v, k, true, p).await?;
+    debug_assert_eq!(s.kind, SessionKind::Admin);
+    if k.root_token.is_empty() {
+        return Ok(RootReport {
+            action: "already revoked".into(),
+            root_token_fingerprint: None,
+            admin_token: true,
+        });
+    }
+    match c.with_token(&k.root_token).revoke_self().await {
+        Ok(()) => {}
+        // Already gone (revoked by someone else): drop it all the same.
+        Err(e) if e.status() == Some(403) => {}
+        Err(e) => return Err(e.into()),
+    }
+    k.root_token.clear();
+    k.save(&v.keyring, &v.recipients)
+        .map_err(|source| VaultConfigError::KeyringNotRewritten {
+            done: "the root token was revoked",
+            source,
+        })?;
+    p.say(
+        "vault: root token revoked and removed from the keyring; `up` works with the admin token",
+    );
+    Ok(RootReport {
+        action: "revoked".into(),
+        root_token_fingerprint: None,
+        admin_token: true,
+    })
+}
+
+/// Makes a new root token from the unseal keys: OpenBao's authenticated
+/// `sys/generate-root-token` (with the admin token), else Vault's `sys/generate-root`. The token
+/// comes back XOR-encoded with a one-time password that never leaves this process.
+pub async fn generate_root(
+    c: &VaultClient,
+    v: &Vault,
+    k: &mut Keyring,
+    p: Progress,
+) -> Result<RootReport, LifecycleError> {
+    // The admin token (renewed on the way), else the root token.
+    let token = crate::vault_config::session(c, v, k, false, p).await?.token;
+    let api = c.with_token(&token);
+    let attempt = match api.generate_root_start(RootEndpoint::Authenticated).await {
+        Ok(Some(a)) => a,
+        // Not there (HashiCorp Vault, OpenBao before 2.6): the unauthenticated endpoints.
+        Ok(None) => unauthenticated_attempt(&api).await?,
+        Err(e) if e.status() == Some(405) => unauthenticated_attempt(&api).await?,
+        Err(e) => return Err(e.into()),
+    };
+    p.say(format!(
+        "vault: generating a root token from {} unseal keys",
+        k.threshold
+    ));
+    let mut encoded = None;
+    for key in &k.unseal_keys_b64 {
+        encoded = api.generate_root_update(&attempt, key).await?;
+        if encoded.is_some() {
+            break;
+        }
+    }
+    let encoded = encoded.ok_or(LifecycleError::RootIncomplete)?;
+    let root = sprocket_vault::api::decode_root(&encoded, &attempt.otp)?;
+    let policies = c.token_policies(&root).await?;
+    if !policies.iter().any(|p| p == "root") {
+        return Err(LifecycleError::NotRoot);
+    }
+    k.root_token = root;
+    k.save(&v.keyring, &v.recipients)
+        .map_err(|source| VaultConfigError::KeyringNotRewritten {
+            done: "a root token was generated",
+            source,
+        })?;
+    p.say(
+        "vault: new root token kept in the keyring (never printed; `vault revoke-root` when done)",
+    );
+    Ok(RootReport {
+        action: "generated".into(),
+        root_token_fingerprint: Some(sprocket_desired::state::short_hash(k.root_token.as_bytes())),
+        admin_token: k.admin_token.is_some(),
+    })
+}
+
+/// A generate-root attempt at the unauthenticated endpoints, which a listener may have disabled.
+async fn unauthenticated_attempt(
+    api: &sprocket_vault::Authed<'_>,
+) -> Result<sprocket_vault::api::RootAttempt, LifecycleError> {
+    api.generate_root_start(RootEndpoint::Unauthenticated)
+        .await
+        .map_err(|source| LifecycleError::RootEndpointRefused { source })?
+        .ok_or(LifecycleError::NoRootAttempt)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The one cause. `up`'s Vault step (apply.rs `vault_step`) explains every missing key with "the
+// keyring could not be opened (no identity)", whatever the cause, next to notes that may say
+// another one. It is to name the cause this returns instead (apply.rs is being rewritten).
+
+/// Why the keys are not at hand after [`ensure`] although `up` needed them (the tokens it cannot
+/// issue, the configuration it did not check, the unseal agent it did not deploy): the one true
+/// cause and its fix, on one line — not initialised, no keyring, no identity, the wrong
+/// identity, an unusable identity file, a damaged keyring, or a sealed Vault.
+pub fn keys_unavailable(report: &VaultReport) -> String {
+    if !report.initialized {
+        return "Vault is not initialised: `vault.recipients` names no key yet (`sprocketctl vault keygen`, then `up`)".into();
+    }
+    match (&report.keyring_error, report.sealed) {
+        (Some(e), true) => format!("Vault is sealed and cannot be unsealed: {}", one_line(e)),
+        (Some(e), false) => one_line(e),
+        (None, true) => "Vault is sealed; `sprocketctl vault unseal` unseals it".into(),
+        (None, false) => "the keyring was not opened (`up` opens it only when the configuration or the unseal agent needs it)".into(),
+    }
+}
+
+/// An error and its hint on one line, for notes and the reasons that embed it.
+fn one_line(e: &LifecycleError) -> String {
+    let text = e.to_string().replace("\n  hint: ", "; ");
+    text.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An age identity file in `dir` and its public key.
+    fn identity(dir: &Path) -> (PathBuf, String) {
+        let id = age::x25519::Identity::generate();
+        let path = dir.join("identity.txt");
+        let secret = age::secrecy::ExposeSecret::expose_secret(&id.to_string()).to_string();
+        std::fs::write(&path, format!("{secret}\n")).unwrap();
+        (path, id.to_public().to_string())
+    }
+
+    fn keyring() -> Keyring {
+        Keyring {
+            format: 1,
+            vault: "test".into(),
+            created_at: 1,
+            shares: 5,
+            threshold: 3,
+            unseal_keys_b64: (0..5).map(|i| format!("unseal-key-{i}-in-clear")).collect(),
+            root_token: "s.root-token-in-clear".into(),
+            admin_token: None,
+        }
+    }
+
+    /// A path whose folder cannot be made: it lies under a regular file.
+    fn unwritable(dir: &Path, name: &str) -> PathBuf {
+        let file = dir.join(format!("{name}-is-a-file"));
+        std::fs::write(&file, "").unwrap();
+        file.join("keyrings").join(format!("{name}.age"))
+    }
+
+    #[test]
+    fn the_keyring_is_written_where_the_spec_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, public) = identity(dir.path());
+        let sealed = keyring().seal(&[public]).unwrap();
+        let path = dir.path().join("keyrings/ns.age");
+        let mut printed = Vec::new();
+        keep_sealed_keyring(
+            &path,
+            &dir.path().join("fallback.age"),
+            &sealed,
+            &mut printed,
+        )
+        .unwrap();
+        assert!(printed.is_empty());
+        assert!(!dir.path().join("fallback.age").exists());
+        assert_eq!(
+            Keyring::open(&path, &id).unwrap().fingerprint(),
+            keyring().fingerprint()
+        );
+    }
+
+    #[test]
+    fn an_unwritable_keyring_goes_to_the_fallback_and_the_message_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, public) = identity(dir.path());
+        let sealed = keyring().seal(&[public]).unwrap();
+        let path = unwritable(dir.path(), "ns");
+        let fallback = dir.path().join("fallback.age");
+        let mut printed = Vec::new();
+        let e = keep_sealed_keyring(&path, &fallback, &sealed, &mut printed).unwrap_err();
+        assert!(
+            matches!(e, LifecycleError::KeyringWriteFailed { .. }),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("an encrypted copy was saved to"),
+            "{e}"
+        );
+        assert!(printed.is_empty(), "nothing to print: the copy is on disk");
+        assert_eq!(
+            Keyring::open(&fallback, &id).unwrap().fingerprint(),
+            keyring().fingerprint()
+        );
+    }
+
+    #[test]
+    fn when_no_copy_can_be_written_the_ciphertext_is_printed_and_the_message_tells_the_truth() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, public) = identity(dir.path());
+        let sealed = keyring().seal(&[public]).unwrap();
+        let path = unwritable(dir.path(), "ns");
+        let fallback = unwritable(dir.path(), "fallback");
+        let mut printed = Vec::new();
+        let e = keep_sealed_keyring(&path, &fallback, &sealed, &mut printed).unwrap_err();
+        let message = e.to_string();
+        assert!(!fallback.exists() && !path.exists());
+        assert!(
+            !message.contains("was saved"),
+            "claims a copy that does not exist: {message}"
+        );
+        assert!(message.contains("printed on stderr"), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+
+        // What was printed: instructions, then the armoured block and nothing in clear.
+        let printed = String::from_utf8(printed).unwrap();
+        assert!(
+            printed.contains(&format!("exactly, to {}", path.display())),
+            "{printed}"
+        );
+        let begin = printed
+            .find("-----BEGIN AGE ENCRYPTED FILE-----")
+            .expect("the armoured keyring is printed");
+        let end = printed.find("-----END AGE ENCRYPTED FILE-----").unwrap();
+        let k = keyring();
+        for secret in k.unseal_keys_b64.iter().chain([&k.root_token]) {
+            assert!(!printed.contains(secret.as_str()) && !message.contains(secret.as_str()));
+        }
+        // Saved as the message says, it is the keyring: it opens with the operator's identity.
+        let block = &printed[begin..end + "-----END AGE ENCRYPTED FILE-----".len()];
+        let saved = dir.path().join("saved.age");
+        std::fs::write(&saved, format!("{block}\n")).unwrap();
+        let opened = Keyring::open(&saved, &id).unwrap();
+        assert_eq!(opened.fingerprint(), k.fingerprint());
+        assert_eq!(opened.root_token, k.root_token);
+    }
+
+    fn vault(keyring: PathBuf, recipients: Vec<String>) -> Vault {
+        Vault {
+            service: "vault".into(),
+            shares: 5,
+            threshold: 3,
+            keyring,
+            recipients,
+            mounts: vec![],
+            policies: vec![],
+            github: None,
+            token_period_s: 3600,
+            readers: Default::default(),
+        }
+    }
+
+    /// The causes `up` can name, by the words that name each. A message names one.
+    const CAUSES: [(&str, &str); 6] = [
+        ("not initialised", "not initialised"),
+        ("missing keyring", "no keyring at"),
+        ("no identity", "no identity"),
+        ("wrong identity", "cannot open the keyring"),
+        ("unusable identity file", "as an identity"),
+        ("damaged keyring", "is damaged"),
+    ];
+
+    /// What `up` says for a Vault in this state whose keyring failed to open with `error`.
+    fn said(initialized: bool, sealed: bool, error: Option<LifecycleError>) -> String {
+        keys_unavailable(&VaultReport {
+            initialized,
+            sealed,
+            keyring_error: error,
+            ..Default::default()
+        })
+    }
+
+    fn assert_one_cause(message: &str, cause: &str, sealed: bool) {
+        let named: Vec<&str> = CAUSES
+            .iter()
+            .filter(|(_, words)| message.contains(words))
+            .map(|(name, _)| *name)
+            .collect();
+        assert_eq!(
+            named,
+            [cause],
+            "names {named:?}, not just {cause}: {message}"
+        );
+        assert_eq!(message.contains("sealed"), sealed, "{message}");
+        assert!(
+            !message.contains('\n') && !message.contains("  "),
+            "one line: {message}"
+        );
+    }
+
+    #[test]
+    fn up_names_the_one_true_cause_of_missing_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, alice_pub) = identity(dir.path());
+        let eve_dir = dir.path().join("eve");
+        std::fs::create_dir(&eve_dir).unwrap();
+        let (eve, _) = identity(&eve_dir);
+        let not_an_identity = dir.path().join("not-an-identity.txt");
+        std::fs::write(&not_an_identity, "hello\n").unwrap();
+        let c = VaultClient::new("http://127.0.0.1:1", None);
+        let path = dir.path().join("keyrings/ns.age");
+        let v = vault(path.clone(), vec![alice_pub.clone()]);
+        let open = |identity: &Path| open_initialised_keyring(&c, &v, Some(identity)).unwrap_err();
+
+        // The checkout that prompted this: an initialised Vault, no keyring, an identity.
+        let missing = open(&alice);
+        assert!(matches!(
+            missing,
+            LifecycleError::InitializedWithoutKeyring { .. }
+        ));
+        assert_one_cause(&said(true, false, Some(missing)), "missing keyring", false);
+
+        keyring().save(&path, &[alice_pub]).unwrap();
+        assert!(open_initialised_keyring(&c, &v, Some(&alice)).is_ok());
+        assert_one_cause(
+            &said(true, false, Some(open(&eve))),
+            "wrong identity",
+            false,
+        );
+        assert_one_cause(
+            &said(true, false, Some(open(&not_an_identity))),
+            "unusable identity file",
+            false,
+        );
+        let no_identity = || LifecycleError::NoIdentity {
+            keyring: path.clone(),
+        };
+        assert_one_cause(
+            &said(true, false, Some(no_identity())),
+            "no identity",
+            false,
+        );
+        assert_one_cause(&said(true, true, Some(no_identity())), "no identity", true);
+
+        let mut damaged = std::fs::read(&path).unwrap();
+        let mid = damaged.len() / 2;
+        damaged[mid] = if damaged[mid] == b'A' { b'B' } else { b'A' };
+        std::fs::write(&path, &damaged).unwrap();
+        assert_one_cause(
+            &said(true, false, Some(open(&alice))),
+            "damaged keyring",
+            false,
+        );
+
+        // Not initialised (no recipients yet): that, not a keyring problem.
+        assert_one_cause(&said(false, true, None), "not initialised", false);
+        // Sealed, and nothing known against the keyring: only that.
+        let sealed = said(true, true, None);
+        assert!(CAUSES.iter().all(|(_, w)| !sealed.contains(w)), "{sealed}");
+        assert!(sealed.contains("sealed"), "{sealed}");
+    }
 }

@@ -362,6 +362,17 @@ async fn vault_is_initialised_unsealed_and_its_keys_stay_encrypted() {
     );
     let (_, st) = api(reqwest::Method::GET, "/v1/sys/seal-status", None, None).await;
     assert_eq!(st["initialized"], true, "Vault untouched");
+    // `up` without the keyring says the one true cause and its fix, once — never a guessed
+    // "no identity" beside it.
+    let up = env.ctl(&["up", "--timeout", "60"]);
+    assert_ne!(up.code, 0);
+    let all = format!("{}{}", up.stdout, up.stderr);
+    assert_eq!(
+        all.matches("restore the keyring from your backup").count(),
+        1,
+        "{all}"
+    );
+    assert!(!all.contains("no identity"), "{all}");
 
     // The keyring restored: unsealed, data intact.
     std::fs::write(env.keyring(), &good).unwrap();

@@ -1,4 +1,6 @@
-//! A small typed client for the Vault HTTP API: the calls sprocketctl needs, nothing more.
+//! A small typed client for the Vault HTTP API: the calls sprocketctl needs, nothing more. This
+//! file holds the transport and the calls about the server itself (seal, init, unseal, health,
+//! and what a token may do); [`crate::api`] holds those that read or change what Vault holds.
 //!
 //! `sys/init` runs without a client timeout: on raft storage it can take longer than 5 s
 //! (measured 7.4 s here), and a client that gives up loses the only copy of the unseal keys while
@@ -29,6 +31,16 @@ pub enum VaultError {
         call: String,
         reason: String,
     },
+}
+
+impl VaultError {
+    /// The HTTP status Vault answered with, when it answered with an error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            VaultError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
 }
 
 /// `GET /v1/sys/seal-status`.
@@ -65,14 +77,36 @@ pub struct Health {
     pub version: String,
 }
 
+/// What a Vault node is doing, from its health. Shown and serialised as `active`, `standby`,
+/// `sealed` or `uninitialised`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Active,
+    Standby,
+    Sealed,
+    Uninitialised,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Active => "active",
+            Role::Standby => "standby",
+            Role::Sealed => "sealed",
+            Role::Uninitialised => "uninitialised",
+        })
+    }
+}
+
 impl Health {
-    /// `active`, `standby`, `sealed` or `uninitialised`.
-    pub fn role(&self) -> &'static str {
+    /// What this node is doing: not initialised and sealed come first, then standby.
+    pub fn role(&self) -> Role {
         match (self.initialized, self.sealed, self.standby) {
-            (false, _, _) => "uninitialised",
-            (_, true, _) => "sealed",
-            (_, _, true) => "standby",
-            _ => "active",
+            (false, _, _) => Role::Uninitialised,
+            (_, true, _) => Role::Sealed,
+            (_, _, true) => Role::Standby,
+            _ => Role::Active,
         }
     }
 }
@@ -209,7 +243,7 @@ impl VaultClient {
 
     /// A call with a token. `Ok(None)` when Vault answers 404 (nothing there) or 204 (done, no
     /// body). `path` is after `/v1/`; a `LIST` is a GET with `?list=true`.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -239,7 +273,7 @@ impl VaultClient {
     }
 
     /// `GET path` → its `data`, or `None` when there is nothing.
-    pub async fn read(
+    pub(crate) async fn read(
         &self,
         path: &str,
         token: &str,
@@ -251,7 +285,7 @@ impl VaultClient {
     }
 
     /// `POST path` with a JSON body; the whole answer (tokens come back in `auth`).
-    pub async fn write(
+    pub(crate) async fn write(
         &self,
         path: &str,
         token: &str,
@@ -261,7 +295,7 @@ impl VaultClient {
             .await
     }
 
-    pub async fn delete(&self, path: &str, token: &str) -> Result<(), VaultError> {
+    pub(crate) async fn delete(&self, path: &str, token: &str) -> Result<(), VaultError> {
         self.call(reqwest::Method::DELETE, path, token, None)
             .await
             .map(|_| ())
@@ -302,8 +336,8 @@ impl VaultClient {
     /// knows the active one (and forwards to it). Not while raft is still electing a leader.
     pub async fn is_active(&self) -> Result<bool, VaultError> {
         match self.health().await?.role() {
-            "active" => Ok(true),
-            "standby" => {
+            Role::Active => Ok(true),
+            Role::Standby => {
                 #[derive(Deserialize)]
                 struct Leader {
                     #[serde(default)]
@@ -317,7 +351,7 @@ impl VaultClient {
                     .await?;
                 Ok(!l.leader_address.is_empty())
             }
-            _ => Ok(false),
+            Role::Sealed | Role::Uninitialised => Ok(false),
         }
     }
 

@@ -71,6 +71,8 @@ pub(super) struct Deploy<'a> {
     vault_current: bool,
     vault_report: Option<VaultReport>,
     vault_failed: bool,
+    /// Why the Vault step had no keys, when it had none.
+    keys_missing: Option<String>,
     failures: Vec<Failure>,
 }
 
@@ -155,6 +157,7 @@ impl<'a> Deploy<'a> {
             vault_current: false,
             vault_report: None,
             vault_failed: false,
+            keys_missing: None,
             failures: Vec::new(),
         }
     }
@@ -261,7 +264,11 @@ impl<'a> Deploy<'a> {
             let s = &self.services[name];
             if vault_step::lacks_vault_material(s.spec, &self.refs) {
                 let why = if vault_step::mounts_unseal(s.spec) {
-                    format!("unseal agent `{}` not deployed: its material is made from the keyring, which needs an identity (`--identity`) or a fresh `vault init`", s.spec.short_name)
+                    format!(
+                        "unseal agent `{}` not deployed: its material is made from Vault's keys: {}",
+                        s.spec.short_name,
+                        self.keys_missing.as_deref().unwrap_or("Vault's step did not run")
+                    )
                 } else {
                     format!(
                         "`{}` mounts a Vault token that could not be issued",
@@ -496,6 +503,7 @@ impl<'a> Deploy<'a> {
             Ok(done) => {
                 self.refs.secrets.extend(done.refs.secrets);
                 self.vault_current = done.current;
+                self.keys_missing = done.keys_missing;
                 self.vault_report = Some(done.report);
                 self.schedule.healthy(&Step::Vault, now);
                 self.say("vault: ready");

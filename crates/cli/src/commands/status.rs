@@ -82,7 +82,8 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
         &live.loaded.platform,
         &live.desired,
         &live.observed.secrets,
-        &a.vault,
+        a.vault.identity.as_deref(),
+        a.vault.vault_addr.as_deref(),
     )
     .await;
     let super::Live {

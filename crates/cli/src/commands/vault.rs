@@ -110,9 +110,9 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
             return fail(ctx, e);
         }
         let r = if matches!(a.command, VaultCommand::RevokeRoot) {
-            crate::vault_config::revoke_root(&client, &v, &mut k, ctx.progress).await
+            life::revoke_root(&client, &v, &mut k, ctx.progress).await
         } else {
-            crate::vault_config::generate_root(&client, &v, &mut k, ctx.progress).await
+            life::generate_root(&client, &v, &mut k, ctx.progress).await
         };
         return match r {
             Ok(r) => {
@@ -129,7 +129,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
                 }
                 exit::OK
             }
-            Err(e) => super::fail(ctx, &e, exit::ERROR),
+            Err(e) => super::fail(ctx, &e.to_string(), exit::ERROR),
         };
     }
     let result = match a.command {
@@ -206,7 +206,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
             async {
                 let s = life::wait_listener(&client, std::time::Duration::from_secs(10)).await?;
                 let mut report = life::VaultReport::from(&client, &v, &s);
-                report.ha_role = client.health().await.ok().map(|h| h.role().to_string());
+                report.ha_role = client.health().await.ok().map(|h| h.role());
                 match life::open_keyring(&v, a.access.identity.as_deref()) {
                     Ok(k) if k.threshold == s.t && k.shares == s.n => {
                         report.keyring_fingerprint = Some(k.fingerprint());
