@@ -5,6 +5,7 @@ mod agent;
 mod apply;
 mod clock;
 mod commands;
+mod error;
 mod exit;
 mod output;
 mod vault_config;

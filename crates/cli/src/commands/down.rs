@@ -3,6 +3,7 @@
 
 use super::{live, Ctx};
 use crate::apply::Teardown;
+use crate::error::CliError;
 use crate::exit;
 use crate::output::{self, Format};
 use serde::Serialize;
@@ -26,27 +27,20 @@ struct DownReport {
     seconds: f64,
 }
 
-pub async fn run(ctx: &Ctx, a: Args) -> i32 {
+pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let super::Live {
         desired,
         engine,
         observed,
         ..
-    } = match live(ctx).await {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+    } = live(ctx).await?;
     let ns = desired.namespace.clone();
     let layer_names: Vec<String> = desired.layers.iter().map(|l| l.name.clone()).collect();
     if let Some(l) = a.layer.as_ref().filter(|l| !layer_names.contains(l)) {
-        return super::fail(
-            ctx,
-            &format!(
-                "layer `{l}` is not in the spec; layers: {}",
-                layer_names.join(", ")
-            ),
-            exit::INVALID,
-        );
+        return Err(CliError::Invalid(format!(
+            "layer `{l}` is not in the spec; layers: {}",
+            layer_names.join(", ")
+        )));
     }
     let started = Instant::now();
     let teardown = Teardown {
@@ -57,21 +51,17 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
     };
     let later = teardown.blockers(&observed);
     if let (Some(l), false) = (&a.layer, later.is_empty()) {
-        return super::fail(ctx, &format!("later layers still run services that may use layer `{l}`: {}. Take them down first (`sprocketctl down --layer <later>`), or run `down` without --layer.", later.join(", ")), exit::INVALID);
+        return Err(CliError::Invalid(format!("later layers still run services that may use layer `{l}`: {}. Take them down first (`sprocketctl down --layer <later>`), or run `down` without --layer.", later.join(", "))));
     }
     let mut removed = Vec::new();
     let result = teardown
         .run(&engine, &observed, &mut removed, ctx.progress)
         .await;
     if let Err(e) = result {
-        return super::fail(
-            ctx,
-            &format!(
-                "{e} (removed so far: {}); run `down` again to continue",
-                removed.len()
-            ),
-            exit::ERROR,
-        );
+        return Err(CliError::Failed(format!(
+            "{e} (removed so far: {}); run `down` again to continue",
+            removed.len()
+        )));
     }
     let report = DownReport {
         namespace: ns,
@@ -87,5 +77,5 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
             report.seconds
         ),
     }
-    exit::OK
+    Ok(exit::OK)
 }

@@ -8,7 +8,7 @@ pub mod up;
 pub mod validate;
 pub mod vault;
 
-use crate::exit;
+use crate::error::CliError;
 use crate::output::{self, Format, Progress};
 use crate::{Cli, Command};
 use serde::Serialize;
@@ -34,7 +34,7 @@ pub async fn run(cli: Cli) -> i32 {
             enabled: !cli.quiet,
         },
     };
-    match cli.command {
+    let result = match cli.command {
         Command::Validate(a) => validate::run(&ctx, a),
         Command::Render(a) => render::run(&ctx, a),
         Command::Plan(a) => plan::run(&ctx, a).await,
@@ -42,8 +42,10 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Status(a) => status::run(&ctx, a).await,
         Command::Down(a) => down::run(&ctx, a).await,
         Command::Vault(a) => vault::run(&ctx, a).await,
-        Command::Agent(a) => crate::agent::run(a).await,
-    }
+        Command::Agent(a) => Ok(crate::agent::run(a).await),
+    };
+    // The one place an error is printed and its exit code chosen.
+    result.unwrap_or_else(|e| crate::error::report(&ctx, &e))
 }
 
 #[derive(Serialize)]
@@ -71,50 +73,23 @@ pub fn print_report(ctx: &Ctx, report: &Report) {
     }
 }
 
-/// Loads the spec for the chosen environment, or prints why not and returns the exit code.
-pub fn load(ctx: &Ctx) -> Result<Loaded, i32> {
-    match sprocket_spec::load_file(&ctx.cli_file, ctx.env.as_deref()) {
-        Ok(l) => {
-            if !l.warnings.is_empty() && ctx.format == Format::Human {
-                print_report(
-                    ctx,
-                    &Report {
-                        source: Some(l.source.clone()),
-                        diagnostics: l.warnings.clone(),
-                    },
-                );
-            }
-            Ok(l)
-        }
-        Err(report) => {
-            print_report(ctx, &report);
-            Err(exit::INVALID)
-        }
+/// Loads the spec for the chosen environment (its warnings printed), or its diagnostics.
+pub fn load(ctx: &Ctx) -> Result<Loaded, CliError> {
+    let l = sprocket_spec::load_file(&ctx.cli_file, ctx.env.as_deref()).map_err(CliError::Spec)?;
+    if !l.warnings.is_empty() && ctx.format == Format::Human {
+        print_report(
+            ctx,
+            &Report {
+                source: Some(l.source.clone()),
+                diagnostics: l.warnings.clone(),
+            },
+        );
     }
+    Ok(l)
 }
 
-#[derive(Serialize)]
-struct ErrorReport {
-    ok: bool,
-    error: String,
-}
-
-/// Prints an error that is not a spec diagnostic.
-pub fn fail(ctx: &Ctx, message: &str, code: i32) -> i32 {
-    match ctx.format {
-        Format::Json => output::json(&ErrorReport {
-            ok: false,
-            error: message.to_string(),
-        }),
-        Format::Human => eprintln!("error: {message}"),
-    }
-    code
-}
-
-pub async fn connect(ctx: &Ctx) -> Result<Engine, i32> {
-    Engine::connect()
-        .await
-        .map_err(|e| fail(ctx, &e.to_string(), exit::ENGINE))
+pub async fn connect() -> Result<Engine, CliError> {
+    Ok(Engine::connect().await?)
 }
 
 /// `1.5s`, `250ms`.
@@ -148,14 +123,11 @@ pub struct Live {
     pub observed: Observed,
 }
 
-pub async fn live(ctx: &Ctx) -> Result<Live, i32> {
+pub async fn live(ctx: &Ctx) -> Result<Live, CliError> {
     let loaded = load(ctx)?;
     let desired = sprocket_desired::state::desired(&loaded.platform);
-    let engine = connect(ctx).await?;
-    let observed = engine
-        .observe(&desired.namespace)
-        .await
-        .map_err(|e| fail(ctx, &e.to_string(), exit::ERROR))?;
+    let engine = connect().await?;
+    let observed = engine.observe(&desired.namespace).await?;
     Ok(Live {
         loaded,
         desired,

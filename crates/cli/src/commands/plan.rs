@@ -29,11 +29,8 @@ struct PlanReport<'a> {
     vault: Option<&'a crate::vault_config::Comparison>,
 }
 
-pub async fn run(ctx: &Ctx, a: Args) -> i32 {
-    let live = match live(ctx).await {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, crate::error::CliError> {
+    let live = live(ctx).await?;
     let plan = sprocket_desired::plan::plan(&live.desired, &live.observed);
     let summary = plan.summary(a.prune);
     let vault = crate::vault_config::compare(
@@ -62,13 +59,13 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
         .as_ref()
         .and_then(|v| v.plan.as_ref())
         .is_some_and(|vp| !vp.is_empty(a.prune));
-    if !plan.conflicts.is_empty() {
+    Ok(if !plan.conflicts.is_empty() {
         exit::BLOCKED
     } else if a.detailed_exitcode && (summary != Summary::default() || vault_changes) {
         exit::CHANGES
     } else {
         exit::OK
-    }
+    })
 }
 
 fn sym(a: Action) -> &'static str {

@@ -5,6 +5,7 @@
 //! `-o json`), each with its reason.
 
 use super::{load, Ctx};
+use crate::error::CliError;
 use crate::exit;
 use crate::output::{self, Format};
 use serde::Serialize;
@@ -37,45 +38,29 @@ struct Written {
     left_out: Vec<LeftOut>,
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> i32 {
-    let loaded = match load(ctx) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+pub fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
+    let loaded = load(ctx)?;
     let desired = sprocket_desired::state::desired(&loaded.platform);
     match a.format {
         RenderFormat::Json => output::json(&desired),
         RenderFormat::Compose => {
             if let Err(e) = std::fs::create_dir_all(&a.out) {
-                return super::fail(
-                    ctx,
-                    &format!("cannot create {}: {e}", a.out.display()),
-                    exit::INVALID,
-                );
+                return Err(CliError::Invalid(format!(
+                    "cannot create {}: {e}",
+                    a.out.display()
+                )));
             }
             // Config paths in the spec are relative to where it was read from; the files must
             // work from any folder, so they get absolute paths.
-            let cwd = match std::env::current_dir() {
-                Ok(d) => d,
-                Err(e) => {
-                    return super::fail(
-                        ctx,
-                        &format!("cannot read the current directory: {e}"),
-                        exit::ERROR,
-                    )
-                }
-            };
+            let cwd = std::env::current_dir()
+                .map_err(|e| CliError::Failed(format!("cannot read the current directory: {e}")))?;
             let mut files = Vec::new();
             let mut left_out = Vec::new();
             for (i, file) in compose_files(&desired, &cwd).into_iter().enumerate() {
                 let path = a.out.join(format!("{}-{}.yaml", i + 1, file.layer));
-                if let Err(e) = std::fs::write(&path, file.text) {
-                    return super::fail(
-                        ctx,
-                        &format!("cannot write {}: {e}", path.display()),
-                        exit::ERROR,
-                    );
-                }
+                std::fs::write(&path, file.text).map_err(|e| {
+                    CliError::Failed(format!("cannot write {}: {e}", path.display()))
+                })?;
                 files.push(path);
                 left_out.extend(file.left_out);
             }
@@ -111,5 +96,5 @@ pub fn run(ctx: &Ctx, a: Args) -> i32 {
             }
         }
     }
-    exit::OK
+    Ok(exit::OK)
 }

@@ -73,11 +73,8 @@ struct ServiceStatus {
     drift: Vec<String>,
 }
 
-pub async fn run(ctx: &Ctx, a: Args) -> i32 {
-    let live = match live(ctx).await {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, crate::error::CliError> {
+    let live = live(ctx).await?;
     let vault = crate::vault_config::compare(
         &live.loaded.platform,
         &live.desired,
@@ -113,10 +110,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
                 });
                 continue;
             };
-            let tasks = match engine.tasks(&live.id).await {
-                Ok(t) => t,
-                Err(e) => return super::fail(ctx, &e.to_string(), exit::ERROR),
-            };
+            let tasks = engine.tasks(&live.id).await?;
             // The gate's own reading of the tasks (as `up` would judge an unchanged service).
             let seen = std::collections::HashSet::new();
             let a =
@@ -289,9 +283,9 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
         .as_ref()
         .and_then(|v| v.seal.as_ref())
         .is_none_or(|s| !s.initialized || !s.sealed);
-    if healthy && vault_ok {
+    Ok(if healthy && vault_ok {
         exit::OK
     } else {
         exit::DEPLOY_FAILED
-    }
+    })
 }

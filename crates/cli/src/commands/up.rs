@@ -3,6 +3,7 @@
 
 use super::{live, secs, Ctx};
 use crate::apply::{self, LayerStatus, Outcome, ServiceAction, ServiceState, UpReport};
+use crate::error::CliError;
 use crate::exit;
 use crate::output::{self, Format};
 use std::collections::HashMap;
@@ -21,16 +22,13 @@ pub struct Args {
     pub vault: super::VaultAccess,
 }
 
-pub async fn run(ctx: &Ctx, a: Args) -> i32 {
+pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let super::Live {
         loaded,
         desired,
         engine,
         observed,
-    } = match live(ctx).await {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+    } = live(ctx).await?;
     // Blocked before anything changes: services would wait forever for secrets nobody makes.
     let plan = sprocket_desired::plan::plan(&desired, &observed);
     if !plan.conflicts.is_empty() {
@@ -39,26 +37,18 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
             .iter()
             .map(|c| format!("{} {} (made by {})", c.kind, c.name, c.owner))
             .collect();
-        return super::fail(
-            ctx,
-            &format!(
-                "objects with the names this platform needs exist but are not ours: {}. {}. Nothing was changed.",
-                list.join("; "),
-                plan.conflicts[0].fix
-            ),
-            exit::BLOCKED,
-        );
+        return Err(CliError::Blocked(format!(
+            "objects with the names this platform needs exist but are not ours: {}. {}. Nothing was changed.",
+            list.join("; "),
+            plan.conflicts[0].fix
+        )));
     }
     if !plan.missing_secrets.is_empty() {
-        return super::fail(
-            ctx,
-            &format!(
-                "secrets missing in the swarm: {}. Their source is Doppler or an operator; create them (as Docker secrets named `{}_<name>-…` with label io.sprocket.name=<name>) or disable the services that mount them in this environment. Nothing was changed.",
-                plan.missing_secrets.join(", "),
-                desired.namespace
-            ),
-            exit::BLOCKED,
-        );
+        return Err(CliError::Blocked(format!(
+            "secrets missing in the swarm: {}. Their source is Doppler or an operator; create them (as Docker secrets named `{}_<name>-…` with label io.sprocket.name=<name>) or disable the services that mount them in this environment. Nothing was changed.",
+            plan.missing_secrets.join(", "),
+            desired.namespace
+        )));
     }
     let lengths: HashMap<String, usize> = loaded
         .platform
@@ -94,17 +84,17 @@ pub async fn run(ctx: &Ctx, a: Args) -> i32 {
     .await
     {
         Ok(r) => r,
-        Err(e) => return super::fail(ctx, &e.to_string(), exit::ERROR),
+        Err(e) => return Err(e.into()),
     };
     match ctx.format {
         Format::Json => output::json(&report),
         Format::Human => print!("{}", human(&report)),
     }
-    match report.outcome {
+    Ok(match report.outcome {
         Outcome::Deployed => exit::OK,
         Outcome::Failed => exit::DEPLOY_FAILED,
         Outcome::TimedOut => exit::TIMEOUT,
-    }
+    })
 }
 
 fn human(r: &UpReport) -> String {

@@ -1,6 +1,7 @@
 //! `validate`: every environment (or the one given with -e), every rule, every problem at once.
 
 use super::{print_report, Ctx};
+use crate::error::CliError;
 use crate::exit;
 use crate::output::Format;
 use sprocket_spec::Report;
@@ -8,14 +9,8 @@ use sprocket_spec::Report;
 #[derive(clap::Args)]
 pub struct Args {}
 
-pub fn run(ctx: &Ctx, _: Args) -> i32 {
-    let parsed = match sprocket_spec::parse_file(&ctx.cli_file) {
-        Ok(p) => p,
-        Err(r) => {
-            print_report(ctx, &r);
-            return exit::INVALID;
-        }
-    };
+pub fn run(ctx: &Ctx, _: Args) -> Result<i32, CliError> {
+    let parsed = sprocket_spec::parse_file(&ctx.cli_file).map_err(CliError::Spec)?;
     let files = sprocket_spec::Files::disk();
     let (report, checked): (Report, Vec<String>) = match &ctx.env {
         Some(env) => match sprocket_spec::resolve(&parsed, Some(env), &files) {
@@ -33,10 +28,10 @@ pub fn run(ctx: &Ctx, _: Args) -> i32 {
             sprocket_spec::load::environment_names(&parsed),
         ),
     };
-    print_report(ctx, &report);
     if report.has_errors() {
-        return exit::INVALID;
+        return Err(CliError::Spec(report));
     }
+    print_report(ctx, &report);
     if ctx.format == Format::Human {
         println!(
             "{}: valid ({} environment{}: {})",
@@ -46,5 +41,5 @@ pub fn run(ctx: &Ctx, _: Args) -> i32 {
             checked.join(", ")
         );
     }
-    exit::OK
+    Ok(exit::OK)
 }

@@ -2,6 +2,7 @@
 //! the operators, encrypted; the root token used once and retired.
 
 use super::{load, Ctx};
+use crate::error::CliError;
 use crate::exit;
 use crate::output::{self, Format};
 use crate::vault_lifecycle::{self as life, LifecycleError};
@@ -60,199 +61,181 @@ struct Revealed<'a> {
     root_token: &'a str,
 }
 
-pub async fn run(ctx: &Ctx, a: Args) -> i32 {
+pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     if let VaultCommand::Keygen { force } = a.command {
         return keygen(ctx, force);
     }
-    let loaded = match load(ctx) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+    let loaded = load(ctx)?;
     let p = &loaded.platform;
     let Some(v) = p.vault.clone() else {
-        return super::fail(
-            ctx,
-            &format!("environment `{}` runs no Vault: the spec needs a `vault:` section and an enabled service with `role: vault`", p.environment.name),
-            exit::INVALID,
-        );
+        return Err(CliError::Invalid(format!("environment `{}` runs no Vault: the spec needs a `vault:` section and an enabled service with `role: vault`", p.environment.name)));
     };
     let Some(client) = life::client(p, a.access.vault_addr.as_deref()) else {
-        return super::fail(
-            ctx,
-            &format!(
-                "Vault service `{}` has no route to reach it by; pass --vault-addr",
-                v.service
-            ),
-            exit::INVALID,
-        );
+        return Err(CliError::Invalid(format!(
+            "Vault service `{}` has no route to reach it by; pass --vault-addr",
+            v.service
+        )));
     };
-    let ns = &p.environment.namespace;
-    if matches!(
-        a.command,
-        VaultCommand::RevokeRoot | VaultCommand::GenerateRoot
-    ) {
-        let mut k = match life::open_keyring(&v, a.access.identity.as_deref()) {
-            Ok(k) => k,
-            Err(e) => return fail(ctx, e),
-        };
-        match client.seal_status().await {
-            Ok(s) if !s.sealed => {}
-            Ok(_) => {
-                return super::fail(
-                    ctx,
-                    "Vault is sealed: run `sprocketctl vault unseal` first",
-                    exit::ERROR,
-                )
-            }
-            Err(e) => return fail(ctx, e.into()),
+    let identity = a.access.identity.as_deref();
+    let report = match a.command {
+        VaultCommand::Keygen { .. } => unreachable!("keygen needs no spec, handled first"),
+        VaultCommand::RevokeRoot => return root(ctx, &client, &v, identity, Root::Revoke).await,
+        VaultCommand::GenerateRoot => {
+            return root(ctx, &client, &v, identity, Root::Generate).await
         }
-        if let Err(e) = life::wait_active(&client, std::time::Duration::from_secs(30)).await {
-            return fail(ctx, e);
+        VaultCommand::Init { reveal } => {
+            let ns = &p.environment.namespace;
+            match init(ctx, &client, &v, ns, identity, reveal).await? {
+                Some(report) => report,
+                None => return Ok(exit::OK),
+            }
         }
-        let r = if matches!(a.command, VaultCommand::RevokeRoot) {
-            life::revoke_root(&client, &v, &mut k, ctx.progress).await
-        } else {
-            life::generate_root(&client, &v, &mut k, ctx.progress).await
-        };
-        return match r {
-            Ok(r) => {
-                match ctx.format {
-                    Format::Json => output::json(&r),
-                    Format::Human => println!(
-                        "root token: {}{}",
-                        r.action,
-                        r.root_token_fingerprint
-                            .as_ref()
-                            .map(|f| format!(" (fingerprint {f})"))
-                            .unwrap_or_default()
-                    ),
-                }
-                exit::OK
-            }
-            Err(e) => super::fail(ctx, &e.to_string(), exit::ERROR),
-        };
-    }
-    let result = match a.command {
-        VaultCommand::RevokeRoot | VaultCommand::GenerateRoot => unreachable!("handled above"),
-        VaultCommand::Keygen { .. } => unreachable!("handled above"),
-        VaultCommand::Init { reveal } => match life::init(&client, &v, ns, ctx.progress).await {
-            Ok((mut report, keys)) => {
-                if let Some(k) = &keys {
-                    match life::unseal(&client, k).await {
-                        Ok(s) => {
-                            report.sealed = s.sealed;
-                            report.actions.push("unsealed".into());
-                        }
-                        Err(e) => return fail(ctx, e),
-                    }
-                    if let Err(e) = client.token_policies(k.token()).await {
-                        return fail(ctx, e.into());
-                    }
-                }
-                if reveal {
-                    let k = match keys {
-                        Some(k) => k,
-                        None => match life::open_keyring(&v, a.access.identity.as_deref()) {
-                            Ok(k) => k,
-                            Err(e) => return fail(ctx, e),
-                        },
-                    };
-                    let r = Revealed {
-                        report: &report,
-                        unseal_keys_b64: &k.unseal_keys_b64,
-                        root_token: &k.root_token,
-                    };
-                    match ctx.format {
-                        Format::Json => output::json(&r),
-                        Format::Human => {
-                            print_human(&report);
-                            for (i, key) in k.unseal_keys_b64.iter().enumerate() {
-                                println!("unseal key {}: {key}", i + 1);
-                            }
-                            println!("root token: {}", k.root_token);
-                        }
-                    }
-                    return exit::OK;
-                }
-                Ok(report)
-            }
-            Err(e) => Err(e),
-        },
-        VaultCommand::Unseal => {
-            async {
-                let status =
-                    life::wait_listener(&client, std::time::Duration::from_secs(30)).await?;
-                let mut report = life::VaultReport::from(&client, &v, &status);
-                if !status.initialized {
-                    report
-                        .notes
-                        .push("not initialised: run `sprocketctl vault init` first".into());
-                    return Ok(report);
-                }
-                let k = life::open_keyring(&v, a.access.identity.as_deref())?;
-                report.keyring_fingerprint = Some(k.fingerprint());
-                if status.sealed {
-                    let s = life::unseal(&client, &k).await?;
-                    report.sealed = s.sealed;
-                    report.actions.push("unsealed".into());
-                } else {
-                    report.notes.push("already unsealed".into());
-                }
-                Ok(report)
-            }
-            .await
-        }
-        VaultCommand::Status => {
-            async {
-                let s = life::wait_listener(&client, std::time::Duration::from_secs(10)).await?;
-                let mut report = life::VaultReport::from(&client, &v, &s);
-                report.ha_role = client.health().await.ok().map(|h| h.role());
-                match life::open_keyring(&v, a.access.identity.as_deref()) {
-                    Ok(k) if k.threshold == s.t && k.shares == s.n => {
-                        report.keyring_fingerprint = Some(k.fingerprint());
-                        report.notes.push(format!(
-                            "keyring {} ({} of {} shares) would unseal it",
-                            k.fingerprint(),
-                            k.threshold,
-                            k.shares
-                        ));
-                    }
-                    Ok(k) => report.notes.push(format!(
-                        "keyring {} holds {} of {} shares, Vault wants {} of {}: not this Vault's",
-                        k.fingerprint(),
-                        k.threshold,
-                        k.shares,
-                        s.t,
-                        s.n
-                    )),
-                    Err(e) => report.notes.push(format!(
-                        "keyring: {}",
-                        e.to_string().lines().next().unwrap_or_default()
-                    )),
-                }
-                Ok::<_, LifecycleError>(report)
-            }
-            .await
-        }
+        VaultCommand::Unseal => unseal(&client, &v, identity).await?,
+        VaultCommand::Status => status(&client, &v, identity).await?,
     };
-    match result {
-        Ok(report) => {
-            match ctx.format {
-                Format::Json => output::json(&report),
-                Format::Human => print_human(&report),
-            }
-            exit::OK
-        }
-        Err(e) => fail(ctx, e),
+    match ctx.format {
+        Format::Json => output::json(&report),
+        Format::Human => print_human(&report),
     }
+    Ok(exit::OK)
 }
 
-fn fail(ctx: &Ctx, e: LifecycleError) -> i32 {
-    let code = match e {
-        LifecycleError::Keyring(_) | LifecycleError::NoIdentity { .. } => exit::INVALID,
-        _ => exit::ERROR,
+enum Root {
+    Revoke,
+    Generate,
+}
+
+/// `vault revoke-root` / `vault generate-root`: Vault unsealed and active first.
+async fn root(
+    ctx: &Ctx,
+    client: &sprocket_vault::VaultClient,
+    v: &sprocket_spec::model::Vault,
+    identity: Option<&std::path::Path>,
+    what: Root,
+) -> Result<i32, CliError> {
+    let mut k = life::open_keyring(v, identity)?;
+    if client.seal_status().await?.sealed {
+        return Err(CliError::Failed(
+            "Vault is sealed: run `sprocketctl vault unseal` first".into(),
+        ));
+    }
+    life::wait_active(client, std::time::Duration::from_secs(30)).await?;
+    let r = match what {
+        Root::Revoke => life::revoke_root(client, v, &mut k, ctx.progress).await?,
+        Root::Generate => life::generate_root(client, v, &mut k, ctx.progress).await?,
     };
-    super::fail(ctx, &e.to_string(), code)
+    match ctx.format {
+        Format::Json => output::json(&r),
+        Format::Human => println!(
+            "root token: {}{}",
+            r.action,
+            r.root_token_fingerprint
+                .as_ref()
+                .map(|f| format!(" (fingerprint {f})"))
+                .unwrap_or_default()
+        ),
+    }
+    Ok(exit::OK)
+}
+
+/// `vault init [--reveal]`: `None` when the report was already printed (revealed).
+async fn init(
+    ctx: &Ctx,
+    client: &sprocket_vault::VaultClient,
+    v: &sprocket_spec::model::Vault,
+    ns: &str,
+    identity: Option<&std::path::Path>,
+    reveal: bool,
+) -> Result<Option<life::VaultReport>, CliError> {
+    let (mut report, keys) = life::init(client, v, ns, ctx.progress).await?;
+    if let Some(k) = &keys {
+        let s = life::unseal(client, k).await?;
+        report.sealed = s.sealed;
+        report.actions.push("unsealed".into());
+        client.token_policies(k.token()).await?;
+    }
+    if !reveal {
+        return Ok(Some(report));
+    }
+    let k = match keys {
+        Some(k) => k,
+        None => life::open_keyring(v, identity)?,
+    };
+    let r = Revealed {
+        report: &report,
+        unseal_keys_b64: &k.unseal_keys_b64,
+        root_token: &k.root_token,
+    };
+    match ctx.format {
+        Format::Json => output::json(&r),
+        Format::Human => {
+            print_human(&report);
+            for (i, key) in k.unseal_keys_b64.iter().enumerate() {
+                println!("unseal key {}: {key}", i + 1);
+            }
+            println!("root token: {}", k.root_token);
+        }
+    }
+    Ok(None)
+}
+
+async fn unseal(
+    client: &sprocket_vault::VaultClient,
+    v: &sprocket_spec::model::Vault,
+    identity: Option<&std::path::Path>,
+) -> Result<life::VaultReport, LifecycleError> {
+    let status = life::wait_listener(client, std::time::Duration::from_secs(30)).await?;
+    let mut report = life::VaultReport::from(client, v, &status);
+    if !status.initialized {
+        report
+            .notes
+            .push("not initialised: run `sprocketctl vault init` first".into());
+        return Ok(report);
+    }
+    let k = life::open_keyring(v, identity)?;
+    report.keyring_fingerprint = Some(k.fingerprint());
+    if status.sealed {
+        let s = life::unseal(client, &k).await?;
+        report.sealed = s.sealed;
+        report.actions.push("unsealed".into());
+    } else {
+        report.notes.push("already unsealed".into());
+    }
+    Ok(report)
+}
+
+async fn status(
+    client: &sprocket_vault::VaultClient,
+    v: &sprocket_spec::model::Vault,
+    identity: Option<&std::path::Path>,
+) -> Result<life::VaultReport, LifecycleError> {
+    let s = life::wait_listener(client, std::time::Duration::from_secs(10)).await?;
+    let mut report = life::VaultReport::from(client, v, &s);
+    report.ha_role = client.health().await.ok().map(|h| h.role());
+    match life::open_keyring(v, identity) {
+        Ok(k) if k.threshold == s.t && k.shares == s.n => {
+            report.keyring_fingerprint = Some(k.fingerprint());
+            report.notes.push(format!(
+                "keyring {} ({} of {} shares) would unseal it",
+                k.fingerprint(),
+                k.threshold,
+                k.shares
+            ));
+        }
+        Ok(k) => report.notes.push(format!(
+            "keyring {} holds {} of {} shares, Vault wants {} of {}: not this Vault's",
+            k.fingerprint(),
+            k.threshold,
+            k.shares,
+            s.t,
+            s.n
+        )),
+        Err(e) => report.notes.push(format!(
+            "keyring: {}",
+            e.to_string().lines().next().unwrap_or_default()
+        )),
+    }
+    Ok(report)
 }
 
 fn print_human(r: &life::VaultReport) {
@@ -285,21 +268,17 @@ fn print_human(r: &life::VaultReport) {
     }
 }
 
-fn keygen(ctx: &Ctx, force: bool) -> i32 {
+fn keygen(ctx: &Ctx, force: bool) -> Result<i32, CliError> {
     let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
-        return super::fail(ctx, "HOME is not set", exit::ERROR);
+        return Err(CliError::Failed("HOME is not set".into()));
     };
     let dir = home.join(".config/sprocket");
     let identity = dir.join("identity.txt");
     if identity.exists() && !force {
-        return super::fail(
-            ctx,
-            &format!(
-                "{} exists; keep it (keyrings are encrypted to it) or pass --force",
-                identity.display()
-            ),
-            exit::INVALID,
-        );
+        return Err(CliError::Invalid(format!(
+            "{} exists; keep it (keyrings are encrypted to it) or pass --force",
+            identity.display()
+        )));
     }
     let id = age::x25519::Identity::generate();
     let recipient = id.to_public().to_string();
@@ -316,11 +295,10 @@ fn keygen(ctx: &Ctx, force: bool) -> i32 {
             )
         })
     {
-        return super::fail(
-            ctx,
-            &format!("cannot write {}: {e}", identity.display()),
-            exit::ERROR,
-        );
+        return Err(CliError::Failed(format!(
+            "cannot write {}: {e}",
+            identity.display()
+        )));
     }
     let r = Keygen {
         identity,
@@ -334,5 +312,5 @@ fn keygen(ctx: &Ctx, force: bool) -> i32 {
             r.recipient
         ),
     }
-    exit::OK
+    Ok(exit::OK)
 }
