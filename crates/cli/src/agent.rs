@@ -169,8 +169,18 @@ pub async fn run(a: Args) -> i32 {
     };
     let material: UnsealMaterial = match std::fs::read(&a.unseal_file)
         .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-    {
+        .and_then(|b| {
+            // serde's message can quote the offending value (key material): class and
+            // position only.
+            serde_json::from_slice(&b).map_err(|e| {
+                format!(
+                    "not the expected JSON ({:?} error at line {} column {})",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                )
+            })
+        }) {
         Ok(m) => m,
         Err(e) => {
             eprintln!(
@@ -186,10 +196,78 @@ pub async fn run(a: Args) -> i32 {
         material.fingerprint,
         material.keys.len()
     );
+    let listener = match tokio::net::TcpListener::bind(a.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("agent: cannot listen on {}: {e}", a.listen);
+            return crate::exit::ERROR;
+        }
+    };
+    // As PID 1 nothing terminates us on SIGTERM by default: stop at once when Swarm asks.
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("agent: cannot handle SIGTERM: {e}");
+            return crate::exit::ERROR;
+        }
+    };
+    let shutdown = async move {
+        term.recv().await;
+        println!("agent: stopping (SIGTERM)");
+    };
+    let service = a.vault_service.clone();
+    let agent = Agent {
+        tasks,
+        port: a.vault_port,
+        material,
+        webhook: a.webhook.clone(),
+        poll: Duration::from_secs(a.poll_seconds.max(1)),
+        renew: a
+            .token_period
+            .zip(service.clone())
+            .map(|(period, service)| Renew {
+                addr: format!("http://{service}:{}", a.vault_port),
+                dir: a.token_dir.clone(),
+                period: Duration::from_secs(period),
+            }),
+        events: a.docker_api.clone().zip(service),
+    };
+    serve(agent, listener, shutdown).await
+}
+
+/// What the agent does, resolved from its flags: the parts [`serve`] runs.
+pub struct Agent {
+    /// DNS name resolving to every Vault task.
+    pub tasks: String,
+    pub port: u16,
+    pub material: UnsealMaterial,
+    pub webhook: Option<String>,
+    /// The safety-net sweep's period.
+    pub poll: Duration,
+    pub renew: Option<Renew>,
+    /// (Docker API, Vault's service name): follow Vault's container starts.
+    pub events: Option<(String, String)>,
+}
+
+/// Renewing the services' tokens.
+pub struct Renew {
+    pub addr: String,
+    pub dir: std::path::PathBuf,
+    pub period: Duration,
+}
+
+/// Serves `/healthz` and `/metrics` on `listener` and keeps every Vault task unsealed until
+/// `shutdown` completes; then returns the exit code. Apart from `run` so that it runs in
+/// process, against a stub Vault, in the tests.
+pub async fn serve(
+    agent: Agent,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> i32 {
     let state = Arc::new(State {
         metrics: Metrics::new(),
         last_sweep: AtomicU64::new(now_millis()),
-        poll: Duration::from_secs(a.poll_seconds.max(1)),
+        poll: agent.poll,
     });
     let wake = Arc::new(Notify::new());
 
@@ -223,28 +301,20 @@ pub async fn run(a: Args) -> i32 {
                 }
             }),
         );
-    let listener = match tokio::net::TcpListener::bind(a.listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("agent: cannot listen on {}: {e}", a.listen);
-            return crate::exit::ERROR;
-        }
-    };
-    tokio::spawn(async move {
+    let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-
-    if let (Some(period), Some(service)) = (a.token_period, a.vault_service.clone()) {
-        let addr = format!("http://{service}:{}", a.vault_port);
-        tokio::spawn(renew_tokens(
-            addr,
-            a.token_dir.clone(),
-            Duration::from_secs(period),
+    let mut background = vec![server];
+    if let Some(r) = agent.renew {
+        background.push(tokio::spawn(renew_tokens(
+            r.addr,
+            r.dir,
+            r.period,
             state.clone(),
-        ));
+        )));
     }
-    if let (Some(api), Some(service)) = (a.docker_api.clone(), a.vault_service.clone()) {
-        tokio::spawn(watch_events(api, service, wake.clone()));
+    if let Some((api, service)) = agent.events {
+        background.push(tokio::spawn(watch_events(api, service, wake.clone())));
     }
 
     let http = reqwest::Client::builder()
@@ -254,22 +324,15 @@ pub async fn run(a: Args) -> i32 {
     // Per task address: when its listener was first seen answering while sealed.
     let mut answering_since: HashMap<IpAddr, Instant> = HashMap::new();
     let mut fast_until = Instant::now();
-    // As PID 1 nothing terminates us on SIGTERM by default: stop at once when Swarm asks.
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("agent: cannot handle SIGTERM: {e}");
-            return crate::exit::ERROR;
-        }
-    };
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
         sweep(
-            &tasks,
-            a.vault_port,
-            &material,
+            &agent.tasks,
+            agent.port,
+            &agent.material,
             &state,
             &mut answering_since,
-            a.webhook.as_deref(),
+            agent.webhook.as_deref(),
             &http,
         )
         .await;
@@ -282,8 +345,10 @@ pub async fn run(a: Args) -> i32 {
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = wake.notified() => { fast_until = Instant::now() + Duration::from_secs(30); }
-            _ = term.recv() => {
-                println!("agent: stopping (SIGTERM)");
+            _ = &mut shutdown => {
+                for task in background {
+                    task.abort();
+                }
                 return crate::exit::OK;
             }
         }
@@ -487,5 +552,122 @@ async fn probe(listen: SocketAddr) -> i32 {
     match r {
         Ok(resp) if resp.status().is_success() => crate::exit::OK,
         _ => crate::exit::ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The agent in process against a stub Vault that speaks `sys/seal-status` and
+    //! `sys/unseal` as OpenBao does (threshold 2): sealed at first, unsealed by the agent's first
+    //! sweep with the material's keys in order, counted in `/metrics`, healthy on `/healthz`, and
+    //! stopped by its shutdown future.
+
+    use super::*;
+    use axum::routing::put;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Stub {
+        sealed: bool,
+        keys: Vec<String>,
+    }
+
+    fn status(s: &Stub) -> serde_json::Value {
+        serde_json::json!({
+            "type": "shamir", "initialized": true, "sealed": s.sealed,
+            "t": 2, "n": 3, "progress": s.keys.len() % 2, "version": "stub"
+        })
+    }
+
+    async fn stub_vault() -> (u16, Arc<Mutex<Stub>>) {
+        let stub = Arc::new(Mutex::new(Stub {
+            sealed: true,
+            keys: vec![],
+        }));
+        let (a, b) = (stub.clone(), stub.clone());
+        let app = Router::new()
+            .route(
+                "/v1/sys/seal-status",
+                get(move || async move { axum::Json(status(&a.lock().unwrap())) }),
+            )
+            .route(
+                "/v1/sys/unseal",
+                put(
+                    move |axum::Json(body): axum::Json<serde_json::Value>| async move {
+                        let mut s = b.lock().unwrap();
+                        s.keys
+                            .push(body["key"].as_str().unwrap_or_default().to_string());
+                        if s.keys.len() >= 2 {
+                            s.sealed = false;
+                        }
+                        axum::Json(status(&s))
+                    },
+                ),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (port, stub)
+    }
+
+    #[tokio::test]
+    async fn unseals_a_sealed_vault_counts_it_and_stops_on_request() {
+        let (port, stub) = stub_vault().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let agent_addr = listener.local_addr().unwrap();
+        let agent = Agent {
+            tasks: "127.0.0.1".into(),
+            port,
+            material: UnsealMaterial {
+                keys: vec!["key-one".into(), "key-two".into()],
+                fingerprint: "f".into(),
+            },
+            webhook: None,
+            poll: Duration::from_secs(1),
+            renew: None,
+            events: None,
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(serve(agent, listener, async {
+            let _ = stopped.await;
+        }));
+        let until = Instant::now() + Duration::from_secs(5);
+        while stub.lock().unwrap().sealed {
+            assert!(Instant::now() < until, "the agent did not unseal the stub");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(stub.lock().unwrap().keys, ["key-one", "key-two"]);
+
+        let http = reqwest::Client::new();
+        let metrics = http
+            .get(format!("http://{agent_addr}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("sprocket_agent_unseals_total 1"),
+            "{metrics}"
+        );
+        assert!(!metrics.contains("key-one"), "no key in the metrics");
+        let health = http
+            .get(format!("http://{agent_addr}/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(health.status().as_u16(), 200);
+
+        // Unsealed: the next sweeps leave it alone.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert_eq!(stub.lock().unwrap().keys.len(), 2);
+
+        stop.send(()).unwrap();
+        let code = tokio::time::timeout(Duration::from_secs(3), running)
+            .await
+            .expect("serve returns once asked to stop")
+            .unwrap();
+        assert_eq!(code, crate::exit::OK);
     }
 }

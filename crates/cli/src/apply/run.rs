@@ -70,7 +70,8 @@ pub(super) struct Deploy<'a> {
     /// other versions known to be stale.
     vault_current: bool,
     vault_report: Option<VaultReport>,
-    vault_failed: bool,
+    /// The layer of a Vault service whose step failed.
+    vault_failed: Option<String>,
     /// Why the Vault step had no keys, when it had none.
     keys_missing: Option<String>,
     failures: Vec<Failure>,
@@ -156,7 +157,7 @@ impl<'a> Deploy<'a> {
             services,
             vault_current: false,
             vault_report: None,
-            vault_failed: false,
+            vault_failed: None,
             keys_missing: None,
             failures: Vec::new(),
         }
@@ -522,7 +523,12 @@ impl<'a> Deploy<'a> {
                     .find(|l| l.services.iter().any(|s| s.short_name == service))
                     .map(|l| l.name.clone())
                     .unwrap_or_default();
-                self.say(format!("vault: failed: {reason}"));
+                // The whole reason (with its fix) is in the report; progress gets its gist.
+                self.say(format!(
+                    "vault: failed: {}",
+                    reason.lines().next().unwrap_or_default()
+                ));
+                self.vault_failed = Some(layer.clone());
                 self.failures.push(Failure {
                     layer,
                     service,
@@ -531,7 +537,6 @@ impl<'a> Deploy<'a> {
                     logs: vec![],
                     hint: "what needs Vault was not started; fix Vault (`sprocketctl vault status`) and run `sprocketctl up` again".into(),
                 });
-                self.vault_failed = true;
                 let blocked = self.schedule.fail(&Step::Vault, false, now);
                 self.say_blocked(&blocked);
             }
@@ -554,9 +559,15 @@ impl<'a> Deploy<'a> {
                 .iter()
                 .filter_map(|s| s.converged_after.or(s.healthy_after))
                 .fold(0.0, f64::max);
+            // The Vault step belongs to Vault's layer: its failure is that layer's.
+            let vault_failed_here = self.vault_failed.as_deref() == Some(layer.name.as_str());
             layers.push(LayerReport {
                 name: layer.name.clone(),
-                status: report::layer_status(&services),
+                status: if vault_failed_here {
+                    report::LayerStatus::Failed
+                } else {
+                    report::layer_status(&services)
+                },
                 seconds: if first.is_finite() {
                     (last - first).max(0.0)
                 } else {
@@ -567,7 +578,7 @@ impl<'a> Deploy<'a> {
             });
         }
         let all: Vec<&ServiceReport> = layers.iter().flat_map(|l| &l.services).collect();
-        let outcome = report::outcome(&all, self.vault_failed);
+        let outcome = report::outcome(&all, self.vault_failed.is_some());
         let critical_path = self
             .schedule
             .critical_path()
