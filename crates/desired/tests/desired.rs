@@ -1,18 +1,13 @@
 //! Desired state, networks, Traefik rules, compose export and plans, from the real example spec.
 
+mod common;
+
 use sprocket_desired::plan::{plan, Action, Kind, Observed, ObservedObject, ObservedService};
 use sprocket_desired::state::desired;
 use sprocket_desired::{compose, traefik, DesiredState};
-use sprocket_spec::model::Platform;
 use std::path::Path;
 
-fn example(env: &str) -> Platform {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sprocket/sprocket.yaml");
-    let parsed = sprocket_spec::parse_file(&path).unwrap();
-    sprocket_spec::resolve(&parsed, Some(env), &sprocket_spec::Files::disk())
-        .unwrap()
-        .platform
-}
+use common::example;
 
 fn nets_of(d: &DesiredState, svc: &str) -> Vec<String> {
     d.services()

@@ -1,17 +1,11 @@
 //! The dependency graph `up` schedules by, from the real example spec.
 
+mod common;
+
 use sprocket_desired::graph::{graph, NeedKind, Step, VaultReach};
 use sprocket_desired::state::desired;
-use sprocket_spec::model::Platform;
-use std::path::Path;
 
-fn example(env: &str) -> Platform {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sprocket/sprocket.yaml");
-    let parsed = sprocket_spec::parse_file(&path).unwrap();
-    sprocket_spec::resolve(&parsed, Some(env), &sprocket_spec::Files::disk())
-        .unwrap()
-        .platform
-}
+use common::example;
 
 fn needs(g: &sprocket_desired::graph::Graph, step: &Step) -> Vec<(String, NeedKind)> {
     g.needs_of(step)

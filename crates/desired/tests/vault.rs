@@ -1,6 +1,8 @@
 //! Vault's declarative configuration and its plan, from the real example spec. Pure: the
 //! observed side is built by hand the way the adapter reads it.
 
+mod common;
+
 use sprocket_desired::vault::{
     config, plan, GithubConfig, ObservedMount, ObservedVault, TokenState, VaultAction as A,
     VaultConfig, VaultKind as K, MARKER, MOUNT_DESCRIPTION,
@@ -8,12 +10,7 @@ use sprocket_desired::vault::{
 use std::path::Path;
 
 fn example(env: &str) -> VaultConfig {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sprocket/sprocket.yaml");
-    let parsed = sprocket_spec::parse_file(&path).unwrap();
-    let p = sprocket_spec::resolve(&parsed, Some(env), &sprocket_spec::Files::disk())
-        .unwrap()
-        .platform;
-    config(&p).expect("the example runs Vault")
+    config(&common::example(env)).expect("the example runs Vault")
 }
 
 /// What Vault holds after an apply of `d`: the same objects, read back.
