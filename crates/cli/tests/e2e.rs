@@ -7,7 +7,8 @@
 //! unknown Host gets 404 → the demo app (platform layer) reaches Redis and RabbitMQ (data layer)
 //! → a second up makes zero engine calls → one env var changes exactly one service → a service
 //! that cannot start fails `up` with its error, its logs and exit code 5, earlier layers untouched
-//! → the next up continues → down leaves no object of the namespace behind.
+//! → the next up continues → a provider that fails stops exactly its consumers → down leaves no
+//! object of the namespace behind.
 //!
 //! No engine is a failure, never a skip.
 
@@ -344,6 +345,64 @@ fn platform_lifecycle_on_a_real_swarm() {
     let spec = write_spec(&dir, "");
     let fixed = ctl(&spec, &["-o", "json", "up", "--timeout", "120"]);
     assert_eq!(fixed.code, 0, "{}", fixed.stdout);
+    assert_eq!(get_until("demo.localhost", |s| s == 200).0, 200);
+
+    // 8b. a provider that fails stops exactly what uses it: Redis cannot start, so the demo
+    //     (which uses it, and whose spec changed too) is not started and says why; RabbitMQ and
+    //     the infrastructure carry on, untouched.
+    let infra = versions("infrastructure");
+    let spec = write_spec(
+        &dir,
+        "    services:\n      redis: { args: [redis-server, --no-such-directive, \"1\"] }\n      demo: { env: { E2E_MARK: \"5\" } }\n",
+    );
+    let broken = ctl(&spec, &["-o", "json", "up", "--timeout", "120"]);
+    assert_eq!(broken.code, 5, "{}", broken.stdout);
+    let b = broken.json();
+    assert_eq!(b["failure"]["service"], format!("{NS}_redis"));
+    let service = |name: &str| -> Value {
+        b["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|l| l["services"].as_array().unwrap().clone())
+            .find(|s| s["name"] == format!("{NS}_{name}"))
+            .unwrap_or_else(|| panic!("{name} in the report"))
+    };
+    assert_eq!(service("demo")["state"], "not-started");
+    assert_eq!(
+        service("demo")["not_started_because"],
+        format!("{NS}_redis failed")
+    );
+    assert_eq!(service("rabbitmq")["state"], "healthy");
+    assert_eq!(service("traefik")["state"], "healthy");
+    let layer = |name: &str| -> Value {
+        b["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == name)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(layer("data"), "failed");
+    assert_eq!(layer("platform"), "not-started");
+    assert_eq!(layer("infrastructure"), "deployed");
+    // (Swarm bumps a service's version when its last update completes: compare the spec.)
+    let demo_env = docker(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+        &format!("{NS}_demo"),
+    ]);
+    assert!(
+        !demo_env.contains("E2E_MARK=5"),
+        "the demo was not updated: {demo_env}"
+    );
+    assert_eq!(versions("infrastructure"), infra);
+    let spec = write_spec(&dir, "");
+    let healed = ctl(&spec, &["-o", "json", "up", "--timeout", "120"]);
+    assert_eq!(healed.code, 0, "{}", healed.stdout);
     assert_eq!(get_until("demo.localhost", |s| s == 200).0, 200);
 
     // 9. services the spec no longer runs here are removed only with --prune, and nothing else:
