@@ -64,8 +64,27 @@ pub fn verdict(
 }
 
 /// After healthy, for a service this deploy changed: done when no task of an earlier version
-/// is left alive.
-pub fn converge_verdict(a: &Assessment, waited: f64, timeout: f64) -> Verdict {
+/// is left alive — unless a new task failed meanwhile, or Swarm gave up on the update.
+pub fn converge_verdict(
+    a: &Assessment,
+    update_state: Option<&str>,
+    waited: f64,
+    timeout: f64,
+) -> Verdict {
+    if let Some(t) = &a.failed {
+        return Verdict::Failed(format!(
+            "task {} {} after it was healthy: {}",
+            &t.id[..t.id.len().min(12)],
+            t.state,
+            t.error.clone().or(t.message.clone()).unwrap_or_default()
+        ));
+    }
+    if update_abandoned(update_state) {
+        return Verdict::Failed(format!(
+            "Swarm {} the update after its task was healthy",
+            update_state.unwrap_or_default()
+        ));
+    }
     if a.leftover == 0 {
         Verdict::Healthy
     } else if waited >= timeout {
@@ -148,11 +167,21 @@ mod tests {
     fn convergence_waits_for_old_tasks_within_the_deadline() {
         let mut x = a(1, 1);
         x.leftover = 1;
-        assert_eq!(converge_verdict(&x, 3.0, 300.0), Verdict::Waiting);
+        assert_eq!(converge_verdict(&x, None, 3.0, 300.0), Verdict::Waiting);
         assert!(
-            matches!(converge_verdict(&x, 300.0, 300.0), Verdict::TimedOut(m) if m.contains("1 task(s) of the previous version"))
+            matches!(converge_verdict(&x, None, 300.0, 300.0), Verdict::TimedOut(m) if m.contains("1 task(s) of the previous version"))
         );
+        // Swarm rolled back while the old task was still stopping: not converged, failed.
+        assert!(matches!(
+            converge_verdict(&x, Some("rollback_started"), 3.0, 300.0),
+            Verdict::Failed(_)
+        ));
         x.leftover = 0;
-        assert_eq!(converge_verdict(&x, 3.0, 300.0), Verdict::Healthy);
+        assert_eq!(converge_verdict(&x, None, 3.0, 300.0), Verdict::Healthy);
+        // The new task died after it was healthy: a failure, even with the old one gone.
+        x.failed = Some(task("failed"));
+        assert!(
+            matches!(converge_verdict(&x, None, 3.0, 300.0), Verdict::Failed(m) if m.contains("after it was healthy"))
+        );
     }
 }

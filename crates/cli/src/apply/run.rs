@@ -381,14 +381,14 @@ impl<'a> Deploy<'a> {
             };
             let a = assess(&s.spec.mode, &tasks, tracking);
             let waited = self.now() - s.started_at.unwrap_or(0.0);
+            // Only an update can be rolled back or paused by Swarm.
+            let (state, message) = if s.action == ServiceAction::Update {
+                let st = self.engine.service_status(&id).await?;
+                (st.update_state, st.update_message)
+            } else {
+                (None, None)
+            };
             if s.healthy_at.is_none() {
-                // Only an update can be rolled back or paused by Swarm.
-                let (state, message) = if s.action == ServiceAction::Update {
-                    let st = self.engine.service_status(&id).await?;
-                    (st.update_state, st.update_message)
-                } else {
-                    (None, None)
-                };
                 let first_look = (s.running, s.want) == (0, 0);
                 let quiet = !s.changed() && first_look && a.healthy();
                 if (a.running, a.want) != (s.running, s.want) && !quiet {
@@ -433,7 +433,7 @@ impl<'a> Deploy<'a> {
             let s = &self.services[&name];
             if s.changed() && s.converged_at.is_none() {
                 let action = s.action;
-                match gate::converge_verdict(&a, waited, timeout) {
+                match gate::converge_verdict(&a, state.as_deref(), waited, timeout) {
                     Verdict::Healthy => {
                         let now = self.now();
                         self.services.get_mut(&name).expect("watched").converged_at = Some(now);
@@ -451,7 +451,11 @@ impl<'a> Deploy<'a> {
                             .cloned();
                         self.fail(&name, reason, old, true).await
                     }
-                    _ => {}
+                    Verdict::Failed(reason) => {
+                        let task = a.failed.or(a.newest);
+                        self.fail(&name, reason, task, false).await
+                    }
+                    Verdict::Waiting => {}
                 }
             }
         }
