@@ -10,9 +10,10 @@
 //! matters for the route, not for the service's own health; the link is kept (`routed_by`) so
 //! that reports can say which routes a failed router leaves unserved.
 //!
-//! Layers stay the guarantee of order between dependencies — `validate` refuses a dependency
-//! on a later layer, so every edge here points to the same or an earlier layer — but they are
-//! no longer barriers: a data service that needs nothing starts at once, beside the
+//! Layers stay the guarantee of order between dependencies — `validate` refuses a service that
+//! uses a later layer or reads Vault before Vault's layer, so every service's edge points to the
+//! same or an earlier layer (the Vault step's edge to the router is validated apart: a route
+//! before the edge router's layer is refused) — but they are no longer barriers: a data service that needs nothing starts at once, beside the
 //! infrastructure.
 
 use crate::state::{is_vault_material, service_name, DesiredState};

@@ -303,10 +303,10 @@ pub fn plan(desired: &DesiredState, observed: &Observed) -> Plan {
 }
 
 fn conflict(f: &ForeignObject) -> Conflict {
-    let owner = if let Some(stack) = f.labels.get("com.docker.stack.namespace") {
+    let owner = if let Some(ns) = f.labels.get(L::NAMESPACE) {
+        format!("sprocketctl for namespace `{ns}`, or a copy of its labels")
+    } else if let Some(stack) = f.labels.get(L::STACK_NAMESPACE) {
         format!("`docker stack deploy` of stack `{stack}` (it carries no io.sprocket labels)")
-    } else if let Some(ns) = f.labels.get(L::NAMESPACE) {
-        format!("sprocketctl for namespace `{ns}`")
     } else if f.labels.is_empty() {
         "someone else: it carries no labels at all (made by hand?)".into()
     } else {

@@ -615,11 +615,34 @@ impl Engine {
             return Ok(out);
         }
         let f = HashMap::from([("service".to_string(), service_ids.to_vec())]);
-        let tasks = self
+        let tasks = match self
             .docker
             .list_tasks(Some(q::ListTasksOptions { filters: Some(f) }))
             .await
-            .map_err(EngineError::api("list tasks of", service_ids.join(",")))?;
+            .map_err(EngineError::api("list tasks of", service_ids.join(",")))
+        {
+            Ok(t) => t,
+            // One of them is gone (removed by someone else meanwhile): the engine refuses the
+            // whole filter. Ask one by one; a gone service has no tasks.
+            Err(e) if e.is_not_found() && service_ids.len() > 1 => {
+                let mut all = Vec::new();
+                for id in service_ids {
+                    let f = HashMap::from([("service".to_string(), vec![id.clone()])]);
+                    match self
+                        .docker
+                        .list_tasks(Some(q::ListTasksOptions { filters: Some(f) }))
+                        .await
+                        .map_err(EngineError::api("list tasks of", id))
+                    {
+                        Ok(t) => all.extend(t),
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                all
+            }
+            Err(e) => return Err(e),
+        };
         for t in tasks {
             let service = t.service_id.clone().unwrap_or_default();
             out.entry(service).or_default().push({
@@ -652,7 +675,7 @@ impl Engine {
         }
         // Oldest first, as the engine's own listing is not ordered: "newest" means something.
         for ts in out.values_mut() {
-            ts.sort_by_key(|t| t.created_at.clone());
+            ts.sort_by_key(|t| tasks::time_key(&t.created_at));
         }
         Ok(out)
     }

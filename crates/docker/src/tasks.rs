@@ -15,7 +15,8 @@ pub struct TaskInfo {
     /// `new` … `running`, `complete`, `failed`, `rejected`, `shutdown`.
     pub state: String,
     pub desired_state: String,
-    /// When Swarm created it (RFC 3339; sorts in time order).
+    /// When Swarm created it (RFC 3339 as the engine writes it: the fraction's trailing zeros
+    /// dropped, so order by [`time_key`], not by the text).
     pub created_at: String,
     pub message: Option<String>,
     pub error: Option<String>,
@@ -40,6 +41,26 @@ impl TaskInfo {
             self.state.as_str(),
             "complete" | "shutdown" | "failed" | "rejected" | "remove" | "orphaned"
         )
+    }
+}
+
+/// A key that orders the engine's timestamps in time: `…:05Z`, `…:05.17Z` and `…:05.171Z` are
+/// compared as seconds and nanoseconds, not as text.
+pub fn time_key(ts: &str) -> (String, u32) {
+    let ts = ts.trim_end_matches('Z');
+    match ts.split_once('.') {
+        Some((secs, frac)) => {
+            let digits: String = frac
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .take(9)
+                .collect();
+            (
+                secs.to_string(),
+                format!("{digits:0<9}").parse().unwrap_or(0),
+            )
+        }
+        None => (ts.to_string(), 0),
     }
 }
 
@@ -219,6 +240,26 @@ mod tests {
         let a = assess(&Mode::Global, &[], Tracking::ThisDeploy("d"));
         assert_eq!((a.running, a.want), (0, 1));
         assert!(!a.healthy());
+    }
+
+    #[test]
+    fn engine_timestamps_order_in_time_not_as_text() {
+        let mut v = [
+            "2026-12-02T14:27:05.4Z",
+            "2026-12-02T14:27:05Z",
+            "2026-12-02T14:27:05.171Z",
+            "2026-12-02T14:27:05.17Z",
+        ];
+        v.sort_by_key(|t| time_key(t));
+        assert_eq!(
+            v,
+            [
+                "2026-12-02T14:27:05Z",
+                "2026-12-02T14:27:05.17Z",
+                "2026-12-02T14:27:05.171Z",
+                "2026-12-02T14:27:05.4Z"
+            ]
+        );
     }
 
     #[test]

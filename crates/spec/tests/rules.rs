@@ -669,7 +669,7 @@ fn vault_configuration_rules() {
     expect(
         &text,
         "vault-reader-too-early",
-        "`auth` (layer `infra`) reads Vault, which is set up only after its layer `data` is healthy",
+        "`auth` (layer `infra`) reads Vault, which runs in the same or a later layer `data`: readers go in a layer after Vault's, so the order of layers says Vault comes first",
         at(&text, "platform/auth", 0),
     );
     let text = with_vault_config(&|t| t.replace("misc: kv }", "misc: kv-v3 }"));

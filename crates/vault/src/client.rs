@@ -237,7 +237,7 @@ impl VaultClient {
         serde_json::from_slice(&body).map_err(|e| VaultError::Protocol {
             addr: self.address(),
             call: call.to_string(),
-            reason: e.to_string(),
+            reason: json_error(&e),
         })
     }
 
@@ -268,7 +268,7 @@ impl VaultClient {
             .map_err(|e| VaultError::Protocol {
                 addr: self.address(),
                 call,
-                reason: e.to_string(),
+                reason: json_error(&e),
             })
     }
 
@@ -328,7 +328,7 @@ impl VaultClient {
         serde_json::from_slice(&body).map_err(|e| VaultError::Protocol {
             addr: self.address(),
             call: "sys/health".into(),
-            reason: e.to_string(),
+            reason: json_error(&e),
         })
     }
 
@@ -405,4 +405,16 @@ fn without_url(e: &reqwest::Error) -> String {
         src = inner.source();
     }
     s
+}
+
+/// A JSON error without serde's quote of the offending value: in an answer of Vault's that value
+/// can be an unseal key or a token. Its class and position say enough to report a protocol
+/// mismatch.
+pub(crate) fn json_error(e: &serde_json::Error) -> String {
+    format!(
+        "unexpected answer ({:?} error at line {} column {})",
+        e.classify(),
+        e.line(),
+        e.column()
+    )
 }

@@ -22,7 +22,7 @@ pub struct UpReport {
     /// Mutating engine calls this run made.
     pub calls: CallCounts,
     pub layers: Vec<LayerReport>,
-    /// The first failure (the one the exit code speaks of).
+    /// The failure the exit code speaks of (a failed task before a timeout).
     pub failure: Option<Failure>,
     /// Every failure: services that do not depend on each other can fail independently.
     pub failures: Vec<Failure>,
@@ -117,6 +117,8 @@ pub struct Failure {
     pub layer: String,
     pub service: String,
     pub reason: String,
+    /// The deadline passed (exit 6), rather than a task failing (exit 5).
+    pub timed_out: bool,
     pub task: Option<TaskInfo>,
     pub logs: Vec<String>,
     pub hint: String,

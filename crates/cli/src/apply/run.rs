@@ -4,8 +4,8 @@
 
 use super::gate::{self, Verdict};
 use super::report::{
-    self, ChangeReason, Failure, LayerReport, PathStep, ServiceAction, ServiceReport, ServiceState,
-    UpReport,
+    self, ChangeReason, Failure, LayerReport, Outcome, PathStep, ServiceAction, ServiceReport,
+    ServiceState, UpReport,
 };
 use super::schedule::{Schedule, StepState};
 use super::vault::{self as vault_step, VaultDone};
@@ -177,8 +177,7 @@ impl<'a> Deploy<'a> {
         mut self,
         secret_lengths: &HashMap<String, usize>,
     ) -> Result<UpReport, EngineError> {
-        let (engine, desired, observed, opts) =
-            (self.engine, self.desired, self.observed, self.opts);
+        let (engine, desired, opts) = (self.engine, self.desired, self.opts);
         opts.progress.say(format!(
             "deploy {}: namespace `{}`, environment `{}`: {} to create or update, {} unchanged",
             self.deploy_id,
@@ -197,33 +196,64 @@ impl<'a> Deploy<'a> {
         )
         .await?;
         let mut vault: Option<VaultFuture<'a>> = None;
+        let result = self.drive(&mut vault).await;
+        // An engine error ends the run, but never a Vault step half-way: `sys/init` cut off
+        // would leave an initialised Vault whose keys nobody holds.
+        if let Some(f) = vault.take() {
+            let r = f.await;
+            self.vault_done(r);
+        }
+        result?;
+        self.finish().await
+    }
+
+    /// The loop: start what is ready, look at what is watched, wait. The Vault step (a future
+    /// borrowing nothing of `self`) is polled all along, also while a turn's engine calls run;
+    /// its result is applied between turns, so no engine call is ever cut off half-way.
+    async fn drive(&mut self, vault: &mut Option<VaultFuture<'a>>) -> Result<(), EngineError> {
+        let (engine, desired, observed, opts) =
+            (self.engine, self.desired, self.observed, self.opts);
+        let mut vault_result = None;
         loop {
-            let mut ready = Vec::new();
+            if let Some(r) = vault_result.take() {
+                self.vault_done(r);
+            }
             for step in self.schedule.ready() {
-                match step {
-                    Step::Vault => {
-                        let v = opts.vault.as_ref().expect("a Vault step only with options");
-                        self.say("vault: initialise, unseal, configure");
-                        vault = Some(Box::pin(vault_step::run(
-                            engine,
-                            v,
-                            desired,
-                            observed,
-                            self.refs.clone(),
-                            opts.prune,
-                            opts.progress,
-                        )));
-                        self.schedule.start(&Step::Vault, self.now());
-                    }
-                    Step::Service(name) => ready.push(name),
+                if step == Step::Vault {
+                    let v = opts.vault.as_ref().expect("a Vault step only with options");
+                    self.say("vault: initialise, unseal, configure");
+                    *vault = Some(Box::pin(vault_step::run(
+                        engine,
+                        v,
+                        desired,
+                        observed,
+                        self.refs.clone(),
+                        opts.prune,
+                        opts.progress,
+                    )));
+                    self.schedule.start(&Step::Vault, self.now());
                 }
             }
-            if !ready.is_empty() {
-                self.start(&ready).await?;
+            {
+                let mut turn = std::pin::pin!(self.turn());
+                loop {
+                    match vault.as_mut() {
+                        Some(f) => tokio::select! {
+                            r = &mut turn => break r?,
+                            r = f => {
+                                *vault = None;
+                                vault_result = Some(r);
+                            }
+                        },
+                        None => break turn.await?,
+                    }
+                }
             }
-            self.watch().await?;
+            if vault_result.is_some() {
+                continue;
+            }
             if vault.is_none() && self.schedule.settled() && self.converging().is_empty() {
-                break;
+                return Ok(());
             }
             // What this look made healthy may let others start: no need to wait for that.
             if !self.schedule.ready().is_empty() {
@@ -232,15 +262,31 @@ impl<'a> Deploy<'a> {
             match vault.as_mut() {
                 Some(f) => tokio::select! {
                     r = f => {
-                        vault = None;
-                        self.vault_done(r);
+                        *vault = None;
+                        vault_result = Some(r);
                     }
                     _ = tokio::time::sleep(POLL) => {}
                 },
                 None => tokio::time::sleep(POLL).await,
             }
         }
-        self.finish().await
+    }
+
+    /// One turn's engine work: start the services that are ready, then look at the watched ones.
+    async fn turn(&mut self) -> Result<(), EngineError> {
+        let ready: Vec<String> = self
+            .schedule
+            .ready()
+            .into_iter()
+            .filter_map(|s| match s {
+                Step::Service(n) => Some(n),
+                Step::Vault => None,
+            })
+            .collect();
+        if !ready.is_empty() {
+            self.start(&ready).await?;
+        }
+        self.watch().await
     }
 
     /// Changed services that run healthy but whose old tasks are not gone yet.
@@ -264,24 +310,29 @@ impl<'a> Deploy<'a> {
         for name in names {
             let s = &self.services[name];
             if vault_step::lacks_vault_material(s.spec, &self.refs) {
-                let why = if vault_step::mounts_unseal(s.spec) {
-                    format!(
+                if vault_step::mounts_unseal(s.spec) {
+                    // Not a failure: Vault runs; it is only not kept unsealed by the agent.
+                    let why = format!(
                         "unseal agent `{}` not deployed: its material is made from Vault's keys: {}",
                         s.spec.short_name,
                         self.keys_missing.as_deref().unwrap_or("Vault's step did not run")
-                    )
+                    );
+                    self.say(format!("{name}: not started: {why}"));
+                    if let Some(v) = self.vault_report.as_mut() {
+                        v.notes.push(why.clone());
+                    }
+                    let blocked = self.schedule.skip(&Step::Service(name.clone()), why);
+                    self.say_blocked(&blocked);
                 } else {
-                    format!(
-                        "`{}` mounts a Vault token that could not be issued",
-                        s.spec.short_name
-                    )
-                };
-                self.say(format!("{name}: not started: {why}"));
-                if let Some(v) = self.vault_report.as_mut() {
-                    v.notes.push(why.clone());
+                    // A reader without its token would start and fail at its first read.
+                    let why = format!(
+                        "its Vault token does not exist and could not be issued: {}",
+                        self.keys_missing.as_deref().unwrap_or(
+                            "no Vault step ran (Vault has no route here: pass --vault-addr)"
+                        )
+                    );
+                    self.fail(name, why, None, false).await;
                 }
-                let blocked = self.schedule.skip(&Step::Service(name.clone()), why);
-                self.say_blocked(&blocked);
                 continue;
             }
             let (mut action, mut reason) = (s.planned, None);
@@ -482,6 +533,7 @@ impl<'a> Deploy<'a> {
             layer,
             service: name.to_string(),
             reason,
+            timed_out,
             task,
             logs,
             hint: format!(
@@ -537,6 +589,7 @@ impl<'a> Deploy<'a> {
                     layer,
                     service,
                     reason,
+                    timed_out: false,
                     task: None,
                     logs: vec![],
                     hint: "what needs Vault was not started; fix Vault (`sprocketctl vault status`) and run `sprocketctl up` again".into(),
@@ -623,6 +676,12 @@ impl<'a> Deploy<'a> {
             self.say(format!("converged after {converged:.1}s"));
         }
         let failures = std::mem::take(&mut self.failures);
+        // The failure the exit code speaks of: a failed task beats a timeout (as `outcome`).
+        let failure = failures
+            .iter()
+            .find(|f| outcome != Outcome::Failed || !f.timed_out)
+            .or(failures.first())
+            .cloned();
         Ok(UpReport {
             outcome,
             namespace: self.desired.namespace.clone(),
@@ -631,7 +690,7 @@ impl<'a> Deploy<'a> {
             seconds: self.now(),
             calls: self.engine.calls.snapshot(),
             layers,
-            failure: failures.first().cloned(),
+            failure,
             failures,
             critical_path,
             removed,

@@ -279,7 +279,7 @@ impl<'a> Resolver<'a> {
                     self.err(
                         "vault-reader-too-early",
                         pos(&svc.vault[0]),
-                        format!("`{name}` (layer `{layer}`) reads Vault, which is set up only after its layer `{}` is healthy", vref.layer_name),
+                        format!("`{name}` (layer `{layer}`) reads Vault, which runs in the same or a later layer `{}`: readers go in a layer after Vault's, so the order of layers says Vault comes first", vref.layer_name),
                     )
                     .help = Some(format!("move `{name}` to a layer after `{}`", vref.layer_name));
                 } else if cx.enabled() && cx.eff.disabled.contains_key(*vname) {
