@@ -131,12 +131,18 @@ pub async fn session(
             display_name: "sprocketctl-admin",
         })
         .await?;
-    k.admin_token = Some(issued.token.clone());
-    k.save(&v.keyring, &v.recipients)
-        .map_err(|source| VaultConfigError::KeyringNotRewritten {
-            done: "the admin token was made",
+    let before = k.admin_token.replace(issued.token.clone());
+    if let Err(source) = k.save(&v.keyring, &v.recipients) {
+        // Not kept: revoked, never left alive with nobody holding it (the next run makes one).
+        k.admin_token = before;
+        if let Err(r) = c.with_token(&issued.token).revoke_self().await {
+            p.say(format!("vault: the admin token just made could not be revoked ({r}): nobody holds it; revoke it by its accessor"));
+        }
+        return Err(VaultConfigError::KeyringNotRewritten {
+            done: "the admin token was made (and revoked again)",
             source,
-        })?;
+        });
+    }
     p.say(format!(
         "vault: admin token made (policy {}, renewed by every run) and kept in the keyring; `sprocketctl vault revoke-root` retires the root token",
         dv::ADMIN_POLICY

@@ -505,16 +505,35 @@ pub async fn generate_root(
     }
     let encoded = encoded.ok_or(LifecycleError::RootIncomplete)?;
     let root = sprocket_vault::api::decode_root(&encoded, &attempt.otp)?;
-    let policies = c.token_policies(&root).await?;
-    if !policies.iter().any(|p| p == "root") {
-        return Err(LifecycleError::NotRoot);
-    }
-    k.root_token = root;
-    k.save(&v.keyring, &v.recipients)
-        .map_err(|source| VaultConfigError::KeyringNotRewritten {
-            done: "a root token was generated",
-            source,
+    // From here a root token exists: if it cannot be kept, it is revoked, never left alive
+    // with nobody holding it.
+    let kept = async {
+        let policies = c.token_policies(&root).await?;
+        if !policies.iter().any(|p| p == "root") {
+            return Err(LifecycleError::NotRoot);
+        }
+        let mut copy = k.clone();
+        copy.root_token = root.clone();
+        copy.save(&v.keyring, &v.recipients).map_err(|source| {
+            VaultConfigError::KeyringNotRewritten {
+                done: "a root token was generated",
+                source,
+            }
         })?;
+        Ok(copy)
+    }
+    .await;
+    match kept {
+        Ok(copy) => *k = copy,
+        Err(e) => {
+            if let Err(r) = c.with_token(&root).revoke_self().await {
+                p.say(format!(
+                    "vault: the root token just generated could not be revoked ({r}): nobody holds it; revoke it by its accessor (`bao list auth/token/accessors`, `bao token revoke -accessor …`)"
+                ));
+            }
+            return Err(e);
+        }
+    }
     p.say(
         "vault: new root token kept in the keyring (never printed; `vault revoke-root` when done)",
     );
