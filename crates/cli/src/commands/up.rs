@@ -144,7 +144,8 @@ fn human(r: &UpReport) -> String {
             ));
         }
     }
-    if r.critical_path.len() > 1 || r.calls != Default::default() {
+    // On a run that changed nothing the path only says how fast the tasks were read.
+    if r.calls != Default::default() {
         let path: Vec<String> = r
             .critical_path
             .iter()
