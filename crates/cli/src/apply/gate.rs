@@ -22,6 +22,29 @@ pub fn update_abandoned(update_state: Option<&str>) -> bool {
     update_state.is_some_and(|s| s.starts_with("rollback") || s == "paused")
 }
 
+/// A counted task that failed, or an update Swarm gave up on: `when` says at which stage.
+fn given_up(
+    a: &Assessment,
+    update_state: Option<&str>,
+    update_message: &str,
+    when: &str,
+) -> Option<Verdict> {
+    if let Some(t) = &a.failed {
+        return Some(Verdict::Failed(format!(
+            "task {} {}{when}: {}",
+            &t.id[..t.id.len().min(12)],
+            t.state,
+            t.error.clone().or(t.message.clone()).unwrap_or_default()
+        )));
+    }
+    update_abandoned(update_state).then(|| {
+        Verdict::Failed(format!(
+            "Swarm {} the update{when}: {update_message}",
+            update_state.unwrap_or_default()
+        ))
+    })
+}
+
 /// Until healthy: failure first (a failed task is news even past the deadline), then health,
 /// then the deadline.
 pub fn verdict(
@@ -31,20 +54,8 @@ pub fn verdict(
     waited: f64,
     timeout: f64,
 ) -> Verdict {
-    if let Some(t) = &a.failed {
-        return Verdict::Failed(format!(
-            "task {} {}: {}",
-            &t.id[..t.id.len().min(12)],
-            t.state,
-            t.error.clone().or(t.message.clone()).unwrap_or_default()
-        ));
-    }
-    if update_abandoned(update_state) {
-        return Verdict::Failed(format!(
-            "Swarm {} the update: {}",
-            update_state.unwrap_or_default(),
-            update_message.unwrap_or_default()
-        ));
+    if let Some(failed) = given_up(a, update_state, update_message.unwrap_or_default(), "") {
+        return failed;
     }
     if a.healthy() {
         return Verdict::Healthy;
@@ -71,19 +82,8 @@ pub fn converge_verdict(
     waited: f64,
     timeout: f64,
 ) -> Verdict {
-    if let Some(t) = &a.failed {
-        return Verdict::Failed(format!(
-            "task {} {} after it was healthy: {}",
-            &t.id[..t.id.len().min(12)],
-            t.state,
-            t.error.clone().or(t.message.clone()).unwrap_or_default()
-        ));
-    }
-    if update_abandoned(update_state) {
-        return Verdict::Failed(format!(
-            "Swarm {} the update after its task was healthy",
-            update_state.unwrap_or_default()
-        ));
+    if let Some(failed) = given_up(a, update_state, "", " after it was healthy") {
+        return failed;
     }
     if a.leftover == 0 {
         Verdict::Healthy
