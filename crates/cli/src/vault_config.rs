@@ -376,9 +376,19 @@ pub async fn apply(
                 let name = format!("{}-{}", secret.prefix, short_hash(accessor.as_bytes()));
                 let mut labels = secret.labels.clone();
                 labels.insert(ACCESSOR_LABEL.into(), accessor.to_string());
-                let id = engine
+                let id = match engine
                     .create_secret(&name, &labels, issued.token.as_bytes())
-                    .await?;
+                    .await
+                {
+                    Ok(id) => id,
+                    Err(e) => {
+                        // Not kept anywhere: revoked, never left alive (the next run reissues).
+                        if let Err(r) = api.revoke_accessor(accessor).await {
+                            p.say(format!("  vault token for {n}: could not be revoked after its secret failed ({r}); revoke it by hand (its accessor starts with {})", &accessor[..accessor.len().min(8)]));
+                        }
+                        return Err(e.into());
+                    }
+                };
                 // The token it replaces (if any) is retired now: one live token per service.
                 for old in token_secrets(secrets).remove(n).unwrap_or_default() {
                     if let Some(acc) = old.label(ACCESSOR_LABEL) {
