@@ -210,20 +210,45 @@ impl Engine {
         })
     }
 
-    pub fn docker(&self) -> &Docker {
-        &self.docker
-    }
-
-    /// Everything of namespace `ns` that carries our ownership labels.
+    /// Everything of namespace `ns` that carries our ownership labels; and, as `foreign`, the
+    /// networks, configs and services under the namespace's name prefix that do not (the plan
+    /// refuses to create over them). Each kind is listed once and split by its labels.
     pub async fn observe(&self, ns: &str) -> Result<Observed, EngineError> {
-        let f = owned_filter(ns);
-        let networks = self
-            .docker
-            .list_networks(Some(q::ListNetworksOptions {
-                filters: Some(f.clone()),
-            }))
-            .await
-            .map_err(EngineError::api("list", "networks"))?;
+        let prefix = format!("{ns}_");
+        let by_name = HashMap::from([("name".to_string(), vec![prefix.clone()])]);
+        let ours = |labels: Option<&HashMap<String, String>>| {
+            labels.is_some_and(|l| {
+                l.get(L::MANAGED_BY).map(String::as_str) == Some(L::MANAGED_BY_VALUE)
+                    && l.get(L::NAMESPACE).map(String::as_str) == Some(ns)
+            })
+        };
+        let mut out = Observed::default();
+        // Ours, or foreign when the name is one of the namespace's; anything else is not looked at.
+        let mut sort = |kind: Kind,
+                        id: Option<String>,
+                        name: Option<String>,
+                        labels: Option<&HashMap<String, String>>|
+         -> Option<ObservedObject> {
+            let object = ObservedObject {
+                id: id.unwrap_or_default(),
+                name: name.unwrap_or_default(),
+                labels: labels_of(labels),
+            };
+            if ours(labels) {
+                return Some(object);
+            }
+            if object.name.starts_with(&prefix) {
+                out.foreign.push(ForeignObject {
+                    kind,
+                    id: object.id,
+                    name: object.name,
+                    labels: object.labels,
+                });
+            }
+            None
+        };
+
+        // Every network: attachments are stored by id, read back by name.
         let all_networks = self
             .docker
             .list_networks(None::<q::ListNetworksOptions>)
@@ -233,17 +258,44 @@ impl Engine {
             .iter()
             .filter_map(|n| Some((n.id.clone()?, n.name.clone()?)))
             .collect();
-        let configs = self
+        let networks: Vec<ObservedObject> = all_networks
+            .into_iter()
+            .filter_map(|n| sort(Kind::Network, n.id, n.name, n.labels.as_ref()))
+            .collect();
+        let configs: Vec<ObservedObject> = self
             .docker
             .list_configs(Some(q::ListConfigsOptions {
-                filters: Some(f.clone()),
+                filters: Some(by_name.clone()),
             }))
             .await
-            .map_err(EngineError::api("list", "configs"))?;
+            .map_err(EngineError::api("list", "configs"))?
+            .into_iter()
+            .filter_map(|c| {
+                let spec = c.spec.unwrap_or_default();
+                sort(Kind::Config, c.id, spec.name, spec.labels.as_ref())
+            })
+            .collect();
+        let mut services = Vec::new();
+        for s in self.list_services(&by_name).await? {
+            let spec = s.spec.as_ref();
+            let labels = spec.and_then(|x| x.labels.as_ref());
+            if sort(
+                Kind::Service,
+                s.id.clone(),
+                spec.and_then(|x| x.name.clone()),
+                labels,
+            )
+            .is_some()
+            {
+                services.push(s);
+            }
+        }
+        // Secrets: only ours. Ours are named with a fingerprint, so a foreign one never takes
+        // a name we are about to create.
         let secrets = self
             .docker
             .list_secrets(Some(q::ListSecretsOptions {
-                filters: Some(f.clone()),
+                filters: Some(owned_filter(ns)),
             }))
             .await
             .map_err(EngineError::api("list", "secrets"))?;
@@ -255,26 +307,8 @@ impl Engine {
                 Some((s.id.clone()?, logical))
             })
             .collect();
-        let services = self.list_services(&f).await?;
-        let mut out = Observed {
-            foreign: self.foreign(ns, &all_networks).await?,
-            ..Observed::default()
-        };
-        for n in networks {
-            out.networks.push(ObservedObject {
-                id: n.id.unwrap_or_default(),
-                name: n.name.unwrap_or_default(),
-                labels: labels_of(n.labels.as_ref()),
-            });
-        }
-        for c in configs {
-            let spec = c.spec.unwrap_or_default();
-            out.configs.push(ObservedObject {
-                id: c.id.unwrap_or_default(),
-                name: spec.name.unwrap_or_default(),
-                labels: labels_of(spec.labels.as_ref()),
-            });
-        }
+        out.networks = networks;
+        out.configs = configs;
         for s in secrets {
             let spec = s.spec.unwrap_or_default();
             out.secrets.push(ObservedObject {
@@ -312,67 +346,6 @@ impl Engine {
             });
         }
         out.services.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
-        Ok(out)
-    }
-
-    /// Networks, configs and services whose names start with `<ns>_` but that do not carry our
-    /// ownership labels for `ns`: the plan refuses to create over them.
-    async fn foreign(
-        &self,
-        ns: &str,
-        networks: &[bollard::models::Network],
-    ) -> Result<Vec<ForeignObject>, EngineError> {
-        let prefix = format!("{ns}_");
-        let ours = |labels: Option<&HashMap<String, String>>| {
-            labels.is_some_and(|l| {
-                l.get(L::MANAGED_BY).map(String::as_str) == Some(L::MANAGED_BY_VALUE)
-                    && l.get(L::NAMESPACE).map(String::as_str) == Some(ns)
-            })
-        };
-        let by_name = HashMap::from([("name".to_string(), vec![prefix.clone()])]);
-        let mut out = Vec::new();
-        for n in networks {
-            let name = n.name.clone().unwrap_or_default();
-            if name.starts_with(&prefix) && !ours(n.labels.as_ref()) {
-                out.push(ForeignObject {
-                    kind: Kind::Network,
-                    id: n.id.clone().unwrap_or_default(),
-                    name,
-                    labels: labels_of(n.labels.as_ref()),
-                });
-            }
-        }
-        let configs = self
-            .docker
-            .list_configs(Some(q::ListConfigsOptions {
-                filters: Some(by_name.clone()),
-            }))
-            .await
-            .map_err(EngineError::api("list", "configs"))?;
-        for c in configs {
-            let spec = c.spec.unwrap_or_default();
-            let name = spec.name.unwrap_or_default();
-            if name.starts_with(&prefix) && !ours(spec.labels.as_ref()) {
-                out.push(ForeignObject {
-                    kind: Kind::Config,
-                    id: c.id.unwrap_or_default(),
-                    name,
-                    labels: labels_of(spec.labels.as_ref()),
-                });
-            }
-        }
-        for s in self.list_services(&by_name).await? {
-            let spec = s.spec.unwrap_or_default();
-            let name = spec.name.unwrap_or_default();
-            if name.starts_with(&prefix) && !ours(spec.labels.as_ref()) {
-                out.push(ForeignObject {
-                    kind: Kind::Service,
-                    id: s.id.unwrap_or_default(),
-                    name,
-                    labels: labels_of(spec.labels.as_ref()),
-                });
-            }
-        }
         Ok(out)
     }
 

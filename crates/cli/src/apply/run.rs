@@ -72,8 +72,6 @@ pub(super) struct Deploy<'a> {
     vault_report: Option<VaultReport>,
     /// The layer of a Vault service whose step failed.
     vault_failed: Option<String>,
-    /// Why the Vault step had no keys, when it had none.
-    keys_missing: Option<String>,
     failures: Vec<Failure>,
 }
 
@@ -158,7 +156,6 @@ impl<'a> Deploy<'a> {
             vault_current: false,
             vault_report: None,
             vault_failed: None,
-            keys_missing: None,
             failures: Vec::new(),
         }
     }
@@ -310,12 +307,17 @@ impl<'a> Deploy<'a> {
         for name in names {
             let s = &self.services[name];
             if vault_step::lacks_vault_material(s.spec, &self.refs) {
+                // Why Vault's keys were not at hand: the one true cause and its fix.
+                let keys_missing = match (&self.vault_report, self.vault_current) {
+                    (Some(v), false) => Some(crate::vault_lifecycle::keys_unavailable(v)),
+                    _ => None,
+                };
                 if vault_step::mounts_unseal(s.spec) {
                     // Not a failure: Vault runs; it is only not kept unsealed by the agent.
                     let why = format!(
                         "unseal agent `{}` not deployed: its material is made from Vault's keys: {}",
                         s.spec.short_name,
-                        self.keys_missing.as_deref().unwrap_or("Vault's step did not run")
+                        keys_missing.as_deref().unwrap_or("Vault's step did not run")
                     );
                     self.say(format!("{name}: not started: {why}"));
                     if let Some(v) = self.vault_report.as_mut() {
@@ -327,7 +329,7 @@ impl<'a> Deploy<'a> {
                     // A reader without its token would start and fail at its first read.
                     let why = format!(
                         "its Vault token does not exist and could not be issued: {}",
-                        self.keys_missing.as_deref().unwrap_or(
+                        keys_missing.as_deref().unwrap_or(
                             "no Vault step ran (Vault has no route here: pass --vault-addr)"
                         )
                     );
@@ -369,13 +371,13 @@ impl<'a> Deploy<'a> {
         let now = self.now();
         for (name, action, reason, r) in results {
             let (id, known) = r?;
+            let short = &id[..id.len().min(12)];
             let what = match action {
-                ServiceAction::Create => format!("create ({})", &id[..id.len().min(12)]),
-                ServiceAction::Update if reason.is_some() => format!(
-                    "update ({}): a Vault-made secret it mounts has a new version",
-                    &id[..id.len().min(12)]
-                ),
-                ServiceAction::Update => format!("update ({})", &id[..id.len().min(12)]),
+                ServiceAction::Create => format!("create ({short})"),
+                ServiceAction::Update if reason.is_some() => {
+                    format!("update ({short}): a Vault-made secret it mounts has a new version")
+                }
+                ServiceAction::Update => format!("update ({short})"),
                 // Said once its tasks have been looked at.
                 ServiceAction::Unchanged => String::new(),
             };
@@ -560,7 +562,6 @@ impl<'a> Deploy<'a> {
             Ok(done) => {
                 self.refs.secrets.extend(done.refs.secrets);
                 self.vault_current = done.current;
-                self.keys_missing = done.keys_missing;
                 self.vault_report = Some(done.report);
                 self.schedule.healthy(&Step::Vault, now);
                 self.say("vault: ready");

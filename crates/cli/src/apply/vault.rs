@@ -21,8 +21,6 @@ pub(super) struct VaultDone {
     /// The keys were at hand and Vault unsealed: the current versions of Vault-made secrets are
     /// known, so any other version is stale.
     pub current: bool,
-    /// Why the keys were not at hand (the one true cause and its fix), when they were not.
-    pub keys_missing: Option<String>,
 }
 
 pub(super) fn mounts_unseal(s: &ServiceSpec) -> bool {
@@ -166,10 +164,7 @@ pub(super) async fn run(
     for n in &v.notes {
         p.say(format!("vault: {n}"));
     }
-    // Said once by the executor if the agent is then left out (it needs the keys).
-    let keys_missing = (!current).then(|| crate::vault_lifecycle::keys_unavailable(&v));
     Ok(VaultDone {
-        keys_missing,
         report: v,
         refs,
         current,
