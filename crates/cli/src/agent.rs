@@ -317,8 +317,10 @@ pub async fn serve(
         background.push(tokio::spawn(watch_events(api, service, wake.clone())));
     }
 
+    // No ambient proxy: the unseal keys go to Vault's tasks and nowhere else.
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
+        .no_proxy()
         .build()
         .expect("http client");
     // Per task address: when its listener was first seen answering while sealed.
@@ -485,7 +487,20 @@ async fn notify(
     let Some(url) = webhook else { return };
     let body = serde_json::json!({ "event": event, "vault_task": ip.to_string(), "seconds": secs, "error": error });
     if let Err(e) = http.post(url).json(&body).send().await {
-        println!("agent: webhook {url} failed: {e}");
+        // A webhook URL is a credential (Slack, Discord): only its host is shown.
+        println!(
+            "agent: webhook to {} failed: {}",
+            redacted_url(url),
+            e.without_url()
+        );
+    }
+}
+
+/// `https://hooks.slack.com/…`: the scheme and host of a URL, never its path or query.
+fn redacted_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!("{}://{}/…", u.scheme(), u.host_str().unwrap_or("?")),
+        Err(_) => "<unparsable URL>".into(),
     }
 }
 
@@ -544,7 +559,10 @@ async fn watch_events(api: String, service: String, wake: Arc<Notify>) {
 
 async fn probe(listen: SocketAddr) -> i32 {
     let port = listen.port();
-    let r = reqwest::Client::new()
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("http client")
         .get(format!("http://127.0.0.1:{port}/healthz"))
         .timeout(Duration::from_secs(2))
         .send()
@@ -608,6 +626,15 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move { axum::serve(listener, app).await });
         (port, stub)
+    }
+
+    #[test]
+    fn a_webhook_url_is_shown_by_its_host_only() {
+        let url = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX?token=abc";
+        let shown = redacted_url(url);
+        assert_eq!(shown, "https://hooks.slack.com/…");
+        assert!(!shown.contains("secret") && !shown.contains("abc"));
+        assert_eq!(redacted_url("not a url secret"), "<unparsable URL>");
     }
 
     #[tokio::test]

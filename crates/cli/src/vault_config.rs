@@ -452,12 +452,15 @@ pub async fn compare(
     secrets: &[ObservedObject],
     identity: Option<&Path>,
     addr: Option<&str>,
+    docker_root: &Path,
 ) -> Option<Comparison> {
     let d = desired.vault.as_ref()?;
     let v = p.vault.as_ref()?;
-    let Some(c) = crate::vault_lifecycle::client(p, addr) else {
+    let Some(c) = crate::vault_lifecycle::client(p, addr, docker_root) else {
         return Some(Comparison {
-            note: Some("Vault has no route to reach it by: pass --vault-addr".into()),
+            note: Some(
+                "Vault's service does not run in this environment: pass --vault-addr".into(),
+            ),
             ..Default::default()
         });
     };

@@ -115,8 +115,14 @@ async fn restart_vault() {
     panic!("the restarted Vault never answered sealed");
 }
 
-/// An HTTP proxy in front of Vault (through Traefik, Host `vault.localhost`) that holds back
-/// the answer to requests starting with `slow_request_line` for `delay`. Returns its URL.
+/// Vault's private socket on this machine (its volume under the engine's root folder).
+fn private_socket() -> PathBuf {
+    let root = docker(&["info", "-f", "{{.DockerRootDir}}"]);
+    Path::new(root.trim()).join(format!("volumes/{NS}_vault_socket/_data/vault.sock"))
+}
+
+/// An HTTP proxy in front of Vault (its private socket) that holds back the answer to requests
+/// starting with `slow_request_line` for `delay`. Returns its URL.
 async fn delaying_proxy(slow_request_line: &'static str, delay: Duration) -> String {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -153,7 +159,7 @@ async fn delaying_proxy(slow_request_line: &'static str, delay: Duration) -> Str
                 let mut body = vec![0u8; length];
                 r.read_exact(&mut body).await.unwrap();
                 head.push_str("Host: vault.localhost\r\nConnection: close\r\n\r\n");
-                let mut up = tokio::net::TcpStream::connect(("127.0.0.1", PORT))
+                let mut up = tokio::net::UnixStream::connect(private_socket())
                     .await
                     .unwrap();
                 up.write_all(head.as_bytes()).await.unwrap();
@@ -247,6 +253,33 @@ async fn vault_is_initialised_unsealed_and_its_keys_stay_encrypted() {
     assert_eq!(r["actions"], serde_json::json!(["initialised", "unsealed"]));
     assert_eq!(r["sealed"], false);
     assert!(!sealed().await);
+
+    // The public route refuses Vault's unauthenticated key endpoints (Traefik: 404), and serves
+    // the rest.
+    for (method, path) in [
+        (reqwest::Method::PUT, "/v1/sys/init"),
+        (reqwest::Method::PUT, "/v1/sys/unseal"),
+        (reqwest::Method::GET, "/v1/sys/generate-root/attempt"),
+        (reqwest::Method::PUT, "/v1/sys/generate-root/attempt"),
+        (reqwest::Method::GET, "/v1/sys/rekey/init"),
+    ] {
+        let body = (method == reqwest::Method::PUT).then(|| serde_json::json!({"reset": true}));
+        let (status, _) = api(method.clone(), path, None, body).await;
+        assert_eq!(status, 404, "{method} {path} through the route");
+    }
+    let (status, _) = api(reqwest::Method::GET, "/v1/sys/seal-status", None, None).await;
+    assert_eq!(status, 200);
+
+    // sprocketctl reaches Vault over its private socket, not the router: with Traefik gone,
+    // `vault status` still answers.
+    let traefik = format!("{NS}_traefik");
+    docker(&["service", "scale", "--detach", &format!("{traefik}=0")]);
+    let status = env.ctl(&["-o", "json", "vault", "status"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let v = status.json();
+    assert!(v["address"].as_str().unwrap().starts_with("unix:/"), "{v}");
+    assert_eq!(v["sealed"], false, "{v}");
+    docker(&["service", "scale", &format!("{traefik}=1")]);
 
     // up now finds Vault initialised and unsealed: nothing to do.
     let up = env.ctl(&["-o", "json", "up"]);

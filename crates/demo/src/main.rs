@@ -1,6 +1,7 @@
 //! `sprocket-demo`: a tiny HTTP service that stands in for the Sprocket apps where their
 //! private images cannot be had. On every request to `/` it connects to each dependency named in
-//! `DEMO_CHECKS` (`name=host:port,…`) and speaks its protocol for real — Redis: `PING` → `+PONG`;
+//! `DEMO_CHECKS` (`name=host:port,…`) and speaks its protocol for real — Redis: `AUTH` with the
+//! password in `DEMO_REDIS_PASSWORD_FILE` when set, then `PING` → `+PONG`;
 //! RabbitMQ: the AMQP 0-9-1 protocol header → `connection.start` — and answers JSON with the
 //! outcome (200 when every check passes, 503 otherwise). `/healthz` answers 200 while the
 //! process serves; `sprocket-demo probe` calls it (the container health check: no curl needed).
@@ -169,15 +170,31 @@ fn connect(target: &str) -> Result<TcpStream, String> {
 fn check(name: &str, target: &str) -> Result<String, String> {
     let mut s = connect(target)?;
     if name.contains("redis") {
-        s.write_all(b"*1\r\n$4\r\nPING\r\n")
-            .map_err(|e| e.to_string())?;
-        let mut buf = [0u8; 64];
-        let n = s.read(&mut buf).map_err(|e| format!("read: {e}"))?;
-        let reply = String::from_utf8_lossy(&buf[..n]).trim().to_string();
-        if reply == "+PONG" {
+        let mut reply = |cmd: &[&str]| -> Result<String, String> {
+            let mut req = format!("*{}\r\n", cmd.len());
+            for part in cmd {
+                req.push_str(&format!("${}\r\n{part}\r\n", part.len()));
+            }
+            s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+            let mut buf = [0u8; 128];
+            let n = s.read(&mut buf).map_err(|e| format!("read: {e}"))?;
+            Ok(String::from_utf8_lossy(&buf[..n]).trim().to_string())
+        };
+        // Redis requires its password: AUTH with the mounted secret first (its value is never
+        // echoed, and Redis's error replies do not quote it).
+        if let Ok(file) = std::env::var("DEMO_REDIS_PASSWORD_FILE") {
+            let password = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read the Redis password file {file}: {e}"))?;
+            let r = reply(&["AUTH", password.trim_end()])?;
+            if r != "+OK" {
+                return Err(format!("AUTH refused: {r:?}"));
+            }
+        }
+        let r = reply(&["PING"])?;
+        if r == "+PONG" {
             Ok("PONG".into())
         } else {
-            Err(format!("unexpected reply {reply:?}"))
+            Err(format!("unexpected reply {r:?}"))
         }
     } else if name.contains("rabbit") || name.contains("amqp") {
         s.write_all(b"AMQP\x00\x00\x09\x01")

@@ -70,12 +70,27 @@ pub fn compose_files(d: &DesiredState, base: &Path) -> Vec<ComposeFile> {
         .collect()
 }
 
-/// The layer's services that mount a secret, with the secrets and where their values come from.
+/// The layer's services that mount a secret, with the secrets and where their values come from;
+/// and those that mount a config sprocketctl derives (Vault: its private listener is how `up`
+/// initialises and unseals it, so a Vault deployed without `up` could never be).
 fn left_out(d: &DesiredState, l: &DesiredLayer) -> Vec<LeftOut> {
     let refs: Vec<&SecretRef> = d.layers.iter().flat_map(|l| &l.secrets).collect();
-    l.services
+    let derived = |s: &ServiceSpec| {
+        s.configs.iter().any(|c| {
+            l.configs
+                .iter()
+                .any(|x| x.name == c.name && x.source.is_none())
+        })
+    };
+    let derived_out = l.services.iter().filter(|s| derived(s)).map(|s| LeftOut {
+        service: s.short_name.clone(),
+        layer: l.name.clone(),
+        reason: "Vault is initialised and unsealed over a private listener that `sprocketctl up` derives: deploy it with `sprocketctl up`".into(),
+    });
+    let with_secrets = l
+        .services
         .iter()
-        .filter(|s| !s.secrets.is_empty())
+        .filter(|s| !s.secrets.is_empty() && !derived(s))
         .map(|s| {
             let mounts: Vec<String> = s
                 .secrets
@@ -99,8 +114,8 @@ fn left_out(d: &DesiredState, l: &DesiredLayer) -> Vec<LeftOut> {
                     d.namespace
                 ),
             }
-        })
-        .collect()
+        });
+    derived_out.chain(with_secrets).collect()
 }
 
 fn origin(name: &str, source: Option<SecretSource>) -> &'static str {
@@ -166,14 +181,19 @@ fn layer(d: &DesiredState, l: &DesiredLayer, base: &Path, left_out: &[LeftOut]) 
             volumes.insert(short(&m.source, ns), json!({ "name": m.source }));
         }
         for c in &s.configs {
-            let Some(spec) = l.configs.iter().find(|x| x.name == c.name) else {
+            let Some((spec, file)) = l
+                .configs
+                .iter()
+                .find(|x| x.name == c.name)
+                .and_then(|x| Some((x, x.source.as_ref()?)))
+            else {
                 continue;
             };
             configs.insert(
                 short(&c.name, ns),
                 json!({
                     "name": c.name,
-                    "file": base.join(&spec.source).display().to_string(),
+                    "file": base.join(file).display().to_string(),
                     "labels": spec.labels,
                 }),
             );

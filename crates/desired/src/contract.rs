@@ -29,3 +29,34 @@ pub const DEFAULT_VAULT_PORT: u16 = 8200;
 
 /// The Docker socket proxy's port.
 pub const DOCKER_API_PORT: u16 = 2375;
+
+/// Vault's private listener, derived for the Vault service: a Unix socket in a volume of its own,
+/// which sprocketctl opens on the filesystem of the node that runs Vault (init, unseal,
+/// configuration and tokens never cross a network or the shared router). `_` never occurs in a
+/// spec's volume name, so no service can declare this volume.
+pub mod vault_socket {
+    pub const VOLUME: &str = "vault_socket";
+    /// Where the volume is mounted in Vault's container.
+    pub const DIR: &str = "/run/sprocket-vault";
+    pub const FILE: &str = "vault.sock";
+    /// The derived listener's configuration file in Vault's container (passed as one more
+    /// `-config=`).
+    pub const LISTENER_TARGET: &str = "/etc/sprocket/vault-listener.hcl";
+
+    /// The listener's configuration.
+    pub fn listener_hcl() -> String {
+        format!(
+            "# Derived by sprocketctl: its private way to Vault, a Unix socket on Vault's node.\n\
+             listener \"unix\" {{\n  address = \"{DIR}/{FILE}\"\n}}\n"
+        )
+    }
+
+    /// The socket on the node's filesystem, for a local volume under the engine's root folder.
+    pub fn host_path(docker_root: &std::path::Path, namespace: &str) -> std::path::PathBuf {
+        docker_root
+            .join("volumes")
+            .join(format!("{namespace}_{VOLUME}"))
+            .join("_data")
+            .join(FILE)
+    }
+}

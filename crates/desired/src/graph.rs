@@ -4,17 +4,16 @@
 //! A service waits for what it `uses` (the providers must be healthy: a consumer that starts
 //! against a booting broker only crash-loops), and, when it mounts a secret made from Vault (a
 //! reader's token, the unseal agent's material), for the Vault step: Vault initialised,
-//! unsealed and configured. The Vault step itself waits for the Vault service, and for the edge
-//! router when sprocketctl reaches Vault through its route. A routed service does **not** wait
+//! unsealed and configured. The Vault step itself waits for the Vault service only: sprocketctl
+//! reaches Vault over its private socket, never through the edge router. A routed service does **not** wait
 //! for its edge router: Traefik picks routes up whenever either side starts, so the router
 //! matters for the route, not for the service's own health; the link is kept (`routed_by`) so
 //! that reports can say which routes a failed router leaves unserved.
 //!
 //! Layers stay the guarantee of order between dependencies — `validate` refuses a service that
 //! uses a later layer or reads Vault before Vault's layer, so every service's edge points to the
-//! same or an earlier layer (the Vault step's edge to the router is validated apart: a route
-//! before the edge router's layer is refused) — but they are no longer barriers: a data service that needs nothing starts at once, beside the
-//! infrastructure.
+//! same or an earlier layer — but they are no longer barriers: a data service that needs nothing
+//! starts at once, beside the infrastructure.
 
 use crate::state::{is_vault_material, service_name, DesiredState};
 use serde::Serialize;
@@ -50,8 +49,6 @@ pub enum NeedKind {
     Vault,
     /// The Vault step runs against the Vault service.
     VaultService,
-    /// The Vault step reaches Vault through the edge router's route.
-    Route,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,10 +62,9 @@ pub struct Need {
 pub enum VaultReach {
     /// No Vault step in this run (Vault disabled here, or no way to reach it).
     None,
-    /// At an address given by the operator (`--vault-addr`).
+    /// Over Vault's private socket (or at `--vault-addr`): never through the edge router, so
+    /// the Vault step waits for the Vault service only.
     Direct,
-    /// Through the edge router, by the Vault route's Host.
-    ViaEdge,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -127,16 +123,10 @@ pub fn graph(p: &Platform, d: &DesiredState, vault: VaultReach) -> Graph {
         .filter(|v| wanted.contains_key(v.as_str()));
     let vault_step = vault != VaultReach::None && vault_service.is_some();
     if let (true, Some(v)) = (vault_step, &vault_service) {
-        let mut needs = vec![Need {
+        let needs = vec![Need {
             on: Step::Service(v.clone()),
             kind: NeedKind::VaultService,
         }];
-        if let (VaultReach::ViaEdge, Some(e)) = (vault, &edge) {
-            needs.push(Need {
-                on: Step::Service(e.clone()),
-                kind: NeedKind::Route,
-            });
-        }
         g.needs.insert(Step::Vault, needs);
     }
     for layer in &d.layers {

@@ -2,16 +2,19 @@
 //! the Docker adapter can both create from and read back into (so `plan` compares like with like).
 //!
 //! Derived here, never written by users: object names, ownership labels, overlay networks (one
-//! per used service, joined by the service and its users; an edge network for routed services
-//! and Traefik; a private one between Traefik and the Docker API proxy), Traefik arguments and
+//! per consumer → provider edge of `uses`, joined by those two only; one per routed service,
+//! joined by it and Traefik; Traefik → Docker API proxy is one more used edge), Traefik arguments and
 //! labels, content-addressed config names, restart/update policies and log rotation.
 
-use crate::contract::{self, agent_env, DEFAULT_VAULT_PORT, DOCKER_API_PORT, SECRETS_DIR};
+use crate::contract::{
+    self, agent_env, vault_socket, DEFAULT_VAULT_PORT, DOCKER_API_PORT, SECRETS_DIR,
+};
 use crate::labels as L;
 use crate::traefik;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sprocket_spec::model::{self, EndpointMode, Platform, PublishMode, Role};
+use sprocket_spec::names;
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,9 +55,10 @@ pub struct ConfigSpec {
     #[serde(skip)]
     pub content: Vec<u8>,
     /// The file on disk, as the spec's path reached it: relative to the current directory when
-    /// that path was (the compose export makes it absolute).
+    /// that path was (the compose export makes it absolute). `None` for a config sprocketctl
+    /// derives (Vault's private listener), which no file holds.
     #[serde(skip)]
-    pub source: String,
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -117,6 +121,9 @@ pub struct FileRef {
     pub name: String,
     pub target: String,
     pub mode: u32,
+    /// The file's owner in the container (root unless the spec names the image's user).
+    pub uid: u32,
+    pub gid: u32,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -214,7 +221,7 @@ pub fn vault_readers(p: &Platform) -> Vec<&str> {
 }
 
 /// Builds the desired state of the platform in its environment.
-pub fn desired(p: &Platform) -> DesiredState {
+pub fn desired<'a>(p: &'a Platform) -> DesiredState {
     let env = &p.environment;
     let ns = env.namespace.as_str();
     let base = |layer: &str, name: &str| -> BTreeMap<String, String> {
@@ -233,50 +240,48 @@ pub fn desired(p: &Platform) -> DesiredState {
 
     let edge = p.edge();
     let proxy = p.docker_api_proxy();
-    let edge_net = format!("{ns}_edge");
-    let api_net = format!("{ns}_docker-api");
-    let routed: BTreeSet<&str> = p
-        .services()
-        .filter(|s| !s.routes.is_empty())
-        .map(|s| s.name.as_str())
-        .collect();
 
     // service → networks it joins
-    let mut joins: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut joins: BTreeMap<&'a str, BTreeSet<String>> = BTreeMap::new();
     // network → (owning layer, purpose)
     let mut nets: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut link = |consumer: &'a model::Service, provider: &'a model::Service, owner: &str| {
+        let net = names::pair_network(ns, &consumer.name, &provider.name);
+        let purpose = format!("{}-to-{}", consumer.name, provider.name);
+        nets.insert(net.clone(), (owner.to_string(), purpose));
+        joins
+            .entry(provider.name.as_str())
+            .or_default()
+            .insert(net.clone());
+        joins.entry(consumer.name.as_str()).or_default().insert(net);
+    };
     if let Some(edge) = edge {
-        if !routed.is_empty() {
-            nets.insert(edge_net.clone(), (edge.layer.clone(), "edge".into()));
-            joins
-                .entry(&edge.name)
-                .or_default()
-                .insert(edge_net.clone());
-            for r in &routed {
-                joins.entry(r).or_default().insert(edge_net.clone());
-            }
-        }
+        // The edge router reads the Docker API through the proxy: one more used service.
         if let Some(proxy) = proxy {
-            nets.insert(api_net.clone(), (proxy.layer.clone(), "docker-api".into()));
-            joins.entry(&edge.name).or_default().insert(api_net.clone());
-            joins
-                .entry(&proxy.name)
-                .or_default()
-                .insert(api_net.clone());
+            link(edge, proxy, &proxy.layer);
         }
     }
     for consumer in p.services() {
         for used in &consumer.uses {
-            let Some(provider) = p.service(used) else {
-                continue;
-            };
-            let net = format!("{ns}_to-{}", provider.name);
+            if let Some(provider) = p.service(used) {
+                link(consumer, provider, &provider.layer);
+            }
+        }
+    }
+    if let Some(edge) = edge {
+        // One edge network per routed service: Traefik reaches each, they never reach each
+        // other. They belong to the edge's layer, which Traefik joins them from.
+        for s in p.services().filter(|s| routed_backend(edge, s)) {
+            let net = names::edge_network(ns, &s.name);
             nets.insert(
                 net.clone(),
-                (provider.layer.clone(), format!("to-{}", provider.name)),
+                (edge.layer.clone(), format!("edge-{}", s.name)),
             );
-            joins.entry(&provider.name).or_default().insert(net.clone());
-            joins.entry(&consumer.name).or_default().insert(net);
+            joins
+                .entry(edge.name.as_str())
+                .or_default()
+                .insert(net.clone());
+            joins.entry(s.name.as_str()).or_default().insert(net);
         }
     }
 
@@ -317,12 +322,14 @@ pub fn desired(p: &Platform) -> DesiredState {
                     name: name.clone(),
                     labels,
                     content: c.content.clone(),
-                    source: c.path.display().to_string(),
+                    source: Some(c.path.display().to_string()),
                 });
                 file_configs.push(FileRef {
                     name,
                     target: c.target.clone(),
                     mode: c.mode,
+                    uid: 0,
+                    gid: 0,
                 });
             }
             for m in &s.secrets {
@@ -340,6 +347,26 @@ pub fn desired(p: &Platform) -> DesiredState {
                         labels: base(&layer.name, &m.name),
                     });
                 }
+            }
+            if s.role == Some(Role::Vault) {
+                let content = vault_socket::listener_hcl().into_bytes();
+                let hash = short_hash(&content);
+                let name = format!("{ns}_{}-sprocket-listener-{hash}", s.name);
+                let mut labels = base(&layer.name, &format!("{}/sprocket-listener.hcl", s.name));
+                labels.insert(L::SPEC_HASH.into(), hash);
+                configs.push(ConfigSpec {
+                    name: name.clone(),
+                    labels,
+                    content,
+                    source: None,
+                });
+                file_configs.push(FileRef {
+                    name,
+                    target: vault_socket::LISTENER_TARGET.into(),
+                    mode: 0o444,
+                    uid: 0,
+                    gid: 0,
+                });
             }
             let mut derived: Vec<(String, model::SecretSource)> = Vec::new();
             if s.role == Some(Role::UnsealAgent) {
@@ -369,7 +396,6 @@ pub fn desired(p: &Platform) -> DesiredState {
                 joins.get(s.name.as_str()),
                 file_configs,
                 proxy,
-                &edge_net,
             ));
         }
         layers.push(DesiredLayer {
@@ -396,12 +422,15 @@ fn service(
     networks: Option<&BTreeSet<String>>,
     configs: Vec<FileRef>,
     proxy: Option<&model::Service>,
-    edge_net: &str,
 ) -> ServiceSpec {
     let env = &p.environment;
     let ns = &env.namespace;
     let mut labels = base(&s.layer, &s.name);
-    labels.extend(traefik::service_labels(p, s, edge_net));
+    let edge_net = p
+        .edge()
+        .filter(|e| routed_backend(e, s))
+        .map(|_| names::edge_network(ns, &s.name));
+    labels.extend(traefik::service_labels(p, s, edge_net.as_deref()));
 
     let mut args = s.args.clone();
     let mut ports: Vec<PublishedPort> = Vec::new();
@@ -442,7 +471,9 @@ fn service(
         .map(|m| FileRef {
             name: m.name.clone(),
             target: m.target.clone(),
-            mode: 0o400,
+            mode: m.mode,
+            uid: m.uid,
+            gid: m.gid,
         })
         .collect();
     if s.role == Some(Role::UnsealAgent) {
@@ -466,6 +497,8 @@ fn service(
             name: UNSEAL_SECRET.into(),
             target: format!("{SECRETS_DIR}/{UNSEAL_SECRET}"),
             mode: 0o400,
+            uid: 0,
+            gid: 0,
         });
         let readers = vault_readers(p);
         if !readers.is_empty() {
@@ -475,6 +508,8 @@ fn service(
                     target: format!("{SECRETS_DIR}/{name}"),
                     name,
                     mode: 0o400,
+                    uid: 0,
+                    gid: 0,
                 });
             }
             if let Some(v) = &p.vault {
@@ -483,7 +518,7 @@ fn service(
         }
     }
     if !s.vault_paths.is_empty() {
-        // Vault is reached by its short name on the derived `to-vault` network.
+        // Vault is reached by its short name on the reader's own network to it.
         if let Some(v) = p.services().find(|x| x.role == Some(Role::Vault)) {
             let port = vault_port(v);
             env_vars
@@ -497,12 +532,27 @@ fn service(
             name: token_secret(&s.name),
             target: TOKEN_TARGET.into(),
             mode: 0o400,
+            uid: 0,
+            gid: 0,
+        });
+    }
+    if s.role == Some(Role::Vault) {
+        // Its private listener: one more `-config=` after the spec's own server arguments
+        // (Docker runs command + args), and the socket's volume.
+        let mut a = args.unwrap_or_default();
+        a.push(format!("-config={}", vault_socket::LISTENER_TARGET));
+        args = Some(a);
+        mounts.push(MountSpec {
+            kind: "volume".into(),
+            source: volume_name(ns, vault_socket::VOLUME),
+            target: vault_socket::DIR.into(),
+            read_only: false,
         });
     }
     if s.role == Some(Role::Edge) {
         let proxy_host = proxy.map(|p| p.name.as_str()).unwrap_or("socket-proxy");
         let mut a = args.unwrap_or_default();
-        a.extend(traefik::edge_args(p, proxy_host, edge_net));
+        a.extend(traefik::edge_args(p, proxy_host));
         args = Some(a);
         ports.push(PublishedPort {
             target: 80,
@@ -598,6 +648,12 @@ fn service(
     let hash = spec.hash();
     spec.labels.insert(L::SPEC_HASH.into(), hash);
     spec
+}
+
+/// A service Traefik forwards to: it has a route with a backend port (internal routes are served
+/// by Traefik itself), and it is not the edge router.
+fn routed_backend(edge: &model::Service, s: &model::Service) -> bool {
+    s.name != edge.name && s.routes.iter().any(|r| r.internal.is_none())
 }
 
 /// Vault's API port: its route's, or the default.

@@ -2,11 +2,21 @@
 //! environment, the edge router's own arguments from the platform. Nobody writes a Traefik label
 //! by hand, so nobody can mistype one.
 
-use sprocket_spec::model::{MiddlewareKind, Platform, Route, Service, Tls};
+use sprocket_spec::model::{MiddlewareKind, Platform, Role, Route, Service, Tls};
 use std::collections::BTreeMap;
 
 /// The certificate resolver name used for Let's Encrypt modes.
 pub const RESOLVER: &str = "letsencrypt";
+
+/// Vault's unauthenticated endpoints that hand over or take its keys: whoever reaches them
+/// first may initialise a fresh Vault, feed or reset unseal attempts, or start a root-token or
+/// rekey ceremony. sprocketctl calls them over its private path; the public route refuses them.
+pub const VAULT_PRIVATE_PATHS: [&str; 4] = [
+    "/v1/sys/init",
+    "/v1/sys/unseal",
+    "/v1/sys/generate-root",
+    "/v1/sys/rekey",
+];
 
 /// `Host(`a`) || Host(`b`)`, and `&& PathPrefix(`/p`)` when the route has a path.
 pub fn rule(route: &Route) -> String {
@@ -23,14 +33,39 @@ pub fn rule(route: &Route) -> String {
     }
 }
 
-/// Labels for one service's routes (empty when it has none).
-pub fn service_labels(p: &Platform, svc: &Service, edge_network: &str) -> BTreeMap<String, String> {
+/// The rule of a route of `svc`: for Vault, [`rule`] minus [`VAULT_PRIVATE_PATHS`] (Traefik then
+/// answers 404 for them on this route).
+pub fn service_rule(svc: &Service, route: &Route) -> String {
+    let base = rule(route);
+    if svc.role != Some(Role::Vault) {
+        return base;
+    }
+    let refused = VAULT_PRIVATE_PATHS
+        .iter()
+        .map(|p| format!(" && !PathPrefix(`{p}`)"))
+        .collect::<String>();
+    if route.hosts.len() > 1 && route.path.is_none() {
+        format!("({base}){refused}")
+    } else {
+        format!("{base}{refused}")
+    }
+}
+
+/// Labels for one service's routes (empty when it has none). `edge_network` is the network
+/// Traefik reaches the service's tasks on (none when all its routes are Traefik's own).
+pub fn service_labels(
+    p: &Platform,
+    svc: &Service,
+    edge_network: Option<&str>,
+) -> BTreeMap<String, String> {
     let mut l = BTreeMap::new();
     if svc.routes.is_empty() {
         return l;
     }
     l.insert("traefik.enable".into(), "true".into());
-    l.insert("traefik.swarm.network".into(), edge_network.into());
+    if let Some(net) = edge_network {
+        l.insert("traefik.swarm.network".into(), net.into());
+    }
     let tls = &p.environment.tls;
     let mut used_middlewares = Vec::new();
     for r in &svc.routes {
@@ -50,7 +85,7 @@ pub fn service_labels(p: &Platform, svc: &Service, edge_network: &str) -> BTreeM
                 r.router.clone()
             }
         };
-        let rule = rule(r);
+        let rule = service_rule(svc, r);
         let mws = r.middlewares.join(",");
         used_middlewares.extend(r.middlewares.iter().cloned());
         // (router name, entry point, tls)
@@ -132,8 +167,9 @@ pub fn service_labels(p: &Platform, svc: &Service, edge_network: &str) -> BTreeM
 }
 
 /// The edge router's arguments: Docker API through the proxy, our namespace only, entry points
-/// and certificate resolvers of the environment.
-pub fn edge_args(p: &Platform, proxy_host: &str, edge_network: &str) -> Vec<String> {
+/// and certificate resolvers of the environment. Each routed service names its own edge network
+/// in its labels, so there is no default network.
+pub fn edge_args(p: &Platform, proxy_host: &str) -> Vec<String> {
     let env = &p.environment;
     let mut a = vec![
         "--ping=true".to_string(),
@@ -144,7 +180,6 @@ pub fn edge_args(p: &Platform, proxy_host: &str, edge_network: &str) -> Vec<Stri
             crate::contract::DOCKER_API_PORT
         ),
         "--providers.swarm.exposedbydefault=false".into(),
-        format!("--providers.swarm.network={edge_network}"),
         format!(
             "--providers.swarm.constraints=Label(`{}`,`{}`)",
             crate::labels::NAMESPACE,

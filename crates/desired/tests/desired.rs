@@ -25,30 +25,46 @@ fn networks_are_derived_from_uses_and_routes() {
     assert_eq!(
         nets_of(&d, "demo"),
         [
-            "sprocket_edge",
-            "sprocket_to-rabbitmq",
-            "sprocket_to-redis",
+            "sprocket_demo_to_rabbitmq",
+            "sprocket_demo_to_redis",
             // from its `vault` paths
-            "sprocket_to-vault"
+            "sprocket_demo_to_vault",
+            "sprocket_edge_demo"
         ]
     );
-    assert_eq!(nets_of(&d, "redis"), ["sprocket_to-redis"]);
-    assert_eq!(
-        nets_of(&d, "rabbitmq"),
-        ["sprocket_edge", "sprocket_to-rabbitmq"]
-    );
+    assert_eq!(nets_of(&d, "redis"), ["sprocket_demo_to_redis"]);
+    // RabbitMQ's route is gated and its gate does not run offline: not routed here at all.
+    assert_eq!(nets_of(&d, "rabbitmq"), ["sprocket_demo_to_rabbitmq"]);
     assert_eq!(
         nets_of(&d, "traefik"),
-        ["sprocket_docker-api", "sprocket_edge"]
+        [
+            "sprocket_edge_demo",
+            "sprocket_edge_vault",
+            "sprocket_traefik_to_socket-proxy"
+        ]
     );
     assert_eq!(
         nets_of(&d, "socket-proxy"),
-        ["sprocket_docker-api", "sprocket_to-socket-proxy"]
+        [
+            "sprocket_traefik_to_socket-proxy",
+            "sprocket_vault-agent_to_socket-proxy"
+        ]
     );
     assert_eq!(
         nets_of(&d, "vault-agent"),
-        ["sprocket_to-socket-proxy", "sprocket_to-vault"]
+        [
+            "sprocket_vault-agent_to_socket-proxy",
+            "sprocket_vault-agent_to_vault"
+        ]
     );
+    // Each routed service tells Traefik which network reaches it; Traefik has no default.
+    let demo = d.services().find(|s| s.short_name == "demo").unwrap();
+    assert_eq!(demo.labels["traefik.swarm.network"], "sprocket_edge_demo");
+    let traefik = d.services().find(|s| s.short_name == "traefik").unwrap();
+    let args = traefik.args.as_ref().unwrap();
+    assert!(!args
+        .iter()
+        .any(|a| a.starts_with("--providers.swarm.network")));
     let agent = d
         .services()
         .find(|s| s.short_name == "vault-agent")
@@ -69,26 +85,66 @@ fn networks_are_derived_from_uses_and_routes() {
         ]
     );
     assert_eq!(agent.env["SPROCKET_TOKEN_PERIOD"], "86400");
-    // A network belongs to the layer of the service it leads to.
+    // A network belongs to the layer of the service it leads to; edge networks to the edge's.
     let data: Vec<&str> = d.layers[1]
         .networks
         .iter()
         .map(|n| n.name.as_str())
         .collect();
-    assert_eq!(data, ["sprocket_to-rabbitmq", "sprocket_to-redis"]);
+    assert_eq!(
+        data,
+        ["sprocket_demo_to_rabbitmq", "sprocket_demo_to_redis"]
+    );
     // Every attachment aliases the service's short name, so apps use `redis`, not `sprocket_redis`.
-    let demo = d.services().find(|s| s.short_name == "demo").unwrap();
     assert!(demo.networks.iter().all(|n| n.aliases == ["demo"]));
-    // Production: the platform's apps reach what they use across layers.
-    let prod = desired(&example("prod"));
-    assert!(nets_of(&prod, "core").contains(&"sprocket_to-redis".to_string()));
-    assert!(
-        nets_of(&prod, "server-analytics-service").contains(&"sprocket_to-influxdb".to_string())
-    );
-    assert!(
-        !nets_of(&prod, "server-analytics-service").contains(&"sprocket_to-redis".to_string()),
-        "nothing it does not use"
-    );
+}
+
+/// The property the README claims, over every pair of production's services: two services share
+/// a network exactly when one uses the other, or one is the edge router and the other is routed.
+#[test]
+fn two_services_share_a_network_only_along_a_used_or_routed_edge() {
+    let p = example("prod");
+    let d = desired(&p);
+    let edge = p.edge().unwrap().name.clone();
+    let routed = |s: &str| {
+        s != edge
+            && p.service(s)
+                .unwrap()
+                .routes
+                .iter()
+                .any(|r| r.internal.is_none())
+    };
+    let uses = |a: &str, b: &str| {
+        p.service(a).unwrap().uses.iter().any(|u| u == b)
+            || (a == edge && p.docker_api_proxy().is_some_and(|x| x.name == b))
+    };
+    let services: Vec<&str> = d.services().map(|s| s.short_name.as_str()).collect();
+    assert!(services.len() > 20, "{}", services.len());
+    let mut pairs = 0;
+    for (i, a) in services.iter().enumerate() {
+        for b in &services[i + 1..] {
+            let (na, nb) = (nets_of(&d, a), nets_of(&d, b));
+            let shared: Vec<&String> = nb.iter().filter(|n| na.contains(n)).collect();
+            let expected =
+                uses(a, b) || uses(b, a) || (*a == edge && routed(b)) || (*b == edge && routed(a));
+            assert_eq!(
+                !shared.is_empty(),
+                expected,
+                "{a} and {b} share {shared:?}; expected a shared network: {expected}"
+            );
+            pairs += usize::from(expected);
+            assert!(shared.len() <= 1 + usize::from(uses(a, b) && uses(b, a)));
+        }
+    }
+    assert!(pairs > 40, "{pairs}");
+    // web uses only core: it reaches neither Vault, RabbitMQ, Neo4j nor Dgraph.
+    for other in ["vault", "rabbitmq", "neo4j", "dgraph-alpha"] {
+        let web = nets_of(&d, "web");
+        assert!(
+            nets_of(&d, other).iter().all(|n| !web.contains(n)),
+            "web reaches {other}"
+        );
+    }
 }
 
 #[test]
@@ -174,9 +230,62 @@ fn ownership_labels_and_defaults() {
         assert_eq!(s.labels["io.sprocket.spec-hash"], s.hash());
     }
     let vault = d.services().find(|s| s.short_name == "vault").unwrap();
-    assert!(vault.configs[0]
-        .name
-        .starts_with("sprocket_vault-vault-hcl-"));
+    let configs: Vec<(&str, &str)> = vault
+        .configs
+        .iter()
+        .map(|c| (c.name.rsplit_once('-').unwrap().0, c.target.as_str()))
+        .collect();
+    assert_eq!(
+        configs,
+        [
+            (
+                "sprocket_vault-sprocket-listener",
+                "/etc/sprocket/vault-listener.hcl"
+            ),
+            ("sprocket_vault-vault-hcl", "/openbao/config/vault.hcl")
+        ]
+    );
+}
+
+/// Vault's private listener: a Unix socket in a volume of its own, loaded by one more
+/// `-config=` after the spec's server command, so sprocketctl never reaches Vault through the
+/// router. The public route refuses the unauthenticated key endpoints.
+#[test]
+fn vault_gets_a_private_socket_and_its_route_refuses_the_key_endpoints() {
+    use sprocket_desired::contract::vault_socket;
+    let d = desired(&example("offline"));
+    let vault = d.services().find(|s| s.short_name == "vault").unwrap();
+    assert_eq!(
+        vault.command.as_deref().unwrap(),
+        ["bao", "server", "-config=/openbao/config/vault.hcl"]
+    );
+    assert_eq!(
+        vault.args.as_deref().unwrap(),
+        ["-config=/etc/sprocket/vault-listener.hcl"]
+    );
+    let socket = vault
+        .mounts
+        .iter()
+        .find(|m| m.target == vault_socket::DIR)
+        .unwrap();
+    assert_eq!(
+        (socket.kind.as_str(), socket.source.as_str()),
+        ("volume", "sprocket_vault_socket")
+    );
+    assert!(vault_socket::listener_hcl().contains("address = \"/run/sprocket-vault/vault.sock\""));
+    assert_eq!(
+        vault_socket::host_path(Path::new("/var/lib/docker"), "sprocket"),
+        Path::new("/var/lib/docker/volumes/sprocket_vault_socket/_data/vault.sock")
+    );
+    for router in ["vault", "vault-tls"] {
+        let rule = &vault.labels[&format!("traefik.http.routers.{router}.rule")];
+        for path in traefik::VAULT_PRIVATE_PATHS {
+            assert!(rule.contains(&format!("!PathPrefix(`{path}`)")), "{rule}");
+        }
+    }
+    // Nobody else's rule refuses anything.
+    let demo = d.services().find(|s| s.short_name == "demo").unwrap();
+    assert!(!demo.labels["traefik.http.routers.demo.rule"].contains('!'));
 }
 
 #[test]
@@ -231,7 +340,17 @@ fn observed_from(d: &DesiredState) -> Observed {
                 labels: c.labels.clone(),
             })
             .collect(),
-        secrets: vec![],
+        // Every secret the layers mount, made once (the name's tail is its fingerprint).
+        secrets: d
+            .layers
+            .iter()
+            .flat_map(|l| &l.secrets)
+            .map(|r| ObservedObject {
+                id: format!("{}-0123456789ab", r.prefix),
+                name: format!("{}-0123456789ab", r.prefix),
+                labels: r.labels.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -21,7 +21,7 @@ fn svc(n: &str) -> Step {
 #[test]
 fn a_service_waits_for_what_it_uses_and_for_vault_when_it_mounts_a_vault_made_secret() {
     let p = example("offline");
-    let g = graph(&p, &desired(&p), VaultReach::ViaEdge);
+    let g = graph(&p, &desired(&p), VaultReach::Direct);
     assert_eq!(
         needs(&g, &svc("demo")),
         [
@@ -37,15 +37,12 @@ fn a_service_waits_for_what_it_uses_and_for_vault_when_it_mounts_a_vault_made_se
     assert!(needs(&g, &svc("redis")).is_empty());
     // A routed service does not wait for the edge router; the link is kept for reports.
     assert!(needs(&g, &svc("traefik")).is_empty());
-    assert_eq!(g.routed_by["sprocket_rabbitmq"], "sprocket_traefik");
+    assert_eq!(g.routed_by["sprocket_demo"], "sprocket_traefik");
     assert!(!g.routed_by.contains_key("sprocket_traefik"));
-    // The Vault step runs against the Vault service, through the router's route.
+    // The Vault step runs against the Vault service over its private socket: not the router.
     assert_eq!(
         needs(&g, &Step::Vault),
-        [
-            ("sprocket_vault".to_string(), NeedKind::VaultService),
-            ("sprocket_traefik".to_string(), NeedKind::Route),
-        ]
+        [("sprocket_vault".to_string(), NeedKind::VaultService)]
     );
     // The unseal agent mounts material made by the Vault step.
     assert!(needs(&g, &svc("vault-agent"))
@@ -62,7 +59,7 @@ fn a_service_waits_for_what_it_uses_and_for_vault_when_it_mounts_a_vault_made_se
 }
 
 #[test]
-fn without_a_vault_step_nothing_waits_for_vault_and_a_direct_address_skips_the_router() {
+fn without_a_vault_step_nothing_waits_for_vault() {
     let p = example("offline");
     let d = desired(&p);
     let g = graph(&p, &d, VaultReach::None);
@@ -75,13 +72,8 @@ fn without_a_vault_step_nothing_waits_for_vault_and_a_direct_address_skips_the_r
             ("sprocket_vault".to_string(), NeedKind::Uses),
         ]
     );
-    let g = graph(&p, &d, VaultReach::Direct);
-    assert_eq!(
-        needs(&g, &Step::Vault),
-        [("sprocket_vault".to_string(), NeedKind::VaultService)]
-    );
     // What a failed rabbitmq takes with it: the demo (and nothing of the infrastructure).
-    let g = graph(&p, &d, VaultReach::ViaEdge);
+    let g = graph(&p, &d, VaultReach::Direct);
     assert_eq!(g.dependents(&svc("rabbitmq")), [svc("demo")]);
     let mut after_vault: Vec<String> = g
         .dependents(&Step::Vault)
@@ -96,7 +88,7 @@ fn without_a_vault_step_nothing_waits_for_vault_and_a_direct_address_skips_the_r
 fn prod_graph_is_acyclic_and_complete() {
     let p = example("prod");
     let d = desired(&p);
-    let g = graph(&p, &d, VaultReach::ViaEdge);
+    let g = graph(&p, &d, VaultReach::Direct);
     assert_eq!(
         g.needs
             .keys()

@@ -67,8 +67,8 @@ pub fn to_engine(s: &ServiceSpec, refs: &Refs, deploy_id: &str) -> bollard::mode
         .map(|c| TaskSpecContainerSpecConfigs {
             file: Some(TaskSpecContainerSpecFile1 {
                 name: Some(c.target.clone()),
-                uid: Some("0".into()),
-                gid: Some("0".into()),
+                uid: Some(c.uid.to_string()),
+                gid: Some(c.gid.to_string()),
                 mode: Some(c.mode),
             }),
             config_id: refs.configs.get(&c.name).cloned(),
@@ -84,8 +84,8 @@ pub fn to_engine(s: &ServiceSpec, refs: &Refs, deploy_id: &str) -> bollard::mode
             TaskSpecContainerSpecSecrets {
                 file: Some(TaskSpecContainerSpecFile {
                     name: Some(c.target.clone()),
-                    uid: Some("0".into()),
-                    gid: Some("0".into()),
+                    uid: Some(c.uid.to_string()),
+                    gid: Some(c.gid.to_string()),
                     mode: Some(c.mode),
                 }),
                 secret_id: Some(id),
@@ -257,6 +257,8 @@ pub fn from_engine(
                 name: x.config_name.unwrap_or_default(),
                 target: f.name.unwrap_or_default(),
                 mode: f.mode.unwrap_or(0o444),
+                uid: id_of(f.uid.as_deref()),
+                gid: id_of(f.gid.as_deref()),
             }
         })
         .collect();
@@ -277,6 +279,8 @@ pub fn from_engine(
                 name: logical,
                 target: f.name.unwrap_or_default(),
                 mode: f.mode.unwrap_or(0o444),
+                uid: id_of(f.uid.as_deref()),
+                gid: id_of(f.gid.as_deref()),
             }
         })
         .collect();
@@ -397,6 +401,11 @@ pub fn from_engine(
         },
         stop_grace_period_ns: c.stop_grace_period.map(|n| n as u64),
     }
+}
+
+/// A file reference's uid/gid as Docker stores it (a decimal string; none is root).
+fn id_of(s: Option<&str>) -> u32 {
+    s.and_then(|x| x.parse().ok()).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -147,6 +147,8 @@ impl Calls {
 pub struct Engine {
     docker: Docker,
     pub endpoint: String,
+    /// The engine's root folder on its machine (`/var/lib/docker`): local volumes live under it.
+    pub root_dir: std::path::PathBuf,
     pub calls: Arc<Calls>,
 }
 
@@ -203,9 +205,14 @@ impl Engine {
         if !manager {
             return Err(EngineError::NotAManager { endpoint });
         }
+        let root_dir = info
+            .docker_root_dir
+            .unwrap_or_else(|| "/var/lib/docker".into())
+            .into();
         Ok(Engine {
             docker,
             endpoint,
+            root_dir,
             calls: Arc::new(Calls::default()),
         })
     }
@@ -567,6 +574,21 @@ impl Engine {
             .await
             .map_err(EngineError::api("list", "containers"))?;
         Ok(r.len())
+    }
+
+    /// Names of the networks this engine lists under `prefix`. A removed overlay network stays
+    /// listed (its local copy) until the last container on this node leaves it; creating a
+    /// service on it meanwhile fails with "not found".
+    pub async fn network_names(&self, prefix: &str) -> Result<Vec<String>, EngineError> {
+        let f = HashMap::from([("name".to_string(), vec![prefix.to_string()])]);
+        Ok(self
+            .docker
+            .list_networks(Some(q::ListNetworksOptions { filters: Some(f) }))
+            .await
+            .map_err(EngineError::api("list", "networks"))?
+            .into_iter()
+            .filter_map(|n| n.name)
+            .collect())
     }
 
     pub async fn tasks(&self, service_id: &str) -> Result<Vec<TaskInfo>, EngineError> {

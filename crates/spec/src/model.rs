@@ -262,6 +262,10 @@ pub struct ConfigFile {
 pub struct SecretMount {
     pub name: String,
     pub target: String,
+    /// The file's owner and mode in the container (default root, 0400).
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

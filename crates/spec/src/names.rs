@@ -25,3 +25,16 @@ pub fn check_object_name(n: &str) -> Result<(), String> {
         Err("must be 1–48 lowercase letters, digits and `-`, starting with a letter".into())
     }
 }
+
+/// The overlay network between one consumer and one provider it `uses`: only the two join it,
+/// so two consumers of one provider never share a network. `_` never occurs in a service or
+/// namespace name, so the name cannot collide with another pair's or an edge network's.
+pub fn pair_network(namespace: &str, consumer: &str, provider: &str) -> String {
+    format!("{namespace}_{consumer}_to_{provider}")
+}
+
+/// The overlay network between the edge router and one routed service: Traefik joins every one,
+/// each routed service only its own.
+pub fn edge_network(namespace: &str, service: &str) -> String {
+    format!("{namespace}_edge_{service}")
+}

@@ -217,7 +217,7 @@ pub struct ConfigSpec {
     pub mode: Option<u32>,
 }
 
-/// `- name` or `- {name: x, target: /path}`.
+/// `- name` or `- {name: x, target: /path, uid: 472, gid: 472, mode: 0o440}`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum SecretUse {
@@ -225,6 +225,10 @@ pub enum SecretUse {
     Full {
         name: String,
         target: Option<String>,
+        /// The file's owner in the container (a non-root image's user reads its secrets).
+        uid: Option<u32>,
+        gid: Option<u32>,
+        mode: Option<u32>,
     },
 }
 
@@ -239,6 +243,15 @@ impl SecretUse {
         match self {
             SecretUse::Name(_) => None,
             SecretUse::Full { target, .. } => target.as_deref(),
+        }
+    }
+    /// (uid, gid, mode): root and 0400 unless the spec says otherwise.
+    pub fn file(&self) -> (u32, u32, u32) {
+        match self {
+            SecretUse::Name(_) => (0, 0, 0o400),
+            SecretUse::Full { uid, gid, mode, .. } => {
+                (uid.unwrap_or(0), gid.unwrap_or(0), mode.unwrap_or(0o400))
+            }
         }
     }
 }

@@ -134,8 +134,24 @@ pub struct VaultClient {
     base: String,
     /// The Host header, when Vault is reached through the edge router by its route's host name.
     host: Option<String>,
+    /// Vault's private listener, a Unix socket on this machine, when reached that way.
+    socket: Option<std::path::PathBuf>,
     http: reqwest::Client,
     slow: reqwest::Client,
+}
+
+/// Every Vault client: no redirects (a standby answers 307 to its `api_addr`, a name that
+/// resolves only inside the swarm; following it would also re-send the token elsewhere), and no
+/// proxy from `HTTP(S)_PROXY`/`ALL_PROXY`: unseal keys and tokens go to Vault and nowhere else.
+fn builder(connect: Duration, socket: Option<&std::path::Path>) -> reqwest::ClientBuilder {
+    let b = reqwest::Client::builder()
+        .connect_timeout(connect)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
+    match socket {
+        Some(path) => b.unix_socket(path.to_path_buf()),
+        None => b,
+    }
 }
 
 impl VaultClient {
@@ -148,32 +164,44 @@ impl VaultClient {
     /// Like [`VaultClient::new`] with another timeout for every call but `sys/init` (the unseal
     /// agent probes with short ones).
     pub fn with_timeout(base: &str, host: Option<String>, timeout: Duration) -> VaultClient {
-        // No redirects: a standby answers 307 to its `api_addr`, a name that resolves only
-        // inside the swarm; following it would turn "not active yet" into a DNS error.
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
+        Self::build(base, host, None, timeout)
+    }
+
+    /// Vault's private listener: a Unix socket on this machine (see `sprocketctl`'s
+    /// `vault_lifecycle::client`). Nothing between sprocketctl and Vault can read or answer.
+    pub fn over_socket(path: &std::path::Path) -> VaultClient {
+        Self::build("http://vault", None, Some(path), Duration::from_secs(15))
+    }
+
+    fn build(
+        base: &str,
+        host: Option<String>,
+        socket: Option<&std::path::Path>,
+        timeout: Duration,
+    ) -> VaultClient {
+        let http = builder(timeout.min(Duration::from_secs(5)), socket)
             .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client");
-        let slow = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
+        let slow = builder(Duration::from_secs(5), socket)
             .build()
             .expect("an HTTP client");
         VaultClient {
             base: base.trim_end_matches('/').to_string(),
             host,
+            socket: socket.map(std::path::Path::to_path_buf),
             http,
             slow,
         }
     }
 
-    /// How this client reaches Vault, for messages (`http://127.0.0.1:80 (Host: vault.localhost)`).
+    /// How this client reaches Vault, for messages (`http://127.0.0.1:80 (Host: vault.localhost)`,
+    /// `unix:/var/lib/docker/volumes/…/vault.sock`).
     pub fn address(&self) -> String {
-        match &self.host {
-            Some(h) => format!("{} (Host: {h})", self.base),
-            None => self.base.clone(),
+        match (&self.socket, &self.host) {
+            (Some(path), _) => format!("unix:{}", path.display()),
+            (None, Some(h)) => format!("{} (Host: {h})", self.base),
+            (None, None) => self.base.clone(),
         }
     }
 

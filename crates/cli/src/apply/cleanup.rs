@@ -143,6 +143,34 @@ async fn remove_network_when_free(
     remove_when_free(|| engine.remove_network(id, name)).await
 }
 
+/// Waits (up to a minute) until the removed networks leave this node's list: Swarm removes a
+/// network at once, but its local copy lingers until the containers on it have stopped, and an
+/// `up` meanwhile would take it for present and fail to create services on it. `down` is done
+/// when what it removed is gone.
+async fn wait_networks_released(
+    engine: &Engine,
+    namespace: &str,
+    removed: &[String],
+    p: Progress,
+) -> Result<(), EngineError> {
+    let until = Instant::now() + Duration::from_secs(60);
+    let mut said = false;
+    loop {
+        let listed = engine.network_names(&format!("{namespace}_")).await?;
+        let lingering = removed.iter().filter(|n| listed.contains(n)).count();
+        if lingering == 0 || Instant::now() >= until {
+            return Ok(());
+        }
+        if !said {
+            p.say(format!(
+                "waiting for {lingering} network(s) to be released as their tasks stop"
+            ));
+            said = true;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// What `down` takes away: services of the layers in scope (later layers first), their
 /// networks and configs, and with `volumes` their named volumes (and, for the whole platform,
 /// every secret we made).
@@ -206,6 +234,7 @@ impl Teardown<'_> {
             p.say(format!("service {}: removed", s.spec.name));
             removed.push(format!("service {}", s.spec.name));
         }
+        let mut gone = Vec::new();
         for n in observed
             .networks
             .iter()
@@ -214,8 +243,10 @@ impl Teardown<'_> {
             if remove_network_when_free(engine, &n.id, &n.name).await? {
                 p.say(format!("network {}: removed", n.name));
                 removed.push(format!("network {}", n.name));
+                gone.push(n.name.clone());
             }
         }
+        wait_networks_released(engine, self.namespace, &gone, p).await?;
         for c in observed
             .configs
             .iter()

@@ -48,8 +48,6 @@ pub struct VaultStep {
     pub client: sprocket_vault::VaultClient,
     pub config: sprocket_spec::model::Vault,
     pub identity: Option<std::path::PathBuf>,
-    /// Reached at an address the operator gave, not through the edge router.
-    pub direct: bool,
 }
 
 /// Applies `plan` (computed once by the caller from `desired` and `observed`).

@@ -91,8 +91,7 @@ impl<'a> Deploy<'a> {
     ) -> Deploy<'a> {
         let reach = match &opts.vault {
             None => VaultReach::None,
-            Some(v) if v.direct => VaultReach::Direct,
-            Some(_) => VaultReach::ViaEdge,
+            Some(_) => VaultReach::Direct,
         };
         let mut refs = Refs::default();
         for c in &observed.configs {

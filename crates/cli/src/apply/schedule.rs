@@ -200,10 +200,7 @@ mod tests {
         }
         g.needs.insert(
             Step::Vault,
-            vec![
-                need(svc("vault"), NeedKind::VaultService),
-                need(svc("traefik"), NeedKind::Route),
-            ],
+            vec![need(svc("vault"), NeedKind::VaultService)],
         );
         g.needs
             .insert(svc("agent"), vec![need(Step::Vault, NeedKind::Vault)]);

@@ -81,6 +81,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, crate::error::CliError> {
         &live.observed.secrets,
         a.vault.identity.as_deref(),
         a.vault.vault_addr.as_deref(),
+        &live.engine.root_dir,
     )
     .await;
     let super::Live {

@@ -65,10 +65,10 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
                 client: crate::vault_lifecycle::client(
                     &loaded.platform,
                     a.vault.vault_addr.as_deref(),
+                    &engine.root_dir,
                 )?,
                 config,
                 identity: a.vault.identity.clone(),
-                direct: a.vault.vault_addr.is_some(),
             })
         }),
     };

@@ -70,10 +70,15 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let Some(v) = p.vault.clone() else {
         return Err(CliError::Invalid(format!("environment `{}` runs no Vault: the spec needs a `vault:` section and an enabled service with `role: vault`", p.environment.name)));
     };
-    let Some(client) = life::client(p, a.access.vault_addr.as_deref()) else {
+    // Without --vault-addr: Vault's private socket, under the engine's root folder.
+    let docker_root = match a.access.vault_addr {
+        Some(_) => PathBuf::new(),
+        None => super::connect().await?.root_dir,
+    };
+    let Some(client) = life::client(p, a.access.vault_addr.as_deref(), &docker_root) else {
         return Err(CliError::Invalid(format!(
-            "Vault service `{}` has no route to reach it by; pass --vault-addr",
-            v.service
+            "Vault service `{}` does not run in environment `{}`; pass --vault-addr",
+            v.service, p.environment.name
         )));
     };
     let identity = a.access.identity.as_deref();

@@ -43,7 +43,10 @@ pub enum LifecycleError {
         reason: String,
         fallback_reason: String,
     },
-    #[error("Vault at {addr} did not answer within {secs}s: {last}")]
+    #[error(
+        "Vault at {addr} did not answer within {secs}s: {last}{}",
+        socket_hint(addr)
+    )]
     NotListening {
         addr: String,
         secs: u64,
@@ -75,24 +78,27 @@ pub fn default_identity() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-/// How to reach Vault from here: `addr` when given; else through the edge router by the Vault
-/// service's first route (127.0.0.1 with the route's Host header locally, HTTPS by name where
-/// the environment has public certificates).
-pub fn client(p: &Platform, addr: Option<&str>) -> Option<VaultClient> {
+/// How to reach Vault from here: `addr` when given (`--vault-addr`); else its private listener,
+/// the Unix socket in the Vault service's socket volume under the engine's root folder
+/// (`docker_root`) on this machine. Never through the shared router: a route there could be
+/// captured by another service, and anyone reaching it could call `sys/init` first.
+pub fn client(p: &Platform, addr: Option<&str>, docker_root: &Path) -> Option<VaultClient> {
     if let Some(a) = addr {
         return Some(VaultClient::new(a, None));
     }
     let v = p.vault.as_ref()?;
-    let svc = p.service(&v.service)?;
-    let host = svc.routes.first()?.hosts.first()?.clone();
-    let env = &p.environment;
-    if env.tls.acme() && !sprocket_spec::values::is_local_host(&host) {
-        Some(VaultClient::new(&format!("https://{host}"), None))
+    p.service(&v.service)?;
+    Some(VaultClient::over_socket(
+        &sprocket_desired::contract::vault_socket::host_path(docker_root, &p.environment.namespace),
+    ))
+}
+
+/// When the private socket does not answer: it exists only on the node that runs Vault.
+fn socket_hint(addr: &str) -> &'static str {
+    if addr.starts_with("unix:") {
+        "\n  hint: the socket is Vault's private listener, on the node that runs Vault's task: run sprocketctl on that node (`docker service ps <namespace>_vault`), or pass --vault-addr"
     } else {
-        Some(VaultClient::new(
-            &format!("http://127.0.0.1:{}", env.http_port),
-            Some(host),
-        ))
+        ""
     }
 }
 

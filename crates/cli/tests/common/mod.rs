@@ -13,6 +13,7 @@ pub struct Run {
 }
 
 impl Run {
+    #[allow(dead_code)]
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))

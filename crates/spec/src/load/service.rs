@@ -617,7 +617,19 @@ impl<'a> Resolver<'a> {
                 ));
                 continue;
             }
+            let (uid, gid, mode) = s.value.file();
+            if mode > 0o777 {
+                self.err(
+                    "invalid-mode",
+                    pos(s),
+                    format!("`{name}` mounts secret `{sname}` with mode {mode:#o}, which is not a file mode"),
+                )
+                .help = Some("write it in octal, e.g. `mode: 0o440`".into());
+            }
             secret_mounts.push(model::SecretMount {
+                uid,
+                gid,
+                mode,
                 name: sname.to_string(),
                 target: s
                     .value
