@@ -28,7 +28,8 @@ layers:
       socket-proxy:
         role: docker-api-proxy
         image: sprocket-local/socket-proxy:0.3
-        env: { SERVICES: 1, TASKS: 1, NETWORKS: 1, NODES: 1, INFO: 1, VERSION: 1, PING: 1, EVENTS: 1 }
+        # What the spec switches on no longer decides: the rules are derived from the role.
+        env: { SERVICES: 1, TASKS: 1, NETWORKS: 1, NODES: 1, INFO: 1, VERSION: 1, PING: 1, EVENTS: 1, CONTAINERS: 1, POST: 1 }
         volumes: [{ bind: /var/run/docker.sock, target: /var/run/docker.sock, read_only: true }]
       gatekeeper: &demo
         image: sprocket-local/demo:0.1
@@ -44,6 +45,7 @@ layers:
       r1: { image: sprocket-local/demo:0.1, routes: [{ subdomain: r1, port: 8080 }] }
       r2: { image: sprocket-local/demo:0.1, routes: [{ subdomain: r2, port: 8080 }] }
       gated: { image: sprocket-local/demo:0.1, routes: [{ subdomain: gated, port: 8080, middlewares: [gate] }] }
+      api-reader: { image: sprocket-local/demo:0.1, uses: [socket-proxy] }
 environments:
   reach:
     namespace: sprocket-reach
@@ -116,6 +118,22 @@ fn reaches(from: &str, to: &str) -> bool {
     connects(from, to) || addresses(to).iter().any(|ip| connects(from, ip))
 }
 
+/// The status the Docker API proxy answers `method path` with, asked from inside `from`.
+fn proxy_status(from: &str, method: &str, path: &str) -> String {
+    let (_, out) = docker(&[
+        "exec",
+        &container(from),
+        "timeout",
+        "3",
+        "bash",
+        "-c",
+        &format!(
+            "exec 3<>/dev/tcp/socket-proxy/2375 && printf '%s HTTP/1.0\\r\\nContent-Length: 0\\r\\n\\r\\n' '{method} {path}' >&3 && head -c 12 <&3"
+        ),
+    ]);
+    out.split_whitespace().nth(1).unwrap_or("none").to_string()
+}
+
 fn http_status(host: &str) -> u16 {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", HTTP)).unwrap();
@@ -178,6 +196,29 @@ fn a_service_reaches_exactly_what_it_uses_from_inside_its_task() {
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
         assert_eq!(status, 200, "{host} through Traefik");
+    }
+
+    // The Docker API proxy: read-only, whole paths only, whatever its env switches on — no
+    // service logs, containers, configs or writes.
+    let (_, demo_id) = docker(&["service", "inspect", "-f", "{{.ID}}", &format!("{NS}_r1")]);
+    assert_eq!(proxy_status("api-reader", "GET", "/v1.41/services"), "200");
+    assert_eq!(proxy_status("api-reader", "GET", "/v1.41/_ping"), "200");
+    for (method, path) in [
+        ("GET", format!("/v1.41/services/{demo_id}/logs?stdout=1")),
+        ("GET", format!("/v1.41/services/{demo_id}%2Flogs")),
+        ("GET", "/v1.41/containers/json".to_string()),
+        ("GET", "/v1.41/info/../containers/json".to_string()),
+        ("GET", "/v1.41/configs".to_string()),
+        ("GET", "/v1.41/secrets".to_string()),
+        ("GET", "/v1.41/swarm".to_string()),
+        ("POST", "/v1.41/services/create".to_string()),
+        ("DELETE", format!("/v1.41/services/{demo_id}")),
+    ] {
+        assert_eq!(
+            proxy_status("api-reader", method, &path),
+            "403",
+            "{method} {path}"
+        );
     }
 
     let down = ctl(&["-q", "down"]);

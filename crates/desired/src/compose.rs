@@ -16,6 +16,9 @@
 //! Two more things make the files deployable as written: config `file:` paths are absolute
 //! (`docker stack deploy` resolves relative ones against the compose file's folder, not the
 //! current directory), and every `$` in a value is written `$$` (compose interpolates `$VAR`).
+//! Configs sprocketctl derives (Vault's private listener, the Docker API proxy's rules) have no
+//! file in the spec's folder: they are returned beside the text ([`ComposeFile::derived`]) to be
+//! written next to the compose file, which names them relative to its folder.
 
 use crate::state::{DesiredLayer, DesiredState, SecretRef, ServiceSpec};
 use serde::Serialize;
@@ -30,6 +33,10 @@ pub struct ComposeFile {
     pub text: String,
     /// The layer's services that the file does not carry, and why.
     pub left_out: Vec<LeftOut>,
+    /// Configs sprocketctl derives (Vault's private listener, the Docker API proxy's rules):
+    /// (file name, content), to be written beside the compose file, which names them relative
+    /// to its own folder.
+    pub derived: Vec<(String, Vec<u8>)>,
 }
 
 /// A service the compose export leaves out.
@@ -61,36 +68,34 @@ pub fn compose_files(d: &DesiredState, base: &Path) -> Vec<ComposeFile> {
                     header.push_str(&format!("#   {}: {}\n", o.service, one_line(&o.reason)));
                 }
             }
+            let kept = |c: &str| {
+                l.services.iter().any(|s| {
+                    !left_out.iter().any(|o| o.service == s.short_name)
+                        && s.configs.iter().any(|r| r.name == c)
+                })
+            };
+            let derived = l
+                .configs
+                .iter()
+                .filter(|c| c.source.is_none() && kept(&c.name))
+                .map(|c| (c.name.clone(), c.content.clone()))
+                .collect();
             ComposeFile {
                 layer: l.name.clone(),
                 text: format!("{header}{text}"),
                 left_out,
+                derived,
             }
         })
         .collect()
 }
 
-/// The layer's services that mount a secret, with the secrets and where their values come from;
-/// and those that mount a config sprocketctl derives (Vault: its private listener is how `up`
-/// initialises and unseals it, so a Vault deployed without `up` could never be).
+/// The layer's services that mount a secret, with the secrets and where their values come from.
 fn left_out(d: &DesiredState, l: &DesiredLayer) -> Vec<LeftOut> {
     let refs: Vec<&SecretRef> = d.layers.iter().flat_map(|l| &l.secrets).collect();
-    let derived = |s: &ServiceSpec| {
-        s.configs.iter().any(|c| {
-            l.configs
-                .iter()
-                .any(|x| x.name == c.name && x.source.is_none())
-        })
-    };
-    let derived_out = l.services.iter().filter(|s| derived(s)).map(|s| LeftOut {
-        service: s.short_name.clone(),
-        layer: l.name.clone(),
-        reason: "Vault is initialised and unsealed over a private listener that `sprocketctl up` derives: deploy it with `sprocketctl up`".into(),
-    });
-    let with_secrets = l
-        .services
+    l.services
         .iter()
-        .filter(|s| !s.secrets.is_empty() && !derived(s))
+        .filter(|s| !s.secrets.is_empty())
         .map(|s| {
             let mounts: Vec<String> = s
                 .secrets
@@ -114,8 +119,8 @@ fn left_out(d: &DesiredState, l: &DesiredLayer) -> Vec<LeftOut> {
                     d.namespace
                 ),
             }
-        });
-    derived_out.chain(with_secrets).collect()
+        })
+        .collect()
 }
 
 fn origin(name: &str, source: Option<SecretSource>) -> &'static str {
@@ -181,19 +186,18 @@ fn layer(d: &DesiredState, l: &DesiredLayer, base: &Path, left_out: &[LeftOut]) 
             volumes.insert(short(&m.source, ns), json!({ "name": m.source }));
         }
         for c in &s.configs {
-            let Some((spec, file)) = l
-                .configs
-                .iter()
-                .find(|x| x.name == c.name)
-                .and_then(|x| Some((x, x.source.as_ref()?)))
-            else {
+            let Some(spec) = l.configs.iter().find(|x| x.name == c.name) else {
                 continue;
+            };
+            let file = match &spec.source {
+                Some(path) => base.join(path).display().to_string(),
+                None => format!("./{}", c.name),
             };
             configs.insert(
                 short(&c.name, ns),
                 json!({
                     "name": c.name,
-                    "file": base.join(file).display().to_string(),
+                    "file": file,
                     "labels": spec.labels,
                 }),
             );

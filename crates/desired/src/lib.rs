@@ -8,6 +8,7 @@
 //! - [`plan`]: desired vs observed → the ordered, field-by-field plan;
 //! - [`vault`]: what Vault should hold (mounts, policies, auth) and its plan;
 //! - [`traefik`], [`labels`]: the derived router labels and our ownership labels;
+//! - [`socket_proxy`]: the Docker API proxy's read-only rules, derived from its role;
 //! - [`contract`]: names the agent, `up` and the desired state must agree on.
 
 pub mod compose;
@@ -15,6 +16,7 @@ pub mod contract;
 pub mod graph;
 pub mod labels;
 pub mod plan;
+pub mod socket_proxy;
 pub mod state;
 pub mod traefik;
 pub mod vault;

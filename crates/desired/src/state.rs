@@ -10,7 +10,7 @@ use crate::contract::{
     self, agent_env, vault_socket, DEFAULT_VAULT_PORT, DOCKER_API_PORT, SECRETS_DIR,
 };
 use crate::labels as L;
-use crate::traefik;
+use crate::{socket_proxy, traefik};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sprocket_spec::model::{self, EndpointMode, Platform, PublishMode, Role};
@@ -368,6 +368,27 @@ pub fn desired<'a>(p: &'a Platform) -> DesiredState {
                     gid: 0,
                 });
             }
+            if s.role == Some(Role::DockerApiProxy) {
+                let content =
+                    socket_proxy::config(&docker_socket_target(s), DOCKER_API_PORT).into_bytes();
+                let hash = short_hash(&content);
+                let name = format!("{ns}_{}-sprocket-rules-{hash}", s.name);
+                let mut labels = base(&layer.name, &format!("{}/sprocket-rules.cfg", s.name));
+                labels.insert(L::SPEC_HASH.into(), hash);
+                configs.push(ConfigSpec {
+                    name: name.clone(),
+                    labels,
+                    content,
+                    source: None,
+                });
+                file_configs.push(FileRef {
+                    name,
+                    target: socket_proxy::CONFIG_TARGET.into(),
+                    mode: 0o444,
+                    uid: 0,
+                    gid: 0,
+                });
+            }
             let mut derived: Vec<(String, model::SecretSource)> = Vec::new();
             if s.role == Some(Role::UnsealAgent) {
                 derived.push((UNSEAL_SECRET.into(), model::SecretSource::Vault));
@@ -549,6 +570,10 @@ fn service(
             read_only: false,
         });
     }
+    if s.role == Some(Role::DockerApiProxy) {
+        // Its rules are derived (see `socket_proxy`): HAProxy runs the derived file.
+        args = Some(socket_proxy::args());
+    }
     if s.role == Some(Role::Edge) {
         let proxy_host = proxy.map(|p| p.name.as_str()).unwrap_or("socket-proxy");
         let mut a = args.unwrap_or_default();
@@ -648,6 +673,20 @@ fn service(
     let hash = spec.hash();
     spec.labels.insert(L::SPEC_HASH.into(), hash);
     spec
+}
+
+/// Where the Docker API proxy finds the Docker socket: the target of its bind mount of a
+/// `docker.sock`, or the usual path.
+fn docker_socket_target(s: &model::Service) -> String {
+    s.volumes
+        .iter()
+        .find_map(|v| match v {
+            model::Volume::Bind { source, target, .. } if source.ends_with("docker.sock") => {
+                Some(target.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| "/var/run/docker.sock".into())
 }
 
 /// A service Traefik forwards to: it has a route with a backend port (internal routes are served

@@ -58,10 +58,17 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             let mut left_out = Vec::new();
             for (i, file) in compose_files(&desired, &cwd).into_iter().enumerate() {
                 let path = a.out.join(format!("{}-{}.yaml", i + 1, file.layer));
-                std::fs::write(&path, file.text).map_err(|e| {
-                    CliError::Failed(format!("cannot write {}: {e}", path.display()))
-                })?;
+                let write = |path: &std::path::Path, bytes: &[u8]| {
+                    std::fs::write(path, bytes).map_err(|e| {
+                        CliError::Failed(format!("cannot write {}: {e}", path.display()))
+                    })
+                };
+                write(&path, file.text.as_bytes())?;
                 files.push(path);
+                // Derived configs, beside the file that names them relative to its folder.
+                for (name, content) in &file.derived {
+                    write(&a.out.join(name), content)?;
+                }
                 left_out.extend(file.left_out);
             }
             let report = Written {
