@@ -7,6 +7,7 @@ mod clock;
 mod commands;
 mod error;
 mod exit;
+mod lock;
 mod output;
 mod vault_config;
 mod vault_lifecycle;
@@ -71,6 +72,7 @@ pub enum Command {
 }
 
 fn main() {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -79,4 +81,24 @@ fn main() {
         .expect("tokio runtime");
     let code = rt.block_on(commands::run(cli));
     std::process::exit(code);
+}
+
+/// `sprocketctl render | head`: when the reader of stdout or stderr goes away, the command ends
+/// quietly with 141 (128 + SIGPIPE, what a shell reports for other Unix tools), instead of
+/// panicking with "failed printing to stdout". SIGPIPE itself stays ignored (Rust's default), so
+/// a closed pipe can never kill the process between two steps of a Vault operation.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info)
+    }));
 }

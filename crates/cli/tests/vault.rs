@@ -406,6 +406,8 @@ async fn vault_is_initialised_unsealed_and_its_keys_stay_encrypted() {
         "{all}"
     );
     assert!(!all.contains("no identity"), "{all}");
+    // The way out it offers removes Vault's volume only, never every layer's data.
+    assert!(all.contains("docker volume rm"), "{all}");
 
     // The keyring restored: unsealed, data intact.
     std::fs::write(env.keyring(), &good).unwrap();

@@ -1,7 +1,7 @@
 //! `down`: remove the platform, or one layer, in reverse layer order. Only objects carrying our
 //! ownership labels for this namespace are touched. Volumes (data) stay unless `--volumes`.
 
-use super::{live, Ctx};
+use super::Ctx;
 use crate::apply::Teardown;
 use crate::error::CliError;
 use crate::exit;
@@ -32,8 +32,9 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         desired,
         engine,
         observed,
+        lock: _lock,
         ..
-    } = live(ctx).await?;
+    } = super::live_changing(ctx, "down").await?;
     let ns = desired.namespace.clone();
     let layer_names: Vec<String> = desired.layers.iter().map(|l| l.name.clone()).collect();
     if let Some(l) = a.layer.as_ref().filter(|l| !layer_names.contains(l)) {

@@ -121,11 +121,29 @@ pub struct Live {
     pub desired: DesiredState,
     pub engine: Engine,
     pub observed: Observed,
+    /// Held by commands that change the platform, from before they observe it to their end.
+    pub lock: Option<crate::lock::NamespaceLock>,
 }
 
 pub async fn live(ctx: &Ctx) -> Result<Live, CliError> {
+    live_as(ctx, None).await
+}
+
+/// [`live`] for a command that changes the platform: the namespace's lock is taken before the
+/// swarm is observed, so no other run changes it between the plan and its end.
+pub async fn live_changing(ctx: &Ctx, command: &str) -> Result<Live, CliError> {
+    live_as(ctx, Some(command)).await
+}
+
+async fn live_as(ctx: &Ctx, changing: Option<&str>) -> Result<Live, CliError> {
     let loaded = load(ctx)?;
     let desired = sprocket_desired::state::desired(&loaded.platform);
+    let lock = match changing {
+        Some(command) => {
+            Some(crate::lock::acquire(&desired.namespace, command, LOCK_WAIT, ctx.progress).await?)
+        }
+        None => None,
+    };
     let engine = connect().await?;
     let observed = engine.observe(&desired.namespace).await?;
     Ok(Live {
@@ -133,5 +151,9 @@ pub async fn live(ctx: &Ctx) -> Result<Live, CliError> {
         desired,
         engine,
         observed,
+        lock,
     })
 }
+
+/// How long a changing command waits for another one on the same namespace.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);

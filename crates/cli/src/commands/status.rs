@@ -89,6 +89,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, crate::error::CliError> {
         desired,
         engine,
         observed,
+        ..
     } = live;
     let mut layers = Vec::new();
     for l in &desired.layers {

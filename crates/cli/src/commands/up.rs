@@ -1,7 +1,7 @@
 //! `up`: apply the plan, each service as soon as what it needs is healthy; returns when every
 //! changed service has converged. Exit codes tell failure from timeout.
 
-use super::{live, secs, Ctx};
+use super::{secs, Ctx};
 use crate::apply::{self, LayerStatus, Outcome, ServiceAction, ServiceState, UpReport};
 use crate::error::CliError;
 use crate::exit;
@@ -12,8 +12,8 @@ use std::time::Duration;
 #[derive(clap::Args)]
 pub struct Args {
     /// How long each service may take, from its start, to run healthy with its old tasks gone,
-    /// in seconds.
-    #[arg(long, default_value_t = 300)]
+    /// in seconds (1 to 86400).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
     /// Also remove owned services and networks the spec no longer wants here.
     #[arg(long)]
@@ -28,7 +28,8 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         desired,
         engine,
         observed,
-    } = live(ctx).await?;
+        lock: _lock,
+    } = super::live_changing(ctx, "up").await?;
     // Blocked before anything changes: services would wait forever for secrets nobody makes.
     let plan = sprocket_desired::plan::plan(&desired, &observed);
     if !plan.conflicts.is_empty() {
@@ -45,9 +46,9 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     }
     if !plan.missing_secrets.is_empty() {
         return Err(CliError::Blocked(format!(
-            "secrets missing in the swarm: {}. Their source is Doppler or an operator; create them (as Docker secrets named `{}_<name>-…` with label io.sprocket.name=<name>) or disable the services that mount them in this environment. Nothing was changed.",
+            "secrets missing in the swarm: {}. Their source is Doppler or an operator; create each as a Docker secret named `{ns}_<name>-<anything>` with the labels io.sprocket.managed-by=sprocketctl, io.sprocket.namespace={ns} and io.sprocket.name=<name> (`printf %s \"$VALUE\" | docker secret create --label io.sprocket.managed-by=sprocketctl --label io.sprocket.namespace={ns} --label io.sprocket.name=<name> {ns}_<name>-1 -`; `down --volumes` removes them with the platform), or disable the services that mount them in this environment. Nothing was changed.",
             plan.missing_secrets.join(", "),
-            desired.namespace
+            ns = desired.namespace
         )));
     }
     let lengths: HashMap<String, usize> = loaded

@@ -23,8 +23,8 @@ pub enum VaultCommand {
     /// Make your own age identity (~/.config/sprocket/identity.txt, mode 0600) and its public key
     /// (age.pub beside it), for the spec's `vault.recipients`.
     Keygen {
-        /// Replace an existing identity (the keyrings encrypted to the old one stay readable
-        /// only with the old one).
+        /// Replace an existing identity; the old one is moved aside (`identity.txt.replaced-<time>`):
+        /// keyrings encrypted to it open only with it.
         #[arg(long)]
         force: bool,
     },
@@ -47,10 +47,27 @@ pub enum VaultCommand {
     GenerateRoot,
 }
 
+impl VaultCommand {
+    /// The subcommand as typed (for the namespace lock's holder).
+    fn name(&self) -> &'static str {
+        match self {
+            VaultCommand::Keygen { .. } => "keygen",
+            VaultCommand::Init { .. } => "init",
+            VaultCommand::Unseal => "unseal",
+            VaultCommand::Status => "status",
+            VaultCommand::RevokeRoot => "revoke-root",
+            VaultCommand::GenerateRoot => "generate-root",
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Keygen {
     identity: PathBuf,
     recipient: String,
+    /// Where `--force` moved the previous identity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaced: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -82,6 +99,19 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         )));
     };
     let identity = a.access.identity.as_deref();
+    // Every ceremony but `status` changes Vault or the keyring: one at a time per namespace.
+    let _lock = match &a.command {
+        VaultCommand::Status | VaultCommand::Keygen { .. } => None,
+        other => Some(
+            crate::lock::acquire(
+                &p.environment.namespace,
+                &format!("vault {}", other.name()),
+                super::LOCK_WAIT,
+                ctx.progress,
+            )
+            .await?,
+        ),
+    };
     let report = match a.command {
         VaultCommand::Keygen { .. } => unreachable!("keygen needs no spec, handled first"),
         VaultCommand::RevokeRoot => return root(ctx, &client, &v, identity, Root::Revoke).await,
@@ -285,6 +315,24 @@ fn keygen(ctx: &Ctx, force: bool) -> Result<i32, CliError> {
             identity.display()
         )));
     }
+    // --force never destroys a key: keyrings may be encrypted to it alone (local/offline), so
+    // the old identity is moved aside, like a replaced keyring.
+    let replaced = if identity.exists() {
+        let aside = identity.with_extension(format!(
+            "txt.replaced-{}",
+            crate::clock::unix_now().as_secs()
+        ));
+        std::fs::rename(&identity, &aside).map_err(|e| {
+            CliError::Failed(format!(
+                "cannot move {} aside to {}: {e}; nothing was changed",
+                identity.display(),
+                aside.display()
+            ))
+        })?;
+        Some(aside)
+    } else {
+        None
+    };
     let id = age::x25519::Identity::generate();
     let recipient = id.to_public().to_string();
     let secret = age::secrecy::ExposeSecret::expose_secret(&id.to_string()).to_string();
@@ -308,14 +356,24 @@ fn keygen(ctx: &Ctx, force: bool) -> Result<i32, CliError> {
     let r = Keygen {
         identity,
         recipient,
+        replaced,
     };
     match ctx.format {
         Format::Json => output::json(&r),
-        Format::Human => println!(
-            "identity {} (keep it private)\npublic key {}",
-            r.identity.display(),
-            r.recipient
-        ),
+        Format::Human => {
+            println!(
+                "identity {} (keep it private)\npublic key {}",
+                r.identity.display(),
+                r.recipient
+            );
+            if let Some(old) = &r.replaced {
+                eprintln!(
+                    "the previous identity was moved to {}: keyrings encrypted to it still open with it (--identity {})",
+                    old.display(),
+                    old.display()
+                );
+            }
+        }
     }
     Ok(exit::OK)
 }

@@ -28,8 +28,12 @@ pub enum LifecycleError {
     Vault(#[from] VaultError),
     #[error(transparent)]
     Keyring(#[from] KeyringError),
-    #[error("Vault at {addr} is already initialised, but there is no keyring at {path}.\n  It will not be initialised again (that would need its data destroyed). The unseal keys are with whoever initialised it:\n  restore the keyring from your backup to {path}; or, if this Vault's data is disposable, remove its volume (`sprocketctl down --volumes`) and run `vault init` again.")]
-    InitializedWithoutKeyring { addr: String, path: PathBuf },
+    #[error("Vault at {addr} is already initialised, but there is no keyring at {path}.\n  It will not be initialised again (that would need its data destroyed). The unseal keys are with whoever initialised it:\n  restore the keyring from your backup to {path}; or, if this Vault's data is disposable, remove the service `{service}` (`docker service rm <namespace>_{service}`) and then only its data volume (`docker volume rm <namespace>_<its volume>`), and run `up` again. Not `sprocketctl down --volumes`: that removes every layer's volumes and every secret.")]
+    InitializedWithoutKeyring {
+        addr: String,
+        path: PathBuf,
+        service: String,
+    },
     #[error("Vault was initialised but the keyring could not be written to {path} ({reason}); an encrypted copy was saved to {fallback}. Move it to {path} before anything else.")]
     KeyringWriteFailed {
         path: PathBuf,
@@ -186,6 +190,7 @@ pub async fn init(
             return Err(LifecycleError::InitializedWithoutKeyring {
                 addr: c.address(),
                 path: v.keyring.clone(),
+                service: v.service.clone(),
             });
         }
         report
@@ -350,6 +355,7 @@ fn open_initialised_keyring(
             Err(LifecycleError::InitializedWithoutKeyring {
                 addr: c.address(),
                 path,
+                service: v.service.clone(),
             })
         }
         other => other,
