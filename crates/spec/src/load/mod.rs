@@ -193,6 +193,7 @@ pub fn resolve(parsed: &Parsed, env: Option<&str>, files: &Files) -> Result<Load
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default(),
+        errors: parsed.diagnostics.iter().filter(|d| d.is_error()).count(),
         diags: parsed.diagnostics.clone(),
         files,
     };
@@ -246,6 +247,8 @@ struct Resolver<'a> {
     spec: &'a SpecFile,
     spec_dir: PathBuf,
     diags: Vec<Diagnostic>,
+    /// How many of `diags` are errors (counted as they come: a service asks after each one).
+    errors: usize,
     files: &'a Files<'a>,
 }
 
@@ -259,6 +262,7 @@ struct ServiceRef<'a> {
 
 impl<'a> Resolver<'a> {
     fn err(&mut self, code: &'static str, at: Pos, msg: impl Into<String>) -> &mut Diagnostic {
+        self.errors += 1;
         self.diags.push(Diagnostic::error(code, at, msg));
         self.diags.last_mut().expect("just pushed")
     }
@@ -316,6 +320,10 @@ impl<'a> Resolver<'a> {
         }
         let secrets = self.secrets();
         let externals = self.externals(&eff);
+        let vault_service = services
+            .iter()
+            .find(|(_, r)| r.svc.role.as_ref().map(|x| x.value) == Some(Role::Vault))
+            .map(|(k, _)| *k);
 
         let mut layers = Vec::new();
         for (li, (lkey, layer)) in spec.layers.iter().enumerate() {
@@ -345,6 +353,7 @@ impl<'a> Resolver<'a> {
                     secrets: &secrets,
                     middlewares: &middlewares,
                     externals: &externals,
+                    vault_service,
                 });
                 if let Some((_, reason)) = eff.disabled.get(&skey.value) {
                     out.disabled.push(model::Disabled {

@@ -64,7 +64,7 @@ impl<'a> Resolver<'a> {
     }
 
     pub(super) fn check_cycles(&mut self, services: &HashMap<&'a str, ServiceRef<'a>>) {
-        // Iterative DFS in file order; report each cycle once, at the `uses` entry closing it.
+        // Depth-first in file order; report each cycle once, at the `uses` entry closing it.
         let order: Vec<&str> = self
             .spec
             .layers
@@ -73,42 +73,46 @@ impl<'a> Resolver<'a> {
             .collect();
         let mut state: HashMap<&str, u8> = HashMap::new(); // 1 = on stack, 2 = done
         let mut reported = BTreeSet::new();
-        fn visit<'b>(
-            n: &'b str,
-            services: &HashMap<&'b str, ServiceRef<'b>>,
-            state: &mut HashMap<&'b str, u8>,
-            stack: &mut Vec<&'b str>,
-            found: &mut Vec<(Pos, Vec<String>)>,
-        ) {
-            state.insert(n, 1);
-            stack.push(n);
-            if let Some(s) = services.get(n) {
-                for u in &s.svc.uses {
-                    let target = u.value.as_str();
-                    let Some((tkey, _)) = services.get_key_value(target) else {
-                        continue;
-                    };
-                    match state.get(target) {
-                        Some(1) => {
-                            let i = stack.iter().position(|x| *x == target).unwrap_or(0);
-                            let mut cyc: Vec<String> =
-                                stack[i..].iter().map(|s| s.to_string()).collect();
-                            cyc.push(target.to_string());
-                            found.push((pos(u), cyc));
-                        }
-                        Some(_) => {}
-                        None => visit(tkey, services, state, stack, found),
+        let mut found: Vec<(Pos, Vec<String>)> = Vec::new();
+        // (service, index of its next `uses` entry): a loop, not recursion, so a long chain of
+        // `uses` cannot overflow the stack.
+        let mut stack: Vec<(&str, usize)> = Vec::new();
+        for n in order {
+            let Some((&start, _)) = services.get_key_value(n) else {
+                continue;
+            };
+            if state.contains_key(start) {
+                continue;
+            }
+            state.insert(start, 1);
+            stack.push((start, 0));
+            while let Some(&(node, i)) = stack.last() {
+                let uses = &services[node].svc.uses;
+                let Some(u) = uses.get(i) else {
+                    state.insert(node, 2);
+                    stack.pop();
+                    continue;
+                };
+                if let Some(top) = stack.last_mut() {
+                    top.1 += 1;
+                }
+                let Some((&target, _)) = services.get_key_value(u.value.as_str()) else {
+                    continue;
+                };
+                match state.get(target) {
+                    Some(1) => {
+                        let from = stack.iter().position(|(x, _)| *x == target).unwrap_or(0);
+                        let mut cyc: Vec<String> =
+                            stack[from..].iter().map(|(x, _)| x.to_string()).collect();
+                        cyc.push(target.to_string());
+                        found.push((pos(u), cyc));
+                    }
+                    Some(_) => {}
+                    None => {
+                        state.insert(target, 1);
+                        stack.push((target, 0));
                     }
                 }
-            }
-            stack.pop();
-            state.insert(n, 2);
-        }
-        let mut found = Vec::new();
-        for n in order {
-            if !state.contains_key(n) && services.contains_key(n) {
-                let key = *services.get_key_value(n).expect("checked").0;
-                visit(key, services, &mut state, &mut Vec::new(), &mut found);
             }
         }
         for (at, cyc) in found {

@@ -31,6 +31,8 @@ pub(super) struct ServiceCx<'c, 'a> {
     pub(super) secrets: &'c [model::Secret],
     pub(super) middlewares: &'c [model::Middleware],
     pub(super) externals: &'c [model::External],
+    /// The service with `role: vault`, if any (looked up once, not per reader).
+    pub(super) vault_service: Option<&'a str>,
 }
 
 impl<'c> ServiceCx<'c, '_> {
@@ -115,7 +117,7 @@ impl<'a> Resolver<'a> {
     }
 
     fn error_count(&self) -> usize {
-        self.diags.iter().filter(|d| d.is_error()).count()
+        self.errors
     }
 
     /// `image` as written (checked), then as the environment's `images` map it.
@@ -172,8 +174,6 @@ impl<'a> Resolver<'a> {
         let (name, layer) = (cx.name(), cx.layer);
         let mut uses = Vec::new();
         let mut uses_external = Vec::new();
-        let mut known: Vec<String> = cx.services.keys().map(|s| s.to_string()).collect();
-        known.extend(cx.externals.iter().map(|e| e.name.clone()));
         for u in &cx.svc.uses {
             if let Some(target) = cx.services.get(u.value.as_str()) {
                 if target.layer > cx.li {
@@ -204,6 +204,10 @@ impl<'a> Resolver<'a> {
             } else if cx.externals.iter().any(|e| e.name == u.value) {
                 uses_external.push(u.value.clone());
             } else {
+                // Built only for a misspelt name: once per service, it made validation
+                // quadratic in the number of services.
+                let mut known: Vec<String> = cx.services.keys().map(|s| s.to_string()).collect();
+                known.extend(cx.externals.iter().map(|e| e.name.clone()));
                 self.err(
                     "unknown-dependency",
                     pos(u),
@@ -255,10 +259,7 @@ impl<'a> Resolver<'a> {
         if svc.vault.is_empty() {
             return vault_paths;
         }
-        let vault_svc = cx
-            .services
-            .iter()
-            .find(|(_, r)| r.svc.role.as_ref().map(|x| x.value) == Some(Role::Vault));
+        let vault_svc = cx.vault_service.and_then(|v| cx.services.get_key_value(v));
         match (self.spec.vault.as_ref(), vault_svc) {
             (None, _) | (_, None) => {
                 self.err(
