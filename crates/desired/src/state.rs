@@ -177,7 +177,8 @@ pub fn short_hash(bytes: &[u8]) -> String {
 }
 
 /// The logical name of the unseal agent's material (a Docker secret made from the keyring).
-pub const UNSEAL_SECRET: &str = "vault-unseal";
+/// Validation reserves it (a spec cannot declare or mount such a secret).
+pub const UNSEAL_SECRET: &str = sprocket_spec::names::UNSEAL_SECRET;
 
 /// The logical name of a service's Vault token secret.
 pub fn token_secret(short_service: &str) -> String {

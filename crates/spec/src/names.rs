@@ -25,3 +25,26 @@ pub fn check_object_name(n: &str) -> Result<(), String> {
         Err("must be 1–48 lowercase letters, digits and `-`, starting with a letter".into())
     }
 }
+
+/// The logical name of the unseal agent's material, a Docker secret `up` makes from the
+/// operators' keyring. Reserved: a spec that declared it could mount the real one anywhere.
+pub const UNSEAL_SECRET: &str = "vault-unseal";
+/// Logical names of the services' Vault token secrets start with this (`vault-token-<service>`).
+/// Reserved for the same reason.
+pub const TOKEN_SECRET_PREFIX: &str = "vault-token-";
+
+/// True for the secret names only `up` may make (from the keyring or from Vault).
+pub fn is_reserved_secret(n: &str) -> bool {
+    n == UNSEAL_SECRET || n.starts_with(TOKEN_SECRET_PREFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_secrets() {
+        assert!(is_reserved_secret("vault-unseal") && is_reserved_secret("vault-token-demo"));
+        assert!(!is_reserved_secret("vault-unseal-2") && !is_reserved_secret("vault-tokens"));
+    }
+}

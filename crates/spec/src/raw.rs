@@ -23,7 +23,8 @@ pub struct SpecFile {
     /// Dependencies outside the swarm (managed PostgreSQL, S3 …) that services may `use`.
     #[serde(default)]
     pub external: OrderedMap<External>,
-    /// Every secret a service may reference, with where its value comes from.
+    /// Every secret a service may reference, with where its value comes from. `vault-unseal` and
+    /// `vault-token-…` are reserved: `up` makes them.
     #[serde(default)]
     pub secrets: OrderedMap<Secret>,
     /// Traefik middlewares that routes refer to by name.

@@ -20,7 +20,7 @@ mod vault;
 
 use crate::diag::{Diagnostic, Pos, Report, SourceFile};
 use crate::model::{self, Platform};
-use crate::names::check_object_name;
+use crate::names::{check_object_name, is_reserved_secret, TOKEN_SECRET_PREFIX, UNSEAL_SECRET};
 use crate::raw::{self, Role, SpecFile, S};
 use crate::tree::{self, Node, Seg};
 use environment::Effective;
@@ -471,11 +471,27 @@ impl<'a> Resolver<'a> {
                     continue;
                 }
             };
+            if is_reserved_secret(&k.value) {
+                self.err(
+                    "reserved-secret-name",
+                    pos(k),
+                    format!(
+                        "secret name `{}` is reserved: `up` makes `{UNSEAL_SECRET}` (the unseal agent's keys) and `{TOKEN_SECRET_PREFIX}<service>` (a Vault reader's token) itself",
+                        k.value
+                    ),
+                )
+                .help = Some("rename the secret; a service gets its Vault token from its `vault:` paths, the unseal agent its keys from `role: unseal-agent`".into());
+                continue;
+            }
             if let Err(e) = check_object_name(&k.value) {
                 self.err(
                     "invalid-secret-name",
                     pos(k),
                     format!("secret name `{}` {e}", k.value),
+                )
+                .help = Some(
+                    "secret names become Docker object names: lowercase letters, digits and `-`"
+                        .into(),
                 );
             }
             out.push(model::Secret {

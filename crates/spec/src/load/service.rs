@@ -11,7 +11,7 @@
 use super::suggest::suggest;
 use super::{pos, Effective, Resolver, ServiceRef};
 use crate::model::{self, Mode};
-use crate::names::check_object_name;
+use crate::names::{check_object_name, is_reserved_secret};
 use crate::raw::{self, Role, S};
 use crate::values;
 use std::collections::{BTreeMap, HashMap};
@@ -599,6 +599,15 @@ impl<'a> Resolver<'a> {
         let mut secret_mounts = Vec::new();
         for s in &cx.svc.secrets {
             let sname = s.value.name();
+            if is_reserved_secret(sname) {
+                self.err(
+                    "reserved-secret-mount",
+                    pos(s),
+                    format!("`{name}` mounts `{sname}`, a secret only `up` makes (Vault's unseal keys or a service's Vault token)"),
+                )
+                .help = Some("remove it: a service that reads Vault gets its own token from its `vault:` paths (at /run/secrets/vault-token), the unseal agent its keys from `role: unseal-agent`".into());
+                continue;
+            }
             if !cx.secrets.iter().any(|x| x.name == sname) && self.spec.secrets.get(sname).is_none()
             {
                 let known: Vec<String> = self
