@@ -212,7 +212,9 @@ pub struct VolumeSpec {
 
 #[derive(Debug, Deserialize)]
 pub struct ConfigSpec {
-    /// A file, relative to the spec file, mounted as a Docker config (content-addressed).
+    /// A file, relative to the spec file, mounted as a Docker config (content-addressed). It
+    /// stays inside the spec's folder (no absolute path, no `..` or symlink out of it) and
+    /// holds at most 500 KiB.
     pub file: S<String>,
     pub target: String,
     pub mode: Option<u32>,

@@ -6,6 +6,8 @@
 mod common;
 
 use common::*;
+use sprocket_spec::{validate_all, Files};
+use std::path::{Path, PathBuf};
 
 #[test]
 fn vault_made_secret_names_are_reserved() {
@@ -62,4 +64,95 @@ fn a_service_may_not_mount_a_vault_made_secret() {
         "`web` mounts `vault-token-auth`",
         at(&text, "{ name: vault-token-auth", 0),
     );
+}
+
+#[test]
+fn config_files_stay_inside_the_spec_folder() {
+    let text = replace("file: web.json", "file: /etc/shadow.json");
+    expect(
+        &text,
+        "config-file-outside-spec",
+        "config file `/etc/shadow.json` is an absolute path",
+        at(&text, "/etc/shadow.json", 0),
+    );
+    let text = replace("file: web.json", "file: conf/../../etc/passwd.json");
+    expect(
+        &text,
+        "config-file-outside-spec",
+        "config file `conf/../../etc/passwd.json` climbs out of the spec's folder with `..`",
+        at(&text, "conf/../..", 0),
+    );
+    // `..` that stays inside is fine.
+    let text = replace("file: web.json", "file: conf/../web.json");
+    assert!(diagnostics(&text).iter().all(|d| !d.is_error()));
+    // A symlink out of the folder, as `canonicalize` reports it.
+    let canonical = |p: &Path| -> std::io::Result<PathBuf> {
+        Ok(match p.to_str() {
+            Some("./web.json") => PathBuf::from("/etc/shadow"),
+            Some(".") => PathBuf::from("/srv/spec"),
+            _ => Path::new("/srv/spec").join(p),
+        })
+    };
+    let symlinked = Files {
+        canonicalize: &canonical,
+        ..Files::new(&files)
+    };
+    expect_in(
+        diagnostics_with(BASE, &symlinked),
+        "config-file-outside-spec",
+        "config file `web.json` is really `/etc/shadow` (through a symlink), outside the spec's folder `/srv/spec`",
+        at(BASE, "web.json", 0),
+    );
+}
+
+/// The same on a real disk: a spec folder with a symlink to a file beside it.
+#[test]
+fn a_config_symlinked_out_of_the_spec_folder_is_refused_on_disk() {
+    let root = std::env::temp_dir().join(format!("sprocket-symlink-{}", std::process::id()));
+    let spec_dir = root.join("spec");
+    std::fs::create_dir_all(spec_dir.join("conf")).unwrap();
+    std::fs::write(root.join("outside.json"), b"{\"secret\": 1}").unwrap();
+    std::fs::write(spec_dir.join("conf/real.json"), b"{}").unwrap();
+    std::os::unix::fs::symlink("../outside.json", spec_dir.join("web.json")).unwrap();
+    // A symlink that stays inside is fine.
+    std::os::unix::fs::symlink("conf/real.json", spec_dir.join("inside.json")).unwrap();
+    let spec = spec_dir.join("sprocket.yaml");
+    let validate = |text: &str| {
+        std::fs::write(&spec, text).unwrap();
+        let p = sprocket_spec::parse_file(&spec).unwrap();
+        validate_all(&p, &Files::disk()).diagnostics
+    };
+    let refused = validate(BASE);
+    let inside = validate(&replace("file: web.json", "file: inside.json"));
+    std::fs::remove_dir_all(&root).unwrap();
+    let d = expect_in(
+        refused,
+        "config-file-outside-spec",
+        "config file `web.json` is really",
+        at(BASE, "web.json", 0),
+    );
+    assert!(d.message.contains("outside.json"), "{d}");
+    assert!(inside.iter().all(|d| !d.is_error()), "{inside:#?}");
+}
+
+#[test]
+fn config_file_larger_than_swarm_takes() {
+    let big = |p: &Path| -> std::io::Result<Vec<u8>> {
+        match p.file_name().and_then(|n| n.to_str()) {
+            Some("big.json") => Ok(vec![b' '; 500 * 1024 + 1]),
+            Some("edge.json") => Ok(vec![b' '; 500 * 1024]),
+            _ => files(p),
+        }
+    };
+    let text = replace("file: web.json", "file: big.json");
+    expect_in(
+        diagnostics_with(&text, &Files::new(&big)),
+        "config-file-too-large",
+        "config file `big.json` is 512001 bytes; Swarm takes configs of at most 512000 bytes",
+        at(&text, "big.json", 0),
+    );
+    let text = replace("file: web.json", "file: edge.json");
+    assert!(diagnostics_with(&text, &Files::new(&big))
+        .iter()
+        .all(|d| !d.is_error()));
 }

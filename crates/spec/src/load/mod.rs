@@ -12,6 +12,7 @@
 //! This file holds the entry points and `Resolver::run`, the walk that calls them in order; the
 //! small top-level sections (middlewares, secrets, externals) are resolved here too.
 
+mod config;
 mod environment;
 mod platform;
 mod service;
@@ -53,24 +54,34 @@ fn pos<T>(s: &S<T>) -> Pos {
 }
 
 /// What resolving reads from the machine: the files the spec names (config files, `file:`
-/// recipients) and the home folder `~/` stands for. Handed in, so that resolving reads nothing
-/// by itself and tests can serve both from memory.
+/// recipients), where they really are (symlinks followed), and the home folder `~/` stands for.
+/// Handed in, so that resolving reads nothing by itself and tests can serve all of it from
+/// memory.
 pub struct Files<'a> {
     pub read: &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+    /// A path's canonical form: absolute, symlinks and `..` resolved (`std::fs::canonicalize`
+    /// on disk). Config files must stay inside the spec's folder by this form.
+    pub canonicalize: &'a dyn Fn(&Path) -> std::io::Result<PathBuf>,
     /// What `~/` expands to; `None` when unknown (`~/x` then stands for `x`).
     pub home: Option<PathBuf>,
 }
 
 impl<'a> Files<'a> {
-    /// Files served by `read`, no home folder.
+    /// Files served by `read`, no symlinks (every path is its own canonical form), no home
+    /// folder.
     pub fn new(read: &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>) -> Self {
-        Files { read, home: None }
+        Files {
+            read,
+            canonicalize: &|p: &Path| Ok(p.to_path_buf()),
+            home: None,
+        }
     }
 
     /// The real file system and the `HOME` of this process: the edge, for the CLI.
     pub fn disk() -> Files<'static> {
         Files {
             read: &|p: &Path| std::fs::read(p),
+            canonicalize: &|p: &Path| std::fs::canonicalize(p),
             home: std::env::var_os("HOME").map(PathBuf::from),
         }
     }

@@ -566,33 +566,6 @@ impl<'a> Resolver<'a> {
         volumes
     }
 
-    /// `configs`: each file read now (relative to the spec's folder), so a missing one is a
-    /// validation error rather than a failed deploy.
-    fn configs(&mut self, cx: &ServiceCx<'_, 'a>) -> Vec<model::ConfigFile> {
-        let mut configs = Vec::new();
-        for c in &cx.svc.configs {
-            let path = self.spec_dir.join(&c.value.file.value);
-            match (self.files.read)(&path) {
-                Ok(content) => configs.push(model::ConfigFile {
-                    file: c.value.file.value.clone(),
-                    path,
-                    target: c.value.target.clone(),
-                    mode: c.value.mode.unwrap_or(0o444),
-                    content,
-                }),
-                Err(e) => {
-                    self.err(
-                        "missing-config-file",
-                        pos(&c.value.file),
-                        format!("cannot read config file `{}`: {e}", path.display()),
-                    )
-                    .help = Some("config paths are relative to the spec file's folder".into());
-                }
-            }
-        }
-        configs
-    }
-
     /// `secrets`: each must be declared in the top-level `secrets:`.
     fn secret_mounts(&mut self, cx: &ServiceCx<'_, 'a>) -> Vec<model::SecretMount> {
         let name = cx.name();
