@@ -27,7 +27,7 @@ pub struct SpecFile {
     /// `vault-token-…` are reserved: `up` makes them.
     #[serde(default)]
     pub secrets: OrderedMap<Secret>,
-    /// Traefik middlewares that routes refer to by name.
+    /// Traefik middlewares that routes refer to by name (lowercase letters, digits and `-`).
     #[serde(default)]
     pub middlewares: OrderedMap<Middleware>,
     /// Vault's initialisation and the operators who hold its keys.
@@ -163,7 +163,7 @@ pub struct Route {
     pub host: Option<S<String>>,
     /// The container port Traefik forwards to. Not used with `internal`.
     pub port: Option<S<u64>>,
-    /// Only requests under this path prefix.
+    /// Only requests under this path prefix: `/` then letters, digits and `._~/-`.
     pub path: Option<S<String>>,
     #[serde(default)]
     pub middlewares: Vec<S<String>>,
@@ -173,7 +173,9 @@ pub struct Route {
     pub ip_access: bool,
     /// Router name; defaults to the service name (plus `-2`, `-3` … for further routes).
     pub name: Option<S<String>>,
-    /// A Traefik-internal service instead of a port (`api@internal` for the dashboard).
+    /// Instead of a port: `api@internal` (Traefik's dashboard; the route needs a `forward_auth`
+    /// middleware), or the name of another service, whose first route with a `port` this route
+    /// shares (with at least that route's middlewares). Never `…@provider`.
     pub internal: Option<S<String>>,
 }
 

@@ -240,6 +240,24 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
     n.checked_mul(mult).ok_or_else(bad)
 }
 
+/// A route's path prefix: starts with `/`, then only letters, digits and `._~/-` (the unreserved
+/// characters of a URL path). It is written into a Traefik rule between backticks, so anything
+/// else (a backtick, `(`, `|`, `&`, `!`, `%` …) could change the rule itself.
+pub fn check_route_path(p: &str) -> Result<(), String> {
+    if !p.starts_with('/') {
+        return Err(format!("route path `{p}` must start with `/`"));
+    }
+    match p
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._~/-".contains(*c)))
+    {
+        Some(c) => Err(format!(
+            "route path `{p}` contains {c:?}: only letters, digits and `._~/-` are allowed"
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,5 +319,26 @@ mod tests {
         assert_eq!(parse_memory("2Gi"), Ok(2 << 30));
         assert_eq!(parse_memory("1024"), Ok(1024));
         assert!(parse_memory("lots").is_err());
+    }
+
+    #[test]
+    fn route_paths() {
+        for ok in ["/", "/webhook", "/a/b-c_d.e~f/", "/v1/2"] {
+            assert_eq!(check_route_path(ok), Ok(()), "{ok}");
+        }
+        for (bad, what) in [
+            ("x", "start with `/`"),
+            ("/x`)||Host(`a`)||PathPrefix(`/", "contains '`'"),
+            ("/a b", "contains ' '"),
+            ("/a%2f", "contains '%'"),
+            ("/a|b", "contains '|'"),
+            ("/a&b", "contains '&'"),
+            ("/a!b", "contains '!'"),
+            ("/a(b", "contains '('"),
+            ("/é", "contains 'é'"),
+        ] {
+            let e = check_route_path(bad).unwrap_err();
+            assert!(e.contains(what), "{bad}: {e}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use sprocket_spec::{validate_all, Files};
+use sprocket_spec::{parse, resolve, validate_all, Files};
 use std::path::{Path, PathBuf};
 
 #[test]
@@ -155,4 +155,151 @@ fn config_file_larger_than_swarm_takes() {
     assert!(diagnostics_with(&text, &Files::new(&big))
         .iter()
         .all(|d| !d.is_error()));
+}
+
+#[test]
+fn route_path_is_a_plain_url_path() {
+    // The review's catch-all: it would have matched every host, Vault's included.
+    let text = replace(
+        "{ port: 3000, ip_access: true }",
+        "{ port: 3000, ip_access: true, path: \"/x`)||Host(`vault.localhost`)||PathPrefix(`/\" }",
+    );
+    let d = expect(
+        &text,
+        "invalid-path",
+        "contains '`': only letters, digits and `._~/-` are allowed",
+        at(&text, "\"/x`", 0),
+    );
+    assert!(d.help.unwrap().contains("written into the Traefik rule"));
+    for bad in ["/a!b", "/a%2e", "/a&&b", "/a(b)"] {
+        let text = replace(
+            "{ port: 3000, ip_access: true }",
+            &format!("{{ port: 3000, ip_access: true, path: \"{bad}\" }}"),
+        );
+        expect(&text, "invalid-path", bad, at(&text, bad, 0).map_col(-1));
+    }
+    let text = replace(
+        "{ port: 3000, ip_access: true }",
+        "{ port: 3000, ip_access: true, path: /api/v1.2/~me_x-y }",
+    );
+    assert!(diagnostics(&text).iter().all(|d| !d.is_error()));
+}
+
+#[test]
+fn middleware_names_are_object_names() {
+    // A `,` would add a reference to another provider's middleware, a `.` nest label keys.
+    for bad in ["x,noauth@file", "y.headers.customrequestheaders.x-admin"] {
+        let text = replace(
+            "  admin: { service: auth",
+            &format!("  \"{bad}\": {{ redirect_https: true }}\n  admin: {{ service: auth"),
+        );
+        expect(
+            &text,
+            "invalid-middleware-name",
+            &format!("middleware name `{bad}` must be"),
+            at(&text, bad, 0).map_col(-1),
+        );
+    }
+}
+
+/// A service in `apps` whose only route is gated by `admin`.
+fn with_board(route: &str) -> String {
+    replace(
+        "  apps:\n    services:\n",
+        "  apps:\n    services:\n      board: { image: \"example/board:1\", routes: [{ subdomain: board, port: 8080, middlewares: [admin] }] }\n",
+    )
+    .replacen(
+        "{ subdomain: admin, port: 3000, middlewares: [admin] }",
+        route,
+        1,
+    )
+}
+
+#[test]
+fn internal_names_the_dashboard_or_a_service_never_a_provider() {
+    let text = with_board("{ subdomain: b2, internal: board@swarm }");
+    let d = expect(
+        &text,
+        "invalid-internal",
+        "`internal: board@swarm` is neither `api@internal` nor a service of the spec",
+        at(&text, "board@swarm", 0),
+    );
+    assert!(d.help.unwrap().contains("did you mean `board`?"));
+    let text = with_board("{ subdomain: b2, internal: redis }");
+    expect(
+        &text,
+        "invalid-internal",
+        "`internal: redis` names a service with no route to a `port`",
+        at(&text, "internal: redis", 0).map_col(10),
+    );
+}
+
+#[test]
+fn internal_to_a_service_keeps_its_gate() {
+    let text = with_board("{ subdomain: b2, internal: board }");
+    expect(
+        &text,
+        "internal-without-gate",
+        "route `web-2` forwards to `board` without `admin`, which `board`'s own route passes through",
+        at(&text, "internal: board", 0).map_col(10),
+    );
+    // Through the same gate it shares the backend, rendered as that route's Traefik service
+    // (its router); where the gate does not run, neither route is published.
+    let text = with_board("{ subdomain: b2, internal: board, middlewares: [admin] }").replacen(
+        "board, port: 8080,",
+        "board, name: board-ui, port: 8080,",
+        1,
+    );
+    assert!(diagnostics(&text).iter().all(|d| !d.is_error()));
+    let p = parse(common::source(&text)).unwrap();
+    let local = resolve(&p, Some("local"), &Files::new(&files))
+        .unwrap()
+        .platform;
+    let web = local.service("web").unwrap();
+    assert_eq!(
+        (web.routes[1].internal.as_deref(), web.routes[1].port),
+        (Some("board-ui"), None)
+    );
+    let offline = resolve(&p, Some("offline"), &Files::new(&files))
+        .unwrap()
+        .platform;
+    assert_eq!(
+        offline.service("web").unwrap().dropped_routes[0].service,
+        "web-2"
+    );
+}
+
+#[test]
+fn the_dashboard_is_never_served_without_a_gate() {
+    let text = replace(
+        "traefik: { role: edge, image: \"traefik:v3.7\" }",
+        "traefik: { role: edge, image: \"traefik:v3.7\", routes: [{ subdomain: traefik, internal: api@internal }] }",
+    );
+    expect(
+        &text,
+        "ungated-dashboard",
+        "route `traefik` serves Traefik's dashboard (`api@internal`) without a gate",
+        at(&text, "api@internal", 0),
+    );
+    // A middleware that is no gate does not count.
+    let text = replace(
+        "middlewares:\n",
+        "middlewares:\n  https: { redirect_https: true }\n",
+    )
+    .replacen(
+        "traefik: { role: edge, image: \"traefik:v3.7\" }",
+        "traefik: { role: edge, image: \"traefik:v3.7\", routes: [{ subdomain: traefik, internal: api@internal, middlewares: [https] }] }",
+        1,
+    );
+    expect(
+        &text,
+        "ungated-dashboard",
+        "without a gate",
+        at(&text, "api@internal", 0),
+    );
+    let text = replace(
+        "traefik: { role: edge, image: \"traefik:v3.7\" }",
+        "traefik: { role: edge, image: \"traefik:v3.7\", routes: [{ subdomain: traefik, internal: api@internal, middlewares: [admin] }] }",
+    );
+    assert!(diagnostics(&text).iter().all(|d| !d.is_error()));
 }

@@ -15,6 +15,7 @@
 mod config;
 mod environment;
 mod platform;
+mod route;
 mod service;
 mod suggest;
 mod vault;
@@ -436,6 +437,14 @@ impl<'a> Resolver<'a> {
     fn middlewares(&mut self) -> Vec<model::Middleware> {
         let mut out = Vec::new();
         for (k, m) in self.spec.middlewares.iter() {
+            if let Err(e) = check_object_name(&k.value) {
+                self.err(
+                    "invalid-middleware-name",
+                    pos(k),
+                    format!("middleware name `{}` {e}", k.value),
+                )
+                .help = Some("a middleware's name becomes part of Traefik label keys (where `.` nests) and of a router's `,`-separated list (where `,` or `@` would add another): use lowercase letters, digits and `-`".into());
+            }
             let mut kinds = Vec::new();
             if let Some(fa) = &m.forward_auth {
                 kinds.push(model::MiddlewareKind::ForwardAuth {

@@ -3,7 +3,7 @@
 //! [`Resolver::service`] reads top to bottom like the spec reference: one method per key (mode,
 //! uses, Vault paths, routes, ports, health, volumes, configs, secrets, resources and the
 //! environment's overrides, placement, logging), each returning its piece of the
-//! [`model::Service`]. Adding a key means adding one method and one line there. The methods run
+//! [`model::Service`]; routes (`route.rs`) and configs (`config.rs`) have files of their own. Adding a key means adding one method and one line there. The methods run
 //! in a fixed order because diagnostics at the same position keep the order they were found in.
 //! What every method may look at — the service as written, its layer, the environment and the
 //! rest of the platform — travels in one [`ServiceCx`].
@@ -36,13 +36,13 @@ pub(super) struct ServiceCx<'c, 'a> {
 }
 
 impl<'c> ServiceCx<'c, '_> {
-    fn name(&self) -> &'c str {
+    pub(super) fn name(&self) -> &'c str {
         &self.key.value
     }
 
     /// Whether this environment runs the service. Structural checks apply either way; only
     /// "uses something disabled" depends on it.
-    fn enabled(&self) -> bool {
+    pub(super) fn enabled(&self) -> bool {
         !self.eff.disabled.contains_key(self.name())
     }
 }
@@ -317,143 +317,6 @@ impl<'a> Resolver<'a> {
             }
         }
         vault_paths
-    }
-
-    /// `routes`, with their hosts for this environment. A route whose forward-auth gate does
-    /// not run here is dropped (and said so), not an error.
-    fn routes(&mut self, cx: &ServiceCx<'_, 'a>) -> (Vec<model::Route>, Vec<model::Disabled>) {
-        let name = cx.name();
-        let mut routes = Vec::new();
-        let mut dropped_routes = Vec::new();
-        for (i, r) in cx.svc.routes.iter().enumerate() {
-            let rv = &r.value;
-            let router = match &rv.name {
-                Some(n) => {
-                    if check_object_name(&n.value).is_err() {
-                        self.err(
-                            "invalid-router-name",
-                            pos(n),
-                            format!(
-                                "router name `{}` must be lowercase letters, digits and `-`",
-                                n.value
-                            ),
-                        );
-                    }
-                    n.value.clone()
-                }
-                None if i == 0 => name.to_string(),
-                None => format!("{name}-{}", i + 1),
-            };
-            let port = match (&rv.port, &rv.internal) {
-                (Some(p), None) if (1..=65535).contains(&p.value) => Some(p.value as u16),
-                (Some(p), None) => {
-                    self.err(
-                        "invalid-port",
-                        pos(p),
-                        format!("port {} is outside 1–65535", p.value),
-                    );
-                    None
-                }
-                (None, Some(_)) => None,
-                (Some(p), Some(_)) => {
-                    self.err("route-port-and-internal", pos(p), "a route forwards either to a `port` or to an `internal` Traefik service, not both");
-                    None
-                }
-                (None, None) => {
-                    self.err(
-                        "route-without-port",
-                        pos(r),
-                        format!("route `{router}` of `{name}` names no `port`"),
-                    )
-                    .help = Some("add `port: <container port>` to the route".into());
-                    None
-                }
-            };
-            if let Some(p) = &rv.path {
-                if !p.value.starts_with('/') || p.value.contains(char::is_whitespace) {
-                    self.err(
-                        "invalid-path",
-                        pos(p),
-                        format!(
-                            "route path `{}` must start with `/` and contain no spaces",
-                            p.value
-                        ),
-                    );
-                }
-            }
-            for m in &rv.middlewares {
-                if !cx.middlewares.iter().any(|x| x.name == m.value)
-                    && self.spec.middlewares.get(&m.value).is_none()
-                {
-                    let known: Vec<String> = self
-                        .spec
-                        .middlewares
-                        .iter()
-                        .map(|(k, _)| k.value.clone())
-                        .collect();
-                    self.err(
-                        "unknown-middleware",
-                        pos(m),
-                        format!(
-                            "route `{router}` uses middleware `{}`, which is not declared",
-                            m.value
-                        ),
-                    )
-                    .help = Some(suggest(&m.value, &known, "middlewares"));
-                }
-            }
-            let hostname = cx.env.map(|e| e.hostname.clone()).unwrap_or_default();
-            let mut hosts = Vec::new();
-            match (&rv.subdomain, &rv.host) {
-                (Some(s), None) => {
-                    if let Err(e) = values::check_host(&s.value) {
-                        self.err("invalid-host", pos(s), e);
-                    }
-                    hosts.push(format!("{}.{hostname}", s.value.to_ascii_lowercase()));
-                }
-                (None, Some(h)) => {
-                    if let Err(e) = values::check_host(&h.value) {
-                        self.err("invalid-host", pos(h), e);
-                    }
-                    hosts.push(h.value.to_ascii_lowercase());
-                }
-                (None, None) => hosts.push(hostname.clone()),
-                (Some(s), Some(_)) => {
-                    self.err("subdomain-and-host", pos(s), "a route names either a `subdomain` (of the environment's hostname) or a full `host`, not both");
-                }
-            }
-            if rv.ip_access {
-                if let Some(env) = cx.env {
-                    hosts.extend(env.access_ips().iter().map(|ip| ip.to_string()));
-                }
-            }
-            let gate_off = rv.middlewares.iter().find_map(|m| {
-                let mw = cx.middlewares.iter().find(|x| x.name == m.value)?;
-                let gate = mw.service.as_ref()?;
-                let (_, why) = cx.eff.disabled.get(gate)?;
-                Some(format!(
-                    "middleware `{}` needs `{gate}`, which does not run here ({why})",
-                    m.value
-                ))
-            });
-            if let Some(reason) = gate_off {
-                dropped_routes.push(model::Disabled {
-                    service: router,
-                    reason,
-                });
-                continue;
-            }
-            routes.push(model::Route {
-                at: pos(r),
-                router,
-                hosts,
-                path: rv.path.as_ref().map(|p| p.value.clone()),
-                port,
-                internal: rv.internal.as_ref().map(|s| s.value.clone()),
-                middlewares: rv.middlewares.iter().map(|m| m.value.clone()).collect(),
-            });
-        }
-        (routes, dropped_routes)
     }
 
     /// `ports` published on the nodes.
