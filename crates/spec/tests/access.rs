@@ -303,3 +303,41 @@ fn the_dashboard_is_never_served_without_a_gate() {
     );
     assert!(diagnostics(&text).iter().all(|d| !d.is_error()));
 }
+
+#[test]
+fn no_other_route_on_vaults_hosts() {
+    let vault_routed = |other_route: &str| {
+        with_vault(VAULT)
+            .replacen(
+                "image: \"openbao/openbao:2.7.2\" }",
+                "image: \"openbao/openbao:2.7.2\", routes: [{ subdomain: vault, port: 8200 }] }",
+                1,
+            )
+            .replacen(
+                "{ subdomain: admin, port: 3000, middlewares: [admin] }",
+                other_route,
+                1,
+            )
+    };
+    // A longer path would win in Traefik and take the unseal keys and tokens sent to Vault.
+    let text = vault_routed("{ subdomain: VAULT, port: 3000, path: /v1/sys/unseal }");
+    let d = expect(
+        &text,
+        "route-on-vault-host",
+        "route `web-2` of `web` answers on `vault.localhost`, a host of the Vault service `vault`",
+        at(&text, "{ subdomain: VAULT", 0),
+    );
+    assert_eq!(
+        d.related.unwrap().pos.line,
+        at(&text, "{ subdomain: vault, port: 8200 }", 0).0
+    );
+    let text = vault_routed("{ host: vault.localhost, port: 3000 }");
+    expect(
+        &text,
+        "route-on-vault-host",
+        "answers on `vault.localhost`",
+        at(&text, "{ host: vault.localhost", 0),
+    );
+    let text = vault_routed("{ subdomain: vaults, port: 3000 }");
+    assert!(diagnostics(&text).iter().all(|d| !d.is_error()));
+}

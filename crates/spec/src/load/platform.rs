@@ -212,9 +212,39 @@ impl<'a> Resolver<'a> {
         let mut routers: HashMap<String, (Pos, String)> = HashMap::new();
         let mut claims: HashMap<(String, String), (Pos, String)> = HashMap::new();
         let acme = p.environment.tls.acme();
+        // sprocketctl sends Vault the unseal keys and tokens by its hosts: those hosts are
+        // Vault's alone, any path (a longer one would win in Traefik).
+        let vault_hosts: HashMap<&str, (Pos, &str)> = p
+            .services()
+            .filter(|s| s.role == Some(Role::Vault))
+            .flat_map(|s| {
+                s.routes.iter().flat_map(move |r| {
+                    r.hosts
+                        .iter()
+                        .map(move |h| (h.as_str(), (r.at, s.name.as_str())))
+                })
+            })
+            .collect();
         for s in p.services() {
             for r in &s.routes {
                 let at = r.at;
+                let on_vault = r
+                    .hosts
+                    .iter()
+                    .find_map(|h| vault_hosts.get_key_value(h.as_str()));
+                if let (Some((h, (vault_at, vault))), false) =
+                    (on_vault, s.role == Some(Role::Vault))
+                {
+                    let d = self.err(
+                        "route-on-vault-host",
+                        at,
+                        format!("route `{}` of `{}` answers on `{h}`, a host of the Vault service `{vault}`: it could take requests meant for Vault, unseal keys and tokens included", r.router, s.name),
+                    );
+                    *d = d
+                        .clone()
+                        .related(*vault_at, "Vault's route")
+                        .help("give the route another host: Vault's hosts are Vault's alone");
+                }
                 if let Some((first, owner)) = routers.get(&r.router) {
                     let d = self.err(
                         "duplicate-router",
