@@ -38,13 +38,49 @@ pub fn is_reserved_secret(n: &str) -> bool {
     n == UNSEAL_SECRET || n.starts_with(TOKEN_SECRET_PREFIX)
 }
 
+/// Swarm rejects service and network names longer than this (swarmkit `validateAnnotations`).
+pub const MAX_SERVICE_NAME: usize = 63;
+/// See [`MAX_SERVICE_NAME`].
+pub const MAX_NETWORK_NAME: usize = 63;
+/// Swarm rejects config and secret names longer than this.
+pub const MAX_CONFIG_NAME: usize = 64;
+/// See [`MAX_CONFIG_NAME`].
+pub const MAX_SECRET_NAME: usize = 64;
+/// Versioned configs and secrets end in `-` and this many hex digits (a content hash or a
+/// fingerprint).
+pub const VERSION_HEX: usize = 12;
+
+/// The part of a config's Docker name that comes from its file: the file name, every character
+/// other than an ASCII letter, digit or `-` made `-` (`grafana-datasources.yaml` →
+/// `grafana-datasources-yaml`). Configs are named `<ns>_<service>-<stem>-<12 hex>`.
+pub fn config_stem(file: &str) -> String {
+    std::path::Path::new(file)
+        .file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_default()
+        .chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || ch == '-' {
+                ch
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn reserved_secrets() {
+    fn reserved_secrets_and_stems() {
         assert!(is_reserved_secret("vault-unseal") && is_reserved_secret("vault-token-demo"));
         assert!(!is_reserved_secret("vault-unseal-2") && !is_reserved_secret("vault-tokens"));
+        assert_eq!(
+            config_stem("config/grafana-datasources.yaml"),
+            "grafana-datasources-yaml"
+        );
+        assert_eq!(config_stem("é.conf"), "--conf");
     }
 }

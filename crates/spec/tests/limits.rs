@@ -6,6 +6,146 @@ mod common;
 
 use common::*;
 
+/// [`expect_in`] for one of several diagnostics with the same code: the one whose message holds
+/// `msg` must be alone and at `pos`.
+fn expect_one(text: &str, code: &str, msg: &str, pos: (u32, u32)) {
+    let all = diagnostics(text);
+    let found: Vec<_> = all
+        .iter()
+        .filter(|d| d.code == code && d.message.contains(msg))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "want one `{code}` with {msg:?}, got: {all:#?}"
+    );
+    assert_eq!(
+        (found[0].pos.line, found[0].pos.column),
+        pos,
+        "{}",
+        found[0]
+    );
+    assert!(found[0].help.is_some(), "every error says what to do");
+}
+
+/// BASE with `namespace: <n letters>` in `local` (and so `offline`).
+fn with_namespace(n: usize) -> String {
+    replace(
+        "    hostname: localhost",
+        &format!("    namespace: {}\n    hostname: localhost", "n".repeat(n)),
+    )
+}
+
+/// Adds a service (a flow mapping) to the `apps` layer.
+fn add_app(text: &str, name: &str, body: &str) -> String {
+    text.replacen(
+        "  apps:\n    services:\n",
+        &format!("  apps:\n    services:\n      {name}: {body}\n"),
+        1,
+    )
+}
+
+#[test]
+fn derived_docker_names_fit_swarms_limits() {
+    let ns30 = "n".repeat(30);
+    // Service `<ns>_<service>`: 31 + 33 = 64 > 63.
+    let long = "s".repeat(33);
+    let text = add_app(&with_namespace(30), &long, "{ image: \"example/x:1\" }");
+    expect(
+        &text,
+        "name-too-long",
+        &format!("service name `{ns30}_{long}` would be 64 characters; Swarm allows at most 63"),
+        at(&text, &long, 0),
+    );
+    // The network of a `uses` edge, `<ns>_<consumer>--<provider>`: 5 + 40 + 2 + 20 = 67.
+    let (c, p) = ("c".repeat(40), "p".repeat(20));
+    let text = add_app(
+        &add_app(BASE, &p, "{ image: \"example/x:1\" }"),
+        &c,
+        &format!("{{ image: \"example/x:1\", uses: [{p}] }}"),
+    );
+    expect(
+        &text,
+        "name-too-long",
+        &format!("`{c}` uses `{p}`: the network between them (`demo_{c}--{p}`) would be 67 characters; Swarm allows at most 63"),
+        at(&text, &format!("[{p}]"), 0).map_col(1),
+    );
+    // A routed service's edge network `<ns>_edge-<service>`: 21 + 5 + 38 = 64.
+    let routed = "r".repeat(38);
+    let text = add_app(
+        &with_namespace(20),
+        &routed,
+        "{ image: \"example/x:1\", routes: [{ subdomain: long, port: 80 }] }",
+    );
+    expect(
+        &text,
+        "name-too-long",
+        "its edge network",
+        at(&text, "{ subdomain: long", 0),
+    );
+    // Config `<ns>_<service>-<stem>-<12 hex>`: 5 + 3 + 1 + 45 + 13 = 67 > 64.
+    let file = format!("{}.json", "f".repeat(40));
+    let text = replace("file: web.json", &format!("file: {file}"));
+    expect(
+        &text,
+        "name-too-long",
+        &format!(
+            "config name `demo_web-{}-json-<12 hex>` would be 67 characters; Swarm allows at most 64",
+            "f".repeat(40)
+        ),
+        at(&text, &file, 0),
+    );
+    // Secret `<ns>_<name>-<12 hex>`: 5 + 48 + 13 = 66.
+    let secret = "k".repeat(48);
+    let text = replace(
+        "  token: { source: generate }",
+        &format!("  token: {{ source: generate }}\n  {secret}: {{ source: manual }}"),
+    );
+    expect(
+        &text,
+        "name-too-long",
+        &format!("secret name `demo_{secret}-<12 hex>` would be 66 characters"),
+        at(&text, &secret, 0),
+    );
+}
+
+#[test]
+fn vault_made_secret_names_fit_swarms_limits() {
+    // A reader's token `<ns>_vault-token-<service>-<12 hex>`: 37 + 12 + 3 + 13 = 65.
+    let text = with_vault_config(&|t| {
+        t.replacen(
+            "    hostname: localhost",
+            &format!("    namespace: {}\n    hostname: localhost", "n".repeat(36)),
+            1,
+        )
+    });
+    expect(
+        &text,
+        "name-too-long",
+        "`web` reads Vault: its token secret",
+        at(&text, "platform/web/*", 0),
+    );
+    // The unseal agent's `<ns>_vault-unseal-<12 hex>`: 40 + 12 + 13 = 65.
+    let text = with_vault_config(&|t| {
+        t.replacen(
+            "    hostname: localhost",
+            &format!("    namespace: {}\n    hostname: localhost", "n".repeat(39)),
+            1,
+        )
+        .replacen(
+            "      redis: { image",
+            "      vault-agent: { role: unseal-agent, image: \"example/agent:1\" }\n      redis: { image",
+            1,
+        )
+    });
+    expect_one(
+        &text,
+        "name-too-long",
+        "the unseal agent's secret",
+        at(&text, "vault-agent", 0),
+    );
+}
+
 /// A long chain of `uses` is checked without recursion (no stack overflow) and without work
 /// per pair of services; `scripts/measure-validate` times it.
 #[test]

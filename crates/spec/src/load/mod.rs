@@ -7,13 +7,16 @@
 //! them in from memory. [`load_file`] and [`Files::disk`] are the edge that reads the real ones.
 //!
 //! One file per section of the spec: `environment.rs` (which environment, its `extends` chain),
-//! `service.rs` (each service, one method per key), `platform.rs` (rules across services),
-//! `vault.rs` (the `vault` section) and `suggest.rs` (the "did you mean" of every unknown name).
+//! `service.rs` (each service, one method per key), with `route.rs` (its routes) and
+//! `config.rs` (its config files) apart, `platform.rs` (rules across services), `limits.rs`
+//! (Docker's limits on the names derived from the spec), `vault.rs` (the `vault` section) and
+//! `suggest.rs` (the "did you mean" of every unknown name).
 //! This file holds the entry points and `Resolver::run`, the walk that calls them in order; the
 //! small top-level sections (middlewares, secrets, externals) are resolved here too.
 
 mod config;
 mod environment;
+mod limits;
 mod platform;
 mod route;
 mod service;
@@ -390,6 +393,7 @@ impl<'a> Resolver<'a> {
             vault,
         };
         self.check_platform(&platform, &services, &eff);
+        self.check_name_lengths(&platform, &services);
         Some(platform)
     }
 
