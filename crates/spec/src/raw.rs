@@ -121,6 +121,7 @@ pub struct Service {
     pub env: OrderedMap<Scalar>,
     /// `replicated` (default) or `global`.
     pub mode: Option<S<String>>,
+    /// 0 to 1000 (default 1).
     pub replicas: Option<S<u64>>,
     /// What this service talks to: other services (any earlier or the same layer) or externals.
     #[serde(default)]
@@ -197,7 +198,8 @@ pub struct Health {
     pub cmd: Vec<String>,
     pub interval: Option<S<String>>,
     pub timeout: Option<S<String>>,
-    pub retries: Option<u64>,
+    /// At most 1000 (default 3).
+    pub retries: Option<S<u64>>,
     pub start_period: Option<S<String>>,
 }
 
@@ -250,11 +252,11 @@ impl SecretUse {
 
 #[derive(Debug, Deserialize, Clone)]
 pub struct Resources {
-    /// CPUs, e.g. `0.5`.
-    pub cpus: Option<f64>,
-    /// Memory limit, e.g. `512M`, `2G`.
+    /// CPUs, e.g. `0.5`: above 0, at most 1000000.
+    pub cpus: Option<S<f64>>,
+    /// Memory limit: digits and one unit, e.g. `512M`, `512MiB`, `2G`.
     pub memory: Option<S<String>>,
-    pub reserve_cpus: Option<f64>,
+    pub reserve_cpus: Option<S<f64>>,
     pub reserve_memory: Option<S<String>>,
 }
 

@@ -146,6 +146,121 @@ fn vault_made_secret_names_fit_swarms_limits() {
     );
 }
 
+#[test]
+fn replicas_are_bounded() {
+    let text = replace(
+        "redis: { image",
+        "redis: { replicas: 18446744073709551615, image",
+    );
+    expect(
+        &text,
+        "invalid-replicas",
+        "18446744073709551615 replicas: at most 1000 are accepted",
+        at(&text, "18446744073709551615", 0),
+    );
+    // An environment's override too.
+    let text = replace(
+        "    endpoint_mode: dnsrr",
+        "    endpoint_mode: dnsrr\n    services: { redis: { replicas: 1001 } }",
+    );
+    expect(
+        &text,
+        "invalid-replicas",
+        "1001 replicas",
+        at(&text, "1001", 0),
+    );
+    let text = replace("redis: { image", "redis: { replicas: 1000, image");
+    assert!(diagnostics(&text).iter().all(|d| !d.is_error()));
+}
+
+#[test]
+fn cpus_are_positive_and_bounded() {
+    for bad in ["-3.5", "0", "1e300", "0.0000000001"] {
+        let text = replace(
+            "redis: { image",
+            &format!("redis: {{ resources: {{ reserve_cpus: 1, cpus: {bad} }}, image"),
+        );
+        expect(
+            &text,
+            "invalid-cpus",
+            "CPUs: give a number above 0 and at most 1000000",
+            at(&text, &format!("cpus: {bad}"), 0).map_col(6),
+        );
+    }
+    let text = replace(
+        "redis: { image",
+        "redis: { resources: { cpus: 0.25, reserve_cpus: 2 }, image",
+    );
+    assert!(diagnostics(&text).iter().all(|d| !d.is_error()));
+}
+
+#[test]
+fn memory_takes_one_unit_and_fits_docker() {
+    let text = replace(
+        "redis: { image",
+        "redis: { resources: { reserve_memory: 1bibib }, image",
+    );
+    expect(
+        &text,
+        "invalid-memory",
+        "`1bibib` is not a memory size",
+        at(&text, "1bibib", 0),
+    );
+    let text = replace(
+        "redis: { image",
+        "redis: { resources: { memory: 9000000000G }, image",
+    );
+    expect(
+        &text,
+        "invalid-memory",
+        "`9000000000G` is more memory than Docker can hold",
+        at(&text, "9000000000G", 0),
+    );
+    let text = replace(
+        "redis: { image",
+        "redis: { resources: { memory: 512MiB, reserve_memory: 1g }, image",
+    );
+    assert!(diagnostics(&text).iter().all(|d| !d.is_error()));
+}
+
+#[test]
+fn durations_fit_signed_nanoseconds() {
+    let text = replace(
+        "redis: { image",
+        "redis: { stop_grace_period: 2600000h, image",
+    );
+    expect(
+        &text,
+        "invalid-duration",
+        "`2600000h` is longer than Docker can hold",
+        at(&text, "2600000h", 0),
+    );
+    let text = replace(
+        "redis: { image",
+        "redis: { health: { cmd: [redis-cli, ping], timeout: 3000000h }, image",
+    );
+    expect(
+        &text,
+        "invalid-duration",
+        "`3000000h` is longer",
+        at(&text, "3000000h", 0),
+    );
+}
+
+#[test]
+fn health_retries_are_bounded() {
+    let text = replace(
+        "redis: { image",
+        "redis: { health: { cmd: [redis-cli, ping], retries: 18446744073709551615 }, image",
+    );
+    expect(
+        &text,
+        "invalid-retries",
+        "18446744073709551615 health check retries: at most 1000",
+        at(&text, "18446744073709551615", 0),
+    );
+}
+
 /// A long chain of `uses` is checked without recursion (no stack overflow) and without work
 /// per pair of services; `scripts/measure-validate` times it.
 #[test]

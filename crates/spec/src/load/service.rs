@@ -16,6 +16,17 @@ use crate::raw::{self, Role, S};
 use crate::values;
 use std::collections::{BTreeMap, HashMap};
 
+/// The help of every bad duration.
+pub(super) const DURATION_HELP: &str =
+    "digits and a unit (`ms`, `s`, `m`, `h`), repeated as needed: `500ms`, `5s`, `1m30s`, `2h`";
+
+/// The most tasks a replicated service may ask for.
+pub const MAX_REPLICAS: u64 = 1000;
+/// The most health check retries.
+pub const MAX_RETRIES: u64 = 1000;
+/// The most CPUs a limit or reservation may name.
+pub const MAX_CPUS: f64 = 1_000_000.0;
+
 /// What resolving one service may look at besides the service itself.
 pub(super) struct ServiceCx<'c, 'a> {
     /// Index of the service's layer, for "uses a later layer".
@@ -143,6 +154,18 @@ impl<'a> Resolver<'a> {
         for o in overrides {
             if let Some(r) = &o.replicas {
                 replicas = Some((r.value, pos(r)));
+            }
+        }
+        if let Some((n, at)) = replicas {
+            if n > MAX_REPLICAS {
+                self.err(
+                    "invalid-replicas",
+                    at,
+                    format!("{n} replicas: at most {MAX_REPLICAS} are accepted"),
+                )
+                .help = Some(format!(
+                    "give a number of tasks from 0 to {MAX_REPLICAS}, or use `mode: global` for one per node"
+                ));
             }
         }
         match svc.mode.as_ref().map(|m| (m, m.value.as_str())) {
@@ -350,7 +373,7 @@ impl<'a> Resolver<'a> {
         match v {
             None => default,
             Some(s) => values::parse_duration(&s.value).unwrap_or_else(|e| {
-                self.err("invalid-duration", pos(s), e);
+                self.err("invalid-duration", pos(s), e).help = Some(DURATION_HELP.into());
                 default
             }),
         }
@@ -367,11 +390,24 @@ impl<'a> Resolver<'a> {
             )
             .help = Some("give the command in exec form, e.g. `cmd: [redis-cli, ping]`".into());
         }
+        let retries = h.value.retries.as_ref().map(|r| r.value).unwrap_or(3);
+        if let Some(r) = h.value.retries.as_ref().filter(|r| r.value > MAX_RETRIES) {
+            self.err(
+                "invalid-retries",
+                pos(r),
+                format!(
+                    "{} health check retries: at most {MAX_RETRIES} are accepted",
+                    r.value
+                ),
+            )
+            .help =
+                Some("a few retries (3–10) with an `interval` say when a task is unhealthy".into());
+        }
         Some(model::Health {
             cmd: h.value.cmd.clone(),
             interval_ns: self.duration(&h.value.interval, 5_000_000_000),
             timeout_ns: self.duration(&h.value.timeout, 3_000_000_000),
-            retries: h.value.retries.unwrap_or(3),
+            retries,
             start_period_ns: self.duration(&h.value.start_period, 0),
         })
     }
@@ -517,11 +553,11 @@ impl<'a> Resolver<'a> {
     }
 
     fn apply_resources(&mut self, into: &mut model::Resources, r: &raw::Resources) {
-        if let Some(c) = r.cpus {
-            into.nano_cpus = Some((c * 1e9) as i64);
+        if let Some(c) = self.cpus(&r.cpus) {
+            into.nano_cpus = Some(c);
         }
-        if let Some(c) = r.reserve_cpus {
-            into.reserve_nano_cpus = Some((c * 1e9) as i64);
+        if let Some(c) = self.cpus(&r.reserve_cpus) {
+            into.reserve_nano_cpus = Some(c);
         }
         if let Some(m) = self.memory(&r.memory) {
             into.memory_bytes = Some(m);
@@ -531,12 +567,37 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// A number of CPUs in nano-CPUs: above 0 (0 would mean no limit) and at most
+    /// [`MAX_CPUS`], so it always fits Docker's signed 64 bits.
+    fn cpus(&mut self, v: &Option<S<f64>>) -> Option<i64> {
+        let v = v.as_ref()?;
+        let nano = v.value * 1e9;
+        if v.value.is_finite() && nano >= 1.0 && v.value <= MAX_CPUS {
+            // Bounded above: the cast cannot saturate.
+            return Some(nano as i64);
+        }
+        self.err(
+            "invalid-cpus",
+            pos(v),
+            format!(
+                "{} CPUs: give a number above 0 and at most {MAX_CPUS}",
+                v.value
+            ),
+        )
+        .help = Some("e.g. `cpus: 0.5` (half a CPU) or `cpus: 2`".into());
+        None
+    }
+
     fn memory(&mut self, v: &Option<S<String>>) -> Option<i64> {
         let v = v.as_ref()?;
         match values::parse_memory(&v.value) {
-            Ok(b) => Some(b as i64),
+            // `parse_memory` keeps sizes within i64.
+            Ok(b) => Some(i64::try_from(b).unwrap_or(i64::MAX)),
             Err(e) => {
-                self.err("invalid-memory", pos(v), e);
+                self.err("invalid-memory", pos(v), e).help = Some(
+                    "digits and one unit, `K`, `M` or `G` (powers of 1024) with an optional `i` and `B`: `512M`, `512MiB`, `2G`"
+                        .into(),
+                );
                 None
             }
         }
