@@ -69,12 +69,27 @@ pub fn config_stem(file: &str) -> String {
         .collect()
 }
 
+/// Environment variable names: `[A-Za-z_][A-Za-z0-9_]*`. A `=` would be read back as part of the
+/// value (a change on every run); an empty name or a newline is rejected by the engine.
+pub fn check_env_key(k: &str) -> Result<(), String> {
+    let ok = k
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err("must be letters, digits and `_`, not starting with a digit".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn reserved_secrets_and_stems() {
+    fn reserved_secrets_stems_and_env_keys() {
         assert!(is_reserved_secret("vault-unseal") && is_reserved_secret("vault-token-demo"));
         assert!(!is_reserved_secret("vault-unseal-2") && !is_reserved_secret("vault-tokens"));
         assert_eq!(
@@ -82,5 +97,11 @@ mod tests {
             "grafana-datasources-yaml"
         );
         assert_eq!(config_stem("é.conf"), "--conf");
+        for ok in ["PATH", "_X", "GF_DATABASE_PASSWORD__FILE", "a1"] {
+            assert!(check_env_key(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "1A", "A=B", "A B", "A\nB", "A-B", "Ä"] {
+            assert!(check_env_key(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -18,7 +18,7 @@ pub struct SpecFile {
     pub platform: S<String>,
     /// The environment used when `-e` is not given.
     pub default_environment: Option<S<String>>,
-    /// Layers in deploy order; each holds services.
+    /// Layers in deploy order; each holds services. Names as services' (they become file names).
     pub layers: OrderedMap<Layer>,
     /// Dependencies outside the swarm (managed PostgreSQL, S3 …) that services may `use`.
     #[serde(default)]
@@ -117,6 +117,7 @@ pub struct Service {
     pub command: Option<Vec<String>>,
     /// Replaces the image's default arguments.
     pub args: Option<Vec<String>>,
+    /// Variables (`[A-Za-z_][A-Za-z0-9_]*`) → values.
     #[serde(default)]
     pub env: OrderedMap<Scalar>,
     /// `replicated` (default) or `global`.

@@ -261,6 +261,43 @@ fn health_retries_are_bounded() {
     );
 }
 
+#[test]
+fn layer_names_are_object_names() {
+    // They become file names under `render --out`.
+    let text = replace("  data:\n", "  /../../pwned-by-layer-name:\n");
+    expect(
+        &text,
+        "invalid-layer-name",
+        "layer name `/../../pwned-by-layer-name` must be",
+        at(&text, "/../../pwned", 0),
+    );
+}
+
+#[test]
+fn env_keys_are_variable_names() {
+    let text = replace(
+        "        image: \"example/web:1\"\n",
+        "        image: \"example/web:1\"\n        env: { LOG_LEVEL: info, \"A=B\": c }\n",
+    );
+    expect(
+        &text,
+        "invalid-env-key",
+        "environment variable name \"A=B\" must be letters, digits and `_`",
+        at(&text, "\"A=B\"", 0),
+    );
+    // An environment's override too: the empty name the engine would refuse.
+    let text = replace(
+        "    endpoint_mode: dnsrr",
+        "    endpoint_mode: dnsrr\n    services: { web: { env: { \"\": x } } }",
+    );
+    expect(
+        &text,
+        "invalid-env-key",
+        "environment variable name \"\"",
+        at(&text, "\"\": x", 0),
+    );
+}
+
 /// A long chain of `uses` is checked without recursion (no stack overflow) and without work
 /// per pair of services; `scripts/measure-validate` times it.
 #[test]

@@ -347,6 +347,17 @@ impl<'a> Resolver<'a> {
                 services: Vec::new(),
                 disabled: Vec::new(),
             };
+            if let Err(e) = check_object_name(&lkey.value) {
+                self.err(
+                    "invalid-layer-name",
+                    pos(lkey),
+                    format!("layer name `{}` {e}", lkey.value),
+                )
+                .help = Some(
+                    "layer names become file names (`render --out`) and labels: use lowercase letters, digits and `-`"
+                        .into(),
+                );
+            }
             if layer.services.is_empty() {
                 self.warn(
                     "empty-layer",

@@ -11,7 +11,7 @@
 use super::suggest::suggest;
 use super::{pos, Effective, Resolver, ServiceRef};
 use crate::model::{self, Mode};
-use crate::names::{check_object_name, is_reserved_secret};
+use crate::names::{check_env_key, check_object_name, is_reserved_secret};
 use crate::raw::{self, Role, S};
 use crate::values;
 use std::collections::{BTreeMap, HashMap};
@@ -523,6 +523,7 @@ impl<'a> Resolver<'a> {
         if let Some(r) = &svc.resources {
             self.apply_resources(&mut resources, r);
         }
+        self.env_keys(svc.env.iter().map(|(k, _)| k));
         let mut env: BTreeMap<String, String> = svc
             .env
             .iter()
@@ -534,6 +535,7 @@ impl<'a> Resolver<'a> {
             if let Some(r) = &o.resources {
                 self.apply_resources(&mut resources, r);
             }
+            self.env_keys(o.env.iter().map(|(k, _)| k));
             for (k, v) in o.env.iter() {
                 env.insert(k.value.clone(), v.0.clone());
             }
@@ -549,6 +551,23 @@ impl<'a> Resolver<'a> {
             env,
             args,
             placement,
+        }
+    }
+
+    /// `env` keys are variable names.
+    fn env_keys<'k>(&mut self, keys: impl Iterator<Item = &'k S<String>>) {
+        for k in keys {
+            if let Err(e) = check_env_key(&k.value) {
+                self.err(
+                    "invalid-env-key",
+                    pos(k),
+                    format!("environment variable name {:?} {e}", k.value),
+                )
+                .help = Some(
+                    "name variables like `LOG_LEVEL` or `_X1`; put anything else in the value"
+                        .into(),
+                );
+            }
         }
     }
 
