@@ -19,7 +19,8 @@ pub mod agent_env {
 }
 
 /// Logical names of the service-token secrets start with this (`vault-token-<service>`).
-pub const TOKEN_SECRET_PREFIX: &str = "vault-token-";
+/// Validation reserves it (a spec cannot declare or mount such a secret).
+pub const TOKEN_SECRET_PREFIX: &str = sprocket_spec::names::TOKEN_SECRET_PREFIX;
 
 /// Where Docker mounts secrets in a container.
 pub const SECRETS_DIR: &str = "/run/secrets";

@@ -184,7 +184,8 @@ pub fn short_hash(bytes: &[u8]) -> String {
 }
 
 /// The logical name of the unseal agent's material (a Docker secret made from the keyring).
-pub const UNSEAL_SECRET: &str = "vault-unseal";
+/// Validation reserves it (a spec cannot declare or mount such a secret).
+pub const UNSEAL_SECRET: &str = sprocket_spec::names::UNSEAL_SECRET;
 
 /// The logical name of a service's Vault token secret.
 pub fn token_secret(short_service: &str) -> String {
@@ -302,19 +303,8 @@ pub fn desired<'a>(p: &'a Platform) -> DesiredState {
         for s in &layer.services {
             let mut file_configs = Vec::new();
             for c in &s.configs {
-                let stem: String = std::path::Path::new(&c.file)
-                    .file_name()
-                    .map(|f| f.to_string_lossy().to_string())
-                    .unwrap_or_default()
-                    .chars()
-                    .map(|ch| {
-                        if ch.is_ascii_alphanumeric() || ch == '-' {
-                            ch
-                        } else {
-                            '-'
-                        }
-                    })
-                    .collect();
+                // Validation checks the name's length with the same stem.
+                let stem = sprocket_spec::names::config_stem(&c.file);
                 let name = format!("{ns}_{}-{stem}-{}", s.name, short_hash(&c.content));
                 let mut labels = base(&layer.name, &format!("{}/{}", s.name, c.file));
                 labels.insert(L::SPEC_HASH.into(), short_hash(&c.content));

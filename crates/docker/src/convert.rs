@@ -27,6 +27,14 @@ fn nz(v: Option<i64>) -> Option<i64> {
     v.filter(|x| *x != 0)
 }
 
+/// Our counts and nanoseconds are `u64`; the engine's are `i64`. Validation bounds every value
+/// that comes from the spec (replicas, retries, durations) well inside `i64`, and our own
+/// constants are small, so this never saturates; if it did, the largest value is still the
+/// nearest one the engine can hold, never a negative that wrapped around.
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 pub fn to_engine(s: &ServiceSpec, refs: &Refs, deploy_id: &str) -> bollard::models::ServiceSpec {
     let container_labels: HashMap<String, String> = [
         (L::DEPLOY_ID.to_string(), deploy_id.to_string()),
@@ -95,10 +103,10 @@ pub fn to_engine(s: &ServiceSpec, refs: &Refs, deploy_id: &str) -> bollard::mode
         .collect();
     let health = s.health.as_ref().map(|h| HealthConfig {
         test: Some(h.test.clone()),
-        interval: Some(h.interval_ns as i64),
-        timeout: Some(h.timeout_ns as i64),
-        retries: Some(h.retries as i64),
-        start_period: Some(h.start_period_ns as i64),
+        interval: Some(to_i64(h.interval_ns)),
+        timeout: Some(to_i64(h.timeout_ns)),
+        retries: Some(to_i64(h.retries)),
+        start_period: Some(to_i64(h.start_period_ns)),
         start_interval: None,
     });
     let container = TaskSpecContainerSpec {
@@ -111,7 +119,7 @@ pub fn to_engine(s: &ServiceSpec, refs: &Refs, deploy_id: &str) -> bollard::mode
         dir: s.workdir.clone(),
         user: s.user.clone(),
         mounts: Some(mounts),
-        stop_grace_period: s.stop_grace_period_ns.map(|n| n as i64),
+        stop_grace_period: s.stop_grace_period_ns.map(to_i64),
         health_check: health,
         secrets: Some(secrets),
         configs: Some(configs),
@@ -135,9 +143,9 @@ pub fn to_engine(s: &ServiceSpec, refs: &Refs, deploy_id: &str) -> bollard::mode
         resources: Some(resources),
         restart_policy: Some(TaskSpecRestartPolicy {
             condition: s.restart.condition.parse().ok(),
-            delay: Some(s.restart.delay_ns as i64),
-            max_attempts: Some(s.restart.max_attempts as i64),
-            window: Some(s.restart.window_ns as i64),
+            delay: Some(to_i64(s.restart.delay_ns)),
+            max_attempts: Some(to_i64(s.restart.max_attempts)),
+            window: Some(to_i64(s.restart.window_ns)),
         }),
         placement: Some(TaskSpecPlacement {
             constraints: Some(s.placement.clone()),
@@ -162,7 +170,7 @@ pub fn to_engine(s: &ServiceSpec, refs: &Refs, deploy_id: &str) -> bollard::mode
     let mode = match s.mode {
         Mode::Replicated(n) => ServiceSpecMode {
             replicated: Some(ServiceSpecModeReplicated {
-                replicas: Some(n as i64),
+                replicas: Some(to_i64(n)),
             }),
             ..Default::default()
         },
@@ -177,10 +185,10 @@ pub fn to_engine(s: &ServiceSpec, refs: &Refs, deploy_id: &str) -> bollard::mode
         task_template: Some(task),
         mode: Some(mode),
         update_config: Some(ServiceSpecUpdateConfig {
-            parallelism: Some(s.update.parallelism as i64),
+            parallelism: Some(to_i64(s.update.parallelism)),
             delay: Some(0),
             failure_action: s.update.failure_action.parse().ok(),
-            monitor: Some(s.update.monitor_ns as i64),
+            monitor: Some(to_i64(s.update.monitor_ns)),
             max_failure_ratio: Some(0.0),
             order: s.update.order.parse().ok(),
         }),
@@ -417,6 +425,13 @@ mod tests {
     use super::*;
     use crate::raw::fix_healthcheck_keys;
     use std::path::Path;
+
+    #[test]
+    fn counts_and_durations_never_wrap_to_negative() {
+        assert_eq!(to_i64(3), 3);
+        assert_eq!(to_i64(i64::MAX as u64), i64::MAX);
+        assert_eq!(to_i64(u64::MAX), i64::MAX);
+    }
 
     fn roundtrip(env: &str) {
         let path =

@@ -210,7 +210,9 @@ pub struct Route {
     pub hosts: Vec<String>,
     pub path: Option<String>,
     pub port: Option<u16>,
-    /// Traefik-internal service (`api@internal`) instead of a port.
+    /// The Traefik service this route forwards to instead of a port of its own: `api@internal`
+    /// (the dashboard), or the router of another service's route that the spec named as
+    /// `internal: <service>` (the Traefik service that route's `port` defines).
     pub internal: Option<String>,
     pub middlewares: Vec<String>,
 }

@@ -38,3 +38,83 @@ pub fn pair_network(namespace: &str, consumer: &str, provider: &str) -> String {
 pub fn edge_network(namespace: &str, service: &str) -> String {
     format!("{namespace}_edge_{service}")
 }
+
+/// The logical name of the unseal agent's material, a Docker secret `up` makes from the
+/// operators' keyring. Reserved: a spec that declared it could mount the real one anywhere.
+pub const UNSEAL_SECRET: &str = "vault-unseal";
+/// Logical names of the services' Vault token secrets start with this (`vault-token-<service>`).
+/// Reserved for the same reason.
+pub const TOKEN_SECRET_PREFIX: &str = "vault-token-";
+
+/// True for the secret names only `up` may make (from the keyring or from Vault).
+pub fn is_reserved_secret(n: &str) -> bool {
+    n == UNSEAL_SECRET || n.starts_with(TOKEN_SECRET_PREFIX)
+}
+
+/// Swarm rejects service and network names longer than this (swarmkit `validateAnnotations`).
+pub const MAX_SERVICE_NAME: usize = 63;
+/// See [`MAX_SERVICE_NAME`].
+pub const MAX_NETWORK_NAME: usize = 63;
+/// Swarm rejects config and secret names longer than this.
+pub const MAX_CONFIG_NAME: usize = 64;
+/// See [`MAX_CONFIG_NAME`].
+pub const MAX_SECRET_NAME: usize = 64;
+/// Versioned configs and secrets end in `-` and this many hex digits (a content hash or a
+/// fingerprint).
+pub const VERSION_HEX: usize = 12;
+
+/// The part of a config's Docker name that comes from its file: the file name, every character
+/// other than an ASCII letter, digit or `-` made `-` (`grafana-datasources.yaml` →
+/// `grafana-datasources-yaml`). Configs are named `<ns>_<service>-<stem>-<12 hex>`.
+pub fn config_stem(file: &str) -> String {
+    std::path::Path::new(file)
+        .file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_default()
+        .chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || ch == '-' {
+                ch
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Environment variable names: `[A-Za-z_][A-Za-z0-9_]*`. A `=` would be read back as part of the
+/// value (a change on every run); an empty name or a newline is rejected by the engine.
+pub fn check_env_key(k: &str) -> Result<(), String> {
+    let ok = k
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err("must be letters, digits and `_`, not starting with a digit".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_secrets_stems_and_env_keys() {
+        assert!(is_reserved_secret("vault-unseal") && is_reserved_secret("vault-token-demo"));
+        assert!(!is_reserved_secret("vault-unseal-2") && !is_reserved_secret("vault-tokens"));
+        assert_eq!(
+            config_stem("config/grafana-datasources.yaml"),
+            "grafana-datasources-yaml"
+        );
+        assert_eq!(config_stem("é.conf"), "--conf");
+        for ok in ["PATH", "_X", "GF_DATABASE_PASSWORD__FILE", "a1"] {
+            assert!(check_env_key(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "1A", "A=B", "A B", "A\nB", "A-B", "Ä"] {
+            assert!(check_env_key(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -18,15 +18,16 @@ pub struct SpecFile {
     pub platform: S<String>,
     /// The environment used when `-e` is not given.
     pub default_environment: Option<S<String>>,
-    /// Layers in deploy order; each holds services.
+    /// Layers in deploy order; each holds services. Names as services' (they become file names).
     pub layers: OrderedMap<Layer>,
     /// Dependencies outside the swarm (managed PostgreSQL, S3 …) that services may `use`.
     #[serde(default)]
     pub external: OrderedMap<External>,
-    /// Every secret a service may reference, with where its value comes from.
+    /// Every secret a service may reference, with where its value comes from. `vault-unseal` and
+    /// `vault-token-…` are reserved: `up` makes them.
     #[serde(default)]
     pub secrets: OrderedMap<Secret>,
-    /// Traefik middlewares that routes refer to by name.
+    /// Traefik middlewares that routes refer to by name (lowercase letters, digits and `-`).
     #[serde(default)]
     pub middlewares: OrderedMap<Middleware>,
     /// Vault's initialisation and the operators who hold its keys.
@@ -116,10 +117,12 @@ pub struct Service {
     pub command: Option<Vec<String>>,
     /// Replaces the image's default arguments.
     pub args: Option<Vec<String>>,
+    /// Variables (`[A-Za-z_][A-Za-z0-9_]*`) → values.
     #[serde(default)]
     pub env: OrderedMap<Scalar>,
     /// `replicated` (default) or `global`.
     pub mode: Option<S<String>>,
+    /// 0 to 1000 (default 1).
     pub replicas: Option<S<u64>>,
     /// What this service talks to: other services (any earlier or the same layer) or externals.
     #[serde(default)]
@@ -162,7 +165,7 @@ pub struct Route {
     pub host: Option<S<String>>,
     /// The container port Traefik forwards to. Not used with `internal`.
     pub port: Option<S<u64>>,
-    /// Only requests under this path prefix.
+    /// Only requests under this path prefix: `/` then letters, digits and `._~/-`.
     pub path: Option<S<String>>,
     #[serde(default)]
     pub middlewares: Vec<S<String>>,
@@ -172,7 +175,9 @@ pub struct Route {
     pub ip_access: bool,
     /// Router name; defaults to the service name (plus `-2`, `-3` … for further routes).
     pub name: Option<S<String>>,
-    /// A Traefik-internal service instead of a port (`api@internal` for the dashboard).
+    /// Instead of a port: `api@internal` (Traefik's dashboard; the route needs a `forward_auth`
+    /// middleware), or the name of another service, whose first route with a `port` this route
+    /// shares (with at least that route's middlewares). Never `…@provider`.
     pub internal: Option<S<String>>,
 }
 
@@ -194,7 +199,8 @@ pub struct Health {
     pub cmd: Vec<String>,
     pub interval: Option<S<String>>,
     pub timeout: Option<S<String>>,
-    pub retries: Option<u64>,
+    /// At most 1000 (default 3).
+    pub retries: Option<S<u64>>,
     pub start_period: Option<S<String>>,
 }
 
@@ -211,7 +217,9 @@ pub struct VolumeSpec {
 
 #[derive(Debug, Deserialize)]
 pub struct ConfigSpec {
-    /// A file, relative to the spec file, mounted as a Docker config (content-addressed).
+    /// A file, relative to the spec file, mounted as a Docker config (content-addressed). It
+    /// stays inside the spec's folder (no absolute path, no `..` or symlink out of it) and
+    /// holds at most 500 KiB.
     pub file: S<String>,
     pub target: String,
     pub mode: Option<u32>,
@@ -258,11 +266,11 @@ impl SecretUse {
 
 #[derive(Debug, Deserialize, Clone)]
 pub struct Resources {
-    /// CPUs, e.g. `0.5`.
-    pub cpus: Option<f64>,
-    /// Memory limit, e.g. `512M`, `2G`.
+    /// CPUs, e.g. `0.5`: above 0, at most 1000000.
+    pub cpus: Option<S<f64>>,
+    /// Memory limit: digits and one unit, e.g. `512M`, `512MiB`, `2G`.
     pub memory: Option<S<String>>,
-    pub reserve_cpus: Option<f64>,
+    pub reserve_cpus: Option<S<f64>>,
     pub reserve_memory: Option<S<String>>,
 }
 

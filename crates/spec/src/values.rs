@@ -189,6 +189,7 @@ pub fn check_vault_path(p: &str) -> Result<&str, String> {
 /// Durations like `500ms`, `5s`, `1m30s`, `2h`, in nanoseconds.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
     let bad = || format!("`{text}` is not a duration; write e.g. `500ms`, `5s`, `1m30s`, `2h`");
+    let too_long = || format!("`{text}` is longer than Docker can hold (about 292 years)");
     let t = text.trim();
     if t.is_empty() {
         return Err(bad());
@@ -200,7 +201,7 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         if digits == 0 {
             return Err(bad());
         }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        let n: u64 = rest[..digits].parse().map_err(|_| too_long())?;
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = &rest[..unit_len];
@@ -213,31 +214,71 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
             _ => return Err(bad()),
         };
         total = total
-            .checked_add(n.checked_mul(mult).ok_or_else(bad)?)
-            .ok_or_else(bad)?;
+            .checked_add(n.checked_mul(mult).ok_or_else(too_long)?)
+            .ok_or_else(too_long)?;
+    }
+    // Docker holds durations as signed 64-bit nanoseconds.
+    if i64::try_from(total).is_err() {
+        return Err(too_long());
     }
     Ok(total)
 }
 
-/// Memory sizes like `256M`, `2G`, `512Mi`, `1048576`, in bytes (K/M/G are powers of 1024, as
-/// Docker reads them).
+/// Memory sizes like `256M`, `2G`, `512Mi`, `1GB`, `1048576`, in bytes (K/M/G are powers of 1024,
+/// as Docker reads them): digits, then at most one unit letter, an `i` after it, and a `B`.
 pub fn parse_memory(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let bad = || format!("`{text}` is not a memory size; write e.g. `256M`, `2G`");
+    let bad = || {
+        format!("`{text}` is not a memory size; write digits and one unit, e.g. `256M`, `2G`, `512Mi`, `1GB`")
+    };
     let digits = t.bytes().take_while(u8::is_ascii_digit).count();
     if digits == 0 {
         return Err(bad());
     }
-    let n: u64 = t[..digits].parse().map_err(|_| bad())?;
-    let unit = t[digits..].trim_end_matches(['i', 'B', 'b']);
-    let mult: u64 = match unit {
-        "" => 1,
-        "k" | "K" => 1 << 10,
-        "m" | "M" => 1 << 20,
-        "g" | "G" => 1 << 30,
-        _ => return Err(bad()),
+    let mut unit = &t[digits..];
+    let mult: u64 = match unit.as_bytes().first() {
+        Some(b'k' | b'K') => 1 << 10,
+        Some(b'm' | b'M') => 1 << 20,
+        Some(b'g' | b'G') => 1 << 30,
+        _ => 1,
     };
-    n.checked_mul(mult).ok_or_else(bad)
+    if mult > 1 {
+        unit = &unit[1..];
+        unit = unit.strip_prefix('i').unwrap_or(unit);
+    }
+    unit = unit
+        .strip_prefix('B')
+        .or_else(|| unit.strip_prefix('b'))
+        .unwrap_or(unit);
+    if !unit.is_empty() {
+        return Err(bad());
+    }
+    let too_large = || format!("`{text}` is more memory than Docker can hold (8 EiB)");
+    let n: u64 = t[..digits].parse().map_err(|_| too_large())?;
+    let bytes = n.checked_mul(mult).ok_or_else(too_large)?;
+    // Docker holds memory sizes as signed 64-bit byte counts.
+    if i64::try_from(bytes).is_err() {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// A route's path prefix: starts with `/`, then only letters, digits and `._~/-` (the unreserved
+/// characters of a URL path). It is written into a Traefik rule between backticks, so anything
+/// else (a backtick, `(`, `|`, `&`, `!`, `%` …) could change the rule itself.
+pub fn check_route_path(p: &str) -> Result<(), String> {
+    if !p.starts_with('/') {
+        return Err(format!("route path `{p}` must start with `/`"));
+    }
+    match p
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._~/-".contains(*c)))
+    {
+        Some(c) => Err(format!(
+            "route path `{p}` contains {c:?}: only letters, digits and `._~/-` are allowed"
+        )),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -301,5 +342,53 @@ mod tests {
         assert_eq!(parse_memory("2Gi"), Ok(2 << 30));
         assert_eq!(parse_memory("1024"), Ok(1024));
         assert!(parse_memory("lots").is_err());
+        assert_eq!(parse_memory("1KiB"), Ok(1024));
+        assert_eq!(parse_memory("1kb"), Ok(1024));
+        assert_eq!(parse_memory("3b"), Ok(3));
+        for bad in [
+            "1bibib", "1i", "1iB", "1MM", "1Mii", "1KiBB", "1 M", "1T", "1BM",
+        ] {
+            assert!(parse_memory(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_durations_fit_dockers_signed_64_bits() {
+        assert!(parse_memory("9000000000G")
+            .unwrap_err()
+            .contains("more memory"));
+        assert!(parse_memory("8589934591G").is_ok());
+        assert!(parse_memory("8589934592G").is_err());
+        assert!(parse_memory("99999999999999999999")
+            .unwrap_err()
+            .contains("more memory"));
+        assert!(parse_duration("2562047h").is_ok());
+        assert!(parse_duration("2600000h")
+            .unwrap_err()
+            .contains("longer than"));
+        assert!(parse_duration("18446744073709551616s")
+            .unwrap_err()
+            .contains("longer than"));
+    }
+
+    #[test]
+    fn route_paths() {
+        for ok in ["/", "/webhook", "/a/b-c_d.e~f/", "/v1/2"] {
+            assert_eq!(check_route_path(ok), Ok(()), "{ok}");
+        }
+        for (bad, what) in [
+            ("x", "start with `/`"),
+            ("/x`)||Host(`a`)||PathPrefix(`/", "contains '`'"),
+            ("/a b", "contains ' '"),
+            ("/a%2f", "contains '%'"),
+            ("/a|b", "contains '|'"),
+            ("/a&b", "contains '&'"),
+            ("/a!b", "contains '!'"),
+            ("/a(b", "contains '('"),
+            ("/é", "contains 'é'"),
+        ] {
+            let e = check_route_path(bad).unwrap_err();
+            assert!(e.contains(what), "{bad}: {e}");
+        }
     }
 }

@@ -1,108 +1,13 @@
 //! One test per validation rule: each asserts the rule's code, its message and the exact
 //! file:line:column it points at. A valid base spec is mutated by text replacement.
+//! The base spec and the assertions live in `common`; the rules that keep a spec from
+//! smuggling access are in `access.rs`, Docker's limits and value ranges in `limits.rs`.
 
-use sprocket_spec::{parse, resolve, validate_all, Diagnostic, Files, SourceFile};
+mod common;
+
+use common::*;
+use sprocket_spec::{parse, resolve, validate_all, Files};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-const BASE: &str = r#"platform: demo
-default_environment: local
-external:
-  postgres: { kind: postgres, host: db.example.org, port: 5432 }
-secrets:
-  token: { source: generate }
-middlewares:
-  admin: { service: auth, forward_auth: { address: "https://auth.{hostname}/check" } }
-layers:
-  infra:
-    services:
-      traefik: { role: edge, image: "traefik:v3.7" }
-      proxy: { role: docker-api-proxy, image: "tecnativa/docker-socket-proxy:0.3.0" }
-      auth: { image: "example/auth:1", routes: [{ subdomain: auth, port: 3000 }] }
-  data:
-    services:
-      redis: { image: "redis:7.0-alpine", ports: [{ target: 6379, published: 6379 }] }
-  apps:
-    services:
-      web:
-        image: "example/web:1"
-        uses: [redis, postgres]
-        secrets: [token]
-        configs: [{ file: web.json, target: /app/config.json }]
-        routes:
-          - { port: 3000, ip_access: true }
-          - { subdomain: admin, port: 3000, middlewares: [admin] }
-environments:
-  local:
-    hostname: localhost
-    server_ip: 192.168.1.10
-    tls: { mode: self-signed }
-  offline:
-    extends: local
-    endpoint_mode: dnsrr
-    publish_mode: host
-    disable: { auth: "no image here" }
-"#;
-
-fn files(p: &Path) -> std::io::Result<Vec<u8>> {
-    if p.file_name().is_some_and(|n| n == "web.json") {
-        Ok(b"{}".to_vec())
-    } else {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            "No such file or directory",
-        ))
-    }
-}
-
-fn source(text: &str) -> SourceFile {
-    SourceFile {
-        path: PathBuf::from("spec.yaml"),
-        text: Arc::from(text),
-    }
-}
-
-/// Every diagnostic of every environment.
-fn diagnostics(text: &str) -> Vec<Diagnostic> {
-    match parse(source(text)) {
-        Err(r) => r.diagnostics,
-        Ok(p) => validate_all(&p, &Files::new(&files)).diagnostics,
-    }
-}
-
-fn replace(from: &str, to: &str) -> String {
-    assert!(BASE.contains(from), "fixture lacks {from:?}");
-    BASE.replacen(from, to, 1)
-}
-
-/// 1-based line and column of the `nth` occurrence of `needle` in `text`.
-fn at(text: &str, needle: &str, nth: usize) -> (u32, u32) {
-    let off = text
-        .match_indices(needle)
-        .nth(nth)
-        .unwrap_or_else(|| panic!("no {needle:?}"))
-        .0;
-    let before = &text[..off];
-    let line = before.matches('\n').count() as u32 + 1;
-    let col = (off - before.rfind('\n').map(|i| i + 1).unwrap_or(0)) as u32 + 1;
-    (line, col)
-}
-
-/// Asserts exactly one diagnostic with `code`, containing `msg`, at `pos`.
-fn expect(text: &str, code: &str, msg: &str, pos: (u32, u32)) -> Diagnostic {
-    let all = diagnostics(text);
-    let found: Vec<&Diagnostic> = all.iter().filter(|d| d.code == code).collect();
-    assert_eq!(found.len(), 1, "want one `{code}`, got: {all:#?}");
-    let d = found[0].clone();
-    assert!(
-        d.message.contains(msg),
-        "message {:?} lacks {msg:?}",
-        d.message
-    );
-    assert_eq!((d.pos.line, d.pos.column), pos, "{d}");
-    assert!(d.help.is_some(), "every error says what to do: {d}");
-    d
-}
 
 #[test]
 fn base_is_valid_in_every_environment() {
@@ -476,16 +381,6 @@ fn the_example_spec_is_valid_in_every_environment() {
     );
 }
 
-const VAULT: &str = "vault:\n  shares: 5\n  threshold: 3\n  recipients: [\"age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq\"]\n";
-
-fn with_vault(section: &str) -> String {
-    replace(
-        "      redis: { image",
-        "      vault: { role: vault, image: \"openbao/openbao:2.7.2\" }\n      redis: { image",
-    )
-    .replacen("layers:\n", &format!("{section}layers:\n"), 1)
-}
-
 #[test]
 fn vault_section_resolves_per_environment() {
     let p = parse(source(&with_vault(VAULT))).unwrap();
@@ -529,8 +424,8 @@ fn recipients_file_under_home_comes_from_the_injected_home() {
         }
     };
     let with_home = Files {
-        read: &read,
         home: Some(PathBuf::from("/home/op")),
+        ..Files::new(&read)
     };
     let v = resolve(&p, Some("local"), &with_home)
         .unwrap()
@@ -540,8 +435,8 @@ fn recipients_file_under_home_comes_from_the_injected_home() {
     assert_eq!(v.recipients, [KEY]);
     // Another home: the file is not there, a warning says where it was looked for.
     let elsewhere = Files {
-        read: &read,
         home: Some(PathBuf::from("/home/other")),
+        ..Files::new(&read)
     };
     let loaded = resolve(&p, Some("local"), &elsewhere).unwrap();
     assert!(loaded.platform.vault.unwrap().recipients.is_empty());
@@ -589,19 +484,6 @@ fn vault_rules() {
         "nobody could open the keyring",
         at(&text, "shares", 0),
     );
-}
-
-/// A Vault section with mounts, a team policy and GitHub teams; `web` reads `platform/web/*`.
-fn with_vault_config(edit: &dyn Fn(String) -> String) -> String {
-    let section = format!(
-        "{VAULT}  mounts: {{ platform: kv-v2, misc: kv }}\n  policies:\n    devs: [{{ path: \"platform/data/*\", capabilities: [read, list] }}]\n  github: {{ organization: acme, teams: {{ devs: [devs] }} }}\n  token_period: 1h\n"
-    );
-    let text = with_vault(&section).replacen(
-        "        uses: [redis, postgres]\n",
-        "        uses: [redis, postgres]\n        vault: [platform/web/*]\n",
-        1,
-    );
-    edit(text)
 }
 
 #[test]
@@ -726,13 +608,4 @@ fn vault_configuration_rules() {
                 .contains("`web` reads Vault paths, but this environment disables `vault`")),
         "{all:#?}"
     );
-}
-
-trait MapCol {
-    fn map_col(self, add: u32) -> Self;
-}
-impl MapCol for (u32, u32) {
-    fn map_col(self, add: u32) -> Self {
-        (self.0, self.1 + add)
-    }
 }

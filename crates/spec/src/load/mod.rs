@@ -7,20 +7,25 @@
 //! them in from memory. [`load_file`] and [`Files::disk`] are the edge that reads the real ones.
 //!
 //! One file per section of the spec: `environment.rs` (which environment, its `extends` chain),
-//! `service.rs` (each service, one method per key), `platform.rs` (rules across services),
-//! `vault.rs` (the `vault` section) and `suggest.rs` (the "did you mean" of every unknown name).
+//! `service.rs` (each service, one method per key), with `route.rs` (its routes) and
+//! `config.rs` (its config files) apart, `platform.rs` (rules across services), `limits.rs`
+//! (Docker's limits on the names derived from the spec), `vault.rs` (the `vault` section) and
+//! `suggest.rs` (the "did you mean" of every unknown name).
 //! This file holds the entry points and `Resolver::run`, the walk that calls them in order; the
 //! small top-level sections (middlewares, secrets, externals) are resolved here too.
 
+mod config;
 mod environment;
+mod limits;
 mod platform;
+mod route;
 mod service;
 mod suggest;
 mod vault;
 
 use crate::diag::{Diagnostic, Pos, Report, SourceFile};
 use crate::model::{self, Platform};
-use crate::names::check_object_name;
+use crate::names::{check_object_name, is_reserved_secret, TOKEN_SECRET_PREFIX, UNSEAL_SECRET};
 use crate::raw::{self, Role, SpecFile, S};
 use crate::tree::{self, Node, Seg};
 use environment::Effective;
@@ -53,24 +58,34 @@ fn pos<T>(s: &S<T>) -> Pos {
 }
 
 /// What resolving reads from the machine: the files the spec names (config files, `file:`
-/// recipients) and the home folder `~/` stands for. Handed in, so that resolving reads nothing
-/// by itself and tests can serve both from memory.
+/// recipients), where they really are (symlinks followed), and the home folder `~/` stands for.
+/// Handed in, so that resolving reads nothing by itself and tests can serve all of it from
+/// memory.
 pub struct Files<'a> {
     pub read: &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+    /// A path's canonical form: absolute, symlinks and `..` resolved (`std::fs::canonicalize`
+    /// on disk). Config files must stay inside the spec's folder by this form.
+    pub canonicalize: &'a dyn Fn(&Path) -> std::io::Result<PathBuf>,
     /// What `~/` expands to; `None` when unknown (`~/x` then stands for `x`).
     pub home: Option<PathBuf>,
 }
 
 impl<'a> Files<'a> {
-    /// Files served by `read`, no home folder.
+    /// Files served by `read`, no symlinks (every path is its own canonical form), no home
+    /// folder.
     pub fn new(read: &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>) -> Self {
-        Files { read, home: None }
+        Files {
+            read,
+            canonicalize: &|p: &Path| Ok(p.to_path_buf()),
+            home: None,
+        }
     }
 
     /// The real file system and the `HOME` of this process: the edge, for the CLI.
     pub fn disk() -> Files<'static> {
         Files {
             read: &|p: &Path| std::fs::read(p),
+            canonicalize: &|p: &Path| std::fs::canonicalize(p),
             home: std::env::var_os("HOME").map(PathBuf::from),
         }
     }
@@ -193,6 +208,7 @@ pub fn resolve(parsed: &Parsed, env: Option<&str>, files: &Files) -> Result<Load
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default(),
+        errors: parsed.diagnostics.iter().filter(|d| d.is_error()).count(),
         diags: parsed.diagnostics.clone(),
         files,
     };
@@ -246,6 +262,8 @@ struct Resolver<'a> {
     spec: &'a SpecFile,
     spec_dir: PathBuf,
     diags: Vec<Diagnostic>,
+    /// How many of `diags` are errors (counted as they come: a service asks after each one).
+    errors: usize,
     files: &'a Files<'a>,
 }
 
@@ -259,6 +277,7 @@ struct ServiceRef<'a> {
 
 impl<'a> Resolver<'a> {
     fn err(&mut self, code: &'static str, at: Pos, msg: impl Into<String>) -> &mut Diagnostic {
+        self.errors += 1;
         self.diags.push(Diagnostic::error(code, at, msg));
         self.diags.last_mut().expect("just pushed")
     }
@@ -316,6 +335,10 @@ impl<'a> Resolver<'a> {
         }
         let secrets = self.secrets();
         let externals = self.externals(&eff);
+        let vault_service = services
+            .iter()
+            .find(|(_, r)| r.svc.role.as_ref().map(|x| x.value) == Some(Role::Vault))
+            .map(|(k, _)| *k);
 
         let mut layers = Vec::new();
         for (li, (lkey, layer)) in spec.layers.iter().enumerate() {
@@ -324,6 +347,17 @@ impl<'a> Resolver<'a> {
                 services: Vec::new(),
                 disabled: Vec::new(),
             };
+            if let Err(e) = check_object_name(&lkey.value) {
+                self.err(
+                    "invalid-layer-name",
+                    pos(lkey),
+                    format!("layer name `{}` {e}", lkey.value),
+                )
+                .help = Some(
+                    "layer names become file names (`render --out`) and labels: use lowercase letters, digits and `-`"
+                        .into(),
+                );
+            }
             if layer.services.is_empty() {
                 self.warn(
                     "empty-layer",
@@ -345,6 +379,7 @@ impl<'a> Resolver<'a> {
                     secrets: &secrets,
                     middlewares: &middlewares,
                     externals: &externals,
+                    vault_service,
                 });
                 if let Some((_, reason)) = eff.disabled.get(&skey.value) {
                     out.disabled.push(model::Disabled {
@@ -369,6 +404,7 @@ impl<'a> Resolver<'a> {
             vault,
         };
         self.check_platform(&platform, &services, &eff);
+        self.check_name_lengths(&platform, &services);
         Some(platform)
     }
 
@@ -416,6 +452,14 @@ impl<'a> Resolver<'a> {
     fn middlewares(&mut self) -> Vec<model::Middleware> {
         let mut out = Vec::new();
         for (k, m) in self.spec.middlewares.iter() {
+            if let Err(e) = check_object_name(&k.value) {
+                self.err(
+                    "invalid-middleware-name",
+                    pos(k),
+                    format!("middleware name `{}` {e}", k.value),
+                )
+                .help = Some("a middleware's name becomes part of Traefik label keys (where `.` nests) and of a router's `,`-separated list (where `,` or `@` would add another): use lowercase letters, digits and `-`".into());
+            }
             let mut kinds = Vec::new();
             if let Some(fa) = &m.forward_auth {
                 kinds.push(model::MiddlewareKind::ForwardAuth {
@@ -462,11 +506,27 @@ impl<'a> Resolver<'a> {
                     continue;
                 }
             };
+            if is_reserved_secret(&k.value) {
+                self.err(
+                    "reserved-secret-name",
+                    pos(k),
+                    format!(
+                        "secret name `{}` is reserved: `up` makes `{UNSEAL_SECRET}` (the unseal agent's keys) and `{TOKEN_SECRET_PREFIX}<service>` (a Vault reader's token) itself",
+                        k.value
+                    ),
+                )
+                .help = Some("rename the secret; a service gets its Vault token from its `vault:` paths, the unseal agent its keys from `role: unseal-agent`".into());
+                continue;
+            }
             if let Err(e) = check_object_name(&k.value) {
                 self.err(
                     "invalid-secret-name",
                     pos(k),
                     format!("secret name `{}` {e}", k.value),
+                )
+                .help = Some(
+                    "secret names become Docker object names: lowercase letters, digits and `-`"
+                        .into(),
                 );
             }
             out.push(model::Secret {

@@ -64,7 +64,7 @@ impl<'a> Resolver<'a> {
     }
 
     pub(super) fn check_cycles(&mut self, services: &HashMap<&'a str, ServiceRef<'a>>) {
-        // Iterative DFS in file order; report each cycle once, at the `uses` entry closing it.
+        // Depth-first in file order; report each cycle once, at the `uses` entry closing it.
         let order: Vec<&str> = self
             .spec
             .layers
@@ -73,42 +73,46 @@ impl<'a> Resolver<'a> {
             .collect();
         let mut state: HashMap<&str, u8> = HashMap::new(); // 1 = on stack, 2 = done
         let mut reported = BTreeSet::new();
-        fn visit<'b>(
-            n: &'b str,
-            services: &HashMap<&'b str, ServiceRef<'b>>,
-            state: &mut HashMap<&'b str, u8>,
-            stack: &mut Vec<&'b str>,
-            found: &mut Vec<(Pos, Vec<String>)>,
-        ) {
-            state.insert(n, 1);
-            stack.push(n);
-            if let Some(s) = services.get(n) {
-                for u in &s.svc.uses {
-                    let target = u.value.as_str();
-                    let Some((tkey, _)) = services.get_key_value(target) else {
-                        continue;
-                    };
-                    match state.get(target) {
-                        Some(1) => {
-                            let i = stack.iter().position(|x| *x == target).unwrap_or(0);
-                            let mut cyc: Vec<String> =
-                                stack[i..].iter().map(|s| s.to_string()).collect();
-                            cyc.push(target.to_string());
-                            found.push((pos(u), cyc));
-                        }
-                        Some(_) => {}
-                        None => visit(tkey, services, state, stack, found),
+        let mut found: Vec<(Pos, Vec<String>)> = Vec::new();
+        // (service, index of its next `uses` entry): a loop, not recursion, so a long chain of
+        // `uses` cannot overflow the stack.
+        let mut stack: Vec<(&str, usize)> = Vec::new();
+        for n in order {
+            let Some((&start, _)) = services.get_key_value(n) else {
+                continue;
+            };
+            if state.contains_key(start) {
+                continue;
+            }
+            state.insert(start, 1);
+            stack.push((start, 0));
+            while let Some(&(node, i)) = stack.last() {
+                let uses = &services[node].svc.uses;
+                let Some(u) = uses.get(i) else {
+                    state.insert(node, 2);
+                    stack.pop();
+                    continue;
+                };
+                if let Some(top) = stack.last_mut() {
+                    top.1 += 1;
+                }
+                let Some((&target, _)) = services.get_key_value(u.value.as_str()) else {
+                    continue;
+                };
+                match state.get(target) {
+                    Some(1) => {
+                        let from = stack.iter().position(|(x, _)| *x == target).unwrap_or(0);
+                        let mut cyc: Vec<String> =
+                            stack[from..].iter().map(|(x, _)| x.to_string()).collect();
+                        cyc.push(target.to_string());
+                        found.push((pos(u), cyc));
+                    }
+                    Some(_) => {}
+                    None => {
+                        state.insert(target, 1);
+                        stack.push((target, 0));
                     }
                 }
-            }
-            stack.pop();
-            state.insert(n, 2);
-        }
-        let mut found = Vec::new();
-        for n in order {
-            if !state.contains_key(n) && services.contains_key(n) {
-                let key = *services.get_key_value(n).expect("checked").0;
-                visit(key, services, &mut state, &mut Vec::new(), &mut found);
             }
         }
         for (at, cyc) in found {
@@ -141,6 +145,24 @@ impl<'a> Resolver<'a> {
                 .map(|s| pos(s.key))
                 .unwrap_or(Pos::UNKNOWN)
         };
+
+        // Vault's server command: its private listener is one more `-config=` after it.
+        if let Some(v) = p
+            .services()
+            .find(|s| s.role == Some(Role::Vault) && s.command.is_none() && s.args.is_none())
+        {
+            self.err(
+                "vault-without-command",
+                svc_pos(&v.name),
+                format!(
+                    "`{}` has role `vault` but says neither `command` nor `args` for its server",
+                    v.name
+                ),
+            )
+            .help = Some(
+                "give its server invocation, e.g. `command: [bao, server, -config=/openbao/config/vault.hcl]`: sprocketctl adds its private listener as one more `-config=` after it".into(),
+            );
+        }
 
         // Roles.
         for role in [
@@ -208,9 +230,39 @@ impl<'a> Resolver<'a> {
         let mut routers: HashMap<String, (Pos, String)> = HashMap::new();
         let mut claims: HashMap<(String, String), (Pos, String)> = HashMap::new();
         let acme = p.environment.tls.acme();
+        // sprocketctl sends Vault the unseal keys and tokens by its hosts: those hosts are
+        // Vault's alone, any path (a longer one would win in Traefik).
+        let vault_hosts: HashMap<&str, (Pos, &str)> = p
+            .services()
+            .filter(|s| s.role == Some(Role::Vault))
+            .flat_map(|s| {
+                s.routes.iter().flat_map(move |r| {
+                    r.hosts
+                        .iter()
+                        .map(move |h| (h.as_str(), (r.at, s.name.as_str())))
+                })
+            })
+            .collect();
         for s in p.services() {
             for r in &s.routes {
                 let at = r.at;
+                let on_vault = r
+                    .hosts
+                    .iter()
+                    .find_map(|h| vault_hosts.get_key_value(h.as_str()));
+                if let (Some((h, (vault_at, vault))), false) =
+                    (on_vault, s.role == Some(Role::Vault))
+                {
+                    let d = self.err(
+                        "route-on-vault-host",
+                        at,
+                        format!("route `{}` of `{}` answers on `{h}`, a host of the Vault service `{vault}`: it could take requests meant for Vault, unseal keys and tokens included", r.router, s.name),
+                    );
+                    *d = d
+                        .clone()
+                        .related(*vault_at, "Vault's route")
+                        .help("give the route another host: Vault's hosts are Vault's alone");
+                }
                 if let Some((first, owner)) = routers.get(&r.router) {
                     let d = self.err(
                         "duplicate-router",

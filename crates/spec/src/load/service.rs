@@ -3,7 +3,7 @@
 //! [`Resolver::service`] reads top to bottom like the spec reference: one method per key (mode,
 //! uses, Vault paths, routes, ports, health, volumes, configs, secrets, resources and the
 //! environment's overrides, placement, logging), each returning its piece of the
-//! [`model::Service`]. Adding a key means adding one method and one line there. The methods run
+//! [`model::Service`]; routes (`route.rs`) and configs (`config.rs`) have files of their own. Adding a key means adding one method and one line there. The methods run
 //! in a fixed order because diagnostics at the same position keep the order they were found in.
 //! What every method may look at — the service as written, its layer, the environment and the
 //! rest of the platform — travels in one [`ServiceCx`].
@@ -11,10 +11,21 @@
 use super::suggest::suggest;
 use super::{pos, Effective, Resolver, ServiceRef};
 use crate::model::{self, Mode};
-use crate::names::check_object_name;
+use crate::names::{check_env_key, check_object_name, is_reserved_secret};
 use crate::raw::{self, Role, S};
 use crate::values;
 use std::collections::{BTreeMap, HashMap};
+
+/// The help of every bad duration.
+pub(super) const DURATION_HELP: &str =
+    "digits and a unit (`ms`, `s`, `m`, `h`), repeated as needed: `500ms`, `5s`, `1m30s`, `2h`";
+
+/// The most tasks a replicated service may ask for.
+pub const MAX_REPLICAS: u64 = 1000;
+/// The most health check retries.
+pub const MAX_RETRIES: u64 = 1000;
+/// The most CPUs a limit or reservation may name.
+pub const MAX_CPUS: f64 = 1_000_000.0;
 
 /// What resolving one service may look at besides the service itself.
 pub(super) struct ServiceCx<'c, 'a> {
@@ -31,16 +42,18 @@ pub(super) struct ServiceCx<'c, 'a> {
     pub(super) secrets: &'c [model::Secret],
     pub(super) middlewares: &'c [model::Middleware],
     pub(super) externals: &'c [model::External],
+    /// The service with `role: vault`, if any (looked up once, not per reader).
+    pub(super) vault_service: Option<&'a str>,
 }
 
 impl<'c> ServiceCx<'c, '_> {
-    fn name(&self) -> &'c str {
+    pub(super) fn name(&self) -> &'c str {
         &self.key.value
     }
 
     /// Whether this environment runs the service. Structural checks apply either way; only
     /// "uses something disabled" depends on it.
-    fn enabled(&self) -> bool {
+    pub(super) fn enabled(&self) -> bool {
         !self.eff.disabled.contains_key(self.name())
     }
 }
@@ -115,7 +128,7 @@ impl<'a> Resolver<'a> {
     }
 
     fn error_count(&self) -> usize {
-        self.diags.iter().filter(|d| d.is_error()).count()
+        self.errors
     }
 
     /// `image` as written (checked), then as the environment's `images` map it.
@@ -141,6 +154,18 @@ impl<'a> Resolver<'a> {
         for o in overrides {
             if let Some(r) = &o.replicas {
                 replicas = Some((r.value, pos(r)));
+            }
+        }
+        if let Some((n, at)) = replicas {
+            if n > MAX_REPLICAS {
+                self.err(
+                    "invalid-replicas",
+                    at,
+                    format!("{n} replicas: at most {MAX_REPLICAS} are accepted"),
+                )
+                .help = Some(format!(
+                    "give a number of tasks from 0 to {MAX_REPLICAS}, or use `mode: global` for one per node"
+                ));
             }
         }
         match svc.mode.as_ref().map(|m| (m, m.value.as_str())) {
@@ -172,8 +197,6 @@ impl<'a> Resolver<'a> {
         let (name, layer) = (cx.name(), cx.layer);
         let mut uses = Vec::new();
         let mut uses_external = Vec::new();
-        let mut known: Vec<String> = cx.services.keys().map(|s| s.to_string()).collect();
-        known.extend(cx.externals.iter().map(|e| e.name.clone()));
         for u in &cx.svc.uses {
             if let Some(target) = cx.services.get(u.value.as_str()) {
                 if target.layer > cx.li {
@@ -204,6 +227,10 @@ impl<'a> Resolver<'a> {
             } else if cx.externals.iter().any(|e| e.name == u.value) {
                 uses_external.push(u.value.clone());
             } else {
+                // Built only for a misspelt name: once per service, it made validation
+                // quadratic in the number of services.
+                let mut known: Vec<String> = cx.services.keys().map(|s| s.to_string()).collect();
+                known.extend(cx.externals.iter().map(|e| e.name.clone()));
                 self.err(
                     "unknown-dependency",
                     pos(u),
@@ -255,10 +282,7 @@ impl<'a> Resolver<'a> {
         if svc.vault.is_empty() {
             return vault_paths;
         }
-        let vault_svc = cx
-            .services
-            .iter()
-            .find(|(_, r)| r.svc.role.as_ref().map(|x| x.value) == Some(Role::Vault));
+        let vault_svc = cx.vault_service.and_then(|v| cx.services.get_key_value(v));
         match (self.spec.vault.as_ref(), vault_svc) {
             (None, _) | (_, None) => {
                 self.err(
@@ -318,143 +342,6 @@ impl<'a> Resolver<'a> {
         vault_paths
     }
 
-    /// `routes`, with their hosts for this environment. A route whose forward-auth gate does
-    /// not run here is dropped (and said so), not an error.
-    fn routes(&mut self, cx: &ServiceCx<'_, 'a>) -> (Vec<model::Route>, Vec<model::Disabled>) {
-        let name = cx.name();
-        let mut routes = Vec::new();
-        let mut dropped_routes = Vec::new();
-        for (i, r) in cx.svc.routes.iter().enumerate() {
-            let rv = &r.value;
-            let router = match &rv.name {
-                Some(n) => {
-                    if check_object_name(&n.value).is_err() {
-                        self.err(
-                            "invalid-router-name",
-                            pos(n),
-                            format!(
-                                "router name `{}` must be lowercase letters, digits and `-`",
-                                n.value
-                            ),
-                        );
-                    }
-                    n.value.clone()
-                }
-                None if i == 0 => name.to_string(),
-                None => format!("{name}-{}", i + 1),
-            };
-            let port = match (&rv.port, &rv.internal) {
-                (Some(p), None) if (1..=65535).contains(&p.value) => Some(p.value as u16),
-                (Some(p), None) => {
-                    self.err(
-                        "invalid-port",
-                        pos(p),
-                        format!("port {} is outside 1–65535", p.value),
-                    );
-                    None
-                }
-                (None, Some(_)) => None,
-                (Some(p), Some(_)) => {
-                    self.err("route-port-and-internal", pos(p), "a route forwards either to a `port` or to an `internal` Traefik service, not both");
-                    None
-                }
-                (None, None) => {
-                    self.err(
-                        "route-without-port",
-                        pos(r),
-                        format!("route `{router}` of `{name}` names no `port`"),
-                    )
-                    .help = Some("add `port: <container port>` to the route".into());
-                    None
-                }
-            };
-            if let Some(p) = &rv.path {
-                if !p.value.starts_with('/') || p.value.contains(char::is_whitespace) {
-                    self.err(
-                        "invalid-path",
-                        pos(p),
-                        format!(
-                            "route path `{}` must start with `/` and contain no spaces",
-                            p.value
-                        ),
-                    );
-                }
-            }
-            for m in &rv.middlewares {
-                if !cx.middlewares.iter().any(|x| x.name == m.value)
-                    && self.spec.middlewares.get(&m.value).is_none()
-                {
-                    let known: Vec<String> = self
-                        .spec
-                        .middlewares
-                        .iter()
-                        .map(|(k, _)| k.value.clone())
-                        .collect();
-                    self.err(
-                        "unknown-middleware",
-                        pos(m),
-                        format!(
-                            "route `{router}` uses middleware `{}`, which is not declared",
-                            m.value
-                        ),
-                    )
-                    .help = Some(suggest(&m.value, &known, "middlewares"));
-                }
-            }
-            let hostname = cx.env.map(|e| e.hostname.clone()).unwrap_or_default();
-            let mut hosts = Vec::new();
-            match (&rv.subdomain, &rv.host) {
-                (Some(s), None) => {
-                    if let Err(e) = values::check_host(&s.value) {
-                        self.err("invalid-host", pos(s), e);
-                    }
-                    hosts.push(format!("{}.{hostname}", s.value.to_ascii_lowercase()));
-                }
-                (None, Some(h)) => {
-                    if let Err(e) = values::check_host(&h.value) {
-                        self.err("invalid-host", pos(h), e);
-                    }
-                    hosts.push(h.value.to_ascii_lowercase());
-                }
-                (None, None) => hosts.push(hostname.clone()),
-                (Some(s), Some(_)) => {
-                    self.err("subdomain-and-host", pos(s), "a route names either a `subdomain` (of the environment's hostname) or a full `host`, not both");
-                }
-            }
-            if rv.ip_access {
-                if let Some(env) = cx.env {
-                    hosts.extend(env.access_ips().iter().map(|ip| ip.to_string()));
-                }
-            }
-            let gate_off = rv.middlewares.iter().find_map(|m| {
-                let mw = cx.middlewares.iter().find(|x| x.name == m.value)?;
-                let gate = mw.service.as_ref()?;
-                let (_, why) = cx.eff.disabled.get(gate)?;
-                Some(format!(
-                    "middleware `{}` needs `{gate}`, which does not run here ({why})",
-                    m.value
-                ))
-            });
-            if let Some(reason) = gate_off {
-                dropped_routes.push(model::Disabled {
-                    service: router,
-                    reason,
-                });
-                continue;
-            }
-            routes.push(model::Route {
-                at: pos(r),
-                router,
-                hosts,
-                path: rv.path.as_ref().map(|p| p.value.clone()),
-                port,
-                internal: rv.internal.as_ref().map(|s| s.value.clone()),
-                middlewares: rv.middlewares.iter().map(|m| m.value.clone()).collect(),
-            });
-        }
-        (routes, dropped_routes)
-    }
-
     /// `ports` published on the nodes.
     fn ports(&mut self, cx: &ServiceCx<'_, 'a>) -> Vec<model::Port> {
         let mut ports = Vec::new();
@@ -486,7 +373,7 @@ impl<'a> Resolver<'a> {
         match v {
             None => default,
             Some(s) => values::parse_duration(&s.value).unwrap_or_else(|e| {
-                self.err("invalid-duration", pos(s), e);
+                self.err("invalid-duration", pos(s), e).help = Some(DURATION_HELP.into());
                 default
             }),
         }
@@ -503,11 +390,24 @@ impl<'a> Resolver<'a> {
             )
             .help = Some("give the command in exec form, e.g. `cmd: [redis-cli, ping]`".into());
         }
+        let retries = h.value.retries.as_ref().map(|r| r.value).unwrap_or(3);
+        if let Some(r) = h.value.retries.as_ref().filter(|r| r.value > MAX_RETRIES) {
+            self.err(
+                "invalid-retries",
+                pos(r),
+                format!(
+                    "{} health check retries: at most {MAX_RETRIES} are accepted",
+                    r.value
+                ),
+            )
+            .help =
+                Some("a few retries (3–10) with an `interval` say when a task is unhealthy".into());
+        }
         Some(model::Health {
             cmd: h.value.cmd.clone(),
             interval_ns: self.duration(&h.value.interval, 5_000_000_000),
             timeout_ns: self.duration(&h.value.timeout, 3_000_000_000),
-            retries: h.value.retries.unwrap_or(3),
+            retries,
             start_period_ns: self.duration(&h.value.start_period, 0),
         })
     }
@@ -565,39 +465,21 @@ impl<'a> Resolver<'a> {
         volumes
     }
 
-    /// `configs`: each file read now (relative to the spec's folder), so a missing one is a
-    /// validation error rather than a failed deploy.
-    fn configs(&mut self, cx: &ServiceCx<'_, 'a>) -> Vec<model::ConfigFile> {
-        let mut configs = Vec::new();
-        for c in &cx.svc.configs {
-            let path = self.spec_dir.join(&c.value.file.value);
-            match (self.files.read)(&path) {
-                Ok(content) => configs.push(model::ConfigFile {
-                    file: c.value.file.value.clone(),
-                    path,
-                    target: c.value.target.clone(),
-                    mode: c.value.mode.unwrap_or(0o444),
-                    content,
-                }),
-                Err(e) => {
-                    self.err(
-                        "missing-config-file",
-                        pos(&c.value.file),
-                        format!("cannot read config file `{}`: {e}", path.display()),
-                    )
-                    .help = Some("config paths are relative to the spec file's folder".into());
-                }
-            }
-        }
-        configs
-    }
-
     /// `secrets`: each must be declared in the top-level `secrets:`.
     fn secret_mounts(&mut self, cx: &ServiceCx<'_, 'a>) -> Vec<model::SecretMount> {
         let name = cx.name();
         let mut secret_mounts = Vec::new();
         for s in &cx.svc.secrets {
             let sname = s.value.name();
+            if is_reserved_secret(sname) {
+                self.err(
+                    "reserved-secret-mount",
+                    pos(s),
+                    format!("`{name}` mounts `{sname}`, a secret only `up` makes (Vault's unseal keys or a service's Vault token)"),
+                )
+                .help = Some("remove it: a service that reads Vault gets its own token from its `vault:` paths (at /run/secrets/vault-token), the unseal agent its keys from `role: unseal-agent`".into());
+                continue;
+            }
             if !cx.secrets.iter().any(|x| x.name == sname) && self.spec.secrets.get(sname).is_none()
             {
                 let known: Vec<String> = self
@@ -653,6 +535,7 @@ impl<'a> Resolver<'a> {
         if let Some(r) = &svc.resources {
             self.apply_resources(&mut resources, r);
         }
+        self.env_keys(svc.env.iter().map(|(k, _)| k));
         let mut env: BTreeMap<String, String> = svc
             .env
             .iter()
@@ -664,6 +547,7 @@ impl<'a> Resolver<'a> {
             if let Some(r) = &o.resources {
                 self.apply_resources(&mut resources, r);
             }
+            self.env_keys(o.env.iter().map(|(k, _)| k));
             for (k, v) in o.env.iter() {
                 env.insert(k.value.clone(), v.0.clone());
             }
@@ -682,12 +566,29 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn apply_resources(&mut self, into: &mut model::Resources, r: &raw::Resources) {
-        if let Some(c) = r.cpus {
-            into.nano_cpus = Some((c * 1e9) as i64);
+    /// `env` keys are variable names.
+    fn env_keys<'k>(&mut self, keys: impl Iterator<Item = &'k S<String>>) {
+        for k in keys {
+            if let Err(e) = check_env_key(&k.value) {
+                self.err(
+                    "invalid-env-key",
+                    pos(k),
+                    format!("environment variable name {:?} {e}", k.value),
+                )
+                .help = Some(
+                    "name variables like `LOG_LEVEL` or `_X1`; put anything else in the value"
+                        .into(),
+                );
+            }
         }
-        if let Some(c) = r.reserve_cpus {
-            into.reserve_nano_cpus = Some((c * 1e9) as i64);
+    }
+
+    fn apply_resources(&mut self, into: &mut model::Resources, r: &raw::Resources) {
+        if let Some(c) = self.cpus(&r.cpus) {
+            into.nano_cpus = Some(c);
+        }
+        if let Some(c) = self.cpus(&r.reserve_cpus) {
+            into.reserve_nano_cpus = Some(c);
         }
         if let Some(m) = self.memory(&r.memory) {
             into.memory_bytes = Some(m);
@@ -697,12 +598,37 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// A number of CPUs in nano-CPUs: above 0 (0 would mean no limit) and at most
+    /// [`MAX_CPUS`], so it always fits Docker's signed 64 bits.
+    fn cpus(&mut self, v: &Option<S<f64>>) -> Option<i64> {
+        let v = v.as_ref()?;
+        let nano = v.value * 1e9;
+        if v.value.is_finite() && nano >= 1.0 && v.value <= MAX_CPUS {
+            // Bounded above: the cast cannot saturate.
+            return Some(nano as i64);
+        }
+        self.err(
+            "invalid-cpus",
+            pos(v),
+            format!(
+                "{} CPUs: give a number above 0 and at most {MAX_CPUS}",
+                v.value
+            ),
+        )
+        .help = Some("e.g. `cpus: 0.5` (half a CPU) or `cpus: 2`".into());
+        None
+    }
+
     fn memory(&mut self, v: &Option<S<String>>) -> Option<i64> {
         let v = v.as_ref()?;
         match values::parse_memory(&v.value) {
-            Ok(b) => Some(b as i64),
+            // `parse_memory` keeps sizes within i64.
+            Ok(b) => Some(i64::try_from(b).unwrap_or(i64::MAX)),
             Err(e) => {
-                self.err("invalid-memory", pos(v), e);
+                self.err("invalid-memory", pos(v), e).help = Some(
+                    "digits and one unit, `K`, `M` or `G` (powers of 1024) with an optional `i` and `B`: `512M`, `512MiB`, `2G`"
+                        .into(),
+                );
                 None
             }
         }

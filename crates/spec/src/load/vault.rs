@@ -160,7 +160,8 @@ impl<'a> Resolver<'a> {
                     24 * 3600
                 }
                 Err(e) => {
-                    self.err("invalid-duration", pos(p), e);
+                    self.err("invalid-duration", pos(p), e).help =
+                        Some(super::service::DURATION_HELP.into());
                     24 * 3600
                 }
             },

@@ -1,0 +1,140 @@
+//! Docker's name limits, checked on the names `desired` derives: Swarm refuses a service or
+//! network name over 63 characters and a config or secret name over 64, and `up` would only
+//! find out mid-run, after earlier layers were applied (and, for a token secret, after Vault
+//! issued the token).
+//!
+//! The formats (`crates/desired/src/state.rs` derives the names):
+//! - service `<ns>_<service>`;
+//! - networks: one per `uses` edge, [`pair_network`] (`<ns>_<consumer>_to_<provider>`), and
+//!   one per routed service, [`edge_network`] (`<ns>_edge_<service>`);
+//! - config `<ns>_<service>-<file stem>-<12 hex>`;
+//! - secrets `<ns>_<name>-<12 hex>`, the Vault-made ones included (`vault-token-<service>`,
+//!   `vault-unseal`).
+
+use super::{pos, Resolver, ServiceRef};
+use crate::diag::Pos;
+use crate::model::Platform;
+use crate::names::{
+    config_stem, edge_network, pair_network, MAX_CONFIG_NAME, MAX_NETWORK_NAME, MAX_SECRET_NAME,
+    MAX_SERVICE_NAME, TOKEN_SECRET_PREFIX, UNSEAL_SECRET, VERSION_HEX,
+};
+use std::collections::HashMap;
+
+/// `-` and the version's hex digits, as they end config and secret names.
+const VERSION: usize = 1 + VERSION_HEX;
+
+impl<'a> Resolver<'a> {
+    pub(super) fn check_name_lengths(
+        &mut self,
+        p: &Platform,
+        services: &HashMap<&'a str, ServiceRef<'a>>,
+    ) {
+        let ns = p.environment.namespace.as_str();
+        // `<ns>_` starts every name.
+        let prefix = ns.len() + 1;
+        let key_pos = |svc: &str| {
+            services
+                .get(svc)
+                .map(|s| pos(s.key))
+                .unwrap_or(Pos::UNKNOWN)
+        };
+        let too_long = |this: &mut Self, at: Pos, what: String, len: usize, max: usize| {
+            if len > max {
+                this.err(
+                    "name-too-long",
+                    at,
+                    format!("{what} would be {len} characters; Swarm allows at most {max}"),
+                )
+                .help = Some(format!(
+                    "shorten the names it is made of, or the namespace `{ns}` (set `namespace` in the environment)"
+                ));
+            }
+        };
+        for s in p.services() {
+            let raw = services.get(s.name.as_str());
+            too_long(
+                self,
+                key_pos(&s.name),
+                format!("service name `{ns}_{}`", s.name),
+                prefix + s.name.len(),
+                MAX_SERVICE_NAME,
+            );
+            for used in &s.uses {
+                let at = raw
+                    .and_then(|r| r.svc.uses.iter().find(|u| &u.value == used))
+                    .map(pos)
+                    .unwrap_or_else(|| key_pos(&s.name));
+                let net = pair_network(ns, &s.name, used);
+                too_long(
+                    self,
+                    at,
+                    format!(
+                        "`{}` uses `{used}`: the network between them (`{net}`)",
+                        s.name
+                    ),
+                    net.len(),
+                    MAX_NETWORK_NAME,
+                );
+            }
+            if let Some(r) = s.routes.first() {
+                let net = edge_network(ns, &s.name);
+                too_long(
+                    self,
+                    r.at,
+                    format!("`{}` is routed: its edge network (`{net}`)", s.name),
+                    net.len(),
+                    MAX_NETWORK_NAME,
+                );
+            }
+            for (i, c) in s.configs.iter().enumerate() {
+                let stem = config_stem(&c.file);
+                let at = raw
+                    .and_then(|r| r.svc.configs.get(i))
+                    .map(|c| pos(&c.value.file))
+                    .unwrap_or_else(|| key_pos(&s.name));
+                too_long(
+                    self,
+                    at,
+                    format!("config name `{ns}_{}-{stem}-<{VERSION_HEX} hex>`", s.name),
+                    prefix + s.name.len() + 1 + stem.len() + VERSION,
+                    MAX_CONFIG_NAME,
+                );
+            }
+            if !s.vault_paths.is_empty() {
+                let at = raw
+                    .and_then(|r| r.svc.vault.first())
+                    .map(pos)
+                    .unwrap_or_else(|| key_pos(&s.name));
+                too_long(
+                    self,
+                    at,
+                    format!(
+                        "`{}` reads Vault: its token secret `{ns}_{TOKEN_SECRET_PREFIX}{}-<{VERSION_HEX} hex>`",
+                        s.name, s.name
+                    ),
+                    prefix + TOKEN_SECRET_PREFIX.len() + s.name.len() + VERSION,
+                    MAX_SECRET_NAME,
+                );
+            }
+        }
+        if let Some(agent) = p.unseal_agent() {
+            too_long(
+                self,
+                key_pos(&agent.name),
+                format!("the unseal agent's secret `{ns}_{UNSEAL_SECRET}-<{VERSION_HEX} hex>`"),
+                prefix + UNSEAL_SECRET.len() + VERSION,
+                MAX_SECRET_NAME,
+            );
+        }
+        let spec = self.spec;
+        for (name, _) in spec.secrets.iter() {
+            too_long(
+                self,
+                pos(name),
+                format!("secret name `{ns}_{}-<{VERSION_HEX} hex>`", name.value),
+                prefix + name.value.len() + VERSION,
+                MAX_SECRET_NAME,
+            );
+        }
+    }
+}
