@@ -72,6 +72,7 @@ pub enum Command {
 }
 
 fn main() {
+    no_core_dumps();
     quiet_on_closed_stdout();
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -101,4 +102,20 @@ fn quiet_on_closed_stdout() {
         }
         default(info)
     }));
+}
+
+/// This process may hold unseal keys and tokens in memory (`vault`, `up`, the agent): a crash
+/// must not write them to disk in a core file (systemd-coredump, apport), nor may another process
+/// of the same user read them through `ptrace` or `/proc/<pid>/mem`. Best effort: a failure
+/// leaves the defaults, and nothing else depends on it.
+fn no_core_dumps() {
+    // SAFETY: plain syscalls on this process, with valid arguments; no memory is shared.
+    unsafe {
+        let none = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::setrlimit(libc::RLIMIT_CORE, &none);
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
 }

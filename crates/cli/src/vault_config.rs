@@ -115,6 +115,15 @@ pub async fn session(
         });
     }
     let root = k.root_token.clone();
+    // The bootstrap rewrites the keyring: refused before anything is made in Vault when the
+    // spec's recipients are not the ones it is encrypted to.
+    if bootstrap {
+        k.check_recipients(&v.keyring, &v.recipients)
+            .map_err(|source| VaultConfigError::KeyringNotRewritten {
+                done: "nothing was done in Vault",
+                source,
+            })?;
+    }
     if !bootstrap {
         return Ok(Session {
             token: root,

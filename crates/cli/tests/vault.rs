@@ -240,18 +240,58 @@ async fn vault_is_initialised_unsealed_and_its_keys_stay_encrypted() {
     let identity = PathBuf::from(kg.json()["identity"].as_str().unwrap());
 
     // A slow `sys/init` (here: a proxy that holds Vault's answer back 20 s, on top of raft's
-    // own seconds) does not lose the keys: the client waits, and the keyring is written.
+    // own seconds) does not lose the keys: the client waits, and the keyring is written. A
+    // Ctrl-C meanwhile (F12) is held until the keyring is on disk, then obeyed (exit 130).
     let slow = delaying_proxy("PUT /v1/sys/init", Duration::from_secs(20)).await;
     let t0 = std::time::Instant::now();
-    let init = env.ctl(&["-o", "json", "vault", "init", "--vault-addr", &slow]);
-    assert_eq!(init.code, 0, "{}", init.stderr);
+    let child = Command::new(env!("CARGO_BIN_EXE_sprocketctl"))
+        .env("HOME", &env.home)
+        .env_remove("SPROCKET_IDENTITY")
+        .env_remove("VAULT_ADDR")
+        .arg("-f")
+        .arg(&env.spec)
+        .args([
+            "-e",
+            "e2e-vault",
+            "-o",
+            "json",
+            "vault",
+            "init",
+            "--vault-addr",
+            &slow,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(!env.keyring().exists(), "still waiting for Vault's answer");
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let init = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&init.stderr).to_string();
+    env.printed.borrow_mut().push_str(&stderr);
+    env.printed
+        .borrow_mut()
+        .push_str(&String::from_utf8_lossy(&init.stdout));
+    assert_eq!(init.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("SIGINT received"), "{stderr}");
     assert!(
         t0.elapsed() >= Duration::from_secs(20),
         "the answer really was late"
     );
-    let r = init.json();
-    assert_eq!(r["actions"], serde_json::json!(["initialised", "unsealed"]));
-    assert_eq!(r["sealed"], false);
+    assert!(
+        env.keyring().exists(),
+        "the keyring was saved before stopping"
+    );
+    // Stopped right after saving the keyring: Vault is initialised and still sealed.
+    assert!(sealed().await);
+    let unseal = env.ctl(&["-o", "json", "vault", "unseal"]);
+    assert_eq!(unseal.code, 0, "{}", unseal.stderr);
+    assert_eq!(unseal.json()["actions"], serde_json::json!(["unsealed"]));
     assert!(!sealed().await);
 
     // The public route refuses Vault's unauthenticated key endpoints (Traefik: 404), and serves

@@ -34,6 +34,20 @@ pub enum KeyringError {
     Identity { path: PathBuf, reason: String },
     #[error("no recipients: `vault.recipients` in the spec must name at least one operator key")]
     NoRecipients,
+    #[error("the keyring {path} is encrypted to other operators than the spec's `vault.recipients` (added: {}; removed: {}); nothing was written\n  hint: check that change with the operators, then run `sprocketctl vault recipients --confirm` to re-encrypt the keyring to the spec's recipients", list(added), list(removed))]
+    RecipientsChanged {
+        path: PathBuf,
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
+}
+
+fn list(keys: &[String]) -> String {
+    if keys.is_empty() {
+        "none".into()
+    } else {
+        keys.join(", ")
+    }
 }
 
 /// The secrets `sys/init` returned, plus what is needed to use them. `Debug` shows fingerprints,
@@ -55,6 +69,11 @@ pub struct Keyring {
     /// after the bootstrap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<String>,
+    /// The operators' public keys it is encrypted to (as the spec wrote them). A save to another
+    /// set is refused unless confirmed: a changed `vault.recipients` could lock operators out or
+    /// let someone in. Empty in keyrings written before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -91,18 +110,59 @@ impl Keyring {
     }
 
     /// Encrypts to `recipients` and replaces the file at `path` atomically.
-    pub fn save(&self, path: &Path, recipients: &[String]) -> Result<(), KeyringError> {
+    pub fn save(&mut self, path: &Path, recipients: &[String]) -> Result<(), KeyringError> {
+        self.check_recipients(path, recipients)?;
+        self.save_to(path, recipients)
+    }
+
+    /// Saves encrypted to `recipients` whatever it was encrypted to before (the confirmed change
+    /// of `vault recipients --confirm`).
+    pub fn save_to(&mut self, path: &Path, recipients: &[String]) -> Result<(), KeyringError> {
         let sealed = self.seal(recipients)?;
         write_atomic(path, &sealed).map_err(|e| KeyringError::Io {
             path: path.to_path_buf(),
             source: e,
-        })
+        })?;
+        self.recipients = recipients.to_vec();
+        Ok(())
+    }
+
+    /// (added, removed) between the recipients it records and `recipients`; both empty when
+    /// they are the same set, or when it records none (an older keyring).
+    pub fn recipient_change(&self, recipients: &[String]) -> (Vec<String>, Vec<String>) {
+        if self.recipients.is_empty() {
+            return (vec![], vec![]);
+        }
+        let key = |r: &String| r.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        let old: Vec<String> = self.recipients.iter().map(key).collect();
+        let new: Vec<String> = recipients.iter().map(key).collect();
+        let added = new.iter().filter(|r| !old.contains(r)).cloned().collect();
+        let removed = old.iter().filter(|r| !new.contains(r)).cloned().collect();
+        (added, removed)
+    }
+
+    /// Refuses, before anything is done, when the spec's recipients are not the ones the keyring
+    /// is encrypted to.
+    pub fn check_recipients(&self, path: &Path, recipients: &[String]) -> Result<(), KeyringError> {
+        let (added, removed) = self.recipient_change(recipients);
+        if added.is_empty() && removed.is_empty() {
+            Ok(())
+        } else {
+            Err(KeyringError::RecipientsChanged {
+                path: path.to_path_buf(),
+                added,
+                removed,
+            })
+        }
     }
 
     /// Encrypts to every recipient, armoured.
     pub fn seal(&self, recipients: &[String]) -> Result<Vec<u8>, KeyringError> {
         let parsed = parse_recipients(recipients)?;
-        let plain = serde_json::to_vec(self).expect("serialisable");
+        // The plaintext records whom it is encrypted to.
+        let mut recorded = self.clone();
+        recorded.recipients = recipients.to_vec();
+        let plain = serde_json::to_vec(&recorded).expect("serialisable");
         let enc = age::Encryptor::with_recipients(
             parsed.iter().map(|r| r.as_ref() as &dyn age::Recipient),
         )
@@ -295,6 +355,7 @@ mod tests {
             unseal_keys_b64: (0..5).map(|i| format!("key-{i}-secret")).collect(),
             root_token: "s.root-secret".into(),
             admin_token: None,
+            recipients: vec![],
         }
     }
 
@@ -310,6 +371,44 @@ mod tests {
         )
         .unwrap();
         (path, id.to_public().to_string())
+    }
+
+    /// F14: the keyring records whom it is encrypted to; a save to another set is refused
+    /// (nothing written) until the change is confirmed with `save_to`.
+    #[test]
+    fn a_change_of_recipients_is_refused_until_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, alice_pub) = identity(dir.path(), "alice");
+        let (bob, bob_pub) = identity(dir.path(), "bob");
+        let path = dir.path().join("k.age");
+        let mut k = keyring();
+        k.save(&path, std::slice::from_ref(&alice_pub)).unwrap();
+        let opened = Keyring::open(&path, &alice).unwrap();
+        assert_eq!(opened.recipients, std::slice::from_ref(&alice_pub));
+
+        let before = std::fs::read(&path).unwrap();
+        let mut again = opened.clone();
+        let err = again
+            .save(&path, std::slice::from_ref(&bob_pub))
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, KeyringError::RecipientsChanged { .. }),
+            "{msg}"
+        );
+        assert!(msg.contains(&format!("added: {bob_pub}")), "{msg}");
+        assert!(msg.contains(&format!("removed: {alice_pub}")), "{msg}");
+        assert_eq!(std::fs::read(&path).unwrap(), before, "nothing written");
+        assert!(Keyring::open(&path, &bob).is_err());
+
+        // The same set in another order, or with another SSH comment, is no change.
+        let both = [alice_pub.clone(), bob_pub.clone()];
+        again.save_to(&path, &both).unwrap();
+        let mut reordered = Keyring::open(&path, &bob).unwrap();
+        reordered
+            .save(&path, &[bob_pub.clone(), alice_pub])
+            .unwrap();
+        assert!(Keyring::open(&path, &alice).is_ok() && Keyring::open(&path, &bob).is_ok());
     }
 
     #[test]

@@ -45,6 +45,14 @@ pub enum VaultCommand {
     /// Make a new root token from the unseal keys (for break-glass work); it goes into the
     /// keyring, never to the screen. `vault revoke-root` when done.
     GenerateRoot,
+    /// Show whom the keyring is encrypted to and how that differs from the spec's
+    /// `vault.recipients`; with --confirm, re-encrypt it to the spec's (the previous file is
+    /// kept beside it). Nothing else ever changes the recipients.
+    Recipients {
+        /// Re-encrypt the keyring to the spec's recipients.
+        #[arg(long)]
+        confirm: bool,
+    },
 }
 
 impl VaultCommand {
@@ -57,6 +65,7 @@ impl VaultCommand {
             VaultCommand::Status => "status",
             VaultCommand::RevokeRoot => "revoke-root",
             VaultCommand::GenerateRoot => "generate-root",
+            VaultCommand::Recipients { .. } => "recipients",
         }
     }
 }
@@ -87,6 +96,16 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let Some(v) = p.vault.clone() else {
         return Err(CliError::Invalid(format!("environment `{}` runs no Vault: the spec needs a `vault:` section and an enabled service with `role: vault`", p.environment.name)));
     };
+    if let VaultCommand::Recipients { confirm } = a.command {
+        let _lock = crate::lock::acquire(
+            &p.environment.namespace,
+            "vault recipients",
+            super::LOCK_WAIT,
+            ctx.progress,
+        )
+        .await?;
+        return recipients(ctx, &v, a.access.identity.as_deref(), confirm);
+    }
     // Without --vault-addr: Vault's private socket, under the engine's root folder.
     let docker_root = match a.access.vault_addr {
         Some(_) => PathBuf::new(),
@@ -101,7 +120,9 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let identity = a.access.identity.as_deref();
     // Every ceremony but `status` changes Vault or the keyring: one at a time per namespace.
     let _lock = match &a.command {
-        VaultCommand::Status | VaultCommand::Keygen { .. } => None,
+        VaultCommand::Status | VaultCommand::Keygen { .. } | VaultCommand::Recipients { .. } => {
+            None
+        }
         other => Some(
             crate::lock::acquire(
                 &p.environment.namespace,
@@ -113,7 +134,9 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         ),
     };
     let report = match a.command {
-        VaultCommand::Keygen { .. } => unreachable!("keygen needs no spec, handled first"),
+        VaultCommand::Keygen { .. } | VaultCommand::Recipients { .. } => {
+            unreachable!("they need no Vault: handled first")
+        }
         VaultCommand::RevokeRoot => return root(ctx, &client, &v, identity, Root::Revoke).await,
         VaultCommand::GenerateRoot => {
             return root(ctx, &client, &v, identity, Root::Generate).await
@@ -271,6 +294,93 @@ async fn status(
         )),
     }
     Ok(report)
+}
+
+#[derive(Serialize)]
+struct RecipientsReport {
+    keyring: PathBuf,
+    /// Whom it is encrypted to (empty: a keyring written before this was recorded).
+    recorded: Vec<String>,
+    spec: Vec<String>,
+    added: Vec<String>,
+    removed: Vec<String>,
+    rewritten: bool,
+    /// The keyring as it was, kept when it was rewritten.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous: Option<PathBuf>,
+}
+
+/// `vault recipients`: the difference between the keyring's recipients and the spec's, and with
+/// `confirm` the re-encryption (the old file moved aside first: a mistaken change never locks
+/// the operators out).
+fn recipients(
+    ctx: &Ctx,
+    v: &sprocket_spec::model::Vault,
+    identity: Option<&std::path::Path>,
+    confirm: bool,
+) -> Result<i32, CliError> {
+    let mut k = life::open_keyring(v, identity)?;
+    let (added, removed) = k.recipient_change(&v.recipients);
+    let changed = !added.is_empty() || !removed.is_empty() || k.recipients.is_empty();
+    let mut r = RecipientsReport {
+        keyring: v.keyring.clone(),
+        recorded: k.recipients.clone(),
+        spec: v.recipients.clone(),
+        added,
+        removed,
+        rewritten: false,
+        previous: None,
+    };
+    if confirm && changed {
+        let aside = v.keyring.with_extension(format!(
+            "age.replaced-{}",
+            crate::clock::unix_now().as_secs()
+        ));
+        std::fs::copy(&v.keyring, &aside).map_err(|e| {
+            CliError::Failed(format!(
+                "cannot keep a copy of {} at {}: {e}; nothing was changed",
+                v.keyring.display(),
+                aside.display()
+            ))
+        })?;
+        k.save_to(&v.keyring, &v.recipients)
+            .map_err(|e| CliError::Failed(e.to_string()))?;
+        r.rewritten = true;
+        r.previous = Some(aside);
+    }
+    match ctx.format {
+        Format::Json => output::json(&r),
+        Format::Human => {
+            let show = |l: &[String]| {
+                if l.is_empty() {
+                    "none".to_string()
+                } else {
+                    l.join(", ")
+                }
+            };
+            println!("keyring {}", r.keyring.display());
+            println!(
+                "  encrypted to: {}",
+                if r.recorded.is_empty() {
+                    "not recorded (an older keyring)".into()
+                } else {
+                    show(&r.recorded)
+                }
+            );
+            println!("  added by the spec: {}", show(&r.added));
+            println!("  removed by the spec: {}", show(&r.removed));
+            match (&r.previous, changed) {
+                (Some(prev), _) => println!(
+                    "  re-encrypted to the spec's {} recipient(s); the previous file is kept at {} (delete it once the new one opens, above all if a recipient was removed for cause)",
+                    r.spec.len(),
+                    prev.display()
+                ),
+                (None, true) => println!("  run again with --confirm to re-encrypt it to the spec's recipients"),
+                (None, false) => println!("  matches the spec"),
+            }
+        }
+    }
+    Ok(exit::OK)
 }
 
 fn print_human(r: &life::VaultReport) {

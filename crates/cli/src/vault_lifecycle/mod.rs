@@ -22,6 +22,8 @@ use sprocket_vault::{Keyring, KeyringError, Role, SealStatus, VaultClient, Vault
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+mod shield;
+
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
     #[error(transparent)]
@@ -218,6 +220,8 @@ pub async fn init(
         v.shares, v.threshold
     ));
     let started = Instant::now();
+    // From here until the keyring is on disk, the keys exist only in this process.
+    let shield = shield::Shield::hold();
     let answer = c.init(v.shares, v.threshold).await?;
     let keyring = Keyring {
         format: 1,
@@ -228,11 +232,13 @@ pub async fn init(
         unseal_keys_b64: answer.keys_base64,
         root_token: answer.root_token,
         admin_token: None,
+        recipients: v.recipients.clone(),
     };
     let sealed = keyring.seal(&v.recipients)?;
     let fallback =
         std::env::temp_dir().join(format!("sprocket-keyring-{namespace}-{}.age", now_secs()));
     keep_sealed_keyring(&v.keyring, &fallback, &sealed, &mut std::io::stderr())?;
+    shield.release();
     p.say(format!(
         "vault: initialised in {:.1}s; keyring {} (fingerprint {}, encrypted to {} recipient(s))",
         started.elapsed().as_secs_f64(),
@@ -454,6 +460,7 @@ pub async fn revoke_root(
     k: &mut Keyring,
     p: Progress,
 ) -> Result<RootReport, LifecycleError> {
+    k.check_recipients(&v.keyring, &v.recipients)?;
     let s = crate::vault_config::session(c, v, k, true, p).await?;
     debug_assert_eq!(s.kind, SessionKind::Admin);
     if k.root_token.is_empty() {
@@ -494,6 +501,8 @@ pub async fn generate_root(
     k: &mut Keyring,
     p: Progress,
 ) -> Result<RootReport, LifecycleError> {
+    // The new root token goes into the keyring: nothing starts if it could not be saved there.
+    k.check_recipients(&v.keyring, &v.recipients)?;
     // The admin token (renewed on the way), else the root token.
     let token = crate::vault_config::session(c, v, k, false, p).await?.token;
     let api = c.with_token(&token);

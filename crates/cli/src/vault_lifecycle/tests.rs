@@ -22,6 +22,7 @@ fn keyring() -> Keyring {
         unseal_keys_b64: (0..5).map(|i| format!("unseal-key-{i}-in-clear")).collect(),
         root_token: "s.root-token-in-clear".into(),
         admin_token: None,
+        recipients: vec![],
     }
 }
 
