@@ -2,8 +2,8 @@
 //! environment with Vault disabled (as `scripts/bench` compares it), its spec read by a relative
 //! path, is rendered into one folder; then, from a different folder, the `docker stack deploy`
 //! command that `render` printed is run as is. It must succeed and create every service of the
-//! stack, with its configs (absolute `file:` paths, ownership labels) and an env value holding
-//! `$` intact. The stack is removed afterwards and the test waits until its objects are gone.
+//! stack, with its configs (absolute `file:` paths, ownership labels), its generated secrets
+//! (created first with the commands `render` printed) and an env value holding `$` intact. The stack is removed afterwards and the test waits until its objects are gone.
 //!
 //! Its own namespace and ports, so it runs beside the other end-to-end tests. No engine is a
 //! failure, never a skip. The services are only created, not awaited: whether their tasks run
@@ -74,6 +74,14 @@ fn remove_stack() {
             .collect();
         let volumes = stack_objects("volume");
         if left.is_empty() {
+            // The generated secrets the test created for the stack.
+            let (_, secrets, _) = docker_in(
+                Path::new("."),
+                &["secret", "ls", "-q", "--filter", &format!("name={NS}_")],
+            );
+            for id in secrets.split_whitespace() {
+                let _ = docker_in(Path::new("."), &["secret", "rm", id]);
+            }
             // Volumes outlive the stack by design; the tasks that made them are gone now.
             for v in &volumes {
                 let _ = docker_in(Path::new("."), &["volume", "rm", v]);
@@ -171,6 +179,28 @@ fn compose_export_deploys_as_printed_from_another_folder() {
         3,
         "one file per layer: {printed}"
     );
+
+    // The generated secrets first, with the commands `render` printed (random values).
+    let creates: Vec<&str> = r
+        .stderr
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("openssl rand -hex 32 | docker secret create "))
+        .collect();
+    assert_eq!(
+        creates.len(),
+        2,
+        "Redis's password (mounted by Redis and the demo: made once) and RabbitMQ's admin's: {}",
+        r.stderr
+    );
+    for c in &creates {
+        let status = Command::new("sh")
+            .current_dir(&elsewhere)
+            .args(["-c", c])
+            .status()
+            .unwrap();
+        assert!(status.success(), "{c}");
+    }
 
     // Deploy exactly as printed, from another folder.
     let (ok, out, err) = docker_in(&elsewhere, &words[1..]);

@@ -12,15 +12,7 @@ const NS: &str = "sprocket-foreign";
 const ENV: &str = "foreign";
 
 fn docker(args: &[&str]) -> (bool, String) {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker CLI runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-            + String::from_utf8_lossy(&out.stderr).trim(),
-    )
+    common::docker_status(args)
 }
 
 fn spec(dir: &Path) -> PathBuf {

@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const NS: &str = "sprocket-reach";
 const ENV: &str = "reach";
@@ -57,15 +56,7 @@ environments:
 "#;
 
 fn docker(args: &[&str]) -> (bool, String) {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker CLI runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-            + String::from_utf8_lossy(&out.stderr).trim(),
-    )
+    common::docker_status(args)
 }
 
 /// The running container of service `svc` (one replica).

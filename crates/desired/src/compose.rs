@@ -6,12 +6,14 @@
 //! or one file at a time, from any folder): service, network, volume and config names then match
 //! sprocketctl's exactly, and configs carry the same ownership labels as networks.
 //!
-//! What a compose file cannot carry is left out, and each file says so in its header:
-//! Docker secrets. `sprocketctl up` makes every one of them — from Vault (the unseal material,
-//! service tokens), from Doppler, generated, or from an operator's value — under a versioned
-//! name (`<ns>_<name>-<fingerprint>`) that only exists once `up` has run, so a file that named
-//! them could not be deployed as printed. A service that mounts any secret is therefore left
-//! out with its reason (see [`LeftOut`]); no secret is ever named or valued here.
+//! What a compose file cannot carry is left out, and each file says so in its header: secrets
+//! whose value comes from elsewhere. `sprocketctl up` makes those — from Vault (the unseal
+//! material, service tokens), from Doppler, or from an operator's value — under a versioned name
+//! (`<ns>_<name>-<fingerprint>`) that only exists once `up` has run, so a service that mounts one
+//! is left out with its reason (see [`LeftOut`]). A *generated* secret needs no source: the file
+//! names it as an external secret `<ns>_<name>-compose`, which the operator creates first with a
+//! random value (the header and [`ComposeFile::generated`] give the command; no value is ever
+//! written here).
 //!
 //! Two more things make the files deployable as written: config `file:` paths are absolute
 //! (`docker stack deploy` resolves relative ones against the compose file's folder, not the
@@ -33,6 +35,9 @@ pub struct ComposeFile {
     pub text: String,
     /// The layer's services that the file does not carry, and why.
     pub left_out: Vec<LeftOut>,
+    /// Generated secrets the file names as external (`<ns>_<name>-compose`): create each, with
+    /// a random value, before deploying.
+    pub generated: Vec<String>,
     /// Configs sprocketctl derives (Vault's private listener, the Docker API proxy's rules):
     /// (file name, content), to be written beside the compose file, which names them relative
     /// to its own folder.
@@ -55,6 +60,7 @@ pub fn compose_files(d: &DesiredState, base: &Path) -> Vec<ComposeFile> {
         .iter()
         .map(|l| {
             let left_out = left_out(d, l);
+            let generated = generated(d, l, &left_out);
             let mut v = layer(d, l, base, &left_out);
             escape_interpolation(&mut v);
             let text = serde_saphyr::to_string(&v).expect("compose serialises");
@@ -62,8 +68,14 @@ pub fn compose_files(d: &DesiredState, base: &Path) -> Vec<ComposeFile> {
                 "# sprocketctl render --format compose: layer `{}` of namespace `{}`, environment `{}`.\n# Deploy with: docker stack deploy --resolve-image never -c <this file> {}\n",
                 l.name, d.namespace, d.environment, d.namespace
             );
+            if !generated.is_empty() {
+                header.push_str("# Create these generated secrets first, each with a random value (never written here):\n");
+                for name in &generated {
+                    header.push_str(&format!("#   {}\n", create_command(name)));
+                }
+            }
             if !left_out.is_empty() {
-                header.push_str("# Left out: services that mount Docker secrets, which only `sprocketctl up` makes (under\n# versioned names); deploy the platform with `sprocketctl up` to run them.\n");
+                header.push_str("# Left out: services that mount Docker secrets from elsewhere, which only `sprocketctl up`\n# makes (under versioned names); deploy the platform with `sprocketctl up` to run them.\n");
                 for o in &left_out {
                     header.push_str(&format!("#   {}: {}\n", o.service, one_line(&o.reason)));
                 }
@@ -84,22 +96,52 @@ pub fn compose_files(d: &DesiredState, base: &Path) -> Vec<ComposeFile> {
                 layer: l.name.clone(),
                 text: format!("{header}{text}"),
                 left_out,
+                generated,
                 derived,
             }
         })
         .collect()
 }
 
+/// The Docker name a compose file gives a generated secret (created by the operator, not `up`).
+fn compose_secret_name(ns: &str, name: &str) -> String {
+    format!("{ns}_{name}-compose")
+}
+
+/// A shell command that creates the generated secret `docker_name` with 64 random hex digits
+/// (256 bits), the value never shown.
+pub fn create_command(docker_name: &str) -> String {
+    format!("openssl rand -hex 32 | docker secret create {docker_name} -")
+}
+
+/// The Docker names of the generated secrets the layer's carried services mount.
+fn generated(d: &DesiredState, l: &DesiredLayer, left_out: &[LeftOut]) -> Vec<String> {
+    let mut names: Vec<String> = l
+        .services
+        .iter()
+        .filter(|s| !left_out.iter().any(|o| o.service == s.short_name))
+        .flat_map(|s| &s.secrets)
+        .map(|m| compose_secret_name(&d.namespace, &m.name))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// The layer's services that mount a secret, with the secrets and where their values come from.
 fn left_out(d: &DesiredState, l: &DesiredLayer) -> Vec<LeftOut> {
     let refs: Vec<&SecretRef> = d.layers.iter().flat_map(|l| &l.secrets).collect();
+    let sourced = |name: &str| {
+        refs.iter().find(|r| r.name == name).map(|r| r.source) != Some(SecretSource::Generate)
+    };
     l.services
         .iter()
-        .filter(|s| !s.secrets.is_empty())
+        .filter(|s| s.secrets.iter().any(|m| sourced(&m.name)))
         .map(|s| {
             let mounts: Vec<String> = s
                 .secrets
                 .iter()
+                .filter(|m| sourced(&m.name))
                 .map(|m| {
                     let source = refs.iter().find(|r| r.name == m.name).map(|r| r.source);
                     format!("`{}` ({})", m.name, origin(&m.name, source))
@@ -170,6 +212,7 @@ fn layer(d: &DesiredState, l: &DesiredLayer, base: &Path, left_out: &[LeftOut]) 
     let mut networks = Map::new();
     let mut volumes = Map::new();
     let mut configs = Map::new();
+    let mut secrets = Map::new();
     let carried = l
         .services
         .iter()
@@ -184,6 +227,12 @@ fn layer(d: &DesiredState, l: &DesiredLayer, base: &Path, left_out: &[LeftOut]) 
         }
         for m in s.mounts.iter().filter(|m| m.kind == "volume") {
             volumes.insert(short(&m.source, ns), json!({ "name": m.source }));
+        }
+        for m in &s.secrets {
+            secrets.insert(
+                m.name.clone(),
+                json!({ "external": true, "name": compose_secret_name(ns, &m.name) }),
+            );
         }
         for c in &s.configs {
             let Some(spec) = l.configs.iter().find(|x| x.name == c.name) else {
@@ -210,6 +259,7 @@ fn layer(d: &DesiredState, l: &DesiredLayer, base: &Path, left_out: &[LeftOut]) 
         ("networks", networks),
         ("volumes", volumes),
         ("configs", configs),
+        ("secrets", secrets),
     ] {
         if !v.is_empty() {
             top.insert(k.into(), Value::Object(v));
@@ -266,6 +316,17 @@ fn service(ns: &str, s: &ServiceSpec) -> Value {
             .map(|c| json!({ "source": short(&c.name, ns), "target": c.target, "mode": c.mode }))
             .collect();
         m.insert("configs".into(), json!(c));
+    }
+    if !s.secrets.is_empty() {
+        let c: Vec<Value> = s
+            .secrets
+            .iter()
+            .map(|m| {
+                json!({ "source": m.name, "target": m.target, "mode": m.mode,
+                        "uid": m.uid.to_string(), "gid": m.gid.to_string() })
+            })
+            .collect();
+        m.insert("secrets".into(), json!(c));
     }
     if !s.networks.is_empty() {
         let mut n = Map::new();

@@ -338,11 +338,25 @@ pub fn desired<'a>(p: &'a Platform) -> DesiredState {
                     });
                 }
             }
-            if s.role == Some(Role::Vault) {
-                let content = vault_socket::listener_hcl().into_bytes();
+            // Configs sprocketctl derives for a role: (stem, content, target in the container).
+            let role_config = match s.role {
+                Some(Role::Vault) => Some((
+                    "sprocket-listener",
+                    vault_socket::listener_hcl(),
+                    vault_socket::LISTENER_TARGET,
+                )),
+                Some(Role::DockerApiProxy) => Some((
+                    "sprocket-rules",
+                    socket_proxy::config(&docker_socket_target(s), DOCKER_API_PORT),
+                    socket_proxy::CONFIG_TARGET,
+                )),
+                _ => None,
+            };
+            if let Some((stem, content, target)) = role_config {
+                let content = content.into_bytes();
                 let hash = short_hash(&content);
-                let name = format!("{ns}_{}-sprocket-listener-{hash}", s.name);
-                let mut labels = base(&layer.name, &format!("{}/sprocket-listener.hcl", s.name));
+                let name = format!("{ns}_{}-{stem}-{hash}", s.name);
+                let mut labels = base(&layer.name, &format!("{}/{stem}", s.name));
                 labels.insert(L::SPEC_HASH.into(), hash);
                 configs.push(ConfigSpec {
                     name: name.clone(),
@@ -352,28 +366,7 @@ pub fn desired<'a>(p: &'a Platform) -> DesiredState {
                 });
                 file_configs.push(FileRef {
                     name,
-                    target: vault_socket::LISTENER_TARGET.into(),
-                    mode: 0o444,
-                    uid: 0,
-                    gid: 0,
-                });
-            }
-            if s.role == Some(Role::DockerApiProxy) {
-                let content =
-                    socket_proxy::config(&docker_socket_target(s), DOCKER_API_PORT).into_bytes();
-                let hash = short_hash(&content);
-                let name = format!("{ns}_{}-sprocket-rules-{hash}", s.name);
-                let mut labels = base(&layer.name, &format!("{}/sprocket-rules.cfg", s.name));
-                labels.insert(L::SPEC_HASH.into(), hash);
-                configs.push(ConfigSpec {
-                    name: name.clone(),
-                    labels,
-                    content,
-                    source: None,
-                });
-                file_configs.push(FileRef {
-                    name,
-                    target: socket_proxy::CONFIG_TARGET.into(),
+                    target: target.into(),
                     mode: 0o444,
                     uid: 0,
                     gid: 0,

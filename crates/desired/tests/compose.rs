@@ -1,6 +1,7 @@
 //! The compose export is deployable as printed, from any folder: absolute config paths, `$`
-//! escaped, ownership labels on configs, and no secret named — services that mount one are left
-//! out, each with its reason in the file's header and in `left_out`.
+//! escaped, ownership labels on configs, and no secret valued — services that mount one from
+//! elsewhere are left out, each with its reason in the file's header and in `left_out`; a
+//! generated one is an external secret the operator creates first with the printed command.
 
 use serde_json::Value;
 use sprocket_desired::compose::{compose_files, ComposeFile};
@@ -14,6 +15,7 @@ use std::sync::Arc;
 const SPEC: &str = r#"platform: shop
 secrets:
   db-password: { source: doppler, key: DB_PASSWORD }
+  session-key: { source: generate, length: 64 }
 vault:
   recipients: ["age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"]
   mounts: { apps: kv-v2 }
@@ -23,6 +25,7 @@ layers:
       vault:
         role: vault
         image: "openbao/openbao:2.7.2"
+        command: [bao, server, -config=/openbao/config/vault.hcl]
         configs: [{ file: config/vault.hcl, target: /openbao/config/vault.hcl }]
       agent: { role: unseal-agent, image: "example/agent:1" }
   apps:
@@ -31,6 +34,7 @@ layers:
         image: "example/web:1"
         env: { PASSWORD: "pa$$w${HOME}rd", PLAIN: plain }
         configs: [{ file: config/web.json, target: /app/config.json }]
+        secrets: [{ name: session-key, mode: 0o440, uid: 1000, gid: 1000 }]
       api: { image: "example/api:1", vault: [apps/api] }
       db: { image: "example/db:1", secrets: [db-password] }
 environments:
@@ -152,7 +156,10 @@ fn services_that_mount_secrets_are_left_out_and_no_secret_is_named() {
 
     for f in &files {
         let v = yaml(f);
-        assert!(v.get("secrets").is_none(), "{}", f.text);
+        // Only generated secrets are named, as the operator's external `-compose` ones.
+        for (name, x) in v["secrets"].as_object().into_iter().flatten() {
+            assert_eq!(x["name"], format!("shop_{name}-compose"), "{}", f.text);
+        }
         let services = v["services"].as_object().unwrap();
         for o in &f.left_out {
             assert!(!services.contains_key(&o.service), "{}", f.text);
@@ -166,8 +173,12 @@ fn services_that_mount_secrets_are_left_out_and_no_secret_is_named() {
                 f.text
             );
         }
+        // What a carried service mounts is a generated secret, declared at the top.
         for (name, s) in services {
-            assert!(s.get("secrets").is_none(), "{name}: {s}");
+            for m in s["secrets"].as_array().into_iter().flatten() {
+                let source = m["source"].as_str().unwrap();
+                assert!(v["secrets"].get(source).is_some(), "{name}: {s}");
+            }
         }
         // Outside the header comments, no Vault-made secret is referenced at all.
         let body: Vec<&str> = f.text.lines().filter(|l| !l.starts_with('#')).collect();
@@ -191,4 +202,24 @@ fn services_that_mount_secrets_are_left_out_and_no_secret_is_named() {
         })
         .collect();
     assert_eq!(kept, ["vault", "web"]);
+}
+
+#[test]
+fn a_generated_secret_is_external_and_created_first_never_valued() {
+    let files = export(Path::new("/srv/ops"));
+    let apps = &files[1];
+    assert_eq!(apps.generated, ["shop_session-key-compose"]);
+    let v = yaml(apps);
+    assert_eq!(
+        v["secrets"]["session-key"],
+        serde_json::json!({ "external": true, "name": "shop_session-key-compose" })
+    );
+    assert_eq!(
+        v["services"]["web"]["secrets"],
+        serde_json::json!([{ "source": "session-key", "target": "/run/secrets/session-key",
+                             "mode": 0o440, "uid": "1000", "gid": "1000" }])
+    );
+    assert!(apps
+        .text
+        .contains("#   openssl rand -hex 32 | docker secret create shop_session-key-compose -"));
 }

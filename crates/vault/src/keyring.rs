@@ -318,18 +318,36 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .map(|f| f.to_string_lossy().to_string())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    // A fresh name each attempt: a file left by a killed run (whose pid a container may reuse)
+    // never blocks the next write. `create_new` still refuses to follow anything planted there.
+    let (tmp, mut f) = {
+        let mut attempt = 0u32;
+        loop {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let tmp = dir.join(format!(
+                ".{}.tmp-{}-{nanos:08x}-{attempt}",
+                path.file_name()
+                    .map(|f| f.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+                std::process::id()
+            ));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+            {
+                Ok(f) => break (tmp, f),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 16 => {
+                    attempt += 1
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    };
     let r = f.write_all(bytes).and_then(|_| f.sync_all());
     if let Err(e) = r {
         let _ = std::fs::remove_file(&tmp);
@@ -371,6 +389,19 @@ mod tests {
         )
         .unwrap();
         (path, id.to_public().to_string())
+    }
+
+    /// F12: a temp file left by a killed run with the same pid does not block the next write.
+    #[test]
+    fn a_leftover_temp_file_does_not_block_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.age");
+        let stale = dir
+            .path()
+            .join(format!(".k.age.tmp-{}", std::process::id()));
+        std::fs::write(&stale, b"left by a killed run").unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
     }
 
     /// F14: the keyring records whom it is encrypted to; a save to another set is refused

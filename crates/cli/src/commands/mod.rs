@@ -108,7 +108,8 @@ pub struct VaultAccess {
     /// private key (default ~/.config/sprocket/identity.txt).
     #[arg(long, env = "SPROCKET_IDENTITY", global = true)]
     pub identity: Option<std::path::PathBuf>,
-    /// Reach Vault at this URL instead of through its route (e.g. http://10.0.0.5:8200).
+    /// Reach Vault at this URL instead of its private socket on this machine (e.g.
+    /// http://10.0.0.5:8200).
     /// (Not `VAULT_ADDR`: that may point at another Vault, which must never see our tokens.)
     #[arg(long, env = "SPROCKET_VAULT_ADDR", global = true)]
     pub vault_addr: Option<String>,

@@ -36,6 +36,8 @@ struct Written {
     files: Vec<PathBuf>,
     /// Services the compose files do not carry (they mount secrets only `up` makes), and why.
     left_out: Vec<LeftOut>,
+    /// Generated secrets to create (random values) before deploying: their Docker names.
+    create_secrets: Vec<String>,
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
@@ -56,6 +58,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
                 .map_err(|e| CliError::Failed(format!("cannot read the current directory: {e}")))?;
             let mut files = Vec::new();
             let mut left_out = Vec::new();
+            let mut create_secrets = Vec::new();
             for (i, file) in compose_files(&desired, &cwd).into_iter().enumerate() {
                 let path = a.out.join(format!("{}-{}.yaml", i + 1, file.layer));
                 let write = |path: &std::path::Path, bytes: &[u8]| {
@@ -70,18 +73,31 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
                     write(&a.out.join(name), content)?;
                 }
                 left_out.extend(file.left_out);
+                create_secrets.extend(file.generated);
             }
+            // A secret two layers mount is created once.
+            create_secrets.sort();
+            create_secrets.dedup();
             let report = Written {
                 namespace: desired.namespace.clone(),
                 environment: desired.environment.clone(),
                 files,
                 left_out,
+                create_secrets,
             };
             match ctx.format {
                 Format::Json => output::json(&report),
                 Format::Human => {
                     for f in &report.files {
                         println!("{}", f.display());
+                    }
+                    if !report.create_secrets.is_empty() {
+                        eprintln!(
+                            "create the generated secrets first (random values, never shown):"
+                        );
+                        for name in &report.create_secrets {
+                            eprintln!("  {}", sprocket_desired::compose::create_command(name));
+                        }
                     }
                     for o in &report.left_out {
                         eprintln!(

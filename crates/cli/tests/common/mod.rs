@@ -102,3 +102,17 @@ pub async fn vault_api(
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
 }
+
+/// `docker ARGS…`: whether it succeeded, and its stdout then stderr, trimmed.
+#[allow(dead_code)]
+pub fn docker_status(args: &[&str]) -> (bool, String) {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+            + String::from_utf8_lossy(&out.stderr).trim(),
+    )
+}
