@@ -12,8 +12,8 @@ use std::time::Duration;
 #[derive(clap::Args)]
 pub struct Args {
     /// How long each service may take, from its start, to run healthy with its old tasks gone,
-    /// in seconds (1 to 86400).
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    /// in seconds (0 to 86400).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub timeout: u64,
     /// Also remove owned services and networks the spec no longer wants here.
     #[arg(long)]
