@@ -67,6 +67,8 @@ pub enum Command {
     Down(commands::down::Args),
     /// Vault's keys: keygen, init (keys encrypted to the operators), unseal, status.
     Vault(commands::vault::Args),
+    /// The secrets' source of truth: check it against the spec (nothing written).
+    Secrets(commands::secrets::Args),
     /// The unseal agent: keeps every Vault task unsealed (runs as a layer-1 service).
     Agent(agent::Args),
 }

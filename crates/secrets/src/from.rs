@@ -12,6 +12,13 @@ pub enum SecretsFrom {
     Env,
 }
 
+/// As written in the spec (`doppler:sprocket/prd`).
+impl serde::Serialize for SecretsFrom {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl std::fmt::Display for SecretsFrom {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -89,6 +89,9 @@ pub struct Environment {
     pub publish_mode: PublishMode,
     pub http_port: u16,
     pub https_port: u16,
+    /// Where secret values come from (`secrets_from`; a dotenv path made absolute).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secrets_from: Option<sprocket_secrets::from::SecretsFrom>,
 }
 
 impl Environment {
@@ -313,6 +316,8 @@ pub struct Secret {
     pub key: String,
     /// Length of generated values.
     pub length: usize,
+    /// The shortest value accepted from the source (0: any non-empty one).
+    pub min_length: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -299,6 +299,8 @@ pub struct Secret {
     pub key: Option<String>,
     /// Length for generated secrets.
     pub length: Option<u64>,
+    /// The shortest value accepted from the source (`secrets check` refuses shorter ones).
+    pub min_length: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -338,6 +340,10 @@ pub struct Environment {
     pub endpoint_mode: Option<S<String>>,
     /// `ingress` (routing mesh, needs IPVS) or `host`.
     pub publish_mode: Option<S<String>>,
+    /// Where this environment's secret values come from: `doppler:PROJECT/CONFIG`,
+    /// `dotenv:PATH` (relative to the spec's folder) or `env` (`SPROCKET_SECRETS_FROM` and
+    /// `--secrets-from` override it).
+    pub secrets_from: Option<S<String>>,
     /// Host ports of the edge router.
     pub http_port: Option<S<u64>>,
     pub https_port: Option<S<u64>>,

@@ -354,3 +354,40 @@ fn vault_without_its_server_command() {
         at(&text, "vault: { role", 0),
     );
 }
+
+/// Where an environment's secret values come from is one of the three sources, said exactly.
+#[test]
+fn secrets_from_names_a_real_source() {
+    let text = replace(
+        "    hostname: localhost\n",
+        "    hostname: localhost\n    secrets_from: \"vault:platform\"\n",
+    );
+    expect(
+        &text,
+        "invalid-secrets-from",
+        "`vault:platform` is not a secrets source: use `doppler:PROJECT/CONFIG`, `dotenv:PATH` or `env`",
+        at(&text, "\"vault:platform\"", 0),
+    );
+    let text = replace(
+        "    hostname: localhost\n",
+        "    hostname: localhost\n    secrets_from: doppler:sprocket\n",
+    );
+    expect(
+        &text,
+        "invalid-secrets-from",
+        "must be `doppler:PROJECT/CONFIG`",
+        at(&text, "doppler:sprocket", 0),
+    );
+    // A good one resolves, a dotenv path relative to the spec's folder.
+    let text = replace(
+        "    hostname: localhost\n",
+        "    hostname: localhost\n    secrets_from: dotenv:secrets/local.env\n",
+    );
+    assert!(
+        diagnostics(&text)
+            .iter()
+            .all(|d| d.code != "invalid-secrets-from"),
+        "{:?}",
+        diagnostics(&text)
+    );
+}

@@ -25,6 +25,7 @@ pub(super) struct Effective<'a> {
     pub(super) tls: Option<&'a S<raw::Tls>>,
     pub(super) endpoint_mode: Option<&'a S<String>>,
     pub(super) publish_mode: Option<&'a S<String>>,
+    pub(super) secrets_from: Option<&'a S<String>>,
     pub(super) http_port: Option<&'a S<u64>>,
     pub(super) https_port: Option<&'a S<u64>>,
     pub(super) description: Option<&'a String>,
@@ -162,6 +163,7 @@ impl<'a> Resolver<'a> {
                 tls,
                 endpoint_mode,
                 publish_mode,
+                secrets_from,
                 http_port,
                 https_port
             );
@@ -361,6 +363,20 @@ impl<'a> Resolver<'a> {
         };
         let http_port = port(self, eff.http_port, 80);
         let https_port = port(self, eff.https_port, 443);
+        let secrets_from = eff.secrets_from.and_then(|v| {
+            match sprocket_secrets::from::parse(&v.value) {
+                Ok(sprocket_secrets::from::SecretsFrom::Dotenv(p)) if p.is_relative() => Some(
+                    sprocket_secrets::from::SecretsFrom::Dotenv(self.spec_dir.join(p)),
+                ),
+                Ok(f) => Some(f),
+                Err(e) => {
+                    self.err("invalid-secrets-from", pos(v), e).help = Some(
+                        "e.g. `secrets_from: doppler:sprocket/prd`, `dotenv:secrets/offline.env` or `env`".into(),
+                    );
+                    None
+                }
+            }
+        });
         if !ok {
             return None;
         }
@@ -377,6 +393,7 @@ impl<'a> Resolver<'a> {
             publish_mode,
             http_port,
             https_port,
+            secrets_from,
         })
     }
 

@@ -534,6 +534,7 @@ impl<'a> Resolver<'a> {
                 source,
                 key: s.key.clone().unwrap_or_else(|| k.value.clone()),
                 length: s.length.unwrap_or(32).clamp(16, 4096) as usize,
+                min_length: s.min_length.unwrap_or(0).min(4096) as usize,
             });
         }
         out
