@@ -6,9 +6,16 @@ use std::path::Path;
 use std::process::Command;
 
 fn ctl(home: &Path, args: &[&str]) -> (i32, String, String) {
+    ctl_with(home, &[], args)
+}
+
+fn ctl_with(home: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_sprocketctl"))
         .env("HOME", home)
         .env_remove("SPROCKET_SECRETS_FROM")
+        .env_remove("DOPPLER_TOKEN")
+        .env_remove("DOPPLER_API_HOST")
+        .envs(env.iter().copied())
         .args(args)
         .output()
         .expect("sprocketctl runs");
@@ -146,8 +153,48 @@ fn a_dotenv_source_is_checked_key_by_key_and_no_value_is_shown() {
     let (code, out, err) = run(&["--secrets-from", "vault:x"]);
     assert_eq!(code, 3);
     assert!(out.contains("not a secrets source"), "{out}{err}");
-    // `local` reads Doppler, which this slice does not reach yet: said, not faked.
+    // `local` reads Doppler (`doppler:sprocket/dev`): without a token, a clear error.
     let (code, out, _) = run(&[]);
     assert_eq!(code, 3);
-    assert!(out.contains("doppler:sprocket/dev"), "{out}");
+    assert!(
+        out.contains("DOPPLER_TOKEN") && out.contains("sprocket/dev"),
+        "{out}"
+    );
+
+    // Doppler (the test server, proved against the real Doppler CLI in sprocket-secrets'
+    // tests), as `local` names it, with the token and API host in the CLI's own variables.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let token = "dp.st.dev.Zq8kY3pR4bC7vN1xW6mT0sH2jL5uA9eD";
+    let (host, state) = rt.block_on(sprocket_secrets::doppler_fake::start(
+        token, "sprocket", "dev",
+    ));
+    for (i, k) in keys.iter().enumerate() {
+        state.lock().unwrap().secrets.insert(k.clone(), value(i));
+    }
+    let env = [
+        ("DOPPLER_API_HOST", host.as_str()),
+        ("DOPPLER_TOKEN", token),
+    ];
+    let a = args(&[]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let (code, out, err) = ctl_with(home, &env, &a);
+    assert_eq!(code, 0, "{out}{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["source"], "doppler:sprocket/dev");
+    assert_eq!(
+        r["warnings"], 0,
+        "Doppler's own DOPPLER_* keys are nobody's: {r}"
+    );
+    // A value with a line break in Doppler is caught the same way.
+    state
+        .lock()
+        .unwrap()
+        .secrets
+        .insert(keys[0].clone(), "wr4pped\nv4lue".into());
+    let (code, out, _) = ctl_with(home, &env, &a);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("line-break") && !out.contains("wr4pped"),
+        "{out}"
+    );
 }

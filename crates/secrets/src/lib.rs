@@ -3,6 +3,8 @@
 //!
 //! - [`from`]: which source an environment reads (`doppler:PROJECT/CONFIG`, `dotenv:PATH`,
 //!   `env`), parsed from the spec, `SPROCKET_SECRETS_FROM` or `--secrets-from`;
+//! - [`doppler`]: Doppler's download endpoint, as its CLI calls it (ETag, retries, clear
+//!   errors that never name the token);
 //! - [`dotenv`]: a dotenv file as entries with their line numbers (duplicates are kept, to be
 //!   reported with both lines);
 //! - [`check`]: what the spec needs against what the source holds — missing keys, duplicates,
@@ -12,6 +14,9 @@
 //! Values never leave: findings name keys and places, never values.
 
 pub mod check;
+pub mod doppler;
+#[cfg(feature = "fake")]
+pub mod doppler_fake;
 pub mod dotenv;
 pub mod from;
 

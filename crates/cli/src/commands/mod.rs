@@ -43,7 +43,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Status(a) => status::run(&ctx, a).await,
         Command::Down(a) => down::run(&ctx, a).await,
         Command::Vault(a) => vault::run(&ctx, a).await,
-        Command::Secrets(a) => secrets::run(&ctx, a),
+        Command::Secrets(a) => secrets::run(&ctx, a).await,
         Command::Agent(a) => Ok(crate::agent::run(a).await),
     };
     // The one place an error is printed and its exit code chosen.

@@ -2,6 +2,7 @@
 //! source (`secrets_from`, `SPROCKET_SECRETS_FROM` or `--secrets-from`) and checks every secret
 //! the enabled services mount from it — missing, duplicated, line-broken, padded, NUL, too short —
 //! and the keys nobody claims. It writes nothing and shows keys and lines, never a value.
+//! Doppler is read with one download (`DOPPLER_TOKEN`, `DOPPLER_API_HOST`: its CLI's variables).
 
 use super::{load, Ctx};
 use crate::error::CliError;
@@ -9,6 +10,7 @@ use crate::exit;
 use crate::output::{self, Format};
 use serde::Serialize;
 use sprocket_secrets::check::{check, Finding, Severity, Wanted};
+use sprocket_secrets::doppler::{Doppler, DopplerError, Download};
 use sprocket_secrets::from::{self, SecretsFrom};
 use sprocket_secrets::{dotenv, Entry};
 use sprocket_spec::model::SecretSource;
@@ -41,7 +43,7 @@ struct CheckReport {
     findings: Vec<Finding>,
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
+pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let SecretsCommand::Check { secrets_from } = a.command;
     let loaded = load(ctx)?;
     let p = &loaded.platform;
@@ -54,7 +56,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             ))
         })?,
     };
-    let entries = read(&source)?;
+    let entries = read(&source).await?;
     // What the enabled services mount from the source, and every key the spec claims there.
     let desired = sprocket_desired::state::desired(p);
     let mut wanted: Vec<Wanted> = Vec::new();
@@ -129,7 +131,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
 }
 
 /// Every entry the source holds.
-fn read(source: &SecretsFrom) -> Result<Vec<Entry>, CliError> {
+async fn read(source: &SecretsFrom) -> Result<Vec<Entry>, CliError> {
     match source {
         SecretsFrom::Env => Ok(std::env::vars()
             .filter(|(k, _)| dotenv::valid_key(k))
@@ -141,7 +143,10 @@ fn read(source: &SecretsFrom) -> Result<Vec<Entry>, CliError> {
             .collect()),
         SecretsFrom::Dotenv(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
-                CliError::Invalid(format!("cannot read the secrets file {}: {e}", path.display()))
+                CliError::Invalid(format!(
+                    "cannot read the secrets file {}: {e}",
+                    path.display()
+                ))
             })?;
             dotenv::parse(&text).map_err(|errs| {
                 CliError::Invalid(
@@ -152,8 +157,24 @@ fn read(source: &SecretsFrom) -> Result<Vec<Entry>, CliError> {
                 )
             })
         }
-        SecretsFrom::Doppler { project, config } => Err(CliError::Invalid(format!(
-            "reading Doppler (`doppler:{project}/{config}`) is not built yet; meanwhile `doppler secrets download --no-file --format env -p {project} -c {config} > FILE` and `--secrets-from dotenv:FILE`"
-        ))),
+        SecretsFrom::Doppler { project, config } => {
+            let failed = |e: DopplerError| match e {
+                DopplerError::NoToken { .. }
+                | DopplerError::Refused { .. }
+                | DopplerError::NotFound { .. } => CliError::Invalid(e.to_string()),
+                other => CliError::Failed(other.to_string()),
+            };
+            let doppler = Doppler::from_env(project, config).map_err(failed)?;
+            match doppler
+                .download(project, config, None)
+                .await
+                .map_err(failed)?
+            {
+                Download::Fresh { entries, .. } => Ok(entries),
+                Download::NotModified => Err(CliError::Failed(
+                    "Doppler answered 304 to a request without an ETag".into(),
+                )),
+            }
+        }
     }
 }
