@@ -246,6 +246,21 @@ fn platform_lifecycle_on_a_real_swarm() {
         .unwrap()
         .to_string()
     };
+    // One generated value for a secret two layers mount: Redis and the demo mount one version.
+    let mounted = |svc: &str| {
+        docker(&[
+            "service",
+            "inspect",
+            "-f",
+            "{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}} {{end}}",
+            &format!("{NS}_{svc}"),
+        ])
+        .split_whitespace()
+        .find(|n| n.starts_with(&format!("{NS}_redis-password-")))
+        .map(str::to_string)
+    };
+    assert_eq!(mounted("redis"), mounted("demo"));
+    assert!(mounted("redis").is_some());
     let redis = task("redis");
     let noauth = docker(&["exec", &redis, "redis-cli", "ping"]);
     assert!(
