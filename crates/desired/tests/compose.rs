@@ -32,7 +32,7 @@ layers:
     services:
       web:
         image: "example/web:1"
-        env: { PASSWORD: "pa$$w${HOME}rd", PLAIN: plain }
+        env: { GREETING: "pa$$w${HOME}rd", PLAIN: plain }
         configs: [{ file: config/web.json, target: /app/config.json }]
         secrets: [{ name: session-key, mode: 0o440, uid: 1000, gid: 1000 }]
       api: { image: "example/api:1", vault: [apps/api] }
@@ -115,7 +115,7 @@ fn dollars_are_escaped_for_compose_interpolation() {
     let apps = yaml(&files[1]);
     let env = &apps["services"]["web"]["environment"];
     // `docker stack deploy` turns `$$` back into `$`: the container sees the spec's value.
-    assert_eq!(env["PASSWORD"], "pa$$$$w$${HOME}rd");
+    assert_eq!(env["GREETING"], "pa$$$$w$${HOME}rd");
     assert_eq!(env["PLAIN"], "plain");
 }
 

@@ -97,6 +97,33 @@ pub fn check_env_key(k: &str) -> Result<(), String> {
     }
 }
 
+/// An environment variable that carries a secret as a literal value: its name says password,
+/// secret, token or key, and its value is not a path to a mounted file. Secrets go through
+/// `secrets:` (files under /run/secrets, never env): a literal one is in `docker service
+/// inspect`, in the Docker API proxy's `/services` and in every `render`.
+pub fn looks_like_literal_secret(key: &str, value: &str) -> bool {
+    let k = key.to_ascii_uppercase();
+    let secretish = [
+        "PASSWORD",
+        "PASSWD",
+        "SECRET",
+        "TOKEN",
+        "PRIVATE_KEY",
+        "API_KEY",
+        "ACCESS_KEY",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
+        || k.ends_with("_KEY");
+    // Names that hold a path or a setting about a secret, not the secret.
+    let about = [
+        "_FILE", "_PATH", "_DIR", "_PERIOD", "_TTL", "_LENGTH", "_EXPIRY", "_EXPIRES",
+    ]
+    .iter()
+    .any(|s| k.ends_with(s));
+    secretish && !about && !value.is_empty() && !value.starts_with("/run/secrets/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +142,29 @@ mod tests {
         }
         for bad in ["", "1A", "A=B", "A B", "A\nB", "A-B", "Ä"] {
             assert!(check_env_key(bad).is_err(), "{bad:?}");
+        }
+        for (k, v) in [
+            ("DB_PASSWORD", "hunter2"),
+            ("JWT_SECRET", "x"),
+            ("GITHUB_TOKEN", "ghp_x"),
+            ("STRIPE_API_KEY", "sk_live"),
+            ("ENCRYPTION_KEY", "abc"),
+        ] {
+            assert!(looks_like_literal_secret(k, v), "{k}");
+        }
+        for (k, v) in [
+            (
+                "GF_DATABASE_PASSWORD__FILE",
+                "/run/secrets/grafana-db-password",
+            ),
+            ("DB_PASSWORD", "/run/secrets/db-password"),
+            ("VAULT_TOKEN_FILE", "/run/secrets/vault-token"),
+            ("TOKEN_PERIOD", "86400"),
+            ("LOG_LEVEL", "debug"),
+            ("MONKEY", "banana"),
+            ("DB_PASSWORD", ""),
+        ] {
+            assert!(!looks_like_literal_secret(k, v), "{k}={v}");
         }
     }
 }

@@ -391,3 +391,26 @@ fn secrets_from_names_a_real_source() {
         diagnostics(&text)
     );
 }
+
+/// A secret written into `env` is refused: it belongs under `secrets:`, mounted as a file.
+#[test]
+fn a_literal_secret_in_env_is_refused() {
+    let text = replace(
+        "        uses: [redis, postgres]\n",
+        "        uses: [redis, postgres]\n        env: { DB_PASSWORD: hunter2, DB_PASSWORD_FILE: /run/secrets/token, LOG_LEVEL: debug }\n",
+    );
+    expect(
+        &text,
+        "secret-in-env",
+        "`DB_PASSWORD` looks like a secret written into the environment",
+        at(&text, "DB_PASSWORD: hunter2", 0),
+    );
+    assert_eq!(
+        diagnostics(&text)
+            .iter()
+            .filter(|d| d.code == "secret-in-env")
+            .count(),
+        1,
+        "the file path and the log level are fine"
+    );
+}

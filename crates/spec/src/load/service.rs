@@ -11,8 +11,11 @@
 use super::suggest::suggest;
 use super::{pos, Effective, Resolver, ServiceRef};
 use crate::model::{self, Mode};
-use crate::names::{check_env_key, check_object_name, is_reserved_secret};
+use crate::names::{
+    check_env_key, check_object_name, is_reserved_secret, looks_like_literal_secret,
+};
 use crate::raw::{self, Role, S};
+use crate::tree::Scalar;
 use crate::values;
 use std::collections::{BTreeMap, HashMap};
 
@@ -535,7 +538,7 @@ impl<'a> Resolver<'a> {
         if let Some(r) = &svc.resources {
             self.apply_resources(&mut resources, r);
         }
-        self.env_keys(svc.env.iter().map(|(k, _)| k));
+        self.env_keys(svc.env.iter());
         let mut env: BTreeMap<String, String> = svc
             .env
             .iter()
@@ -547,7 +550,7 @@ impl<'a> Resolver<'a> {
             if let Some(r) = &o.resources {
                 self.apply_resources(&mut resources, r);
             }
-            self.env_keys(o.env.iter().map(|(k, _)| k));
+            self.env_keys(o.env.iter());
             for (k, v) in o.env.iter() {
                 env.insert(k.value.clone(), v.0.clone());
             }
@@ -566,9 +569,9 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// `env` keys are variable names.
-    fn env_keys<'k>(&mut self, keys: impl Iterator<Item = &'k S<String>>) {
-        for k in keys {
+    /// `env` keys are variable names, and no value is a secret written out.
+    fn env_keys<'k>(&mut self, entries: impl Iterator<Item = (&'k S<String>, &'k Scalar)>) {
+        for (k, v) in entries {
             if let Err(e) = check_env_key(&k.value) {
                 self.err(
                     "invalid-env-key",
@@ -578,6 +581,18 @@ impl<'a> Resolver<'a> {
                 .help = Some(
                     "name variables like `LOG_LEVEL` or `_X1`; put anything else in the value"
                         .into(),
+                );
+            } else if looks_like_literal_secret(&k.value, &v.0) {
+                self.err(
+                    "secret-in-env",
+                    pos(k),
+                    format!(
+                        "`{}` looks like a secret written into the environment: it would show in `docker service inspect`, the Docker API and every `render`",
+                        k.value
+                    ),
+                )
+                .help = Some(
+                    "declare it under `secrets:` (from the environment's source, or `generate`), mount it, and point the app at the file (e.g. `DB_PASSWORD_FILE: /run/secrets/db-password`)".into(),
                 );
             }
         }
