@@ -338,14 +338,26 @@ impl VaultClient {
     }
 
     /// `PUT /v1/sys/init`, waiting as long as the server takes.
-    pub async fn init(&self, shares: u32, threshold: u32) -> Result<InitResponse, VaultError> {
+    /// `PUT sys/init`, its answer as received: the caller keeps it (encrypted) even when it
+    /// does not parse, since it may hold the only copy of the keys. See [`Self::parse_init`].
+    pub async fn init_raw(&self, shares: u32, threshold: u32) -> Result<Vec<u8>, VaultError> {
         let body = serde_json::json!({ "secret_shares": shares, "secret_threshold": threshold });
-        self.send(
-            "sys/init",
-            self.req(&self.slow, reqwest::Method::PUT, "/v1/sys/init")
-                .json(&body),
-        )
-        .await
+        let r = self
+            .req(&self.slow, reqwest::Method::PUT, "/v1/sys/init")
+            .json(&body);
+        Ok(self
+            .exchange("sys/init", r, false)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Reads an answer of [`Self::init_raw`]; the error quotes nothing of it.
+    pub fn parse_init(&self, raw: &[u8]) -> Result<InitResponse, VaultError> {
+        serde_json::from_slice(raw).map_err(|e| VaultError::Protocol {
+            addr: self.address(),
+            call: "sys/init".into(),
+            reason: json_error(&e),
+        })
     }
 
     /// `GET sys/health`. Its status code encodes the state (200 active, 429 standby, 501

@@ -158,30 +158,37 @@ impl Keyring {
 
     /// Encrypts to every recipient, armoured.
     pub fn seal(&self, recipients: &[String]) -> Result<Vec<u8>, KeyringError> {
-        let parsed = parse_recipients(recipients)?;
         // The plaintext records whom it is encrypted to.
         let mut recorded = self.clone();
         recorded.recipients = recipients.to_vec();
         let plain = serde_json::to_vec(&recorded).expect("serialisable");
-        let enc = age::Encryptor::with_recipients(
-            parsed.iter().map(|r| r.as_ref() as &dyn age::Recipient),
-        )
-        .map_err(|e| KeyringError::BadRecipient {
+        seal_bytes(&plain, recipients)
+    }
+}
+
+/// Encrypts any bytes to every recipient, ASCII-armoured (a keyring, or an answer of Vault that
+/// holds keys and could not be read).
+pub fn seal_bytes(plain: &[u8], recipients: &[String]) -> Result<Vec<u8>, KeyringError> {
+    let parsed = parse_recipients(recipients)?;
+    let enc =
+        age::Encryptor::with_recipients(parsed.iter().map(|r| r.as_ref() as &dyn age::Recipient))
+            .map_err(|e| KeyringError::BadRecipient {
             index: 0,
             reason: e.to_string(),
         })?;
-        let mut out = Vec::new();
-        let io = |e: std::io::Error| KeyringError::Io {
-            path: PathBuf::from("<memory>"),
-            source: e,
-        };
-        let armor = ArmoredWriter::wrap_output(&mut out, Format::AsciiArmor).map_err(io)?;
-        let mut w = enc.wrap_output(armor).map_err(io)?;
-        w.write_all(&plain).map_err(io)?;
-        w.finish().and_then(|a| a.finish()).map_err(io)?;
-        Ok(out)
-    }
+    let mut out = Vec::new();
+    let io = |e: std::io::Error| KeyringError::Io {
+        path: PathBuf::from("<memory>"),
+        source: e,
+    };
+    let armor = ArmoredWriter::wrap_output(&mut out, Format::AsciiArmor).map_err(io)?;
+    let mut w = enc.wrap_output(armor).map_err(io)?;
+    w.write_all(plain).map_err(io)?;
+    w.finish().and_then(|a| a.finish()).map_err(io)?;
+    Ok(out)
+}
 
+impl Keyring {
     /// Reads and decrypts the keyring at `path` with the identity file at `identity`.
     pub fn open(path: &Path, identity: &Path) -> Result<Keyring, KeyringError> {
         let bytes = match std::fs::read(path) {

@@ -36,6 +36,8 @@ pub enum LifecycleError {
         path: PathBuf,
         service: String,
     },
+    #[error("Vault was initialised but its answer could not be read ({reason}). The answer, which holds the unseal keys and the root token, was saved encrypted to the operators at {kept}.\n  hint: open it with `age -d -i <your identity> {kept}` to recover the keys; Vault will not be initialised again")]
+    InitAnswerUnreadable { reason: String, kept: PathBuf },
     #[error("Vault was initialised but the keyring could not be written to {path} ({reason}); an encrypted copy was saved to {fallback}. Move it to {path} before anything else.")]
     KeyringWriteFailed {
         path: PathBuf,
@@ -222,7 +224,32 @@ pub async fn init(
     let started = Instant::now();
     // From here until the keyring is on disk, the keys exist only in this process.
     let shield = shield::Shield::hold();
-    let answer = c.init(v.shares, v.threshold).await?;
+    let raw = c.init_raw(v.shares, v.threshold).await?;
+    let answer = match c.parse_init(&raw) {
+        Ok(a) => a,
+        // An answer that does not read may still hold the only copy of the keys: kept,
+        // encrypted to the operators, before anything is reported.
+        Err(e) => {
+            let kept = v.keyring.with_file_name(format!(
+                "{}.init-answer-{}.age",
+                v.keyring
+                    .file_name()
+                    .map(|f| f.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+                now_secs()
+            ));
+            let sealed = sprocket_vault::keyring::seal_bytes(&raw, &v.recipients)?;
+            let fallback = std::env::temp_dir().join(format!(
+                "sprocket-init-answer-{namespace}-{}.age",
+                now_secs()
+            ));
+            keep_sealed_keyring(&kept, &fallback, &sealed, &mut std::io::stderr())?;
+            return Err(LifecycleError::InitAnswerUnreadable {
+                reason: e.to_string(),
+                kept,
+            });
+        }
+    };
     let keyring = Keyring {
         format: 1,
         vault: format!("{namespace} at {}", c.address()),

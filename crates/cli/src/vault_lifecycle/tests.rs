@@ -234,3 +234,58 @@ fn up_names_the_one_true_cause_of_missing_keys() {
     assert!(CAUSES.iter().all(|(_, w)| !sealed.contains(w)), "{sealed}");
     assert!(sealed.contains("sealed"), "{sealed}");
 }
+
+/// F12: an answer of `sys/init` that does not read is kept, encrypted to the operators, before
+/// the error is reported (it may hold the only copy of the keys); the error quotes none of it.
+#[tokio::test]
+async fn an_unreadable_init_answer_is_kept_encrypted() {
+    use axum::routing::{get, put};
+    let answer = r#"{"keys_base64":["a2V5LW9uZQ=="],"root_token":"s.r00t-t0ken-in-the-answer","#;
+    let app = axum::Router::new()
+        .route(
+            "/v1/sys/seal-status",
+            get(|| async {
+                axum::Json(serde_json::json!({
+                    "type": "shamir", "initialized": false, "sealed": true,
+                    "t": 0, "n": 0, "progress": 0, "version": "stub"
+                }))
+            }),
+        )
+        .route("/v1/sys/init", put(move || async move { answer }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let (id, public) = identity(dir.path());
+    let v = vault(dir.path().join("keyrings/ns.age"), vec![public]);
+    let c = VaultClient::new(&format!("http://{addr}"), None);
+    let err = init(&c, &v, "ns", Progress { enabled: false })
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    let LifecycleError::InitAnswerUnreadable { kept, .. } = err else {
+        panic!("{msg}");
+    };
+    assert!(!msg.contains("r00t") && !msg.contains("a2V5"), "{msg}");
+    let text = std::fs::read_to_string(&kept).unwrap();
+    assert!(text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
+    assert!(!text.contains("r00t"));
+    // It opens with the operator's key and is the answer as received.
+    let identities = age::IdentityFile::from_file(id.display().to_string())
+        .unwrap()
+        .into_identities()
+        .unwrap();
+    let armored = age::armor::ArmoredReader::new(text.as_bytes());
+    let mut plain = Vec::new();
+    {
+        use std::io::Read;
+        age::Decryptor::new(armored)
+            .unwrap()
+            .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
+            .unwrap()
+            .read_to_end(&mut plain)
+            .unwrap();
+    }
+    assert_eq!(plain, answer.as_bytes());
+}
