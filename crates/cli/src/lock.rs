@@ -76,9 +76,17 @@ fn open(path: &std::path::Path) -> std::io::Result<File> {
         .create(true)
         .truncate(false)
         .mode(0o644)
+        // In a shared temp folder: never follow a link someone planted at the lock's name.
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         // Made by another user: a read-only descriptor locks as well.
-        .or_else(|_| File::open(path))
+        .or_else(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(path),
+            _ => Err(e),
+        })
 }
 
 fn holder(file: &mut File) -> String {
@@ -95,6 +103,20 @@ fn holder(file: &mut File) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_planted_link_is_not_followed() {
+        let ns = format!("linktest-{}", std::process::id());
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious");
+        std::fs::write(&target, "keep me").unwrap();
+        let _ = std::fs::remove_file(path(&ns));
+        std::os::unix::fs::symlink(&target, path(&ns)).unwrap();
+        let got = acquire(&ns, "up", Duration::ZERO, Progress { enabled: false }).await;
+        assert!(got.is_err(), "a link at the lock's name is refused");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+        let _ = std::fs::remove_file(path(&ns));
+    }
 
     #[tokio::test]
     async fn a_second_holder_waits_then_is_refused_and_a_dropped_lock_frees_it() {

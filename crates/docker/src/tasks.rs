@@ -35,6 +35,17 @@ impl TaskInfo {
         matches!(self.state.as_str(), "failed" | "rejected" | "orphaned")
             || (self.state == "complete" && self.desired_state == "running")
     }
+    /// Failed for a reason of the engine's, not of the service's: the container never started
+    /// because a mount was busy (dockerd 20.10 sometimes cannot remount a fresh secrets/configs
+    /// tmpfs read-only: "device or resource busy"). Swarm starts another task after its restart
+    /// delay; waiting for that one, within the deadline, is the honest verdict.
+    pub fn failed_transiently(&self) -> bool {
+        self.has_failed()
+            && self
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("device or resource busy"))
+    }
     /// A task whose container may still run (or is about to): not yet at a final state.
     pub fn is_live(&self) -> bool {
         !matches!(
@@ -109,7 +120,10 @@ pub fn assess(mode: &Mode, tasks: &[TaskInfo], tracking: Tracking) -> Assessment
                 .iter()
                 .filter(|t| t.deploy_id.as_deref() == Some(id))
                 .collect();
-            let failed = ours.iter().find(|t| t.has_failed()).copied();
+            let failed = ours
+                .iter()
+                .find(|t| t.has_failed() && !t.failed_transiently())
+                .copied();
             let leftover = tasks
                 .iter()
                 .filter(|t| t.deploy_id.as_deref() != Some(id) && t.is_live())
@@ -123,7 +137,7 @@ pub fn assess(mode: &Mode, tasks: &[TaskInfo], tracking: Tracking) -> Assessment
                 .collect();
             let failed = tasks
                 .iter()
-                .find(|t| t.has_failed() && !known.contains(&t.id));
+                .find(|t| t.has_failed() && !t.failed_transiently() && !known.contains(&t.id));
             (current, failed, 0)
         }
     };
@@ -167,6 +181,27 @@ mod tests {
             deploy_id: deploy.map(Into::into),
             container_id: None,
         }
+    }
+
+    /// The engine's busy-mount failure is not the service's: the gate waits for Swarm's next
+    /// task (within the deadline); any other failure stops it at once.
+    #[test]
+    fn a_busy_mount_is_waited_out_other_failures_are_not() {
+        let mut busy = task("a", "failed", "shutdown", Some("d1"));
+        busy.error = Some("starting container failed: unable to remount dir as readonly: mount tmpfs:/var/lib/docker/containers/x/mounts/secrets, flags: 0x21, data: uid=0,gid=0: device or resource busy".into());
+        let next = task("b", "starting", "running", Some("d1"));
+        let a = assess(
+            &Mode::Replicated(1),
+            &[busy.clone(), next],
+            Tracking::ThisDeploy("d1"),
+        );
+        assert!(a.failed.is_none(), "{a:?}");
+        assert!(!a.healthy());
+        let mut real = busy;
+        real.error =
+            Some("starting container failed: exec: \"bao\": executable file not found".into());
+        let a = assess(&Mode::Replicated(1), &[real], Tracking::ThisDeploy("d1"));
+        assert!(a.failed.is_some());
     }
 
     #[test]
