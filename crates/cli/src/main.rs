@@ -59,13 +59,15 @@ pub enum Command {
     Render(commands::render::Args),
     /// Show what `up` would change, object by object and field by field.
     Plan(commands::plan::Args),
-    /// Deploy layer by layer, each gated on its new tasks running and healthy.
+    /// Deploy: each service as soon as what it needs is healthy, gated on its new tasks; returns
+    /// once converged.
     Up(commands::up::Args),
     /// Layers and services as they run: replicas, image, last update, health.
     Status(commands::status::Args),
     /// Remove the platform (or one layer) in reverse order; volumes are kept unless --volumes.
     Down(commands::down::Args),
-    /// Vault's keys: keygen, init (keys encrypted to the operators), unseal, status.
+    /// Vault's keys: keygen, init (keys encrypted to the operators), unseal, status, root token,
+    /// keyring recipients.
     Vault(commands::vault::Args),
     /// The secrets' source of truth: check it against the spec (nothing written).
     Secrets(commands::secrets::Args),
