@@ -373,11 +373,8 @@ async fn sweep(
     };
     answering_since.retain(|ip, _| addrs.contains(ip));
     let checks = addrs.iter().map(|ip| async move {
-        let c = VaultClient::with_timeout(
-            &format!("http://{ip}:{port}"),
-            None,
-            Duration::from_millis(800),
-        );
+        let c =
+            VaultClient::with_timeout(&format!("http://{ip}:{port}"), Duration::from_millis(800));
         (*ip, c.seal_status().await.ok(), c)
     });
     for (ip, status, client) in futures_util::future::join_all(checks).await {
@@ -423,7 +420,7 @@ async fn sweep(
 /// Renews every service token in `dir` at a third of `period` (sooner after a failure).
 async fn renew_tokens(addr: String, dir: std::path::PathBuf, period: Duration, state: Arc<State>) {
     let every = (period / 3).max(Duration::from_secs(1));
-    let client = VaultClient::with_timeout(&addr, None, Duration::from_secs(5));
+    let client = VaultClient::with_timeout(&addr, Duration::from_secs(5));
     println!(
         "agent: renewing service tokens in {} every {:.0}s through {addr}",
         dir.display(),

@@ -234,18 +234,7 @@ fn platform_lifecycle_on_a_real_swarm() {
 
     // 4b. Redis requires its password (the demo's PONG came after AUTH with the secret it
     // mounts); RabbitMQ has no guest, and its administrator logs in with the generated password.
-    let task = |svc: &str| {
-        docker(&[
-            "ps",
-            "-q",
-            "--filter",
-            &format!("label=com.docker.swarm.service.name={NS}_{svc}"),
-        ])
-        .lines()
-        .next()
-        .unwrap()
-        .to_string()
-    };
+    let task = |svc: &str| common::container_of(NS, svc);
     // One generated value for a secret two layers mount: Redis and the demo mount one version.
     let mounted = |svc: &str| {
         docker(&[

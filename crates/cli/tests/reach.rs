@@ -61,15 +61,7 @@ fn docker(args: &[&str]) -> (bool, String) {
 
 /// The running container of service `svc` (one replica).
 fn container(svc: &str) -> String {
-    let (_, out) = docker(&[
-        "ps",
-        "-q",
-        "--filter",
-        &format!("label=com.docker.swarm.service.name={NS}_{svc}"),
-    ]);
-    let id = out.lines().next().unwrap_or_default().to_string();
-    assert!(!id.is_empty(), "no running container of {svc}");
-    id
+    common::container_of(NS, svc)
 }
 
 /// Every IP address `svc`'s task has, on any network.

@@ -57,16 +57,6 @@ pub struct Need {
     pub kind: NeedKind,
 }
 
-/// How sprocketctl reaches Vault during `up`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VaultReach {
-    /// No Vault step in this run (Vault disabled here, or no way to reach it).
-    None,
-    /// Over Vault's private socket (or at `--vault-addr`): never through the edge router, so
-    /// the Vault step waits for the Vault service only.
-    Direct,
-}
-
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Graph {
     /// What each step waits for. Every step of the run is a key (with no needs, it starts at
@@ -101,8 +91,10 @@ impl Graph {
     }
 }
 
-/// The dependency graph of the services the desired state runs.
-pub fn graph(p: &Platform, d: &DesiredState, vault: VaultReach) -> Graph {
+/// The dependency graph of the services the desired state runs. `vault_step`: this run
+/// initialises, unseals and configures Vault (sprocketctl reaches it over its private socket or
+/// `--vault-addr`, never through the edge router, so the step waits for the Vault service only).
+pub fn graph(p: &Platform, d: &DesiredState, vault_step: bool) -> Graph {
     let ns = d.namespace.as_str();
     let mut g = Graph::default();
     let wanted: BTreeMap<&str, usize> = d
@@ -121,7 +113,7 @@ pub fn graph(p: &Platform, d: &DesiredState, vault: VaultReach) -> Graph {
         .find(|s| s.role == Some(Role::Vault))
         .map(|s| full(&s.name))
         .filter(|v| wanted.contains_key(v.as_str()));
-    let vault_step = vault != VaultReach::None && vault_service.is_some();
+    let vault_step = vault_step && vault_service.is_some();
     if let (true, Some(v)) = (vault_step, &vault_service) {
         let needs = vec![Need {
             on: Step::Service(v.clone()),

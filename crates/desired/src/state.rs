@@ -323,7 +323,7 @@ pub fn desired<'a>(p: &'a Platform) -> DesiredState {
                 });
             }
             for m in &s.secrets {
-                if !secrets.iter().any(|x| x.name == m.name) {
+                if !listed(&layers, &secrets, &m.name) {
                     let source = p
                         .secrets
                         .iter()
@@ -384,7 +384,7 @@ pub fn desired<'a>(p: &'a Platform) -> DesiredState {
                 derived.push((token_secret(&s.name), model::SecretSource::VaultToken));
             }
             for (name, source) in derived {
-                if !secrets.iter().any(|x| x.name == name) {
+                if !listed(&layers, &secrets, &name) {
                     secrets.push(SecretRef {
                         prefix: secret_prefix(ns, &name),
                         source,
@@ -670,6 +670,16 @@ fn docker_socket_target(s: &model::Service) -> String {
             _ => None,
         })
         .unwrap_or_else(|| "/var/run/docker.sock".into())
+}
+
+/// A secret belongs to the first layer that mounts it (the one deployed first): a later layer's
+/// services mount the same one, so it is planned, and a generated value made, once.
+fn listed(earlier: &[DesiredLayer], this: &[SecretRef], name: &str) -> bool {
+    earlier
+        .iter()
+        .flat_map(|l| &l.secrets)
+        .chain(this)
+        .any(|x| x.name == name)
 }
 
 /// A service Traefik forwards to: it has a route with a backend port (internal routes are served

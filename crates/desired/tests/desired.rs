@@ -95,6 +95,15 @@ fn networks_are_derived_from_uses_and_routes() {
         data,
         ["sprocket_demo_to_rabbitmq", "sprocket_demo_to_redis"]
     );
+    // A secret two layers mount (Redis in `data`, the demo in `platform`) belongs to the first:
+    // planned, and a generated value made, once.
+    let holders: Vec<&str> = d
+        .layers
+        .iter()
+        .filter(|l| l.secrets.iter().any(|s| s.name == "redis-password"))
+        .map(|l| l.name.as_str())
+        .collect();
+    assert_eq!(holders, ["data"]);
     // Every attachment aliases the service's short name, so apps use `redis`, not `sprocket_redis`.
     assert!(demo.networks.iter().all(|n| n.aliases == ["demo"]));
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use sprocket_desired::graph::{graph, NeedKind, Step, VaultReach};
+use sprocket_desired::graph::{graph, NeedKind, Step};
 use sprocket_desired::state::desired;
 
 use common::example;
@@ -21,7 +21,7 @@ fn svc(n: &str) -> Step {
 #[test]
 fn a_service_waits_for_what_it_uses_and_for_vault_when_it_mounts_a_vault_made_secret() {
     let p = example("offline");
-    let g = graph(&p, &desired(&p), VaultReach::Direct);
+    let g = graph(&p, &desired(&p), true);
     assert_eq!(
         needs(&g, &svc("demo")),
         [
@@ -62,7 +62,7 @@ fn a_service_waits_for_what_it_uses_and_for_vault_when_it_mounts_a_vault_made_se
 fn without_a_vault_step_nothing_waits_for_vault() {
     let p = example("offline");
     let d = desired(&p);
-    let g = graph(&p, &d, VaultReach::None);
+    let g = graph(&p, &d, false);
     assert!(!g.needs.contains_key(&Step::Vault));
     assert_eq!(
         needs(&g, &svc("demo")),
@@ -73,7 +73,7 @@ fn without_a_vault_step_nothing_waits_for_vault() {
         ]
     );
     // What a failed rabbitmq takes with it: the demo (and nothing of the infrastructure).
-    let g = graph(&p, &d, VaultReach::Direct);
+    let g = graph(&p, &d, true);
     assert_eq!(g.dependents(&svc("rabbitmq")), [svc("demo")]);
     let mut after_vault: Vec<String> = g
         .dependents(&Step::Vault)
@@ -88,7 +88,7 @@ fn without_a_vault_step_nothing_waits_for_vault() {
 fn prod_graph_is_acyclic_and_complete() {
     let p = example("prod");
     let d = desired(&p);
-    let g = graph(&p, &d, VaultReach::Direct);
+    let g = graph(&p, &d, true);
     assert_eq!(
         g.needs
             .keys()

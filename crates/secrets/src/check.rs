@@ -3,6 +3,7 @@
 
 use crate::Entry;
 use serde::Serialize;
+use sprocket_spec::names::edit_distance;
 
 /// A secret the enabled services need from the source.
 #[derive(Debug, Clone)]
@@ -146,21 +147,6 @@ pub fn check(
         });
     }
     out
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

@@ -38,12 +38,10 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, Vec<ParseError>> {
         };
         let key = key.trim_end();
         if !valid_key(key) {
+            // Not quoted: a line that is not `KEY=value` may be half of a wrapped secret.
             errors.push(ParseError {
                 line: n,
-                message: format!(
-                    "`{}` is not a key: letters, digits and `_`, not starting with a digit",
-                    key.chars().take(40).collect::<String>()
-                ),
+                message: "the text before `=` is not a key (letters, digits and `_`, not starting with a digit); a line of a wrapped value?".into(),
             });
             continue;
         }
@@ -92,12 +90,10 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, Vec<ParseError>> {
     }
 }
 
-/// Secret keys as Doppler names them (and environment variables): `[A-Za-z_][A-Za-z0-9_]*`.
+/// Secret keys as Doppler names them: environment variable names, the spec's own rule
+/// ([`sprocket_spec::names::check_env_key`]).
 pub fn valid_key(k: &str) -> bool {
-    k.bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    sprocket_spec::names::check_env_key(k).is_ok()
 }
 
 /// The byte index of the quote that closes `body` (a `\"` does not, in double quotes).
@@ -170,9 +166,14 @@ mod tests {
 
     #[test]
     fn bad_lines_are_reported_with_their_numbers() {
-        let errs = parse("OK=1\nno equals sign\n1BAD=x\nQ=\"never closed\n").unwrap_err();
+        let errs = parse("OK=1\nno equals sign\n1BAD=x\nab+/cd=\nQ=\"never closed\n").unwrap_err();
         let lines: Vec<u32> = errs.iter().map(|e| e.line).collect();
-        assert_eq!(lines, [2, 3, 4]);
-        assert!(errs[2].message.contains("never closed"));
+        assert_eq!(lines, [2, 3, 4, 5]);
+        // Half of a wrapped base64 value is not quoted back.
+        assert!(
+            errs.iter().all(|e| !e.message.contains("ab+/cd")),
+            "{errs:?}"
+        );
+        assert!(errs[3].message.contains("never closed"));
     }
 }

@@ -1,8 +1,8 @@
 //! The secrets' source of truth, read and checked — the first half of the secrets pipeline
 //! (source → check → Vault → Docker secrets → services).
 //!
-//! - [`from`]: which source an environment reads (`doppler:PROJECT/CONFIG`, `dotenv:PATH`,
-//!   `env`), parsed from the spec, `SPROCKET_SECRETS_FROM` or `--secrets-from`;
+//! (Which source an environment reads — `doppler:PROJECT/CONFIG`, `dotenv:PATH`, `env` — is the
+//! spec's `sprocket_spec::secrets_from`.)
 //! - [`doppler`]: Doppler's download endpoint, as its CLI calls it (ETag, retries, clear
 //!   errors that never name the token);
 //! - [`dotenv`]: a dotenv file as entries with their line numbers (duplicates are kept, to be
@@ -18,7 +18,6 @@ pub mod doppler;
 #[cfg(feature = "fake")]
 pub mod doppler_fake;
 pub mod dotenv;
-pub mod from;
 
 /// One value as the source holds it: its key, the value, and where it was found (a dotenv
 /// file's line; none for the environment or Doppler).

@@ -11,6 +11,7 @@ pub mod load;
 pub mod model;
 pub mod names;
 pub mod raw;
+pub mod secrets_from;
 pub mod tree;
 pub mod values;
 

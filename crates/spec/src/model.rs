@@ -91,7 +91,7 @@ pub struct Environment {
     pub https_port: u16,
     /// Where secret values come from (`secrets_from`; a dotenv path made absolute).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub secrets_from: Option<sprocket_secrets::from::SecretsFrom>,
+    pub secrets_from: Option<crate::secrets_from::SecretsFrom>,
 }
 
 impl Environment {

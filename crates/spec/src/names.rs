@@ -124,6 +124,21 @@ pub fn looks_like_literal_secret(key: &str, value: &str) -> bool {
     secretish && !about && !value.is_empty() && !value.starts_with("/run/secrets/")
 }
 
+/// Levenshtein distance: how far a misspelt name is from a known one ("did you mean …?").
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

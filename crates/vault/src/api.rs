@@ -564,7 +564,7 @@ mod tests {
             nonce: "n".into(),
             otp: "secret-otp".into(),
         };
-        let client = VaultClient::new("http://127.0.0.1:1", None);
+        let client = VaultClient::new("http://127.0.0.1:1");
         let authed = client.with_token("s.secret-token");
         for shown in [
             format!("{issued:?}"),

@@ -130,12 +130,10 @@ impl std::fmt::Debug for InitResponse {
 
 #[derive(Clone)]
 pub struct VaultClient {
-    /// Where requests go (`http://127.0.0.1:80`).
+    /// Where requests go (`http://10.0.3.7:8200`; `http://vault` over a Unix socket).
     base: String,
-    /// The Host header, when Vault is reached through the edge router by its route's host name.
-    host: Option<String>,
-    /// Vault's private listener, a Unix socket on this machine, when reached that way.
-    socket: Option<std::path::PathBuf>,
+    /// How it reaches Vault, for messages (`unix:/var/lib/docker/volumes/…/vault.sock`).
+    address: String,
     http: reqwest::Client,
     slow: reqwest::Client,
 }
@@ -155,30 +153,24 @@ fn builder(connect: Duration, socket: Option<&std::path::Path>) -> reqwest::Clie
 }
 
 impl VaultClient {
-    /// `base` is the URL requests are sent to; `host` overrides the Host header (so a route like
-    /// `vault.localhost` is reached through Traefik on 127.0.0.1 whatever DNS says).
-    pub fn new(base: &str, host: Option<String>) -> VaultClient {
-        Self::with_timeout(base, host, Duration::from_secs(15))
+    /// Vault at the URL `base` (`--vault-addr`, or a task's address for the unseal agent).
+    pub fn new(base: &str) -> VaultClient {
+        Self::with_timeout(base, Duration::from_secs(15))
     }
 
     /// Like [`VaultClient::new`] with another timeout for every call but `sys/init` (the unseal
     /// agent probes with short ones).
-    pub fn with_timeout(base: &str, host: Option<String>, timeout: Duration) -> VaultClient {
-        Self::build(base, host, None, timeout)
+    pub fn with_timeout(base: &str, timeout: Duration) -> VaultClient {
+        Self::build(base, None, timeout)
     }
 
     /// Vault's private listener: a Unix socket on this machine (see `sprocketctl`'s
     /// `vault_lifecycle::client`). Nothing between sprocketctl and Vault can read or answer.
     pub fn over_socket(path: &std::path::Path) -> VaultClient {
-        Self::build("http://vault", None, Some(path), Duration::from_secs(15))
+        Self::build("http://vault", Some(path), Duration::from_secs(15))
     }
 
-    fn build(
-        base: &str,
-        host: Option<String>,
-        socket: Option<&std::path::Path>,
-        timeout: Duration,
-    ) -> VaultClient {
+    fn build(base: &str, socket: Option<&std::path::Path>, timeout: Duration) -> VaultClient {
         let http = builder(timeout.min(Duration::from_secs(5)), socket)
             .timeout(timeout)
             .build()
@@ -186,23 +178,21 @@ impl VaultClient {
         let slow = builder(Duration::from_secs(5), socket)
             .build()
             .expect("an HTTP client");
+        let base = base.trim_end_matches('/').to_string();
         VaultClient {
-            base: base.trim_end_matches('/').to_string(),
-            host,
-            socket: socket.map(std::path::Path::to_path_buf),
+            address: match socket {
+                Some(path) => format!("unix:{}", path.display()),
+                None => base.clone(),
+            },
+            base,
             http,
             slow,
         }
     }
 
-    /// How this client reaches Vault, for messages (`http://127.0.0.1:80 (Host: vault.localhost)`,
-    /// `unix:/var/lib/docker/volumes/…/vault.sock`).
+    /// How this client reaches Vault, for messages.
     pub fn address(&self) -> String {
-        match (&self.socket, &self.host) {
-            (Some(path), _) => format!("unix:{}", path.display()),
-            (None, Some(h)) => format!("{} (Host: {h})", self.base),
-            (None, None) => self.base.clone(),
-        }
+        self.address.clone()
     }
 
     fn req(
@@ -211,11 +201,7 @@ impl VaultClient {
         method: reqwest::Method,
         path: &str,
     ) -> reqwest::RequestBuilder {
-        let mut r = client.request(method, format!("{}{path}", self.base));
-        if let Some(h) = &self.host {
-            r = r.header(reqwest::header::HOST, h);
-        }
-        r
+        client.request(method, format!("{}{path}", self.base))
     }
 
     /// Sends; `Ok(None)` for 404 when `none_on_404`, the body otherwise; any other non-success

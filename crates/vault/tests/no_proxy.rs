@@ -55,7 +55,7 @@ fn vault_requests_ignore_the_ambient_proxy() {
         .enable_all()
         .build()
         .unwrap();
-    let c = VaultClient::new(&format!("http://127.0.0.1:{vault_port}"), None);
+    let c = VaultClient::new(&format!("http://127.0.0.1:{vault_port}"));
     let status = rt
         .block_on(c.seal_status())
         .expect("Vault answered directly");

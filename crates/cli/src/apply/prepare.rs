@@ -16,7 +16,6 @@ pub(super) async fn prepare(
     secret_lengths: &HashMap<String, usize>,
     p: Progress,
 ) -> Result<(), EngineError> {
-    let mut generated = std::collections::HashSet::new();
     for (layer, lp) in desired.layers.iter().zip(&plan.layers) {
         for c in &lp.changes {
             match c.kind {
@@ -45,10 +44,7 @@ pub(super) async fn prepare(
                         .iter()
                         .find(|x| x.name == c.name)
                         .expect("plan follows desired");
-                    // A generated secret two layers mount is in both layers' plans: it is made
-                    // once, or the layers' services would get different values (Redis and its
-                    // consumers would disagree on its password).
-                    if s.source != SecretSource::Generate || !generated.insert(s.name.clone()) {
+                    if s.source != SecretSource::Generate {
                         continue;
                     }
                     let len = secret_lengths.get(&s.name).copied().unwrap_or(32);

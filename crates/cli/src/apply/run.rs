@@ -11,7 +11,7 @@ use super::schedule::{Schedule, StepState};
 use super::vault::{self as vault_step, VaultDone};
 use super::{cleanup, prepare, Options};
 use crate::vault_lifecycle::VaultReport;
-use sprocket_desired::graph::{self, Step, VaultReach};
+use sprocket_desired::graph::{self, Step};
 use sprocket_desired::labels as L;
 use sprocket_desired::plan::{Action, Kind, Observed, Plan};
 use sprocket_desired::state::{short_hash, DesiredState, ServiceSpec};
@@ -89,10 +89,6 @@ impl<'a> Deploy<'a> {
         plan: &'a Plan,
         opts: &'a Options,
     ) -> Deploy<'a> {
-        let reach = match &opts.vault {
-            None => VaultReach::None,
-            Some(_) => VaultReach::Direct,
-        };
         let mut refs = Refs::default();
         for c in &observed.configs {
             refs.configs.insert(c.name.clone(), c.id.clone());
@@ -150,7 +146,7 @@ impl<'a> Deploy<'a> {
             deploy_id: new_deploy_id(),
             clock: Instant::now(),
             refs,
-            schedule: Schedule::new(graph::graph(platform, desired, reach)),
+            schedule: Schedule::new(graph::graph(platform, desired, opts.vault.is_some())),
             services,
             vault_current: false,
             vault_report: None,

@@ -11,9 +11,9 @@ use crate::output::{self, Format};
 use serde::Serialize;
 use sprocket_secrets::check::{check, Finding, Severity, Wanted};
 use sprocket_secrets::doppler::{Doppler, DopplerError, Download};
-use sprocket_secrets::from::{self, SecretsFrom};
 use sprocket_secrets::{dotenv, Entry};
 use sprocket_spec::model::SecretSource;
+use sprocket_spec::secrets_from::{self as from, SecretsFrom};
 
 #[derive(clap::Args)]
 pub struct Args {

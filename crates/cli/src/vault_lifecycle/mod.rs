@@ -92,7 +92,7 @@ pub fn default_identity() -> Option<PathBuf> {
 /// captured by another service, and anyone reaching it could call `sys/init` first.
 pub fn client(p: &Platform, addr: Option<&str>, docker_root: &Path) -> Option<VaultClient> {
     if let Some(a) = addr {
-        return Some(VaultClient::new(a, None));
+        return Some(VaultClient::new(a));
     }
     let v = p.vault.as_ref()?;
     p.service(&v.service)?;

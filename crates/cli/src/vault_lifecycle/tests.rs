@@ -182,7 +182,7 @@ fn up_names_the_one_true_cause_of_missing_keys() {
     let (eve, _) = identity(&eve_dir);
     let not_an_identity = dir.path().join("not-an-identity.txt");
     std::fs::write(&not_an_identity, "hello\n").unwrap();
-    let c = VaultClient::new("http://127.0.0.1:1", None);
+    let c = VaultClient::new("http://127.0.0.1:1");
     let path = dir.path().join("keyrings/ns.age");
     let v = vault(path.clone(), vec![alice_pub.clone()]);
     let open = |identity: &Path| open_initialised_keyring(&c, &v, Some(identity)).unwrap_err();
@@ -259,7 +259,7 @@ async fn an_unreadable_init_answer_is_kept_encrypted() {
     let dir = tempfile::tempdir().unwrap();
     let (id, public) = identity(dir.path());
     let v = vault(dir.path().join("keyrings/ns.age"), vec![public]);
-    let c = VaultClient::new(&format!("http://{addr}"), None);
+    let c = VaultClient::new(&format!("http://{addr}"));
     let err = init(&c, &v, "ns", Progress { enabled: false })
         .await
         .unwrap_err();

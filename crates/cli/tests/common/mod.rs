@@ -116,3 +116,17 @@ pub fn docker_status(args: &[&str]) -> (bool, String) {
             + String::from_utf8_lossy(&out.stderr).trim(),
     )
 }
+
+/// The id of the running container of service `<ns>_<svc>` on this node (one replica).
+#[allow(dead_code)]
+pub fn container_of(ns: &str, svc: &str) -> String {
+    let (_, out) = docker_status(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={ns}_{svc}"),
+    ]);
+    let id = out.lines().next().unwrap_or_default().to_string();
+    assert!(!id.is_empty(), "no running container of {ns}_{svc}");
+    id
+}

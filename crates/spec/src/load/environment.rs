@@ -364,9 +364,9 @@ impl<'a> Resolver<'a> {
         let http_port = port(self, eff.http_port, 80);
         let https_port = port(self, eff.https_port, 443);
         let secrets_from = eff.secrets_from.and_then(|v| {
-            match sprocket_secrets::from::parse(&v.value) {
-                Ok(sprocket_secrets::from::SecretsFrom::Dotenv(p)) if p.is_relative() => Some(
-                    sprocket_secrets::from::SecretsFrom::Dotenv(self.spec_dir.join(p)),
+            match crate::secrets_from::parse(&v.value) {
+                Ok(crate::secrets_from::SecretsFrom::Dotenv(p)) if p.is_relative() => Some(
+                    crate::secrets_from::SecretsFrom::Dotenv(self.spec_dir.join(p)),
                 ),
                 Ok(f) => Some(f),
                 Err(e) => {

@@ -7,7 +7,7 @@
 pub(super) fn suggest(name: &str, known: &[String], what: &str) -> String {
     let best = known
         .iter()
-        .map(|k| (levenshtein(name, k), k))
+        .map(|k| (crate::names::edit_distance(name, k), k))
         .filter(|(d, k)| *d <= 2.max(k.len() / 3))
         .min();
     match best {
@@ -19,20 +19,6 @@ pub(super) fn suggest(name: &str, known: &[String], what: &str) -> String {
             format!("declared {what}: {}", list.join(", "))
         }
     }
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -51,6 +37,6 @@ mod tests {
             "declared services: rabbitmq, redis"
         );
         assert_eq!(suggest("x", &[], "secrets"), "no secrets are declared");
-        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(crate::names::edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -1,4 +1,6 @@
-//! Which source an environment's secrets come from.
+//! Which source an environment's secret values come from (`secrets_from`, `SPROCKET_SECRETS_FROM`,
+//! `--secrets-from`): part of the spec's syntax, so the loader validates it; `sprocket-secrets`
+//! reads the source.
 
 use std::path::PathBuf;
 
