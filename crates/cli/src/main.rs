@@ -9,6 +9,8 @@ mod error;
 mod exit;
 mod lock;
 mod output;
+mod secret_source;
+mod secrets_sync;
 mod vault_config;
 mod vault_lifecycle;
 

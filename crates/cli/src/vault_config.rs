@@ -131,7 +131,7 @@ pub async fn session(
         });
     }
     let api = c.with_token(&root);
-    api.put_policy(dv::ADMIN_POLICY, &dv::admin_policy())
+    api.put_policy(dv::ADMIN_POLICY, &dv::admin_policy(&[]))
         .await?;
     let issued = api
         .create_orphan(&OrphanRequest {

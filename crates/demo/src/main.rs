@@ -5,8 +5,13 @@
 //! RabbitMQ: the AMQP 0-9-1 protocol header → `connection.start` — and answers JSON with the
 //! outcome (200 when every check passes, 503 otherwise). `/healthz` answers 200 while the
 //! process serves; `sprocket-demo probe` calls it (the container health check: no curl needed).
+//! `/fingerprints` answers, for every secret file under `DEMO_SECRETS_DIR` (default
+//! `/run/secrets`), its keyed fingerprint — HMAC-SHA256 under the platform's key in
+//! `DEMO_FINGERPRINT_KEY_FILE`, 12 hex digits, as `sprocketctl secrets ls` shows it — so a test
+//! sees which version of each secret the running task really holds. Never a value.
 //!
-//! Standard library only: it builds in seconds and runs in the locally built Debian image.
+//! The standard library and an HMAC: it builds in seconds and runs in the locally built Debian
+//! image.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -62,6 +67,13 @@ fn handle(mut conn: TcpStream) {
     let path = request_line.split_whitespace().nth(1).unwrap_or("/");
     let (status, body) = match path {
         "/healthz" => ("200 OK", "{\"status\":\"ok\"}".to_string()),
+        "/fingerprints" => match fingerprints() {
+            Ok(body) => ("200 OK", body),
+            Err(e) => (
+                "503 Service Unavailable",
+                format!("{{\"error\":\"{}\"}}", esc(&e)),
+            ),
+        },
         "/" => {
             let checks = run_checks(&std::env::var("DEMO_CHECKS").unwrap_or_default());
             let all_ok = checks.iter().all(|c| c.ok);
@@ -210,4 +222,37 @@ fn check(name: &str, target: &str) -> Result<String, String> {
     } else {
         Ok("tcp connect".into())
     }
+}
+
+/// `{"name": "<12 hex>", …}` for every file in the secrets folder but the key itself and the
+/// Vault token (not a secret of the spec's).
+fn fingerprints() -> Result<String, String> {
+    use hmac::{Hmac, Mac};
+    let key_file = std::env::var("DEMO_FINGERPRINT_KEY_FILE")
+        .map_err(|_| "DEMO_FINGERPRINT_KEY_FILE is not set".to_string())?;
+    let key = std::fs::read(&key_file).map_err(|e| format!("cannot read {key_file}: {e}"))?;
+    let dir = std::env::var("DEMO_SECRETS_DIR").unwrap_or_else(|_| "/run/secrets".into());
+    let mut names: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("cannot list {dir}: {e}"))?
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().to_string(), e.path()))
+        .filter(|(_, p)| p.is_file() && p.to_string_lossy() != key_file)
+        .filter(|(n, _)| n != "vault-token")
+        .collect();
+    names.sort();
+    let mut items = Vec::new();
+    for (name, path) in names {
+        let value = std::fs::read(&path).map_err(|e| format!("cannot read {name}: {e}"))?;
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).expect("any key length");
+        mac.update(&value);
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        items.push(format!("\"{}\":\"{hex}\"", esc(&name)));
+    }
+    Ok(format!("{{{}}}", items.join(",")))
 }

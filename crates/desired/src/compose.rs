@@ -156,7 +156,7 @@ fn left_out(d: &DesiredState, l: &DesiredLayer) -> Vec<LeftOut> {
                 service: s.short_name.clone(),
                 layer: l.name.clone(),
                 reason: format!(
-                    "mounts {}: `sprocketctl up` makes {it} as `{}_<name>-<fingerprint>`, {names} a compose file cannot know",
+                    "mounts {}: `sprocketctl up` makes {it} as `{}_<name>-<version>`, {names} a compose file cannot know",
                     mounts.join(", "),
                     d.namespace
                 ),
@@ -166,13 +166,15 @@ fn left_out(d: &DesiredState, l: &DesiredLayer) -> Vec<LeftOut> {
 }
 
 fn origin(name: &str, source: Option<SecretSource>) -> &'static str {
-    if crate::state::is_vault_material(name) {
+    if sprocket_spec::names::is_reserved_secret(name) {
         return "made from Vault";
     }
     match source {
-        Some(SecretSource::Doppler) => "from Doppler",
+        Some(SecretSource::Doppler) => "from the environment's secrets source",
         Some(SecretSource::Generate) => "generated",
-        Some(SecretSource::Vault) | Some(SecretSource::VaultToken) => "made from Vault",
+        Some(SecretSource::Vault | SecretSource::VaultToken | SecretSource::FingerprintKey) => {
+            "made from Vault"
+        }
         Some(SecretSource::Manual) | None => "set by an operator",
     }
 }

@@ -15,7 +15,7 @@
 //! same or an earlier layer — but they are no longer barriers: a data service that needs nothing
 //! starts at once, beside the infrastructure.
 
-use crate::state::{is_vault_material, service_name, DesiredState};
+use crate::state::{service_name, DesiredState};
 use serde::Serialize;
 use sprocket_spec::model::{Platform, Role};
 use std::collections::BTreeMap;
@@ -140,7 +140,7 @@ pub fn graph(p: &Platform, d: &DesiredState, vault_step: bool) -> Graph {
                     }
                 }
             }
-            if vault_step && s.secrets.iter().any(|f| is_vault_material(&f.name)) {
+            if vault_step && s.secrets.iter().any(|f| d.is_vault_made(&f.name)) {
                 needs.push(Need {
                     on: Step::Vault,
                     kind: NeedKind::Vault,

@@ -18,3 +18,8 @@ pub const DEPLOY_ID: &str = "io.sprocket.deploy-id";
 /// The label compose/stack deploys put on their objects; we set it too so `docker stack ls`
 /// shows the platform.
 pub const STACK_NAMESPACE: &str = "com.docker.stack.namespace";
+/// On a secret's Docker secrets: the version of the value it holds (Vault's KV version; `1` for
+/// a generated secret on a platform without Vault).
+pub const SECRET_VERSION: &str = "io.sprocket.secret-version";
+/// On a secret's Docker secrets: the keyed fingerprint of the value (never an unkeyed hash).
+pub const SECRET_FINGERPRINT: &str = "io.sprocket.secret-fingerprint";

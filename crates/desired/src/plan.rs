@@ -61,6 +61,9 @@ pub struct ObservedObject {
     pub id: String,
     pub name: String,
     pub labels: BTreeMap<String, String>,
+    /// When the engine made it (secrets only: their age).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
 }
 
 impl ObservedObject {
@@ -187,7 +190,8 @@ pub fn plan(desired: &DesiredState, observed: &Observed) -> Plan {
                 .secrets
                 .iter()
                 .any(|o| o.label(L::NAME) == Some(&s.name) && o.name.starts_with(&s.prefix));
-            if !exists && s.source == SecretSource::Generate {
+            // Generated here only without Vault; with Vault, the Vault step makes it from there.
+            if !exists && s.source == SecretSource::Generate && s.vault.is_none() {
                 changes.push(create(Kind::Secret, &s.name));
             }
         }
@@ -261,13 +265,9 @@ pub fn plan(desired: &DesiredState, observed: &Observed) -> Plan {
         .layers
         .iter()
         .flat_map(|l| &l.secrets)
-        // Generated ones are made by `up`; the unseal agent's by the Vault step of `up`.
-        .filter(|s| {
-            !matches!(
-                s.source,
-                SecretSource::Generate | SecretSource::Vault | SecretSource::VaultToken
-            )
-        })
+        // Generated ones are made by `up`; Vault-made ones (the unseal agent's, the tokens, the
+        // spec's secrets on a platform with Vault) by the Vault step of `up`.
+        .filter(|s| !s.made_at_vault_step() && s.source != SecretSource::Generate)
         .filter(|s| {
             !observed
                 .secrets

@@ -14,7 +14,7 @@ use crate::{socket_proxy, traefik};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sprocket_spec::model::{self, EndpointMode, Platform, PublishMode, Role};
-use sprocket_spec::names;
+use sprocket_spec::names::{self, secret_vault_path, FINGERPRINT_KEY_SECRET};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +70,20 @@ pub struct SecretRef {
     pub source: model::SecretSource,
     /// Ownership labels for the Docker secrets made for it.
     pub labels: BTreeMap<String, String>,
+    /// Where Vault keeps it, when the Vault step of `up` makes it from Vault: the spec's
+    /// generated and source secrets on a platform with Vault, and the fingerprints' key.
+    pub vault: Option<sprocket_spec::names::VaultPath>,
+}
+
+impl SecretRef {
+    /// Made by the Vault step of `up` (from Vault or the keyring), not before it.
+    pub fn made_at_vault_step(&self) -> bool {
+        self.vault.is_some()
+            || matches!(
+                self.source,
+                model::SecretSource::Vault | model::SecretSource::VaultToken
+            )
+    }
 }
 
 /// A service as we set it, and as we read it back from the engine. Only fields we own appear
@@ -195,9 +209,29 @@ pub fn token_secret(short_service: &str) -> String {
 /// Where a service finds its Vault token.
 pub const TOKEN_TARGET: &str = "/run/secrets/vault-token";
 
-/// True for secrets that `up` makes from Vault (the unseal material, service tokens).
-pub fn is_vault_material(logical: &str) -> bool {
-    logical == UNSEAL_SECRET || logical.starts_with(contract::TOKEN_SECRET_PREFIX)
+impl DesiredState {
+    /// The secret `logical`, as the first layer that mounts it lists it.
+    pub fn secret(&self, logical: &str) -> Option<&SecretRef> {
+        self.layers
+            .iter()
+            .flat_map(|l| &l.secrets)
+            .find(|s| s.name == logical)
+    }
+
+    /// True for secrets that `up` makes at its Vault step: the unseal material, the services'
+    /// tokens and, on a platform with Vault, every generated or source secret (from Vault).
+    pub fn is_vault_made(&self, logical: &str) -> bool {
+        self.secret(logical)
+            .is_some_and(SecretRef::made_at_vault_step)
+            || logical == UNSEAL_SECRET
+            || logical.starts_with(contract::TOKEN_SECRET_PREFIX)
+    }
+}
+
+/// The Docker name of version `version` of a secret (`<ns>_<name>-v<version>`): a version, never
+/// anything derived from the value.
+pub fn versioned_secret_name(prefix: &str, version: u64) -> String {
+    format!("{prefix}-v{version}")
 }
 
 pub fn service_name(ns: &str, svc: &str) -> String {
@@ -324,17 +358,28 @@ pub fn desired<'a>(p: &'a Platform) -> DesiredState {
             }
             for m in &s.secrets {
                 if !listed(&layers, &secrets, &m.name) {
-                    let source = p
-                        .secrets
-                        .iter()
-                        .find(|x| x.name == m.name)
-                        .map(|x| x.source)
-                        .unwrap_or(model::SecretSource::Manual);
+                    let spec = p.secrets.iter().find(|x| x.name == m.name);
+                    let (source, vault) = if m.name == FINGERPRINT_KEY_SECRET {
+                        let at = secret_vault_path(ns, FINGERPRINT_KEY_SECRET, None, None);
+                        (model::SecretSource::FingerprintKey, Some(at))
+                    } else {
+                        let source = spec
+                            .map(|x| x.source)
+                            .unwrap_or(model::SecretSource::Manual);
+                        // On a platform with Vault, generated and source values live there.
+                        let kept = p.vault.is_some()
+                            && matches!(
+                                source,
+                                model::SecretSource::Generate | model::SecretSource::Doppler
+                            );
+                        (source, spec.filter(|_| kept).map(|x| x.vault_location(ns)))
+                    };
                     secrets.push(SecretRef {
                         name: m.name.clone(),
                         prefix: secret_prefix(ns, &m.name),
                         source,
                         labels: base(&layer.name, &m.name),
+                        vault,
                     });
                 }
             }
@@ -390,6 +435,7 @@ pub fn desired<'a>(p: &'a Platform) -> DesiredState {
                         source,
                         labels: base(&layer.name, &name),
                         name,
+                        vault: None,
                     });
                 }
             }

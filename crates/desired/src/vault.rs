@@ -5,14 +5,16 @@
 //! Derived, not written: one least-privilege policy per service from the paths it reads; a
 //! token role that can only issue those policies, as orphan periodic tokens (revoking the admin
 //! token does not take the services' tokens with it); sprocketctl's own admin policy, which
-//! manages configuration but reads no secret.
+//! manages configuration and the platform's secrets (its namespace under the derived
+//! `sprocket/` mount, and each `vault_path` the spec names) and reads no other secret.
 //!
 //! Ownership lives in Vault itself: every policy we write starts with [`MARKER`], every mount
 //! and auth method we enable carries it as its description. Nothing else is changed or deleted.
 
 use crate::state::token_secret;
 use serde::Serialize;
-use sprocket_spec::model::{KvVersion, Platform};
+use sprocket_spec::model::{KvVersion, Platform, SecretSource};
+use sprocket_spec::names::SECRETS_MOUNT;
 use std::collections::BTreeMap;
 
 /// First line of every policy sprocketctl writes; the description of its mounts.
@@ -93,9 +95,15 @@ pub fn config(p: &Platform) -> Option<VaultConfig> {
                 KvVersion::V2 => "2".into(),
             },
         })
+        .chain(std::iter::once(MountSpec {
+            // sprocketctl's own mount for the platform's secrets (`sprocket/<namespace>/…`).
+            path: format!("{SECRETS_MOUNT}/"),
+            kind: "kv".into(),
+            version: "2".into(),
+        }))
         .collect::<Vec<_>>();
     let mut policies = BTreeMap::new();
-    policies.insert(ADMIN_POLICY.to_string(), admin_policy());
+    policies.insert(ADMIN_POLICY.to_string(), admin_policy(&secret_rules(p)));
     for t in &v.policies {
         let rules: Vec<(String, Vec<String>)> = t.rules.clone();
         policies.insert(
@@ -180,9 +188,43 @@ pub fn hcl(what: &str, rules: &[(String, Vec<String>)]) -> String {
     out
 }
 
+/// What sprocketctl's admin token may do with the platform's secrets: write and read the
+/// namespace's documents under `sprocket/` and each `vault_path` the spec names, read their
+/// metadata (versions). Nothing else of any secrets engine.
+pub fn secret_rules(p: &Platform) -> Vec<(String, Vec<String>)> {
+    let ns = &p.environment.namespace;
+    let caps = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut rules = vec![
+        (
+            format!("{SECRETS_MOUNT}/data/{ns}/*"),
+            caps(&["create", "read", "update"]),
+        ),
+        (
+            format!("{SECRETS_MOUNT}/metadata/{ns}/*"),
+            caps(&["read", "list"]),
+        ),
+    ];
+    for s in &p.secrets {
+        if s.vault_path.is_none() || s.source == SecretSource::Manual {
+            continue;
+        }
+        let at = s.vault_location(ns);
+        rules.push((
+            format!("{}/data/{}", at.mount, at.path),
+            caps(&["create", "read", "update"]),
+        ));
+        rules.push((
+            format!("{}/metadata/{}", at.mount, at.path),
+            caps(&["read"]),
+        ));
+    }
+    rules
+}
+
 /// sprocketctl's own policy: configuration, services' tokens, root-token generation (which also
-/// needs the unseal keys). No secret engine's data.
-pub fn admin_policy() -> String {
+/// needs the unseal keys), and the platform's secrets (`secrets`, from [`secret_rules`]; none at
+/// the bootstrap, which the configuration step then completes).
+pub fn admin_policy(secrets: &[(String, Vec<String>)]) -> String {
     let rw = || {
         ["create", "read", "update", "delete", "list"]
             .map(String::from)
@@ -216,8 +258,10 @@ pub fn admin_policy() -> String {
         ("auth/token/revoke-accessor".into(), one(&["update"])),
         ("sys/generate-root-token/*".into(), with_sudo()),
     ];
+    let rules: Vec<(String, Vec<String>)> =
+        rules.into_iter().chain(secrets.iter().cloned()).collect();
     hcl(
-        "sprocketctl's admin token (configuration, no secret data)",
+        "sprocketctl's admin token (configuration and the platform's secrets)",
         &rules,
     )
 }

@@ -146,12 +146,12 @@ fn services_that_mount_secrets_are_left_out_and_no_secret_is_named() {
         reasons[1]
     );
     assert!(
-        reasons[2].starts_with("mounts `db-password` (from Doppler): "),
+        reasons[2].starts_with("mounts `db-password` (from the environment's secrets source): "),
         "{}",
         reasons[2]
     );
     assert!(reasons[2].ends_with(
-        "`sprocketctl up` makes it as `shop_<name>-<fingerprint>`, a name a compose file cannot know"
+        "`sprocketctl up` makes it as `shop_<name>-<version>`, a name a compose file cannot know"
     ));
 
     for f in &files {

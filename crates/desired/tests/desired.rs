@@ -337,6 +337,7 @@ fn observed_from(d: &DesiredState) -> Observed {
                 id: n.name.clone(),
                 name: n.name.clone(),
                 labels: n.labels.clone(),
+                created_at: None,
             })
             .collect(),
         configs: d
@@ -347,17 +348,19 @@ fn observed_from(d: &DesiredState) -> Observed {
                 id: c.name.clone(),
                 name: c.name.clone(),
                 labels: c.labels.clone(),
+                created_at: None,
             })
             .collect(),
-        // Every secret the layers mount, made once (the name's tail is its fingerprint).
+        // Every secret the layers mount, made once (version 1).
         secrets: d
             .layers
             .iter()
             .flat_map(|l| &l.secrets)
             .map(|r| ObservedObject {
-                id: format!("{}-0123456789ab", r.prefix),
-                name: format!("{}-0123456789ab", r.prefix),
+                id: format!("{}-v1", r.prefix),
+                name: format!("{}-v1", r.prefix),
                 labels: r.labels.clone(),
+                created_at: None,
             })
             .collect(),
     }
@@ -439,11 +442,33 @@ fn from_nothing_everything_is_created_in_layer_order() {
     );
     // The agent's material is made by the Vault step of `up`, so it does not block.
     assert!(p.missing_secrets.is_empty());
-    // Production needs Doppler's secrets before its apps can start: the plan says which.
-    let prod = plan(&desired(&example("prod")), &Observed::default());
-    assert!(prod.missing_secrets.contains(&"db-password".to_string()));
+    // Production's source and generated secrets live in Vault: the Vault step makes their
+    // Docker secrets, so none is "missing", and each has its conventional Vault path.
+    let prod_desired = desired(&example("prod"));
+    let prod = plan(&prod_desired, &Observed::default());
     assert!(
-        !prod.missing_secrets.contains(&"jwt-secret".to_string()),
-        "generated ones are created"
+        prod.missing_secrets.is_empty(),
+        "{:?}",
+        prod.missing_secrets
     );
+    for (name, path) in [
+        ("db-password", "sprocket/db-password"),
+        ("jwt-secret", "sprocket/jwt-secret"),
+    ] {
+        let r = prod_desired.secret(name).unwrap();
+        let at = r.vault.as_ref().expect("kept in Vault");
+        assert_eq!(
+            (at.mount.as_str(), at.path.as_str(), at.key.as_str()),
+            ("sprocket", path, "value")
+        );
+        assert!(prod_desired.is_vault_made(name));
+        assert!(
+            !prod
+                .layers
+                .iter()
+                .flat_map(|l| &l.changes)
+                .any(|c| c.name == name),
+            "not generated before the Vault step"
+        );
+    }
 }

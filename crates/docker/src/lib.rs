@@ -240,6 +240,7 @@ impl Engine {
                 id: id.unwrap_or_default(),
                 name: name.unwrap_or_default(),
                 labels: labels_of(labels),
+                created_at: None,
             };
             if ours(labels) {
                 return Some(object);
@@ -322,6 +323,7 @@ impl Engine {
                 id: s.id.unwrap_or_default(),
                 name: spec.name.unwrap_or_default(),
                 labels: labels_of(spec.labels.as_ref()),
+                created_at: s.created_at.map(|d| d.to_string()),
             });
         }
         for s in services {
@@ -661,9 +663,18 @@ impl Engine {
                     exit_code: status.container_status.as_ref().and_then(|c| c.exit_code),
                     deploy_id: t
                         .spec
-                        .and_then(|s| s.container_spec)
-                        .and_then(|c| c.labels)
+                        .as_ref()
+                        .and_then(|s| s.container_spec.as_ref())
+                        .and_then(|c| c.labels.as_ref())
                         .and_then(|l| l.get(L::DEPLOY_ID).cloned()),
+                    secret_ids: t
+                        .spec
+                        .and_then(|s| s.container_spec)
+                        .and_then(|c| c.secrets)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|r| r.secret_id)
+                        .collect(),
                     container_id: status.container_status.and_then(|c| c.container_id),
                 }
             });

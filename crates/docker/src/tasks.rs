@@ -23,6 +23,8 @@ pub struct TaskInfo {
     pub exit_code: Option<i64>,
     pub deploy_id: Option<String>,
     pub container_id: Option<String>,
+    /// Ids of the Docker secrets its container mounts (the versions it really has).
+    pub secret_ids: Vec<String>,
 }
 
 impl TaskInfo {
@@ -180,6 +182,7 @@ mod tests {
             exit_code: None,
             deploy_id: deploy.map(Into::into),
             container_id: None,
+            secret_ids: Vec::new(),
         }
     }
 

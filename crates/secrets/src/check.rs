@@ -14,6 +14,20 @@ pub struct Wanted {
     pub key: String,
     /// The shortest value accepted (0: any non-empty value).
     pub min_length: usize,
+    /// A regular expression the whole value must match (validated by the spec's loader).
+    pub pattern: Option<String>,
+}
+
+impl Wanted {
+    /// What the spec asks of `s`'s value in the source.
+    pub fn of(s: &sprocket_spec::model::Secret) -> Wanted {
+        Wanted {
+            secret: s.name.clone(),
+            key: s.key.clone(),
+            min_length: s.min_length,
+            pattern: s.pattern.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -108,7 +122,15 @@ pub fn check(
                 ),
             ))
         } else {
-            None
+            w.pattern
+                .as_ref()
+                .filter(|p| !regex::Regex::new(&format!("^(?:{p})$")).is_ok_and(|r| r.is_match(v)))
+                .map(|p| {
+                    (
+                        "pattern-mismatch",
+                        format!("does not match the spec's pattern `{p}`"),
+                    )
+                })
         };
         if let Some((code, what)) = problem {
             out.push(finding(
@@ -166,7 +188,24 @@ mod tests {
             secret: secret.into(),
             key: key.into(),
             min_length: min,
+            pattern: None,
         }
+    }
+
+    #[test]
+    fn a_value_off_its_pattern_is_an_error_that_shows_the_pattern_not_the_value() {
+        let mut w = wanted("jwt-secret", "JWT_SECRET", 0);
+        w.pattern = Some("[A-Za-z0-9_-]{16,}".into());
+        let bad = [entry("JWT_SECRET", "malformed/jwt+value", 3)];
+        let f = check(std::slice::from_ref(&w), &[], &bad, "secrets.env");
+        assert_eq!(codes(&f), [("pattern-mismatch", "JWT_SECRET")]);
+        assert!(f[0].message.contains("[A-Za-z0-9_-]{16,}"));
+        assert!(!f[0].message.contains("malformed/jwt+value"));
+        // The pattern is anchored: a good value with a tail is refused, a good one passes.
+        let tail = [entry("JWT_SECRET", "abcdefghijklmnop q", 3)];
+        assert_eq!(check(std::slice::from_ref(&w), &[], &tail, "x").len(), 1);
+        let good = [entry("JWT_SECRET", "abcdefghijklmnop_-42", 3)];
+        assert!(check(&[w], &[], &good, "x").is_empty());
     }
 
     fn codes(f: &[Finding]) -> Vec<(&str, &str)> {

@@ -9,7 +9,10 @@
 //!   reported with both lines);
 //! - [`check`]: what the spec needs against what the source holds — missing keys, duplicates,
 //!   line breaks, NUL, surrounding whitespace, values shorter than their rule, keys nobody
-//!   claims. Pure: the command reads the source, this decides.
+//!   claims. Pure: the command reads the source, this decides;
+//! - [`sync`]: what to write to Vault (created, changed, unchanged; generated once), decided
+//!   against what Vault holds; pure as well;
+//! - [`value`]: generated values and keyed fingerprints.
 //!
 //! Values never leave: findings name keys and places, never values.
 
@@ -18,6 +21,8 @@ pub mod doppler;
 #[cfg(feature = "fake")]
 pub mod doppler_fake;
 pub mod dotenv;
+pub mod sync;
+pub mod value;
 
 /// One value as the source holds it: its key, the value, and where it was found (a dotenv
 /// file's line; none for the environment or Doppler).

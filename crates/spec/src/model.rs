@@ -318,6 +318,51 @@ pub struct Secret {
     pub length: usize,
     /// The shortest value accepted from the source (0: any non-empty one).
     pub min_length: usize,
+    /// Characters of generated values.
+    pub alphabet: Alphabet,
+    /// A regular expression the whole value must match (validated: it compiles).
+    pub pattern: Option<String>,
+    /// The spec's `vault_path` (`mount/path`), when it overrides the convention.
+    pub vault_path: Option<String>,
+    /// The spec's `vault_key`, when it overrides `value`.
+    pub vault_key: Option<String>,
+}
+
+impl Secret {
+    /// Where Vault keeps it in `namespace` ([`crate::names::secret_vault_path`]).
+    pub fn vault_location(&self, namespace: &str) -> crate::names::VaultPath {
+        crate::names::secret_vault_path(
+            namespace,
+            &self.name,
+            self.vault_path.as_deref(),
+            self.vault_key.as_deref(),
+        )
+    }
+}
+
+/// The characters a generated secret is made of: never a line break or padding, so a value
+/// can never arrive wrapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Alphabet {
+    #[default]
+    Alphanumeric,
+    Hex,
+    Base64url,
+}
+
+impl Alphabet {
+    pub fn chars(self) -> &'static [u8] {
+        match self {
+            Alphabet::Alphanumeric => {
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+            }
+            Alphabet::Hex => b"0123456789abcdef",
+            Alphabet::Base64url => {
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -331,6 +376,10 @@ pub enum SecretSource {
     /// A service's periodic Vault token, issued by `up` (services with `vault` paths).
     #[serde(rename = "vault-token")]
     VaultToken,
+    /// The fingerprints' key, made once in Vault by `up` (mounted by a service that reports
+    /// its secrets' fingerprints).
+    #[serde(rename = "fingerprint-key")]
+    FingerprintKey,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -48,7 +48,51 @@ pub const TOKEN_SECRET_PREFIX: &str = "vault-token-";
 
 /// True for the secret names only `up` may make (from the keyring or from Vault).
 pub fn is_reserved_secret(n: &str) -> bool {
-    n == UNSEAL_SECRET || n.starts_with(TOKEN_SECRET_PREFIX)
+    n == UNSEAL_SECRET || n.starts_with(TOKEN_SECRET_PREFIX) || n == FINGERPRINT_KEY_SECRET
+}
+
+/// The KV v2 mount sprocketctl keeps the platform's secrets in (`sprocket/<namespace>/<secret>`):
+/// derived, managed by sprocketctl, read by no service policy and no team policy it writes.
+pub const SECRETS_MOUNT: &str = "sprocket";
+/// The field of a secret's Vault document that holds its value, unless the spec says another.
+pub const SECRET_VALUE_KEY: &str = "value";
+/// The per-platform key of the secrets' fingerprints (an HMAC key made once, kept in Vault
+/// beside the secrets). A service may mount it to report its own secrets' fingerprints (the
+/// demo does); it is never shown.
+pub const FINGERPRINT_KEY_SECRET: &str = "sprocket-fingerprint-key";
+
+/// Where Vault keeps one secret: a KV v2 mount, a path in it and the document's field.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct VaultPath {
+    pub mount: String,
+    pub path: String,
+    pub key: String,
+}
+
+impl std::fmt::Display for VaultPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}#{}", self.mount, self.path, self.key)
+    }
+}
+
+/// The convention: `sprocket/<namespace>/<secret>`, field `value` — one rule for the writer
+/// (`up`, `secrets sync`) and the readers, so they can never disagree. `over` is the spec's
+/// `vault_path` (`mount/path`, validated), `key` its `vault_key`.
+pub fn secret_vault_path(
+    namespace: &str,
+    secret: &str,
+    over: Option<&str>,
+    key: Option<&str>,
+) -> VaultPath {
+    let (mount, path) = match over.and_then(|o| o.split_once('/')) {
+        Some((m, p)) => (m.to_string(), p.to_string()),
+        None => (SECRETS_MOUNT.to_string(), format!("{namespace}/{secret}")),
+    };
+    VaultPath {
+        mount,
+        path,
+        key: key.unwrap_or(SECRET_VALUE_KEY).to_string(),
+    }
 }
 
 /// Swarm rejects service and network names longer than this (swarmkit `validateAnnotations`).

@@ -301,6 +301,15 @@ pub struct Secret {
     pub length: Option<u64>,
     /// The shortest value accepted from the source (`secrets check` refuses shorter ones).
     pub min_length: Option<u64>,
+    /// Generated values' characters: `alphanumeric` (default), `hex` or `base64url`.
+    pub alphabet: Option<S<String>>,
+    /// A regular expression the whole value must match (`secrets check`, `up`).
+    pub pattern: Option<S<String>>,
+    /// Where Vault keeps it, `mount/path` on a `kv-v2` mount of the spec (default:
+    /// `sprocket/<namespace>/<secret>`, sprocketctl's own mount).
+    pub vault_path: Option<S<String>>,
+    /// The field of that Vault document (default `value`).
+    pub vault_key: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

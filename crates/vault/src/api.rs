@@ -198,11 +198,15 @@ fn keys(data: Option<Value>) -> Vec<String> {
 }
 
 impl Authed<'_> {
-    async fn read(&self, path: &str) -> Result<Option<Value>, VaultError> {
+    pub(crate) async fn read(&self, path: &str) -> Result<Option<Value>, VaultError> {
         self.client.read(path, self.token).await
     }
 
-    async fn write(&self, path: &str, body: &Value) -> Result<Option<Value>, VaultError> {
+    pub(crate) async fn write(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<Option<Value>, VaultError> {
         self.client.write(path, self.token, body).await
     }
 

@@ -5,7 +5,7 @@
 use crate::output::Progress;
 use sprocket_desired::labels as L;
 use sprocket_desired::plan::{Kind, Observed, Plan};
-use sprocket_desired::state::{is_vault_material, DesiredState};
+use sprocket_desired::state::DesiredState;
 use sprocket_docker::{Engine, EngineError, Refs};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -74,7 +74,7 @@ pub(super) async fn replaced_material(
         .collect();
     let mut removed = Vec::new();
     for s in &observed.secrets {
-        let Some(logical) = s.label(L::NAME).filter(|n| is_vault_material(n)) else {
+        let Some(logical) = s.label(L::NAME).filter(|n| desired.is_vault_made(n)) else {
             continue;
         };
         let replaced = refs_current

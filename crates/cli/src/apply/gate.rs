@@ -115,6 +115,7 @@ mod tests {
             exit_code: Some(3),
             deploy_id: Some("d".into()),
             container_id: None,
+            secret_ids: Vec::new(),
         }
     }
 

@@ -12,8 +12,9 @@
 //! - [`schedule`]: what may start now, what waits, what will not start and why (pure);
 //! - [`gate`]: one service's verdict from its tasks (pure);
 //! - [`run`]: the deploy's state and the loop that carries the decisions out;
-//! - [`prepare`], [`vault`], [`cleanup`]: networks/configs/secrets before, the Vault step
-//!   during, removals after (and `down`'s teardown);
+//! - [`prepare`], [`vault`] with [`secrets`], [`cleanup`]: networks/configs/secrets before,
+//!   the Vault step (and the Docker secrets made from Vault) during, removals after (and
+//!   `down`'s teardown);
 //! - [`report`]: what `up` prints.
 
 mod cleanup;
@@ -22,6 +23,7 @@ mod prepare;
 mod report;
 mod run;
 mod schedule;
+mod secrets;
 mod vault;
 
 pub use cleanup::Teardown;
@@ -48,6 +50,10 @@ pub struct VaultStep {
     pub client: sprocket_vault::VaultClient,
     pub config: sprocket_spec::model::Vault,
     pub identity: Option<std::path::PathBuf>,
+    /// The secrets to keep in Vault (source values checked before anything changed).
+    pub secrets: Vec<sprocket_secrets::sync::Want>,
+    /// Secrets to give a new value (`secrets rotate`).
+    pub rotate: Vec<String>,
 }
 
 /// Applies `plan` (computed once by the caller from `desired` and `observed`).
@@ -57,7 +63,7 @@ pub async fn up(
     desired: &DesiredState,
     observed: Observed,
     plan: Plan,
-    secret_lengths: &HashMap<String, usize>,
+    secret_lengths: &HashMap<String, (sprocket_spec::model::Alphabet, usize)>,
     opts: &Options,
 ) -> Result<UpReport, EngineError> {
     run::Deploy::new(engine, platform, desired, &observed, &plan, opts)

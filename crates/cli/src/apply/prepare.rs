@@ -2,10 +2,12 @@
 //! every layer at once (cheap calls, and every service finds what it mounts when it starts).
 
 use crate::output::Progress;
+use sprocket_desired::labels as L;
 use sprocket_desired::plan::{Kind, Plan};
-use sprocket_desired::state::{short_hash, DesiredState};
+use sprocket_desired::state::{versioned_secret_name, DesiredState};
 use sprocket_docker::{Engine, EngineError, Refs};
-use sprocket_spec::model::SecretSource;
+use sprocket_secrets::value::generate;
+use sprocket_spec::model::{Alphabet, SecretSource};
 use std::collections::HashMap;
 
 pub(super) async fn prepare(
@@ -13,7 +15,7 @@ pub(super) async fn prepare(
     desired: &DesiredState,
     plan: &Plan,
     refs: &mut Refs,
-    secret_lengths: &HashMap<String, usize>,
+    secret_lengths: &HashMap<String, (Alphabet, usize)>,
     p: Progress,
 ) -> Result<(), EngineError> {
     for (layer, lp) in desired.layers.iter().zip(&plan.layers) {
@@ -44,47 +46,32 @@ pub(super) async fn prepare(
                         .iter()
                         .find(|x| x.name == c.name)
                         .expect("plan follows desired");
-                    if s.source != SecretSource::Generate {
+                    // Without Vault a generated secret lives only in Docker: version 1, made
+                    // once, no fingerprint (its key would be kept in Vault).
+                    if s.source != SecretSource::Generate || s.vault.is_some() {
                         continue;
                     }
-                    let len = secret_lengths.get(&s.name).copied().unwrap_or(32);
-                    let value = random_secret(len).map_err(|source| EngineError::Io {
+                    let (alphabet, len) = secret_lengths
+                        .get(&s.name)
+                        .copied()
+                        .unwrap_or((Alphabet::Alphanumeric, 32));
+                    let value = generate(alphabet, len).map_err(|source| EngineError::Io {
                         action: "generate secret",
                         object: s.name.clone(),
                         source,
                     })?;
-                    let fingerprint = short_hash(&value);
-                    let name = format!("{}-{fingerprint}", s.prefix);
-                    let id = engine.create_secret(&name, &s.labels, &value).await?;
+                    let name = versioned_secret_name(&s.prefix, 1);
+                    let mut labels = s.labels.clone();
+                    labels.insert(L::SECRET_VERSION.into(), "1".into());
+                    let id = engine
+                        .create_secret(&name, &labels, value.as_bytes())
+                        .await?;
                     refs.secrets.insert(s.name.clone(), (name.clone(), id));
-                    p.say(format!(
-                        "  secret {}: generated (fingerprint {fingerprint})",
-                        s.name
-                    ));
+                    p.say(format!("  secret {}: generated (version 1)", s.name));
                 }
                 Kind::Service => {}
             }
         }
     }
     Ok(())
-}
-
-/// A random alphanumeric secret from the kernel's CSPRNG.
-fn random_secret(len: usize) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut f = std::fs::File::open("/dev/urandom")?;
-    let mut out = Vec::with_capacity(len);
-    let mut buf = [0u8; 64];
-    while out.len() < len {
-        f.read_exact(&mut buf)?;
-        // Rejection sampling keeps every character equally likely.
-        out.extend(
-            buf.iter()
-                .filter(|b| **b < 248)
-                .map(|b| ALPHABET[(*b % 62) as usize])
-                .take(len - out.len()),
-        );
-    }
-    Ok(out)
 }

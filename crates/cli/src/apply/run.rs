@@ -93,12 +93,25 @@ impl<'a> Deploy<'a> {
         for c in &observed.configs {
             refs.configs.insert(c.name.clone(), c.id.clone());
         }
+        // Each secret's newest version the engine holds (until the Vault step says which is
+        // current): a version label, else the first found (an operator's manual secret).
+        let version = |s: &sprocket_desired::plan::ObservedObject| -> u64 {
+            s.label(L::SECRET_VERSION)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let mut newest: HashMap<&str, &sprocket_desired::plan::ObservedObject> = HashMap::new();
         for s in &observed.secrets {
             if let Some(logical) = s.label(L::NAME) {
-                refs.secrets
-                    .entry(logical.to_string())
-                    .or_insert((s.name.clone(), s.id.clone()));
+                let e = newest.entry(logical).or_insert(s);
+                if version(s) > version(e) {
+                    *e = s;
+                }
             }
+        }
+        for (logical, s) in newest {
+            refs.secrets
+                .insert(logical.to_string(), (s.name.clone(), s.id.clone()));
         }
         let mut services = BTreeMap::new();
         for (li, (layer, lp)) in desired.layers.iter().zip(&plan.layers).enumerate() {
@@ -167,7 +180,7 @@ impl<'a> Deploy<'a> {
 
     pub(super) async fn run(
         mut self,
-        secret_lengths: &HashMap<String, usize>,
+        secret_lengths: &HashMap<String, (sprocket_spec::model::Alphabet, usize)>,
     ) -> Result<UpReport, EngineError> {
         let (engine, desired, opts) = (self.engine, self.desired, self.opts);
         opts.progress.say(format!(
@@ -301,7 +314,9 @@ impl<'a> Deploy<'a> {
         let mut calls = Vec::new();
         for name in names {
             let s = &self.services[name];
-            if vault_step::lacks_vault_material(s.spec, &self.refs) {
+            if let Some(lacking) =
+                vault_step::lacking_vault_material(self.desired, s.spec, &self.refs)
+            {
                 // Why Vault's keys were not at hand: the one true cause and its fix.
                 let keys_missing = match (&self.vault_report, self.vault_current) {
                     (Some(v), false) => Some(crate::vault_lifecycle::keys_unavailable(v)),
@@ -323,7 +338,7 @@ impl<'a> Deploy<'a> {
                 } else {
                     // A reader without its token would start and fail at its first read.
                     let why = format!(
-                        "its Vault token does not exist and could not be issued: {}",
+                        "`{lacking}` does not exist and could not be made from Vault: {}",
                         keys_missing.as_deref().unwrap_or(
                             "no Vault step ran (Vault has no route here: pass --vault-addr)"
                         )
@@ -335,7 +350,12 @@ impl<'a> Deploy<'a> {
             let (mut action, mut reason) = (s.planned, None);
             if action == ServiceAction::Unchanged
                 && self.vault_current
-                && vault_step::mounts_stale_material(s.spec, self.observed, &self.refs)
+                && vault_step::mounts_stale_material(
+                    self.desired,
+                    s.spec,
+                    self.observed,
+                    &self.refs,
+                )
             {
                 action = ServiceAction::Update;
                 reason = Some(ChangeReason::VaultMaterial);

@@ -10,7 +10,7 @@ use super::VaultStep;
 use crate::output::Progress;
 use crate::vault_lifecycle::VaultReport;
 use sprocket_desired::plan::Observed;
-use sprocket_desired::state::{is_vault_material, DesiredState, ServiceSpec, UNSEAL_SECRET};
+use sprocket_desired::state::{DesiredState, ServiceSpec, UNSEAL_SECRET};
 use sprocket_docker::{Engine, Refs};
 
 /// What the Vault step leaves behind.
@@ -27,21 +27,31 @@ pub(super) fn mounts_unseal(s: &ServiceSpec) -> bool {
     s.secrets.iter().any(|f| f.name == UNSEAL_SECRET)
 }
 
-/// Mounts a secret made from Vault that does not exist (yet).
-pub(super) fn lacks_vault_material(s: &ServiceSpec, refs: &Refs) -> bool {
+/// The first secret made from Vault that `s` mounts and that does not exist (yet).
+pub(super) fn lacking_vault_material<'s>(
+    d: &DesiredState,
+    s: &'s ServiceSpec,
+    refs: &Refs,
+) -> Option<&'s str> {
     s.secrets
         .iter()
-        .any(|f| is_vault_material(&f.name) && !refs.secrets.contains_key(&f.name))
+        .find(|f| d.is_vault_made(&f.name) && !refs.secrets.contains_key(&f.name))
+        .map(|f| f.name.as_str())
 }
 
 /// Mounts a Vault-made secret in a version other than the current one.
-pub(super) fn mounts_stale_material(s: &ServiceSpec, observed: &Observed, refs: &Refs) -> bool {
+pub(super) fn mounts_stale_material(
+    d: &DesiredState,
+    s: &ServiceSpec,
+    observed: &Observed,
+    refs: &Refs,
+) -> bool {
     let Some(o) = observed.services.iter().find(|o| o.spec.name == s.name) else {
         return false;
     };
     s.secrets
         .iter()
-        .filter(|f| is_vault_material(&f.name))
+        .filter(|f| d.is_vault_made(&f.name))
         .any(
             |f| match (o.secret_ids.get(&f.name), refs.secrets.get(&f.name)) {
                 (Some(live), Some((_, current))) => live != current,
@@ -104,23 +114,37 @@ pub(super) async fn run(
                 p.say("vault: configuration as the spec wants it");
             }
             v.config = Some(applied);
+            // The platform's secrets: source → Vault → Docker secrets.
+            let synced = crate::secrets_sync::sync(
+                c.with_token(&session.token),
+                ns,
+                &step.secrets,
+                &step.rotate,
+                p,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            super::secrets::from_vault(engine, desired, observed, &synced, &mut refs, p).await?;
+            v.secrets = Some(synced.secrets);
         }
         (Some(_), _) => {
             let missing: Vec<&str> = desired
                 .services()
-                .filter(|s| lacks_vault_material(s, &refs) && !mounts_unseal(s))
+                .filter(|s| {
+                    lacking_vault_material(desired, s, &refs).is_some() && !mounts_unseal(s)
+                })
                 .map(|s| s.short_name.as_str())
                 .collect();
             if !missing.is_empty() {
                 return Err(format!(
-                    "Vault tokens for {} cannot be issued: {}",
+                    "the Vault tokens or secrets {} mount cannot be made from Vault: {}",
                     missing.join(", "),
                     crate::vault_lifecycle::keys_unavailable(&v)
                 ));
             }
             if v.initialized {
                 v.notes.push(format!(
-                    "configuration not checked: {}",
+                    "configuration and secrets not synced: {}",
                     crate::vault_lifecycle::keys_unavailable(&v)
                 ));
             }

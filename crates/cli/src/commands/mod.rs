@@ -4,6 +4,7 @@ pub mod down;
 pub mod plan;
 pub mod render;
 pub mod secrets;
+pub mod secrets_ls;
 pub mod status;
 pub mod up;
 pub mod validate;

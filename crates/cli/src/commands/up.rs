@@ -6,6 +6,7 @@ use crate::apply::{self, LayerStatus, Outcome, ServiceAction, ServiceState, UpRe
 use crate::error::CliError;
 use crate::exit;
 use crate::output::{self, Format};
+use sprocket_spec::model::Alphabet;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -20,6 +21,10 @@ pub struct Args {
     pub prune: bool,
     #[command(flatten)]
     pub vault: super::VaultAccess,
+    /// Where the secrets' values are: `doppler:PROJECT/CONFIG`, `dotenv:PATH` or `env`
+    /// (default: the environment's `secrets_from`).
+    #[arg(long, env = "SPROCKET_SECRETS_FROM")]
+    pub secrets_from: Option<String>,
 }
 
 pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
@@ -51,11 +56,31 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             ns = desired.namespace
         )));
     }
-    let lengths: HashMap<String, usize> = loaded
-        .platform
+    let p = &loaded.platform;
+    // The source's values, checked before anything changes: a bad value stops here.
+    let values =
+        match crate::secret_source::read_checked(p, &desired, a.secrets_from.as_deref(), false)
+            .await?
+        {
+            Some(c) if c.errors() > 0 => {
+                for l in c.lines() {
+                    eprintln!("{l}");
+                }
+                return Err(CliError::Invalid(format!(
+                    "{} error(s) in the secrets of {} (above). Nothing was changed.",
+                    c.errors(),
+                    c.source
+                )));
+            }
+            Some(c) => c.values,
+            None => Default::default(),
+        };
+    let wants = crate::secrets_sync::wants(p, &desired, &values)
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let lengths: HashMap<String, (Alphabet, usize)> = p
         .secrets
         .iter()
-        .map(|s| (s.name.clone(), s.length))
+        .map(|s| (s.name.clone(), (s.alphabet, s.length)))
         .collect();
     let opts = apply::Options {
         timeout: Duration::from_secs(a.timeout),
@@ -70,6 +95,8 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
                 )?,
                 config,
                 identity: a.vault.identity.clone(),
+                secrets: wants,
+                rotate: Vec::new(),
             })
         }),
     };

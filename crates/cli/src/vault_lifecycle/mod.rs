@@ -154,6 +154,9 @@ pub struct VaultReport {
     /// What `up` changed of Vault's configuration, and what it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<crate::vault_config::Applied>,
+    /// The platform's secrets as `up` synced them to Vault (versions, keyed fingerprints).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<crate::secrets_sync::Synced>>,
     /// Why [`ensure`] could not open the keyring although the keys were wanted or needed to
     /// unseal. Its caller says it, through [`keys_unavailable`].
     #[serde(skip)]

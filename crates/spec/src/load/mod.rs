@@ -12,20 +12,21 @@
 //! (Docker's limits on the names derived from the spec), `vault.rs` (the `vault` section) and
 //! `suggest.rs` (the "did you mean" of every unknown name).
 //! This file holds the entry points and `Resolver::run`, the walk that calls them in order; the
-//! small top-level sections (middlewares, secrets, externals) are resolved here too.
+//! small top-level sections (middlewares, externals) are resolved here too; `secret.rs` the top-level `secrets`.
 
 mod config;
 mod environment;
 mod limits;
 mod platform;
 mod route;
+mod secret;
 mod service;
 mod suggest;
 mod vault;
 
 use crate::diag::{Diagnostic, Pos, Report, SourceFile};
 use crate::model::{self, Platform};
-use crate::names::{check_object_name, is_reserved_secret, TOKEN_SECRET_PREFIX, UNSEAL_SECRET};
+use crate::names::check_object_name;
 use crate::raw::{self, Role, SpecFile, S};
 use crate::tree::{self, Node, Seg};
 use environment::Effective;
@@ -405,6 +406,7 @@ impl<'a> Resolver<'a> {
         };
         self.check_platform(&platform, &services, &eff);
         self.check_name_lengths(&platform, &services);
+        self.check_secrets(&platform);
         Some(platform)
     }
 
@@ -484,57 +486,6 @@ impl<'a> Resolver<'a> {
                 name: k.value.clone(),
                 service: m.service.as_ref().map(|s| s.value.clone()),
                 kind: kinds.remove(0),
-            });
-        }
-        out
-    }
-
-    fn secrets(&mut self) -> Vec<model::Secret> {
-        let mut out = Vec::new();
-        for (k, s) in self.spec.secrets.iter() {
-            let source = match s.source.value.as_str() {
-                "doppler" => model::SecretSource::Doppler,
-                "generate" => model::SecretSource::Generate,
-                "manual" => model::SecretSource::Manual,
-                other => {
-                    self.err(
-                        "invalid-secret-source",
-                        pos(&s.source),
-                        format!("unknown secret source `{other}`"),
-                    )
-                    .help = Some("use `doppler`, `generate` or `manual`".into());
-                    continue;
-                }
-            };
-            if is_reserved_secret(&k.value) {
-                self.err(
-                    "reserved-secret-name",
-                    pos(k),
-                    format!(
-                        "secret name `{}` is reserved: `up` makes `{UNSEAL_SECRET}` (the unseal agent's keys) and `{TOKEN_SECRET_PREFIX}<service>` (a Vault reader's token) itself",
-                        k.value
-                    ),
-                )
-                .help = Some("rename the secret; a service gets its Vault token from its `vault:` paths, the unseal agent its keys from `role: unseal-agent`".into());
-                continue;
-            }
-            if let Err(e) = check_object_name(&k.value) {
-                self.err(
-                    "invalid-secret-name",
-                    pos(k),
-                    format!("secret name `{}` {e}", k.value),
-                )
-                .help = Some(
-                    "secret names become Docker object names: lowercase letters, digits and `-`"
-                        .into(),
-                );
-            }
-            out.push(model::Secret {
-                name: k.value.clone(),
-                source,
-                key: s.key.clone().unwrap_or_else(|| k.value.clone()),
-                length: s.length.unwrap_or(32).clamp(16, 4096) as usize,
-                min_length: s.min_length.unwrap_or(0).min(4096) as usize,
             });
         }
         out

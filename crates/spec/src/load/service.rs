@@ -13,6 +13,7 @@ use super::{pos, Effective, Resolver, ServiceRef};
 use crate::model::{self, Mode};
 use crate::names::{
     check_env_key, check_object_name, is_reserved_secret, looks_like_literal_secret,
+    FINGERPRINT_KEY_SECRET,
 };
 use crate::raw::{self, Role, S};
 use crate::tree::Scalar;
@@ -474,7 +475,7 @@ impl<'a> Resolver<'a> {
         let mut secret_mounts = Vec::new();
         for s in &cx.svc.secrets {
             let sname = s.value.name();
-            if is_reserved_secret(sname) {
+            if is_reserved_secret(sname) && sname != FINGERPRINT_KEY_SECRET {
                 self.err(
                     "reserved-secret-mount",
                     pos(s),
@@ -483,7 +484,9 @@ impl<'a> Resolver<'a> {
                 .help = Some("remove it: a service that reads Vault gets its own token from its `vault:` paths (at /run/secrets/vault-token), the unseal agent its keys from `role: unseal-agent`".into());
                 continue;
             }
-            if !cx.secrets.iter().any(|x| x.name == sname) && self.spec.secrets.get(sname).is_none()
+            if !cx.secrets.iter().any(|x| x.name == sname)
+                && self.spec.secrets.get(sname).is_none()
+                && sname != FINGERPRINT_KEY_SECRET
             {
                 let known: Vec<String> = self
                     .spec

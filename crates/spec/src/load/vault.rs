@@ -211,7 +211,14 @@ impl<'a> Resolver<'a> {
         Vec<model::VaultPolicy>,
         Option<model::GithubAuth>,
     ) {
-        const RESERVED_MOUNTS: [&str; 5] = ["sys", "auth", "identity", "cubbyhole", "token"];
+        const RESERVED_MOUNTS: [&str; 6] = [
+            "sys",
+            "auth",
+            "identity",
+            "cubbyhole",
+            "token",
+            crate::names::SECRETS_MOUNT,
+        ];
         let mut mounts = Vec::new();
         for (k, t) in v.mounts.iter() {
             let kind = match t.value.as_str() {
@@ -233,7 +240,7 @@ impl<'a> Resolver<'a> {
                     pos(k),
                     format!("`{}` cannot be a mount path", k.value),
                 )
-                .help = Some("use a name of lowercase letters, digits, `-` and `_` that Vault does not reserve (sys, auth, identity, cubbyhole)".into());
+                .help = Some("use a name of lowercase letters, digits, `-` and `_` that Vault does not reserve (sys, auth, identity, cubbyhole) and is not sprocketctl's own `sprocket` (where the platform's secrets live)".into());
                 continue;
             }
             mounts.push(model::VaultMount {
