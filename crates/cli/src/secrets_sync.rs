@@ -26,6 +26,9 @@ pub struct Synced {
     pub fingerprint: String,
     #[serde(skip)]
     pub value: String,
+    /// The value Vault held before this sync (a rotation's way back).
+    #[serde(skip)]
+    pub previous: Option<String>,
 }
 
 impl std::fmt::Debug for Synced {
@@ -185,7 +188,9 @@ pub async fn sync(
                 s.location.mount.clone() + "/" + &s.location.path,
             ));
         }
+        let previous = now.get(&s.secret).and_then(|c| c.value.clone());
         out.push(Synced {
+            previous,
             secret: s.secret,
             vault_path: format!("{}/{}", s.location.mount, s.location.path),
             outcome: s.outcome,

@@ -114,7 +114,9 @@ fn write_spec(dir: &Path) {
     let example = std::fs::read_to_string(repo().join("examples/sprocket/sprocket.yaml")).unwrap();
     let text: String = example
         .lines()
-        .filter(|l| !l.starts_with("        vault: [platform/demo/") && !l.ends_with("# kept in Vault"))
+        .filter(|l| {
+            !l.starts_with("        vault: [platform/demo/") && !l.ends_with("# kept in Vault")
+        })
         .map(|l| format!("{l}\n"))
         .collect();
     assert_ne!(text, example, "the example's demo reads Vault paths");

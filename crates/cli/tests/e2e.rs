@@ -154,6 +154,8 @@ fn platform_lifecycle_on_a_real_swarm() {
     // An operator key of our own, so `up` initialises Vault and deploys its unseal agent.
     std::fs::create_dir_all(home()).unwrap();
     assert_eq!(ctl(&spec, &["-q", "vault", "keygen"]).code, 0);
+    // The offline environment reads its secrets from a dotenv file beside the spec.
+    assert_eq!(ctl(&spec, &["-q", "secrets", "init-dotenv"]).code, 0);
 
     // 1. up from nothing.
     let up = ctl(&spec, &["-o", "json", "up", "--timeout", "180"]);
@@ -454,12 +456,13 @@ fn platform_lifecycle_on_a_real_swarm() {
 
     // 9. services the spec no longer runs here are removed only with --prune, and nothing else:
     //    Vault disabled, its unseal agent goes with it (derived).
-    //    (The demo stops reading Vault first: a service that reads it cannot run without it.)
+    //    (The demo stops reading Vault and mounting the secrets kept there first: a service
+    //    that needs Vault cannot run without it.)
     let spec = write_spec(&dir, "    disable: { vault: \"e2e: not needed\" }\n");
     let text = std::fs::read_to_string(&spec).unwrap();
     let text: Vec<&str> = text
         .lines()
-        .filter(|l| !l.contains("vault: [platform/demo/*]"))
+        .filter(|l| !l.contains("vault: [platform/demo/*]") && !l.ends_with("# kept in Vault"))
         .collect();
     std::fs::write(&spec, text.join("\n")).unwrap();
     let kept = ctl(&spec, &["-o", "json", "up"]);
@@ -494,8 +497,11 @@ fn platform_lifecycle_on_a_real_swarm() {
         assert!(
             r.starts_with("service ")
                 || r.starts_with(&format!("config {NS}_vault-"))
-                // the agent's unseal material and the demo's (former) Vault token
+                // the agent's unseal material and the demo's (former) Vault token, and the
+                // secrets the demo no longer mounts (they were kept in Vault)
                 || r.starts_with(&format!("secret {NS}_vault-"))
+                || r.starts_with(&format!("secret {NS}_demo-api-key-v"))
+                || r.starts_with(&format!("secret {NS}_sprocket-fingerprint-key-v"))
                 // Vault's own networks: to its agent, its reader, Traefik; the agent's to the
                 // Docker API proxy
                 || r == &format!("network {NS}_vault-agent_to_vault")

@@ -44,6 +44,8 @@ impl Env {
             printed: Default::default(),
         };
         env.write_spec("");
+        // The offline environment reads its secrets from a dotenv file beside the spec.
+        assert_eq!(env.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
         env
     }
 
@@ -230,7 +232,7 @@ async fn vault_is_configured_from_the_spec_and_services_get_least_privilege_toke
         json!(["default", "sprocketctl-admin"])
     );
     assert_eq!(v["data"]["orphan"], true, "revoking root does not take it");
-    // …which manages configuration but reads no secret.
+    // …which manages configuration and reads no secret of the spec's mounts.
     let root = k.root_token.clone();
     let (s, _) = api(
         reqwest::Method::POST,
@@ -256,6 +258,23 @@ async fn vault_is_configured_from_the_spec_and_services_get_least_privilege_toke
     )
     .await;
     assert_eq!(s, 403, "the admin token reads no secret data");
+    // …but the platform's own secrets, in its namespace under `sprocket/`, and nothing beside.
+    let (s, _) = api(
+        reqwest::Method::GET,
+        &format!("sprocket/data/{NS}/redis-password"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "the admin token reads the namespace's secrets");
+    let (s, _) = api(
+        reqwest::Method::GET,
+        "sprocket/data/another-namespace/redis-password",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(s, 403, "and only its own namespace's");
 
     // 2. Least privilege, from inside the containers, with the derived VAULT_ADDR and token.
     let own = read_from_inside("demo", "platform/data/demo/db");

@@ -10,6 +10,10 @@
 //! `DEMO_FINGERPRINT_KEY_FILE`, 12 hex digits, as `sprocketctl secrets ls` shows it — so a test
 //! sees which version of each secret the running task really holds. Never a value.
 //!
+//! An app refuses a credential that is no longer good (a revoked key): the demo stands in for
+//! that with `DEMO_REFUSE_PREFIX` — while a secret file's value starts with it, `/healthz`
+//! answers 503, so its health check fails (how a rotation that its consumer refuses is tested).
+//!
 //! The standard library and an HMAC: it builds in seconds and runs in the locally built Debian
 //! image.
 
@@ -66,7 +70,13 @@ fn handle(mut conn: TcpStream) {
     }
     let path = request_line.split_whitespace().nth(1).unwrap_or("/");
     let (status, body) = match path {
-        "/healthz" => ("200 OK", "{\"status\":\"ok\"}".to_string()),
+        "/healthz" => match refused_secret() {
+            None => ("200 OK", "{\"status\":\"ok\"}".to_string()),
+            Some(name) => (
+                "503 Service Unavailable",
+                format!("{{\"status\":\"refused\",\"secret\":\"{}\"}}", esc(&name)),
+            ),
+        },
         "/fingerprints" => match fingerprints() {
             Ok(body) => ("200 OK", body),
             Err(e) => (
@@ -255,4 +265,17 @@ fn fingerprints() -> Result<String, String> {
         items.push(format!("\"{}\":\"{hex}\"", esc(&name)));
     }
     Ok(format!("{{{}}}", items.join(",")))
+}
+
+/// The first secret file whose value starts with `DEMO_REFUSE_PREFIX`, if any.
+fn refused_secret() -> Option<String> {
+    let prefix = std::env::var("DEMO_REFUSE_PREFIX")
+        .ok()
+        .filter(|p| !p.is_empty())?;
+    let dir = std::env::var("DEMO_SECRETS_DIR").unwrap_or_else(|_| "/run/secrets".into());
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .find(|e| std::fs::read(e.path()).is_ok_and(|v| v.starts_with(prefix.as_bytes())))
+        .map(|e| e.file_name().to_string_lossy().to_string())
 }

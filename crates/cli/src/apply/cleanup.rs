@@ -55,10 +55,10 @@ fn configs_in_use<'a>(
     used
 }
 
-/// Removes versions of Vault-made secrets (unseal material, service tokens) that a newer one
-/// replaced, and with `--prune` those the spec no longer wants (a dropped service's token). One
-/// still mounted by a task that is shutting down is refused by the engine and goes on the next
-/// run.
+/// Removes versions of Vault-made secrets (unseal material, service tokens, the spec's secrets
+/// kept in Vault) that a newer one replaced, and with `--prune` every owned secret no enabled
+/// service mounts any more (a dropped service's token, a secret the spec dropped). One still
+/// mounted by a task that is shutting down is refused by the engine and goes on the next run.
 pub(super) async fn replaced_material(
     engine: &Engine,
     desired: &DesiredState,
@@ -74,10 +74,11 @@ pub(super) async fn replaced_material(
         .collect();
     let mut removed = Vec::new();
     for s in &observed.secrets {
-        let Some(logical) = s.label(L::NAME).filter(|n| desired.is_vault_made(n)) else {
+        let Some(logical) = s.label(L::NAME) else {
             continue;
         };
-        let replaced = refs_current
+        let replaced = desired.is_vault_made(logical)
+            && refs_current
             && refs
                 .secrets
                 .get(logical)

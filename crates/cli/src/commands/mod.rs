@@ -5,6 +5,7 @@ pub mod plan;
 pub mod render;
 pub mod secrets;
 pub mod secrets_ls;
+pub mod secrets_rotate;
 pub mod status;
 pub mod up;
 pub mod validate;

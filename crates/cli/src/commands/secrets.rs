@@ -44,6 +44,10 @@ pub enum SecretsCommand {
     /// Every secret the enabled services mount: source, Vault path, current version, keyed
     /// fingerprint, age, and the version each consumer's running task really mounts.
     Ls,
+    /// A new value (generated, or re-read from the source) → Vault → a new Docker secret →
+    /// its consumers rolled and healthy on it → the old version removed. On failure the
+    /// consumers go back to the previous value; exit 5.
+    Rotate(super::secrets_rotate::Args),
     /// For a machine without Doppler (the offline quick start): create the environment's dotenv
     /// source (mode 0600) with a strong random value for every key the enabled services need
     /// that it lacks. Values already there are kept; none is shown.
@@ -72,6 +76,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             vault,
         } => sync(ctx, secrets_from.as_deref(), &vault).await,
         SecretsCommand::Ls => super::secrets_ls::run(ctx).await,
+        SecretsCommand::Rotate(a) => super::secrets_rotate::run(ctx, a).await,
         SecretsCommand::InitDotenv { path } => init_dotenv(ctx, path),
     }
 }

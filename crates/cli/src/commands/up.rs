@@ -7,7 +7,7 @@ use crate::error::CliError;
 use crate::exit;
 use crate::output::{self, Format};
 use sprocket_spec::model::Alphabet;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 #[derive(clap::Args)]
@@ -58,47 +58,15 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     }
     let p = &loaded.platform;
     // The source's values, checked before anything changes: a bad value stops here.
-    let values =
-        match crate::secret_source::read_checked(p, &desired, a.secrets_from.as_deref(), false)
-            .await?
-        {
-            Some(c) if c.errors() > 0 => {
-                for l in c.lines() {
-                    eprintln!("{l}");
-                }
-                return Err(CliError::Invalid(format!(
-                    "{} error(s) in the secrets of {} (above). Nothing was changed.",
-                    c.errors(),
-                    c.source
-                )));
-            }
-            Some(c) => c.values,
-            None => Default::default(),
-        };
+    let values = source_values(p, &desired, a.secrets_from.as_deref()).await?;
     let wants = crate::secrets_sync::wants(p, &desired, &values)
         .map_err(|e| CliError::Invalid(e.to_string()))?;
-    let lengths: HashMap<String, (Alphabet, usize)> = p
-        .secrets
-        .iter()
-        .map(|s| (s.name.clone(), (s.alphabet, s.length)))
-        .collect();
+    let lengths = generated(p);
     let opts = apply::Options {
         timeout: Duration::from_secs(a.timeout),
         prune: a.prune,
         progress: ctx.progress,
-        vault: loaded.platform.vault.clone().and_then(|config| {
-            Some(apply::VaultStep {
-                client: crate::vault_lifecycle::client(
-                    &loaded.platform,
-                    a.vault.vault_addr.as_deref(),
-                    &engine.root_dir,
-                )?,
-                config,
-                identity: a.vault.identity.clone(),
-                secrets: wants,
-                rotate: Vec::new(),
-            })
-        }),
+        vault: vault_step(p, &engine, &a.vault, wants, Vec::new()),
     };
     let report = match apply::up(
         &engine,
@@ -125,7 +93,56 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     })
 }
 
-fn human(r: &UpReport) -> String {
+/// The values the enabled services need from the environment's source, checked: any error is
+/// printed (keys and lines, never values) and stops the command before anything changes.
+pub(crate) async fn source_values(
+    p: &sprocket_spec::model::Platform,
+    desired: &sprocket_desired::DesiredState,
+    secrets_from: Option<&str>,
+) -> Result<BTreeMap<String, String>, CliError> {
+    match crate::secret_source::read_checked(p, desired, secrets_from, false).await? {
+        Some(c) if c.errors() > 0 => {
+            for l in c.lines() {
+                eprintln!("{l}");
+            }
+            Err(CliError::Invalid(format!(
+                "{} error(s) in the secrets of {} (above). Nothing was changed.",
+                c.errors(),
+                c.source
+            )))
+        }
+        Some(c) => Ok(c.values),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// Alphabet and length of every generated secret (made in Docker where there is no Vault).
+pub(crate) fn generated(p: &sprocket_spec::model::Platform) -> HashMap<String, (Alphabet, usize)> {
+    p.secrets
+        .iter()
+        .map(|s| (s.name.clone(), (s.alphabet, s.length)))
+        .collect()
+}
+
+/// The Vault step of a deploy, where the platform runs a Vault this machine reaches.
+pub(crate) fn vault_step(
+    p: &sprocket_spec::model::Platform,
+    engine: &sprocket_docker::Engine,
+    access: &super::VaultAccess,
+    secrets: Vec<sprocket_secrets::sync::Want>,
+    rotate: Vec<String>,
+) -> Option<apply::VaultStep> {
+    let config = p.vault.clone()?;
+    Some(apply::VaultStep {
+        client: crate::vault_lifecycle::client(p, access.vault_addr.as_deref(), &engine.root_dir)?,
+        config,
+        identity: access.identity.clone(),
+        secrets,
+        rotate,
+    })
+}
+
+pub(crate) fn human(r: &UpReport) -> String {
     let mut out = String::new();
     for l in &r.layers {
         let mark = match l.status {
