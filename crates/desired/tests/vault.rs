@@ -143,7 +143,8 @@ fn a_fresh_vault_gets_everything_in_dependency_order() {
     assert!(pos(K::Auth) < pos(K::GithubConfig));
     assert!(pos(K::GithubConfig) < pos(K::GithubTeam));
     assert!(p.changes.iter().all(|c| c.action == A::Create));
-    assert_eq!(p.changes.iter().filter(|c| c.kind == K::Mount).count(), 3);
+    // the spec's three, and sprocketctl's own for the platform's secrets
+    assert_eq!(p.changes.iter().filter(|c| c.kind == K::Mount).count(), 4);
     assert_eq!(
         p.changes.iter().filter(|c| c.kind == K::GithubTeam).count(),
         2
@@ -289,4 +290,44 @@ fn a_github_method_enabled_by_someone_else_is_left_alone() {
     assert_eq!(github.len(), 1, "{github:?}");
     assert_eq!(github[0].action, A::Blocked);
     assert!(p.prune.iter().all(|c| c.kind != K::GithubTeam));
+}
+
+#[test]
+fn the_admin_token_writes_the_namespaces_secrets_and_each_vault_path_and_no_other_data() {
+    // staging's namespace, and one secret moved to a path a service reads.
+    let mut p = common::example("staging");
+    let jwt = p
+        .secrets
+        .iter_mut()
+        .find(|s| s.name == "jwt-secret")
+        .unwrap();
+    jwt.vault_path = Some("platform/core/jwt".into());
+    let d = config(&p).unwrap();
+    assert!(
+        d.mounts
+            .iter()
+            .any(|m| m.path == "sprocket/" && m.kind == "kv" && m.version == "2"),
+        "sprocketctl's own KV v2 mount"
+    );
+    let admin = &d.policies[sprocket_desired::vault::ADMIN_POLICY];
+    for (path, caps) in [
+        (
+            "sprocket/data/sprocket-staging/*",
+            "\"create\", \"read\", \"update\"",
+        ),
+        ("sprocket/metadata/sprocket-staging/*", "\"read\", \"list\""),
+        ("platform/data/core/jwt", "\"create\", \"read\", \"update\""),
+        ("platform/metadata/core/jwt", "\"read\""),
+    ] {
+        assert!(
+            admin.contains(&format!(
+                "path \"{path}\" {{\n  capabilities = [{caps}]\n}}"
+            )),
+            "{path}: {admin}"
+        );
+    }
+    // No other namespace's secrets, no wildcard over a spec mount's data.
+    assert!(!admin.contains("sprocket/data/*\""));
+    assert!(!admin.contains("platform/data/*"));
+    assert!(!admin.contains("\"sprocket/data/sprocket/"));
 }
