@@ -32,9 +32,15 @@ fn a_service_waits_for_what_it_uses_and_for_vault_when_it_mounts_a_vault_made_se
             ("vault (init/unseal/configure)".to_string(), NeedKind::Vault),
         ]
     );
-    // Data services need nothing: they start beside the infrastructure.
-    assert!(needs(&g, &svc("rabbitmq")).is_empty());
-    assert!(needs(&g, &svc("redis")).is_empty());
+    // Data services use nothing, but their generated passwords are kept in Vault: they start
+    // once the Vault step made their Docker secrets.
+    for data in ["rabbitmq", "redis"] {
+        assert_eq!(
+            needs(&g, &svc(data)),
+            [("vault (init/unseal/configure)".to_string(), NeedKind::Vault)],
+            "{data}"
+        );
+    }
     // A routed service does not wait for the edge router; the link is kept for reports.
     assert!(needs(&g, &svc("traefik")).is_empty());
     assert_eq!(g.routed_by["sprocket_demo"], "sprocket_traefik");
@@ -81,7 +87,15 @@ fn without_a_vault_step_nothing_waits_for_vault() {
         .map(|s| s.to_string())
         .collect();
     after_vault.sort();
-    assert_eq!(after_vault, ["sprocket_demo", "sprocket_vault-agent"]);
+    assert_eq!(
+        after_vault,
+        [
+            "sprocket_demo",
+            "sprocket_rabbitmq",
+            "sprocket_redis",
+            "sprocket_vault-agent"
+        ]
+    );
 }
 
 #[test]
