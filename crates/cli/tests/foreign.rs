@@ -33,7 +33,7 @@ fn spec(dir: &Path) -> PathBuf {
     let path = dir.join("sprocket.yaml");
     let example: String = example
         .lines()
-        .filter(|l| !l.contains("vault: [platform/demo/"))
+        .filter(|l| !l.contains("vault: [platform/demo/") && !l.ends_with("# kept in Vault"))
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(&path, format!("{}\n{env}", example.trim_end())).unwrap();
