@@ -42,7 +42,7 @@ fn a_dotenv_source_is_checked_key_by_key_and_no_value_is_shown() {
         .map(|s| s.key.clone())
         .collect();
     assert!(keys.len() >= 10, "{keys:?}");
-    let value = |i: usize| format!("v4lue-{i:02}-0123456789abcdef");
+    let value = |i: usize| format!("v4lue-{i:02}-0123456789abcdef0123456789");
     let good: String = keys
         .iter()
         .enumerate()
