@@ -70,6 +70,11 @@ impl ObservedObject {
     pub fn label(&self, k: &str) -> Option<&str> {
         self.labels.get(k).map(String::as_str)
     }
+
+    /// A secret's version label (`None`: not a versioned one, e.g. an operator's).
+    pub fn secret_version(&self) -> Option<u64> {
+        self.label(L::SECRET_VERSION).and_then(|v| v.parse().ok())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -95,11 +95,7 @@ impl<'a> Deploy<'a> {
         }
         // Each secret's newest version the engine holds (until the Vault step says which is
         // current): a version label, else the first found (an operator's manual secret).
-        let version = |s: &sprocket_desired::plan::ObservedObject| -> u64 {
-            s.label(L::SECRET_VERSION)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
+        let version = |s: &sprocket_desired::plan::ObservedObject| s.secret_version().unwrap_or(0);
         let mut newest: HashMap<&str, &sprocket_desired::plan::ObservedObject> = HashMap::new();
         for s in &observed.secrets {
             if let Some(logical) = s.label(L::NAME) {

@@ -46,7 +46,7 @@ struct TaskVersion {
 }
 
 fn version(o: &ObservedObject) -> Option<u64> {
-    o.label(L::SECRET_VERSION).and_then(|v| v.parse().ok())
+    o.secret_version()
 }
 
 pub async fn run(ctx: &Ctx) -> Result<i32, CliError> {
