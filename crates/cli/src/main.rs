@@ -75,6 +75,9 @@ pub enum Command {
     Secrets(commands::secrets::Args),
     /// The unseal agent: keeps every Vault task unsealed (runs as a layer-1 service).
     Agent(agent::Args),
+    /// Make the datastore logins of a provisioning job (runs in the one-off task `up` starts).
+    #[command(hide = true)]
+    Provision(commands::provision::Args),
 }
 
 fn main() {

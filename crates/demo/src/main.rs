@@ -2,7 +2,9 @@
 //! private images cannot be had. On every request to `/` it connects to each dependency named in
 //! `DEMO_CHECKS` (`name=host:port,…`) and speaks its protocol for real — Redis: `AUTH` with the
 //! password in `DEMO_REDIS_PASSWORD_FILE` when set, then `PING` → `+PONG`;
-//! RabbitMQ: the AMQP 0-9-1 protocol header → `connection.start` — and answers JSON with the
+//! RabbitMQ: the AMQP 0-9-1 handshake, logging in as `DEMO_AMQP_USER` on `DEMO_AMQP_VHOST` with
+//! the password in `DEMO_AMQP_PASSWORD_FILE` when set (else up to `connection.start`) — and
+//! answers JSON with the
 //! outcome (200 when every check passes, 503 otherwise). `/healthz` answers 200 while the
 //! process serves; `sprocket-demo probe` calls it (the container health check: no curl needed).
 //! `/fingerprints` answers, for every secret file under `DEMO_SECRETS_DIR` (default
@@ -16,6 +18,8 @@
 //!
 //! The standard library and an HMAC: it builds in seconds and runs in the locally built Debian
 //! image.
+
+mod amqp;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -77,6 +81,21 @@ fn handle(mut conn: TcpStream) {
                 format!("{{\"status\":\"refused\",\"secret\":\"{}\"}}", esc(&name)),
             ),
         },
+        p if p == "/amqp" || p.starts_with("/amqp?") => {
+            // Another login than its own, for tests: `?vhost=X` (its own user on vhost X) or
+            // `?guest` (RabbitMQ's well-known guest/guest). Never a password of the platform's.
+            let query = p.split_once('?').map(|(_, q)| q).unwrap_or("");
+            match amqp_try(query) {
+                Ok(d) => (
+                    "200 OK",
+                    format!("{{\"ok\":true,\"detail\":\"{}\"}}", esc(&d)),
+                ),
+                Err(e) => (
+                    "200 OK",
+                    format!("{{\"ok\":false,\"detail\":\"{}\"}}", esc(&e)),
+                ),
+            }
+        }
         "/fingerprints" => match fingerprints() {
             Ok(body) => ("200 OK", body),
             Err(e) => (
@@ -219,19 +238,44 @@ fn check(name: &str, target: &str) -> Result<String, String> {
             Err(format!("unexpected reply {r:?}"))
         }
     } else if name.contains("rabbit") || name.contains("amqp") {
-        s.write_all(b"AMQP\x00\x00\x09\x01")
-            .map_err(|e| e.to_string())?;
-        let mut head = [0u8; 11];
-        s.read_exact(&mut head).map_err(|e| format!("read: {e}"))?;
-        // frame type 1 (method), channel 0, then size (4), class 10 + method 10 = connection.start
-        if head[0] == 1 && head[1..3] == [0, 0] && head[7..11] == [0, 10, 0, 10] {
-            Ok("AMQP connection.start".into())
-        } else {
-            Err(format!("unexpected AMQP frame {:?}", &head[..]))
+        match std::env::var("DEMO_AMQP_USER") {
+            // Its own login: user, vhost and the password the platform mounted for it.
+            Ok(user) => {
+                let vhost = std::env::var("DEMO_AMQP_VHOST").unwrap_or_else(|_| "/".into());
+                let file = std::env::var("DEMO_AMQP_PASSWORD_FILE")
+                    .map_err(|_| "DEMO_AMQP_PASSWORD_FILE is not set".to_string())?;
+                let password = std::fs::read_to_string(&file)
+                    .map_err(|e| format!("cannot read the AMQP password file {file}: {e}"))?;
+                amqp::login(&mut s, &user, password.trim_end(), &vhost)
+            }
+            Err(_) => amqp::hello(&mut s),
         }
     } else {
         Ok("tcp connect".into())
     }
+}
+
+/// A login other than the configured one (`/amqp?vhost=X`, `/amqp?guest`).
+fn amqp_try(query: &str) -> Result<String, String> {
+    let target = std::env::var("DEMO_CHECKS")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|i| i.split_once('='))
+        .find(|(n, _)| n.contains("rabbit") || n.contains("amqp"))
+        .map(|(_, t)| t.trim().to_string())
+        .ok_or("no rabbitmq in DEMO_CHECKS")?;
+    let mut s = connect(&target)?;
+    if query == "guest" {
+        return amqp::login(&mut s, "guest", "guest", "/");
+    }
+    let vhost = query
+        .strip_prefix("vhost=")
+        .ok_or("ask `?vhost=NAME` or `?guest`")?;
+    let user = std::env::var("DEMO_AMQP_USER").map_err(|_| "DEMO_AMQP_USER is not set")?;
+    let file = std::env::var("DEMO_AMQP_PASSWORD_FILE")
+        .map_err(|_| "DEMO_AMQP_PASSWORD_FILE is not set".to_string())?;
+    let password = std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?;
+    amqp::login(&mut s, &user, password.trim_end(), vhost)
 }
 
 /// `{"name": "<12 hex>", …}` for every file in the secrets folder but the key itself and the

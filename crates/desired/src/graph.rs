@@ -28,6 +28,8 @@ pub enum Step {
     Service(String),
     /// Vault initialised, unsealed and configured.
     Vault,
+    /// A datastore's consumers' logins provisioned (the datastore's full service name).
+    Provision(String),
 }
 
 impl std::fmt::Display for Step {
@@ -35,6 +37,7 @@ impl std::fmt::Display for Step {
         match self {
             Step::Service(s) => f.write_str(s),
             Step::Vault => f.write_str("vault (init/unseal/configure)"),
+            Step::Provision(s) => write!(f, "{s} (provision logins)"),
         }
     }
 }
@@ -49,6 +52,9 @@ pub enum NeedKind {
     Vault,
     /// The Vault step runs against the Vault service.
     VaultService,
+    /// The service logs in to a datastore with a login its provisioning makes; or the
+    /// provisioning runs against its datastore.
+    Provision,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -146,9 +152,38 @@ pub fn graph(p: &Platform, d: &DesiredState, vault_step: bool) -> Graph {
                     kind: NeedKind::Vault,
                 });
             }
+            if let Some(model) = p.service(&s.short_name) {
+                for a in &model.access {
+                    let ds = full(&a.on);
+                    if wanted.contains_key(ds.as_str()) {
+                        needs.push(Need {
+                            on: Step::Provision(ds),
+                            kind: NeedKind::Provision,
+                        });
+                    }
+                }
+            }
             g.layer.insert(s.name.clone(), wanted[s.name.as_str()]);
             g.needs.insert(Step::Service(s.name.clone()), needs);
         }
+    }
+    // A datastore's provisioning: after the datastore is healthy and, where its passwords are
+    // made at the Vault step, after that.
+    for pr in &d.provisions {
+        if !wanted.contains_key(pr.service.as_str()) {
+            continue;
+        }
+        let mut needs = vec![Need {
+            on: Step::Service(pr.service.clone()),
+            kind: NeedKind::Provision,
+        }];
+        if vault_step && pr.secrets().iter().any(|s| d.is_vault_made(s)) {
+            needs.push(Need {
+                on: Step::Vault,
+                kind: NeedKind::Vault,
+            });
+        }
+        g.needs.insert(Step::Provision(pr.service.clone()), needs);
     }
     g
 }

@@ -16,6 +16,7 @@ pub mod contract;
 pub mod graph;
 pub mod labels;
 pub mod plan;
+pub mod provision;
 pub mod socket_proxy;
 pub mod state;
 pub mod traefik;

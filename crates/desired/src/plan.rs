@@ -66,6 +66,24 @@ pub struct ObservedObject {
     pub created_at: Option<String>,
 }
 
+impl Observed {
+    /// Each secret's newest Docker secret, by its logical name (`io.sprocket.name`): the highest
+    /// version label, else the first found (an operator's manual secret has none).
+    pub fn newest_secrets(&self) -> std::collections::HashMap<&str, &ObservedObject> {
+        let version = |s: &ObservedObject| s.secret_version().unwrap_or(0);
+        let mut newest: std::collections::HashMap<&str, &ObservedObject> = Default::default();
+        for s in &self.secrets {
+            if let Some(logical) = s.label(L::NAME) {
+                let e = newest.entry(logical).or_insert(s);
+                if version(s) > version(e) {
+                    *e = s;
+                }
+            }
+        }
+        newest
+    }
+}
+
 impl ObservedObject {
     pub fn label(&self, k: &str) -> Option<&str> {
         self.labels.get(k).map(String::as_str)

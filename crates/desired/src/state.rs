@@ -25,6 +25,9 @@ pub struct DesiredState {
     /// What Vault should hold (mounts, policies, auth, service tokens), when it runs here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vault: Option<crate::vault::VaultConfig>,
+    /// Each datastore's consumers' logins, provisioned by `up` from inside the swarm.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub provisions: Vec<crate::provision::Provision>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -303,6 +306,17 @@ pub fn desired<'a>(p: &'a Platform) -> DesiredState {
             }
         }
     }
+    // A datastore's provisioning network: the one-off task that makes its consumers' logins
+    // joins it, nothing else does. Always there, so the first consumer's access never changes
+    // (and restarts) the datastore.
+    for ds in p.services().filter(|s| s.datastore.is_some()) {
+        let net = names::provision_network(ns, &ds.name);
+        nets.insert(
+            net.clone(),
+            (ds.layer.clone(), format!("provision-{}", ds.name)),
+        );
+        joins.entry(ds.name.as_str()).or_default().insert(net);
+    }
     if let Some(edge) = edge {
         // One edge network per routed service: Traefik reaches each, they never reach each
         // other. They belong to the edge's layer, which Traefik joins them from.
@@ -462,6 +476,7 @@ pub fn desired<'a>(p: &'a Platform) -> DesiredState {
         environment: env.name.clone(),
         layers,
         vault: crate::vault::config(p),
+        provisions: crate::provision::provisions(p),
     }
 }
 

@@ -34,7 +34,11 @@ fn networks_are_derived_from_uses_and_routes() {
     );
     assert_eq!(nets_of(&d, "redis"), ["sprocket_demo_to_redis"]);
     // RabbitMQ's route is gated and its gate does not run offline: not routed here at all.
-    assert_eq!(nets_of(&d, "rabbitmq"), ["sprocket_demo_to_rabbitmq"]);
+    // Its provisioning network: the one-off task that makes its consumers' logins joins it.
+    assert_eq!(
+        nets_of(&d, "rabbitmq"),
+        ["sprocket_demo_to_rabbitmq", "sprocket_provision_rabbitmq"]
+    );
     assert_eq!(
         nets_of(&d, "traefik"),
         [
@@ -93,7 +97,11 @@ fn networks_are_derived_from_uses_and_routes() {
         .collect();
     assert_eq!(
         data,
-        ["sprocket_demo_to_rabbitmq", "sprocket_demo_to_redis"]
+        [
+            "sprocket_demo_to_rabbitmq",
+            "sprocket_demo_to_redis",
+            "sprocket_provision_rabbitmq"
+        ]
     );
     // A secret two layers mount (Redis in `data`, the demo in `platform`) belongs to the first:
     // planned, and a generated value made, once.

@@ -30,6 +30,11 @@ fn a_service_waits_for_what_it_uses_and_for_vault_when_it_mounts_a_vault_made_se
             // derived from its `vault:` paths
             ("sprocket_vault".to_string(), NeedKind::Uses),
             ("vault (init/unseal/configure)".to_string(), NeedKind::Vault),
+            // its own RabbitMQ login (`access`)
+            (
+                "sprocket_rabbitmq (provision logins)".to_string(),
+                NeedKind::Provision
+            ),
         ]
     );
     // Data services use nothing, but their generated passwords are kept in Vault: they start
@@ -76,11 +81,21 @@ fn without_a_vault_step_nothing_waits_for_vault() {
             ("sprocket_redis".to_string(), NeedKind::Uses),
             ("sprocket_rabbitmq".to_string(), NeedKind::Uses),
             ("sprocket_vault".to_string(), NeedKind::Uses),
+            (
+                "sprocket_rabbitmq (provision logins)".to_string(),
+                NeedKind::Provision
+            ),
         ]
     );
-    // What a failed rabbitmq takes with it: the demo (and nothing of the infrastructure).
+    // What a failed rabbitmq takes with it: its provisioning and the demo (and nothing of the
+    // infrastructure).
     let g = graph(&p, &d, true);
-    assert_eq!(g.dependents(&svc("rabbitmq")), [svc("demo")]);
+    let mut after = g.dependents(&svc("rabbitmq"));
+    after.sort();
+    assert_eq!(
+        after,
+        [svc("demo"), Step::Provision("sprocket_rabbitmq".into())]
+    );
     let mut after_vault: Vec<String> = g
         .dependents(&Step::Vault)
         .iter()
@@ -92,6 +107,7 @@ fn without_a_vault_step_nothing_waits_for_vault() {
         [
             "sprocket_demo",
             "sprocket_rabbitmq",
+            "sprocket_rabbitmq (provision logins)",
             "sprocket_redis",
             "sprocket_vault-agent"
         ]

@@ -6,6 +6,7 @@
 //! number we print and test, not a promise.
 
 mod convert;
+mod job;
 mod raw;
 pub mod tasks;
 
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use convert::{from_engine, to_engine};
+pub use job::{JobEnd, JobSpec};
 pub use tasks::{assess, Assessment, TaskInfo, Tracking};
 
 #[derive(Debug, thiserror::Error)]

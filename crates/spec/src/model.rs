@@ -92,6 +92,9 @@ pub struct Environment {
     /// Where secret values come from (`secrets_from`; a dotenv path made absolute).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secrets_from: Option<crate::secrets_from::SecretsFrom>,
+    /// sprocketctl's own image here (the environment's `images` map it like any other): the
+    /// one-off tasks `up` runs inside the swarm (provisioning a datastore's logins) use it.
+    pub tool_image: String,
 }
 
 impl Environment {
@@ -192,6 +195,10 @@ pub struct Service {
     pub secrets: Vec<SecretMount>,
     /// Vault paths this service reads (`<mount>/<path>`).
     pub vault_paths: Vec<String>,
+    /// This service is a datastore: how `up` provisions its consumers' logins.
+    pub datastore: Option<Datastore>,
+    /// This service's own logins in the datastores it uses.
+    pub access: Vec<Access>,
     pub resources: Resources,
     pub placement: Vec<String>,
     pub hostname: Option<String>,
@@ -200,6 +207,57 @@ pub struct Service {
     pub stop_grace_period_ns: Option<u64>,
     pub logging: Logging,
     pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatastoreKind {
+    Rabbitmq,
+}
+
+impl DatastoreKind {
+    pub const ALL: &'static [(&'static str, DatastoreKind)] =
+        &[("rabbitmq", DatastoreKind::Rabbitmq)];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DatastoreKind::Rabbitmq => "rabbitmq",
+        }
+    }
+
+    /// The port of its management API, unless the spec names one.
+    pub fn default_admin_port(self) -> u16 {
+        match self {
+            DatastoreKind::Rabbitmq => 15672,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Datastore {
+    pub kind: DatastoreKind,
+    pub admin_user: String,
+    /// The secret (mounted by the datastore service) with the administrator's password.
+    pub admin_secret: String,
+    pub admin_port: u16,
+}
+
+/// A consumer's own login in a datastore it uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Access {
+    /// The datastore service.
+    pub on: String,
+    pub kind: DatastoreKind,
+    pub user: String,
+    /// The generated secret with its password ([`crate::names::access_secret`]); the service
+    /// mounts it at `password_file`.
+    pub secret: String,
+    pub password_file: String,
+    /// RabbitMQ: the vhost and the permissions' patterns in it.
+    pub vhost: String,
+    pub configure: String,
+    pub write: String,
+    pub read: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -39,6 +39,24 @@ pub fn edge_network(namespace: &str, service: &str) -> String {
     format!("{namespace}_edge_{service}")
 }
 
+/// sprocketctl's own image, as published; an environment's `images` may map it to a local one.
+pub const TOOL_IMAGE: &str = concat!(
+    "ghcr.io/sprocketbot/sprocketctl:",
+    env!("CARGO_PKG_VERSION")
+);
+
+/// The overlay network of the one-off task that provisions a datastore's logins: the
+/// datastore joins it, and only that task besides.
+pub fn provision_network(namespace: &str, datastore: &str) -> String {
+    format!("{namespace}_provision_{datastore}")
+}
+
+/// The logical name of the generated secret with `service`'s password in `datastore` (its
+/// `access`). A spec secret of that name is refused.
+pub fn access_secret(service: &str, datastore: &str) -> String {
+    format!("{service}-{datastore}-password")
+}
+
 /// The logical name of the unseal agent's material, a Docker secret `up` makes from the
 /// operators' keyring. Reserved: a spec that declared it could mount the real one anywhere.
 pub const UNSEAL_SECRET: &str = "vault-unseal";

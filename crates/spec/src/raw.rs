@@ -145,6 +145,12 @@ pub struct Service {
     /// Vault are derived.
     #[serde(default)]
     pub vault: Vec<S<String>>,
+    /// This service is a datastore `up` provisions logins in for its consumers' `access`.
+    pub datastore: Option<S<Datastore>>,
+    /// Used datastore (a service with `datastore:`) → what this service needs there. Its own
+    /// login, a generated password (a secret like any other) and the grants are derived.
+    #[serde(default)]
+    pub access: OrderedMap<S<Access>>,
     pub resources: Option<Resources>,
     #[serde(default)]
     pub placement: Vec<S<String>>,
@@ -155,6 +161,33 @@ pub struct Service {
     pub logging: Option<Logging>,
     /// Free-form description shown by `status`.
     pub description: Option<String>,
+}
+
+/// `datastore: { kind: rabbitmq, admin_user: admin, admin_password: SECRET }`.
+#[derive(Debug, Deserialize)]
+pub struct Datastore {
+    /// `rabbitmq`.
+    pub kind: S<String>,
+    /// The administrator `up` provisions as.
+    pub admin_user: S<String>,
+    /// A secret the service mounts that holds the administrator's password.
+    pub admin_password: S<String>,
+    /// The port of its management API (RabbitMQ: 15672).
+    pub admin_port: Option<S<u64>>,
+}
+
+/// What a consumer needs in a datastore it uses. RabbitMQ: `user` (default: the service's
+/// name), `vhost` (default: the service's name), `configure` / `write` / `read` patterns
+/// (default `.*`: everything in that vhost), and `password_file`, where the service finds its
+/// password (default `/run/secrets/<datastore>-password`).
+#[derive(Debug, Deserialize)]
+pub struct Access {
+    pub user: Option<S<String>>,
+    pub vhost: Option<S<String>>,
+    pub configure: Option<S<String>>,
+    pub write: Option<S<String>>,
+    pub read: Option<S<String>>,
+    pub password_file: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -22,7 +22,12 @@ pub(super) async fn stale_configs(
 ) -> Vec<String> {
     let used = configs_in_use(desired, observed, pruned);
     let mut removed = Vec::new();
-    for c in &observed.configs {
+    // A provisioning's markers are not mounted: the provisioning step keeps and removes them.
+    for c in observed
+        .configs
+        .iter()
+        .filter(|c| c.label(sprocket_desired::provision::PROVISIONED).is_none())
+    {
         if !used.contains(c.name.as_str()) && engine.remove_config(&c.id, &c.name).await.is_ok() {
             removed.push(format!("config {}", c.name));
         }

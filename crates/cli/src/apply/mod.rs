@@ -12,14 +12,15 @@
 //! - [`schedule`]: what may start now, what waits, what will not start and why (pure);
 //! - [`gate`]: one service's verdict from its tasks (pure);
 //! - [`run`]: the deploy's state and the loop that carries the decisions out;
-//! - [`prepare`], [`vault`] with [`secrets`], [`cleanup`]: networks/configs/secrets before,
-//!   the Vault step (and the Docker secrets made from Vault) during, removals after (and
-//!   `down`'s teardown);
+//! - [`prepare`], [`vault`] with [`secrets`], [`provision`], [`cleanup`]: networks/configs/
+//!   secrets before, the Vault step (and the Docker secrets made from Vault) and the datastores'
+//!   logins (a one-off task each) during, removals after (and `down`'s teardown);
 //! - [`report`]: what `up` prints.
 
 mod cleanup;
 mod gate;
 mod prepare;
+mod provision;
 mod report;
 mod run;
 mod schedule;
@@ -27,6 +28,7 @@ mod secrets;
 mod vault;
 
 pub use cleanup::Teardown;
+pub use provision::ProvisionReport;
 pub use report::{LayerStatus, Outcome, ServiceAction, ServiceState, UpReport};
 
 use crate::output::Progress;

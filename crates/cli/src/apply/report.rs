@@ -32,6 +32,9 @@ pub struct UpReport {
     pub removed: Vec<String>,
     /// Vault: initialised, unsealed, configured, what was done.
     pub vault: Option<crate::vault_lifecycle::VaultReport>,
+    /// Datastores' logins, as their provisioning made them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub provisioned: Vec<super::ProvisionReport>,
 }
 
 #[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq)]

@@ -1,8 +1,10 @@
 //! One deploy: its state in one place ([`Deploy`]) and the loop that carries out the
 //! scheduler's decisions. Each turn starts what became ready (concurrently), reads the tasks of
-//! what is being watched, and waits 100 ms or for the Vault step, whichever comes first.
+//! what is being watched, and waits 100 ms or for a background step (Vault's, a datastore's
+//! provisioning), whichever comes first.
 
 use super::gate::{self, Verdict};
+use super::provision::{self as provision_step, ProvisionReport};
 use super::report::{
     self, ChangeReason, Failure, LayerReport, Outcome, PathStep, ServiceAction, ServiceReport,
     ServiceState, UpReport,
@@ -12,7 +14,6 @@ use super::vault::{self as vault_step, VaultDone};
 use super::{cleanup, prepare, Options};
 use crate::vault_lifecycle::VaultReport;
 use sprocket_desired::graph::{self, Step};
-use sprocket_desired::labels as L;
 use sprocket_desired::plan::{Action, Kind, Observed, Plan};
 use sprocket_desired::state::{short_hash, DesiredState, ServiceSpec};
 use sprocket_docker::{assess, Engine, EngineError, Refs, TaskInfo, Tracking};
@@ -53,7 +54,15 @@ impl Service<'_> {
     }
 }
 
-type VaultFuture<'a> = Pin<Box<dyn Future<Output = Result<VaultDone, String>> + 'a>>;
+/// What a background step hands back.
+enum Background {
+    Vault(Box<Result<VaultDone, String>>),
+    /// The datastore's service name, and the result.
+    Provision(String, Result<ProvisionReport, String>),
+}
+
+type BackgroundFuture<'a> = Pin<Box<dyn Future<Output = Background> + 'a>>;
+type BackgroundSet<'a> = futures_util::stream::FuturesUnordered<BackgroundFuture<'a>>;
 
 pub(super) struct Deploy<'a> {
     engine: &'a Engine,
@@ -70,8 +79,11 @@ pub(super) struct Deploy<'a> {
     /// other versions known to be stale.
     vault_current: bool,
     vault_report: Option<VaultReport>,
-    /// The layer of a Vault service whose step failed.
-    vault_failed: Option<String>,
+    /// The layers of a Vault or datastore whose background step failed.
+    step_failed: Vec<String>,
+    provisioned: Vec<ProvisionReport>,
+    /// sprocketctl's own image here, for the one-off provisioning tasks.
+    tool_image: &'a str,
     failures: Vec<Failure>,
 }
 
@@ -95,17 +107,7 @@ impl<'a> Deploy<'a> {
         }
         // Each secret's newest version the engine holds (until the Vault step says which is
         // current): a version label, else the first found (an operator's manual secret).
-        let version = |s: &sprocket_desired::plan::ObservedObject| s.secret_version().unwrap_or(0);
-        let mut newest: HashMap<&str, &sprocket_desired::plan::ObservedObject> = HashMap::new();
-        for s in &observed.secrets {
-            if let Some(logical) = s.label(L::NAME) {
-                let e = newest.entry(logical).or_insert(s);
-                if version(s) > version(e) {
-                    *e = s;
-                }
-            }
-        }
-        for (logical, s) in newest {
+        for (logical, s) in observed.newest_secrets() {
             refs.secrets
                 .insert(logical.to_string(), (s.name.clone(), s.id.clone()));
         }
@@ -159,7 +161,9 @@ impl<'a> Deploy<'a> {
             services,
             vault_current: false,
             vault_report: None,
-            vault_failed: None,
+            step_failed: Vec::new(),
+            provisioned: Vec::new(),
+            tool_image: &platform.environment.tool_image,
             failures: Vec::new(),
         }
     }
@@ -196,79 +200,103 @@ impl<'a> Deploy<'a> {
             opts.progress,
         )
         .await?;
-        let mut vault: Option<VaultFuture<'a>> = None;
-        let result = self.drive(&mut vault).await;
-        // An engine error ends the run, but never a Vault step half-way: `sys/init` cut off
-        // would leave an initialised Vault whose keys nobody holds.
-        if let Some(f) = vault.take() {
-            let r = f.await;
-            self.vault_done(r);
+        let mut background = BackgroundSet::new();
+        let result = self.drive(&mut background).await;
+        // An engine error ends the run, but never a background step half-way: `sys/init` cut
+        // off would leave an initialised Vault whose keys nobody holds, a provisioning its task.
+        use futures_util::StreamExt;
+        while let Some(r) = background.next().await {
+            self.background_done(r);
         }
         result?;
         self.finish().await
     }
 
-    /// The loop: start what is ready, look at what is watched, wait. The Vault step (a future
-    /// borrowing nothing of `self`) is polled all along, also while a turn's engine calls run;
-    /// its result is applied between turns, so no engine call is ever cut off half-way.
-    async fn drive(&mut self, vault: &mut Option<VaultFuture<'a>>) -> Result<(), EngineError> {
+    /// The loop: start what is ready, look at what is watched, wait. Background steps (futures
+    /// borrowing nothing of `self`) are polled all along, also while a turn's engine calls run;
+    /// their results are applied between turns, so no engine call is ever cut off half-way.
+    async fn drive(&mut self, background: &mut BackgroundSet<'a>) -> Result<(), EngineError> {
+        use futures_util::StreamExt;
         let (engine, desired, observed, opts) =
             (self.engine, self.desired, self.observed, self.opts);
-        let mut vault_result = None;
+        let mut done: Vec<Background> = Vec::new();
         loop {
-            if let Some(r) = vault_result.take() {
-                self.vault_done(r);
+            for r in done.drain(..) {
+                self.background_done(r);
             }
             for step in self.schedule.ready() {
-                if step == Step::Vault {
-                    let v = opts.vault.as_ref().expect("a Vault step only with options");
-                    self.say("vault: initialise, unseal, configure");
-                    *vault = Some(Box::pin(vault_step::run(
-                        engine,
-                        v,
-                        desired,
-                        observed,
-                        self.refs.clone(),
-                        opts.prune,
-                        opts.progress,
-                    )));
-                    self.schedule.start(&Step::Vault, self.now());
+                match &step {
+                    Step::Vault => {
+                        let v = opts.vault.as_ref().expect("a Vault step only with options");
+                        self.say("vault: initialise, unseal, configure");
+                        let f = vault_step::run(
+                            engine,
+                            v,
+                            desired,
+                            observed,
+                            self.refs.clone(),
+                            opts.prune,
+                            opts.progress,
+                        );
+                        background.push(Box::pin(
+                            async move { Background::Vault(Box::new(f.await)) },
+                        ));
+                    }
+                    Step::Provision(service) => {
+                        let pr = desired
+                            .provisions
+                            .iter()
+                            .find(|p| &p.service == service)
+                            .expect("a provisioning step only for a desired datastore");
+                        self.say(format!("{}: provision its consumers' logins", pr.service));
+                        let f = provision_step::run(
+                            engine,
+                            pr,
+                            &desired.namespace,
+                            self.tool_image,
+                            self.refs.clone(),
+                            observed,
+                            opts.prune,
+                            opts.progress,
+                        );
+                        let service = service.clone();
+                        background.push(Box::pin(async move {
+                            Background::Provision(service, f.await)
+                        }));
+                    }
+                    Step::Service(_) => continue,
                 }
+                self.schedule.start(&step, self.now());
             }
             {
                 let mut turn = std::pin::pin!(self.turn());
                 loop {
-                    match vault.as_mut() {
-                        Some(f) => tokio::select! {
-                            r = &mut turn => break r?,
-                            r = f => {
-                                *vault = None;
-                                vault_result = Some(r);
-                            }
-                        },
-                        None => break turn.await?,
+                    if background.is_empty() {
+                        break turn.await?;
+                    }
+                    tokio::select! {
+                        r = &mut turn => break r?,
+                        Some(r) = background.next() => done.push(r),
                     }
                 }
             }
-            if vault_result.is_some() {
+            if !done.is_empty() {
                 continue;
             }
-            if vault.is_none() && self.schedule.settled() && self.converging().is_empty() {
+            if background.is_empty() && self.schedule.settled() && self.converging().is_empty() {
                 return Ok(());
             }
             // What this look made healthy may let others start: no need to wait for that.
             if !self.schedule.ready().is_empty() {
                 continue;
             }
-            match vault.as_mut() {
-                Some(f) => tokio::select! {
-                    r = f => {
-                        *vault = None;
-                        vault_result = Some(r);
-                    }
+            if background.is_empty() {
+                tokio::time::sleep(POLL).await;
+            } else {
+                tokio::select! {
+                    Some(r) = background.next() => done.push(r),
                     _ = tokio::time::sleep(POLL) => {}
-                },
-                None => tokio::time::sleep(POLL).await,
+                }
             }
         }
     }
@@ -281,7 +309,7 @@ impl<'a> Deploy<'a> {
             .into_iter()
             .filter_map(|s| match s {
                 Step::Service(n) => Some(n),
-                Step::Vault => None,
+                Step::Vault | Step::Provision(_) => None,
             })
             .collect();
         if !ready.is_empty() {
@@ -567,6 +595,57 @@ impl<'a> Deploy<'a> {
         }
     }
 
+    fn background_done(&mut self, r: Background) {
+        match r {
+            Background::Vault(r) => self.vault_done(*r),
+            Background::Provision(service, r) => self.provision_done(service, r),
+        }
+    }
+
+    fn provision_done(&mut self, service: String, r: Result<ProvisionReport, String>) {
+        let now = self.now();
+        let step = Step::Provision(service.clone());
+        let pr = self
+            .desired
+            .provisions
+            .iter()
+            .find(|p| p.service == service)
+            .expect("a provisioning step only for a desired datastore");
+        match r {
+            Ok(report) => {
+                if report.ran {
+                    self.say(format!(
+                        "{service}: logins provisioned in {:.1}s",
+                        report.seconds
+                    ));
+                }
+                self.provisioned.push(report);
+                self.schedule.healthy(&step, now);
+            }
+            Err(reason) => {
+                self.say(format!(
+                    "{service}: provisioning failed: {}",
+                    reason.lines().next().unwrap_or_default()
+                ));
+                self.step_failed.push(pr.layer.clone());
+                self.failures.push(Failure {
+                    layer: pr.layer.clone(),
+                    service: pr.datastore.clone(),
+                    reason,
+                    timed_out: false,
+                    task: None,
+                    logs: vec![],
+                    hint: format!(
+                        "what logs in to `{}` was not started; fix the cause and run `sprocketctl up` again (provisioning is idempotent)",
+                        pr.datastore
+                    ),
+                });
+                let blocked = self.schedule.fail(&step, false, now);
+                self.say_blocked(&blocked);
+            }
+        }
+    }
+
     fn vault_done(&mut self, r: Result<VaultDone, String>) {
         let now = self.now();
         match r {
@@ -596,7 +675,7 @@ impl<'a> Deploy<'a> {
                     "vault: failed: {}",
                     reason.lines().next().unwrap_or_default()
                 ));
-                self.vault_failed = Some(layer.clone());
+                self.step_failed.push(layer.clone());
                 self.failures.push(Failure {
                     layer,
                     service,
@@ -628,8 +707,8 @@ impl<'a> Deploy<'a> {
                 .iter()
                 .filter_map(|s| s.converged_after.or(s.healthy_after))
                 .fold(0.0, f64::max);
-            // The Vault step belongs to Vault's layer: its failure is that layer's.
-            let vault_failed_here = self.vault_failed.as_deref() == Some(layer.name.as_str());
+            // A background step belongs to its service's layer: its failure is that layer's.
+            let vault_failed_here = self.step_failed.contains(&layer.name);
             layers.push(LayerReport {
                 name: layer.name.clone(),
                 status: if vault_failed_here {
@@ -647,7 +726,7 @@ impl<'a> Deploy<'a> {
             });
         }
         let all: Vec<&ServiceReport> = layers.iter().flat_map(|l| &l.services).collect();
-        let outcome = report::outcome(&all, self.vault_failed.is_some());
+        let outcome = report::outcome(&all, !self.step_failed.is_empty());
         let critical_path = self
             .schedule
             .critical_path()
@@ -655,7 +734,7 @@ impl<'a> Deploy<'a> {
             .map(|(step, since, at)| PathStep {
                 step: match step {
                     Step::Service(n) => n,
-                    Step::Vault => "vault (init/unseal/configure)".into(),
+                    other => other.to_string(),
                 },
                 started_after: since,
                 healthy_after: at,
@@ -707,6 +786,7 @@ impl<'a> Deploy<'a> {
             critical_path,
             removed,
             vault: self.vault_report.take(),
+            provisioned: std::mem::take(&mut self.provisioned),
         })
     }
 

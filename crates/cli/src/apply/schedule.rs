@@ -80,6 +80,7 @@ impl Schedule {
             .collect();
         out.sort_by_key(|s| match s {
             Step::Vault => (0, String::new()),
+            Step::Provision(n) => (0, n.clone()),
             Step::Service(n) => (1 + self.graph.layer.get(n).copied().unwrap_or(0), n.clone()),
         });
         out

@@ -2,6 +2,7 @@
 
 pub mod down;
 pub mod plan;
+pub mod provision;
 pub mod render;
 pub mod secrets;
 pub mod secrets_ls;
@@ -47,6 +48,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Vault(a) => vault::run(&ctx, a).await,
         Command::Secrets(a) => secrets::run(&ctx, a).await,
         Command::Agent(a) => Ok(crate::agent::run(a).await),
+        Command::Provision(a) => Ok(provision::run(a).await),
     };
     // The one place an error is printed and its exit code chosen.
     result.unwrap_or_else(|e| crate::error::report(&ctx, &e))

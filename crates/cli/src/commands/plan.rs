@@ -5,6 +5,7 @@ use crate::exit;
 use crate::output::{self, Format};
 use serde::Serialize;
 use sprocket_desired::plan::{Action, Plan, Summary};
+use sprocket_desired::provision::Pending;
 use sprocket_desired::vault::VaultAction;
 
 #[derive(clap::Args)]
@@ -27,12 +28,21 @@ struct PlanReport<'a> {
     prune: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     vault: Option<&'a crate::vault_config::Comparison>,
+    /// Datastore provisionings `up` will run (from inside the swarm).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    provision: Vec<Pending>,
 }
 
 pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, crate::error::CliError> {
     let live = live(ctx).await?;
     let plan = sprocket_desired::plan::plan(&live.desired, &live.observed);
     let summary = plan.summary(a.prune);
+    let provision = sprocket_desired::provision::pending(
+        &live.desired.provisions,
+        &live.observed,
+        &live.desired.namespace,
+        a.prune,
+    );
     let vault = crate::vault_config::compare(
         &live.loaded.platform,
         &live.desired,
@@ -48,9 +58,18 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, crate::error::CliError> {
             summary,
             prune: a.prune,
             vault: vault.as_ref(),
+            provision: provision.clone(),
         }),
         Format::Human => {
             print!("{}", human(&plan, a.prune));
+            for p in &provision {
+                println!(
+                    "  ~ provision {} logins {} ({}; a one-off task in the swarm makes or checks them)",
+                    p.datastore,
+                    p.logins.join(", "),
+                    p.why
+                );
+            }
             if let Some(v) = &vault {
                 print!("{}", human_vault(v, a.prune));
             }
@@ -62,7 +81,9 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, crate::error::CliError> {
         .is_some_and(|vp| !vp.is_empty(a.prune));
     Ok(if !plan.conflicts.is_empty() {
         exit::BLOCKED
-    } else if a.detailed_exitcode && (summary != Summary::default() || vault_changes) {
+    } else if a.detailed_exitcode
+        && (summary != Summary::default() || vault_changes || !provision.is_empty())
+    {
         exit::CHANGES
     } else {
         exit::OK

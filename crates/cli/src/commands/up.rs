@@ -200,6 +200,27 @@ pub(crate) fn human(r: &UpReport) -> String {
             out.push_str(&format!("  critical path: {}\n", path.join(" ▸ ")));
         }
     }
+    for p in r.provisioned.iter().filter(|p| p.ran) {
+        let logins: Vec<String> = p
+            .logins
+            .iter()
+            .map(|l| {
+                let o = serde_json::to_value(l.outcome).expect("serialisable");
+                format!("{} {}", l.user, o.as_str().unwrap_or_default())
+            })
+            .collect();
+        out.push_str(&format!(
+            "  {}: logins provisioned in {:.1}s: {}{}\n",
+            p.datastore,
+            p.seconds,
+            logins.join(", "),
+            if p.removed.is_empty() {
+                String::new()
+            } else {
+                format!("; removed {}", p.removed.join(", "))
+            }
+        ));
+    }
     if let Some(v) = &r.vault {
         let state = if !v.initialized {
             "not initialised"

@@ -130,3 +130,92 @@ pub fn container_of(ns: &str, svc: &str) -> String {
     assert!(!id.is_empty(), "no running container of {ns}_{svc}");
     id
 }
+
+/// `GET path` with a `Host` header through Traefik on `port`: (status, body); (0, "") when
+/// nothing answers.
+#[allow(dead_code)]
+pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A scratch copy of the example platform in a folder of its own, with one more environment
+/// (`env_yaml`: its lines under `environments:`), run as an operator with its own HOME. Taken
+/// down with its volumes, and its folder removed, when dropped.
+#[allow(dead_code)]
+pub struct Scratch {
+    pub dir: std::path::PathBuf,
+    pub home: std::path::PathBuf,
+    pub spec: std::path::PathBuf,
+    pub env: String,
+}
+
+#[allow(dead_code)]
+impl Scratch {
+    pub fn new(tag: &str, env: &str, env_yaml: &str) -> Scratch {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dir = std::env::temp_dir().join(format!("sprocket-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let home = dir.join("home");
+        std::fs::create_dir_all(dir.join("config")).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        for e in std::fs::read_dir(repo.join("examples/sprocket/config")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dir.join("config").join(e.file_name())).unwrap();
+        }
+        let example =
+            std::fs::read_to_string(repo.join("examples/sprocket/sprocket.yaml")).unwrap();
+        let spec = dir.join("sprocket.yaml");
+        std::fs::write(&spec, format!("{}\n{env_yaml}", example.trim_end())).unwrap();
+        Scratch {
+            dir,
+            home,
+            spec,
+            env: env.to_string(),
+        }
+    }
+
+    pub fn ctl(&self, args: &[&str]) -> Run {
+        sprocketctl(&self.home, &self.spec, &self.env, args)
+    }
+
+    /// Rewrites the spec: `from` (which must be there) → `to`.
+    pub fn edit(&self, from: &str, to: &str) {
+        let text = std::fs::read_to_string(&self.spec).unwrap();
+        assert!(text.contains(from), "the spec holds {from:?}");
+        std::fs::write(&self.spec, text.replacen(from, to, 1)).unwrap();
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = sprocketctl(
+            &self.home,
+            &self.spec,
+            &self.env,
+            &["-q", "down", "--volumes"],
+        );
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -394,6 +394,11 @@ impl<'a> Resolver<'a> {
             http_port,
             https_port,
             secrets_from,
+            tool_image: eff
+                .images
+                .get(crate::names::TOOL_IMAGE)
+                .map(|(_, v)| v.value.clone())
+                .unwrap_or_else(|| crate::names::TOOL_IMAGE.to_string()),
         })
     }
 

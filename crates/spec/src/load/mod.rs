@@ -14,6 +14,7 @@
 //! This file holds the entry points and `Resolver::run`, the walk that calls them in order; the
 //! small top-level sections (middlewares, externals) are resolved here too; `secret.rs` the top-level `secrets`.
 
+mod access;
 mod config;
 mod environment;
 mod limits;
@@ -395,7 +396,7 @@ impl<'a> Resolver<'a> {
         }
         let environment = environment?;
         let vault = self.vault(&eff, &layers, &environment.namespace);
-        let platform = Platform {
+        let mut platform = Platform {
             name: spec.platform.value.clone(),
             environment,
             layers,
@@ -404,6 +405,9 @@ impl<'a> Resolver<'a> {
             middlewares,
             vault,
         };
+        let derived = access::derived_secrets(&platform);
+        platform.secrets.extend(derived);
+        self.check_access(&platform);
         self.check_platform(&platform, &services, &eff);
         self.check_name_lengths(&platform, &services);
         self.check_secrets(&platform);

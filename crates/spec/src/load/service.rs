@@ -92,7 +92,10 @@ impl<'a> Resolver<'a> {
             .map(|_| self.duration(&svc.stop_grace_period, 10_000_000_000));
         let volumes = self.volumes(cx);
         let configs = self.configs(cx);
-        let secrets = self.secret_mounts(cx);
+        let mut secrets = self.secret_mounts(cx);
+        let datastore = self.datastore(cx);
+        let access = self.access(cx, &uses);
+        secrets.extend(access.mounts);
         let overridden = self.resources_and_overrides(cx, &overrides);
         let placement = self.placement(&overridden.placement);
         let hostname = self.hostname(cx);
@@ -120,6 +123,8 @@ impl<'a> Resolver<'a> {
             configs,
             secrets,
             vault_paths,
+            datastore,
+            access: access.access,
             resources: overridden.resources,
             placement,
             hostname,

@@ -1,0 +1,191 @@
+//! The provisioning step of `up`: a datastore's consumers' logins, made from inside the swarm.
+//!
+//! It runs once the datastore is healthy (and, where the passwords live in Vault, once the
+//! Vault step made their Docker secrets), and before any consumer with `access` starts. It
+//! starts `sprocketctl provision` as a one-off task on the datastore's provisioning network
+//! with the administrator's and the consumers' passwords mounted as Docker secrets, reads the
+//! result line from its log and removes the task.
+//!
+//! A marker config (`<ns>_provisioned-<datastore>-<hash>`, the hash of the job and of the
+//! secrets' versions) records a provisioning that succeeded: when it exists, nothing changed
+//! and the step makes no call at all. Markers of earlier provisionings stay until a `--prune`
+//! run has removed what those earlier ones made.
+
+use crate::output::Progress;
+use serde::Serialize;
+use sprocket_datastores::{JobResult, LoginResult};
+use sprocket_desired::plan::Observed;
+use sprocket_desired::provision::{Provision, JOB_ENV, PROVISIONED};
+use sprocket_desired::state::ConfigSpec;
+use sprocket_docker::{Engine, JobSpec, Refs};
+use std::time::Duration;
+
+/// What one datastore's provisioning did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProvisionReport {
+    pub datastore: String,
+    /// False when its marker said nothing changed (no task ran).
+    pub ran: bool,
+    pub seconds: f64,
+    pub logins: Vec<LoginResult>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub made: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
+}
+
+/// How long the task may take, from its creation to its end (pulling nothing: the image is
+/// sprocketctl's own, already on the node where the agent runs).
+const JOB_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn run(
+    engine: &Engine,
+    pr: &Provision,
+    namespace: &str,
+    image: &str,
+    refs: Refs,
+    observed: &Observed,
+    prune: bool,
+    p: Progress,
+) -> Result<ProvisionReport, String> {
+    let mut secrets = Vec::new();
+    let mut versions = Vec::new();
+    for logical in pr.secrets() {
+        let Some((name, id)) = refs.secrets.get(logical) else {
+            return Err(format!(
+                "secret `{logical}` does not exist, so `{}`'s logins cannot be provisioned",
+                pr.datastore
+            ));
+        };
+        versions.push(name.clone());
+        secrets.push((name.clone(), id.clone(), logical.to_string()));
+    }
+    let marker = pr.marker(namespace, &versions);
+    let markers: Vec<_> = observed
+        .configs
+        .iter()
+        .filter(|c| c.label(PROVISIONED) == Some(pr.datastore.as_str()))
+        .collect();
+    let current = markers.iter().any(|c| c.name == marker);
+    if current && (!prune || markers.len() == 1) {
+        return Ok(ProvisionReport {
+            datastore: pr.datastore.clone(),
+            ran: false,
+            seconds: 0.0,
+            logins: Vec::new(),
+            made: Vec::new(),
+            removed: Vec::new(),
+        });
+    }
+    let job = pr.job(namespace, prune);
+    let doc = serde_json::to_string(&job).expect("serialisable");
+    let spec = JobSpec {
+        name: format!(
+            "{namespace}_provision-{}-{}",
+            pr.datastore,
+            &marker[marker.len() - 6..]
+        ),
+        image: image.to_string(),
+        args: vec!["sprocketctl".into(), "provision".into()],
+        env: vec![format!("{JOB_ENV}={doc}")],
+        networks: vec![pr.network.clone()],
+        secrets,
+        labels: pr.labels.clone(),
+        memory_bytes: Some(64 << 20),
+    };
+    p.say(format!(
+        "  {}: provisioning {} login(s) from a one-off task",
+        pr.datastore,
+        pr.logins.len()
+    ));
+    let end = engine
+        .run_job(&spec, JOB_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = JobResult::from_logs(&end.logs);
+    let failed = |why: String| -> String {
+        let tail: Vec<&str> = end
+            .logs
+            .iter()
+            .rev()
+            .take(5)
+            .rev()
+            .map(String::as_str)
+            .collect();
+        format!(
+            "provisioning `{}`'s logins failed: {why}{}",
+            pr.datastore,
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!("\n  its log ends:\n    {}", tail.join("\n    "))
+            }
+        )
+    };
+    let result = match (result, end.succeeded()) {
+        (Some(r), _) if r.error.is_some() => {
+            return Err(failed(r.error.unwrap_or_default()));
+        }
+        (Some(r), true) => r,
+        (_, _) => {
+            return Err(failed(format!(
+                "its task ended `{}`{}{}",
+                end.state,
+                end.exit_code
+                    .map(|c| format!(" with exit code {c}"))
+                    .unwrap_or_default(),
+                end.error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            )));
+        }
+    };
+    // The marker of this provisioning; with `--prune`, earlier ones go (what they made and no
+    // consumer wants any more was just removed).
+    if !current {
+        engine
+            .create_config(&ConfigSpec {
+                name: marker.clone(),
+                labels: pr.labels.clone(),
+                content: doc.into_bytes(),
+                source: None,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    if prune {
+        for m in markers.iter().filter(|m| m.name != marker) {
+            engine
+                .remove_config(&m.id, &m.name)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    for l in &result.logins {
+        p.say(format!(
+            "  {}: login `{}` for {}: {:?}{}",
+            pr.datastore,
+            l.user,
+            l.service,
+            l.outcome,
+            if l.changed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", l.changed.join(", "))
+            }
+        ));
+    }
+    for r in &result.removed {
+        p.say(format!("  {}: {r} removed (--prune)", pr.datastore));
+    }
+    Ok(ProvisionReport {
+        datastore: pr.datastore.clone(),
+        ran: true,
+        seconds: end.seconds,
+        logins: result.logins,
+        made: result.made,
+        removed: result.removed,
+    })
+}

@@ -1,0 +1,231 @@
+//! Datastore logins made by `up`, on the real swarm with real RabbitMQ and OpenBao:
+//!
+//! - the demo's `access: { rabbitmq: {} }` gives it its own user `demo` on its own vhost `demo`,
+//!   with a generated password kept in Vault: from its task, it logs in and opens its vhost;
+//!   `guest` is refused, and its own user cannot open another vhost;
+//! - a second `up` runs no provisioning task and makes no call;
+//! - `secrets rotate` of its password changes it in RabbitMQ and in the demo's task;
+//! - dropping the access and `up --prune` removes the user and the vhost sprocketctl made, but
+//!   never a user made by hand;
+//! - a hand-made user of a wanted name is refused (exit 5, named), never taken over;
+//! - the password never appears in any output, `docker service inspect` or task log.
+
+mod common;
+
+use common::{docker_status, http_get, Scratch};
+use serde_json::Value;
+
+const NS: &str = "sprocket-ds";
+const ENV: &str = "e2e-ds";
+const HTTP_PORT: u16 = 18380;
+
+fn demo(path: &str) -> Value {
+    for _ in 0..40 {
+        let (status, body) = http_get(HTTP_PORT, "demo.localhost", path);
+        if status != 0 && status != 404 && status != 502 {
+            return serde_json::from_str(&body).unwrap_or(Value::Null);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    panic!("the demo does not answer {path} through Traefik");
+}
+
+fn rabbitmq_check(v: &Value) -> Value {
+    v["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks in {v}"))
+        .iter()
+        .find(|c| c["name"] == "rabbitmq")
+        .cloned()
+        .unwrap()
+}
+
+/// `rabbitmqctl ARGS…` in the RabbitMQ container.
+fn rabbitmqctl(args: &[&str]) -> String {
+    let c = common::container_of(NS, "rabbitmq");
+    let mut all = vec!["exec", c.as_str(), "rabbitmqctl", "-q"];
+    all.extend_from_slice(args);
+    let (ok, out) = docker_status(&all);
+    assert!(ok, "rabbitmqctl {args:?}: {out}");
+    out
+}
+
+fn users() -> Vec<String> {
+    rabbitmqctl(&["list_users", "--formatter", "json"])
+        .parse::<Value>()
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|u| u["user"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn vhosts() -> Vec<String> {
+    rabbitmqctl(&["list_vhosts", "--formatter", "json"])
+        .parse::<Value>()
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|u| u["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn every_consumer_gets_its_own_login_made_by_up() {
+    common::require_swarm();
+    let s = Scratch::new(
+        "ds",
+        ENV,
+        &format!("\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: 18743\n    secrets_from: dotenv:secrets.env\n"),
+    );
+    let _ = s.ctl(&["-q", "down", "--volumes"]);
+    assert_eq!(s.ctl(&["-q", "vault", "keygen"]).code, 0);
+    assert_eq!(s.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
+    let mut printed = String::new();
+
+    // 1. up from nothing: the demo's login is made before the demo starts.
+    let up = s.ctl(&["-o", "json", "up", "--timeout", "180"]);
+    printed.push_str(&(up.stdout.clone() + &up.stderr));
+    assert_eq!(up.code, 0, "{}", up.stdout);
+    let report = up.json();
+    let p = &report["provisioned"][0];
+    assert_eq!(p["datastore"], "rabbitmq");
+    assert_eq!(p["ran"], true);
+    assert_eq!(
+        p["logins"],
+        serde_json::json!([{ "service": "demo", "user": "demo", "outcome": "created" }])
+    );
+    assert_eq!(p["made"], serde_json::json!(["vhost demo"]));
+    let path: Vec<&str> = report["critical_path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["step"].as_str().unwrap())
+        .collect();
+    assert!(
+        path.contains(&format!("{NS}_rabbitmq (provision logins)").as_str()),
+        "the provisioning is a step of the deploy: {path:?}"
+    );
+    // Nothing of the one-off task is left.
+    let (_, services) = docker_status(&["service", "ls", "--format", "{{.Name}}"]);
+    assert!(!services.contains("provision"), "{services}");
+    // The demo, from its own task: its own login works, guest and other vhosts do not.
+    let check = rabbitmq_check(&demo("/"));
+    assert_eq!(check["ok"], true, "{check}");
+    assert_eq!(check["detail"], "logged in as demo on vhost demo");
+    let guest = demo("/amqp?guest");
+    assert_eq!(guest["ok"], false, "{guest}");
+    assert!(
+        guest["detail"].as_str().unwrap().contains("ACCESS_REFUSED"),
+        "{guest}"
+    );
+    let other = demo("/amqp?vhost=/");
+    assert_eq!(other["ok"], false, "{other}");
+    assert!(
+        other["detail"].as_str().unwrap().contains("NOT_ALLOWED"),
+        "{other}"
+    );
+    assert!(users().contains(&"demo".to_string()));
+    let password = |when: &str| {
+        let c = common::container_of(NS, "demo");
+        let (ok, pw) = docker_status(&["exec", &c, "cat", "/run/secrets/rabbitmq-password"]);
+        assert!(ok && pw.len() >= 32, "{when}: the demo holds its password");
+        pw
+    };
+    let mut values = vec![password("after up")];
+
+    // 2. a second up: no provisioning task, no call at all.
+    let again = s.ctl(&["-o", "json", "up"]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+    let again = again.json();
+    assert_eq!(
+        again["calls"],
+        serde_json::json!({ "create": 0, "update": 0, "remove": 0 })
+    );
+    assert_eq!(again["provisioned"][0]["ran"], false);
+    let plan = s.ctl(&["-o", "json", "plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.stdout);
+    assert!(plan.json().get("provision").is_none());
+
+    // 3. rotating the demo's password: RabbitMQ and the demo's new task agree on the new one.
+    rabbitmqctl(&["add_user", "ops", "made-by-hand-ops-password"]);
+    let rot = s.ctl(&[
+        "-o",
+        "json",
+        "secrets",
+        "rotate",
+        "demo-rabbitmq-password",
+        "--timeout",
+        "120",
+    ]);
+    printed.push_str(&(rot.stdout.clone() + &rot.stderr));
+    assert_eq!(rot.code, 0, "{}", rot.stdout);
+    let rot = rot.json();
+    assert_eq!(rot["deploy"]["provisioned"][0]["ran"], true);
+    assert_eq!(
+        rot["deploy"]["provisioned"][0]["logins"][0]["changed"],
+        serde_json::json!(["password"])
+    );
+    let check = rabbitmq_check(&demo("/"));
+    assert_eq!(check["ok"], true, "after the rotation: {check}");
+    values.push(password("after the rotation"));
+    assert_ne!(values[0], values[1]);
+
+    // 4. the demo no longer asks for access: `up --prune` removes its user and vhost, never
+    //    the hand-made `ops`.
+    s.edit("        access: { rabbitmq: {} }\n", "");
+    let pruned = s.ctl(&["-o", "json", "up", "--prune", "--timeout", "120"]);
+    assert_eq!(pruned.code, 0, "{}", pruned.stdout);
+    let pruned = pruned.json();
+    assert_eq!(
+        pruned["provisioned"][0]["removed"],
+        serde_json::json!(["user demo", "vhost demo"])
+    );
+    let u = users();
+    assert!(!u.contains(&"demo".to_string()), "{u:?}");
+    assert!(u.contains(&"ops".to_string()), "{u:?}");
+    assert!(!vhosts().contains(&"demo".to_string()));
+
+    // 5. a user of the wanted name made by hand is somebody else's: refused, named, untouched.
+    rabbitmqctl(&["add_user", "demo", "made-by-hand-demo-password"]);
+    s.edit(
+        "        secrets:\n          - redis-password\n          - demo-api-key",
+        "        access: { rabbitmq: {} }\n        secrets:\n          - redis-password\n          - demo-api-key",
+    );
+    let plan = s.ctl(&["-o", "json", "plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}", plan.stdout);
+    assert_eq!(
+        plan.json()["provision"][0]["logins"],
+        serde_json::json!(["demo@demo"])
+    );
+    let refused = s.ctl(&["-o", "json", "up", "--timeout", "120"]);
+    printed.push_str(&(refused.stdout.clone() + &refused.stderr));
+    assert_eq!(refused.code, 5, "{}", refused.stdout);
+    let refused = refused.json();
+    let reason = refused["failure"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("RabbitMQ user `demo` (for `demo`) exists and was not made by sprocketctl"),
+        "{reason}"
+    );
+    let demo_report = refused["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["services"].as_array().unwrap().clone())
+        .find(|s| s["name"] == format!("{NS}_demo"))
+        .unwrap();
+    assert_eq!(demo_report["state"], "not-started", "{demo_report}");
+
+    // No value in any output, service spec or log.
+    for needle in values.iter().map(String::as_str).chain(["made-by-hand"]) {
+        assert!(!printed.contains(needle), "a password was printed");
+        for svc in ["demo", "rabbitmq"] {
+            let (_, inspect) = docker_status(&["service", "inspect", &format!("{NS}_{svc}")]);
+            assert!(!inspect.contains(needle), "a password in {svc}'s spec");
+            let (_, logs) = docker_status(&["service", "logs", &format!("{NS}_{svc}")]);
+            assert!(!logs.contains(needle), "a password in {svc}'s log");
+        }
+    }
+}

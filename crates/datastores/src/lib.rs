@@ -1,0 +1,100 @@
+//! Provisioning in the platform's datastores, run inside the swarm by `sprocketctl provision`
+//! (a one-off task on the datastore's provisioning network) from the document `up` derives
+//! ([`sprocket_desired::provision::Job`]).
+//!
+//! Every datastore adapter follows the same rules: what it makes carries the namespace's owner
+//! marker; what does not carry it is never changed or removed (a foreign login of a wanted name
+//! is an error that says so); a password is checked and set through a salted hash where the
+//! datastore takes one, so no value crosses the wire in clear; the outcome names logins, never
+//! values.
+
+pub mod rabbitmq;
+
+use serde::{Deserialize, Serialize};
+use sprocket_desired::provision::DatastoreKind;
+
+/// What happened to one login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Created,
+    /// Its password or grants changed.
+    Updated,
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResult {
+    pub service: String,
+    pub user: String,
+    pub outcome: Outcome,
+    /// What changed: `password`, `permissions`, `vhost`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
+}
+
+/// The task's result, printed as one line after [`RESULT_PREFIX`] (its log is how `up` reads
+/// it back).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobResult {
+    pub logins: Vec<LoginResult>,
+    /// Objects made besides logins (`vhost demo`).
+    #[serde(default)]
+    pub made: Vec<String>,
+    /// Objects of ours removed (`--prune`): `user billing`, `vhost billing`.
+    #[serde(default)]
+    pub removed: Vec<String>,
+    /// Why it failed, when it did (never a value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The marker of the result line in the task's log.
+pub const RESULT_PREFIX: &str = "sprocket-provision-result: ";
+
+impl JobResult {
+    /// The result line of a task's log, if it printed one.
+    pub fn from_logs(lines: &[String]) -> Option<JobResult> {
+        lines.iter().rev().find_map(|l| {
+            let i = l.find(RESULT_PREFIX)?;
+            serde_json::from_str(&l[i + RESULT_PREFIX.len()..]).ok()
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("cannot read {path}: {error}")]
+    Secret { path: String, error: String },
+    #[error("{what}: {error}")]
+    Api { what: String, error: String },
+}
+
+/// A mounted secret's value: one line, surrounding whitespace removed (Docker secrets end as
+/// written; the pipeline never writes a newline, an operator's file might).
+pub fn read_secret(path: &str) -> Result<String, ProvisionError> {
+    let v = std::fs::read_to_string(path).map_err(|e| ProvisionError::Secret {
+        path: path.into(),
+        error: e.kind().to_string(),
+    })?;
+    let v = v.trim().to_string();
+    if v.is_empty() {
+        return Err(ProvisionError::Secret {
+            path: path.into(),
+            error: "it is empty".into(),
+        });
+    }
+    Ok(v)
+}
+
+/// Runs a job of any kind.
+pub async fn provision(
+    job: &sprocket_desired::provision::Job,
+    read: &dyn Fn(&str) -> Result<String, ProvisionError>,
+) -> Result<JobResult, ProvisionError> {
+    match job.kind {
+        DatastoreKind::Rabbitmq => rabbitmq::provision(job, read).await,
+    }
+}

@@ -1,0 +1,128 @@
+//! What `up` provisions in the datastores, from the real example spec: the demo's own RabbitMQ
+//! login, the job its task receives (no value in it), its network and its place in the graph.
+
+mod common;
+
+use common::example;
+use sprocket_desired::graph::{graph, NeedKind, Step};
+use sprocket_desired::provision::{DatastoreKind, Job};
+use sprocket_desired::state::desired;
+
+#[test]
+fn the_demo_gets_its_own_rabbitmq_login_on_its_own_vhost() {
+    let p = example("offline");
+    let d = desired(&p);
+    assert_eq!(d.provisions.len(), 1);
+    let pr = &d.provisions[0];
+    assert_eq!(
+        (pr.datastore.as_str(), pr.service.as_str(), pr.kind),
+        ("rabbitmq", "sprocket_rabbitmq", DatastoreKind::Rabbitmq)
+    );
+    assert_eq!(pr.network, "sprocket_provision_rabbitmq");
+    assert_eq!(pr.logins.len(), 1);
+    let l = &pr.logins[0];
+    assert_eq!(
+        (
+            l.service.as_str(),
+            l.user.as_str(),
+            l.vhost.as_str(),
+            l.secret.as_str()
+        ),
+        ("demo", "demo", "demo", "demo-rabbitmq-password")
+    );
+    assert_eq!(
+        pr.secrets(),
+        ["rabbitmq-admin-password", "demo-rabbitmq-password"]
+    );
+    // The job names files, never values; it round-trips through JSON (the task's env).
+    let job = pr.job("sprocket", false);
+    assert_eq!(
+        job.admin_password_file,
+        "/run/secrets/rabbitmq-admin-password"
+    );
+    assert_eq!(
+        job.logins[0].password_file,
+        "/run/secrets/demo-rabbitmq-password"
+    );
+    assert_eq!((job.host.as_str(), job.port), ("rabbitmq", 15672));
+    assert_eq!(job.owner, "sprocketctl-sprocket");
+    let text = serde_json::to_string(&job).unwrap();
+    assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), job);
+}
+
+#[test]
+fn the_datastore_joins_its_provisioning_network_and_the_consumer_mounts_its_password() {
+    let p = example("offline");
+    let d = desired(&p);
+    let mq = d.services().find(|s| s.short_name == "rabbitmq").unwrap();
+    assert!(mq
+        .networks
+        .iter()
+        .any(|n| n.network == "sprocket_provision_rabbitmq" && n.aliases == ["rabbitmq"]));
+    // Nothing else joins it.
+    for s in d.services().filter(|s| s.short_name != "rabbitmq") {
+        assert!(
+            !s.networks.iter().any(|n| n.network.contains("_provision_")),
+            "{}",
+            s.name
+        );
+    }
+    let demo = d.services().find(|s| s.short_name == "demo").unwrap();
+    let m = demo
+        .secrets
+        .iter()
+        .find(|m| m.name == "demo-rabbitmq-password")
+        .unwrap();
+    assert_eq!(m.target, "/run/secrets/rabbitmq-password");
+    // Kept in Vault like every generated secret, so made at the Vault step.
+    assert!(d.is_vault_made("demo-rabbitmq-password"));
+}
+
+#[test]
+fn provisioning_waits_for_its_datastore_and_vault_and_the_consumer_waits_for_it() {
+    let p = example("offline");
+    let d = desired(&p);
+    let g = graph(&p, &d, true);
+    let step = Step::Provision("sprocket_rabbitmq".into());
+    let needs: Vec<(String, NeedKind)> = g
+        .needs_of(&step)
+        .iter()
+        .map(|n| (n.on.to_string(), n.kind))
+        .collect();
+    assert_eq!(
+        needs,
+        [
+            ("sprocket_rabbitmq".to_string(), NeedKind::Provision),
+            ("vault (init/unseal/configure)".to_string(), NeedKind::Vault),
+        ]
+    );
+    assert!(g
+        .dependents(&step)
+        .contains(&Step::Service("sprocket_demo".into())));
+    // Without a Vault step (Vault disabled), the passwords exist before the deploy: only the
+    // datastore is waited for.
+    let g = graph(&p, &d, false);
+    assert_eq!(g.needs_of(&step).len(), 1);
+}
+
+#[test]
+fn the_marker_changes_with_the_logins_and_the_secret_versions_only() {
+    let p = example("offline");
+    let d = desired(&p);
+    let pr = &d.provisions[0];
+    let v1 = vec![
+        "sprocket_rabbitmq-admin-password-v1".to_string(),
+        "sprocket_demo-rabbitmq-password-v1".to_string(),
+    ];
+    let v2 = vec![
+        "sprocket_rabbitmq-admin-password-v1".to_string(),
+        "sprocket_demo-rabbitmq-password-v2".to_string(),
+    ];
+    let m1 = pr.marker("sprocket", &v1);
+    assert!(m1.starts_with("sprocket_provisioned-rabbitmq-"), "{m1}");
+    assert_eq!(m1, pr.marker("sprocket", &v1));
+    assert_ne!(m1, pr.marker("sprocket", &v2));
+    let mut other = pr.clone();
+    other.logins[0].vhost = "shared".into();
+    assert_ne!(m1, other.marker("sprocket", &v1));
+}

@@ -1,0 +1,167 @@
+//! One-off tasks: a Swarm service in `replicated-job` mode that runs once to completion, whose
+//! result is read from its log and which is removed afterwards, whatever happened. `up` runs
+//! the provisioning of datastore logins so, inside the swarm on the datastore's network.
+
+use crate::{Engine, EngineError};
+use bollard::models::{
+    Limit, NetworkAttachmentConfig, ServiceSpecMode, ServiceSpecModeReplicatedJob, TaskSpec,
+    TaskSpecContainerSpec, TaskSpecContainerSpecFile, TaskSpecContainerSpecSecrets,
+    TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// What a one-off task runs with. Secrets are mounted by their ids (values never pass here).
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub name: String,
+    pub image: String,
+    pub args: Vec<String>,
+    /// `KEY=value` (never a secret's value: those are in `secrets`).
+    pub env: Vec<String>,
+    pub networks: Vec<String>,
+    /// (Docker secret name, id, file in the container).
+    pub secrets: Vec<(String, String, String)>,
+    pub labels: BTreeMap<String, String>,
+    pub memory_bytes: Option<i64>,
+}
+
+/// How a one-off task ended.
+#[derive(Debug, Clone)]
+pub struct JobEnd {
+    /// `complete`, `failed`, `rejected` … or `timed-out`.
+    pub state: String,
+    pub exit_code: Option<i64>,
+    /// The engine's reason when the task did not run to its end (`task: non-zero exit (1)`,
+    /// `No such image`).
+    pub error: Option<String>,
+    /// Its log (stdout and stderr), oldest first.
+    pub logs: Vec<String>,
+    pub seconds: f64,
+}
+
+impl JobEnd {
+    pub fn succeeded(&self) -> bool {
+        self.state == "complete" && self.exit_code.unwrap_or(0) == 0
+    }
+}
+
+impl Engine {
+    /// Runs `job` once and removes it. An engine error while creating it is returned; once it
+    /// exists, it is removed on every path (also on a timeout).
+    pub async fn run_job(&self, job: &JobSpec, timeout: Duration) -> Result<JobEnd, EngineError> {
+        let t0 = Instant::now();
+        let container = TaskSpecContainerSpec {
+            image: Some(job.image.clone()),
+            args: Some(job.args.clone()),
+            env: Some(job.env.clone()),
+            labels: Some(job.labels.clone().into_iter().collect()),
+            secrets: Some(
+                job.secrets
+                    .iter()
+                    .map(|(name, id, file)| TaskSpecContainerSpecSecrets {
+                        file: Some(TaskSpecContainerSpecFile {
+                            name: Some(file.clone()),
+                            uid: Some("0".into()),
+                            gid: Some("0".into()),
+                            mode: Some(0o400),
+                        }),
+                        secret_id: Some(id.clone()),
+                        secret_name: Some(name.clone()),
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        let spec = bollard::models::ServiceSpec {
+            name: Some(job.name.clone()),
+            labels: Some(job.labels.clone().into_iter().collect()),
+            task_template: Some(TaskSpec {
+                container_spec: Some(container),
+                restart_policy: Some(TaskSpecRestartPolicy {
+                    condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
+                    ..Default::default()
+                }),
+                resources: Some(TaskSpecResources {
+                    limits: Some(Limit {
+                        memory_bytes: job.memory_bytes,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                networks: Some(
+                    job.networks
+                        .iter()
+                        .map(|n| NetworkAttachmentConfig {
+                            target: Some(n.clone()),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            mode: Some(ServiceSpecMode {
+                replicated_job: Some(ServiceSpecModeReplicatedJob {
+                    max_concurrent: Some(1),
+                    total_completions: Some(1),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.calls.create.fetch_add(1, Ordering::Relaxed);
+        let id = self
+            .docker
+            .create_service(spec, None)
+            .await
+            .map_err(EngineError::api("create one-off service", &job.name))?
+            .id
+            .unwrap_or_default();
+        let end = self.follow_job(&id, timeout).await;
+        let removed = self.remove_service(&id, &job.name).await;
+        let mut end = end?;
+        removed?;
+        end.seconds = t0.elapsed().as_secs_f64();
+        Ok(end)
+    }
+
+    async fn follow_job(&self, id: &str, timeout: Duration) -> Result<JobEnd, EngineError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let tasks = self.tasks(id).await?;
+            let done = tasks.iter().rev().find(|t| {
+                matches!(
+                    t.state.as_str(),
+                    "complete" | "failed" | "rejected" | "orphaned" | "shutdown"
+                )
+            });
+            if let Some(t) = done {
+                let logs = self.task_logs(&t.id, 200).await;
+                return Ok(JobEnd {
+                    state: t.state.clone(),
+                    exit_code: t.exit_code,
+                    error: t.error.clone(),
+                    logs,
+                    seconds: 0.0,
+                });
+            }
+            if Instant::now() >= deadline {
+                let logs = match tasks.last() {
+                    Some(t) => self.task_logs(&t.id, 200).await,
+                    None => Vec::new(),
+                };
+                return Ok(JobEnd {
+                    state: "timed-out".into(),
+                    exit_code: None,
+                    error: tasks
+                        .last()
+                        .and_then(|t| t.error.clone().or(t.message.clone())),
+                    logs,
+                    seconds: 0.0,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
