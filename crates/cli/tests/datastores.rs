@@ -111,6 +111,18 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     // Nothing of the one-off task is left.
     let (_, services) = docker_status(&["service", "ls", "--format", "{{.Name}}"]);
     assert!(!services.contains("provision"), "{services}");
+    let (_, containers) = docker_status(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=io.sprocket.namespace={NS}"),
+        "--filter",
+        "label=io.sprocket.provisioned",
+    ]);
+    assert!(
+        containers.is_empty(),
+        "the task's container is gone: {containers}"
+    );
     // The demo, from its own task: its own login works, guest and other vhosts do not.
     let check = rabbitmq_check(&demo("/"));
     assert_eq!(check["ok"], true, "{check}");

@@ -119,7 +119,29 @@ impl Engine {
             .id
             .unwrap_or_default();
         let end = self.follow_job(&id, timeout).await;
+        // The ended task's container stays behind on dockerd 20.10 when its job service is
+        // removed (seen: exited `…_provision-…` containers piling up): remove it ourselves. A
+        // container on another node is not reachable through this engine; it goes with that
+        // node's task cleanup.
+        let container = self
+            .tasks(&id)
+            .await
+            .ok()
+            .and_then(|ts| ts.into_iter().rev().find_map(|t| t.container_id));
         let removed = self.remove_service(&id, &job.name).await;
+        if let Some(c) = container {
+            self.calls.remove.fetch_add(1, Ordering::Relaxed);
+            let _ = self
+                .docker
+                .remove_container(
+                    &c,
+                    Some(bollard::query_parameters::RemoveContainerOptions {
+                        force: true,
+                        ..Default::default()
+                    }),
+                )
+                .await;
+        }
         let mut end = end?;
         removed?;
         end.seconds = t0.elapsed().as_secs_f64();

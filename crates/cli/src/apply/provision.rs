@@ -165,7 +165,7 @@ pub(super) async fn run(
     }
     for l in &result.logins {
         p.say(format!(
-            "  {}: login `{}` for {}: {:?}{}",
+            "  {}: login `{}` for {}: {}{}",
             pr.datastore,
             l.user,
             l.service,

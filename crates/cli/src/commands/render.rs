@@ -38,6 +38,9 @@ struct Written {
     left_out: Vec<LeftOut>,
     /// Generated secrets to create (random values) before deploying: their Docker names.
     create_secrets: Vec<String>,
+    /// Datastore logins the compose files cannot make (`access`): `user@vhost on datastore`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    not_provisioned: Vec<String>,
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
@@ -84,6 +87,15 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
                 files,
                 left_out,
                 create_secrets,
+                not_provisioned: desired
+                    .provisions
+                    .iter()
+                    .flat_map(|p| {
+                        p.logins
+                            .iter()
+                            .map(move |l| format!("{}@{} on {}", l.user, l.vhost, p.datastore))
+                    })
+                    .collect(),
             };
             match ctx.format {
                 Format::Json => output::json(&report),
@@ -103,6 +115,12 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
                         eprintln!(
                             "left out of the compose files: {} ({}): {}",
                             o.service, o.layer, o.reason
+                        );
+                    }
+                    if !report.not_provisioned.is_empty() {
+                        eprintln!(
+                            "not made by the compose files: the datastore logins of `access` ({}); `docker stack deploy` cannot provision them — `sprocketctl up` does, or make them by hand with the passwords of the secrets above",
+                            report.not_provisioned.join(", ")
                         );
                     }
                     let args: Vec<String> = report

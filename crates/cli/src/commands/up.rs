@@ -204,10 +204,7 @@ pub(crate) fn human(r: &UpReport) -> String {
         let logins: Vec<String> = p
             .logins
             .iter()
-            .map(|l| {
-                let o = serde_json::to_value(l.outcome).expect("serialisable");
-                format!("{} {}", l.user, o.as_str().unwrap_or_default())
-            })
+            .map(|l| format!("{} {}", l.user, l.outcome))
             .collect();
         out.push_str(&format!(
             "  {}: logins provisioned in {:.1}s: {}{}\n",
