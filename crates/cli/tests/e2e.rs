@@ -16,8 +16,6 @@ mod common;
 
 use common::Run;
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -68,26 +66,7 @@ fn docker(args: &[&str]) -> String {
 
 /// `GET /` with a Host header through Traefik: (status, body).
 fn get(host: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", HTTP_PORT)).expect("Traefik listens");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (
-        status,
-        out.split_once("\r\n\r\n")
-            .map(|x| x.1.to_string())
-            .unwrap_or_default(),
-    )
+    common::http_get(HTTP_PORT, host, "/")
 }
 
 /// Traefik picks up new routes within its provider refresh; retry briefly.
