@@ -197,10 +197,39 @@ impl Api {
     }
 }
 
-/// How long the management API may take to answer after the datastore reported healthy.
-const READY_WITHIN: Duration = Duration::from_secs(60);
+/// How long the broker may take to answer: the task starts beside a booting RabbitMQ (its
+/// own start period is 60 s) or during its rolling restart.
+const READY_WITHIN: Duration = Duration::from_secs(120);
+/// How often it asks meanwhile.
+const RETRY: Duration = Duration::from_millis(250);
 
+/// Whether an error is the broker not answering (yet, or for a moment): a refused or reset
+/// connection, a timeout, a 5xx of a booting node. Not a refusal of ours (4xx).
+fn transient(e: &ProvisionError) -> bool {
+    match e {
+        ProvisionError::Api { error, .. } => !error.starts_with('4'),
+        _ => false,
+    }
+}
+
+/// Provisions the job's logins; the whole of it again while the broker does not answer (every
+/// step is idempotent), for up to [`READY_WITHIN`].
 pub async fn provision(
+    job: &Job,
+    read: &dyn Fn(&str) -> Result<String, ProvisionError>,
+) -> Result<JobResult, ProvisionError> {
+    let t0 = Instant::now();
+    loop {
+        match attempt(job, read).await {
+            Err(e) if transient(&e) && t0.elapsed() < READY_WITHIN => {
+                tokio::time::sleep(RETRY).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+async fn attempt(
     job: &Job,
     read: &dyn Fn(&str) -> Result<String, ProvisionError>,
 ) -> Result<JobResult, ProvisionError> {

@@ -52,9 +52,12 @@ pub enum NeedKind {
     Vault,
     /// The Vault step runs against the Vault service.
     VaultService,
-    /// The service logs in to a datastore with a login its provisioning makes; or the
-    /// provisioning runs against its datastore.
+    /// The service logs in to a datastore with a login its provisioning makes.
     Provision,
+    /// The step starts as soon as this service's tasks have started, not once healthy: it
+    /// waits for the service to answer on its own. A datastore's provisioning so overlaps the
+    /// datastore's boot instead of adding to the path after it.
+    Started,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -167,15 +170,15 @@ pub fn graph(p: &Platform, d: &DesiredState, vault_step: bool) -> Graph {
             g.needs.insert(Step::Service(s.name.clone()), needs);
         }
     }
-    // A datastore's provisioning: after the datastore is healthy and, where its passwords are
-    // made at the Vault step, after that.
+    // A datastore's provisioning: once the datastore has started (the task waits for it to
+    // answer) and, where its passwords are made at the Vault step, after that.
     for pr in &d.provisions {
         if !wanted.contains_key(pr.service.as_str()) {
             continue;
         }
         let mut needs = vec![Need {
             on: Step::Service(pr.service.clone()),
-            kind: NeedKind::Provision,
+            kind: NeedKind::Started,
         }];
         if vault_step && pr.secrets().iter().any(|s| d.is_vault_made(s)) {
             needs.push(Need {

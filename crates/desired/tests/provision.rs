@@ -79,7 +79,7 @@ fn the_datastore_joins_its_provisioning_network_and_the_consumer_mounts_its_pass
 }
 
 #[test]
-fn provisioning_waits_for_its_datastore_and_vault_and_the_consumer_waits_for_it() {
+fn provisioning_starts_with_its_datastore_after_vault_and_the_consumer_waits_for_it() {
     let p = example("offline");
     let d = desired(&p);
     let g = graph(&p, &d, true);
@@ -92,7 +92,7 @@ fn provisioning_waits_for_its_datastore_and_vault_and_the_consumer_waits_for_it(
     assert_eq!(
         needs,
         [
-            ("sprocket_rabbitmq".to_string(), NeedKind::Provision),
+            ("sprocket_rabbitmq".to_string(), NeedKind::Started),
             ("vault (init/unseal/configure)".to_string(), NeedKind::Vault),
         ]
     );

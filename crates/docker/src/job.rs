@@ -9,7 +9,7 @@ use bollard::models::{
     TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
 };
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// What a one-off task runs with. Secrets are mounted by their ids (values never pass here).
@@ -49,8 +49,14 @@ impl JobEnd {
 
 impl Engine {
     /// Runs `job` once and removes it. An engine error while creating it is returned; once it
-    /// exists, it is removed on every path (also on a timeout).
-    pub async fn run_job(&self, job: &JobSpec, timeout: Duration) -> Result<JobEnd, EngineError> {
+    /// exists, it is removed on every path (also on a timeout, or when `cancel` is set: what it
+    /// works against failed meanwhile).
+    pub async fn run_job(
+        &self,
+        job: &JobSpec,
+        timeout: Duration,
+        cancel: &AtomicBool,
+    ) -> Result<JobEnd, EngineError> {
         let t0 = Instant::now();
         let container = TaskSpecContainerSpec {
             image: Some(job.image.clone()),
@@ -118,7 +124,7 @@ impl Engine {
             .map_err(EngineError::api("create one-off service", &job.name))?
             .id
             .unwrap_or_default();
-        let end = self.follow_job(&id, timeout).await;
+        let end = self.follow_job(&id, timeout, cancel).await;
         // The ended task's container stays behind on dockerd 20.10 when its job service is
         // removed (seen: exited `…_provision-…` containers piling up): remove it ourselves. A
         // container on another node is not reachable through this engine; it goes with that
@@ -148,7 +154,12 @@ impl Engine {
         Ok(end)
     }
 
-    async fn follow_job(&self, id: &str, timeout: Duration) -> Result<JobEnd, EngineError> {
+    async fn follow_job(
+        &self,
+        id: &str,
+        timeout: Duration,
+        cancel: &AtomicBool,
+    ) -> Result<JobEnd, EngineError> {
         let deadline = Instant::now() + timeout;
         loop {
             let tasks = self.tasks(id).await?;
@@ -168,13 +179,14 @@ impl Engine {
                     seconds: 0.0,
                 });
             }
-            if Instant::now() >= deadline {
+            let cancelled = cancel.load(Ordering::Relaxed);
+            if cancelled || Instant::now() >= deadline {
                 let logs = match tasks.last() {
                     Some(t) => self.task_logs(&t.id, 200).await,
                     None => Vec::new(),
                 };
                 return Ok(JobEnd {
-                    state: "timed-out".into(),
+                    state: if cancelled { "cancelled" } else { "timed-out" }.into(),
                     exit_code: None,
                     error: tasks
                         .last()

@@ -1,7 +1,8 @@
 //! The provisioning step of `up`: a datastore's consumers' logins, made from inside the swarm.
 //!
-//! It runs once the datastore is healthy (and, where the passwords live in Vault, once the
-//! Vault step made their Docker secrets), and before any consumer with `access` starts. It
+//! It starts as soon as the datastore's task has started (the task waits for the datastore to
+//! answer, so the provisioning overlaps its boot), once the Vault step made the passwords'
+//! Docker secrets where they live in Vault, and before any consumer with `access` starts. It
 //! starts `sprocketctl provision` as a one-off task on the datastore's provisioning network
 //! with the administrator's and the consumers' passwords mounted as Docker secrets, reads the
 //! result line from its log and removes the task.
@@ -34,9 +35,10 @@ pub struct ProvisionReport {
     pub removed: Vec<String>,
 }
 
-/// How long the task may take, from its creation to its end (pulling nothing: the image is
-/// sprocketctl's own, already on the node where the agent runs).
-const JOB_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the task may take, from its creation to its end, its wait for a booting datastore
+/// included (pulling nothing: the image is sprocketctl's own, already on the node where the
+/// agent runs). Longer than the task's own wait for the datastore to answer.
+const JOB_TIMEOUT: Duration = Duration::from_secs(150);
 
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn run(
@@ -47,6 +49,7 @@ pub(super) async fn run(
     refs: Refs,
     observed: &Observed,
     prune: bool,
+    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
     p: Progress,
 ) -> Result<ProvisionReport, String> {
     let mut secrets = Vec::new();
@@ -100,7 +103,7 @@ pub(super) async fn run(
         pr.logins.len()
     ));
     let end = engine
-        .run_job(&spec, JOB_TIMEOUT)
+        .run_job(&spec, JOB_TIMEOUT, &cancel)
         .await
         .map_err(|e| e.to_string())?;
     let result = JobResult::from_logs(&end.logs);

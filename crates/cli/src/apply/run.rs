@@ -84,6 +84,9 @@ pub(super) struct Deploy<'a> {
     provisioned: Vec<ProvisionReport>,
     /// sprocketctl's own image here, for the one-off provisioning tasks.
     tool_image: &'a str,
+    /// Datastore (service name) → its running provisioning's cancel flag: set when the
+    /// datastore fails, so its task stops waiting for it.
+    cancels: BTreeMap<String, std::sync::Arc<std::sync::atomic::AtomicBool>>,
     failures: Vec<Failure>,
 }
 
@@ -164,6 +167,7 @@ impl<'a> Deploy<'a> {
             step_failed: Vec::new(),
             provisioned: Vec::new(),
             tool_image: &platform.environment.tool_image,
+            cancels: BTreeMap::new(),
             failures: Vec::new(),
         }
     }
@@ -249,6 +253,8 @@ impl<'a> Deploy<'a> {
                             .find(|p| &p.service == service)
                             .expect("a provisioning step only for a desired datastore");
                         self.say(format!("{}: provision its consumers' logins", pr.service));
+                        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                        self.cancels.insert(service.clone(), cancel.clone());
                         let f = provision_step::run(
                             engine,
                             pr,
@@ -257,6 +263,7 @@ impl<'a> Deploy<'a> {
                             self.refs.clone(),
                             observed,
                             opts.prune,
+                            cancel,
                             opts.progress,
                         );
                         let service = service.clone();
@@ -581,6 +588,10 @@ impl<'a> Deploy<'a> {
                 "what needs `{short}` was not started; the rest was deployed. Fix `{short}` and run `sprocketctl up` again (it continues from here). `docker service ps {name} --no-trunc` shows every task."
             ),
         });
+        // A provisioning waiting for this datastore to answer stops waiting.
+        if let Some(c) = self.cancels.get(name) {
+            c.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let blocked = self
             .schedule
             .fail(&Step::Service(name.to_string()), timed_out, now);

@@ -5,7 +5,7 @@
 //! A step starts as soon as everything it needs is healthy, and not later. A failure stops
 //! exactly the steps that need the failed one, directly or not; everything else goes on.
 
-use sprocket_desired::graph::{Graph, Step};
+use sprocket_desired::graph::{Graph, NeedKind, Step};
 use std::collections::BTreeMap;
 
 /// Where a step stands. Times are seconds since the deploy began.
@@ -70,12 +70,7 @@ impl Schedule {
             .iter()
             .filter(|(_, st)| **st == StepState::Waiting)
             .map(|(s, _)| s)
-            .filter(|s| {
-                self.graph
-                    .needs_of(s)
-                    .iter()
-                    .all(|n| self.state(&n.on).is_healthy())
-            })
+            .filter(|s| self.graph.needs_of(s).iter().all(|n| self.met(n)))
             .cloned()
             .collect();
         out.sort_by_key(|s| match s {
@@ -84,6 +79,13 @@ impl Schedule {
             Step::Service(n) => (1 + self.graph.layer.get(n).copied().unwrap_or(0), n.clone()),
         });
         out
+    }
+
+    /// Whether a need is met: what it is on is healthy (or, for [`NeedKind::Started`], at least
+    /// started).
+    fn met(&self, n: &sprocket_desired::graph::Need) -> bool {
+        let on = self.state(&n.on);
+        on.is_healthy() || (n.kind == NeedKind::Started && matches!(on, StepState::Running { .. }))
     }
 
     pub fn start(&mut self, step: &Step, at: f64) {
@@ -159,12 +161,20 @@ impl Schedule {
             .max_by(|a, b| a.1 .1.total_cmp(&b.1 .1));
         while let Some((step, (since, at))) = cur {
             path.push((step.clone(), since, at));
+            // A need on a started step counts by its start, any other by when it turned healthy.
             cur = self
                 .graph
                 .needs_of(&step)
                 .iter()
-                .filter_map(|n| done(&n.on).map(|t| (n.on.clone(), t)))
-                .filter(|(_, (_, at))| *at <= since + 1e-9)
+                .filter_map(|n| {
+                    let t = done(&n.on)?;
+                    let key = if n.kind == NeedKind::Started {
+                        t.0
+                    } else {
+                        t.1
+                    };
+                    (key <= since + 1e-9).then(|| (n.on.clone(), t))
+                })
                 .max_by(|a, b| a.1 .1.total_cmp(&b.1 .1));
         }
         path.reverse();
@@ -328,5 +338,86 @@ mod tests {
             .map(|(st, _, _)| st.to_string())
             .collect();
         assert_eq!(path, ["rabbitmq", "demo", "web"]);
+    }
+
+    /// The demo also logs in to RabbitMQ with a login its provisioning makes; the provisioning
+    /// starts beside RabbitMQ's boot.
+    fn with_provisioning() -> Graph {
+        let mut g = platform();
+        let p = Step::Provision("rabbitmq".into());
+        g.needs.insert(
+            p.clone(),
+            vec![Need {
+                on: svc("rabbitmq"),
+                kind: NeedKind::Started,
+            }],
+        );
+        g.needs.get_mut(&svc("demo")).unwrap().push(Need {
+            on: p,
+            kind: NeedKind::Provision,
+        });
+        g
+    }
+
+    #[test]
+    fn a_provisioning_starts_with_its_datastore_and_its_consumer_waits_for_both() {
+        let p = Step::Provision("rabbitmq".into());
+        let mut s = Schedule::new(with_provisioning());
+        assert!(!s.ready().contains(&p), "not before RabbitMQ starts");
+        for st in s.ready() {
+            s.start(&st, 0.0);
+        }
+        assert_eq!(
+            s.ready(),
+            std::slice::from_ref(&p),
+            "RabbitMQ started: provisioning may"
+        );
+        s.start(&p, 0.1);
+        for n in ["vault", "redis", "traefik", "proxy"] {
+            s.healthy(&svc(n), 1.0);
+        }
+        s.start(&Step::Vault, 1.0);
+        s.healthy(&Step::Vault, 2.0);
+        s.start(&svc("agent"), 2.0);
+        s.healthy(&svc("rabbitmq"), 9.0);
+        assert!(
+            !s.ready().contains(&svc("demo")),
+            "its login is not made yet"
+        );
+        s.healthy(&p, 9.3);
+        assert_eq!(s.ready(), [svc("demo")]);
+        s.start(&svc("demo"), 9.3);
+        s.healthy(&svc("demo"), 11.0);
+        s.healthy(&svc("agent"), 3.0);
+        s.start(&svc("web"), 11.0);
+        s.healthy(&svc("web"), 12.0);
+        // The path runs through RabbitMQ (its boot), its provisioning, then the demo.
+        let path: Vec<String> = s
+            .critical_path()
+            .iter()
+            .map(|(st, _, _)| st.to_string())
+            .collect();
+        assert_eq!(
+            path,
+            ["rabbitmq", "rabbitmq (provision logins)", "demo", "web"]
+        );
+    }
+
+    #[test]
+    fn a_failed_datastore_stops_its_consumers_and_a_failed_provisioning_too() {
+        let p = Step::Provision("rabbitmq".into());
+        let mut s = Schedule::new(with_provisioning());
+        for st in s.ready() {
+            s.start(&st, 0.0);
+        }
+        s.start(&p, 0.1);
+        let blocked = s.fail(&p, false, 3.0);
+        assert_eq!(names(&blocked), ["demo", "web"]);
+        assert_eq!(
+            s.state(&svc("demo")),
+            &StepState::NotStarted {
+                because: "rabbitmq (provision logins) failed".into()
+            }
+        );
     }
 }
