@@ -4,9 +4,11 @@
 //!
 //! Every datastore adapter follows the same rules: what it makes carries the namespace's owner
 //! marker; what does not carry it is never changed or removed (a foreign login of a wanted name
-//! is an error that says so); a password is checked and set through a salted hash where the
-//! datastore takes one, so no value crosses the wire in clear; the outcome names logins, never
-//! values.
+//! is an error that says so); a consumer's password is checked and set through a salted hash
+//! where the datastore takes one, so it never crosses the wire in clear; the outcome names
+//! logins, never values. The administrator's own password does travel: as HTTP Basic auth to
+//! RabbitMQ's management API, on the provisioning network only the task and the datastore join
+//! (an unencrypted overlay between nodes).
 
 pub mod rabbitmq;
 

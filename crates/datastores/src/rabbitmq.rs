@@ -222,6 +222,11 @@ pub async fn provision(
     loop {
         match attempt(job, read).await {
             Err(e) if transient(&e) && t0.elapsed() < READY_WITHIN => {
+                // Names and the broker's own words only: never a value.
+                eprintln!(
+                    "rabbitmq not answering yet ({:.0}s): {e}",
+                    t0.elapsed().as_secs_f64()
+                );
                 tokio::time::sleep(RETRY).await;
             }
             r => return r,

@@ -54,8 +54,9 @@ pub enum NeedKind {
     VaultService,
     /// The service logs in to a datastore with a login its provisioning makes.
     Provision,
-    /// The step starts as soon as this service's tasks have started, not once healthy: it
-    /// waits for the service to answer on its own. A datastore's provisioning so overlaps the
+    /// The step starts as soon as this service has been started (its create or update call
+    /// returned), not once healthy: it waits for the service to answer on its own, within its
+    /// own deadline. A datastore's provisioning so overlaps the
     /// datastore's boot instead of adding to the path after it.
     Started,
 }

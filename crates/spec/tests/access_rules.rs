@@ -199,3 +199,37 @@ fn two_consumers_cannot_share_a_login() {
         d.message
     );
 }
+
+#[test]
+fn a_consumer_cannot_log_in_as_the_administrator_or_guest() {
+    let text = spec(DS, "{ mq: { user: admin } }");
+    expect(
+        &text,
+        "access-user-reserved",
+        "`web` would log in to `mq` as `admin`, which is the datastore's administrator",
+        at(&text, "admin }", 1),
+    );
+    let text = spec(DS, "{ mq: { user: guest } }");
+    expect(
+        &text,
+        "access-user-reserved",
+        "as `guest`, which is RabbitMQ's well-known guest account",
+        at(&text, "guest }", 0),
+    );
+}
+
+#[test]
+fn derived_names_stay_within_swarms_limits() {
+    // `<ns>_<service>-<datastore>-password-<version>` for a long service name.
+    // 36 characters: a valid secret name (48 at most), but `demo_…-v<12 hex>` is 66 > 64.
+    let long = "a-service-with-a-rather-long-name-xy";
+    assert_eq!(long.len(), 36);
+    let text = spec(DS, "{ mq: {} }")
+        .replace("      web:\n", &format!("      {long}:\n"));
+    let all = diagnostics(&text);
+    let d = all
+        .iter()
+        .find(|d| d.code == "name-too-long" && d.message.contains("its password's secret"))
+        .unwrap_or_else(|| panic!("no name-too-long for the derived secret in {all:?}"));
+    assert!(d.message.contains(&format!("{long}-mq-password")), "{}", d.message);
+}

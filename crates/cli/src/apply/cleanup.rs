@@ -22,12 +22,13 @@ pub(super) async fn stale_configs(
 ) -> Vec<String> {
     let used = configs_in_use(desired, observed, pruned);
     let mut removed = Vec::new();
-    // A provisioning's markers are not mounted: the provisioning step keeps and removes them.
-    for c in observed
-        .configs
-        .iter()
-        .filter(|c| c.label(sprocket_desired::provision::PROVISIONED).is_none())
-    {
+    // A provisioning's markers are not mounted: the provisioning step keeps and removes them,
+    // but for a datastore no longer wanted here, only `--prune` does (with its logins' owner).
+    let stale_marker = |ds: &str| pruned && !desired.provisions.iter().any(|p| p.datastore == ds);
+    for c in observed.configs.iter().filter(|c| {
+        c.label(sprocket_desired::provision::PROVISIONED)
+            .is_none_or(stale_marker)
+    }) {
         if !used.contains(c.name.as_str()) && engine.remove_config(&c.id, &c.name).await.is_ok() {
             removed.push(format!("config {}", c.name));
         }

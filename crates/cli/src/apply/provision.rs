@@ -97,6 +97,22 @@ pub(super) async fn run(
         labels: pr.labels.clone(),
         memory_bytes: Some(64 << 20),
     };
+    // A task an interrupted run left behind (Ctrl-C, a crash) would clash with this one's name:
+    // ours by its labels, so it goes first.
+    for o in observed
+        .services
+        .iter()
+        .filter(|o| o.spec.labels.get(PROVISIONED) == Some(&pr.datastore))
+    {
+        engine
+            .remove_service(&o.id, &o.spec.name)
+            .await
+            .map_err(|e| e.to_string())?;
+        p.say(format!(
+            "  {}: removed a provisioning task an interrupted run left",
+            o.spec.name
+        ));
+    }
     p.say(format!(
         "  {}: provisioning {} login(s) from a one-off task",
         pr.datastore,

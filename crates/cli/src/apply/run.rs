@@ -275,17 +275,28 @@ impl<'a> Deploy<'a> {
                 }
                 self.schedule.start(&step, self.now());
             }
-            {
+            let turned = {
                 let mut turn = std::pin::pin!(self.turn());
                 loop {
                     if background.is_empty() {
-                        break turn.await?;
+                        break turn.await;
                     }
                     tokio::select! {
-                        r = &mut turn => break r?,
+                        r = &mut turn => break r,
                         Some(r) = background.next() => done.push(r),
                     }
                 }
+            };
+            if let Err(e) = turned {
+                // The run ends: keep what finished meanwhile, and let running provisionings
+                // stop waiting (the caller still awaits each to its end).
+                for r in done.drain(..) {
+                    self.background_done(r);
+                }
+                for c in self.cancels.values() {
+                    c.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                return Err(e);
             }
             if !done.is_empty() {
                 continue;
@@ -632,6 +643,15 @@ impl<'a> Deploy<'a> {
                 }
                 self.provisioned.push(report);
                 self.schedule.healthy(&step, now);
+            }
+            Err(_)
+                if self
+                    .services
+                    .get(&service)
+                    .is_some_and(|s| s.ended.is_some()) =>
+            {
+                // Cancelled because its datastore failed: that failure is the one reported.
+                self.schedule.fail(&step, false, now);
             }
             Err(reason) => {
                 self.say(format!(

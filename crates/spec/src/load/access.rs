@@ -164,6 +164,19 @@ impl<'a> Resolver<'a> {
             };
             let a = &a.value;
             let user = self.access_name(name, &on.value, "user", a.user.as_ref(), name);
+            if user == ds.value.admin_user.value || user == "guest" {
+                let at = a.user.as_ref().map(pos).unwrap_or(at);
+                self.err(
+                    "access-user-reserved",
+                    at,
+                    format!(
+                        "`{name}` would log in to `{}` as `{user}`, which is {}",
+                        on.value,
+                        if user == "guest" { "RabbitMQ's well-known guest account" } else { "the datastore's administrator" }
+                    ),
+                )
+                .help = Some(format!("give `{name}` a `user:` of its own in its `access` (the default is the service's name)"));
+            }
             let vhost = self.access_name(name, &on.value, "vhost", a.vhost.as_ref(), name);
             let pattern = |r: &mut Self, field: &str, v: &Option<S<String>>| -> String {
                 let Some(v) = v else { return ".*".into() };

@@ -100,6 +100,56 @@ impl<'a> Resolver<'a> {
                     MAX_CONFIG_NAME,
                 );
             }
+            for a in &s.access {
+                let at = raw
+                    .and_then(|r| r.svc.access.iter().find(|(k, _)| k.value == a.on))
+                    .map(|(k, _)| pos(k))
+                    .unwrap_or_else(|| key_pos(&s.name));
+                too_long(
+                    self,
+                    at,
+                    format!(
+                        "`{}`'s access to `{}`: its password's secret `{ns}_{}-<{VERSION_HEX} hex>`",
+                        s.name, a.on, a.secret
+                    ),
+                    prefix + a.secret.len() + VERSION,
+                    MAX_SECRET_NAME,
+                );
+            }
+            if s.datastore.is_some() {
+                let at = raw
+                    .and_then(|r| r.svc.datastore.as_ref())
+                    .map(pos)
+                    .unwrap_or_else(|| key_pos(&s.name));
+                let net = crate::names::provision_network(ns, &s.name);
+                too_long(
+                    self,
+                    at,
+                    format!("datastore `{}`: its provisioning network (`{net}`)", s.name),
+                    net.len(),
+                    MAX_NETWORK_NAME,
+                );
+                too_long(
+                    self,
+                    at,
+                    format!(
+                        "datastore `{}`: its provisioning marker `{ns}_provisioned-{}-<{VERSION_HEX} hex>`",
+                        s.name, s.name
+                    ),
+                    prefix + "provisioned-".len() + s.name.len() + VERSION,
+                    MAX_CONFIG_NAME,
+                );
+                too_long(
+                    self,
+                    at,
+                    format!(
+                        "datastore `{}`: its provisioning task `{ns}_provision-{}-<6 hex>`",
+                        s.name, s.name
+                    ),
+                    prefix + "provision-".len() + s.name.len() + 7,
+                    MAX_SERVICE_NAME,
+                );
+            }
             if !s.vault_paths.is_empty() {
                 let at = raw
                     .and_then(|r| r.svc.vault.first())
