@@ -162,7 +162,28 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     assert!(plan.json().get("provision").is_none());
 
     // 3. rotating the demo's password: RabbitMQ and the demo's new task agree on the new one.
+    //    A provisioning task an interrupted run left behind is removed first.
     rabbitmqctl(&["add_user", "ops", "made-by-hand-ops-password"]);
+    let leftover = format!("{NS}_provision-rabbitmq-dead00");
+    let (ok, out) = docker_status(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        &leftover,
+        "--mode",
+        "replicated-job",
+        "--label",
+        "io.sprocket.managed-by=sprocketctl",
+        "--label",
+        &format!("io.sprocket.namespace={NS}"),
+        "--label",
+        "io.sprocket.provisioned=rabbitmq",
+        "sprocket-local/sprocketctl:0.1",
+        "sprocketctl",
+        "--version",
+    ]);
+    assert!(ok, "{out}");
     let rot = s.ctl(&[
         "-o",
         "json",
@@ -182,6 +203,8 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     );
     let check = rabbitmq_check(&demo("/"));
     assert_eq!(check["ok"], true, "after the rotation: {check}");
+    let (_, services) = docker_status(&["service", "ls", "--format", "{{.Name}}"]);
+    assert!(!services.contains(&leftover), "{services}");
     values.push(password("after the rotation"));
     assert_ne!(values[0], values[1]);
 

@@ -224,12 +224,15 @@ fn derived_names_stay_within_swarms_limits() {
     // 36 characters: a valid secret name (48 at most), but `demo_…-v<12 hex>` is 66 > 64.
     let long = "a-service-with-a-rather-long-name-xy";
     assert_eq!(long.len(), 36);
-    let text = spec(DS, "{ mq: {} }")
-        .replace("      web:\n", &format!("      {long}:\n"));
+    let text = spec(DS, "{ mq: {} }").replace("      web:\n", &format!("      {long}:\n"));
     let all = diagnostics(&text);
     let d = all
         .iter()
         .find(|d| d.code == "name-too-long" && d.message.contains("its password's secret"))
         .unwrap_or_else(|| panic!("no name-too-long for the derived secret in {all:?}"));
-    assert!(d.message.contains(&format!("{long}-mq-password")), "{}", d.message);
+    assert!(
+        d.message.contains(&format!("{long}-mq-password")),
+        "{}",
+        d.message
+    );
 }
