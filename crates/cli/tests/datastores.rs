@@ -150,6 +150,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
 
     // 2. a second up: no provisioning task, no call at all.
     let again = s.ctl(&["-o", "json", "up"]);
+    printed.push_str(&(again.stdout.clone() + &again.stderr));
     assert_eq!(again.code, 0, "{}", again.stdout);
     let again = again.json();
     assert_eq!(
@@ -158,6 +159,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     );
     assert_eq!(again["provisioned"][0]["ran"], false);
     let plan = s.ctl(&["-o", "json", "plan", "--detailed-exitcode"]);
+    printed.push_str(&(plan.stdout.clone() + &plan.stderr));
     assert_eq!(plan.code, 0, "{}", plan.stdout);
     assert!(plan.json().get("provision").is_none());
 
@@ -212,6 +214,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     //    the hand-made `ops`.
     s.edit("        access: { rabbitmq: {} }\n", "");
     let pruned = s.ctl(&["-o", "json", "up", "--prune", "--timeout", "120"]);
+    printed.push_str(&(pruned.stdout.clone() + &pruned.stderr));
     assert_eq!(pruned.code, 0, "{}", pruned.stdout);
     let pruned = pruned.json();
     assert_eq!(
@@ -230,6 +233,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         "        access: { rabbitmq: {} }\n        secrets:\n          - redis-password\n          - demo-api-key",
     );
     let plan = s.ctl(&["-o", "json", "plan", "--detailed-exitcode"]);
+    printed.push_str(&(plan.stdout.clone() + &plan.stderr));
     assert_eq!(plan.code, 2, "{}", plan.stdout);
     assert_eq!(
         plan.json()["provision"][0]["logins"],
@@ -253,8 +257,24 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         .unwrap();
     assert_eq!(demo_report["state"], "not-started", "{demo_report}");
 
-    // No value in any output, service spec or log.
+    // No value in any output, service spec, log or provisioning marker.
+    let (_, markers) = docker_status(&[
+        "config",
+        "ls",
+        "-q",
+        "--filter",
+        "label=io.sprocket.provisioned",
+    ]);
+    let mut marker_text = String::new();
+    for id in markers.lines() {
+        marker_text.push_str(&docker_status(&["config", "inspect", "--pretty", id]).1);
+    }
+    assert!(
+        marker_text.contains("\"logins\""),
+        "markers hold the job: {marker_text}"
+    );
     for needle in values.iter().map(String::as_str).chain(["made-by-hand"]) {
+        assert!(!marker_text.contains(needle), "a password in a marker");
         assert!(!printed.contains(needle), "a password was printed");
         for svc in ["demo", "rabbitmq"] {
             let (_, inspect) = docker_status(&["service", "inspect", &format!("{NS}_{svc}")]);

@@ -96,6 +96,12 @@ impl Engine {
                     }),
                     ..Default::default()
                 }),
+                // Its result is read back from its log: the engine's own log driver, whatever
+                // the node's default is.
+                log_driver: Some(bollard::models::TaskSpecLogDriver {
+                    name: Some("json-file".into()),
+                    options: None,
+                }),
                 networks: Some(
                     job.networks
                         .iter()
