@@ -189,6 +189,58 @@ impl Provision {
     }
 }
 
+/// Whether a provisioning must run, given the markers of earlier ones and the Docker secret
+/// versions of its passwords: the one decision `plan` and `up` share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Its marker is there (and, with `--prune`, no earlier one is left): no task, no call.
+    Skip,
+    /// Run the task, because `why`.
+    Run { why: &'static str },
+}
+
+impl Provision {
+    /// Decides from the names of this datastore's markers and the passwords' Docker secret
+    /// names (`None`: one is not made yet).
+    pub fn decide(
+        &self,
+        namespace: &str,
+        markers: &[&str],
+        versions: Option<&[String]>,
+        prune: bool,
+    ) -> Decision {
+        let Some(v) = versions else {
+            return Decision::Run {
+                why: "passwords to be made first",
+            };
+        };
+        if !markers.contains(&self.marker(namespace, v).as_str()) {
+            return Decision::Run {
+                why: if markers.is_empty() {
+                    "never provisioned"
+                } else {
+                    "logins or passwords changed"
+                },
+            };
+        }
+        if prune && markers.len() > 1 {
+            return Decision::Run {
+                why: "what an earlier provisioning made may be left: removed with --prune",
+            };
+        }
+        Decision::Skip
+    }
+
+    /// The names of this datastore's markers among `configs`.
+    pub fn markers<'o>(&self, configs: &'o [crate::plan::ObservedObject]) -> Vec<&'o str> {
+        configs
+            .iter()
+            .filter(|c| c.label(PROVISIONED) == Some(self.datastore.as_str()))
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+}
+
 /// A provisioning `up` will run (its marker is not there): why, and the logins it makes sure of.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Pending {
@@ -210,33 +262,18 @@ pub fn pending(
     let newest = observed.newest_secrets();
     let mut out = Vec::new();
     for pr in provisions {
-        let markers: Vec<&str> = observed
-            .configs
-            .iter()
-            .filter(|c| c.label(PROVISIONED) == Some(pr.datastore.as_str()))
-            .map(|c| c.name.as_str())
-            .collect();
         let versions: Option<Vec<String>> = pr
             .secrets()
             .iter()
             .map(|s| newest.get(*s).map(|o| o.name.clone()))
             .collect();
-        let why = match versions {
-            None => Some("passwords to be made first".to_string()),
-            Some(v) if !markers.contains(&pr.marker(namespace, &v).as_str()) => Some(
-                if markers.is_empty() {
-                    "never provisioned"
-                } else {
-                    "logins or passwords changed"
-                }
-                .to_string(),
-            ),
-            Some(_) if prune && markers.len() > 1 => Some(
-                "logins an earlier provisioning made may be left: removed with --prune".to_string(),
-            ),
-            Some(_) => None,
-        };
-        if let Some(why) = why {
+        let decision = pr.decide(
+            namespace,
+            &pr.markers(&observed.configs),
+            versions.as_deref(),
+            prune,
+        );
+        if let Decision::Run { why } = decision {
             out.push(Pending {
                 datastore: pr.datastore.clone(),
                 logins: pr
@@ -244,7 +281,7 @@ pub fn pending(
                     .iter()
                     .map(|l| format!("{}@{}", l.user, l.vhost))
                     .collect(),
-                why,
+                why: why.to_string(),
             });
         }
     }

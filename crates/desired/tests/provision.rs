@@ -126,3 +126,47 @@ fn the_marker_changes_with_the_logins_and_the_secret_versions_only() {
     other.logins[0].vhost = "shared".into();
     assert_ne!(m1, other.marker("sprocket", &v1));
 }
+
+#[test]
+fn a_provisioning_runs_only_when_its_marker_is_missing_or_prune_has_work() {
+    use sprocket_desired::provision::Decision;
+    let p = example("offline");
+    let d = desired(&p);
+    let pr = &d.provisions[0];
+    let v1 = vec![
+        "sprocket_rabbitmq-admin-password-v1".to_string(),
+        "sprocket_demo-rabbitmq-password-v1".to_string(),
+    ];
+    let m1 = pr.marker("sprocket", &v1);
+    let older = "sprocket_provisioned-rabbitmq-000000000000";
+    let run = |why| Decision::Run { why };
+    assert_eq!(
+        pr.decide("sprocket", &[], None, false),
+        run("passwords to be made first")
+    );
+    assert_eq!(
+        pr.decide("sprocket", &[], Some(&v1), false),
+        run("never provisioned")
+    );
+    assert_eq!(
+        pr.decide("sprocket", &[older], Some(&v1), false),
+        run("logins or passwords changed")
+    );
+    // Its marker: nothing to do, also when an earlier marker is left, unless pruning.
+    assert_eq!(
+        pr.decide("sprocket", &[&m1], Some(&v1), false),
+        Decision::Skip
+    );
+    assert_eq!(
+        pr.decide("sprocket", &[&m1], Some(&v1), true),
+        Decision::Skip
+    );
+    assert_eq!(
+        pr.decide("sprocket", &[older, &m1], Some(&v1), false),
+        Decision::Skip
+    );
+    assert_eq!(
+        pr.decide("sprocket", &[older, &m1], Some(&v1), true),
+        run("what an earlier provisioning made may be left: removed with --prune")
+    );
+}

@@ -16,7 +16,7 @@ use crate::output::Progress;
 use serde::Serialize;
 use sprocket_datastores::{JobResult, LoginResult};
 use sprocket_desired::plan::Observed;
-use sprocket_desired::provision::{Provision, JOB_ENV, PROVISIONED};
+use sprocket_desired::provision::{Decision, Provision, JOB_ENV, PROVISIONED};
 use sprocket_desired::state::ConfigSpec;
 use sprocket_docker::{Engine, JobSpec, Refs};
 use std::time::Duration;
@@ -70,8 +70,8 @@ pub(super) async fn run(
         .iter()
         .filter(|c| c.label(PROVISIONED) == Some(pr.datastore.as_str()))
         .collect();
-    let current = markers.iter().any(|c| c.name == marker);
-    if current && (!prune || markers.len() == 1) {
+    let names: Vec<&str> = markers.iter().map(|c| c.name.as_str()).collect();
+    if pr.decide(namespace, &names, Some(&versions), prune) == Decision::Skip {
         return Ok(ProvisionReport {
             datastore: pr.datastore.clone(),
             ran: false,
@@ -81,6 +81,7 @@ pub(super) async fn run(
             removed: Vec::new(),
         });
     }
+    let current = names.contains(&marker.as_str());
     let job = pr.job(namespace, prune);
     let doc = serde_json::to_string(&job).expect("serialisable");
     let spec = JobSpec {
