@@ -24,16 +24,15 @@ const ENV: &str = "e2e-sec";
 const HTTP_PORT: u16 = 18280;
 
 struct Env {
-    dir: PathBuf,
-    home: PathBuf,
-    spec: PathBuf,
+    /// The scratch platform (its folder, HOME and spec; taken down when dropped).
+    s: common::Scratch,
     /// Everything every command printed, for the canary check.
     printed: std::cell::RefCell<String>,
 }
 
 impl Env {
     fn ctl(&self, args: &[&str]) -> Run {
-        let r = common::sprocketctl(&self.home, &self.spec, ENV, args);
+        let r = self.s.ctl(args);
         self.printed
             .borrow_mut()
             .push_str(&format!("{}\n{}\n", r.stdout, r.stderr));
@@ -41,40 +40,18 @@ impl Env {
     }
 
     fn source(&self, text: &str) {
-        std::fs::write(self.dir.join("secrets.env"), text).unwrap();
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = common::sprocketctl(&self.home, &self.spec, ENV, &["-q", "down", "--volumes"]);
-        let _ = std::fs::remove_dir_all(&self.dir);
+        std::fs::write(self.s.dir.join("secrets.env"), text).unwrap();
     }
 }
 
 fn setup() -> Env {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = std::env::temp_dir().join(format!("sprocket-sec-e2e-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let home = dir.join("home");
-    std::fs::create_dir_all(dir.join("config")).unwrap();
-    std::fs::create_dir_all(&home).unwrap();
-    for e in std::fs::read_dir(repo.join("examples/sprocket/config")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.join("config").join(e.file_name())).unwrap();
-    }
-    let example = std::fs::read_to_string(repo.join("examples/sprocket/sprocket.yaml")).unwrap();
     // The demo refuses a key that starts with `revoked-` (its health check fails): a consumer
     // that refuses a rotated value.
     let env = format!(
         "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: 18643\n    secrets_from: dotenv:secrets.env\n    services: {{ demo: {{ env: {{ DEMO_REFUSE_PREFIX: revoked- }} }} }}\n"
     );
-    let spec = dir.join("sprocket.yaml");
-    std::fs::write(&spec, format!("{}\n{env}", example.trim_end())).unwrap();
     Env {
-        dir,
-        home,
-        spec,
+        s: common::Scratch::new("sec-e2e", ENV, &env),
         printed: Default::default(),
     }
 }
@@ -172,8 +149,8 @@ fn changed(report: &Value) -> Vec<String> {
 /// root token from the keyring).
 async fn vault_version(env: &Env, secret: &str) -> u64 {
     let k = sprocket_vault::Keyring::open(
-        &env.dir.join(format!("keyrings/{NS}.age")),
-        &env.home.join(".config/sprocket/identity.txt"),
+        &env.s.dir.join(format!("keyrings/{NS}.age")),
+        &env.s.home.join(".config/sprocket/identity.txt"),
     )
     .unwrap();
     let (s, v) = common::vault_api(
@@ -239,7 +216,7 @@ async fn secrets_from_source_to_running_tasks() {
     );
     assert_eq!(
         l["demo-api-key"]["source"],
-        "dotenv:".to_string() + env.dir.join("secrets.env").to_str().unwrap()
+        "dotenv:".to_string() + env.s.dir.join("secrets.env").to_str().unwrap()
     );
     // Generated secrets differ from each other.
     assert_ne!(
@@ -419,7 +396,7 @@ async fn secrets_from_source_to_running_tasks() {
     {
         seen.push_str(&docker(&["inspect", c]));
     }
-    for f in walk(&env.dir) {
+    for f in walk(&env.s.dir) {
         if f.file_name().is_some_and(|n| n == "secrets.env") {
             continue;
         }
