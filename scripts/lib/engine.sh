@@ -81,8 +81,14 @@ engine_ensure() {
         # Detached into its own session so it outlives this script and its terminal.
         # Started from a subshell (no job control there), so setsid execs in place
         # instead of forking and $! is dockerd's own pid, even when the caller is an
-        # interactive shell.
-        pid=$( (setsid nohup dockerd --host unix:///var/run/docker.sock \
+        # interactive shell. Descriptors beyond stdio are closed first: dockerd outlives its
+        # caller and would hold whatever the caller had open (seen: `flock LOCK scripts/test`
+        # left the lock held by dockerd, so every later `flock LOCK cargo …` waited forever).
+        pid=$( (for fd in /proc/$BASHPID/fd/*; do
+                    fd=${fd##*/}
+                    if (( fd > 2 )); then eval "exec $fd>&-"; fi
+                done 2>/dev/null
+                setsid nohup dockerd --host unix:///var/run/docker.sock \
                     --pidfile "$SPROCKET_DOCKERD_PIDFILE" \
                     >>"$SPROCKET_DOCKERD_LOG" 2>&1 </dev/null &
                 echo $!) )
