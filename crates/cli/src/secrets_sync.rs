@@ -141,13 +141,19 @@ pub async fn sync(
         },
     };
     let all: Vec<&Want> = std::iter::once(&key_want).chain(wants).collect();
-    let mut now = BTreeMap::new();
-    for w in &all {
-        now.insert(
-            w.secret.clone(),
-            current(api, &w.secret, &w.location).await?,
-        );
-    }
+    // Read concurrently (a few at a time): with a hundred secrets, one after another made the
+    // no-op `up` wait ≈ 0.4 s on Vault alone.
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    let now: BTreeMap<String, _> = stream::iter(all.iter().map(|w| async move {
+        current(api, &w.secret, &w.location)
+            .await
+            .map(|c| (w.secret.clone(), c))
+    }))
+    .buffered(8)
+    .try_collect::<Vec<_>>()
+    .await?
+    .into_iter()
+    .collect();
     let owned: Vec<Want> = all.into_iter().cloned().collect();
     let steps = plan::plan(
         &owned,
