@@ -132,6 +132,7 @@ fn write_spec(dir: &Path) {
         format!("{}\n{env}", text.trim_end()),
     )
     .unwrap();
+    common::seed_postgres(&dir.join(".secrets/offline.env"));
     let config = dir.join("config");
     std::fs::create_dir_all(&config).unwrap();
     for e in std::fs::read_dir(repo().join("examples/sprocket/config")).unwrap() {

@@ -8,6 +8,10 @@
 //! - dropping the access and `up --prune` removes the user and the vhost sprocketctl made, but
 //!   never a user made by hand;
 //! - a hand-made user of a wanted name is refused (exit 5, named), never taken over;
+//! - the demo's `access: { postgres: {} }` gives it its own role owning its own database on the
+//!   real PostgreSQL 15 outside the swarm (`sprocket-ds_demo`, over TLS, a SCRAM verifier): it
+//!   writes there and cannot open a database made by hand; a changed login hands the database
+//!   over and `--prune` removes the old role, never a hand-made one;
 //! - the password never appears in any output, `docker service inspect` or task log.
 
 mod common;
@@ -30,14 +34,54 @@ fn demo(path: &str) -> Value {
     panic!("the demo does not answer {path} through Traefik");
 }
 
-fn rabbitmq_check(v: &Value) -> Value {
+fn named_check(v: &Value, name: &str) -> Value {
     v["checks"]
         .as_array()
         .unwrap_or_else(|| panic!("no checks in {v}"))
         .iter()
-        .find(|c| c["name"] == "rabbitmq")
+        .find(|c| c["name"] == name)
         .cloned()
         .unwrap()
+}
+
+fn rabbitmq_check(v: &Value) -> Value {
+    named_check(v, "rabbitmq")
+}
+
+/// One datastore's provisioning in an `up` report.
+fn provisioned<'v>(report: &'v Value, datastore: &str) -> &'v Value {
+    report["provisioned"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no provisioning in {report}"))
+        .iter()
+        .find(|p| p["datastore"] == datastore)
+        .unwrap_or_else(|| panic!("no provisioning of {datastore} in {report}"))
+}
+
+/// `psql` as the server's own superuser (peer login on its socket, as the operator of a
+/// managed database could not — for checking and for the hand-made objects only).
+fn psql(sql: &str) -> String {
+    let (ok, out) = common::run_status(
+        "runuser",
+        &[
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-X",
+            "-At",
+            "-h",
+            "/var/run/postgresql",
+            "-p",
+            "5433",
+            "-d",
+            "postgres",
+            "-c",
+            sql,
+        ],
+    );
+    assert!(ok, "psql {sql}: {out}");
+    out
 }
 
 /// `rabbitmqctl ARGS…` in the RabbitMQ container.
@@ -81,6 +125,16 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         &format!("\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: 18743\n    secrets_from: dotenv:secrets.env\n"),
     );
     let _ = s.ctl(&["-q", "down", "--volumes"]);
+    // The PostgreSQL server outlives deploys (it is outside the swarm): what an earlier run
+    // of this test left there goes first.
+    let pg_clean = || {
+        psql("DROP DATABASE IF EXISTS \"sprocket-ds_demo\"");
+        psql("DROP DATABASE IF EXISTS handmade_ds");
+        for role in ["sprocket-ds_demo", "sprocket-ds_demo2", "handmade_ds_role"] {
+            psql(&format!("DROP ROLE IF EXISTS \"{role}\""));
+        }
+    };
+    pg_clean();
     assert_eq!(s.ctl(&["-q", "vault", "keygen"]).code, 0);
     assert_eq!(s.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
     let mut printed = String::new();
@@ -90,8 +144,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     printed.push_str(&(up.stdout.clone() + &up.stderr));
     assert_eq!(up.code, 0, "{}", up.stdout);
     let report = up.json();
-    let p = &report["provisioned"][0];
-    assert_eq!(p["datastore"], "rabbitmq");
+    let p = provisioned(&report, "rabbitmq");
     assert_eq!(p["ran"], true);
     assert_eq!(
         p["logins"],
@@ -140,6 +193,47 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         "{other}"
     );
     assert!(users().contains(&"demo".to_string()));
+    // PostgreSQL: its own role owns its own database (both named after the namespace), made
+    // before it started, reached over TLS; a database made by hand is closed to it.
+    let pg = provisioned(&report, "postgres");
+    assert_eq!(pg["ran"], true);
+    assert_eq!(pg["logins"][0]["user"], "sprocket-ds_demo");
+    assert!(
+        ["created", "unchanged", "updated"].contains(&pg["logins"][0]["outcome"].as_str().unwrap()),
+        "{pg}"
+    );
+    let check = named_check(&demo("/"), "postgres");
+    assert_eq!(check["ok"], true, "{check}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("connected as sprocket-ds_demo to sprocket-ds_demo over TLS"),
+        "{check}"
+    );
+    assert_eq!(
+        psql("SELECT pg_get_userbyid(datdba), shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'sprocket-ds_demo'"),
+        "sprocket-ds_demo|sprocketctl-sprocket-ds"
+    );
+    assert!(
+        psql("SELECT rolpassword FROM pg_authid WHERE rolname = 'sprocket-ds_demo'")
+            .starts_with("SCRAM-SHA-256$4096:"),
+        "a SCRAM verifier is stored"
+    );
+    psql("DROP DATABASE IF EXISTS handmade_ds");
+    psql("CREATE DATABASE handmade_ds");
+    psql("REVOKE ALL ON DATABASE handmade_ds FROM PUBLIC");
+    let other = demo("/pg?database=handmade_ds");
+    assert_eq!(other["ok"], false, "{other}");
+    assert!(
+        other["detail"]
+            .as_str()
+            .unwrap()
+            .contains("permission denied"),
+        "{other}"
+    );
+    psql("DROP ROLE IF EXISTS handmade_ds_role");
+    psql("CREATE ROLE handmade_ds_role LOGIN");
     let password = |when: &str| {
         let c = common::container_of(NS, "demo");
         let (ok, pw) = docker_status(&["exec", &c, "cat", "/run/secrets/rabbitmq-password"]);
@@ -157,7 +251,9 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         again["calls"],
         serde_json::json!({ "create": 0, "update": 0, "remove": 0 })
     );
-    assert_eq!(again["provisioned"][0]["ran"], false);
+    for p in again["provisioned"].as_array().unwrap() {
+        assert_eq!(p["ran"], false, "{p}");
+    }
     let plan = s.ctl(&["-o", "json", "plan", "--detailed-exitcode"]);
     printed.push_str(&(plan.stdout.clone() + &plan.stderr));
     assert_eq!(plan.code, 0, "{}", plan.stdout);
@@ -198,11 +294,9 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     printed.push_str(&(rot.stdout.clone() + &rot.stderr));
     assert_eq!(rot.code, 0, "{}", rot.stdout);
     let rot = rot.json();
-    assert_eq!(rot["deploy"]["provisioned"][0]["ran"], true);
-    assert_eq!(
-        rot["deploy"]["provisioned"][0]["logins"][0]["changed"],
-        serde_json::json!(["password"])
-    );
+    let p = provisioned(&rot["deploy"], "rabbitmq");
+    assert_eq!(p["ran"], true);
+    assert_eq!(p["logins"][0]["changed"], serde_json::json!(["password"]));
     let check = rabbitmq_check(&demo("/"));
     assert_eq!(check["ok"], true, "after the rotation: {check}");
     let (_, services) = docker_status(&["service", "ls", "--format", "{{.Name}}"]);
@@ -210,17 +304,46 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     values.push(password("after the rotation"));
     assert_ne!(values[0], values[1]);
 
-    // 4. the demo no longer asks for access: `up --prune` removes its user and vhost, never
-    //    the hand-made `ops`.
-    s.edit("        access: { rabbitmq: {} }\n", "");
+    // 4. the demo no longer asks for RabbitMQ access and logs in to PostgreSQL as another
+    //    role: `up --prune` removes its RabbitMQ user and vhost, never the hand-made `ops`; the
+    //    database goes to the new role, the old role is removed, the hand-made role stays.
+    s.edit(
+        "        access: { rabbitmq: {}, postgres: {} }\n",
+        "        access: { postgres: { user: sprocket-ds_demo2 } }\n",
+    );
     let pruned = s.ctl(&["-o", "json", "up", "--prune", "--timeout", "120"]);
     printed.push_str(&(pruned.stdout.clone() + &pruned.stderr));
     assert_eq!(pruned.code, 0, "{}", pruned.stdout);
     let pruned = pruned.json();
     assert_eq!(
-        pruned["provisioned"][0]["removed"],
+        provisioned(&pruned, "rabbitmq")["removed"],
         serde_json::json!(["user demo", "vhost demo"])
     );
+    let pg = provisioned(&pruned, "postgres");
+    assert_eq!(
+        pg["removed"],
+        serde_json::json!(["role sprocket-ds_demo"]),
+        "{pg}"
+    );
+    assert_eq!(pg["logins"][0]["user"], "sprocket-ds_demo2");
+    assert_eq!(
+        pg["logins"][0]["changed"],
+        serde_json::json!(["owner"]),
+        "{pg}"
+    );
+    assert_eq!(
+        psql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'sprocket-ds_demo'"),
+        "sprocket-ds_demo2"
+    );
+    let roles = psql(
+        "SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE '%ds_%'",
+    );
+    assert!(
+        !roles.split(',').any(|r| r == "sprocket-ds_demo"),
+        "{roles}"
+    );
+    assert!(roles.split(',').any(|r| r == "handmade_ds_role"), "{roles}");
+
     let u = users();
     assert!(!u.contains(&"demo".to_string()), "{u:?}");
     assert!(u.contains(&"ops".to_string()), "{u:?}");
@@ -229,8 +352,8 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     // 5. a user of the wanted name made by hand is somebody else's: refused, named, untouched.
     rabbitmqctl(&["add_user", "demo", "made-by-hand-demo-password"]);
     s.edit(
-        "        secrets:\n          - redis-password\n          - demo-api-key",
-        "        access: { rabbitmq: {} }\n        secrets:\n          - redis-password\n          - demo-api-key",
+        "        access: { postgres: { user: sprocket-ds_demo2 } }\n",
+        "        access: { rabbitmq: {}, postgres: { user: sprocket-ds_demo2 } }\n",
     );
     let plan = s.ctl(&["-o", "json", "plan", "--detailed-exitcode"]);
     printed.push_str(&(plan.stdout.clone() + &plan.stderr));
@@ -283,4 +406,6 @@ fn every_consumer_gets_its_own_login_made_by_up() {
             assert!(!logs.contains(needle), "a password in {svc}'s log");
         }
     }
+    drop(s);
+    pg_clean();
 }

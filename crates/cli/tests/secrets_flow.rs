@@ -41,6 +41,8 @@ impl Env {
 
     fn source(&self, text: &str) {
         std::fs::write(self.s.dir.join("secrets.env"), text).unwrap();
+        // The local PostgreSQL's administrator, after the test's own lines.
+        common::seed_postgres(&self.s.dir.join("secrets.env"));
     }
 }
 

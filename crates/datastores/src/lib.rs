@@ -8,8 +8,10 @@
 //! where the datastore takes one, so it never crosses the wire in clear; the outcome names
 //! logins, never values. The administrator's own password does travel: as HTTP Basic auth to
 //! RabbitMQ's management API, on the provisioning network only the task and the datastore join
-//! (an unencrypted overlay between nodes).
+//! (an unencrypted overlay between nodes). PostgreSQL's administrator logs in with SCRAM, which
+//! never sends it.
 
+pub mod postgres;
 pub mod rabbitmq;
 
 use serde::{Deserialize, Serialize};
@@ -108,5 +110,6 @@ pub async fn provision(
 ) -> Result<JobResult, ProvisionError> {
     match job.kind {
         DatastoreKind::Rabbitmq => rabbitmq::provision(job, read).await,
+        DatastoreKind::Postgres => postgres::provision(job, read).await,
     }
 }

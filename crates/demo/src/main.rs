@@ -3,7 +3,8 @@
 //! `DEMO_CHECKS` (`name=host:port,…`) and speaks its protocol for real — Redis: `AUTH` with the
 //! password in `DEMO_REDIS_PASSWORD_FILE` when set, then `PING` → `+PONG`;
 //! RabbitMQ: the AMQP 0-9-1 handshake, logging in as `DEMO_AMQP_USER` on `DEMO_AMQP_VHOST` with
-//! the password in `DEMO_AMQP_PASSWORD_FILE` when set (else up to `connection.start`) — and
+//! the password in `DEMO_AMQP_PASSWORD_FILE` when set (else up to `connection.start`);
+//! PostgreSQL: its own role and database (`DEMO_PG_*`, see `pg.rs`), writing a row — and
 //! answers JSON with the
 //! outcome (200 when every check passes, 503 otherwise). `/healthz` answers 200 while the
 //! process serves; `sprocket-demo probe` calls it (the container health check: no curl needed).
@@ -16,10 +17,11 @@
 //! that with `DEMO_REFUSE_PREFIX` — while a secret file's value starts with it, `/healthz`
 //! answers 503, so its health check fails (how a rotation that its consumer refuses is tested).
 //!
-//! The standard library and an HMAC: it builds in seconds and runs in the locally built Debian
-//! image.
+//! The standard library, an HMAC and sprocketctl's own PostgreSQL client; it runs in the
+//! locally built Debian image.
 
 mod amqp;
+mod pg;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -95,6 +97,20 @@ fn handle(mut conn: TcpStream) {
                     format!("{{\"ok\":false,\"detail\":\"{}\"}}", esc(&e)),
                 ),
             }
+        }
+        p if p.starts_with("/pg?database=") => {
+            // Its own login on another database: refused unless it was granted.
+            let database = &p["/pg?database=".len()..];
+            let result =
+                target_of(&["postgres", "pg"]).and_then(|t| pg::try_database(&t, database));
+            let (ok, d) = match result {
+                Ok(d) => (true, d),
+                Err(e) => (false, e),
+            };
+            (
+                "200 OK",
+                format!("{{\"ok\":{ok},\"detail\":\"{}\"}}", esc(&d)),
+            )
         }
         "/fingerprints" => match fingerprints() {
             Ok(body) => ("200 OK", body),
@@ -209,6 +225,9 @@ fn connect(target: &str) -> Result<TcpStream, String> {
 }
 
 fn check(name: &str, target: &str) -> Result<String, String> {
+    if name.contains("postgres") || name == "pg" {
+        return pg::check(target);
+    }
     let mut s = connect(target)?;
     if name.contains("redis") {
         let mut reply = |cmd: &[&str]| -> Result<String, String> {
@@ -255,15 +274,20 @@ fn check(name: &str, target: &str) -> Result<String, String> {
     }
 }
 
-/// A login other than the configured one (`/amqp?vhost=X`, `/amqp?guest`).
-fn amqp_try(query: &str) -> Result<String, String> {
-    let target = std::env::var("DEMO_CHECKS")
+/// The target of the first check in `DEMO_CHECKS` whose name contains one of `names`.
+fn target_of(names: &[&str]) -> Result<String, String> {
+    std::env::var("DEMO_CHECKS")
         .unwrap_or_default()
         .split(',')
         .filter_map(|i| i.split_once('='))
-        .find(|(n, _)| n.contains("rabbit") || n.contains("amqp"))
+        .find(|(n, _)| names.iter().any(|x| n.contains(x)))
         .map(|(_, t)| t.trim().to_string())
-        .ok_or("no rabbitmq in DEMO_CHECKS")?;
+        .ok_or_else(|| format!("no {} in DEMO_CHECKS", names[0]))
+}
+
+/// A login other than the configured one (`/amqp?vhost=X`, `/amqp?guest`).
+fn amqp_try(query: &str) -> Result<String, String> {
+    let target = target_of(&["rabbit", "amqp"])?;
     let mut s = connect(&target)?;
     if query == "guest" {
         return amqp::login(&mut s, "guest", "guest", "/");

@@ -300,6 +300,15 @@ fn service(ns: &str, s: &ServiceSpec) -> Value {
             m.insert(k.into(), json!(v));
         }
     }
+    if !s.hosts.is_empty() {
+        // The Engine API's `IP NAME`; compose writes `NAME:IP`.
+        let hosts: Vec<String> = s
+            .hosts
+            .iter()
+            .filter_map(|h| h.split_once(' ').map(|(ip, name)| format!("{name}:{ip}")))
+            .collect();
+        m.insert("extra_hosts".into(), json!(hosts));
+    }
     if !s.mounts.is_empty() {
         let mounts: Vec<Value> = s
             .mounts

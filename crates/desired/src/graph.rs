@@ -159,7 +159,8 @@ pub fn graph(p: &Platform, d: &DesiredState, vault_step: bool) -> Graph {
             if let Some(model) = p.service(&s.short_name) {
                 for a in &model.access {
                     let ds = full(&a.on);
-                    if wanted.contains_key(ds.as_str()) {
+                    let external = d.provisions.iter().any(|p| p.service == ds && !p.in_swarm);
+                    if external || wanted.contains_key(ds.as_str()) {
                         needs.push(Need {
                             on: Step::Provision(ds),
                             kind: NeedKind::Provision,
@@ -174,13 +175,23 @@ pub fn graph(p: &Platform, d: &DesiredState, vault_step: bool) -> Graph {
     // A datastore's provisioning: once the datastore has started (the task waits for it to
     // answer) and, where its passwords are made at the Vault step, after that.
     for pr in &d.provisions {
-        if !wanted.contains_key(pr.service.as_str()) {
+        let mut needs = Vec::new();
+        if pr.in_swarm {
+            if !wanted.contains_key(pr.service.as_str()) {
+                continue;
+            }
+            needs.push(Need {
+                on: Step::Service(pr.service.clone()),
+                kind: NeedKind::Started,
+            });
+        } else if !d
+            .layers
+            .iter()
+            .any(|l| l.name == pr.layer && !l.services.is_empty())
+        {
+            // An external's provisioning runs with the layer of its first consumer.
             continue;
         }
-        let mut needs = vec![Need {
-            on: Step::Service(pr.service.clone()),
-            kind: NeedKind::Started,
-        }];
         if vault_step && pr.secrets().iter().any(|s| d.is_vault_made(s)) {
             needs.push(Need {
                 on: Step::Vault,

@@ -5,12 +5,14 @@
 //! The task runs inside the swarm (`sprocketctl provision`, sprocketctl's own image), on a
 //! network only the datastore shares ([`names::provision_network`]): it works where the
 //! operator's machine cannot reach the datastore, and it is the only thing besides the
-//! consumers that reaches it.
+//! consumers that reaches it. An external datastore (a managed PostgreSQL that trusts only the
+//! swarm's nodes) is reached the way its consumers reach it, out of the swarm, from a network
+//! the task joins alone.
 
 use crate::labels as L;
 use serde::{Deserialize, Serialize};
 pub use sprocket_spec::model::DatastoreKind;
-use sprocket_spec::model::Platform;
+use sprocket_spec::model::{Platform, Privileges, SslMode};
 use sprocket_spec::names;
 use std::collections::BTreeMap;
 
@@ -20,18 +22,30 @@ pub const PROVISIONED: &str = "io.sprocket.provisioned";
 /// One datastore's provisioning.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Provision {
-    /// The datastore service (its name in the spec).
+    /// The datastore service or external (its name in the spec).
     pub datastore: String,
-    /// Its Docker service name (`<ns>_<datastore>`).
+    /// Its Docker service name (`<ns>_<datastore>`): the key of its step. An external has no
+    /// service of that name.
     pub service: String,
+    /// A service of the swarm (its provisioning waits for its task), or an external.
+    pub in_swarm: bool,
+    /// The layer of the datastore; an external's is its first consumer's.
     pub layer: String,
     pub kind: DatastoreKind,
+    /// Where the task reaches it: the service's name on the provisioning network, or the
+    /// external's host.
+    pub host: String,
     pub admin_user: String,
     /// Logical name of the secret with the administrator's password.
     pub admin_secret: String,
     pub admin_port: u16,
+    /// PostgreSQL: the administrator's database and TLS.
+    pub admin_database: String,
+    pub sslmode: SslMode,
     /// The network the task joins to reach the datastore.
     pub network: String,
+    /// Extra `/etc/hosts` lines of the task (an external on the Docker host).
+    pub hosts: Vec<String>,
     /// Every consumer's login, by service.
     pub logins: Vec<Login>,
     /// Labels of the task's service and of the marker config.
@@ -49,6 +63,9 @@ pub struct Login {
     pub configure: String,
     pub write: String,
     pub read: String,
+    /// PostgreSQL: the database and the login's privileges there.
+    pub database: String,
+    pub privileges: Privileges,
 }
 
 /// What the provisioning task reads (`SPROCKET_PROVISION`, JSON): where the datastore is, who
@@ -61,6 +78,11 @@ pub struct Job {
     pub port: u16,
     pub admin_user: String,
     pub admin_password_file: String,
+    /// PostgreSQL: the database the administrator connects to, and TLS.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub admin_database: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sslmode: Option<SslMode>,
     /// The marker of what we made (RabbitMQ: a user tag and a vhost tag): what carries it is
     /// ours; what does not is never changed or removed.
     pub owner: String,
@@ -74,10 +96,20 @@ pub struct JobLogin {
     pub service: String,
     pub user: String,
     pub password_file: String,
+    /// RabbitMQ.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub vhost: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub configure: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub write: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub read: String,
+    /// PostgreSQL.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub database: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privileges: Option<Privileges>,
 }
 
 /// The environment variable the task reads its [`Job`] from.
@@ -94,16 +126,14 @@ pub fn secret_file(logical: &str) -> String {
 }
 
 /// Every datastore of the platform with its consumers' logins (a datastore nobody asks access
-/// to still appears: a `--prune` run removes the logins its former consumers left).
+/// to still appears: a `--prune` run removes the logins its former consumers left): the
+/// services with `datastore:`, then the externals with an administrator.
 pub fn provisions(p: &Platform) -> Vec<Provision> {
     let ns = p.environment.namespace.as_str();
-    let mut out = Vec::new();
-    for ds in p.services() {
-        let Some(d) = &ds.datastore else { continue };
-        let logins = p
-            .services()
+    let logins = |ds: &str| -> Vec<Login> {
+        p.services()
             .flat_map(|c| c.access.iter().map(move |a| (c, a)))
-            .filter(|(_, a)| a.on == ds.name)
+            .filter(|(_, a)| a.on == ds)
             .map(|(c, a)| Login {
                 service: c.name.clone(),
                 user: a.user.clone(),
@@ -112,44 +142,108 @@ pub fn provisions(p: &Platform) -> Vec<Provision> {
                 configure: a.configure.clone(),
                 write: a.write.clone(),
                 read: a.read.clone(),
+                database: a.database.clone(),
+                privileges: a.privileges,
             })
-            .collect();
-        let labels = [
+            .collect()
+    };
+    let labels = |layer: &str, ds: &str| -> BTreeMap<String, String> {
+        [
             (L::MANAGED_BY, L::MANAGED_BY_VALUE.to_string()),
             (L::NAMESPACE, ns.to_string()),
             (L::ENVIRONMENT, p.environment.name.clone()),
-            (L::LAYER, ds.layer.clone()),
-            (L::NAME, format!("provision-{}", ds.name)),
-            (PROVISIONED, ds.name.clone()),
+            (L::LAYER, layer.to_string()),
+            (L::NAME, format!("provision-{ds}")),
+            (PROVISIONED, ds.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        .collect()
+    };
+    let mut out = Vec::new();
+    for ds in p.services() {
+        let Some(d) = &ds.datastore else { continue };
         out.push(Provision {
             datastore: ds.name.clone(),
             service: crate::state::service_name(ns, &ds.name),
+            in_swarm: true,
             layer: ds.layer.clone(),
             kind: d.kind,
+            host: ds.name.clone(),
             admin_user: d.admin_user.clone(),
             admin_secret: d.admin_secret.clone(),
             admin_port: d.admin_port,
+            admin_database: d.admin_database.clone(),
+            sslmode: d.sslmode,
             network: names::provision_network(ns, &ds.name),
+            hosts: Vec::new(),
+            logins: logins(&ds.name),
+            labels: labels(&ds.layer, &ds.name),
+        });
+    }
+    for x in &p.externals {
+        let Some(d) = &x.datastore else { continue };
+        // Only where a consumer running here logs in: an environment that runs none of them
+        // (production without the demo, a test without it) needs neither the server nor its
+        // administrator's password. (So dropping an external's last consumer leaves its role:
+        // the prune runs with the next consumer's provisioning.)
+        let logins = logins(&x.name);
+        if logins.is_empty() {
+            continue;
+        }
+        // Its step belongs with its first consumer (the earliest layer that logs in).
+        let layer = p
+            .services()
+            .find(|c| c.access.iter().any(|a| a.on == x.name))
+            .or_else(|| p.services().next())
+            .map(|c| c.layer.clone())
+            .unwrap_or_default();
+        out.push(Provision {
+            datastore: x.name.clone(),
+            service: crate::state::service_name(ns, &x.name),
+            in_swarm: false,
+            layer: layer.clone(),
+            kind: d.kind,
+            host: x.host.clone().unwrap_or_default(),
+            admin_user: d.admin_user.clone(),
+            admin_secret: d.admin_secret.clone(),
+            admin_port: d.admin_port,
+            admin_database: d.admin_database.clone(),
+            sslmode: d.sslmode,
+            network: names::provision_network(ns, &x.name),
+            hosts: crate::state::docker_host_entries(p, std::slice::from_ref(&x.name)),
             logins,
-            labels,
+            labels: labels(&layer, &x.name),
         });
     }
     out
 }
 
 impl Provision {
+    /// How progress names it: the datastore's service, or the external by its name.
+    pub fn step_name(&self) -> String {
+        if self.in_swarm {
+            self.service.clone()
+        } else {
+            format!("{} (external)", self.datastore)
+        }
+    }
+
     /// The task's document.
     pub fn job(&self, namespace: &str, prune: bool) -> Job {
+        let postgres = self.kind == DatastoreKind::Postgres;
         Job {
             kind: self.kind,
-            host: self.datastore.clone(),
+            host: self.host.clone(),
             port: self.admin_port,
             admin_user: self.admin_user.clone(),
             admin_password_file: secret_file(&self.admin_secret),
+            admin_database: if postgres {
+                self.admin_database.clone()
+            } else {
+                String::new()
+            },
+            sslmode: postgres.then_some(self.sslmode),
             owner: owner(namespace),
             logins: self
                 .logins
@@ -162,6 +256,8 @@ impl Provision {
                     configure: l.configure.clone(),
                     write: l.write.clone(),
                     read: l.read.clone(),
+                    database: l.database.clone(),
+                    privileges: postgres.then_some(l.privileges),
                 })
                 .collect(),
             prune,
@@ -186,6 +282,21 @@ impl Provision {
             self.datastore,
             crate::state::short_hash(&doc)
         )
+    }
+}
+
+impl Login {
+    /// `user@vhost`, or `user@database (privileges)`.
+    pub fn describe(&self, kind: DatastoreKind) -> String {
+        match kind {
+            DatastoreKind::Rabbitmq => format!("{}@{}", self.user, self.vhost),
+            DatastoreKind::Postgres => format!(
+                "{}@{} ({})",
+                self.user,
+                self.database,
+                self.privileges.name()
+            ),
+        }
     }
 }
 
@@ -245,7 +356,7 @@ impl Provision {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Pending {
     pub datastore: String,
-    /// `user@vhost` of every login.
+    /// `user@vhost` (RabbitMQ) or `user@database (privileges)` (PostgreSQL) of every login.
     pub logins: Vec<String>,
     pub why: String,
 }
@@ -276,11 +387,7 @@ pub fn pending(
         if let Decision::Run { why } = decision {
             out.push(Pending {
                 datastore: pr.datastore.clone(),
-                logins: pr
-                    .logins
-                    .iter()
-                    .map(|l| format!("{}@{}", l.user, l.vhost))
-                    .collect(),
+                logins: pr.logins.iter().map(|l| l.describe(pr.kind)).collect(),
                 why: why.to_string(),
             });
         }

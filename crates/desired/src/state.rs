@@ -104,6 +104,12 @@ pub struct ServiceSpec {
     pub args: Option<Vec<String>>,
     pub env: BTreeMap<String, String>,
     pub hostname: Option<String>,
+    /// Extra lines of the task's `/etc/hosts`, as the Engine API takes them: `IP NAME`
+    /// (`host-gateway host.docker.internal` where it uses an external on the Docker host).
+    /// Left out of the document when empty: the spec hash of every other service stays as it
+    /// was before this field existed (no update after an upgrade).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
     pub user: Option<String>,
     pub workdir: Option<String>,
     pub mounts: Vec<MountSpec>,
@@ -278,6 +284,7 @@ pub fn desired<'a>(p: &'a Platform) -> DesiredState {
 
     let edge = p.edge();
     let proxy = p.docker_api_proxy();
+    let provisions = crate::provision::provisions(p);
 
     // service → networks it joins
     let mut joins: BTreeMap<&'a str, BTreeSet<String>> = BTreeMap::new();
@@ -316,6 +323,13 @@ pub fn desired<'a>(p: &'a Platform) -> DesiredState {
             (ds.layer.clone(), format!("provision-{}", ds.name)),
         );
         joins.entry(ds.name.as_str()).or_default().insert(net);
+    }
+    // An external datastore's: the task alone joins it, for its way out of the swarm.
+    for pr in provisions.iter().filter(|pr| !pr.in_swarm) {
+        nets.insert(
+            pr.network.clone(),
+            (pr.layer.clone(), format!("provision-{}", pr.datastore)),
+        );
     }
     if let Some(edge) = edge {
         // One edge network per routed service: Traefik reaches each, they never reach each
@@ -462,6 +476,31 @@ pub fn desired<'a>(p: &'a Platform) -> DesiredState {
                 proxy,
             ));
         }
+        // An external datastore's administrator: no service mounts its password, the
+        // provisioning task does (a Docker secret like the others, kept in Vault likewise).
+        for pr in provisions
+            .iter()
+            .filter(|pr| !pr.in_swarm && pr.layer == layer.name)
+        {
+            if listed(&layers, &secrets, &pr.admin_secret) {
+                continue;
+            }
+            let Some(spec) = p.secrets.iter().find(|x| x.name == pr.admin_secret) else {
+                continue;
+            };
+            let kept = p.vault.is_some()
+                && matches!(
+                    spec.source,
+                    model::SecretSource::Generate | model::SecretSource::Doppler
+                );
+            secrets.push(SecretRef {
+                name: spec.name.clone(),
+                prefix: secret_prefix(ns, &spec.name),
+                source: spec.source,
+                labels: base(&layer.name, &spec.name),
+                vault: kept.then(|| spec.vault_location(ns)),
+            });
+        }
         layers.push(DesiredLayer {
             name: layer.name.clone(),
             networks,
@@ -476,7 +515,7 @@ pub fn desired<'a>(p: &'a Platform) -> DesiredState {
         environment: env.name.clone(),
         layers,
         vault: crate::vault::config(p),
-        provisions: crate::provision::provisions(p),
+        provisions,
     }
 }
 
@@ -669,6 +708,7 @@ fn service(
         args,
         env: env_vars,
         hostname: s.hostname.clone(),
+        hosts: docker_host_entries(p, &s.uses_external),
         user: s.user.clone(),
         workdir: s.workdir.clone(),
         mounts,
@@ -721,6 +761,24 @@ fn service(
 
 /// Where the Docker API proxy finds the Docker socket: the target of its bind mount of a
 /// `docker.sock`, or the usual path.
+/// The host entry a task needs to reach an external on the Docker host
+/// (`host.docker.internal`, which only Docker Desktop resolves by itself): the engine resolves
+/// `host-gateway` to its bridge's address.
+pub fn docker_host_entries(p: &Platform, externals: &[String]) -> Vec<String> {
+    let on_host = p
+        .externals
+        .iter()
+        .any(|e| externals.contains(&e.name) && e.on_docker_host());
+    if on_host {
+        vec![format!(
+            "host-gateway {}",
+            model::External::HOST_GATEWAY_NAME
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
 fn docker_socket_target(s: &model::Service) -> String {
     s.volumes
         .iter()

@@ -30,12 +30,26 @@ fn a_service_waits_for_what_it_uses_and_for_vault_when_it_mounts_a_vault_made_se
             // derived from its `vault:` paths
             ("sprocket_vault".to_string(), NeedKind::Uses),
             ("vault (init/unseal/configure)".to_string(), NeedKind::Vault),
-            // its own RabbitMQ login (`access`)
+            // its own RabbitMQ login and PostgreSQL role (`access`)
             (
                 "sprocket_rabbitmq (provision logins)".to_string(),
                 NeedKind::Provision
             ),
+            (
+                "sprocket_postgres (provision logins)".to_string(),
+                NeedKind::Provision
+            ),
         ]
+    );
+    // The external PostgreSQL's provisioning waits for no service (there is none to start),
+    // only for the Vault step that makes the administrator's and the demo's passwords.
+    assert_eq!(
+        needs(&g, &Step::Provision("sprocket_postgres".into())),
+        [("vault (init/unseal/configure)".to_string(), NeedKind::Vault)]
+    );
+    assert_eq!(
+        needs(&g, &Step::Provision("sprocket_rabbitmq".into()))[0],
+        ("sprocket_rabbitmq".to_string(), NeedKind::Started)
     );
     // Data services use nothing, but their generated passwords are kept in Vault: they start
     // once the Vault step made their Docker secrets.
@@ -85,8 +99,14 @@ fn without_a_vault_step_nothing_waits_for_vault() {
                 "sprocket_rabbitmq (provision logins)".to_string(),
                 NeedKind::Provision
             ),
+            (
+                "sprocket_postgres (provision logins)".to_string(),
+                NeedKind::Provision
+            ),
         ]
     );
+    // Without a Vault step an external's provisioning can start at once.
+    assert!(needs(&g, &Step::Provision("sprocket_postgres".into())).is_empty());
     // What a failed rabbitmq takes with it: its provisioning and the demo (and nothing of the
     // infrastructure).
     let g = graph(&p, &d, true);
@@ -106,6 +126,7 @@ fn without_a_vault_step_nothing_waits_for_vault() {
         after_vault,
         [
             "sprocket_demo",
+            "sprocket_postgres (provision logins)",
             "sprocket_rabbitmq",
             "sprocket_rabbitmq (provision logins)",
             "sprocket_redis",

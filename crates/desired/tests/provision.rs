@@ -12,7 +12,11 @@ use sprocket_desired::state::desired;
 fn the_demo_gets_its_own_rabbitmq_login_on_its_own_vhost() {
     let p = example("offline");
     let d = desired(&p);
-    assert_eq!(d.provisions.len(), 1);
+    assert_eq!(
+        d.provisions.len(),
+        2,
+        "RabbitMQ, then the external PostgreSQL"
+    );
     let pr = &d.provisions[0];
     assert_eq!(
         (pr.datastore.as_str(), pr.service.as_str(), pr.kind),
@@ -48,6 +52,76 @@ fn the_demo_gets_its_own_rabbitmq_login_on_its_own_vhost() {
     assert_eq!(job.owner, "sprocketctl-sprocket");
     let text = serde_json::to_string(&job).unwrap();
     assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), job);
+    // RabbitMQ's job carries no PostgreSQL field: its marker (the job's hash) is the one
+    // earlier versions made, so an upgrade provisions nothing again.
+    for field in ["admin_database", "sslmode", "database", "privileges"] {
+        assert!(!text.contains(field), "{field} in {text}");
+    }
+}
+
+#[test]
+fn the_demo_gets_its_own_postgres_role_and_database_on_the_external_server() {
+    use sprocket_spec::model::{Privileges, SslMode};
+    let p = example("offline");
+    let d = desired(&p);
+    let pr = d
+        .provisions
+        .iter()
+        .find(|p| p.datastore == "postgres")
+        .expect("the external with an administrator is provisioned");
+    assert!(!pr.in_swarm);
+    assert_eq!(pr.kind, DatastoreKind::Postgres);
+    // Reached as its consumers reach it: the offline environment's host on the Docker host,
+    // with the host entry the engine resolves; from a network the task joins alone.
+    assert_eq!(
+        (pr.host.as_str(), pr.admin_port),
+        ("host.docker.internal", 5433)
+    );
+    assert_eq!(pr.hosts, ["host-gateway host.docker.internal"]);
+    assert_eq!(pr.network, "sprocket_provision_postgres");
+    assert!(d.services().all(|s| !s
+        .networks
+        .iter()
+        .any(|n| n.network == "sprocket_provision_postgres")));
+    assert_eq!(pr.layer, "platform", "its first consumer's layer");
+    // Namespaced names: environments may share one managed server.
+    let l = &pr.logins[0];
+    assert_eq!(
+        (
+            l.user.as_str(),
+            l.database.as_str(),
+            l.privileges,
+            l.secret.as_str()
+        ),
+        (
+            "sprocket_demo",
+            "sprocket_demo",
+            Privileges::Owner,
+            "demo-postgres-password"
+        )
+    );
+    let job = pr.job("sprocket", false);
+    assert_eq!(
+        (
+            job.admin_user.as_str(),
+            job.admin_database.as_str(),
+            job.sslmode
+        ),
+        ("doadmin", "defaultdb", Some(SslMode::Require))
+    );
+    assert_eq!(job.admin_password_file, "/run/secrets/db-password");
+    // The administrator's password is a Docker secret of the layer (no service mounts it).
+    let platform = d.layers.iter().find(|l| l.name == "platform").unwrap();
+    assert!(platform.secrets.iter().any(|s| s.name == "db-password"));
+    // The consumer reaches the host too, and learns its names through `{namespace}`.
+    let demo = d.services().find(|s| s.short_name == "demo").unwrap();
+    assert_eq!(demo.hosts, ["host-gateway host.docker.internal"]);
+    assert_eq!(demo.env["DEMO_PG_USER"], "sprocket_demo");
+    // Production runs no consumer of it (the demo is disabled): no provisioning, and the
+    // administrator's password is not asked for.
+    let prod = example("prod");
+    let d = desired(&prod);
+    assert!(d.provisions.iter().all(|p| p.datastore != "postgres"));
 }
 
 #[test]

@@ -21,6 +21,8 @@ pub struct JobSpec {
     /// `KEY=value` (never a secret's value: those are in `secrets`).
     pub env: Vec<String>,
     pub networks: Vec<String>,
+    /// Extra `/etc/hosts` lines, `IP NAME` (`host-gateway host.docker.internal`).
+    pub hosts: Vec<String>,
     /// (Docker secret name, id, file in the container).
     pub secrets: Vec<(String, String, String)>,
     pub labels: BTreeMap<String, String>,
@@ -62,6 +64,7 @@ impl Engine {
             image: Some(job.image.clone()),
             args: Some(job.args.clone()),
             env: Some(job.env.clone()),
+            hosts: (!job.hosts.is_empty()).then(|| job.hosts.clone()),
             labels: Some(job.labels.clone().into_iter().collect()),
             secrets: Some(
                 job.secrets

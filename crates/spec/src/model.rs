@@ -213,22 +213,74 @@ pub struct Service {
 #[serde(rename_all = "kebab-case")]
 pub enum DatastoreKind {
     Rabbitmq,
+    Postgres,
 }
 
 impl DatastoreKind {
-    pub const ALL: &'static [(&'static str, DatastoreKind)] =
-        &[("rabbitmq", DatastoreKind::Rabbitmq)];
+    pub const ALL: &'static [(&'static str, DatastoreKind)] = &[
+        ("rabbitmq", DatastoreKind::Rabbitmq),
+        ("postgres", DatastoreKind::Postgres),
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             DatastoreKind::Rabbitmq => "rabbitmq",
+            DatastoreKind::Postgres => "postgres",
         }
     }
 
-    /// The port of its management API, unless the spec names one.
+    /// The port the provisioning talks to, unless the spec names one: RabbitMQ's management
+    /// API, PostgreSQL's own.
     pub fn default_admin_port(self) -> u16 {
         match self {
             DatastoreKind::Rabbitmq => 15672,
+            DatastoreKind::Postgres => 5432,
+        }
+    }
+}
+
+/// TLS to a PostgreSQL server, as libpq's `sslmode` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Plain TCP (a server on the same host or a private network).
+    Disable,
+    /// Encrypted, the server's certificate not checked (libpq's `require`; what DigitalOcean's
+    /// connection strings use).
+    #[default]
+    Require,
+}
+
+impl SslMode {
+    pub const ALL: &'static [(&'static str, SslMode)] =
+        &[("disable", SslMode::Disable), ("require", SslMode::Require)];
+}
+
+/// A PostgreSQL consumer's privileges in its database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Privileges {
+    /// It owns the database (`up` creates it): creates its tables, migrates them.
+    #[default]
+    Owner,
+    /// Reads and writes the tables the owner makes, creates nothing.
+    Readwrite,
+    /// Reads them.
+    Read,
+}
+
+impl Privileges {
+    pub const ALL: &'static [(&'static str, Privileges)] = &[
+        ("owner", Privileges::Owner),
+        ("readwrite", Privileges::Readwrite),
+        ("read", Privileges::Read),
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Privileges::Owner => "owner",
+            Privileges::Readwrite => "readwrite",
+            Privileges::Read => "read",
         }
     }
 }
@@ -237,9 +289,15 @@ impl DatastoreKind {
 pub struct Datastore {
     pub kind: DatastoreKind,
     pub admin_user: String,
-    /// The secret (mounted by the datastore service) with the administrator's password.
+    /// The secret with the administrator's password (mounted by a datastore service; an
+    /// external's comes from the source of truth).
     pub admin_secret: String,
     pub admin_port: u16,
+    /// PostgreSQL: the database the administrator connects to (`postgres`; DigitalOcean's is
+    /// `defaultdb`).
+    pub admin_database: String,
+    /// PostgreSQL: TLS to the server.
+    pub sslmode: SslMode,
 }
 
 /// A consumer's own login in a datastore it uses.
@@ -258,6 +316,9 @@ pub struct Access {
     pub configure: String,
     pub write: String,
     pub read: String,
+    /// PostgreSQL: the database and what the login may do there.
+    pub database: String,
+    pub privileges: Privileges,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -365,6 +426,19 @@ pub struct External {
     pub host: Option<String>,
     pub port: Option<u64>,
     pub endpoint: Option<String>,
+    /// `up` provisions its consumers' logins in it (a managed PostgreSQL) as this administrator.
+    pub datastore: Option<Datastore>,
+}
+
+impl External {
+    /// Docker Desktop's name for the host; on Linux engines a task resolves it only with the
+    /// host entry `host-gateway` (docker0's address), which `up` adds to what uses it.
+    pub const HOST_GATEWAY_NAME: &'static str = "host.docker.internal";
+
+    /// Whether tasks reach it on the Docker host itself.
+    pub fn on_docker_host(&self) -> bool {
+        self.host.as_deref() == Some(Self::HOST_GATEWAY_NAME)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

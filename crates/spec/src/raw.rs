@@ -172,14 +172,19 @@ pub struct Datastore {
     pub admin_user: S<String>,
     /// A secret the service mounts that holds the administrator's password.
     pub admin_password: S<String>,
-    /// The port of its management API (RabbitMQ: 15672).
+    /// The port provisioning talks to (RabbitMQ's management API: 15672; PostgreSQL: 5432).
     pub admin_port: Option<S<u64>>,
+    /// PostgreSQL: the database the administrator connects to (default `postgres`).
+    pub admin_database: Option<S<String>>,
+    /// PostgreSQL: `require` (default) or `disable`.
+    pub sslmode: Option<S<String>>,
 }
 
 /// What a consumer needs in a datastore it uses. RabbitMQ: `user` (default: the service's
 /// name), `vhost` (default: the service's name), `configure` / `write` / `read` patterns
 /// (default `.*`: everything in that vhost), and `password_file`, where the service finds its
-/// password (default `/run/secrets/<datastore>-password`).
+/// password (default `/run/secrets/<datastore>-password`). PostgreSQL: `user`, `database`
+/// (default: the service's name), `privileges` and `password_file`.
 #[derive(Debug, Deserialize)]
 pub struct Access {
     pub user: Option<S<String>>,
@@ -188,6 +193,10 @@ pub struct Access {
     pub write: Option<S<String>>,
     pub read: Option<S<String>>,
     pub password_file: Option<S<String>>,
+    /// PostgreSQL: the database (default: the service's name).
+    pub database: Option<S<String>>,
+    /// PostgreSQL: `owner` (default; `up` creates the database), `readwrite` or `read`.
+    pub privileges: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -318,9 +327,19 @@ pub struct Logging {
 pub struct External {
     /// `postgres`, `s3`, `http` … (used for checks).
     pub kind: String,
+    /// `host.docker.internal`: the Docker host itself (what uses it gets the host entry).
     pub host: Option<String>,
     pub port: Option<u64>,
     pub endpoint: Option<String>,
+    /// PostgreSQL: the administrator `up` provisions its consumers' roles and databases as
+    /// (CREATEROLE and CREATEDB, not a superuser, as on managed databases).
+    pub admin_user: Option<S<String>>,
+    /// A secret with the administrator's password (from the source of truth).
+    pub admin_password: Option<S<String>>,
+    /// The database the administrator connects to (default `postgres`).
+    pub admin_database: Option<S<String>>,
+    /// `require` (default: encrypted) or `disable`.
+    pub sslmode: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -434,4 +453,5 @@ pub struct ExternalOverride {
     pub host: Option<String>,
     pub port: Option<u64>,
     pub endpoint: Option<String>,
+    pub sslmode: Option<S<String>>,
 }

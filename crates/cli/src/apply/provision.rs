@@ -94,6 +94,7 @@ pub(super) async fn run(
         args: vec!["sprocketctl".into(), "provision".into()],
         env: vec![format!("{JOB_ENV}={doc}")],
         networks: vec![pr.network.clone()],
+        hosts: pr.hosts.clone(),
         secrets,
         labels: pr.labels.clone(),
         memory_bytes: Some(64 << 20),

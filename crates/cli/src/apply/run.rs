@@ -252,7 +252,10 @@ impl<'a> Deploy<'a> {
                             .iter()
                             .find(|p| &p.service == service)
                             .expect("a provisioning step only for a desired datastore");
-                        self.say(format!("{}: provision its consumers' logins", pr.service));
+                        self.say(format!(
+                            "{}: provision its consumers' logins",
+                            pr.step_name()
+                        ));
                         let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
                         self.cancels.insert(service.clone(), cancel.clone());
                         let f = provision_step::run(
@@ -637,7 +640,8 @@ impl<'a> Deploy<'a> {
             Ok(report) => {
                 if report.ran {
                     self.say(format!(
-                        "{service}: logins provisioned in {:.1}s",
+                        "{}: logins provisioned in {:.1}s",
+                        pr.step_name(),
                         report.seconds
                     ));
                 }
@@ -655,7 +659,8 @@ impl<'a> Deploy<'a> {
             }
             Err(reason) => {
                 self.say(format!(
-                    "{service}: provisioning failed: {}",
+                    "{}: provisioning failed: {}",
+                    pr.step_name(),
                     reason.lines().next().unwrap_or_default()
                 ));
                 self.step_failed.push(pr.layer.clone());

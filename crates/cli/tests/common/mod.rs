@@ -6,6 +6,54 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
+/// The offline environment's managed PostgreSQL: the real PostgreSQL 15 `scripts/local-up`
+/// runs outside the swarm (`scripts/lib/postgres.sh`), started once per test process (it is
+/// shared: every namespace's roles and databases are named after it). Its administrator's
+/// password is written into the dotenv file `dotenv` as `POSTGRES_PASSWORD` (the key the
+/// spec's `db-password` reads), replacing an earlier line; the file is made 0600 if missing.
+/// The value is never printed.
+#[allow(dead_code)]
+pub fn seed_postgres(dotenv: &Path) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    static PASSWORD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let pw = PASSWORD.get_or_init(|| {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let out = Command::new("bash")
+            .args([
+                "-c",
+                "source scripts/lib/postgres.sh && pg_ensure >&2 && pg_admin_password",
+            ])
+            .current_dir(repo)
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "the local PostgreSQL (scripts/lib/postgres.sh) does not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    });
+    let kept: String = std::fs::read_to_string(dotenv)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with("POSTGRES_PASSWORD="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if let Some(dir) = dotenv.parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(dotenv)
+        .unwrap();
+    std::io::Write::write_all(&mut f, format!("{kept}POSTGRES_PASSWORD={pw}\n").as_bytes())
+        .unwrap();
+    std::fs::set_permissions(dotenv, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
@@ -106,10 +154,16 @@ pub async fn vault_api(
 /// `docker ARGS…`: whether it succeeded, and its stdout then stderr, trimmed.
 #[allow(dead_code)]
 pub fn docker_status(args: &[&str]) -> (bool, String) {
-    let out = Command::new("docker")
+    run_status("docker", args)
+}
+
+/// Runs `program` with `args`: (success, stdout then stderr, trimmed).
+#[allow(dead_code)]
+pub fn run_status(program: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(program)
         .args(args)
         .output()
-        .expect("docker CLI runs");
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -188,6 +242,9 @@ impl Scratch {
             std::fs::read_to_string(repo.join("examples/sprocket/sprocket.yaml")).unwrap();
         let spec = dir.join("sprocket.yaml");
         std::fs::write(&spec, format!("{}\n{env_yaml}", example.trim_end())).unwrap();
+        // Whichever dotenv file the environment reads: the offline one, or the tests' own.
+        seed_postgres(&dir.join(".secrets/offline.env"));
+        seed_postgres(&dir.join("secrets.env"));
         Scratch {
             dir,
             home,

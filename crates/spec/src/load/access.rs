@@ -36,36 +36,47 @@ fn rabbitmq_name(n: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A PostgreSQL role or database name we accept: printable, no whitespace, at most 63 bytes
+/// (longer names are cut by the server), not `pg_…` (reserved) and not `postgres`.
+fn postgres_name(n: &str) -> Result<(), String> {
+    rabbitmq_name(n)?;
+    if n.len() > 63 {
+        return Err("is longer than 63 bytes (PostgreSQL cuts it)".into());
+    }
+    if n.starts_with("pg_") {
+        return Err("starts with `pg_`, which PostgreSQL reserves".into());
+    }
+    if n == "postgres" {
+        return Err("is `postgres`, the server's own".into());
+    }
+    Ok(())
+}
+
+/// Whose access a name is checked for, and where.
+struct Who<'w> {
+    service: &'w str,
+    on: &'w str,
+    kind: DatastoreKind,
+    at: crate::diag::Pos,
+}
+
+/// The fields of a datastore's administrator, from a service's `datastore:` or an external.
+pub(super) struct AdminFields<'r> {
+    pub(super) owner: &'r str,
+    pub(super) kind: &'r S<String>,
+    pub(super) admin_user: &'r S<String>,
+    pub(super) admin_password: &'r S<String>,
+    pub(super) admin_port: Option<&'r S<u64>>,
+    pub(super) admin_database: Option<&'r S<String>>,
+    pub(super) sslmode: Option<&'r S<String>>,
+}
+
 impl<'a> Resolver<'a> {
     /// `datastore:`: its kind, its administrator and the secret with the administrator's
     /// password (one the service mounts).
     pub(super) fn datastore(&mut self, cx: &ServiceCx<'_, 'a>) -> Option<model::Datastore> {
         let d = cx.svc.datastore.as_ref()?;
         let name = cx.name();
-        let kind = match DatastoreKind::ALL
-            .iter()
-            .find(|(k, _)| *k == d.value.kind.value)
-        {
-            Some((_, k)) => *k,
-            None => {
-                let known: Vec<&str> = DatastoreKind::ALL.iter().map(|(k, _)| *k).collect();
-                self.err(
-                    "invalid-datastore-kind",
-                    pos(&d.value.kind),
-                    format!("`{name}`: unknown datastore kind `{}`", d.value.kind.value),
-                )
-                .help = Some(format!("use one of: {}", known.join(", ")));
-                return None;
-            }
-        };
-        if let Err(e) = rabbitmq_name(&d.value.admin_user.value) {
-            self.err(
-                "invalid-datastore-admin",
-                pos(&d.value.admin_user),
-                format!("`{name}`: the administrator's name {e}"),
-            )
-            .help = Some(NAME_HELP.into());
-        }
         let secret = &d.value.admin_password;
         if !cx
             .svc
@@ -85,7 +96,50 @@ impl<'a> Resolver<'a> {
                 "name the secret the datastore reads its administrator's password from, and list it under `{name}`'s `secrets`"
             ));
         }
-        let admin_port = match &d.value.admin_port {
+        self.datastore_admin(AdminFields {
+            owner: name,
+            kind: &d.value.kind,
+            admin_user: &d.value.admin_user,
+            admin_password: secret,
+            admin_port: d.value.admin_port.as_ref(),
+            admin_database: d.value.admin_database.as_ref(),
+            sslmode: d.value.sslmode.as_ref(),
+        })
+    }
+
+    /// A datastore's kind and administrator, checked.
+    pub(super) fn datastore_admin(&mut self, f: AdminFields<'_>) -> Option<model::Datastore> {
+        let name = f.owner;
+        let kind = match DatastoreKind::ALL.iter().find(|(k, _)| *k == f.kind.value) {
+            Some((_, k)) => *k,
+            None => {
+                let known: Vec<&str> = DatastoreKind::ALL.iter().map(|(k, _)| *k).collect();
+                self.err(
+                    "invalid-datastore-kind",
+                    pos(f.kind),
+                    format!("`{name}`: unknown datastore kind `{}`", f.kind.value),
+                )
+                .help = Some(format!("use one of: {}", known.join(", ")));
+                return None;
+            }
+        };
+        let checked = match kind {
+            DatastoreKind::Rabbitmq => rabbitmq_name(&f.admin_user.value),
+            DatastoreKind::Postgres => rabbitmq_name(&f.admin_user.value).and_then(|()| {
+                (f.admin_user.value.len() <= 63)
+                    .then_some(())
+                    .ok_or_else(|| "is longer than 63 bytes".to_string())
+            }),
+        };
+        if let Err(e) = checked {
+            self.err(
+                "invalid-datastore-admin",
+                pos(f.admin_user),
+                format!("`{name}`: the administrator's name {e}"),
+            )
+            .help = Some(NAME_HELP.into());
+        }
+        let admin_port = match f.admin_port {
             Some(p) if p.value == 0 || p.value > 65535 => {
                 self.err(
                     "invalid-port",
@@ -93,7 +147,7 @@ impl<'a> Resolver<'a> {
                     format!("`{name}`: admin_port {} is not a port", p.value),
                 )
                 .help = Some(format!(
-                    "give the port of its management API, 1 to 65535, or leave it out for {}",
+                    "give the port provisioning talks to, 1 to 65535, or leave it out for {}",
                     kind.default_admin_port()
                 ));
                 kind.default_admin_port()
@@ -101,16 +155,74 @@ impl<'a> Resolver<'a> {
             Some(p) => p.value as u16,
             None => kind.default_admin_port(),
         };
+        let postgres_only = |r: &mut Self, field: &str, v: Option<&S<String>>| {
+            if let (Some(v), DatastoreKind::Rabbitmq) = (v, kind) {
+                r.err(
+                    "invalid-datastore-field",
+                    pos(v),
+                    format!("`{name}`: `{field}` is a PostgreSQL setting; `{name}` is RabbitMQ"),
+                )
+                .help = Some(format!("remove `{field}`"));
+            }
+        };
+        postgres_only(self, "admin_database", f.admin_database);
+        postgres_only(self, "sslmode", f.sslmode);
+        let admin_database = match f.admin_database {
+            Some(d) => {
+                if let Err(e) = rabbitmq_name(&d.value) {
+                    self.err(
+                        "invalid-datastore-admin",
+                        pos(d),
+                        format!("`{name}`: admin_database {e}"),
+                    )
+                    .help = Some(
+                        "name the database the administrator connects to (DigitalOcean: `defaultdb`)"
+                            .into(),
+                    );
+                }
+                d.value.clone()
+            }
+            None => "postgres".into(),
+        };
+        let sslmode = self.sslmode(name, f.sslmode);
         Some(model::Datastore {
             kind,
-            admin_user: d.value.admin_user.value.clone(),
-            admin_secret: secret.value.clone(),
+            admin_user: f.admin_user.value.clone(),
+            admin_secret: f.admin_password.value.clone(),
             admin_port,
+            admin_database,
+            sslmode,
         })
     }
 
+    pub(super) fn sslmode(&mut self, owner: &str, v: Option<&S<String>>) -> model::SslMode {
+        let Some(v) = v else {
+            return model::SslMode::default();
+        };
+        match model::SslMode::ALL.iter().find(|(k, _)| *k == v.value) {
+            Some((_, m)) => *m,
+            None => {
+                self.err(
+                    "invalid-sslmode",
+                    pos(v),
+                    format!("`{owner}`: sslmode `{}` is not one sprocketctl speaks", v.value),
+                )
+                .help = Some(
+                    "use `require` (encrypted; the default) or `disable` (plain TCP, for a server on a private network)"
+                        .into(),
+                );
+                model::SslMode::default()
+            }
+        }
+    }
+
     /// `access:`: for each datastore the service uses and names, its own login there.
-    pub(super) fn access(&mut self, cx: &ServiceCx<'_, 'a>, uses: &[String]) -> Resolved {
+    pub(super) fn access(
+        &mut self,
+        cx: &ServiceCx<'_, 'a>,
+        uses: &[String],
+        uses_external: &[String],
+    ) -> Resolved {
         let name = cx.name();
         let mut out = Resolved {
             access: Vec::new(),
@@ -118,7 +230,7 @@ impl<'a> Resolver<'a> {
         };
         for (on, a) in cx.svc.access.iter() {
             let at = pos(on);
-            if !uses.contains(&on.value) {
+            if !uses.contains(&on.value) && !uses_external.contains(&on.value) {
                 self.err(
                     "access-without-uses",
                     at,
@@ -130,41 +242,122 @@ impl<'a> Resolver<'a> {
                 .help = Some(format!("add `{}` to `{name}`'s `uses`", on.value));
                 continue;
             }
-            let Some(ds) = cx
-                .services
-                .get(on.value.as_str())
-                .and_then(|r| r.svc.datastore.as_ref())
-            else {
-                let stores: Vec<String> = cx
+            // The datastore's kind and administrator: a service's `datastore:` or an external
+            // with an administrator.
+            let target = match cx.services.get(on.value.as_str()) {
+                Some(r) => r.svc.datastore.as_ref().map(|d| {
+                    (
+                        DatastoreKind::ALL
+                            .iter()
+                            .find(|(k, _)| *k == d.value.kind.value)
+                            .map(|(_, k)| *k),
+                        d.value.admin_user.value.clone(),
+                    )
+                }),
+                None => cx
+                    .externals
+                    .iter()
+                    .find(|e| e.name == on.value)
+                    .and_then(|e| e.datastore.as_ref())
+                    .map(|d| (Some(d.kind), d.admin_user.clone())),
+            };
+            let Some((kind, admin_user)) = target else {
+                let mut stores: Vec<String> = cx
                     .services
                     .iter()
                     .filter(|(_, r)| r.svc.datastore.is_some())
                     .map(|(k, _)| k.to_string())
                     .collect();
+                stores.extend(
+                    cx.externals
+                        .iter()
+                        .filter(|e| e.datastore.is_some())
+                        .map(|e| e.name.clone()),
+                );
+                let external = cx.externals.iter().any(|e| e.name == on.value);
                 self.err(
                     "access-not-datastore",
                     at,
                     format!(
-                        "`{name}` asks for access to `{}`, which is not a datastore (it has no `datastore:`)",
-                        on.value
+                        "`{name}` asks for access to `{}`, which is not a datastore ({})",
+                        on.value,
+                        if external {
+                            "an external without `admin_user` and `admin_password`"
+                        } else {
+                            "it has no `datastore:`"
+                        }
                     ),
                 )
-                .help = Some(format!(
-                    "give `{}` a `datastore: {{ kind, admin_user, admin_password }}` block; {}",
-                    on.value,
-                    suggest(&on.value, &stores, "datastores")
-                ));
+                .help = Some(if external {
+                    format!(
+                        "give the external `{}` the administrator `up` provisions as: `admin_user` and `admin_password` (a secret); {}",
+                        on.value,
+                        suggest(&on.value, &stores, "datastores")
+                    )
+                } else {
+                    format!(
+                        "give `{}` a `datastore: {{ kind, admin_user, admin_password }}` block; {}",
+                        on.value,
+                        suggest(&on.value, &stores, "datastores")
+                    )
+                });
                 continue;
             };
-            let Some((_, kind)) = DatastoreKind::ALL
-                .iter()
-                .find(|(k, _)| *k == ds.value.kind.value)
-            else {
+            let Some(kind) = kind else {
                 continue; // reported at the datastore
             };
             let a = &a.value;
-            let user = self.access_name(name, &on.value, "user", a.user.as_ref(), name);
-            if user == ds.value.admin_user.value || user == "guest" {
+            let who = Who {
+                service: name,
+                on: &on.value,
+                kind,
+                at,
+            };
+            // Fields of the other kind are mistakes, not options.
+            let foreign: Vec<(&str, &S<String>)> = match kind {
+                DatastoreKind::Rabbitmq => {
+                    [("database", &a.database), ("privileges", &a.privileges)]
+                        .into_iter()
+                        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+                        .collect()
+                }
+                DatastoreKind::Postgres => [
+                    ("vhost", &a.vhost),
+                    ("configure", &a.configure),
+                    ("write", &a.write),
+                    ("read", &a.read),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+                .collect(),
+            };
+            for (field, v) in foreign {
+                self.err(
+                    "invalid-access",
+                    pos(v),
+                    format!(
+                        "`{name}`: `{field}` does not apply to `{}`, a {} datastore",
+                        on.value,
+                        kind.name()
+                    ),
+                )
+                .help = Some(match kind {
+                    DatastoreKind::Rabbitmq => {
+                        "RabbitMQ access takes `user`, `vhost`, `configure`, `write`, `read` and `password_file`".into()
+                    }
+                    DatastoreKind::Postgres => {
+                        "PostgreSQL access takes `user`, `database`, `privileges` and `password_file`".into()
+                    }
+                });
+            }
+            // PostgreSQL logins and databases are the namespace's (`<ns>_<service>`): environments
+            // often share one managed server (the original's roles were `sprocket_<env>`).
+            let default_name = match (kind, cx.env) {
+                (DatastoreKind::Postgres, Some(e)) => format!("{}_{name}", e.namespace),
+                _ => name.to_string(),
+            };
+            let user = self.access_name(&who, "user", a.user.as_ref(), &default_name);
+            if user == admin_user || user == "guest" && kind == DatastoreKind::Rabbitmq {
                 let at = a.user.as_ref().map(pos).unwrap_or(at);
                 self.err(
                     "access-user-reserved",
@@ -177,29 +370,55 @@ impl<'a> Resolver<'a> {
                 )
                 .help = Some(format!("give `{name}` a `user:` of its own in its `access` (the default is the service's name)"));
             }
-            let vhost = self.access_name(name, &on.value, "vhost", a.vhost.as_ref(), name);
-            let pattern = |r: &mut Self, field: &str, v: &Option<S<String>>| -> String {
-                let Some(v) = v else { return ".*".into() };
-                if let Err(e) = regex::Regex::new(&v.value) {
-                    r.err(
-                        "invalid-access-pattern",
-                        pos(v),
-                        format!(
-                            "`{name}`: the `{field}` pattern for `{}` is not a regular expression: {}",
-                            on.value,
-                            e.to_string().lines().last().unwrap_or_default()
-                        ),
-                    )
-                    .help = Some(
-                        "RabbitMQ matches queue and exchange names against it: `^demo\\.` for names starting `demo.`, `.*` for all, `^$` for none"
-                            .into(),
-                    );
+            let (mut vhost, mut configure, mut write, mut read) = Default::default();
+            let (mut database, mut privileges) = (String::new(), model::Privileges::default());
+            match kind {
+                DatastoreKind::Rabbitmq => {
+                    vhost = self.access_name(&who, "vhost", a.vhost.as_ref(), name);
+                    let pattern = |r: &mut Self, field: &str, v: &Option<S<String>>| -> String {
+                        let Some(v) = v else { return ".*".into() };
+                        if let Err(e) = regex::Regex::new(&v.value) {
+                            r.err(
+                                "invalid-access-pattern",
+                                pos(v),
+                                format!(
+                                    "`{name}`: the `{field}` pattern for `{}` is not a regular expression: {}",
+                                    on.value,
+                                    e.to_string().lines().last().unwrap_or_default()
+                                ),
+                            )
+                            .help = Some(
+                                "RabbitMQ matches queue and exchange names against it: `^demo\\.` for names starting `demo.`, `.*` for all, `^$` for none"
+                                    .into(),
+                            );
+                        }
+                        v.value.clone()
+                    };
+                    configure = pattern(self, "configure", &a.configure);
+                    write = pattern(self, "write", &a.write);
+                    read = pattern(self, "read", &a.read);
                 }
-                v.value.clone()
-            };
-            let configure = pattern(self, "configure", &a.configure);
-            let write = pattern(self, "write", &a.write);
-            let read = pattern(self, "read", &a.read);
+                DatastoreKind::Postgres => {
+                    database =
+                        self.access_name(&who, "database", a.database.as_ref(), &default_name);
+                    if let Some(p) = &a.privileges {
+                        match model::Privileges::ALL.iter().find(|(k, _)| *k == p.value) {
+                            Some((_, v)) => privileges = *v,
+                            None => {
+                                self.err(
+                                    "invalid-access",
+                                    pos(p),
+                                    format!("`{name}`: unknown privileges `{}` for `{}`", p.value, on.value),
+                                )
+                                .help = Some(
+                                    "use `owner` (the default: `up` creates the database and the service owns it), `readwrite` or `read` (in a database another consumer owns)"
+                                        .into(),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
             let secret = access_secret(name, &on.value);
             if let Err(e) = check_object_name(&secret) {
                 self.err(
@@ -247,7 +466,7 @@ impl<'a> Resolver<'a> {
             });
             out.access.push(model::Access {
                 on: on.value.clone(),
-                kind: *kind,
+                kind,
                 user,
                 secret,
                 password_file,
@@ -255,6 +474,8 @@ impl<'a> Resolver<'a> {
                 configure,
                 write,
                 read,
+                database,
+                privileges,
             });
         }
         out
@@ -262,16 +483,29 @@ impl<'a> Resolver<'a> {
 
     fn access_name(
         &mut self,
-        service: &str,
-        on: &str,
+        who: &Who<'_>,
         field: &str,
         given: Option<&S<String>>,
         default: &str,
     ) -> String {
+        let (service, on, kind, at) = (who.service, who.on, who.kind, who.at);
+        let check = |n: &str| match kind {
+            DatastoreKind::Rabbitmq => rabbitmq_name(n),
+            DatastoreKind::Postgres => postgres_name(n),
+        };
         let Some(v) = given else {
+            // A derived name too long for PostgreSQL is reported where it comes from.
+            if let Err(e) = check(default) {
+                self.err(
+                    "invalid-access",
+                    at,
+                    format!("`{service}`: the {field} for `{on}` (its name, `{default}`) {e}"),
+                )
+                .help = Some(format!("give `{field}:` in `{service}`'s access to `{on}`"));
+            }
             return default.to_string();
         };
-        if let Err(e) = rabbitmq_name(&v.value) {
+        if let Err(e) = check(&v.value) {
             self.err(
                 "invalid-access",
                 pos(v),
@@ -285,18 +519,40 @@ impl<'a> Resolver<'a> {
     /// Rules across consumers: two consumers never share a login in one datastore.
     pub(super) fn check_access(&mut self, p: &model::Platform) {
         let mut seen: std::collections::BTreeMap<(&str, &str), &str> = Default::default();
+        let mut owners: std::collections::BTreeMap<(&str, &str), &str> = Default::default();
         for s in p.services() {
             for a in &s.access {
-                if let Some(other) = seen.insert((a.on.as_str(), a.user.as_str()), &s.name) {
-                    let at = self
-                        .spec
+                let at = || {
+                    self.spec
                         .layers
                         .iter()
                         .flat_map(|(_, l)| l.services.iter())
                         .find(|(k, _)| k.value == s.name)
                         .and_then(|(_, svc)| svc.access.iter().find(|(k, _)| k.value == a.on))
                         .map(|(k, _)| pos(k))
-                        .unwrap_or(crate::diag::Pos::UNKNOWN);
+                        .unwrap_or(crate::diag::Pos::UNKNOWN)
+                };
+                if a.kind == DatastoreKind::Postgres && a.privileges == model::Privileges::Owner {
+                    if let Some(other) =
+                        owners.insert((a.on.as_str(), a.database.as_str()), &s.name)
+                    {
+                        let at = at();
+                        self.err(
+                            "duplicate-database-owner",
+                            at,
+                            format!(
+                                "`{}` and `{other}` both own the database `{}` in `{}`",
+                                s.name, a.database, a.on
+                            ),
+                        )
+                        .help = Some(
+                            "a database has one owner: give the other consumer `privileges: readwrite` (or `read`)"
+                                .into(),
+                        );
+                    }
+                }
+                if let Some(other) = seen.insert((a.on.as_str(), a.user.as_str()), &s.name) {
+                    let at = at();
                     self.err(
                         "duplicate-access-user",
                         at,

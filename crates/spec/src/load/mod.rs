@@ -336,7 +336,7 @@ impl<'a> Resolver<'a> {
             }
         }
         let secrets = self.secrets();
-        let externals = self.externals(&eff);
+        let externals = self.externals(&eff, &secrets);
         let vault_service = services
             .iter()
             .find(|(_, r)| r.svc.role.as_ref().map(|x| x.value) == Some(Role::Vault))
@@ -495,7 +495,11 @@ impl<'a> Resolver<'a> {
         out
     }
 
-    fn externals(&mut self, eff: &Effective<'a>) -> Vec<model::External> {
+    fn externals(
+        &mut self,
+        eff: &Effective<'a>,
+        secrets: &[model::Secret],
+    ) -> Vec<model::External> {
         let mut out = Vec::new();
         for (k, e) in self.spec.external.iter() {
             let mut x = model::External {
@@ -504,7 +508,9 @@ impl<'a> Resolver<'a> {
                 host: e.host.clone(),
                 port: e.port,
                 endpoint: e.endpoint.clone(),
+                datastore: None,
             };
+            let mut sslmode = e.sslmode.as_ref();
             for o in eff.external.get(&k.value).into_iter().flatten() {
                 if o.host.is_some() {
                     x.host = o.host.clone();
@@ -515,7 +521,11 @@ impl<'a> Resolver<'a> {
                 if o.endpoint.is_some() {
                     x.endpoint = o.endpoint.clone();
                 }
+                if o.sslmode.is_some() {
+                    sslmode = o.sslmode.as_ref();
+                }
             }
+            x.datastore = self.external_datastore(k, e, &x, sslmode, secrets);
             out.push(x);
         }
         for name in eff.external.keys() {
@@ -524,5 +534,100 @@ impl<'a> Resolver<'a> {
             }
         }
         out
+    }
+
+    /// An external with an administrator (`admin_user` and `admin_password`) is a datastore
+    /// `up` provisions its consumers' logins in: PostgreSQL, from a one-off task in the swarm.
+    fn external_datastore(
+        &mut self,
+        k: &'a S<String>,
+        e: &'a raw::External,
+        x: &model::External,
+        sslmode: Option<&'a S<String>>,
+        secrets: &[model::Secret],
+    ) -> Option<model::Datastore> {
+        let name = &k.value;
+        let (user, password) = match (&e.admin_user, &e.admin_password) {
+            (None, None) => {
+                for (field, v) in [
+                    ("admin_database", &e.admin_database),
+                    ("sslmode", &e.sslmode),
+                ] {
+                    if let Some(v) = v {
+                        self.err(
+                            "invalid-external",
+                            pos(v),
+                            format!("external `{name}`: `{field}` without an administrator"),
+                        )
+                        .help = Some(
+                            "add `admin_user` and `admin_password` (a secret), or remove it".into(),
+                        );
+                    }
+                }
+                return None;
+            }
+            (Some(u), Some(p)) => (u, p),
+            (Some(u), None) | (None, Some(u)) => {
+                let missing = if e.admin_user.is_none() {
+                    "admin_user"
+                } else {
+                    "admin_password"
+                };
+                self.err(
+                    "invalid-external",
+                    pos(u),
+                    format!("external `{name}` names half an administrator: `{missing}` is missing"),
+                )
+                .help = Some("give both `admin_user` and `admin_password` (the name of a secret with its password)".into());
+                return None;
+            }
+        };
+        if e.kind != "postgres" {
+            self.err(
+                "invalid-external",
+                pos(user),
+                format!(
+                    "external `{name}` is `{}`: sprocketctl provisions logins only in `postgres` externals",
+                    e.kind
+                ),
+            )
+            .help = Some("remove `admin_user` and `admin_password`".into());
+            return None;
+        }
+        if !secrets.iter().any(|s| s.name == password.value) {
+            let known: Vec<String> = secrets.iter().map(|s| s.name.clone()).collect();
+            self.err(
+                "unknown-secret",
+                pos(password),
+                format!(
+                    "external `{name}`: the administrator's password `{}` is not a declared secret",
+                    password.value
+                ),
+            )
+            .help = Some(format!(
+                "declare it under `secrets` (e.g. `{}: {{ source: doppler, key: … }}`); {}",
+                password.value,
+                suggest(&password.value, &known, "secrets")
+            ));
+        }
+        if x.host.as_deref().unwrap_or_default().is_empty() {
+            self.err(
+                "invalid-external",
+                pos(k),
+                format!("external `{name}` has an administrator but no `host`"),
+            )
+            .help = Some("give the server's `host` (and `port`)".into());
+        }
+        let kind = S::new(e.kind.clone(), k.referenced, k.defined);
+        let port = x.port.map(|p| S::new(p, k.referenced, k.defined));
+        self.datastore_admin(access::AdminFields {
+            owner: name,
+            kind: &kind,
+            admin_user: user,
+            admin_password: password,
+            admin_port: port.as_ref(),
+            admin_database: e.admin_database.as_ref(),
+            sslmode,
+        })
     }
 }

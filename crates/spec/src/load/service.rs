@@ -62,6 +62,9 @@ impl<'c> ServiceCx<'c, '_> {
     }
 }
 
+/// Replaced by the environment's namespace in `env` values.
+const NAMESPACE_TOKEN: &str = "{namespace}";
+
 /// The keys an environment's `services.<name>` entries override, over the service's own values.
 struct Overridden<'c> {
     resources: model::Resources,
@@ -94,7 +97,7 @@ impl<'a> Resolver<'a> {
         let configs = self.configs(cx);
         let mut secrets = self.secret_mounts(cx);
         let datastore = self.datastore(cx);
-        let access = self.access(cx, &uses);
+        let access = self.access(cx, &uses, &uses_external);
         secrets.extend(access.mounts);
         let overridden = self.resources_and_overrides(cx, &overrides);
         let placement = self.placement(&overridden.placement);
@@ -567,6 +570,15 @@ impl<'a> Resolver<'a> {
             }
             if let Some(p) = &o.placement {
                 placement = p.iter().collect();
+            }
+        }
+        // `{namespace}` in a value is this environment's namespace (names `up` derives from it,
+        // such as a PostgreSQL login's, reach the app so).
+        if let Some(e) = cx.env {
+            for v in env.values_mut() {
+                if v.contains(NAMESPACE_TOKEN) {
+                    *v = v.replace(NAMESPACE_TOKEN, &e.namespace);
+                }
             }
         }
         Overridden {

@@ -1,0 +1,582 @@
+//! PostgreSQL (a managed server outside the swarm, or one inside it): one role per consuming
+//! service, its database and its grants, made as an administrator that is not a superuser
+//! (CREATEROLE and CREATEDB, as DigitalOcean's `doadmin`).
+//!
+//! - A role or database we make carries the comment `<owner>` (`COMMENT ON ROLE|DATABASE`); a
+//!   role of a wanted name without it is somebody else's: refused, never changed. A database a
+//!   consumer would own that exists without it is refused too (use it with `privileges:
+//!   readwrite` instead, or drop it).
+//! - Passwords are sent as SCRAM-SHA-256 verifiers (`CREATE|ALTER ROLE … PASSWORD
+//!   'SCRAM-SHA-256$…'`), never in clear; the server stores the verifier as given. Whether a
+//!   role's password is current is decided by logging in with it (an administrator that is not
+//!   a superuser cannot read `pg_authid`): the SCRAM exchange proves it without sending it.
+//! - A database we make is not open to PUBLIC (PostgreSQL grants CONNECT to everyone by
+//!   default): only its owner and the logins granted on it connect.
+//! - `prune`: our roles no consumer declares any more are removed; a database one owned is
+//!   kept (it holds data) and handed to the administrator, and said so.
+
+use crate::{JobResult, LoginResult, Outcome, ProvisionError};
+use postgres_protocol::escape::{escape_identifier as ident, escape_literal as literal};
+use sprocket_desired::provision::{Job, JobLogin};
+use sprocket_spec::model::{Privileges, SslMode};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Client;
+
+/// How long a server that does not answer yet is waited for.
+const CONNECT_WAIT: Duration = Duration::from_secs(60);
+
+/// Where and as whom to connect.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub user: &'a str,
+    pub password: &'a str,
+    pub database: &'a str,
+    pub sslmode: SslMode,
+}
+
+/// Connects (the connection's driver runs on the current tokio runtime until the client is
+/// dropped). The password travels only inside the SCRAM exchange.
+pub async fn connect(t: &Target<'_>) -> Result<Client, tokio_postgres::Error> {
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host(t.host)
+        .port(t.port)
+        .user(t.user)
+        .password(t.password)
+        .dbname(t.database)
+        .application_name("sprocketctl")
+        .connect_timeout(Duration::from_secs(10));
+    match t.sslmode {
+        SslMode::Disable => {
+            cfg.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+            tokio::spawn(conn);
+            Ok(client)
+        }
+        SslMode::Require => {
+            cfg.ssl_mode(tokio_postgres::config::SslMode::Require);
+            let (client, conn) = cfg.connect(tls()).await?;
+            tokio::spawn(conn);
+            Ok(client)
+        }
+    }
+}
+
+/// libpq's `sslmode=require`: encrypted, the server's certificate not checked against a CA
+/// (managed servers use their own CA; a later `verify-full` with the CA's file checks it).
+fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("the provider's protocol versions")
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(Unverified(provider)))
+        .with_no_client_auth();
+    tokio_postgres_rustls::MakeRustlsConnect::new(config)
+}
+
+/// Accepts the server's certificate (as `sslmode=require` does) but still checks that the
+/// handshake is signed by its key.
+#[derive(Debug)]
+struct Unverified(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for Unverified {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A SCRAM-SHA-256 verifier of `password` (fresh salt, 4096 iterations: PostgreSQL's own).
+pub fn verifier(password: &str) -> String {
+    postgres_protocol::password::scram_sha_256(password.as_bytes())
+}
+
+/// Whether an error means the login itself was refused (wrong password, no such role), not
+/// that the server could not be reached.
+fn refused(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::INVALID_PASSWORD || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+    )
+}
+
+/// The error's own text (the server's message, or the connection's), never a value of ours.
+fn text(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+fn api(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> ProvisionError {
+    let what = what.into();
+    move |e| ProvisionError::Api {
+        what,
+        error: text(&e),
+    }
+}
+
+/// The administrator's connection, waiting (at most [`CONNECT_WAIT`]) for a server that does
+/// not answer yet; a refused login is reported at once.
+async fn admin(job: &Job, password: &str, database: &str) -> Result<Client, ProvisionError> {
+    let t0 = Instant::now();
+    loop {
+        let r = connect(&Target {
+            host: &job.host,
+            port: job.port,
+            user: &job.admin_user,
+            password,
+            database,
+            sslmode: job.sslmode.unwrap_or_default(),
+        })
+        .await;
+        match r {
+            Ok(c) => return Ok(c),
+            Err(e) if refused(&e) => {
+                return Err(ProvisionError::Api {
+                    what: format!(
+                        "log in to {}:{} as `{}`",
+                        job.host, job.port, job.admin_user
+                    ),
+                    error: format!(
+                    "{} — the administrator's password is the external's `admin_password` secret",
+                    text(&e)
+                ),
+                })
+            }
+            Err(e) if e.as_db_error().is_some() || t0.elapsed() > CONNECT_WAIT => {
+                return Err(ProvisionError::Api {
+                    what: format!(
+                        "connect to {}:{} (database `{database}`) as `{}`",
+                        job.host, job.port, job.admin_user
+                    ),
+                    error: text(&e),
+                })
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+struct Role {
+    ours: bool,
+}
+
+struct Database {
+    owner: String,
+    ours: bool,
+}
+
+/// Makes every login of `job` and, with `prune`, removes ours that no login wants.
+pub async fn provision(
+    job: &Job,
+    read: &dyn Fn(&str) -> Result<String, ProvisionError>,
+) -> Result<JobResult, ProvisionError> {
+    let admin_password = read(&job.admin_password_file)?;
+    let admin_db = if job.admin_database.is_empty() {
+        "postgres"
+    } else {
+        job.admin_database.as_str()
+    };
+    let c = admin(job, &admin_password, admin_db).await?;
+    let mut roles = roles(&c, &job.owner).await?;
+    let mut databases = databases(&c, &job.owner).await?;
+    let mut out = JobResult::default();
+    // Owners first: a reader's grants go to tables its database's owner makes.
+    let mut logins: Vec<&JobLogin> = job.logins.iter().collect();
+    logins.sort_by_key(|l| l.privileges != Some(Privileges::Owner));
+    for l in logins {
+        let password = read(&l.password_file)?;
+        let r = login(
+            job,
+            &c,
+            &password,
+            l,
+            &mut roles,
+            &mut databases,
+            &mut out.made,
+        )
+        .await?;
+        out.logins.push(r);
+    }
+    if job.prune {
+        let wanted: BTreeSet<&str> = job.logins.iter().map(|l| l.user.as_str()).collect();
+        for (name, _) in roles
+            .iter()
+            .filter(|(n, r)| r.ours && !wanted.contains(n.as_str()))
+        {
+            out.removed
+                .extend(drop_role(job, &c, &admin_password, name, &databases).await?);
+        }
+    }
+    Ok(out)
+}
+
+async fn roles(c: &Client, owner: &str) -> Result<BTreeMap<String, Role>, ProvisionError> {
+    let rows = c
+        .query(
+            "SELECT rolname::text, coalesce(shobj_description(oid, 'pg_authid'), '') FROM pg_roles",
+            &[],
+        )
+        .await
+        .map_err(api("list roles"))?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get::<_, String>(1)))
+        .map(|(n, comment)| {
+            (
+                n,
+                Role {
+                    ours: comment == owner,
+                },
+            )
+        })
+        .collect())
+}
+
+async fn databases(c: &Client, owner: &str) -> Result<BTreeMap<String, Database>, ProvisionError> {
+    let rows = c
+        .query(
+            "SELECT datname::text, pg_get_userbyid(datdba)::text, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database",
+            &[],
+        )
+        .await
+        .map_err(api("list databases"))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let comment: String = r.get(2);
+            (
+                r.get(0),
+                Database {
+                    owner: r.get(1),
+                    ours: comment == owner,
+                },
+            )
+        })
+        .collect())
+}
+
+/// One consumer's role, database and grants; then a login with its password proves them.
+#[allow(clippy::too_many_arguments)]
+async fn login(
+    job: &Job,
+    c: &Client,
+    password: &str,
+    l: &JobLogin,
+    roles: &mut BTreeMap<String, Role>,
+    databases: &mut BTreeMap<String, Database>,
+    made: &mut Vec<String>,
+) -> Result<LoginResult, ProvisionError> {
+    let role = ident(&l.user);
+    let mut changed = Vec::new();
+    let outcome = match roles.get(&l.user) {
+        Some(r) if !r.ours => {
+            return Err(ProvisionError::Refused(format!(
+                "a role `{}` exists in {}:{} and is not sprocketctl's (no `{}` comment): it is never changed; give `{}` another `user:` in its access, or drop that role",
+                l.user, job.host, job.port, job.owner, l.service
+            )))
+        }
+        Some(_) => Outcome::Unchanged,
+        None => {
+            let sql = format!(
+                "CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}",
+                literal(&verifier(password))
+            );
+            c.batch_execute(&sql)
+                .await
+                .map_err(api(format!("create role `{}`", l.user)))?;
+            c.batch_execute(&format!(
+                "COMMENT ON ROLE {role} IS {}",
+                literal(&job.owner)
+            ))
+            .await
+            .map_err(api(format!("mark role `{}` as ours", l.user)))?;
+            roles.insert(l.user.clone(), Role { ours: true });
+            Outcome::Created
+        }
+    };
+    // The administrator acts for the role (a database owned by it, default privileges for the
+    // tables it makes): PostgreSQL 15 wants it to be a member; 16 makes the creator one.
+    c.batch_execute(&format!("GRANT {role} TO {}", ident(&job.admin_user)))
+        .await
+        .map_err(api(format!(
+            "let `{}` act for `{}`",
+            job.admin_user, l.user
+        )))?;
+
+    let db = ident(&l.database);
+    let privileges = l.privileges.unwrap_or_default();
+    let existing = databases
+        .get(&l.database)
+        .map(|d| (d.owner.clone(), d.ours));
+    match (existing, privileges) {
+        (None, Privileges::Owner) => {
+            c.batch_execute(&format!("CREATE DATABASE {db} OWNER {role}"))
+                .await
+                .map_err(api(format!("create database `{}`", l.database)))?;
+            c.batch_execute(&format!(
+                "COMMENT ON DATABASE {db} IS {}; REVOKE ALL ON DATABASE {db} FROM PUBLIC",
+                literal(&job.owner)
+            ))
+            .await
+            .map_err(api(format!("mark database `{}` as ours", l.database)))?;
+            databases.insert(
+                l.database.clone(),
+                Database {
+                    owner: l.user.clone(),
+                    ours: true,
+                },
+            );
+            made.push(format!("database {}", l.database));
+            if outcome == Outcome::Unchanged {
+                changed.push("database".into());
+            }
+        }
+        (Some((owner, ours)), Privileges::Owner) if owner != l.user => {
+            if !ours {
+                return Err(ProvisionError::Refused(format!(
+                    "a database `{}` exists in {}:{} (owner `{owner}`) and is not sprocketctl's: it is never taken over; give `{}` `privileges: readwrite` to use it as it is, or another `database:`",
+                    l.database, job.host, job.port, l.service
+                )));
+            }
+            c.batch_execute(&format!("ALTER DATABASE {db} OWNER TO {role}"))
+                .await
+                .map_err(api(format!("hand database `{}` to `{}`", l.database, l.user)))?;
+            if let Some(d) = databases.get_mut(&l.database) {
+                d.owner = l.user.clone();
+            }
+            changed.push("owner".into());
+        }
+        (Some(_), Privileges::Owner) => {}
+        (None, _) => {
+            return Err(ProvisionError::Refused(format!(
+                "`{}` reads or writes the database `{}`, which does not exist in {}:{}: a consumer with `privileges: owner` makes it (or make it by hand)",
+                l.service, l.database, job.host, job.port
+            )))
+        }
+        (Some(_), p) => {
+            let had = c
+                .query_one(
+                    "SELECT has_database_privilege($1, $2, 'CONNECT')",
+                    &[&l.user, &l.database],
+                )
+                .await
+                .map_err(api(format!("read `{}`'s grants", l.user)))?
+                .get::<_, bool>(0);
+            grant(job, c, l, p).await?;
+            if !had && outcome == Outcome::Unchanged {
+                changed.push("grants".into());
+            }
+        }
+    }
+
+    // The login itself: the password it holds works, or gets the verifier of the one it holds.
+    let target = Target {
+        host: &job.host,
+        port: job.port,
+        user: &l.user,
+        password,
+        database: &l.database,
+        sslmode: job.sslmode.unwrap_or_default(),
+    };
+    match connect(&target).await {
+        Ok(_) => {}
+        Err(e) if refused(&e) => {
+            c.batch_execute(&format!(
+                "ALTER ROLE {role} PASSWORD {}",
+                literal(&verifier(password))
+            ))
+            .await
+            .map_err(api(format!("set `{}`'s password", l.user)))?;
+            changed.push("password".into());
+            connect(&target).await.map_err(|e| ProvisionError::Api {
+                what: format!("log in as `{}` to `{}`", l.user, l.database),
+                error: format!("{} (after its password was set)", text(&e)),
+            })?;
+        }
+        Err(e) => {
+            return Err(ProvisionError::Api {
+                what: format!("log in as `{}` to `{}`", l.user, l.database),
+                error: text(&e),
+            })
+        }
+    }
+    let outcome = match outcome {
+        Outcome::Unchanged if !changed.is_empty() => Outcome::Updated,
+        o => o,
+    };
+    Ok(LoginResult {
+        service: l.service.clone(),
+        user: l.user.clone(),
+        outcome,
+        changed,
+    })
+}
+
+/// A reader's or writer's grants in a database another role owns: CONNECT, the schema
+/// `public`, its tables and sequences now and those the owner makes later.
+async fn grant(job: &Job, c: &Client, l: &JobLogin, p: Privileges) -> Result<(), ProvisionError> {
+    let (role, db) = (ident(&l.user), ident(&l.database));
+    c.batch_execute(&format!("GRANT CONNECT ON DATABASE {db} TO {role}"))
+        .await
+        .map_err(api(format!(
+            "grant `{}` CONNECT on `{}`",
+            l.user, l.database
+        )))?;
+    let admin_password = std::fs::read_to_string(&job.admin_password_file)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| ProvisionError::Secret {
+            path: job.admin_password_file.clone(),
+            error: e.kind().to_string(),
+        })?;
+    let inner = admin(job, &admin_password, &l.database).await?;
+    let owner: String = inner
+        .query_one(
+            "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .map_err(api(format!("read `{}`'s owner", l.database)))?
+        .get(0);
+    let tables = match p {
+        Privileges::Read => "SELECT",
+        _ => "SELECT, INSERT, UPDATE, DELETE",
+    };
+    let sequences = match p {
+        Privileges::Read => "SELECT",
+        _ => "USAGE, SELECT, UPDATE",
+    };
+    let sql = format!(
+        "GRANT USAGE ON SCHEMA public TO {role};
+         REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role};
+         GRANT {tables} ON ALL TABLES IN SCHEMA public TO {role};
+         GRANT {sequences} ON ALL SEQUENCES IN SCHEMA public TO {role};
+         ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public REVOKE ALL ON TABLES FROM {role};
+         ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public GRANT {tables} ON TABLES TO {role};
+         ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public GRANT {sequences} ON SEQUENCES TO {role};",
+        owner = ident(&owner)
+    );
+    inner.batch_execute(&sql).await.map_err(api(format!(
+        "grant `{}` {} in `{}`",
+        l.user,
+        p.name(),
+        l.database
+    )))?;
+    Ok(())
+}
+
+/// Removes one of our roles: the databases it owns are kept (they hold data) and handed to the
+/// administrator; its grants and default privileges in our databases go with it.
+async fn drop_role(
+    job: &Job,
+    c: &Client,
+    admin_password: &str,
+    name: &str,
+    databases: &BTreeMap<String, Database>,
+) -> Result<Vec<String>, ProvisionError> {
+    let role = ident(name);
+    let admin_role = ident(&job.admin_user);
+    let mut said = Vec::new();
+    for (db, d) in databases.iter().filter(|(_, d)| d.owner == name) {
+        c.batch_execute(&format!(
+            "ALTER DATABASE {} OWNER TO {admin_role}",
+            ident(db)
+        ))
+        .await
+        .map_err(api(format!("hand database `{db}` to `{}`", job.admin_user)))?;
+        said.push(format!(
+            "database {db} kept (it holds data; owned by {} now{})",
+            job.admin_user,
+            if d.ours {
+                ", drop it by hand when it is not needed"
+            } else {
+                ""
+            }
+        ));
+    }
+    // Its objects and grants inside our databases (where a login of ours may have any).
+    for (db, _) in databases.iter().filter(|(_, d)| d.ours) {
+        let inner = admin(job, admin_password, db).await?;
+        inner
+            .batch_execute(&format!(
+                "REASSIGN OWNED BY {role} TO {admin_role}; DROP OWNED BY {role}"
+            ))
+            .await
+            .map_err(api(format!("remove `{name}`'s grants in `{db}`")))?;
+    }
+    c.batch_execute(&format!("DROP ROLE {role}"))
+        .await
+        .map_err(|e| ProvisionError::Api {
+            what: format!("drop role `{name}`"),
+            error: format!(
+                "{} — it still holds something in a database sprocketctl did not make: `REASSIGN OWNED BY` / `DROP OWNED BY` there, then run again",
+                text(&e)
+            ),
+        })?;
+    said.insert(0, format!("role {name}"));
+    Ok(said)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifiers_are_scram_and_salted() {
+        let a = verifier("secret-value");
+        let b = verifier("secret-value");
+        assert!(a.starts_with("SCRAM-SHA-256$4096:"), "{a}");
+        assert_ne!(a, b, "a fresh salt each time");
+        assert!(!a.contains("secret-value"));
+    }
+
+    #[test]
+    fn identifiers_and_literals_are_quoted() {
+        assert_eq!(ident("image-generation"), "\"image-generation\"");
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(literal("it's"), "'it''s'");
+    }
+}
