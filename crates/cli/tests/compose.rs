@@ -192,14 +192,14 @@ fn compose_export_deploys_as_printed_from_another_folder() {
         .collect();
     assert_eq!(
         creates.len(),
-        3,
-        "Redis's password (mounted by Redis and the demo: made once), RabbitMQ's admin's and the demo's own RabbitMQ login's: {}",
+        4,
+        "Redis's password (mounted by Redis and the demo: made once), RabbitMQ's admin's and the demo's own RabbitMQ and PostgreSQL logins': {}",
         r.stderr
     );
     // The login itself is not something a compose file can make: the export says so.
     assert!(
         r.stderr
-            .contains("not made by the compose files: the datastore logins of `access` (demo@demo on rabbitmq)"),
+            .contains("not made by the compose files: the datastore logins of `access` (demo@demo on rabbitmq, sprocket-compose-e2e_demo@sprocket-compose-e2e_demo (owner) on postgres)"),
         "{}",
         r.stderr
     );

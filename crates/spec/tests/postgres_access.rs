@@ -232,3 +232,24 @@ fn a_database_has_one_owner() {
         .iter()
         .any(|d| d.code == "duplicate-database-owner"));
 }
+
+#[test]
+fn env_values_refer_to_the_externals_address_and_the_hostname() {
+    let text = spec(ADMIN, "{ postgres: {} }").replace(
+        "        uses: [redis, postgres]\n",
+        "        uses: [redis, postgres]\n        env: { DB: \"{external.postgres.host}:{external.postgres.port}\", URL: \"https://n8n.{hostname}/\" }\n",
+    );
+    let p = platform(&text, "local");
+    let web = p.service("web").unwrap();
+    assert_eq!(web.env["DB"], "db.example.org:5432");
+    assert_eq!(web.env["URL"], "https://n8n.localhost/");
+    // A reference to no external is an error at the variable.
+    let text = text.replace("{external.postgres.port}", "{external.postgre.port}");
+    let d = expect(
+        &text,
+        "unknown-env-reference",
+        "env `DB` refers to `{external.postgre.port}`, which is no external's host or port",
+        at(&text, "DB:", 0),
+    );
+    assert!(d.help.unwrap().contains("{external.postgres.port}"));
+}

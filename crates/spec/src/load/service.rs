@@ -62,9 +62,6 @@ impl<'c> ServiceCx<'c, '_> {
     }
 }
 
-/// Replaced by the environment's namespace in `env` values.
-const NAMESPACE_TOKEN: &str = "{namespace}";
-
 /// The keys an environment's `services.<name>` entries override, over the service's own values.
 struct Overridden<'c> {
     resources: model::Resources,
@@ -550,11 +547,11 @@ impl<'a> Resolver<'a> {
             self.apply_resources(&mut resources, r);
         }
         self.env_keys(svc.env.iter());
-        let mut env: BTreeMap<String, String> = svc
-            .env
-            .iter()
-            .map(|(k, v)| (k.value.clone(), v.0.clone()))
-            .collect();
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v) in svc.env.iter() {
+            let v = self.env_value(cx, k, &v.0);
+            env.insert(k.value.clone(), v);
+        }
         let mut args = svc.args.clone();
         let mut placement: Vec<&'c S<String>> = svc.placement.iter().collect();
         for o in overrides {
@@ -563,7 +560,8 @@ impl<'a> Resolver<'a> {
             }
             self.env_keys(o.env.iter());
             for (k, v) in o.env.iter() {
-                env.insert(k.value.clone(), v.0.clone());
+                let v = self.env_value(cx, k, &v.0);
+                env.insert(k.value.clone(), v);
             }
             if o.args.is_some() {
                 args = o.args.clone();
@@ -572,21 +570,74 @@ impl<'a> Resolver<'a> {
                 placement = p.iter().collect();
             }
         }
-        // `{namespace}` in a value is this environment's namespace (names `up` derives from it,
-        // such as a PostgreSQL login's, reach the app so).
-        if let Some(e) = cx.env {
-            for v in env.values_mut() {
-                if v.contains(NAMESPACE_TOKEN) {
-                    *v = v.replace(NAMESPACE_TOKEN, &e.namespace);
-                }
-            }
-        }
         Overridden {
             resources,
             env,
             args,
             placement,
         }
+    }
+
+    /// An `env` value with the references it may hold resolved for this environment:
+    /// `{namespace}`, `{hostname}`, `{external.NAME.host}` and `{external.NAME.port}` — so what
+    /// `up` derives per environment (a PostgreSQL login's name, the database's address)
+    /// reaches the app without being written twice. Any other `{external.…}` is an error.
+    fn env_value(&mut self, cx: &ServiceCx<'_, 'a>, key: &S<String>, value: &str) -> String {
+        if !value.contains('{') {
+            return value.to_string();
+        }
+        let Some(e) = cx.env else {
+            return value.to_string();
+        };
+        let mut out = value
+            .replace("{namespace}", &e.namespace)
+            .replace("{hostname}", &e.hostname);
+        for x in cx.externals {
+            let host = format!("{{external.{}.host}}", x.name);
+            let port = format!("{{external.{}.port}}", x.name);
+            if out.contains(&host) {
+                out = out.replace(&host, x.host.as_deref().unwrap_or_default());
+            }
+            if out.contains(&port) {
+                let p = x
+                    .port
+                    .or_else(|| x.datastore.as_ref().map(|d| u64::from(d.admin_port)))
+                    .map(|p| p.to_string())
+                    .unwrap_or_default();
+                out = out.replace(&port, &p);
+            }
+        }
+        if let Some(i) = out.find("{external.") {
+            let token: String = out[i..].chars().take_while(|c| *c != '}').collect();
+            let known: Vec<String> = cx
+                .externals
+                .iter()
+                .flat_map(|x| {
+                    [
+                        format!("{{external.{}.host}}", x.name),
+                        format!("{{external.{}.port}}", x.name),
+                    ]
+                })
+                .collect();
+            self.err(
+                "unknown-env-reference",
+                pos(key),
+                format!(
+                    "`{}`: env `{}` refers to `{token}}}`, which is no external's host or port",
+                    cx.name(),
+                    key.value
+                ),
+            )
+            .help = Some(format!(
+                "use {}",
+                if known.is_empty() {
+                    "no `{external.…}` reference: this spec declares no external".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        }
+        out
     }
 
     /// `env` keys are variable names, and no value is a secret written out.
