@@ -125,7 +125,7 @@ fn write_spec(dir: &Path) {
         "the test environment is appended to `environments:`, which must stay the example's last section"
     );
     let env = format!(
-        "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: 19280\n    https_port: 19643\n    disable: {{ vault: \"compose export test: stack deploy cannot initialise Vault\" }}\n    services: {{ demo: {{ env: {{ E2E_DOLLAR: '{DOLLAR}' }} }} }}\n"
+        "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: 19280\n    https_port: 19643\n    disable: {{ vault: \"compose export test: stack deploy cannot initialise Vault\", n8n: \"not under test\" }}\n    services: {{ demo: {{ env: {{ E2E_DOLLAR: '{DOLLAR}' }} }} }}\n"
     );
     std::fs::write(
         dir.join("sprocket.yaml"),

@@ -122,7 +122,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     let s = Scratch::new(
         "ds",
         ENV,
-        &format!("\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: 18743\n    secrets_from: dotenv:secrets.env\n"),
+        &format!("\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: 18743\n    secrets_from: dotenv:secrets.env\n    disable: {{ n8n: \"not under test\" }}\n"),
     );
     let _ = s.ctl(&["-q", "down", "--volumes"]);
     // The PostgreSQL server outlives deploys (it is outside the swarm): what an earlier run

@@ -35,6 +35,16 @@ fn write_spec(dir: &Path, extra: &str) -> PathBuf {
         example.trim_end().rsplit("\n\n").next().unwrap().contains("extends: local"),
         "the e2e environment is appended to `environments:`, which must stay the example's last section"
     );
+    // n8n (its own test, n8n.rs) is not under test here.
+    let extra = if extra.contains("    disable: { ") {
+        extra.replacen(
+            "    disable: { ",
+            "    disable: { n8n: \"not under test\", ",
+            1,
+        )
+    } else {
+        format!("    disable: {{ n8n: \"not under test\" }}\n{extra}")
+    };
     let env = format!(
         "\n  e2e:\n    extends: offline\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: 18443\n{extra}"
     );

@@ -19,7 +19,7 @@ fn spec(dir: &Path) -> PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let example = std::fs::read_to_string(repo.join("examples/sprocket/sprocket.yaml")).unwrap();
     let env = format!(
-        "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: 19380\n    https_port: 19743\n    disable: {{ vault: \"not needed here\" }}\n"
+        "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: 19380\n    https_port: 19743\n    disable: {{ vault: \"not needed here\", n8n: \"not under test\" }}\n"
     );
     // Config files are read relative to the spec.
     let _ = std::fs::create_dir_all(dir);

@@ -50,7 +50,7 @@ fn setup() -> Env {
     // The demo refuses a key that starts with `revoked-` (its health check fails): a consumer
     // that refuses a rotated value.
     let env = format!(
-        "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: 18643\n    secrets_from: dotenv:secrets.env\n    services: {{ demo: {{ env: {{ DEMO_REFUSE_PREFIX: revoked- }} }} }}\n"
+        "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: 18643\n    secrets_from: dotenv:secrets.env\n    disable: {{ n8n: \"not under test\" }}\n    services: {{ demo: {{ env: {{ DEMO_REFUSE_PREFIX: revoked- }} }} }}\n"
     );
     Env {
         s: common::Scratch::new("sec-e2e", ENV, &env),

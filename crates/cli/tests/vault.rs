@@ -57,7 +57,7 @@ impl Env {
             ", vault-agent: \"phase without the agent\""
         };
         let env = format!(
-            "\n  e2e-vault:\n    extends: offline\n    namespace: {NS}\n    http_port: {PORT}\n    https_port: 19443\n    disable: {{ redis: \"vault test\", rabbitmq: \"vault test\", demo: \"vault test\"{no_agent} }}\n"
+            "\n  e2e-vault:\n    extends: offline\n    namespace: {NS}\n    http_port: {PORT}\n    https_port: 19443\n    disable: {{ redis: \"vault test\", rabbitmq: \"vault test\", demo: \"vault test\", n8n: \"vault test\"{no_agent} }}\n"
         );
         std::fs::write(&self.spec, format!("{}\n{env}", example.trim_end())).unwrap();
     }

@@ -63,7 +63,7 @@ impl Env {
         let second = "      demo-2:\n        image: ghcr.io/sprocketbot/sprocketctl-demo:0.1.0\n        health: { cmd: [sprocket-demo, probe], interval: 1s }\n        vault: [platform/other/*]\n\nenvironments:";
         let example = example.replacen("\nenvironments:", &format!("\n{second}"), 1);
         let env = format!(
-            "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {PORT}\n    https_port: 19543\n    vault: {{ recipients: [\"file:~/.config/sprocket/age.pub\"], token_period: 6s }}\n"
+            "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {PORT}\n    https_port: 19543\n    vault: {{ recipients: [\"file:~/.config/sprocket/age.pub\"], token_period: 6s }}\n    disable: {{ n8n: \"not under test\" }}\n"
         );
         std::fs::write(&self.spec, format!("{}\n{env}", example.trim_end())).unwrap();
     }

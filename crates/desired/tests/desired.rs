@@ -43,6 +43,8 @@ fn networks_are_derived_from_uses_and_routes() {
         nets_of(&d, "traefik"),
         [
             "sprocket_edge_demo",
+            // n8n's `/webhook` route (its UI route is gated: not published offline)
+            "sprocket_edge_n8n",
             "sprocket_edge_vault",
             "sprocket_traefik_to_socket-proxy"
         ]
@@ -100,6 +102,8 @@ fn networks_are_derived_from_uses_and_routes() {
         [
             "sprocket_demo_to_rabbitmq",
             "sprocket_demo_to_redis",
+            // the external PostgreSQL's, with its first consumer (n8n)
+            "sprocket_provision_postgres",
             "sprocket_provision_rabbitmq"
         ]
     );
@@ -445,6 +449,7 @@ fn from_nothing_everything_is_created_in_layer_order() {
             "sprocket_vault-agent",
             "sprocket_redis",
             "sprocket_rabbitmq",
+            "sprocket_n8n",
             "sprocket_demo"
         ]
     );

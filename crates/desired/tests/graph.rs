@@ -126,6 +126,7 @@ fn without_a_vault_step_nothing_waits_for_vault() {
         after_vault,
         [
             "sprocket_demo",
+            "sprocket_n8n",
             "sprocket_postgres (provision logins)",
             "sprocket_rabbitmq",
             "sprocket_rabbitmq (provision logins)",

@@ -60,7 +60,7 @@ fn the_demo_gets_its_own_rabbitmq_login_on_its_own_vhost() {
 }
 
 #[test]
-fn the_demo_gets_its_own_postgres_role_and_database_on_the_external_server() {
+fn n8n_and_the_demo_get_their_own_postgres_roles_and_databases_on_the_external_server() {
     use sprocket_spec::model::{Privileges, SslMode};
     let p = example("offline");
     let d = desired(&p);
@@ -83,9 +83,11 @@ fn the_demo_gets_its_own_postgres_role_and_database_on_the_external_server() {
         .networks
         .iter()
         .any(|n| n.network == "sprocket_provision_postgres")));
-    assert_eq!(pr.layer, "platform", "its first consumer's layer");
+    assert_eq!(pr.layer, "data", "its first consumer's (n8n's) layer");
     // Namespaced names: environments may share one managed server.
-    let l = &pr.logins[0];
+    let users: Vec<&str> = pr.logins.iter().map(|l| l.user.as_str()).collect();
+    assert_eq!(users, ["sprocket_n8n", "sprocket_demo"]);
+    let l = &pr.logins[1];
     assert_eq!(
         (
             l.user.as_str(),
@@ -111,17 +113,35 @@ fn the_demo_gets_its_own_postgres_role_and_database_on_the_external_server() {
     );
     assert_eq!(job.admin_password_file, "/run/secrets/db-password");
     // The administrator's password is a Docker secret of the layer (no service mounts it).
-    let platform = d.layers.iter().find(|l| l.name == "platform").unwrap();
-    assert!(platform.secrets.iter().any(|s| s.name == "db-password"));
+    let data = d.layers.iter().find(|l| l.name == "data").unwrap();
+    assert!(data.secrets.iter().any(|s| s.name == "db-password"));
     // The consumer reaches the host too, and learns its names through `{namespace}`.
     let demo = d.services().find(|s| s.short_name == "demo").unwrap();
     assert_eq!(demo.hosts, ["host-gateway host.docker.internal"]);
     assert_eq!(demo.env["DEMO_PG_USER"], "sprocket_demo");
-    // Production runs no consumer of it (the demo is disabled): no provisioning, and the
-    // administrator's password is not asked for.
+    let n8n = d.services().find(|s| s.short_name == "n8n").unwrap();
+    assert_eq!(n8n.env["DB_POSTGRESDB_HOST"], "host.docker.internal");
+    assert_eq!(n8n.env["DB_POSTGRESDB_PORT"], "5433");
+    assert_eq!(n8n.env["DB_POSTGRESDB_USER"], "sprocket_n8n");
+    // Production: DigitalOcean's server, no host entry, n8n's login alone (no demo there).
     let prod = example("prod");
     let d = desired(&prod);
-    assert!(d.provisions.iter().all(|p| p.datastore != "postgres"));
+    let pr = d
+        .provisions
+        .iter()
+        .find(|p| p.datastore == "postgres")
+        .unwrap();
+    assert_eq!(
+        (pr.host.as_str(), pr.admin_port, pr.hosts.is_empty()),
+        ("sprocket-db.db.ondigitalocean.com", 25060, true)
+    );
+    let users: Vec<&str> = pr.logins.iter().map(|l| l.user.as_str()).collect();
+    assert_eq!(users, ["sprocket_n8n"]);
+    let n8n = d.services().find(|s| s.short_name == "n8n").unwrap();
+    assert_eq!(
+        n8n.env["DB_POSTGRESDB_HOST"],
+        "sprocket-db.db.ondigitalocean.com"
+    );
 }
 
 #[test]

@@ -376,6 +376,7 @@ fn the_example_spec_is_valid_in_every_environment() {
             "vault-agent",
             "redis",
             "rabbitmq",
+            "n8n",
             "demo"
         ]
     );

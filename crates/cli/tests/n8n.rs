@@ -1,0 +1,142 @@
+//! n8n for real, offline: n8n 1.64.3 from npm (`sprocket-local/n8n`, images/n8n) on the real
+//! swarm, its data in its own database on the real PostgreSQL 15 outside the swarm, made by
+//! `up` (`access: { postgres: {} }`):
+//!
+//! - `up` provisions its role and database, then n8n starts, migrates its schema there as its
+//!   own role (its tables exist, owned by it) and becomes healthy;
+//! - its `/webhook` route answers through Traefik (n8n's own answer), its UI route stays
+//!   unpublished (its forward-auth gate does not run offline);
+//! - a second `up` makes no call; the password appears in no output and no service spec.
+
+mod common;
+
+use common::{http_get, Scratch};
+
+const NS: &str = "sprocket-n8n";
+const ENV: &str = "e2e-n8n";
+const HTTP_PORT: u16 = 18480;
+const DB: &str = "sprocket-n8n_n8n";
+
+fn psql_in(db: &str, sql: &str) -> String {
+    let (ok, out) = common::run_status(
+        "runuser",
+        &[
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-X",
+            "-At",
+            "-h",
+            "/var/run/postgresql",
+            "-p",
+            "5433",
+            "-d",
+            db,
+            "-c",
+            sql,
+        ],
+    );
+    assert!(ok, "psql {sql}: {out}");
+    out
+}
+
+#[test]
+fn n8n_runs_offline_on_its_own_database() {
+    common::require_swarm();
+    let s = Scratch::new(
+        "n8n",
+        ENV,
+        &format!(
+            "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: 18843\n    secrets_from: dotenv:secrets.env\n    disable: {{ redis: \"n8n test\", rabbitmq: \"n8n test\", demo: \"n8n test\" }}\n"
+        ),
+    );
+    let _ = s.ctl(&["-q", "down", "--volumes"]);
+    assert_eq!(s.ctl(&["-q", "vault", "keygen"]).code, 0);
+    // The server outlives deploys: what an earlier run left goes first.
+    psql_in("postgres", &format!("DROP DATABASE IF EXISTS \"{DB}\""));
+    psql_in("postgres", &format!("DROP ROLE IF EXISTS \"{DB}\""));
+    assert_eq!(s.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
+    let mut printed = String::new();
+
+    let up = s.ctl(&["-o", "json", "up", "--timeout", "300"]);
+    printed.push_str(&(up.stdout.clone() + &up.stderr));
+    assert_eq!(up.code, 0, "{}\n{}", up.stdout, up.stderr);
+    let report = up.json();
+    let pg = report["provisioned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["datastore"] == "postgres")
+        .cloned()
+        .unwrap_or_else(|| panic!("no postgres provisioning in {report}"));
+    assert_eq!(pg["logins"][0]["user"], DB, "{pg}");
+    assert_eq!(pg["logins"][0]["outcome"], "created", "{pg}");
+
+    // n8n migrated its schema into its own database, as its own role.
+    let tables: i64 = psql_in(
+        DB,
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+    )
+    .parse()
+    .unwrap();
+    assert!(tables >= 20, "n8n's tables in {DB}: {tables}");
+    assert_eq!(
+        psql_in(
+            DB,
+            "SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'public'"
+        ),
+        DB
+    );
+    let migrations: i64 = psql_in(DB, "SELECT count(*) FROM migrations")
+        .parse()
+        .unwrap();
+    assert!(migrations > 0, "n8n recorded its migrations");
+
+    // Its webhook route reaches n8n's webhook handler through Traefik (an unregistered path:
+    // n8n's own 404 in its own words, not Traefik's "404 page not found"; in n8n's first
+    // seconds its HTTP server answers before the handler is there); its UI is not published.
+    const TRAEFIK_404: &str = "404 page not found";
+    let mut last = (0, String::new());
+    for _ in 0..60 {
+        last = http_get(HTTP_PORT, "n8n.localhost", "/webhook/sprocket-test");
+        if last.1.contains("The requested webhook") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(last.0, 404, "an unregistered webhook: {last:?}");
+    assert!(
+        last.1
+            .contains("The requested webhook \\\"GET sprocket-test\\\" is not registered"),
+        "n8n answers, not Traefik: {last:?}"
+    );
+    let ui = http_get(HTTP_PORT, "n8n.localhost", "/");
+    assert_eq!(ui.0, 404, "{ui:?}");
+    assert!(
+        ui.1.contains(TRAEFIK_404),
+        "the UI is not published: {ui:?}"
+    );
+
+    // A second up: nothing to do.
+    let again = s.ctl(&["-o", "json", "up"]);
+    printed.push_str(&(again.stdout.clone() + &again.stderr));
+    assert_eq!(again.code, 0, "{}", again.stdout);
+    assert_eq!(
+        again.json()["calls"],
+        serde_json::json!({ "create": 0, "update": 0, "remove": 0 })
+    );
+
+    // Its password: in no output and not in its service spec.
+    let c = common::container_of(NS, "n8n");
+    let (ok, pw) = common::docker_status(&["exec", &c, "cat", "/run/secrets/postgres-password"]);
+    assert!(ok && pw.len() >= 32, "n8n holds its password");
+    assert!(!printed.contains(&pw), "the password was printed");
+    let (_, inspect) = common::docker_status(&["service", "inspect", &format!("{NS}_n8n")]);
+    assert!(!inspect.contains(&pw), "the password in n8n's spec");
+    assert!(inspect.contains("DB_POSTGRESDB_PASSWORD_FILE"));
+
+    drop(s);
+    psql_in("postgres", &format!("DROP DATABASE IF EXISTS \"{DB}\""));
+    psql_in("postgres", &format!("DROP ROLE IF EXISTS \"{DB}\""));
+}
