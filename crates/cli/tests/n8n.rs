@@ -136,6 +136,53 @@ fn n8n_runs_offline_on_its_own_database() {
     assert!(!inspect.contains(&pw), "the password in n8n's spec");
     assert!(inspect.contains("DB_POSTGRESDB_PASSWORD_FILE"));
 
+    // n8n goes from this environment: it was the external's last consumer here, so its
+    // provisioning is idle — and with `--prune` it still runs once, to remove n8n's role. Its
+    // database holds data: kept, handed to the administrator, and said so.
+    s.edit(
+        "demo: \"n8n test\" }",
+        "demo: \"n8n test\", n8n: \"gone\" }",
+    );
+    let pruned = s.ctl(&["-o", "json", "up", "--prune", "--timeout", "120"]);
+    assert_eq!(pruned.code, 0, "{}", pruned.stdout);
+    let pruned = pruned.json();
+    let pg = pruned["provisioned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["datastore"] == "postgres")
+        .cloned()
+        .unwrap_or_else(|| panic!("the idle provisioning ran: {pruned}"));
+    assert_eq!(pg["ran"], true, "{pg}");
+    assert_eq!(pg["removed"][0], format!("role {DB}"), "{pg}");
+    assert!(
+        pg["removed"][1]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("database {DB} kept")),
+        "{pg}"
+    );
+    assert_eq!(
+        psql_in(
+            "postgres",
+            &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{DB}'")
+        ),
+        "0"
+    );
+    assert_eq!(
+        psql_in(
+            "postgres",
+            &format!("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{DB}'")
+        ),
+        "doadmin"
+    );
+    // And once only: the next --prune has nothing to do there.
+    let again = s.ctl(&["-o", "json", "up", "--prune"]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+    for p in again.json()["provisioned"].as_array().unwrap() {
+        assert_eq!(p["ran"], false, "{p}");
+    }
+
     drop(s);
     psql_in("postgres", &format!("DROP DATABASE IF EXISTS \"{DB}\""));
     psql_in("postgres", &format!("DROP ROLE IF EXISTS \"{DB}\""));

@@ -183,14 +183,10 @@ pub fn provisions(p: &Platform) -> Vec<Provision> {
     }
     for x in &p.externals {
         let Some(d) = &x.datastore else { continue };
-        // Only where a consumer running here logs in: an environment that runs none of them
-        // (production without the demo, a test without it) needs neither the server nor its
-        // administrator's password. (So dropping an external's last consumer leaves its role:
-        // the prune runs with the next consumer's provisioning.)
+        // Where no consumer running here logs in, it is idle: it needs neither the server nor
+        // its administrator's password, and runs only for an `up --prune` after its last
+        // consumer went (see [`Provision::decide`]).
         let logins = logins(&x.name);
-        if logins.is_empty() {
-            continue;
-        }
         // Its step belongs with its first consumer (the earliest layer that logs in).
         let layer = p
             .services()
@@ -227,6 +223,12 @@ impl Provision {
         } else {
             format!("{} (external)", self.datastore)
         }
+    }
+
+    /// An external nobody running here logs in to: its provisioning runs only to remove, with
+    /// `--prune`, what earlier ones made, and only when its administrator's password is there.
+    pub fn idle(&self) -> bool {
+        !self.in_swarm && self.logins.is_empty()
     }
 
     /// The task's document.
@@ -320,6 +322,22 @@ impl Provision {
         versions: Option<&[String]>,
         prune: bool,
     ) -> Decision {
+        if self.idle() {
+            // Nothing to make; something to remove only where an earlier provisioning made
+            // something and `--prune` asks for it.
+            return match versions {
+                Some(v)
+                    if prune
+                        && !markers.is_empty()
+                        && markers != [self.marker(namespace, v).as_str()] =>
+                {
+                    Decision::Run {
+                        why: "its last consumer went: what earlier provisionings made is removed with --prune",
+                    }
+                }
+                _ => Decision::Skip,
+            };
+        }
         let Some(v) = versions else {
             return Decision::Run {
                 why: "passwords to be made first",

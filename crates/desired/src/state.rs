@@ -480,7 +480,7 @@ pub fn desired<'a>(p: &'a Platform) -> DesiredState {
         // provisioning task does (a Docker secret like the others, kept in Vault likewise).
         for pr in provisions
             .iter()
-            .filter(|pr| !pr.in_swarm && pr.layer == layer.name)
+            .filter(|pr| !pr.in_swarm && !pr.idle() && pr.layer == layer.name)
         {
             if listed(&layers, &secrets, &pr.admin_secret) {
                 continue;

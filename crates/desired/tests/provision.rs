@@ -264,3 +264,40 @@ fn a_provisioning_runs_only_when_its_marker_is_missing_or_prune_has_work() {
         run("what an earlier provisioning made may be left: removed with --prune")
     );
 }
+
+#[test]
+fn an_external_nobody_logs_in_to_runs_only_to_prune_what_earlier_ones_made() {
+    let p = example("offline");
+    let d = desired(&p);
+    let mut pr = d
+        .provisions
+        .iter()
+        .find(|p| p.datastore == "postgres")
+        .unwrap()
+        .clone();
+    let earlier = pr.marker("sprocket", &["sprocket_db-password-1".into()]);
+    pr.logins.clear();
+    assert!(pr.idle());
+    let v = vec!["sprocket_db-password-1".to_string()];
+    let now = pr.marker("sprocket", &v);
+    use sprocket_desired::provision::Decision;
+    // Without --prune, or never provisioned, or without the administrator's password: nothing.
+    assert_eq!(
+        pr.decide("sprocket", &[earlier.as_str()], Some(&v), false),
+        Decision::Skip
+    );
+    assert_eq!(pr.decide("sprocket", &[], Some(&v), true), Decision::Skip);
+    assert_eq!(
+        pr.decide("sprocket", &[earlier.as_str()], None, true),
+        Decision::Skip
+    );
+    // With --prune after its last consumer went: it runs, once.
+    assert!(matches!(
+        pr.decide("sprocket", &[earlier.as_str()], Some(&v), true),
+        Decision::Run { .. }
+    ));
+    assert_eq!(
+        pr.decide("sprocket", &[now.as_str()], Some(&v), true),
+        Decision::Skip
+    );
+}

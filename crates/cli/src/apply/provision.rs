@@ -54,8 +54,21 @@ pub(super) async fn run(
 ) -> Result<ProvisionReport, String> {
     let mut secrets = Vec::new();
     let mut versions = Vec::new();
+    let skipped = || ProvisionReport {
+        datastore: pr.datastore.clone(),
+        ran: false,
+        seconds: 0.0,
+        logins: Vec::new(),
+        made: Vec::new(),
+        removed: Vec::new(),
+    };
     for logical in pr.secrets() {
         let Some((name, id)) = refs.secrets.get(logical) else {
+            if pr.idle() {
+                // Nobody logs in to it here and its administrator's password is gone: there is
+                // nothing this run can do in it.
+                return Ok(skipped());
+            }
             return Err(format!(
                 "secret `{logical}` does not exist, so `{}`'s logins cannot be provisioned",
                 pr.datastore
@@ -72,14 +85,7 @@ pub(super) async fn run(
         .collect();
     let names: Vec<&str> = markers.iter().map(|c| c.name.as_str()).collect();
     if pr.decide(namespace, &names, Some(&versions), prune) == Decision::Skip {
-        return Ok(ProvisionReport {
-            datastore: pr.datastore.clone(),
-            ran: false,
-            seconds: 0.0,
-            logins: Vec::new(),
-            made: Vec::new(),
-            removed: Vec::new(),
-        });
+        return Ok(skipped());
     }
     let current = names.contains(&marker.as_str());
     let job = pr.job(namespace, prune);
