@@ -70,22 +70,10 @@ _pg_settings() {
     fi
 }
 
-# apt-get install, running `apt-get update` first when the package is unknown
-# (same approach as _engine_apt_install in engine.sh).
-_pg_apt_install() {
-    local pkg
-    export DEBIAN_FRONTEND=noninteractive
-    for pkg in "$@"; do
-        if ! apt-cache show "$pkg" >/dev/null 2>&1 || [[ -z "$(apt-cache policy "$pkg" | awk '/Candidate:/ && $2 != "(none)"')" ]]; then
-            _pg_log "apt-get update (package $pkg unknown to apt)"
-            apt-get update -q >/dev/null || { _pg_die "apt-get update failed"; return 1; }
-            break
-        fi
-    done
-    _pg_log "apt-get install -y $*"
-    apt-get install -y -q --no-install-recommends "$@" >/dev/null \
-        || { _pg_die "apt-get install $* failed"; return 1; }
-}
+# apt-get install: engine.sh's (apt-get update first when a package is unknown).
+# shellcheck source=engine.sh
+source "$(dirname "${BASH_SOURCE[0]}")/engine.sh"
+_pg_apt_install() { _engine_apt_install "$@"; }
 
 # Runs a command as the OS user postgres, from / (root's cwd may be unreadable to it).
 # The environment is passed through (runuser without --login).

@@ -58,32 +58,6 @@ fn provisioned<'v>(report: &'v Value, datastore: &str) -> &'v Value {
         .unwrap_or_else(|| panic!("no provisioning of {datastore} in {report}"))
 }
 
-/// `psql` as the server's own superuser (peer login on its socket, as the operator of a
-/// managed database could not — for checking and for the hand-made objects only).
-fn psql(sql: &str) -> String {
-    let (ok, out) = common::run_status(
-        "runuser",
-        &[
-            "-u",
-            "postgres",
-            "--",
-            "psql",
-            "-X",
-            "-At",
-            "-h",
-            "/var/run/postgresql",
-            "-p",
-            "5433",
-            "-d",
-            "postgres",
-            "-c",
-            sql,
-        ],
-    );
-    assert!(ok, "psql {sql}: {out}");
-    out
-}
-
 /// `rabbitmqctl ARGS…` in the RabbitMQ container.
 fn rabbitmqctl(args: &[&str]) -> String {
     let c = common::container_of(NS, "rabbitmq");
@@ -114,6 +88,11 @@ fn vhosts() -> Vec<String> {
         .iter()
         .filter_map(|u| u["name"].as_str().map(str::to_string))
         .collect()
+}
+
+/// `psql` in the server's maintenance database (see [`common::psql`]).
+fn psql(sql: &str) -> String {
+    common::psql("postgres", sql)
 }
 
 #[test]

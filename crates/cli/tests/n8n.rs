@@ -17,30 +17,6 @@ const ENV: &str = "e2e-n8n";
 const HTTP_PORT: u16 = 18480;
 const DB: &str = "sprocket-n8n_n8n";
 
-fn psql_in(db: &str, sql: &str) -> String {
-    let (ok, out) = common::run_status(
-        "runuser",
-        &[
-            "-u",
-            "postgres",
-            "--",
-            "psql",
-            "-X",
-            "-At",
-            "-h",
-            "/var/run/postgresql",
-            "-p",
-            "5433",
-            "-d",
-            db,
-            "-c",
-            sql,
-        ],
-    );
-    assert!(ok, "psql {sql}: {out}");
-    out
-}
-
 #[test]
 fn n8n_runs_offline_on_its_own_database() {
     common::require_swarm();
@@ -54,8 +30,8 @@ fn n8n_runs_offline_on_its_own_database() {
     let _ = s.ctl(&["-q", "down", "--volumes"]);
     assert_eq!(s.ctl(&["-q", "vault", "keygen"]).code, 0);
     // The server outlives deploys: what an earlier run left goes first.
-    psql_in("postgres", &format!("DROP DATABASE IF EXISTS \"{DB}\""));
-    psql_in("postgres", &format!("DROP ROLE IF EXISTS \"{DB}\""));
+    common::psql("postgres", &format!("DROP DATABASE IF EXISTS \"{DB}\""));
+    common::psql("postgres", &format!("DROP ROLE IF EXISTS \"{DB}\""));
     assert_eq!(s.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
     let mut printed = String::new();
 
@@ -74,7 +50,7 @@ fn n8n_runs_offline_on_its_own_database() {
     assert_eq!(pg["logins"][0]["outcome"], "created", "{pg}");
 
     // n8n migrated its schema into its own database, as its own role.
-    let tables: i64 = psql_in(
+    let tables: i64 = common::psql(
         DB,
         "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
     )
@@ -82,13 +58,13 @@ fn n8n_runs_offline_on_its_own_database() {
     .unwrap();
     assert!(tables >= 20, "n8n's tables in {DB}: {tables}");
     assert_eq!(
-        psql_in(
+        common::psql(
             DB,
             "SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'public'"
         ),
         DB
     );
-    let migrations: i64 = psql_in(DB, "SELECT count(*) FROM migrations")
+    let migrations: i64 = common::psql(DB, "SELECT count(*) FROM migrations")
         .parse()
         .unwrap();
     assert!(migrations > 0, "n8n recorded its migrations");
@@ -163,14 +139,14 @@ fn n8n_runs_offline_on_its_own_database() {
         "{pg}"
     );
     assert_eq!(
-        psql_in(
+        common::psql(
             "postgres",
             &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{DB}'")
         ),
         "0"
     );
     assert_eq!(
-        psql_in(
+        common::psql(
             "postgres",
             &format!("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{DB}'")
         ),
@@ -184,6 +160,6 @@ fn n8n_runs_offline_on_its_own_database() {
     }
 
     drop(s);
-    psql_in("postgres", &format!("DROP DATABASE IF EXISTS \"{DB}\""));
-    psql_in("postgres", &format!("DROP ROLE IF EXISTS \"{DB}\""));
+    common::psql("postgres", &format!("DROP DATABASE IF EXISTS \"{DB}\""));
+    common::psql("postgres", &format!("DROP ROLE IF EXISTS \"{DB}\""));
 }

@@ -53,20 +53,32 @@ fn error(e: tokio_postgres::Error) -> String {
     }
 }
 
-/// Its own login on its own database: connect, write a row, count them.
-pub fn check(target: &str) -> Result<String, String> {
+/// Connects as its own login to `database` (its own unless given) and runs `f`.
+fn with_client<T>(
+    target: &str,
+    database: Option<&str>,
+    f: impl AsyncFnOnce(&Login, &str, tokio_postgres::Client) -> Result<T, String>,
+) -> Result<T, String> {
     let l = login()?;
     let (host, port) = split(target)?;
+    let database = database.unwrap_or(&l.database).to_string();
     runtime()?.block_on(async {
         let t = Target {
             host,
             port,
             user: &l.user,
             password: &l.password,
-            database: &l.database,
+            database: &database,
             sslmode: l.sslmode,
         };
         let c = connect(&t).await.map_err(error)?;
+        f(&l, &database, c).await
+    })
+}
+
+/// Its own login on its own database: connect, write a row, count them.
+pub fn check(target: &str) -> Result<String, String> {
+    with_client(target, None, async |l, database, c| {
         c.batch_execute(
             "CREATE TABLE IF NOT EXISTS demo_visits (at timestamptz NOT NULL DEFAULT now());
              INSERT INTO demo_visits DEFAULT VALUES;",
@@ -87,9 +99,8 @@ pub fn check(target: &str) -> Result<String, String> {
             .map_err(error)?
             .get(0);
         Ok(format!(
-            "connected as {} to {}{}, {n} row(s) written",
+            "connected as {} to {database}{}, {n} row(s) written",
             l.user,
-            l.database,
             if ssl { " over TLS" } else { "" }
         ))
     })
@@ -97,18 +108,7 @@ pub fn check(target: &str) -> Result<String, String> {
 
 /// Its own login on another database (`/pg?database=X`): for tests that it is refused.
 pub fn try_database(target: &str, database: &str) -> Result<String, String> {
-    let l = login()?;
-    let (host, port) = split(target)?;
-    runtime()?.block_on(async {
-        let t = Target {
-            host,
-            port,
-            user: &l.user,
-            password: &l.password,
-            database,
-            sslmode: l.sslmode,
-        };
-        connect(&t).await.map_err(error)?;
+    with_client(target, Some(database), async |l, database, _| {
         Ok(format!("connected as {} to {database}", l.user))
     })
 }

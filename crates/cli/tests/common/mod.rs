@@ -157,6 +157,34 @@ pub fn docker_status(args: &[&str]) -> (bool, String) {
     run_status("docker", args)
 }
 
+/// `psql` in database `db` of the local PostgreSQL as the server's own superuser (peer login on
+/// its socket — what the operator of a managed database could not do: for checks and for
+/// hand-made objects only). Panics when the statement fails.
+#[allow(dead_code)]
+pub fn psql(db: &str, sql: &str) -> String {
+    let (ok, out) = run_status(
+        "runuser",
+        &[
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-X",
+            "-At",
+            "-h",
+            "/var/run/postgresql",
+            "-p",
+            "5433",
+            "-d",
+            db,
+            "-c",
+            sql,
+        ],
+    );
+    assert!(ok, "psql {sql}: {out}");
+    out
+}
+
 /// Runs `program` with `args`: (success, stdout then stderr, trimmed).
 #[allow(dead_code)]
 pub fn run_status(program: &str, args: &[&str]) -> (bool, String) {
