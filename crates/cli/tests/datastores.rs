@@ -282,6 +282,82 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     assert!(!services.contains(&leftover), "{services}");
     values.push(password("after the rotation"));
     assert_ne!(values[0], values[1]);
+    // The same for its PostgreSQL password: a new SCRAM verifier in the server, the demo's new
+    // task logs in with the new value, the old value no longer works.
+    let pg_password = |when: &str| {
+        let c = common::container_of(NS, "demo");
+        let (ok, pw) = docker_status(&["exec", &c, "cat", "/run/secrets/postgres-password"]);
+        assert!(
+            ok && pw.len() >= 32,
+            "{when}: the demo holds its PostgreSQL password"
+        );
+        pw
+    };
+    let before = pg_password("before the rotation");
+    let verifier_before =
+        psql("SELECT rolpassword FROM pg_authid WHERE rolname = 'sprocket-ds_demo'");
+    let rot = s.ctl(&[
+        "-o",
+        "json",
+        "secrets",
+        "rotate",
+        "demo-postgres-password",
+        "--timeout",
+        "120",
+    ]);
+    printed.push_str(&(rot.stdout.clone() + &rot.stderr));
+    assert_eq!(rot.code, 0, "{}", rot.stdout);
+    let rot = rot.json();
+    let p = provisioned(&rot["deploy"], "postgres");
+    assert_eq!(
+        p["logins"][0]["changed"],
+        serde_json::json!(["password"]),
+        "{p}"
+    );
+    let check = named_check(&demo("/"), "postgres");
+    assert_eq!(check["ok"], true, "after the rotation: {check}");
+    let after = pg_password("after the rotation");
+    assert_ne!(before, after);
+    assert_ne!(
+        verifier_before,
+        psql("SELECT rolpassword FROM pg_authid WHERE rolname = 'sprocket-ds_demo'")
+    );
+    // The old value is refused by the server itself (over TCP and TLS, as a task would log in).
+    let old = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-At",
+            "host=127.0.0.1 port=5433 user=sprocket-ds_demo dbname=sprocket-ds_demo sslmode=require",
+            "-c",
+            "select 1",
+        ])
+        .env("PGPASSWORD", &before)
+        .output()
+        .unwrap();
+    assert!(!old.status.success());
+    assert!(
+        String::from_utf8_lossy(&old.stderr).contains("password authentication failed"),
+        "{}",
+        String::from_utf8_lossy(&old.stderr)
+    );
+    let new = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-At",
+            "host=127.0.0.1 port=5433 user=sprocket-ds_demo dbname=sprocket-ds_demo sslmode=require",
+            "-c",
+            "select 1",
+        ])
+        .env("PGPASSWORD", &after)
+        .output()
+        .unwrap();
+    assert!(
+        new.status.success(),
+        "{}",
+        String::from_utf8_lossy(&new.stderr)
+    );
+    values.push(before);
+    values.push(after);
 
     // 4. the demo no longer asks for RabbitMQ access and logs in to PostgreSQL as another
     //    role: `up --prune` removes its RabbitMQ user and vhost, never the hand-made `ops`; the

@@ -79,7 +79,10 @@ fn psql(db: &str, sql: &str) -> String {
 
 fn clean() {
     for db in [DB, "pgtest_foreign"] {
-        psql("postgres", &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+        psql(
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+        );
     }
     for r in ROLES {
         psql("postgres", &format!("DROP ROLE IF EXISTS {r}"));
