@@ -221,36 +221,35 @@ pub async fn provision(
         job.admin_database.as_str()
     };
     let c = admin(job, &admin_password, admin_db).await?;
-    let mut roles = roles(&c, &job.owner).await?;
-    let mut databases = databases(&c, &job.owner).await?;
+    let mut session = Session {
+        job,
+        roles: roles(&c, &job.owner).await?,
+        databases: databases(&c, &job.owner).await?,
+        c,
+        admin_password,
+        made: Vec::new(),
+    };
     let mut out = JobResult::default();
     // Owners first: a reader's grants go to tables its database's owner makes.
     let mut logins: Vec<&JobLogin> = job.logins.iter().collect();
     logins.sort_by_key(|l| l.privileges != Some(Privileges::Owner));
     for l in logins {
         let password = read(&l.password_file)?;
-        let r = login(
-            job,
-            &c,
-            &password,
-            l,
-            &mut roles,
-            &mut databases,
-            &mut out.made,
-        )
-        .await?;
-        out.logins.push(r);
+        out.logins.push(session.login(l, &password).await?);
     }
     if job.prune {
         let wanted: BTreeSet<&str> = job.logins.iter().map(|l| l.user.as_str()).collect();
-        for (name, _) in roles
+        let gone: Vec<String> = session
+            .roles
             .iter()
             .filter(|(n, r)| r.ours && !wanted.contains(n.as_str()))
-        {
-            out.removed
-                .extend(drop_role(job, &c, &admin_password, name, &databases).await?);
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in gone {
+            out.removed.extend(session.drop_role(&name).await?);
         }
     }
+    out.made = session.made;
     Ok(out)
 }
 
@@ -299,265 +298,261 @@ async fn databases(c: &Client, owner: &str) -> Result<BTreeMap<String, Database>
         .collect())
 }
 
-/// One consumer's role, database and grants; then a login with its password proves them.
-#[allow(clippy::too_many_arguments)]
-async fn login(
-    job: &Job,
-    c: &Client,
-    password: &str,
-    l: &JobLogin,
-    roles: &mut BTreeMap<String, Role>,
-    databases: &mut BTreeMap<String, Database>,
-    made: &mut Vec<String>,
-) -> Result<LoginResult, ProvisionError> {
-    let role = ident(&l.user);
-    let mut changed = Vec::new();
-    let outcome = match roles.get(&l.user) {
-        Some(r) if !r.ours => {
-            return Err(ProvisionError::Refused(format!(
-                "a role `{}` exists in {}:{} and is not sprocketctl's (no `{}` comment): it is never changed; give `{}` another `user:` in its access, or drop that role",
-                l.user, job.host, job.port, job.owner, l.service
-            )))
-        }
-        Some(_) => Outcome::Unchanged,
-        None => {
-            let sql = format!(
-                "CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}",
-                literal(&verifier(password))
-            );
-            c.batch_execute(&sql)
-                .await
-                .map_err(api(format!("create role `{}`", l.user)))?;
-            c.batch_execute(&format!(
-                "COMMENT ON ROLE {role} IS {}",
-                literal(&job.owner)
-            ))
-            .await
-            .map_err(api(format!("mark role `{}` as ours", l.user)))?;
-            roles.insert(l.user.clone(), Role { ours: true });
-            Outcome::Created
-        }
-    };
-    // The administrator acts for the role (a database owned by it, default privileges for the
-    // tables it makes): PostgreSQL 15 wants it to be a member; 16 makes the creator one.
-    c.batch_execute(&format!("GRANT {role} TO {}", ident(&job.admin_user)))
-        .await
-        .map_err(api(format!(
-            "let `{}` act for `{}`",
-            job.admin_user, l.user
-        )))?;
+/// One provisioning's connection and what it learnt of the server.
+struct Session<'j> {
+    job: &'j Job,
+    c: Client,
+    admin_password: String,
+    roles: BTreeMap<String, Role>,
+    databases: BTreeMap<String, Database>,
+    /// Databases made (`database NAME`).
+    made: Vec<String>,
+}
 
-    let db = ident(&l.database);
-    let privileges = l.privileges.unwrap_or_default();
-    let existing = databases
-        .get(&l.database)
-        .map(|d| (d.owner.clone(), d.ours));
-    match (existing, privileges) {
-        (None, Privileges::Owner) => {
-            c.batch_execute(&format!("CREATE DATABASE {db} OWNER {role}"))
-                .await
-                .map_err(api(format!("create database `{}`", l.database)))?;
-            c.batch_execute(&format!(
-                "COMMENT ON DATABASE {db} IS {}; REVOKE ALL ON DATABASE {db} FROM PUBLIC",
-                literal(&job.owner)
-            ))
-            .await
-            .map_err(api(format!("mark database `{}` as ours", l.database)))?;
-            databases.insert(
-                l.database.clone(),
-                Database {
-                    owner: l.user.clone(),
-                    ours: true,
-                },
-            );
-            made.push(format!("database {}", l.database));
-            if outcome == Outcome::Unchanged {
-                changed.push("database".into());
-            }
-        }
-        (Some((owner, ours)), Privileges::Owner) if owner != l.user => {
-            if !ours {
+impl Session<'_> {
+    /// One consumer's role, database and grants; then a login with its password proves them.
+    async fn login(&mut self, l: &JobLogin, password: &str) -> Result<LoginResult, ProvisionError> {
+        let (job, c) = (self.job, &self.c);
+        let role = ident(&l.user);
+        let mut changed = Vec::new();
+        let outcome = match self.roles.get(&l.user) {
+            Some(r) if !r.ours => {
                 return Err(ProvisionError::Refused(format!(
-                    "a database `{}` exists in {}:{} (owner `{owner}`) and is not sprocketctl's: it is never taken over; give `{}` `privileges: readwrite` to use it as it is, or another `database:`",
-                    l.database, job.host, job.port, l.service
-                )));
+                    "a role `{}` exists in {}:{} and is not sprocketctl's (no `{}` comment): it is never changed; give `{}` another `user:` in its access, or drop that role",
+                    l.user, job.host, job.port, job.owner, l.service
+                )))
             }
-            c.batch_execute(&format!("ALTER DATABASE {db} OWNER TO {role}"))
+            Some(_) => Outcome::Unchanged,
+            None => {
+                let sql = format!(
+                    "CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}",
+                    literal(&verifier(password))
+                );
+                c.batch_execute(&sql)
+                    .await
+                    .map_err(api(format!("create role `{}`", l.user)))?;
+                c.batch_execute(&format!(
+                    "COMMENT ON ROLE {role} IS {}",
+                    literal(&job.owner)
+                ))
                 .await
-                .map_err(api(format!("hand database `{}` to `{}`", l.database, l.user)))?;
-            if let Some(d) = databases.get_mut(&l.database) {
-                d.owner = l.user.clone();
+                .map_err(api(format!("mark role `{}` as ours", l.user)))?;
+                self.roles.insert(l.user.clone(), Role { ours: true });
+                Outcome::Created
             }
-            changed.push("owner".into());
-        }
-        (Some(_), Privileges::Owner) => {}
-        (None, _) => {
-            return Err(ProvisionError::Refused(format!(
-                "`{}` reads or writes the database `{}`, which does not exist in {}:{}: a consumer with `privileges: owner` makes it (or make it by hand)",
-                l.service, l.database, job.host, job.port
-            )))
-        }
-        (Some(_), p) => {
-            let had = c
-                .query_one(
-                    "SELECT has_database_privilege($1, $2, 'CONNECT')",
-                    &[&l.user, &l.database],
-                )
-                .await
-                .map_err(api(format!("read `{}`'s grants", l.user)))?
-                .get::<_, bool>(0);
-            grant(job, c, l, p).await?;
-            if !had && outcome == Outcome::Unchanged {
-                changed.push("grants".into());
-            }
-        }
-    }
-
-    // The login itself: the password it holds works, or gets the verifier of the one it holds.
-    let target = Target {
-        host: &job.host,
-        port: job.port,
-        user: &l.user,
-        password,
-        database: &l.database,
-        sslmode: job.sslmode.unwrap_or_default(),
-    };
-    match connect(&target).await {
-        Ok(_) => {}
-        Err(e) if refused(&e) => {
-            c.batch_execute(&format!(
-                "ALTER ROLE {role} PASSWORD {}",
-                literal(&verifier(password))
-            ))
+        };
+        // The administrator acts for the role (a database owned by it, default privileges for the
+        // tables it makes): PostgreSQL 15 wants it to be a member; 16 makes the creator one.
+        c.batch_execute(&format!("GRANT {role} TO {}", ident(&job.admin_user)))
             .await
-            .map_err(api(format!("set `{}`'s password", l.user)))?;
-            changed.push("password".into());
-            connect(&target).await.map_err(|e| ProvisionError::Api {
-                what: format!("log in as `{}` to `{}`", l.user, l.database),
-                error: format!("{} (after its password was set)", text(&e)),
-            })?;
-        }
-        Err(e) => {
-            return Err(ProvisionError::Api {
-                what: format!("log in as `{}` to `{}`", l.user, l.database),
-                error: text(&e),
-            })
-        }
-    }
-    let outcome = match outcome {
-        Outcome::Unchanged if !changed.is_empty() => Outcome::Updated,
-        o => o,
-    };
-    Ok(LoginResult {
-        service: l.service.clone(),
-        user: l.user.clone(),
-        outcome,
-        changed,
-    })
-}
+            .map_err(api(format!(
+                "let `{}` act for `{}`",
+                job.admin_user, l.user
+            )))?;
 
-/// A reader's or writer's grants in a database another role owns: CONNECT, the schema
-/// `public`, its tables and sequences now and those the owner makes later.
-async fn grant(job: &Job, c: &Client, l: &JobLogin, p: Privileges) -> Result<(), ProvisionError> {
-    let (role, db) = (ident(&l.user), ident(&l.database));
-    c.batch_execute(&format!("GRANT CONNECT ON DATABASE {db} TO {role}"))
-        .await
-        .map_err(api(format!(
-            "grant `{}` CONNECT on `{}`",
-            l.user, l.database
+        let db = ident(&l.database);
+        let privileges = l.privileges.unwrap_or_default();
+        let existing = self
+            .databases
+            .get(&l.database)
+            .map(|d| (d.owner.clone(), d.ours));
+        match (existing, privileges) {
+            (None, Privileges::Owner) => {
+                c.batch_execute(&format!("CREATE DATABASE {db} OWNER {role}"))
+                    .await
+                    .map_err(api(format!("create database `{}`", l.database)))?;
+                c.batch_execute(&format!(
+                    "COMMENT ON DATABASE {db} IS {}; REVOKE ALL ON DATABASE {db} FROM PUBLIC",
+                    literal(&job.owner)
+                ))
+                .await
+                .map_err(api(format!("mark database `{}` as ours", l.database)))?;
+                self.databases.insert(
+                    l.database.clone(),
+                    Database {
+                        owner: l.user.clone(),
+                        ours: true,
+                    },
+                );
+                self.made.push(format!("database {}", l.database));
+                if outcome == Outcome::Unchanged {
+                    changed.push("database".into());
+                }
+            }
+            (Some((owner, ours)), Privileges::Owner) if owner != l.user => {
+                if !ours {
+                    return Err(ProvisionError::Refused(format!(
+                        "a database `{}` exists in {}:{} (owner `{owner}`) and is not sprocketctl's: it is never taken over; give `{}` `privileges: readwrite` to use it as it is, or another `database:`",
+                        l.database, job.host, job.port, l.service
+                    )));
+                }
+                c.batch_execute(&format!("ALTER DATABASE {db} OWNER TO {role}"))
+                    .await
+                    .map_err(api(format!("hand database `{}` to `{}`", l.database, l.user)))?;
+                if let Some(d) = self.databases.get_mut(&l.database) {
+                    d.owner = l.user.clone();
+                }
+                changed.push("owner".into());
+            }
+            (Some(_), Privileges::Owner) => {}
+            (None, _) => {
+                return Err(ProvisionError::Refused(format!(
+                    "`{}` reads or writes the database `{}`, which does not exist in {}:{}: a consumer with `privileges: owner` makes it (or make it by hand)",
+                    l.service, l.database, job.host, job.port
+                )))
+            }
+            (Some(_), p) => {
+                let had = c
+                    .query_one(
+                        "SELECT has_database_privilege($1, $2, 'CONNECT')",
+                        &[&l.user, &l.database],
+                    )
+                    .await
+                    .map_err(api(format!("read `{}`'s grants", l.user)))?
+                    .get::<_, bool>(0);
+                self.grant(l, p).await?;
+                if !had && outcome == Outcome::Unchanged {
+                    changed.push("grants".into());
+                }
+            }
+        }
+
+        // The login itself: the password it holds works, or gets the verifier of the one it holds.
+        let target = Target {
+            host: &job.host,
+            port: job.port,
+            user: &l.user,
+            password,
+            database: &l.database,
+            sslmode: job.sslmode.unwrap_or_default(),
+        };
+        match connect(&target).await {
+            Ok(_) => {}
+            Err(e) if refused(&e) => {
+                c.batch_execute(&format!(
+                    "ALTER ROLE {role} PASSWORD {}",
+                    literal(&verifier(password))
+                ))
+                .await
+                .map_err(api(format!("set `{}`'s password", l.user)))?;
+                changed.push("password".into());
+                connect(&target).await.map_err(|e| ProvisionError::Api {
+                    what: format!("log in as `{}` to `{}`", l.user, l.database),
+                    error: format!("{} (after its password was set)", text(&e)),
+                })?;
+            }
+            Err(e) => {
+                return Err(ProvisionError::Api {
+                    what: format!("log in as `{}` to `{}`", l.user, l.database),
+                    error: text(&e),
+                })
+            }
+        }
+        let outcome = match outcome {
+            Outcome::Unchanged if !changed.is_empty() => Outcome::Updated,
+            o => o,
+        };
+        Ok(LoginResult {
+            service: l.service.clone(),
+            user: l.user.clone(),
+            outcome,
+            changed,
+        })
+    }
+
+    /// A reader's or writer's grants in a database another role owns: CONNECT, the schema
+    /// `public`, its tables and sequences now and those the owner makes later.
+    async fn grant(&self, l: &JobLogin, p: Privileges) -> Result<(), ProvisionError> {
+        let (job, c) = (self.job, &self.c);
+        let (role, db) = (ident(&l.user), ident(&l.database));
+        c.batch_execute(&format!("GRANT CONNECT ON DATABASE {db} TO {role}"))
+            .await
+            .map_err(api(format!(
+                "grant `{}` CONNECT on `{}`",
+                l.user, l.database
+            )))?;
+        let inner = admin(job, &self.admin_password, &l.database).await?;
+        let owner: String = inner
+            .query_one(
+                "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = current_database()",
+                &[],
+            )
+            .await
+            .map_err(api(format!("read `{}`'s owner", l.database)))?
+            .get(0);
+        let tables = match p {
+            Privileges::Read => "SELECT",
+            _ => "SELECT, INSERT, UPDATE, DELETE",
+        };
+        let sequences = match p {
+            Privileges::Read => "SELECT",
+            _ => "USAGE, SELECT, UPDATE",
+        };
+        let sql = format!(
+            "GRANT USAGE ON SCHEMA public TO {role};
+             REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role};
+             GRANT {tables} ON ALL TABLES IN SCHEMA public TO {role};
+             GRANT {sequences} ON ALL SEQUENCES IN SCHEMA public TO {role};
+             ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public REVOKE ALL ON TABLES FROM {role};
+             ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public GRANT {tables} ON TABLES TO {role};
+             ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public GRANT {sequences} ON SEQUENCES TO {role};",
+            owner = ident(&owner)
+        );
+        inner.batch_execute(&sql).await.map_err(api(format!(
+            "grant `{}` {} in `{}`",
+            l.user,
+            p.name(),
+            l.database
         )))?;
-    let admin_password = std::fs::read_to_string(&job.admin_password_file)
-        .map(|s| s.trim().to_string())
-        .map_err(|e| ProvisionError::Secret {
-            path: job.admin_password_file.clone(),
-            error: e.kind().to_string(),
-        })?;
-    let inner = admin(job, &admin_password, &l.database).await?;
-    let owner: String = inner
-        .query_one(
-            "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = current_database()",
-            &[],
-        )
-        .await
-        .map_err(api(format!("read `{}`'s owner", l.database)))?
-        .get(0);
-    let tables = match p {
-        Privileges::Read => "SELECT",
-        _ => "SELECT, INSERT, UPDATE, DELETE",
-    };
-    let sequences = match p {
-        Privileges::Read => "SELECT",
-        _ => "USAGE, SELECT, UPDATE",
-    };
-    let sql = format!(
-        "GRANT USAGE ON SCHEMA public TO {role};
-         REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role};
-         GRANT {tables} ON ALL TABLES IN SCHEMA public TO {role};
-         GRANT {sequences} ON ALL SEQUENCES IN SCHEMA public TO {role};
-         ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public REVOKE ALL ON TABLES FROM {role};
-         ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public GRANT {tables} ON TABLES TO {role};
-         ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public GRANT {sequences} ON SEQUENCES TO {role};",
-        owner = ident(&owner)
-    );
-    inner.batch_execute(&sql).await.map_err(api(format!(
-        "grant `{}` {} in `{}`",
-        l.user,
-        p.name(),
-        l.database
-    )))?;
-    Ok(())
-}
-
-/// Removes one of our roles: the databases it owns are kept (they hold data) and handed to the
-/// administrator; its grants and default privileges in our databases go with it.
-async fn drop_role(
-    job: &Job,
-    c: &Client,
-    admin_password: &str,
-    name: &str,
-    databases: &BTreeMap<String, Database>,
-) -> Result<Vec<String>, ProvisionError> {
-    let role = ident(name);
-    let admin_role = ident(&job.admin_user);
-    let mut said = Vec::new();
-    for (db, d) in databases.iter().filter(|(_, d)| d.owner == name) {
-        c.batch_execute(&format!(
-            "ALTER DATABASE {} OWNER TO {admin_role}",
-            ident(db)
-        ))
-        .await
-        .map_err(api(format!("hand database `{db}` to `{}`", job.admin_user)))?;
-        said.push(format!(
-            "database {db} kept (it holds data; owned by {} now{})",
-            job.admin_user,
-            if d.ours {
-                ", drop it by hand when it is not needed"
-            } else {
-                ""
-            }
-        ));
+        Ok(())
     }
-    // Its objects and grants inside our databases (where a login of ours may have any).
-    for (db, _) in databases.iter().filter(|(_, d)| d.ours) {
-        let inner = admin(job, admin_password, db).await?;
-        inner
-            .batch_execute(&format!(
-                "REASSIGN OWNED BY {role} TO {admin_role}; DROP OWNED BY {role}"
+
+    /// Removes one of our roles: the databases it owns are kept (they hold data) and handed to the
+    /// administrator; its grants and default privileges in our databases go with it.
+    async fn drop_role(&self, name: &str) -> Result<Vec<String>, ProvisionError> {
+        let (job, c, databases) = (self.job, &self.c, &self.databases);
+        let role = ident(name);
+        let admin_role = ident(&job.admin_user);
+        let mut said = Vec::new();
+        for (db, d) in databases.iter().filter(|(_, d)| d.owner == name) {
+            c.batch_execute(&format!(
+                "ALTER DATABASE {} OWNER TO {admin_role}",
+                ident(db)
             ))
             .await
-            .map_err(api(format!("remove `{name}`'s grants in `{db}`")))?;
+            .map_err(api(format!("hand database `{db}` to `{}`", job.admin_user)))?;
+            said.push(format!(
+                "database {db} kept (it holds data; owned by {} now{})",
+                job.admin_user,
+                if d.ours {
+                    ", drop it by hand when it is not needed"
+                } else {
+                    ""
+                }
+            ));
+        }
+        // Its objects and grants inside our databases (where a login of ours may have any).
+        for (db, _) in databases.iter().filter(|(_, d)| d.ours) {
+            let inner = admin(job, &self.admin_password, db).await?;
+            inner
+                .batch_execute(&format!(
+                    "REASSIGN OWNED BY {role} TO {admin_role}; DROP OWNED BY {role}"
+                ))
+                .await
+                .map_err(api(format!("remove `{name}`'s grants in `{db}`")))?;
+        }
+        c.batch_execute(&format!("DROP ROLE {role}"))
+            .await
+            .map_err(|e| ProvisionError::Api {
+                what: format!("drop role `{name}`"),
+                error: format!(
+                    "{} — it still holds something in a database sprocketctl did not make: `REASSIGN OWNED BY` / `DROP OWNED BY` there, then run again",
+                    text(&e)
+                ),
+            })?;
+        said.insert(0, format!("role {name}"));
+        Ok(said)
     }
-    c.batch_execute(&format!("DROP ROLE {role}"))
-        .await
-        .map_err(|e| ProvisionError::Api {
-            what: format!("drop role `{name}`"),
-            error: format!(
-                "{} — it still holds something in a database sprocketctl did not make: `REASSIGN OWNED BY` / `DROP OWNED BY` there, then run again",
-                text(&e)
-            ),
-        })?;
-    said.insert(0, format!("role {name}"));
-    Ok(said)
 }
 
 #[cfg(test)]
