@@ -15,6 +15,7 @@ pub mod compose;
 pub mod contract;
 pub mod graph;
 pub mod labels;
+mod networks;
 pub mod plan;
 pub mod provision;
 pub mod socket_proxy;

@@ -1,10 +1,9 @@
 //! The validated platform → the Swarm objects it needs, per layer, in a normalised form that
 //! the Docker adapter can both create from and read back into (so `plan` compares like with like).
 //!
-//! Derived here, never written by users: object names, ownership labels, overlay networks (one
-//! per consumer → provider edge of `uses`, joined by those two only; one per routed service,
-//! joined by it and Traefik; Traefik → Docker API proxy is one more used edge), Traefik arguments and
-//! labels, content-addressed config names, restart/update policies and log rotation.
+//! Derived here, never written by users: object names, ownership labels, the overlay networks
+//! ([`crate::networks`]), Traefik arguments and labels, content-addressed config names,
+//! restart/update policies and log rotation.
 
 use crate::contract::{
     self, agent_env, vault_socket, DEFAULT_VAULT_PORT, DOCKER_API_PORT, SECRETS_DIR,
@@ -265,7 +264,7 @@ pub fn vault_readers(p: &Platform) -> Vec<&str> {
 }
 
 /// Builds the desired state of the platform in its environment.
-pub fn desired<'a>(p: &'a Platform) -> DesiredState {
+pub fn desired(p: &Platform) -> DesiredState {
     let env = &p.environment;
     let ns = env.namespace.as_str();
     let base = |layer: &str, name: &str| -> BTreeMap<String, String> {
@@ -282,71 +281,9 @@ pub fn desired<'a>(p: &'a Platform) -> DesiredState {
         .collect()
     };
 
-    let edge = p.edge();
     let proxy = p.docker_api_proxy();
     let provisions = crate::provision::provisions(p);
-
-    // service → networks it joins
-    let mut joins: BTreeMap<&'a str, BTreeSet<String>> = BTreeMap::new();
-    // network → (owning layer, purpose)
-    let mut nets: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let mut link = |consumer: &'a model::Service, provider: &'a model::Service, owner: &str| {
-        let net = names::pair_network(ns, &consumer.name, &provider.name);
-        let purpose = format!("{}-to-{}", consumer.name, provider.name);
-        nets.insert(net.clone(), (owner.to_string(), purpose));
-        joins
-            .entry(provider.name.as_str())
-            .or_default()
-            .insert(net.clone());
-        joins.entry(consumer.name.as_str()).or_default().insert(net);
-    };
-    if let Some(edge) = edge {
-        // The edge router reads the Docker API through the proxy: one more used service.
-        if let Some(proxy) = proxy {
-            link(edge, proxy, &proxy.layer);
-        }
-    }
-    for consumer in p.services() {
-        for used in &consumer.uses {
-            if let Some(provider) = p.service(used) {
-                link(consumer, provider, &provider.layer);
-            }
-        }
-    }
-    // A datastore's provisioning network: the one-off task that makes its consumers' logins
-    // joins it, nothing else does. Always there, so the first consumer's access never changes
-    // (and restarts) the datastore.
-    for ds in p.services().filter(|s| s.datastore.is_some()) {
-        let net = names::provision_network(ns, &ds.name);
-        nets.insert(
-            net.clone(),
-            (ds.layer.clone(), format!("provision-{}", ds.name)),
-        );
-        joins.entry(ds.name.as_str()).or_default().insert(net);
-    }
-    // An external datastore's: the task alone joins it, for its way out of the swarm.
-    for pr in provisions.iter().filter(|pr| !pr.in_swarm) {
-        nets.insert(
-            pr.network.clone(),
-            (pr.layer.clone(), format!("provision-{}", pr.datastore)),
-        );
-    }
-    if let Some(edge) = edge {
-        // One edge network per routed service: Traefik reaches each, they never reach each
-        // other. They belong to the edge's layer, which Traefik joins them from.
-        for s in p.services().filter(|s| routed_backend(edge, s)) {
-            let net = names::edge_network(ns, &s.name);
-            nets.insert(
-                net.clone(),
-                (edge.layer.clone(), format!("edge-{}", s.name)),
-            );
-            joins
-                .entry(edge.name.as_str())
-                .or_default()
-                .insert(net.clone());
-            joins.entry(s.name.as_str()).or_default().insert(net);
-        }
-    }
+    let crate::networks::Derived { joins, nets } = crate::networks::derive(p, &provisions);
 
     let mut layers = Vec::new();
     for layer in &p.layers {
@@ -803,7 +740,7 @@ fn listed(earlier: &[DesiredLayer], this: &[SecretRef], name: &str) -> bool {
 
 /// A service Traefik forwards to: it has a route with a backend port (internal routes are served
 /// by Traefik itself), and it is not the edge router.
-fn routed_backend(edge: &model::Service, s: &model::Service) -> bool {
+pub(crate) fn routed_backend(edge: &model::Service, s: &model::Service) -> bool {
     s.name != edge.name && s.routes.iter().any(|r| r.internal.is_none())
 }
 
