@@ -324,19 +324,16 @@ impl Session<'_> {
             }
             Some(_) => Outcome::Unchanged,
             None => {
+                // One query string, one implicit transaction: a run cut off here leaves no
+                // role without our mark (which the next run would take for somebody else's).
                 let sql = format!(
-                    "CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}",
-                    literal(&verifier(password))
+                    "CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}; COMMENT ON ROLE {role} IS {}",
+                    literal(&verifier(password)),
+                    literal(&job.owner)
                 );
                 c.batch_execute(&sql)
                     .await
                     .map_err(api(format!("create role `{}`", l.user)))?;
-                c.batch_execute(&format!(
-                    "COMMENT ON ROLE {role} IS {}",
-                    literal(&job.owner)
-                ))
-                .await
-                .map_err(api(format!("mark role `{}` as ours", l.user)))?;
                 self.roles.insert(l.user.clone(), Role { ours: true });
                 Outcome::Created
             }
@@ -393,6 +390,20 @@ impl Session<'_> {
                     d.owner = l.user.clone();
                 }
                 changed.push("owner".into());
+            }
+            (Some((_, false)), Privileges::Owner) => {
+                // Owned by our role but not marked: a run was cut off between `CREATE DATABASE`
+                // (which no transaction can hold) and its mark. Finish it.
+                c.batch_execute(&format!(
+                    "COMMENT ON DATABASE {db} IS {}; REVOKE ALL ON DATABASE {db} FROM PUBLIC",
+                    literal(&job.owner)
+                ))
+                .await
+                .map_err(api(format!("mark database `{}` as ours", l.database)))?;
+                if let Some(d) = self.databases.get_mut(&l.database) {
+                    d.ours = true;
+                }
+                changed.push("database".into());
             }
             (Some(_), Privileges::Owner) => {}
             (None, _) => {

@@ -243,11 +243,29 @@ async fn roles_databases_grants_passwords_ownership_and_prune() {
         again.logins.iter().all(|l| l.outcome == Outcome::Unchanged),
         "{again:?}"
     );
+    // A run cut off between `CREATE DATABASE` and its mark (no transaction holds both): the
+    // next run finishes it — marked, closed to PUBLIC again.
+    psql("postgres", &format!("COMMENT ON DATABASE {DB} IS NULL"));
+    psql(
+        "postgres",
+        &format!("GRANT CONNECT ON DATABASE {DB} TO PUBLIC"),
+    );
     let mut changed = logins.clone();
     changed[1].password_file = f.put("writer", "writer-pass-NEW-0987654321");
     let rot = provision(&job(&admin_file, changed.clone(), false), &read_secret)
         .await
         .unwrap();
+    let o = rot
+        .logins
+        .iter()
+        .find(|l| l.user == "pgtest_owner")
+        .unwrap();
+    assert_eq!(o.changed, ["database"], "{rot:?}");
+    assert_eq!(
+        psql("postgres", &format!("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '{DB}'")),
+        OWNER
+    );
+    assert!(client("pgtest_other", "other-pass-123", DB).await.is_err());
     let w = rot
         .logins
         .iter()
