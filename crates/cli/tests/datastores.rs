@@ -323,34 +323,27 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         psql("SELECT rolpassword FROM pg_authid WHERE rolname = 'sprocket-ds_demo'")
     );
     // The old value is refused by the server itself (over TCP and TLS, as a task would log in).
-    let old = std::process::Command::new("psql")
-        .args([
-            "-X",
-            "-At",
-            "host=127.0.0.1 port=5433 user=sprocket-ds_demo dbname=sprocket-ds_demo sslmode=require",
-            "-c",
-            "select 1",
-        ])
-        .env("PGPASSWORD", &before)
-        .output()
-        .unwrap();
-    assert!(!old.status.success());
+    let login = |password: &str| {
+        std::process::Command::new("psql")
+            .args([
+                "-X",
+                "-At",
+                "host=127.0.0.1 port=5433 user=sprocket-ds_demo dbname=sprocket-ds_demo sslmode=require",
+                "-c",
+                "select 1",
+            ])
+            .env("PGPASSWORD", password)
+            .output()
+            .unwrap()
+    };
+    let old = login(&before);
     assert!(
-        String::from_utf8_lossy(&old.stderr).contains("password authentication failed"),
+        !old.status.success()
+            && String::from_utf8_lossy(&old.stderr).contains("password authentication failed"),
         "{}",
         String::from_utf8_lossy(&old.stderr)
     );
-    let new = std::process::Command::new("psql")
-        .args([
-            "-X",
-            "-At",
-            "host=127.0.0.1 port=5433 user=sprocket-ds_demo dbname=sprocket-ds_demo sslmode=require",
-            "-c",
-            "select 1",
-        ])
-        .env("PGPASSWORD", &after)
-        .output()
-        .unwrap();
+    let new = login(&after);
     assert!(
         new.status.success(),
         "{}",
