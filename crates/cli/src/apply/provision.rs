@@ -52,41 +52,41 @@ pub(super) async fn run(
     cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
     p: Progress,
 ) -> Result<ProvisionReport, String> {
+    // The passwords' Docker secrets; `decide` says what a missing one means (an idle
+    // external's: nothing to do; a wanted login's: an error below).
     let mut secrets = Vec::new();
-    let mut versions = Vec::new();
-    let skipped = || ProvisionReport {
-        datastore: pr.datastore.clone(),
-        ran: false,
-        seconds: 0.0,
-        logins: Vec::new(),
-        made: Vec::new(),
-        removed: Vec::new(),
-    };
+    let mut missing = None;
     for logical in pr.secrets() {
-        let Some((name, id)) = refs.secrets.get(logical) else {
-            if pr.idle() {
-                // Nobody logs in to it here and its administrator's password is gone: there is
-                // nothing this run can do in it.
-                return Ok(skipped());
-            }
-            return Err(format!(
-                "secret `{logical}` does not exist, so `{}`'s logins cannot be provisioned",
-                pr.datastore
-            ));
-        };
-        versions.push(name.clone());
-        secrets.push((name.clone(), id.clone(), logical.to_string()));
+        match refs.secrets.get(logical) {
+            Some((name, id)) => secrets.push((name.clone(), id.clone(), logical.to_string())),
+            None => missing = missing.or(Some(logical)),
+        }
     }
-    let marker = pr.marker(namespace, &versions);
+    let versions: Vec<String> = secrets.iter().map(|(name, _, _)| name.clone()).collect();
     let markers: Vec<_> = observed
         .configs
         .iter()
         .filter(|c| c.label(PROVISIONED) == Some(pr.datastore.as_str()))
         .collect();
     let names: Vec<&str> = markers.iter().map(|c| c.name.as_str()).collect();
-    if pr.decide(namespace, &names, Some(&versions), prune) == Decision::Skip {
-        return Ok(skipped());
+    let known = missing.is_none().then_some(versions.as_slice());
+    if pr.decide(namespace, &names, known, prune) == Decision::Skip {
+        return Ok(ProvisionReport {
+            datastore: pr.datastore.clone(),
+            ran: false,
+            seconds: 0.0,
+            logins: Vec::new(),
+            made: Vec::new(),
+            removed: Vec::new(),
+        });
     }
+    if let Some(logical) = missing {
+        return Err(format!(
+            "secret `{logical}` does not exist, so `{}`'s logins cannot be provisioned",
+            pr.datastore
+        ));
+    }
+    let marker = pr.marker(namespace, &versions);
     let current = names.contains(&marker.as_str());
     let job = pr.job(namespace, prune);
     let doc = serde_json::to_string(&job).expect("serialisable");

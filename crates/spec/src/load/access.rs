@@ -562,7 +562,7 @@ impl<'a> Resolver<'a> {
                         ),
                     )
                     .help = Some(
-                        "each service gets its own login: drop `user:` on one of them (it defaults to the service's name)"
+                        "each service gets its own login: drop `user:` on one of them (it defaults to the service's name; on PostgreSQL `<namespace>_<service>`)"
                             .into(),
                     );
                 }
