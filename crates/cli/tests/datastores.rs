@@ -12,6 +12,10 @@
 //!   real PostgreSQL 15 outside the swarm (`sprocket-ds_demo`, over TLS, a SCRAM verifier): it
 //!   writes there and cannot open a database made by hand; a changed login hands the database
 //!   over and `--prune` removes the old role, never a hand-made one;
+//! - the demo's `access: { redis: {} }` gives it its own Redis ACL user `demo` (keys and
+//!   channels `demo:*`): it writes its own keys, not another's; Redis without a password
+//!   answers NOAUTH and holds only the password's SHA-256; a restart of Redis keeps the user
+//!   (it is part of Redis's config); a rotation restarts both and the old password is refused;
 //! - the password never appears in any output, `docker service inspect` or task log.
 
 mod common;
@@ -95,6 +99,30 @@ fn psql(sql: &str) -> String {
     common::psql("postgres", sql)
 }
 
+/// `redis-cli CMD…` in the Redis task, as the shared `default` login when `auth`.
+fn redis_cli(auth: bool, cmd: &str) -> String {
+    let c = common::container_of(NS, "redis");
+    let login = if auth {
+        "REDISCLI_AUTH=\"$(cat /run/secrets/redis-password)\" "
+    } else {
+        ""
+    };
+    docker_status(&["exec", &c, "sh", "-c", &format!("{login}redis-cli {cmd}")]).1
+}
+
+/// Hex SHA-256 of `v`, by the host's coreutils (not by the code under test).
+fn sha256(v: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sha256sum runs");
+    child.stdin.take().unwrap().write_all(v.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)[..64].to_string()
+}
+
 #[test]
 fn every_consumer_gets_its_own_login_made_by_up() {
     common::require_swarm();
@@ -172,6 +200,61 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         "{other}"
     );
     assert!(users().contains(&"demo".to_string()));
+    // Redis: the demo logs in as its own ACL user and writes under its prefix; another key is
+    // refused; without a password Redis answers NOAUTH; Redis holds only the password's hash.
+    let check = named_check(&demo("/"), "redis");
+    assert_eq!(check["ok"], true, "{check}");
+    assert_eq!(check["detail"], "PONG; wrote and read demo:check as demo");
+    let other = demo("/redis?key=core:session");
+    assert_eq!(other["ok"], false, "{other}");
+    assert!(
+        other["detail"].as_str().unwrap().contains("NOPERM"),
+        "{other}"
+    );
+    assert!(redis_cli(false, "PING").contains("NOAUTH"));
+    let acl = redis_cli(true, "ACL LIST");
+    let demo_pw = |when: &str| {
+        let c = common::container_of(NS, "demo");
+        let (ok, pw) = docker_status(&["exec", &c, "cat", "/run/secrets/redis-acl-password"]);
+        assert!(
+            ok && pw.len() >= 32,
+            "{when}: the demo holds its Redis password"
+        );
+        pw
+    };
+    let redis_pw = demo_pw("after up");
+    let line = acl
+        .lines()
+        .find(|l| l.starts_with("user demo on "))
+        .unwrap_or_else(|| panic!("no user demo: {acl}"));
+    for want in [
+        format!(" #{} ", sha256(&redis_pw)),
+        " ~demo:* ".into(),
+        " &demo:* ".into(),
+        " -@dangerous".into(),
+    ] {
+        assert!(line.contains(&want), "{want} in {line}");
+    }
+    // The user is part of Redis's config: a restart of Redis keeps it.
+    let before = common::container_of(NS, "redis");
+    let (ok, out) = docker_status(&[
+        "service",
+        "update",
+        "--force",
+        "--quiet",
+        &format!("{NS}_redis"),
+    ]);
+    assert!(ok, "{out}");
+    assert_ne!(common::container_of(NS, "redis"), before, "Redis restarted");
+    let mut check = Value::Null;
+    for _ in 0..40 {
+        check = named_check(&demo("/"), "redis");
+        if check["ok"] == true {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(check["ok"], true, "after Redis restarted: {check}");
     // PostgreSQL: its own role owns its own database (both named after the namespace), made
     // before it started, reached over TLS; a database made by hand is closed to it.
     let pg = provisioned(&report, "postgres");
@@ -219,7 +302,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         assert!(ok && pw.len() >= 32, "{when}: the demo holds its password");
         pw
     };
-    let mut values = vec![password("after up")];
+    let mut values = vec![password("after up"), redis_pw];
 
     // 2. a second up: no provisioning task, no call at all.
     let again = s.ctl(&["-o", "json", "up"]);
@@ -351,13 +434,49 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     );
     values.push(before);
     values.push(after);
+    // And its Redis password: Redis (its ACL) and the demo restart with the new one; the old
+    // one is refused.
+    let old = demo_pw("before the rotation");
+    let rot = s.ctl(&[
+        "-o",
+        "json",
+        "secrets",
+        "rotate",
+        "demo-redis-password",
+        "--timeout",
+        "120",
+    ]);
+    printed.push_str(&(rot.stdout.clone() + &rot.stderr));
+    assert_eq!(rot.code, 0, "{}", rot.stdout);
+    let check = named_check(&demo("/"), "redis");
+    assert_eq!(check["ok"], true, "after the rotation: {check}");
+    let new = demo_pw("after the rotation");
+    assert_ne!(old, new);
+    let c = common::container_of(NS, "redis");
+    let auth = format!("REDISCLI_AUTH={old}");
+    let (_, refused) = docker_status(&[
+        "exec",
+        "-e",
+        &auth,
+        &c,
+        "redis-cli",
+        "--user",
+        "demo",
+        "ping",
+    ]);
+    assert!(
+        refused.contains("WRONGPASS"),
+        "the old password is refused: {refused}"
+    );
+    values.push(old);
+    values.push(new);
 
     // 4. the demo no longer asks for RabbitMQ access and logs in to PostgreSQL as another
     //    role: `up --prune` removes its RabbitMQ user and vhost, never the hand-made `ops`; the
     //    database goes to the new role, the old role is removed, the hand-made role stays.
     s.edit(
-        "        access: { rabbitmq: {}, postgres: {} }\n",
-        "        access: { postgres: { user: sprocket-ds_demo2 } }\n",
+        "        access: { redis: { password_file: /run/secrets/redis-acl-password }, rabbitmq: {}, postgres: {} }\n",
+        "        access: { redis: { password_file: /run/secrets/redis-acl-password }, postgres: { user: sprocket-ds_demo2 } }\n",
     );
     let pruned = s.ctl(&["-o", "json", "up", "--prune", "--timeout", "120"]);
     printed.push_str(&(pruned.stdout.clone() + &pruned.stderr));
@@ -400,8 +519,8 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     // 5. a user of the wanted name made by hand is somebody else's: refused, named, untouched.
     rabbitmqctl(&["add_user", "demo", "made-by-hand-demo-password"]);
     s.edit(
-        "        access: { postgres: { user: sprocket-ds_demo2 } }\n",
-        "        access: { rabbitmq: {}, postgres: { user: sprocket-ds_demo2 } }\n",
+        "        access: { redis: { password_file: /run/secrets/redis-acl-password }, postgres: { user: sprocket-ds_demo2 } }\n",
+        "        access: { redis: { password_file: /run/secrets/redis-acl-password }, rabbitmq: {}, postgres: { user: sprocket-ds_demo2 } }\n",
     );
     let plan = s.ctl(&["-o", "json", "plan", "--detailed-exitcode"]);
     printed.push_str(&(plan.stdout.clone() + &plan.stderr));
@@ -447,7 +566,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     for needle in values.iter().map(String::as_str).chain(["made-by-hand"]) {
         assert!(!marker_text.contains(needle), "a password in a marker");
         assert!(!printed.contains(needle), "a password was printed");
-        for svc in ["demo", "rabbitmq"] {
+        for svc in ["demo", "rabbitmq", "redis"] {
             let (_, inspect) = docker_status(&["service", "inspect", &format!("{NS}_{svc}")]);
             assert!(!inspect.contains(needle), "a password in {svc}'s spec");
             let (_, logs) = docker_status(&["service", "logs", &format!("{NS}_{svc}")]);

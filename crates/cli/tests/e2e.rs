@@ -221,7 +221,11 @@ fn platform_lifecycle_on_a_real_swarm() {
     assert_eq!(status, 200, "{body}");
     let demo: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(demo["ok"], true, "{body}");
-    assert_eq!(demo["checks"][0]["detail"], "PONG");
+    // its own Redis ACL user (`access`), on its own keys
+    assert_eq!(
+        demo["checks"][0]["detail"],
+        "PONG; wrote and read demo:check as demo"
+    );
     // its own RabbitMQ login (`access`), made by `up` before the demo started
     assert_eq!(
         demo["checks"][1]["detail"],

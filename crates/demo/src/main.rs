@@ -1,7 +1,8 @@
 //! `sprocket-demo`: a tiny HTTP service that stands in for the Sprocket apps where their
 //! private images cannot be had. On every request to `/` it connects to each dependency named in
-//! `DEMO_CHECKS` (`name=host:port,…`) and speaks its protocol for real — Redis: `AUTH` with the
-//! password in `DEMO_REDIS_PASSWORD_FILE` when set, then `PING` → `+PONG`;
+//! `DEMO_CHECKS` (`name=host:port,…`) and speaks its protocol for real — Redis: `AUTH` as
+//! `DEMO_REDIS_USER` (or the shared login) with the password in `DEMO_REDIS_PASSWORD_FILE`,
+//! `PING`, and a write and read of a key under its prefix (see `redis.rs`);
 //! RabbitMQ: the AMQP 0-9-1 handshake, logging in as `DEMO_AMQP_USER` on `DEMO_AMQP_VHOST` with
 //! the password in `DEMO_AMQP_PASSWORD_FILE` when set (else up to `connection.start`);
 //! PostgreSQL: its own role and database (`DEMO_PG_*`, see `pg.rs`), writing a row — and
@@ -22,6 +23,7 @@
 
 mod amqp;
 mod pg;
+mod redis;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -103,6 +105,21 @@ fn handle(mut conn: TcpStream) {
             let database = &p["/pg?database=".len()..];
             let result =
                 target_of(&["postgres", "pg"]).and_then(|t| pg::try_database(&t, database));
+            let (ok, d) = match result {
+                Ok(d) => (true, d),
+                Err(e) => (false, e),
+            };
+            (
+                "200 OK",
+                format!("{{\"ok\":{ok},\"detail\":\"{}\"}}", esc(&d)),
+            )
+        }
+        p if p.starts_with("/redis?key=") => {
+            // A key outside its prefix: refused by Redis unless its ACL allows it.
+            let key = &p["/redis?key=".len()..];
+            let result = target_of(&["redis"])
+                .and_then(|t| connect(&t))
+                .and_then(|s| redis::try_key(s, key));
             let (ok, d) = match result {
                 Ok(d) => (true, d),
                 Err(e) => (false, e),
@@ -230,32 +247,7 @@ fn check(name: &str, target: &str) -> Result<String, String> {
     }
     let mut s = connect(target)?;
     if name.contains("redis") {
-        let mut reply = |cmd: &[&str]| -> Result<String, String> {
-            let mut req = format!("*{}\r\n", cmd.len());
-            for part in cmd {
-                req.push_str(&format!("${}\r\n{part}\r\n", part.len()));
-            }
-            s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
-            let mut buf = [0u8; 128];
-            let n = s.read(&mut buf).map_err(|e| format!("read: {e}"))?;
-            Ok(String::from_utf8_lossy(&buf[..n]).trim().to_string())
-        };
-        // Redis requires its password: AUTH with the mounted secret first (its value is never
-        // echoed, and Redis's error replies do not quote it).
-        if let Ok(file) = std::env::var("DEMO_REDIS_PASSWORD_FILE") {
-            let password = std::fs::read_to_string(&file)
-                .map_err(|e| format!("cannot read the Redis password file {file}: {e}"))?;
-            let r = reply(&["AUTH", password.trim_end()])?;
-            if r != "+OK" {
-                return Err(format!("AUTH refused: {r:?}"));
-            }
-        }
-        let r = reply(&["PING"])?;
-        if r == "+PONG" {
-            Ok("PONG".into())
-        } else {
-            Err(format!("unexpected reply {r:?}"))
-        }
+        redis::check(s)
     } else if name.contains("rabbit") || name.contains("amqp") {
         match std::env::var("DEMO_AMQP_USER") {
             // Its own login: user, vhost and the password the platform mounted for it.

@@ -159,8 +159,12 @@ pub fn graph(p: &Platform, d: &DesiredState, vault_step: bool) -> Graph {
             if let Some(model) = p.service(&s.short_name) {
                 for a in &model.access {
                     let ds = full(&a.on);
-                    let external = d.provisions.iter().any(|p| p.service == ds && !p.in_swarm);
-                    if external || wanted.contains_key(ds.as_str()) {
+                    // Redis has no provisioning step: its users come with its own start, which
+                    // the consumer waits for through its `uses`.
+                    let Some(pr) = d.provisions.iter().find(|p| p.service == ds) else {
+                        continue;
+                    };
+                    if !pr.in_swarm || wanted.contains_key(ds.as_str()) {
                         needs.push(Need {
                             on: Step::Provision(ds),
                             kind: NeedKind::Provision,

@@ -18,6 +18,7 @@ pub mod labels;
 mod networks;
 pub mod plan;
 pub mod provision;
+pub mod redis_acl;
 pub mod socket_proxy;
 pub mod state;
 pub mod traefik;

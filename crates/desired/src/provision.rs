@@ -127,7 +127,8 @@ pub fn secret_file(logical: &str) -> String {
 
 /// Every datastore of the platform with its consumers' logins (a datastore nobody asks access
 /// to still appears: a `--prune` run removes the logins its former consumers left): the
-/// services with `datastore:`, then the externals with an administrator.
+/// services with `datastore:`, then the externals with an administrator. Redis is not among
+/// them: its ACL users are derived into its own config ([`crate::redis_acl`]).
 pub fn provisions(p: &Platform) -> Vec<Provision> {
     let ns = p.environment.namespace.as_str();
     let logins = |ds: &str| -> Vec<Login> {
@@ -163,6 +164,10 @@ pub fn provisions(p: &Platform) -> Vec<Provision> {
     let mut out = Vec::new();
     for ds in p.services() {
         let Some(d) = &ds.datastore else { continue };
+        // Redis's users are part of its own config (see [`crate::redis_acl`]): no task.
+        if d.kind == DatastoreKind::Redis {
+            continue;
+        }
         out.push(Provision {
             datastore: ds.name.clone(),
             service: crate::state::service_name(ns, &ds.name),
@@ -298,6 +303,7 @@ impl Login {
                 self.database,
                 self.privileges.name()
             ),
+            DatastoreKind::Redis => self.user.clone(),
         }
     }
 }

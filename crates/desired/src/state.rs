@@ -300,6 +300,9 @@ pub fn desired(p: &Platform) -> DesiredState {
         let mut secrets: Vec<SecretRef> = Vec::new();
         let mut services = Vec::new();
         for s in &layer.services {
+            // A Redis datastore with ACL users mounts their passwords and the script.
+            let acl = crate::redis_acl::derive(p, s);
+            let s = acl.as_ref().map(|d| &d.service).unwrap_or(s);
             let mut file_configs = Vec::new();
             for c in &s.configs {
                 // Validation checks the name's length with the same stem.
@@ -362,7 +365,14 @@ pub fn desired(p: &Platform) -> DesiredState {
                 )),
                 _ => None,
             };
-            if let Some((stem, content, target)) = role_config {
+            let acl_config = acl.as_ref().map(|d| {
+                (
+                    "redis-acl",
+                    d.script.clone(),
+                    crate::redis_acl::SCRIPT_TARGET,
+                )
+            });
+            for (stem, content, target) in role_config.into_iter().chain(acl_config) {
                 let content = content.into_bytes();
                 let hash = short_hash(&content);
                 let name = format!("{ns}_{}-{stem}-{hash}", s.name);

@@ -214,18 +214,21 @@ pub struct Service {
 pub enum DatastoreKind {
     Rabbitmq,
     Postgres,
+    Redis,
 }
 
 impl DatastoreKind {
     pub const ALL: &'static [(&'static str, DatastoreKind)] = &[
         ("rabbitmq", DatastoreKind::Rabbitmq),
         ("postgres", DatastoreKind::Postgres),
+        ("redis", DatastoreKind::Redis),
     ];
 
     pub fn name(self) -> &'static str {
         match self {
             DatastoreKind::Rabbitmq => "rabbitmq",
             DatastoreKind::Postgres => "postgres",
+            DatastoreKind::Redis => "redis",
         }
     }
 
@@ -235,6 +238,7 @@ impl DatastoreKind {
         match self {
             DatastoreKind::Rabbitmq => 15672,
             DatastoreKind::Postgres => 5432,
+            DatastoreKind::Redis => 6379,
         }
     }
 }
@@ -319,6 +323,9 @@ pub struct Access {
     /// PostgreSQL: the database and what the login may do there.
     pub database: String,
     pub privileges: Privileges,
+    /// Redis: the key and Pub/Sub channel patterns of its ACL user.
+    pub keys: Vec<String>,
+    pub channels: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

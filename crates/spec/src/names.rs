@@ -59,6 +59,16 @@ pub fn access_secret(service: &str, datastore: &str) -> String {
 
 /// The logical name of the unseal agent's material, a Docker secret `up` makes from the
 /// operators' keyring. Reserved: a spec that declared it could mount the real one anywhere.
+/// Where a Redis datastore finds the script sprocketctl derives from its consumers' `access`:
+/// it prints Redis config `user` lines (see `sprocket-desired`'s `redis_acl`); the Redis
+/// service's command runs it into the config it reads from stdin.
+pub const REDIS_ACL_SCRIPT: &str = "/run/sprocket/redis-acl.sh";
+
+/// Where a Redis datastore mounts the password of its consumer `user` (for the script above).
+pub fn redis_user_secret_target(user: &str) -> String {
+    format!("/run/secrets/redis-users/{user}")
+}
+
 pub const UNSEAL_SECRET: &str = "vault-unseal";
 /// Logical names of the services' Vault token secrets start with this (`vault-token-<service>`).
 /// Reserved for the same reason.

@@ -184,7 +184,9 @@ pub struct Datastore {
 /// name), `vhost` (default: the service's name), `configure` / `write` / `read` patterns
 /// (default `.*`: everything in that vhost), and `password_file`, where the service finds its
 /// password (default `/run/secrets/<datastore>-password`). PostgreSQL: `user`, `database`
-/// (default: the service's name), `privileges` and `password_file`.
+/// (default: the service's name), `privileges` and `password_file`. Redis: `user` (an ACL user;
+/// default: the service's name), `keys` and `channels` (patterns; default `<user>:*`) and
+/// `password_file`.
 #[derive(Debug, Deserialize)]
 pub struct Access {
     pub user: Option<S<String>>,
@@ -197,6 +199,10 @@ pub struct Access {
     pub database: Option<S<String>>,
     /// PostgreSQL: `owner` (default; `up` creates the database), `readwrite` or `read`.
     pub privileges: Option<S<String>>,
+    /// Redis: the key patterns the user may touch (default `<user>:*`).
+    pub keys: Option<Vec<S<String>>>,
+    /// Redis: the Pub/Sub channel patterns (default `<user>:*`).
+    pub channels: Option<Vec<S<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -75,6 +75,8 @@ pub fn sprocketctl(home: &Path, spec: &Path, env: &str, args: &[&str]) -> Run {
 
 /// [`sprocketctl`] run from the folder `cwd` (`spec` may then be relative to it).
 pub fn sprocketctl_in(cwd: &Path, home: &Path, spec: &Path, env: &str, args: &[&str]) -> Run {
+    test_clock();
+    let started = std::time::Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_sprocketctl"))
         .current_dir(cwd)
         .env("HOME", home)
@@ -92,13 +94,22 @@ pub fn sprocketctl_in(cwd: &Path, home: &Path, spec: &Path, env: &str, args: &[&
         stdout: String::from_utf8_lossy(&out.stdout).into(),
         stderr: String::from_utf8_lossy(&out.stderr).into(),
     };
+    // When and how long: a failure seen only in CI's log can be placed on the test's timeline.
     eprintln!(
-        "$ sprocketctl {} → exit {}\n{}",
+        "$ sprocketctl {} → exit {} (in {:.1}s, at +{:.1}s)\n{}",
         args.join(" "),
         r.code,
+        started.elapsed().as_secs_f64(),
+        test_clock().as_secs_f64(),
         r.stderr
     );
     r
+}
+
+/// Time since this test binary's first `sprocketctl` run.
+fn test_clock() -> std::time::Duration {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed()
 }
 
 /// Fails loudly unless a Docker engine answers as a swarm manager.

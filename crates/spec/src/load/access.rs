@@ -9,7 +9,7 @@ use super::service::ServiceCx;
 use super::suggest::suggest;
 use super::{pos, Resolver};
 use crate::model::{self, DatastoreKind};
-use crate::names::{access_secret, check_object_name};
+use crate::names::{access_secret, check_object_name, REDIS_ACL_SCRIPT};
 use crate::raw::S;
 
 /// What a consumer's access resolves to: the login and the mount of its password.
@@ -48,6 +48,16 @@ fn postgres_name(n: &str) -> Result<(), String> {
     }
     if n == "postgres" {
         return Err("is `postgres`, the server's own".into());
+    }
+    Ok(())
+}
+
+/// A Redis ACL user name or key/channel pattern we accept: printable, no whitespace, and none of
+/// ``'"`$\`` (they travel into the shell script that prints Redis's `user` lines).
+fn redis_name(n: &str) -> Result<(), String> {
+    rabbitmq_name(n)?;
+    if let Some(c) = n.chars().find(|c| "'\"`$\\".contains(*c)) {
+        return Err(format!("holds `{c}`"));
     }
     Ok(())
 }
@@ -125,6 +135,12 @@ impl<'a> Resolver<'a> {
         };
         let checked = match kind {
             DatastoreKind::Rabbitmq => rabbitmq_name(&f.admin_user.value),
+            // requirepass is the password of the `default` user; sprocketctl makes no other
+            // administrator in Redis.
+            DatastoreKind::Redis if f.admin_user.value != "default" => Err(
+                "must be `default`: Redis's shared login is its `default` user, whose password is `requirepass`".into(),
+            ),
+            DatastoreKind::Redis => Ok(()),
             DatastoreKind::Postgres => rabbitmq_name(&f.admin_user.value).and_then(|()| {
                 (f.admin_user.value.len() <= 63)
                     .then_some(())
@@ -156,11 +172,14 @@ impl<'a> Resolver<'a> {
             None => kind.default_admin_port(),
         };
         let postgres_only = |r: &mut Self, field: &str, v: Option<&S<String>>| {
-            if let (Some(v), DatastoreKind::Rabbitmq) = (v, kind) {
+            if let (Some(v), false) = (v, kind == DatastoreKind::Postgres) {
                 r.err(
                     "invalid-datastore-field",
                     pos(v),
-                    format!("`{name}`: `{field}` is a PostgreSQL setting; `{name}` is RabbitMQ"),
+                    format!(
+                        "`{name}`: `{field}` is a PostgreSQL setting; `{name}` is {}",
+                        kind.name()
+                    ),
                 )
                 .help = Some(format!("remove `{field}`"));
             }
@@ -314,27 +333,43 @@ impl<'a> Resolver<'a> {
                 at,
             };
             // Fields of the other kind are mistakes, not options.
-            let foreign: Vec<(&str, &S<String>)> = match kind {
-                DatastoreKind::Rabbitmq => {
-                    [("database", &a.database), ("privileges", &a.privileges)]
-                        .into_iter()
-                        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-                        .collect()
-                }
-                DatastoreKind::Postgres => [
-                    ("vhost", &a.vhost),
-                    ("configure", &a.configure),
-                    ("write", &a.write),
-                    ("read", &a.read),
-                ]
-                .into_iter()
-                .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-                .collect(),
+            // Each field present, with its place: of the other kinds, they are mistakes.
+            type Fields = [(&'static str, Option<crate::diag::Pos>)];
+            let rabbitmq_fields: &Fields = &[
+                ("vhost", a.vhost.as_ref().map(pos)),
+                ("configure", a.configure.as_ref().map(pos)),
+                ("write", a.write.as_ref().map(pos)),
+                ("read", a.read.as_ref().map(pos)),
+            ];
+            let postgres_fields: &Fields = &[
+                ("database", a.database.as_ref().map(pos)),
+                ("privileges", a.privileges.as_ref().map(pos)),
+            ];
+            let list_at = |l: &Vec<S<String>>| l.first().map(pos).unwrap_or(at);
+            let redis_fields: &Fields = &[
+                ("keys", a.keys.as_ref().map(list_at)),
+                ("channels", a.channels.as_ref().map(list_at)),
+            ];
+            let present = |f: &Fields| {
+                f.iter()
+                    .filter_map(|(k, p)| p.map(|p| (*k, p)))
+                    .collect::<Vec<_>>()
             };
-            for (field, v) in foreign {
+            let foreign: Vec<(&str, crate::diag::Pos)> = match kind {
+                DatastoreKind::Rabbitmq => {
+                    [present(postgres_fields), present(redis_fields)].concat()
+                }
+                DatastoreKind::Postgres => {
+                    [present(rabbitmq_fields), present(redis_fields)].concat()
+                }
+                DatastoreKind::Redis => {
+                    [present(rabbitmq_fields), present(postgres_fields)].concat()
+                }
+            };
+            for (field, at) in foreign {
                 self.err(
                     "invalid-access",
-                    pos(v),
+                    at,
                     format!(
                         "`{name}`: `{field}` does not apply to `{}`, a {} datastore",
                         on.value,
@@ -347,6 +382,9 @@ impl<'a> Resolver<'a> {
                     }
                     DatastoreKind::Postgres => {
                         "PostgreSQL access takes `user`, `database`, `privileges` and `password_file`".into()
+                    }
+                    DatastoreKind::Redis => {
+                        "Redis access takes `user`, `keys`, `channels` and `password_file`".into()
                     }
                 });
             }
@@ -372,7 +410,12 @@ impl<'a> Resolver<'a> {
             }
             let (mut vhost, mut configure, mut write, mut read) = Default::default();
             let (mut database, mut privileges) = (String::new(), model::Privileges::default());
+            let (mut keys, mut channels) = (Vec::new(), Vec::new());
             match kind {
+                DatastoreKind::Redis => {
+                    keys = self.redis_patterns(&who, "keys", a.keys.as_deref(), &user);
+                    channels = self.redis_patterns(&who, "channels", a.channels.as_deref(), &user);
+                }
                 DatastoreKind::Rabbitmq => {
                     vhost = self.access_name(&who, "vhost", a.vhost.as_ref(), name);
                     let pattern = |r: &mut Self, field: &str, v: &Option<S<String>>| -> String {
@@ -476,9 +519,55 @@ impl<'a> Resolver<'a> {
                 read,
                 database,
                 privileges,
+                keys,
+                channels,
             });
         }
         out
+    }
+
+    /// A Redis user's key or channel patterns: as given, or `<user>:*`.
+    fn redis_patterns(
+        &mut self,
+        who: &Who<'_>,
+        field: &str,
+        given: Option<&[S<String>]>,
+        user: &str,
+    ) -> Vec<String> {
+        let Some(given) = given else {
+            return vec![format!("{user}:*")];
+        };
+        if given.is_empty() {
+            self.err(
+                "invalid-access",
+                who.at,
+                format!("`{}`: `{field}` for `{}` is empty", who.service, who.on),
+            )
+            .help = Some(format!(
+                "list the patterns, e.g. `{field}: [\"{user}:*\"]`, or leave `{field}` out for that default"
+            ));
+        }
+        for p in given {
+            let prefixed = p.value.starts_with('~') || p.value.starts_with('&');
+            if let Err(e) = redis_name(&p.value).and_then(|()| {
+                (!prefixed)
+                    .then_some(())
+                    .ok_or_else(|| "starts with Redis's `~`/`&`, which sprocketctl adds".into())
+            }) {
+                self.err(
+                    "invalid-access",
+                    pos(p),
+                    format!(
+                        "`{}`: the {field} pattern `{}` for `{}` {e}",
+                        who.service, p.value, who.on
+                    ),
+                )
+                .help = Some(format!(
+                    "write a glob pattern as Redis matches it, e.g. `{user}:*` or `cache:{user}:*`"
+                ));
+            }
+        }
+        given.iter().map(|p| p.value.clone()).collect()
     }
 
     fn access_name(
@@ -492,6 +581,7 @@ impl<'a> Resolver<'a> {
         let check = |n: &str| match kind {
             DatastoreKind::Rabbitmq => rabbitmq_name(n),
             DatastoreKind::Postgres => postgres_name(n),
+            DatastoreKind::Redis => redis_name(n),
         };
         let Some(v) = given else {
             // A derived name too long for PostgreSQL is reported where it comes from.
@@ -516,8 +606,55 @@ impl<'a> Resolver<'a> {
         v.value.clone()
     }
 
+    /// A Redis datastore must load its ACL users: its command runs the derived script
+    /// ([`REDIS_ACL_SCRIPT`]) into the config it starts with, or the users would not exist and
+    /// every consumer's login would fail at run time.
+    fn check_redis_acl_loaded(&mut self, p: &model::Platform) {
+        for s in p.services() {
+            if s.datastore.as_ref().map(|d| d.kind) != Some(DatastoreKind::Redis) {
+                continue;
+            }
+            let users: Vec<&str> = p
+                .services()
+                .flat_map(|c| {
+                    c.access
+                        .iter()
+                        .filter(|a| a.on == s.name)
+                        .map(|_| c.name.as_str())
+                })
+                .collect();
+            let runs =
+                |v: &Option<Vec<String>>| v.iter().flatten().any(|a| a.contains(REDIS_ACL_SCRIPT));
+            if runs(&s.command) || runs(&s.args) {
+                continue;
+            }
+            let at = self
+                .spec
+                .layers
+                .iter()
+                .flat_map(|(_, l)| l.services.iter())
+                .find(|(k, _)| k.value == s.name)
+                .and_then(|(_, svc)| svc.datastore.as_ref())
+                .map(|d| pos(&d.value.kind))
+                .unwrap_or(crate::diag::Pos::UNKNOWN);
+            self.err(
+                "redis-acl-not-loaded",
+                at,
+                format!(
+                    "`{}` is a Redis datastore, but its command never runs {REDIS_ACL_SCRIPT}, which makes its consumers' ACL users{}",
+                    s.name,
+                    if users.is_empty() { String::new() } else { format!(" ({})", users.join(", ")) }
+                ),
+            )
+            .help = Some(format!(
+                "put the users into the config Redis reads from stdin: `acl=$(sh {REDIS_ACL_SCRIPT}) || exit 1`, then `$acl` in the heredoc after `requirepass` (see the example spec's `redis`)"
+            ));
+        }
+    }
+
     /// Rules across consumers: two consumers never share a login in one datastore.
     pub(super) fn check_access(&mut self, p: &model::Platform) {
+        self.check_redis_acl_loaded(p);
         let mut seen: std::collections::BTreeMap<(&str, &str), &str> = Default::default();
         let mut owners: std::collections::BTreeMap<(&str, &str), &str> = Default::default();
         for s in p.services() {
