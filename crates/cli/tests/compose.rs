@@ -192,8 +192,8 @@ fn compose_export_deploys_as_printed_from_another_folder() {
         .collect();
     assert_eq!(
         creates.len(),
-        4,
-        "Redis's password (mounted by Redis and the demo: made once), RabbitMQ's admin's and the demo's own RabbitMQ and PostgreSQL logins': {}",
+        5,
+        "Redis's password (mounted by Redis and the demo: made once), RabbitMQ's admin's and the demo's own Redis, RabbitMQ and PostgreSQL logins': {}",
         r.stderr
     );
     // The login itself is not something a compose file can make: the export says so.
