@@ -138,6 +138,10 @@ fn platform_lifecycle_on_a_real_swarm() {
         &dir.join("config"),
     );
     let spec = write_spec(&dir, "");
+    let spec_at = spec.clone();
+    let _down = common::OnPanic(move || {
+        let _ = ctl(&spec_at, &["-q", "down", "--volumes"]);
+    });
 
     // Clean slate (a previous run that was killed may have left objects).
     let _ = ctl(&spec, &["-q", "down", "--volumes"]);
@@ -400,7 +404,7 @@ fn platform_lifecycle_on_a_real_swarm() {
     let infra = versions("infrastructure");
     let spec = write_spec(
         &dir,
-        "    services:\n      redis: { args: [redis-server, --no-such-directive, \"1\"] }\n      demo: { env: { E2E_MARK: \"5\" } }\n",
+        "    services:\n      redis: { args: [sh, -c, \"sh /run/sprocket/redis-acl.sh >/dev/null && exec redis-server --no-such-directive 1\"] }\n      demo: { env: { E2E_MARK: \"5\" } }\n",
     );
     let broken = ctl(&spec, &["-o", "json", "up", "--timeout", "120"]);
     assert_eq!(broken.code, 5, "{}", broken.stdout);

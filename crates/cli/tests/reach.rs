@@ -149,6 +149,9 @@ fn a_service_reaches_exactly_what_it_uses_from_inside_its_task() {
     let spec = write_spec(&dir);
     let ctl = |args: &[&str]| common::sprocketctl(&home, &spec, ENV, args);
     let _ = ctl(&["-q", "down"]);
+    let _down = common::OnPanic(|| {
+        let _ = ctl(&["-q", "down", "--volumes"]);
+    });
 
     let up = ctl(&["-o", "json", "up", "--timeout", "120"]);
     assert_eq!(up.code, 0, "{}", up.stdout);

@@ -25,6 +25,15 @@ struct Env {
     printed: std::cell::RefCell<String>,
 }
 
+/// A failed test takes its stack down (what it leaves running would slow the tests after it).
+impl Drop for Env {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.ctl(&["-q", "down", "--volumes"]);
+        }
+    }
+}
+
 impl Env {
     fn new() -> Env {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

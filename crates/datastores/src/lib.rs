@@ -13,6 +13,8 @@
 
 pub mod postgres;
 pub mod rabbitmq;
+pub mod s3;
+pub mod sigv4;
 
 use serde::{Deserialize, Serialize};
 use sprocket_desired::provision::DatastoreKind;

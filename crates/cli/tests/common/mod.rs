@@ -112,6 +112,19 @@ fn test_clock() -> std::time::Duration {
     START.get_or_init(std::time::Instant::now).elapsed()
 }
 
+/// Runs its closure when dropped during a panic: a failed test takes its stack down, so what it
+/// leaves running does not load the machine (2 cores) under the tests after it.
+#[allow(dead_code)] // used by the tests without a `Scratch`
+pub struct OnPanic<F: FnMut()>(pub F);
+
+impl<F: FnMut()> Drop for OnPanic<F> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            (self.0)();
+        }
+    }
+}
+
 /// Fails loudly unless a Docker engine answers as a swarm manager.
 pub fn require_swarm() {
     let engine = Command::new("docker")
