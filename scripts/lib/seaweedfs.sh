@@ -117,18 +117,7 @@ _s3_settings() {
 # Prints docker0's gateway address: the bridge network's IPAM gateway, else docker0's own IPv4
 # address. That is the address `host-gateway` resolves to inside swarm tasks; S3 listens there.
 s3_endpoint_host() {
-    local gw=""
-    if command -v docker >/dev/null 2>&1; then
-        gw=$(docker network inspect bridge -f '{{(index .IPAM.Config 0).Gateway}}' 2>/dev/null) || gw=""
-    fi
-    if [[ ! "$gw" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
-        gw=$(ip -4 -o addr show dev docker0 2>/dev/null | awk '!done++ { sub(/\/.*/, "", $4); print $4 }') || gw=""
-    fi
-    if [[ ! "$gw" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
-        _s3_die "cannot find docker0's gateway address (neither \`docker network inspect bridge\` nor the docker0 interface gave one): start the engine first (engine_ensure in scripts/lib/engine.sh)"
-        return 1
-    fi
-    printf '%s\n' "$gw"
+    engine_gateway_address
 }
 
 s3_port() {

@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use sprocket_spec::model::DatastoreKind;
-use sprocket_spec::{parse, resolve, Files};
 
 /// BASE with a RabbitMQ datastore in `data` and `web` using it with `access`.
 fn spec(datastore: &str, access: &str) -> String {
@@ -25,16 +24,9 @@ fn spec(datastore: &str, access: &str) -> String {
 
 const DS: &str = "{ kind: rabbitmq, admin_user: admin, admin_password: mq-admin }";
 
-fn platform(text: &str) -> sprocket_spec::model::Platform {
-    let parsed = parse(source(text)).unwrap();
-    resolve(&parsed, Some("local"), &Files::new(&files))
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .platform
-}
-
 #[test]
 fn a_consumer_gets_its_own_login_a_generated_password_and_its_mount() {
-    let p = platform(&spec(DS, "{ mq: {} }"));
+    let p = local_platform(&spec(DS, "{ mq: {} }"));
     let mq = p.service("mq").unwrap();
     let d = mq.datastore.as_ref().unwrap();
     assert_eq!(
@@ -79,7 +71,7 @@ fn a_consumer_gets_its_own_login_a_generated_password_and_its_mount() {
 
 #[test]
 fn what_the_consumer_says_wins() {
-    let p = platform(&spec(
+    let p = local_platform(&spec(
         DS,
         "{ mq: { user: web-app, vhost: sprocket, configure: \"^web\\\\.\", write: \"^web\\\\.\", read: \".*\", password_file: /app/secret/mq.txt } }",
     ));
@@ -235,4 +227,8 @@ fn derived_names_stay_within_swarms_limits() {
         "{}",
         d.message
     );
+}
+
+fn local_platform(text: &str) -> sprocket_spec::model::Platform {
+    platform(text, "local")
 }

@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use sprocket_spec::model::{DatastoreKind, Privileges, SslMode};
-use sprocket_spec::{parse, resolve, Files};
 
 const EXTERNAL: &str = "  postgres: { kind: postgres, host: db.example.org, port: 5432 }\n";
 
@@ -26,13 +25,6 @@ fn spec(admin: &str, access: &str) -> String {
 }
 
 const ADMIN: &str = ", admin_user: doadmin, admin_password: db-admin";
-
-fn platform(text: &str, env: &str) -> sprocket_spec::model::Platform {
-    let parsed = parse(source(text)).unwrap();
-    resolve(&parsed, Some(env), &Files::new(&files))
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .platform
-}
 
 #[test]
 fn a_consumer_gets_its_own_namespaced_role_and_database() {

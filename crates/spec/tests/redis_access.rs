@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use sprocket_spec::model::DatastoreKind;
-use sprocket_spec::{parse, resolve, Files};
 
 const REDIS: &str =
     "      redis: { image: \"redis:7.0-alpine\", ports: [{ target: 6379, published: 6379 }] }\n";
@@ -33,16 +32,9 @@ fn spec(datastore: &str, args: &str, access: &str) -> String {
 const DATASTORE: &str = "kind: redis, admin_user: default, admin_password: redis-password";
 const ARGS: &str = "[sh, -c, 'acl=$(sh /run/sprocket/redis-acl.sh) || exit 1; exec redis-server']";
 
-fn platform(text: &str) -> sprocket_spec::model::Platform {
-    let parsed = parse(source(text)).unwrap();
-    resolve(&parsed, Some("local"), &Files::new(&files))
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .platform
-}
-
 #[test]
 fn a_consumer_gets_an_acl_user_on_its_own_keys_and_channels() {
-    let p = platform(&spec(DATASTORE, ARGS, "{ redis: {} }"));
+    let p = local_platform(&spec(DATASTORE, ARGS, "{ redis: {} }"));
     let d = p.service("redis").unwrap().datastore.as_ref().unwrap();
     assert_eq!(
         (d.kind, d.admin_user.as_str(), d.admin_port),
@@ -64,7 +56,7 @@ fn a_consumer_gets_an_acl_user_on_its_own_keys_and_channels() {
 
 #[test]
 fn what_the_consumer_says_wins() {
-    let p = platform(&spec(
+    let p = local_platform(&spec(
         DATASTORE,
         ARGS,
         "{ redis: { user: webapp, keys: [\"cache:web:*\", \"sessions:*\"], channels: [events], password_file: /app/secret/redis.txt } }",
@@ -199,4 +191,8 @@ fn two_consumers_never_share_an_acl_user() {
         "both log in to `redis` as `shared`",
         at(&text, "redis: { user: shared } }\n        secrets", 0),
     );
+}
+
+fn local_platform(text: &str) -> sprocket_spec::model::Platform {
+    platform(text, "local")
 }

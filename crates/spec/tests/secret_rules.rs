@@ -6,14 +6,6 @@
 mod common;
 
 use common::*;
-use sprocket_spec::{parse, resolve, Files};
-
-fn platform(text: &str, env: &str) -> sprocket_spec::model::Platform {
-    let parsed = parse(source(text)).unwrap();
-    resolve(&parsed, Some(env), &Files::new(&files))
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .platform
-}
 
 /// The config section with `secrets` replaced by `secrets_yaml` (one line per secret).
 fn with_secrets(secrets_yaml: &str) -> String {

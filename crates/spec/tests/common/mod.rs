@@ -45,6 +45,14 @@ environments:
     disable: { auth: "no image here" }
 "#;
 
+/// The validated platform of `text` in environment `env` (panics on any diagnostic).
+pub fn platform(text: &str, env: &str) -> sprocket_spec::model::Platform {
+    let parsed = sprocket_spec::parse(source(text)).unwrap();
+    sprocket_spec::resolve(&parsed, Some(env), &Files::new(&files))
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .platform
+}
+
 /// Serves every `*.json` file (`{}`), nothing else.
 pub fn files(p: &Path) -> std::io::Result<Vec<u8>> {
     if p.extension().is_some_and(|n| n == "json") {
