@@ -15,6 +15,7 @@ pub mod compose;
 pub mod contract;
 pub mod graph;
 pub mod labels;
+pub mod logins;
 mod networks;
 pub mod plan;
 pub mod provision;

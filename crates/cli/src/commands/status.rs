@@ -27,6 +27,8 @@ struct StatusReport {
     /// Vault: sealed or not, and its configuration against the spec.
     #[serde(skip_serializing_if = "Option::is_none")]
     vault: Option<crate::vault_config::Comparison>,
+    /// Which login each consumer of a datastore has: its own (`access`) or a shared one.
+    logins: Vec<sprocket_desired::logins::LoginInfo>,
 }
 
 #[derive(Serialize)]
@@ -183,6 +185,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, crate::error::CliError> {
         orphans,
         routes,
         vault,
+        logins: sprocket_desired::logins::logins(&loaded.platform),
     };
     match ctx.format {
         Format::Json => output::json(&report),
@@ -231,6 +234,12 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, crate::error::CliError> {
                 println!("routes:");
                 for r in &report.routes {
                     println!("  {:<14} {}", r.service, r.curl);
+                }
+            }
+            if !report.logins.is_empty() {
+                println!("datastore logins:");
+                for l in &report.logins {
+                    println!("  {:<10} {:<14} {}", l.datastore, l.consumer, l.login);
                 }
             }
             if let Some(v) = &report.vault {
