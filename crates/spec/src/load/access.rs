@@ -332,7 +332,6 @@ impl<'a> Resolver<'a> {
                 kind,
                 at,
             };
-            // Fields of the other kind are mistakes, not options.
             // Each field present, with its place: of the other kinds, they are mistakes.
             type Fields = [(&'static str, Option<crate::diag::Pos>)];
             let rabbitmq_fields: &Fields = &[
