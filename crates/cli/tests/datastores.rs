@@ -453,17 +453,24 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     let new = demo_pw("after the rotation");
     assert_ne!(old, new);
     let c = common::container_of(NS, "redis");
-    let auth = format!("REDISCLI_AUTH={old}");
-    let (_, refused) = docker_status(&[
-        "exec",
-        "-e",
-        &auth,
-        &c,
-        "redis-cli",
-        "--user",
-        "demo",
-        "ping",
-    ]);
+    // The old value goes in on stdin: never in an argument or a variable of `docker exec`.
+    let refused = {
+        use std::io::Write;
+        let mut child = std::process::Command::new("docker")
+            .args(["exec", "-i", &c, "sh", "-c"])
+            .arg("REDISCLI_AUTH=$(cat) exec redis-cli --user demo ping 2>&1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("docker runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(old.as_bytes())
+            .unwrap();
+        String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).to_string()
+    };
     assert!(
         refused.contains("WRONGPASS"),
         "the old password is refused: {refused}"

@@ -1,9 +1,10 @@
-//! Which login each consumer of a datastore has: its own (from `access`) or the datastore's
-//! shared one. `status` shows it, so "who logs in as what" is answered from the spec without
-//! reading any datastore. Pure.
+//! Which login each consumer of a datastore has: its own or the datastore's shared one. Read
+//! off what `up` makes — the provisionings' logins ([`crate::provision`]) and Redis's ACL users
+//! ([`crate::redis_acl`]) — so `status` answers "who logs in as what" from the spec without
+//! reading any datastore, in the words `plan` uses. Pure.
 
 use serde::Serialize;
-use sprocket_spec::model::{DatastoreKind, Platform};
+use sprocket_spec::model::Platform;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct LoginInfo {
@@ -11,12 +12,13 @@ pub struct LoginInfo {
     pub consumer: String,
     /// `true`: a login of its own, made by `up`.
     pub own: bool,
-    /// What it is, in words (`ACL user demo (keys demo:*, channels demo:*)`).
+    /// What it is, in words (`ACL user demo (~demo:* &demo:*)`).
     pub login: String,
 }
 
 /// Every (datastore, consumer) pair of the services running here, in spec order.
 pub fn logins(p: &Platform) -> Vec<LoginInfo> {
+    let provisions = crate::provision::provisions(p);
     let stores = p
         .services()
         .filter_map(|s| s.datastore.as_ref().map(|d| (s.name.as_str(), d)))
@@ -27,40 +29,36 @@ pub fn logins(p: &Platform) -> Vec<LoginInfo> {
         );
     let mut out = Vec::new();
     for (name, d) in stores {
+        let provisioned = provisions.iter().find(|pr| pr.datastore == name);
+        let redis_users = crate::redis_acl::users(p, name);
         for c in p.services() {
             if !c.uses.iter().chain(&c.uses_external).any(|u| u == name) {
                 continue;
             }
-            let own = c.access.iter().find(|a| a.on == name);
-            let login = match (own, d.kind) {
-                (Some(a), DatastoreKind::Redis) => format!(
-                    "ACL user {} (keys {}, channels {})",
-                    a.user,
-                    a.keys.join(" "),
-                    a.channels.join(" ")
-                ),
-                (Some(a), DatastoreKind::Rabbitmq) => {
-                    format!("user {} on vhost {}", a.user, a.vhost)
+            let own = provisioned
+                .and_then(|pr| pr.logins.iter().find(|l| l.service == c.name))
+                .map(|l| l.describe(d.kind))
+                .or_else(|| {
+                    redis_users
+                        .iter()
+                        .find(|u| u.consumer == c.name)
+                        .map(|u| format!("ACL user {} ({})", u.name, u.patterns()))
+                });
+            let login = match &own {
+                Some(l) => l.clone(),
+                None if provisioned.is_some() => {
+                    "none of its own (no `access`): whatever it mounts".into()
                 }
-                (Some(a), DatastoreKind::Postgres) => format!(
-                    "role {} on database {} ({})",
-                    a.user,
-                    a.database,
-                    a.privileges.name()
+                // Redis (no provisioning): its shared login, `default` (requirepass).
+                None => format!(
+                    "the shared `{}` login{}",
+                    d.admin_user,
+                    if c.secrets.iter().any(|m| m.name == d.admin_secret) {
+                        format!(" (it mounts `{}`)", d.admin_secret)
+                    } else {
+                        String::new()
+                    }
                 ),
-                (None, DatastoreKind::Redis) => {
-                    let mounted = c.secrets.iter().any(|m| m.name == d.admin_secret);
-                    format!(
-                        "the shared `{}` login{}",
-                        d.admin_user,
-                        if mounted {
-                            format!(" (it mounts `{}`)", d.admin_secret)
-                        } else {
-                            String::new()
-                        }
-                    )
-                }
-                (None, _) => "none of its own (no `access`): whatever it mounts".into(),
             };
             out.push(LoginInfo {
                 datastore: name.to_string(),

@@ -4,7 +4,7 @@
 //! `requirepass` is ignored — a rotation trap). So the users are part of Redis's own start-up
 //! config instead, like `requirepass`: the datastore mounts each consumer's generated password
 //! (its Docker secret, at [`redis_user_secret_target`]) and a derived script
-//! ([`REDIS_ACL_SCRIPT`]) that prints one `user` line per consumer with the password's SHA-256
+//! ([`sprocket_spec::names::REDIS_ACL_SCRIPT`]) that prints one `user` line per consumer with the password's SHA-256
 //! (`#<hex>`: Redis stores and compares hashes; the clear value stays in the secret file). A
 //! restart keeps every user; a consumer added or removed changes the datastore's spec, so `up`
 //! restarts Redis with the new set (stop-first: it owns a volume) — and `plan` says so.
@@ -12,7 +12,7 @@
 //! Pure: no I/O, no secret value.
 
 use sprocket_spec::model::{self, DatastoreKind, Platform};
-use sprocket_spec::names::{redis_user_secret_target, REDIS_ACL_SCRIPT};
+use sprocket_spec::names::redis_user_secret_target;
 
 /// The commands every ACL user gets: all but administration and the dangerous ones (`KEYS`,
 /// `FLUSHALL`, `CONFIG`, `DEBUG` …), on its own keys and channels only.
@@ -30,14 +30,16 @@ pub struct User {
 }
 
 impl User {
-    /// The ACL rules after the password: `~keys &channels +commands`.
-    pub fn rules(&self) -> String {
+    /// What it may touch, as Redis writes it: `~keys &channels`.
+    pub fn patterns(&self) -> String {
         let keys = self.keys.iter().map(|k| format!("~{k}"));
         let channels = self.channels.iter().map(|c| format!("&{c}"));
-        keys.chain(channels)
-            .chain(std::iter::once(COMMANDS.to_string()))
-            .collect::<Vec<_>>()
-            .join(" ")
+        keys.chain(channels).collect::<Vec<_>>().join(" ")
+    }
+
+    /// The ACL rules after the password: `~keys &channels +commands`.
+    pub fn rules(&self) -> String {
+        format!("{} {COMMANDS}", self.patterns())
     }
 }
 
@@ -114,9 +116,6 @@ pub fn derive(p: &Platform, s: &model::Service) -> Option<Derived> {
         script: script(&users),
     })
 }
-
-/// Where the script is mounted (re-exported for the state's config mount).
-pub const SCRIPT_TARGET: &str = REDIS_ACL_SCRIPT;
 
 #[cfg(test)]
 mod tests {

@@ -369,7 +369,7 @@ pub fn desired(p: &Platform) -> DesiredState {
                 (
                     "redis-acl",
                     d.script.clone(),
-                    crate::redis_acl::SCRIPT_TARGET,
+                    sprocket_spec::names::REDIS_ACL_SCRIPT,
                 )
             });
             for (stem, content, target) in role_config.into_iter().chain(acl_config) {

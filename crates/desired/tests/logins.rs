@@ -16,14 +16,11 @@ fn of<'a>(all: &'a [sprocket_desired::logins::LoginInfo], ds: &str, who: &str) -
 #[test]
 fn each_consumer_is_told_which_login_it_has() {
     let all = logins(&example("offline"));
-    assert_eq!(
-        of(&all, "redis", "demo"),
-        "ACL user demo (keys demo:*, channels demo:*)"
-    );
-    assert_eq!(of(&all, "rabbitmq", "demo"), "user demo on vhost demo");
+    assert_eq!(of(&all, "redis", "demo"), "ACL user demo (~demo:* &demo:*)");
+    assert_eq!(of(&all, "rabbitmq", "demo"), "demo@demo");
     assert_eq!(
         of(&all, "postgres", "n8n"),
-        "role sprocket_n8n on database sprocket_n8n (owner)"
+        "sprocket_n8n@sprocket_n8n (owner)"
     );
     assert!(
         all.iter().filter(|l| l.own).count() == all.len(),
