@@ -25,7 +25,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use sprocket_desired::contract::{agent_env, DEFAULT_VAULT_PORT, TOKEN_SECRET_PREFIX};
-use sprocket_vault::VaultClient;
+use sprocket_vault::{VaultClient, VaultError};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -98,6 +98,8 @@ struct Metrics {
     time_to_unseal: Histogram,
     unseals: Counter,
     failures: Counter,
+    /// Attempts cut off because the task stopped answering (it was being restarted).
+    interrupted: Counter,
     sweeps: Counter,
     renewals: Counter,
     renewal_failures: Counter,
@@ -117,8 +119,14 @@ impl Metrics {
         registry.register("unseals", "Vault tasks unsealed", unseals.clone());
         registry.register(
             "unseal_failures",
-            "Unseal attempts that failed",
+            "Unseal attempts that Vault refused or that left it sealed",
             failures.clone(),
+        );
+        let interrupted = Counter::default();
+        registry.register(
+            "unseal_interrupted",
+            "Unseal attempts cut off because the Vault task stopped answering (retried on the next sweep)",
+            interrupted.clone(),
         );
         registry.register(
             "sweeps",
@@ -141,6 +149,7 @@ impl Metrics {
             time_to_unseal,
             unseals,
             failures,
+            interrupted,
             sweeps,
             renewals,
             renewal_failures,
@@ -403,6 +412,15 @@ async fn sweep(
                     s.version
                 );
                 notify(http, webhook, "unsealed", ip, secs, None).await;
+            }
+            // The task went away (or did not answer in time) between two keys: nobody refused
+            // anything; the next sweep finds it sealed again (its time to unseal still counts
+            // from when it first answered) or gone.
+            Err(VaultError::Unreachable { reason, .. }) => {
+                state.metrics.interrupted.inc();
+                println!(
+                    "agent: vault task {ip} stopped answering while being unsealed ({reason}); trying again"
+                );
             }
             failed => {
                 let reason = match failed {
