@@ -113,6 +113,7 @@ pub async fn provision(
     match job.kind {
         DatastoreKind::Rabbitmq => rabbitmq::provision(job, read).await,
         DatastoreKind::Postgres => postgres::provision(job, read).await,
+        DatastoreKind::S3 => s3::provision(job, read).await,
         // Never planned: Redis's users are part of its config (sprocket-desired's redis_acl).
         DatastoreKind::Redis => Err(ProvisionError::Refused(
             "Redis's ACL users are not provisioned by a task: they are part of its config".into(),

@@ -71,6 +71,39 @@ pub fn tag_values<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
     out
 }
 
+fn xml_unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#34;", "\"")
+        .replace("&amp;", "&")
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (b[i], b.get(i + 1).and_then(|c| hex(*c)), b.get(i + 2).and_then(|c| hex(*c))) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// What a user may do in its buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BucketAccess {
@@ -389,6 +422,40 @@ impl Client {
         Ok(())
     }
 
+    /// The user's inline policy `name` (its JSON document), `None` if it has none. AWS sends
+    /// the document URL-encoded, SeaweedFS as is: both are read.
+    pub async fn get_user_policy(
+        &self,
+        user: &str,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, ProvisionError> {
+        let r = self
+            .iam("GetUserPolicy", &[("UserName", user), ("PolicyName", name)])
+            .await?;
+        if r.status == 404 || r.code() == Some("NoSuchEntity") {
+            return Ok(None);
+        }
+        let r = r.ok(&format!("policy of user {user}"))?;
+        let Some(doc) = tag_values(&r.body, "PolicyDocument").into_iter().next() else {
+            return Ok(None);
+        };
+        let doc = xml_unescape(doc);
+        Ok(serde_json::from_str(&doc)
+            .ok()
+            .or_else(|| serde_json::from_str(&percent_decode(&doc)).ok()))
+    }
+
+    /// Whether this client's key is one the store knows, with this secret: any answer but
+    /// `InvalidAccessKeyId` / `SignatureDoesNotMatch` (a key limited to its buckets may be
+    /// refused a listing of all of them, `AccessDenied`, and still be right).
+    pub async fn key_works(&self) -> Result<bool, ProvisionError> {
+        let r = self.send("s3", "GET", "/", &[], Vec::new(), None).await?;
+        Ok(!matches!(
+            r.code(),
+            Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidClientTokenId")
+        ))
+    }
+
     /// Removes `user` with its inline policy first (SeaweedFS would keep an orphaned policy and
     /// hand it to a later user of the same name) and its keys.
     pub async fn delete_user(&self, user: &str, policy: &str) -> Result<(), ProvisionError> {
@@ -409,4 +476,134 @@ impl Client {
             .ok(&format!("remove user {user}"))?;
         Ok(())
     }
+}
+
+/// The name of the inline policy `up` gives each user it makes.
+pub const POLICY_NAME: &str = "sprocketctl";
+
+/// How long the job waits for a store that does not answer yet.
+const CONNECT_WAIT: Duration = Duration::from_secs(60);
+
+/// The provisioning job of an S3 store: its buckets, then (with per-service keys) each
+/// consumer's user — tagged ours, with the policy of its buckets and the key pair the secrets
+/// pipeline generated — and, with `--prune`, our users no consumer declares any more. Buckets
+/// are never removed: they hold data.
+pub async fn provision(
+    job: &sprocket_desired::provision::Job,
+    read: &dyn Fn(&str) -> Result<String, ProvisionError>,
+) -> Result<crate::JobResult, ProvisionError> {
+    use crate::{LoginResult, Outcome};
+    let admin = Client::new(
+        &job.endpoint,
+        &job.region,
+        &read(&job.admin_key_file)?,
+        &read(&job.admin_password_file)?,
+    )?;
+    // The store may be starting: wait for an answer; a refused key is reported at once.
+    let t0 = std::time::Instant::now();
+    loop {
+        match admin.key_works().await {
+            Ok(true) => break,
+            Ok(false) => {
+                return Err(ProvisionError::Refused(format!(
+                    "S3 at {} refuses the administrator's key (the external's `admin_access_key` and `admin_secret_key` secrets)",
+                    job.endpoint
+                )))
+            }
+            Err(e) if t0.elapsed() > CONNECT_WAIT => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    let mut result = crate::JobResult::default();
+    for b in &job.buckets {
+        if admin.create_bucket(b).await? {
+            result.made.push(format!("bucket {b}"));
+        }
+    }
+    for l in &job.logins {
+        let key = read(&l.key_file)?;
+        let secret = read(&l.password_file)?;
+        let user = l.user.as_str();
+        let mut changed = Vec::new();
+        let outcome = match admin.user_tags(user).await? {
+            None => {
+                admin.create_user(user, &job.owner).await?;
+                Outcome::Created
+            }
+            Some(tags) if tags.iter().any(|(k, v)| k == OWNER_TAG && *v == job.owner) => {
+                Outcome::Unchanged
+            }
+            Some(_) => {
+                return Err(ProvisionError::Refused(format!(
+                    "S3 user `{user}` (for `{}`) exists and is not ours (no tag `{OWNER_TAG}={}`): it is never changed; give `{}` another `user` in its access",
+                    l.service, job.owner, l.service
+                )))
+            }
+        };
+        let buckets: Vec<(String, BucketAccess)> = l
+            .buckets
+            .iter()
+            .map(|(b, a)| {
+                let a = match a {
+                    sprocket_spec::model::BucketAccess::Read => BucketAccess::Read,
+                    sprocket_spec::model::BucketAccess::Readwrite => BucketAccess::ReadWrite,
+                };
+                (b.clone(), a)
+            })
+            .collect();
+        let doc = policy(&buckets);
+        let wanted: serde_json::Value = serde_json::from_str(&doc).expect("our own JSON");
+        if admin.get_user_policy(user, POLICY_NAME).await? != Some(wanted) {
+            admin.put_user_policy(user, POLICY_NAME, &doc).await?;
+            changed.push("buckets".to_string());
+        }
+        let keys = admin.list_access_keys(user).await?;
+        let works = keys.contains(&key)
+            && Client::new(&job.endpoint, &job.region, &key, &secret)?
+                .key_works()
+                .await?;
+        if !works {
+            if keys.contains(&key) {
+                admin.delete_access_key(user, &key).await?;
+            }
+            admin.create_access_key(user, &key, &secret).await?;
+            changed.push("key".to_string());
+        }
+        // A key of an earlier generation (a rotated access key id) goes once the new one works.
+        for old in keys.iter().filter(|k| **k != key) {
+            admin.delete_access_key(user, old).await?;
+            changed.push("old key removed".to_string());
+        }
+        let outcome = match (outcome, changed.is_empty()) {
+            (Outcome::Created, _) => Outcome::Created,
+            (_, true) => Outcome::Unchanged,
+            (_, false) => Outcome::Updated,
+        };
+        result.logins.push(LoginResult {
+            service: l.service.clone(),
+            user: user.to_string(),
+            outcome,
+            changed: if outcome == Outcome::Created {
+                Vec::new()
+            } else {
+                changed
+            },
+        });
+    }
+    if job.prune {
+        for user in admin.list_users().await? {
+            if job.logins.iter().any(|l| l.user == user) {
+                continue;
+            }
+            let ours = admin
+                .user_tags(&user)
+                .await?
+                .is_some_and(|t| t.iter().any(|(k, v)| k == OWNER_TAG && *v == job.owner));
+            if ours {
+                admin.delete_user(&user, POLICY_NAME).await?;
+                result.removed.push(format!("user {user}"));
+            }
+        }
+    }
+    Ok(result)
 }

@@ -157,3 +157,124 @@ async fn buckets_users_and_keys_on_a_real_seaweedfs() {
     admin.delete_user("s3test-ro", "sprocket").await.unwrap();
     assert_eq!(admin.user_tags("s3test-ro").await.unwrap(), None);
 }
+
+/// The provisioning job (what `sprocketctl provision` runs for an S3 external) against the real
+/// store: buckets and users made once, then nothing; a new secret replaces the key (the old one
+/// is refused); a changed bucket list changes the policy; a foreign user of a wanted name is
+/// refused and left as it was; `--prune` removes our user and never the foreign one or a bucket.
+#[tokio::test]
+async fn the_provisioning_job_on_a_real_seaweedfs() {
+    use sprocket_datastores::{s3, Outcome};
+    use sprocket_desired::provision::{DatastoreKind, Job, JobLogin};
+    use sprocket_spec::model::BucketAccess as Access;
+    let (endpoint, ak, sk) = server();
+    let admin = Client::new(&endpoint, "us-east-1", &ak, &sk).unwrap();
+    let owner = "sprocketctl-s3jobtest";
+    for user in ["s3job-app", "s3job-foreign"] {
+        if admin.user_tags(user).await.unwrap().is_some() {
+            admin.delete_user(user, s3::POLICY_NAME).await.unwrap();
+        }
+    }
+    let files: std::collections::BTreeMap<&str, String> = [
+        ("/admin/key", ak.clone()),
+        ("/admin/secret", sk.clone()),
+        ("/app/key", "S3JOBAPPKEY000000001".to_string()),
+        ("/app/secret", "s3job-app-secret-one-0123456789abcdef".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let mut job = Job {
+        kind: DatastoreKind::S3,
+        host: String::new(),
+        port: 0,
+        admin_user: String::new(),
+        admin_password_file: "/admin/secret".into(),
+        admin_database: String::new(),
+        sslmode: None,
+        endpoint: endpoint.clone(),
+        region: "us-east-1".into(),
+        admin_key_file: "/admin/key".into(),
+        buckets: vec!["s3job-assets".into(), "s3job-public".into()],
+        owner: owner.into(),
+        logins: vec![JobLogin {
+            service: "app".into(),
+            user: "s3job-app".into(),
+            password_file: "/app/secret".into(),
+            vhost: String::new(),
+            configure: String::new(),
+            write: String::new(),
+            read: String::new(),
+            database: String::new(),
+            privileges: None,
+            buckets: vec![
+                ("s3job-assets".into(), Access::Readwrite),
+                ("s3job-public".into(), Access::Read),
+            ],
+            key_file: "/app/key".into(),
+        }],
+        prune: false,
+    };
+    let run = |job: Job, files: std::collections::BTreeMap<&'static str, String>| async move {
+        let read = move |p: &str| {
+            files.get(p).cloned().ok_or(sprocket_datastores::ProvisionError::Secret {
+                path: p.into(),
+                error: "not mounted".into(),
+            })
+        };
+        s3::provision(&job, &read).await
+    };
+    let first = run(job.clone(), files.clone()).await.unwrap();
+    assert_eq!(first.logins[0].outcome, Outcome::Created, "{first:?}");
+    let app = Client::new(&endpoint, "us-east-1", &files["/app/key"], &files["/app/secret"]).unwrap();
+    let put = app.put_object("s3job-assets", "a.txt", b"a".to_vec()).await.unwrap();
+    assert_eq!(put.status, 200, "{put:?}");
+    let put = app.put_object("s3job-public", "a.txt", b"a".to_vec()).await.unwrap();
+    assert_eq!((put.status, put.code()), (403, Some("AccessDenied")), "read only: {put:?}");
+
+    // Again: nothing changes.
+    let again = run(job.clone(), files.clone()).await.unwrap();
+    assert_eq!(
+        (again.logins[0].outcome, again.made.clone(), again.logins[0].changed.clone()),
+        (Outcome::Unchanged, Vec::<String>::new(), Vec::<String>::new()),
+        "{again:?}"
+    );
+
+    // A rotated secret: the key is replaced; the old secret is refused, the new one works.
+    let mut rotated = files.clone();
+    rotated.insert("/app/secret", "s3job-app-secret-two-0123456789abcdef".into());
+    let r = run(job.clone(), rotated.clone()).await.unwrap();
+    assert_eq!((r.logins[0].outcome, r.logins[0].changed.clone()), (Outcome::Updated, vec!["key".to_string()]));
+    let old = app.get_object("s3job-assets", "a.txt").await.unwrap();
+    assert_eq!((old.status, old.code()), (403, Some("SignatureDoesNotMatch")), "{old:?}");
+    let new = Client::new(&endpoint, "us-east-1", &rotated["/app/key"], &rotated["/app/secret"]).unwrap();
+    let got = new.get_object("s3job-assets", "a.txt").await.unwrap();
+    assert_eq!((got.status, got.body.as_str()), (200, "a"));
+
+    // Its buckets change: the policy follows (now it may write the public one too).
+    job.logins[0].buckets[1].1 = Access::Readwrite;
+    let r = run(job.clone(), rotated.clone()).await.unwrap();
+    assert_eq!(r.logins[0].changed, ["buckets"], "{r:?}");
+    let put = new.put_object("s3job-public", "b.txt", b"b".to_vec()).await.unwrap();
+    assert_eq!(put.status, 200, "{put:?}");
+
+    // A user of a wanted name that is not ours: refused, and left as it was.
+    admin.create_user("s3job-foreign", "somebody-else").await.unwrap();
+    let mut foreign = job.clone();
+    foreign.logins[0].user = "s3job-foreign".into();
+    let e = run(foreign, rotated.clone()).await.unwrap_err().to_string();
+    assert!(e.contains("s3job-foreign") && e.contains("not ours"), "{e}");
+    assert_eq!(admin.get_user_policy("s3job-foreign", s3::POLICY_NAME).await.unwrap(), None);
+
+    // Its consumer goes; --prune removes our user, never the foreign one or a bucket.
+    job.logins.clear();
+    job.prune = true;
+    let r = run(job.clone(), rotated.clone()).await.unwrap();
+    assert_eq!(r.removed, ["user s3job-app"], "{r:?}");
+    assert_eq!(admin.user_tags("s3job-app").await.unwrap(), None);
+    assert!(admin.user_tags("s3job-foreign").await.unwrap().is_some());
+    let gone = new.get_object("s3job-assets", "a.txt").await.unwrap();
+    assert_eq!((gone.status, gone.code()), (403, Some("InvalidAccessKeyId")), "{gone:?}");
+    let buckets = admin.list_buckets().await.unwrap();
+    assert!(buckets.contains(&"s3job-assets".to_string()), "{buckets:?}");
+    admin.delete_user("s3job-foreign", s3::POLICY_NAME).await.unwrap();
+}

@@ -5,8 +5,9 @@
 //! `PING`, and a write and read of a key under its prefix (see `redis.rs`);
 //! RabbitMQ: the AMQP 0-9-1 handshake, logging in as `DEMO_AMQP_USER` on `DEMO_AMQP_VHOST` with
 //! the password in `DEMO_AMQP_PASSWORD_FILE` when set (else up to `connection.start`);
-//! PostgreSQL: its own role and database (`DEMO_PG_*`, see `pg.rs`), writing a row — and
-//! answers JSON with the
+//! PostgreSQL: its own role and database (`DEMO_PG_*`, see `pg.rs`), writing a row; S3
+//! (`s3=<endpoint>`): an object written into and read back from its bucket with its own key
+//! (`DEMO_S3_*`, see `s3.rs`) — and answers JSON with the
 //! outcome (200 when every check passes, 503 otherwise). `/healthz` answers 200 while the
 //! process serves; `sprocket-demo probe` calls it (the container health check: no curl needed).
 //! `/fingerprints` answers, for every secret file under `DEMO_SECRETS_DIR` (default
@@ -18,12 +19,13 @@
 //! that with `DEMO_REFUSE_PREFIX` — while a secret file's value starts with it, `/healthz`
 //! answers 503, so its health check fails (how a rotation that its consumer refuses is tested).
 //!
-//! The standard library, an HMAC and sprocketctl's own PostgreSQL client; it runs in the
+//! The standard library, an HMAC and sprocketctl's own PostgreSQL and S3 clients; it runs in the
 //! locally built Debian image.
 
 mod amqp;
 mod pg;
 mod redis;
+mod s3;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -120,6 +122,19 @@ fn handle(mut conn: TcpStream) {
             let result = target_of(&["redis"])
                 .and_then(|t| connect(&t))
                 .and_then(|s| redis::try_key(s, key));
+            let (ok, d) = match result {
+                Ok(d) => (true, d),
+                Err(e) => (false, e),
+            };
+            (
+                "200 OK",
+                format!("{{\"ok\":{ok},\"detail\":\"{}\"}}", esc(&d)),
+            )
+        }
+        p if p.starts_with("/s3?bucket=") => {
+            // A write into another bucket: refused unless its key may write there.
+            let bucket = &p["/s3?bucket=".len()..];
+            let result = target_of(&["s3"]).and_then(|t| s3::write(&t, bucket, false));
             let (ok, d) = match result {
                 Ok(d) => (true, d),
                 Err(e) => (false, e),
@@ -244,6 +259,9 @@ fn connect(target: &str) -> Result<TcpStream, String> {
 fn check(name: &str, target: &str) -> Result<String, String> {
     if name.contains("postgres") || name == "pg" {
         return pg::check(target);
+    }
+    if name.contains("s3") {
+        return s3::check(target);
     }
     let mut s = connect(target)?;
     if name.contains("redis") {

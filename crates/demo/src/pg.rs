@@ -39,7 +39,7 @@ fn split(target: &str) -> Result<(&str, u16), String> {
     Ok((host, port))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -36,8 +36,12 @@ pub fn logins(p: &Platform) -> Vec<LoginInfo> {
                 continue;
             }
             let own = provisioned
-                .and_then(|pr| pr.logins.iter().find(|l| l.service == c.name))
-                .map(|l| l.describe(d.kind))
+                .and_then(|pr| {
+                    pr.logins
+                        .iter()
+                        .find(|l| l.service == c.name)
+                        .map(|l| pr.describe(l))
+                })
                 .or_else(|| {
                     redis_users
                         .iter()
@@ -63,7 +67,7 @@ pub fn logins(p: &Platform) -> Vec<LoginInfo> {
             out.push(LoginInfo {
                 datastore: name.to_string(),
                 consumer: c.name.clone(),
-                own: own.is_some(),
+                own: own.is_some() && provisioned.is_none_or(|pr| pr.per_consumer()),
                 login,
             });
         }

@@ -12,7 +12,7 @@
 use crate::labels as L;
 use serde::{Deserialize, Serialize};
 pub use sprocket_spec::model::DatastoreKind;
-use sprocket_spec::model::{Platform, Privileges, SslMode};
+use sprocket_spec::model::{BucketAccess, Platform, Privileges, S3Keys, SslMode};
 use sprocket_spec::names;
 use std::collections::BTreeMap;
 
@@ -46,6 +46,13 @@ pub struct Provision {
     pub network: String,
     /// Extra `/etc/hosts` lines of the task (an external on the Docker host).
     pub hosts: Vec<String>,
+    /// S3: the secret with the administrator's access key id (`admin_secret`: its secret key),
+    /// the endpoint, the signing region, the buckets to create and whose keys consumers use.
+    pub admin_key_secret: String,
+    pub endpoint: String,
+    pub region: String,
+    pub buckets: Vec<String>,
+    pub keys: S3Keys,
     /// Every consumer's login, by service.
     pub logins: Vec<Login>,
     /// Labels of the task's service and of the marker config.
@@ -66,6 +73,9 @@ pub struct Login {
     /// PostgreSQL: the database and the login's privileges there.
     pub database: String,
     pub privileges: Privileges,
+    /// S3: its buckets, and the secret with its access key id (`secret`: its secret key).
+    pub buckets: Vec<(String, BucketAccess)>,
+    pub key_secret: String,
 }
 
 /// What the provisioning task reads (`SPROCKET_PROVISION`, JSON): where the datastore is, who
@@ -83,6 +93,17 @@ pub struct Job {
     pub admin_database: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sslmode: Option<SslMode>,
+    /// S3: the endpoint (`http(s)://host[:port]`), the signing region, the file with the
+    /// administrator's access key id (`admin_password_file`: its secret key), and the buckets
+    /// to create.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub endpoint: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub region: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub admin_key_file: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<String>,
     /// The marker of what we made (RabbitMQ: a user tag and a vhost tag): what carries it is
     /// ours; what does not is never changed or removed.
     pub owner: String,
@@ -110,6 +131,11 @@ pub struct JobLogin {
     pub database: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privileges: Option<Privileges>,
+    /// S3: its buckets and the file with its access key id (`password_file`: its secret key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<(String, BucketAccess)>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key_file: String,
 }
 
 /// The environment variable the task reads its [`Job`] from.
@@ -145,6 +171,8 @@ pub fn provisions(p: &Platform) -> Vec<Provision> {
                 read: a.read.clone(),
                 database: a.database.clone(),
                 privileges: a.privileges,
+                buckets: a.buckets.clone(),
+                key_secret: a.key_secret.clone(),
             })
             .collect()
     };
@@ -180,6 +208,11 @@ pub fn provisions(p: &Platform) -> Vec<Provision> {
             admin_port: d.admin_port,
             admin_database: d.admin_database.clone(),
             sslmode: d.sslmode,
+            admin_key_secret: d.admin_key_secret.clone(),
+            endpoint: d.endpoint.clone(),
+            region: d.region.clone(),
+            buckets: d.buckets.clone(),
+            keys: d.keys,
             network: names::provision_network(ns, &ds.name),
             hosts: Vec::new(),
             logins: logins(&ds.name),
@@ -205,12 +238,22 @@ pub fn provisions(p: &Platform) -> Vec<Provision> {
             in_swarm: false,
             layer: layer.clone(),
             kind: d.kind,
-            host: x.host.clone().unwrap_or_default(),
+            host: match d.kind {
+                DatastoreKind::S3 => sprocket_spec::load::endpoint_host(&d.endpoint)
+                    .unwrap_or_default()
+                    .to_string(),
+                _ => x.host.clone().unwrap_or_default(),
+            },
             admin_user: d.admin_user.clone(),
             admin_secret: d.admin_secret.clone(),
             admin_port: d.admin_port,
             admin_database: d.admin_database.clone(),
             sslmode: d.sslmode,
+            admin_key_secret: d.admin_key_secret.clone(),
+            endpoint: d.endpoint.clone(),
+            region: d.region.clone(),
+            buckets: d.buckets.clone(),
+            keys: d.keys,
             network: names::provision_network(ns, &x.name),
             hosts: crate::state::docker_host_entries(p, std::slice::from_ref(&x.name)),
             logins,
@@ -230,15 +273,24 @@ impl Provision {
         }
     }
 
-    /// An external nobody running here logs in to: its provisioning runs only to remove, with
-    /// `--prune`, what earlier ones made, and only when its administrator's password is there.
+    /// An external nobody running here logs in to (and, S3, with no bucket to make): its
+    /// provisioning runs only to remove, with `--prune`, what earlier ones made, and only when
+    /// its administrator's password is there.
     pub fn idle(&self) -> bool {
-        !self.in_swarm && self.logins.is_empty()
+        !self.in_swarm && self.logins.is_empty() && self.buckets.is_empty()
+    }
+
+    /// Whether the task makes each consumer's own login: not for an S3 store whose keys are
+    /// shared (made in its console), where it only makes the buckets.
+    pub fn per_consumer(&self) -> bool {
+        !(self.kind == DatastoreKind::S3 && self.keys == S3Keys::Shared)
     }
 
     /// The task's document.
     pub fn job(&self, namespace: &str, prune: bool) -> Job {
         let postgres = self.kind == DatastoreKind::Postgres;
+        let s3 = self.kind == DatastoreKind::S3;
+        let text = |on: bool, v: &str| if on { v.to_string() } else { String::new() };
         Job {
             kind: self.kind,
             host: self.host.clone(),
@@ -251,10 +303,19 @@ impl Provision {
                 String::new()
             },
             sslmode: postgres.then_some(self.sslmode),
+            endpoint: text(s3, &self.endpoint),
+            region: text(s3, &self.region),
+            admin_key_file: if s3 {
+                secret_file(&self.admin_key_secret)
+            } else {
+                String::new()
+            },
+            buckets: self.buckets.clone(),
             owner: owner(namespace),
             logins: self
                 .logins
                 .iter()
+                .filter(|_| self.per_consumer())
                 .map(|l| JobLogin {
                     service: l.service.clone(),
                     user: l.user.clone(),
@@ -265,17 +326,38 @@ impl Provision {
                     read: l.read.clone(),
                     database: l.database.clone(),
                     privileges: postgres.then_some(l.privileges),
+                    buckets: l.buckets.clone(),
+                    key_file: if s3 {
+                        secret_file(&l.key_secret)
+                    } else {
+                        String::new()
+                    },
                 })
                 .collect(),
             prune,
         }
     }
 
-    /// The secrets the task mounts: the administrator's and every login's (logical names).
+    /// The secrets the task mounts: the administrator's (S3: its key's two) and every login's
+    /// (logical names).
     pub fn secrets(&self) -> Vec<&str> {
-        std::iter::once(self.admin_secret.as_str())
-            .chain(self.logins.iter().map(|l| l.secret.as_str()))
-            .collect()
+        let mut out = self.admin_secrets();
+        for l in self.logins.iter().filter(|_| self.per_consumer()) {
+            out.push(l.secret.as_str());
+            if !l.key_secret.is_empty() {
+                out.push(l.key_secret.as_str());
+            }
+        }
+        out
+    }
+
+    /// The administrator's secrets: its password, or (S3) its key's id and secret.
+    pub fn admin_secrets(&self) -> Vec<&str> {
+        if self.admin_key_secret.is_empty() {
+            vec![self.admin_secret.as_str()]
+        } else {
+            vec![self.admin_key_secret.as_str(), self.admin_secret.as_str()]
+        }
     }
 
     /// The marker config's name once this provisioning, with these secret versions (their
@@ -292,8 +374,28 @@ impl Provision {
     }
 }
 
+impl Provision {
+    /// How `plan`, `render` and `status` name one of its logins ([`Login::describe`]); a
+    /// consumer of an S3 store with shared keys has no login of its own: `shared key (…)`.
+    pub fn describe(&self, l: &Login) -> String {
+        match self.per_consumer() {
+            true => l.describe(self.kind),
+            false => format!("shared key ({})", l.buckets_text()),
+        }
+    }
+}
+
 impl Login {
-    /// `user@vhost`, or `user@database (privileges)`.
+    fn buckets_text(&self) -> String {
+        let b: Vec<String> = self
+            .buckets
+            .iter()
+            .map(|(b, a)| format!("{b} {}", a.name()))
+            .collect();
+        b.join(", ")
+    }
+
+    /// `user@vhost`, `user@database (privileges)`, or `user (bucket read|readwrite, …)`.
     pub fn describe(&self, kind: DatastoreKind) -> String {
         match kind {
             DatastoreKind::Rabbitmq => format!("{}@{}", self.user, self.vhost),
@@ -304,6 +406,7 @@ impl Login {
                 self.privileges.name()
             ),
             DatastoreKind::Redis => self.user.clone(),
+            DatastoreKind::S3 => format!("{} ({})", self.user, self.buckets_text()),
         }
     }
 }
@@ -411,7 +514,7 @@ pub fn pending(
         if let Decision::Run { why } = decision {
             out.push(Pending {
                 datastore: pr.datastore.clone(),
-                logins: pr.logins.iter().map(|l| l.describe(pr.kind)).collect(),
+                logins: pr.logins.iter().map(|l| pr.describe(l)).collect(),
                 why: why.to_string(),
             });
         }

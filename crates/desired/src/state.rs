@@ -429,10 +429,11 @@ pub fn desired(p: &Platform) -> DesiredState {
             .iter()
             .filter(|pr| !pr.in_swarm && !pr.idle() && pr.layer == layer.name)
         {
-            if listed(&layers, &secrets, &pr.admin_secret) {
+            for admin in pr.admin_secrets() {
+            if listed(&layers, &secrets, admin) {
                 continue;
             }
-            let Some(spec) = p.secrets.iter().find(|x| x.name == pr.admin_secret) else {
+            let Some(spec) = p.secrets.iter().find(|x| x.name == admin) else {
                 continue;
             };
             let kept = p.vault.is_some()
@@ -448,6 +449,7 @@ pub fn desired(p: &Platform) -> DesiredState {
                 vault: kept.then(|| spec.vault_location(ns)),
             });
         }
+            }
         layers.push(DesiredLayer {
             name: layer.name.clone(),
             networks,

@@ -30,13 +30,17 @@ fn a_service_waits_for_what_it_uses_and_for_vault_when_it_mounts_a_vault_made_se
             // derived from its `vault:` paths
             ("sprocket_vault".to_string(), NeedKind::Uses),
             ("vault (init/unseal/configure)".to_string(), NeedKind::Vault),
-            // its own RabbitMQ login and PostgreSQL role (`access`)
+            // its own RabbitMQ login, PostgreSQL role and S3 key (`access`)
             (
                 "sprocket_rabbitmq (provision logins)".to_string(),
                 NeedKind::Provision
             ),
             (
                 "sprocket_postgres (provision logins)".to_string(),
+                NeedKind::Provision
+            ),
+            (
+                "sprocket_s3 (provision logins)".to_string(),
                 NeedKind::Provision
             ),
         ]
@@ -103,6 +107,10 @@ fn without_a_vault_step_nothing_waits_for_vault() {
                 "sprocket_postgres (provision logins)".to_string(),
                 NeedKind::Provision
             ),
+            (
+                "sprocket_s3 (provision logins)".to_string(),
+                NeedKind::Provision
+            ),
         ]
     );
     // Without a Vault step an external's provisioning can start at once.
@@ -131,6 +139,7 @@ fn without_a_vault_step_nothing_waits_for_vault() {
             "sprocket_rabbitmq",
             "sprocket_rabbitmq (provision logins)",
             "sprocket_redis",
+            "sprocket_s3 (provision logins)",
             "sprocket_vault-agent"
         ]
     );

@@ -14,8 +14,8 @@ fn the_demo_gets_its_own_rabbitmq_login_on_its_own_vhost() {
     let d = desired(&p);
     assert_eq!(
         d.provisions.len(),
-        2,
-        "RabbitMQ, then the external PostgreSQL"
+        3,
+        "RabbitMQ, then the external PostgreSQL and S3"
     );
     let pr = &d.provisions[0];
     assert_eq!(
@@ -300,4 +300,87 @@ fn an_external_nobody_logs_in_to_runs_only_to_prune_what_earlier_ones_made() {
         pr.decide("sprocket", &[now.as_str()], Some(&v), true),
         Decision::Skip
     );
+}
+
+#[test]
+fn the_demo_gets_its_own_s3_user_and_key_limited_to_its_buckets_offline() {
+    use sprocket_spec::model::{BucketAccess, S3Keys};
+    let p = example("offline");
+    let d = desired(&p);
+    let pr = d.provisions.iter().find(|p| p.datastore == "s3").unwrap();
+    assert_eq!((pr.kind, pr.in_swarm, pr.keys), (DatastoreKind::S3, false, S3Keys::PerService));
+    // Reached at the endpoint the offline environment gives, on the Docker host.
+    assert_eq!(pr.host, "host.docker.internal");
+    assert_eq!(pr.hosts, ["host-gateway host.docker.internal"]);
+    assert_eq!(
+        pr.secrets(),
+        ["s3-access-key", "s3-secret-key", "demo-s3-secret-key", "demo-s3-access-key"]
+    );
+    let l = &pr.logins[0];
+    assert_eq!(
+        (l.service.as_str(), l.user.as_str()),
+        ("demo", "sprocket-demo")
+    );
+    assert_eq!(
+        l.buckets,
+        [
+            ("sprocket-main".to_string(), BucketAccess::Readwrite),
+            ("sprocket-replays-main".to_string(), BucketAccess::Read)
+        ]
+    );
+    assert_eq!(
+        pr.describe(l),
+        "sprocket-demo (sprocket-main readwrite, sprocket-replays-main read)"
+    );
+    // The job: files and names, no value; every bucket of the store, not only the demo's.
+    let job = pr.job("sprocket", false);
+    assert_eq!(
+        (job.endpoint.as_str(), job.region.as_str()),
+        ("http://host.docker.internal:9333", "us-east-1")
+    );
+    assert_eq!(job.admin_key_file, "/run/secrets/s3-access-key");
+    assert_eq!(job.admin_password_file, "/run/secrets/s3-secret-key");
+    assert_eq!(
+        job.buckets,
+        ["sprocket-main", "sprocket-image-gen-main", "sprocket-replays-main"]
+    );
+    assert_eq!(job.logins[0].key_file, "/run/secrets/demo-s3-access-key");
+    assert_eq!(job.logins[0].password_file, "/run/secrets/demo-s3-secret-key");
+    let text = serde_json::to_string(&job).unwrap();
+    assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), job);
+    for field in ["admin_database", "sslmode", "vhost", "privileges"] {
+        assert!(!text.contains(field), "{field} in {text}");
+    }
+    // The demo starts once its key is made.
+    let g = graph(&p, &d, true);
+    assert!(g
+        .dependents(&Step::Provision(pr.service.clone()))
+        .contains(&Step::Service("sprocket_demo".into())));
+}
+
+#[test]
+fn with_shared_keys_only_the_buckets_are_made_and_consumers_mount_the_stores_key() {
+    let p = example("prod");
+    let d = desired(&p);
+    let pr = d.provisions.iter().find(|p| p.datastore == "s3").unwrap();
+    // Nobody in prod declares S3 access (the demo does not run there), but its buckets are
+    // made: the provisioning is not idle.
+    assert!(!pr.per_consumer() && !pr.idle());
+    assert_eq!(pr.secrets(), ["s3-access-key", "s3-secret-key"]);
+    let job = pr.job("sprocket", false);
+    assert!(job.logins.is_empty());
+    assert_eq!(job.region, "nyc3");
+    assert_eq!(job.endpoint, "https://nyc3.digitaloceanspaces.com");
+    // A consumer of shared keys is shown as such.
+    let mut shared = example("offline");
+    for x in shared.externals.iter_mut().filter(|x| x.name == "s3") {
+        x.datastore.as_mut().unwrap().keys = sprocket_spec::model::S3Keys::Shared;
+    }
+    let d = desired(&shared);
+    let pr = d.provisions.iter().find(|p| p.datastore == "s3").unwrap();
+    assert_eq!(
+        pr.describe(&pr.logins[0]),
+        "shared key (sprocket-main readwrite, sprocket-replays-main read)"
+    );
+    assert!(pr.job("sprocket", false).logins.is_empty());
 }

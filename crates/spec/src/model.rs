@@ -215,6 +215,7 @@ pub enum DatastoreKind {
     Rabbitmq,
     Postgres,
     Redis,
+    S3,
 }
 
 impl DatastoreKind {
@@ -222,6 +223,7 @@ impl DatastoreKind {
         ("rabbitmq", DatastoreKind::Rabbitmq),
         ("postgres", DatastoreKind::Postgres),
         ("redis", DatastoreKind::Redis),
+        ("s3", DatastoreKind::S3),
     ];
 
     pub fn name(self) -> &'static str {
@@ -229,6 +231,7 @@ impl DatastoreKind {
             DatastoreKind::Rabbitmq => "rabbitmq",
             DatastoreKind::Postgres => "postgres",
             DatastoreKind::Redis => "redis",
+            DatastoreKind::S3 => "s3",
         }
     }
 
@@ -239,6 +242,8 @@ impl DatastoreKind {
             DatastoreKind::Rabbitmq => 15672,
             DatastoreKind::Postgres => 5432,
             DatastoreKind::Redis => 6379,
+            // Its endpoint's.
+            DatastoreKind::S3 => 443,
         }
     }
 }
@@ -258,6 +263,48 @@ pub enum SslMode {
 impl SslMode {
     pub const ALL: &'static [(&'static str, SslMode)] =
         &[("disable", SslMode::Disable), ("require", SslMode::Require)];
+}
+
+/// Whose keys an S3 store's consumers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum S3Keys {
+    /// The store's keys are made in its console (DigitalOcean Spaces): consumers mount the
+    /// external's key.
+    #[default]
+    Shared,
+    /// `up` makes each consumer its own user and key through the store's IAM API, limited to
+    /// its buckets (SeaweedFS, MinIO).
+    PerService,
+}
+
+impl S3Keys {
+    pub const ALL: &'static [(&'static str, S3Keys)] = &[
+        ("shared", S3Keys::Shared),
+        ("per-service", S3Keys::PerService),
+    ];
+}
+
+/// What an S3 consumer may do in a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BucketAccess {
+    Read,
+    Readwrite,
+}
+
+impl BucketAccess {
+    pub const ALL: &'static [(&'static str, BucketAccess)] = &[
+        ("read", BucketAccess::Read),
+        ("readwrite", BucketAccess::Readwrite),
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BucketAccess::Read => "read",
+            BucketAccess::Readwrite => "readwrite",
+        }
+    }
 }
 
 /// A PostgreSQL consumer's privileges in its database.
@@ -302,6 +349,15 @@ pub struct Datastore {
     pub admin_database: String,
     /// PostgreSQL: TLS to the server.
     pub sslmode: SslMode,
+    /// S3: the secret with the administrator's access key id (`admin_secret` holds its secret
+    /// key); empty for the other kinds.
+    pub admin_key_secret: String,
+    /// S3: `http(s)://host[:port]`, the signing region, the buckets `up` creates and whose keys
+    /// the consumers use.
+    pub endpoint: String,
+    pub region: String,
+    pub buckets: Vec<String>,
+    pub keys: S3Keys,
 }
 
 /// A consumer's own login in a datastore it uses.
@@ -326,6 +382,12 @@ pub struct Access {
     /// Redis: the key and Pub/Sub channel patterns of its ACL user.
     pub keys: Vec<String>,
     pub channels: Vec<String>,
+    /// S3: its buckets, and the secret with its access key id mounted at `key_file` (`secret`
+    /// holds the secret key, mounted at `password_file`). With shared keys both are the
+    /// external's administrator's secrets.
+    pub buckets: Vec<(String, BucketAccess)>,
+    pub key_secret: String,
+    pub key_file: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -445,6 +507,8 @@ impl External {
     /// Whether tasks reach it on the Docker host itself.
     pub fn on_docker_host(&self) -> bool {
         self.host.as_deref() == Some(Self::HOST_GATEWAY_NAME)
+            || self.endpoint.as_deref().and_then(|e| crate::load::endpoint_host(e).ok())
+                == Some(Self::HOST_GATEWAY_NAME)
     }
 }
 

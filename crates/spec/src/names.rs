@@ -57,6 +57,15 @@ pub fn access_secret(service: &str, datastore: &str) -> String {
     format!("{service}-{datastore}-password")
 }
 
+/// The logical names of the generated secrets with `service`'s own key in the S3 store
+/// `datastore` (`keys: per-service`): its access key id and its secret key.
+pub fn s3_key_secrets(service: &str, datastore: &str) -> (String, String) {
+    (
+        format!("{service}-{datastore}-access-key"),
+        format!("{service}-{datastore}-secret-key"),
+    )
+}
+
 /// The logical name of the unseal agent's material, a Docker secret `up` makes from the
 /// operators' keyring. Reserved: a spec that declared it could mount the real one anywhere.
 /// Where a Redis datastore finds the script sprocketctl derives from its consumers' `access`:

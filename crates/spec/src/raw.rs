@@ -186,7 +186,8 @@ pub struct Datastore {
 /// password (default `/run/secrets/<datastore>-password`). PostgreSQL: `user`, `database`
 /// (default: the service's name), `privileges` and `password_file`. Redis: `user` (an ACL user;
 /// default: the service's name), `keys` and `channels` (patterns; default `<user>:*`) and
-/// `password_file`.
+/// `password_file`. S3: `buckets` (`{ name: read | readwrite }`), `user` (with `keys:
+/// per-service`; default `<namespace>-<service>`), `access_key_file` and `secret_key_file`.
 #[derive(Debug, Deserialize)]
 pub struct Access {
     pub user: Option<S<String>>,
@@ -203,6 +204,13 @@ pub struct Access {
     pub keys: Option<Vec<S<String>>>,
     /// Redis: the Pub/Sub channel patterns (default `<user>:*`).
     pub channels: Option<Vec<S<String>>>,
+    /// S3: the buckets it uses, each `read` or `readwrite` (buckets the external declares).
+    pub buckets: Option<OrderedMap<S<String>>>,
+    /// S3: where the service finds its access key id (default
+    /// `/run/secrets/<datastore>-access-key`).
+    pub access_key_file: Option<S<String>>,
+    /// S3: where it finds its secret key (default `/run/secrets/<datastore>-secret-key`).
+    pub secret_key_file: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -346,6 +354,21 @@ pub struct External {
     pub admin_database: Option<S<String>>,
     /// `require` (default: encrypted) or `disable`.
     pub sslmode: Option<S<String>>,
+    /// S3: a secret with the access key id `up` creates the buckets (and, with `keys:
+    /// per-service`, the consumers' users and keys) with.
+    pub admin_access_key: Option<S<String>>,
+    /// S3: a secret with that key's secret.
+    pub admin_secret_key: Option<S<String>>,
+    /// S3: the signing region (default `us-east-1`; DigitalOcean Spaces: the region of the
+    /// endpoint, e.g. `nyc3`).
+    pub region: Option<S<String>>,
+    /// S3: the buckets `up` creates (never removes: they hold data). Consumers name them in
+    /// their `access`.
+    pub buckets: Option<Vec<S<String>>>,
+    /// S3: `per-service` (the store's IAM API makes each consumer its own user and key,
+    /// limited to its buckets: SeaweedFS, MinIO) or `shared` (the default: the store's keys are
+    /// made in its console, as DigitalOcean Spaces' are; consumers mount the key above).
+    pub keys: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -460,4 +483,6 @@ pub struct ExternalOverride {
     pub port: Option<u64>,
     pub endpoint: Option<String>,
     pub sslmode: Option<S<String>>,
+    pub region: Option<S<String>>,
+    pub keys: Option<S<String>>,
 }

@@ -229,6 +229,3 @@ fn derived_names_stay_within_swarms_limits() {
     );
 }
 
-fn local_platform(text: &str) -> sprocket_spec::model::Platform {
-    platform(text, "local")
-}

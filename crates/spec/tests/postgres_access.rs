@@ -135,7 +135,7 @@ fn the_administrators_password_must_be_a_declared_secret() {
 
 #[test]
 fn only_postgres_externals_are_provisioned() {
-    let text = spec(ADMIN, "{ postgres: {} }").replace("kind: postgres", "kind: s3");
+    let text = spec(ADMIN, "{ postgres: {} }").replace("kind: postgres", "kind: http");
     expect(
         &text,
         "invalid-external",
@@ -240,7 +240,7 @@ fn env_values_refer_to_the_externals_address_and_the_hostname() {
     let d = expect(
         &text,
         "unknown-env-reference",
-        "env `DB` refers to `{external.postgre.port}`, which is no external's host or port",
+        "env `DB` refers to `{external.postgre.port}`, which is no external's host, port, endpoint or region",
         at(&text, "DB:", 0),
     );
     assert!(d.help.unwrap().contains("{external.postgres.port}"));

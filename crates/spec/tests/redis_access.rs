@@ -193,6 +193,3 @@ fn two_consumers_never_share_an_acl_user() {
     );
 }
 
-fn local_platform(text: &str) -> sprocket_spec::model::Platform {
-    platform(text, "local")
-}

@@ -204,6 +204,9 @@ pub(super) async fn run(
             }
         ));
     }
+    for m in &result.made {
+        p.say(format!("  {}: {m} created", pr.datastore));
+    }
     for r in &result.removed {
         p.say(format!("  {}: {r} removed (--prune)", pr.datastore));
     }

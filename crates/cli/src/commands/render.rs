@@ -93,7 +93,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
                     .flat_map(|p| {
                         p.logins
                             .iter()
-                            .map(move |l| format!("{} on {}", l.describe(p.kind), p.datastore))
+                            .map(move |l| format!("{} on {}", p.describe(l), p.datastore))
                     })
                     .collect(),
             };

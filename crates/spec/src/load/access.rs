@@ -62,6 +62,20 @@ fn redis_name(n: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An IAM user name as AWS and SeaweedFS accept it: 1 to 64 of letters, digits and `+=,.@_-`.
+fn s3_user_name(n: &str) -> Result<(), String> {
+    if n.is_empty() || n.len() > 64 {
+        return Err("is not 1 to 64 characters long".into());
+    }
+    if let Some(c) = n
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c)))
+    {
+        return Err(format!("holds `{c}` (IAM user names take letters, digits and `+=,.@_-`)"));
+    }
+    Ok(())
+}
+
 /// Whose access a name is checked for, and where.
 struct Who<'w> {
     service: &'w str,
@@ -141,6 +155,16 @@ impl<'a> Resolver<'a> {
                 "must be `default`: Redis's shared login is its `default` user, whose password is `requirepass`".into(),
             ),
             DatastoreKind::Redis => Ok(()),
+            // An S3 store is an external (`admin_access_key`, `admin_secret_key`).
+            DatastoreKind::S3 => {
+                self.err(
+                    "invalid-datastore-kind",
+                    pos(f.kind),
+                    format!("`{name}`: an S3 store is declared under `external`, not as a service's `datastore:`"),
+                )
+                .help = Some("declare it as `external: { <name>: { kind: s3, endpoint, admin_access_key, admin_secret_key, buckets } }`".into());
+                return None;
+            }
             DatastoreKind::Postgres => rabbitmq_name(&f.admin_user.value).and_then(|()| {
                 (f.admin_user.value.len() <= 63)
                     .then_some(())
@@ -211,6 +235,11 @@ impl<'a> Resolver<'a> {
             admin_port,
             admin_database,
             sslmode,
+            admin_key_secret: String::new(),
+            endpoint: String::new(),
+            region: String::new(),
+            buckets: Vec::new(),
+            keys: model::S3Keys::default(),
         })
     }
 
@@ -349,21 +378,47 @@ impl<'a> Resolver<'a> {
                 ("keys", a.keys.as_ref().map(list_at)),
                 ("channels", a.channels.as_ref().map(list_at)),
             ];
+            let s3_fields: &Fields = &[
+                (
+                    "buckets",
+                    a.buckets
+                        .as_ref()
+                        .map(|b| b.iter().next().map(|(k, _)| pos(k)).unwrap_or(at)),
+                ),
+                ("access_key_file", a.access_key_file.as_ref().map(pos)),
+                ("secret_key_file", a.secret_key_file.as_ref().map(pos)),
+            ];
             let present = |f: &Fields| {
                 f.iter()
                     .filter_map(|(k, p)| p.map(|p| (*k, p)))
                     .collect::<Vec<_>>()
             };
             let foreign: Vec<(&str, crate::diag::Pos)> = match kind {
-                DatastoreKind::Rabbitmq => {
-                    [present(postgres_fields), present(redis_fields)].concat()
-                }
-                DatastoreKind::Postgres => {
-                    [present(rabbitmq_fields), present(redis_fields)].concat()
-                }
-                DatastoreKind::Redis => {
-                    [present(rabbitmq_fields), present(postgres_fields)].concat()
-                }
+                DatastoreKind::Rabbitmq => [
+                    present(postgres_fields),
+                    present(redis_fields),
+                    present(s3_fields),
+                ]
+                .concat(),
+                DatastoreKind::Postgres => [
+                    present(rabbitmq_fields),
+                    present(redis_fields),
+                    present(s3_fields),
+                ]
+                .concat(),
+                DatastoreKind::Redis => [
+                    present(rabbitmq_fields),
+                    present(postgres_fields),
+                    present(s3_fields),
+                ]
+                .concat(),
+                DatastoreKind::S3 => [
+                    present(rabbitmq_fields),
+                    present(postgres_fields),
+                    present(redis_fields),
+                    present(&[("password_file", a.password_file.as_ref().map(pos))]),
+                ]
+                .concat(),
             };
             for (field, at) in foreign {
                 self.err(
@@ -385,12 +440,17 @@ impl<'a> Resolver<'a> {
                     DatastoreKind::Redis => {
                         "Redis access takes `user`, `keys`, `channels` and `password_file`".into()
                     }
+                    DatastoreKind::S3 => {
+                        "S3 access takes `buckets`, `user`, `access_key_file` and `secret_key_file`".into()
+                    }
                 });
             }
             // PostgreSQL logins and databases are the namespace's (`<ns>_<service>`): environments
             // often share one managed server (the original's roles were `sprocket_<env>`).
+            // S3 users are the store's, and environments often share one store: `<ns>-<service>`.
             let default_name = match (kind, cx.env) {
                 (DatastoreKind::Postgres, Some(e)) => format!("{}_{name}", e.namespace),
+                (DatastoreKind::S3, Some(e)) => format!("{}-{name}", e.namespace),
                 _ => name.to_string(),
             };
             let user = self.access_name(&who, "user", a.user.as_ref(), &default_name);
@@ -410,7 +470,19 @@ impl<'a> Resolver<'a> {
             let (mut vhost, mut configure, mut write, mut read) = Default::default();
             let (mut database, mut privileges) = (String::new(), model::Privileges::default());
             let (mut keys, mut channels) = (Vec::new(), Vec::new());
+            let mut buckets = Vec::new();
+            let store = cx
+                .externals
+                .iter()
+                .find(|e| e.name == on.value)
+                .and_then(|e| e.datastore.as_ref())
+                .filter(|d| d.kind == DatastoreKind::S3);
             match kind {
+                DatastoreKind::S3 => {
+                    if let Some(store) = store {
+                        buckets = self.s3_buckets(name, &on.value, at, a.buckets.as_ref(), store);
+                    }
+                }
                 DatastoreKind::Redis => {
                     keys = self.redis_patterns(&who, "keys", a.keys.as_deref(), &user);
                     channels = self.redis_patterns(&who, "channels", a.channels.as_deref(), &user);
@@ -460,6 +532,40 @@ impl<'a> Resolver<'a> {
                         }
                     }
                 }
+            }
+            if let Some(store) = store {
+                let (key_secret, key_file, secret, secret_file) =
+                    self.s3_key(name, &on.value, at, a, store);
+                out.mounts.extend(
+                    [(&key_secret, &key_file), (&secret, &secret_file)].map(|(s, t)| {
+                        model::SecretMount {
+                            name: s.clone(),
+                            target: t.clone(),
+                            uid: 0,
+                            gid: 0,
+                            mode: 0o444,
+                        }
+                    }),
+                );
+                out.access.push(model::Access {
+                    on: on.value.clone(),
+                    kind,
+                    user,
+                    secret,
+                    password_file: secret_file,
+                    vhost,
+                    configure,
+                    write,
+                    read,
+                    database,
+                    privileges,
+                    keys,
+                    channels,
+                    buckets,
+                    key_secret,
+                    key_file,
+                });
+                continue;
             }
             let secret = access_secret(name, &on.value);
             if let Err(e) = check_object_name(&secret) {
@@ -520,6 +626,9 @@ impl<'a> Resolver<'a> {
                 privileges,
                 keys,
                 channels,
+                buckets,
+                key_secret: String::new(),
+                key_file: String::new(),
             });
         }
         out
@@ -581,6 +690,8 @@ impl<'a> Resolver<'a> {
             DatastoreKind::Rabbitmq => rabbitmq_name(n),
             DatastoreKind::Postgres => postgres_name(n),
             DatastoreKind::Redis => redis_name(n),
+            // IAM user names: letters, digits and `+=,.@_-`, at most 64.
+            DatastoreKind::S3 => s3_user_name(n),
         };
         let Some(v) = given else {
             // A derived name too long for PostgreSQL is reported where it comes from.
@@ -708,20 +819,37 @@ impl<'a> Resolver<'a> {
 }
 
 /// The generated secrets the consumers' logins need: alphanumeric (no quoting anywhere),
-/// 48 characters, synced to Vault like every generated secret.
+/// 48 characters, synced to Vault like every generated secret. An S3 key of its own is two:
+/// its access key id (20 characters, as AWS's) and its secret key; a shared S3 key is the
+/// external's, from the source of truth.
 pub(super) fn derived_secrets(p: &model::Platform) -> Vec<model::Secret> {
-    p.services()
-        .flat_map(|s| &s.access)
-        .map(|a| model::Secret {
-            name: a.secret.clone(),
-            source: model::SecretSource::Generate,
-            key: a.secret.clone(),
-            length: 48,
-            min_length: 0,
-            alphabet: model::Alphabet::Alphanumeric,
-            pattern: None,
-            vault_path: None,
-            vault_key: None,
-        })
-        .collect()
+    let generated = |name: &str, length: usize| model::Secret {
+        name: name.to_string(),
+        source: model::SecretSource::Generate,
+        key: name.to_string(),
+        length,
+        min_length: 0,
+        alphabet: model::Alphabet::Alphanumeric,
+        pattern: None,
+        vault_path: None,
+        vault_key: None,
+    };
+    let mut out = Vec::new();
+    for a in p.services().flat_map(|s| &s.access) {
+        if a.kind != DatastoreKind::S3 {
+            out.push(generated(&a.secret, 48));
+            continue;
+        }
+        let shared = p
+            .externals
+            .iter()
+            .find(|e| e.name == a.on)
+            .and_then(|e| e.datastore.as_ref())
+            .is_some_and(|d| d.admin_secret == a.secret);
+        if !shared {
+            out.push(generated(&a.key_secret, 20));
+            out.push(generated(&a.secret, 48));
+        }
+    }
+    out
 }

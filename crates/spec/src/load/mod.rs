@@ -20,6 +20,8 @@ mod environment;
 mod limits;
 mod platform;
 mod route;
+mod s3;
+pub use s3::{bucket_name, endpoint_host, DEFAULT_REGION};
 mod secret;
 mod service;
 mod suggest;
@@ -511,6 +513,7 @@ impl<'a> Resolver<'a> {
                 datastore: None,
             };
             let mut sslmode = e.sslmode.as_ref();
+            let (mut region, mut keys) = (e.region.as_ref(), e.keys.as_ref());
             for o in eff.external.get(&k.value).into_iter().flatten() {
                 if o.host.is_some() {
                     x.host = o.host.clone();
@@ -524,8 +527,50 @@ impl<'a> Resolver<'a> {
                 if o.sslmode.is_some() {
                     sslmode = o.sslmode.as_ref();
                 }
+                if o.region.is_some() {
+                    region = o.region.as_ref();
+                }
+                if o.keys.is_some() {
+                    keys = o.keys.as_ref();
+                }
             }
-            x.datastore = self.external_datastore(k, e, &x, sslmode, secrets);
+            x.datastore = if e.kind == "s3" {
+                self.s3_datastore(
+                    s3::S3Fields {
+                        name: k,
+                        external: e,
+                        endpoint: x.endpoint.as_deref(),
+                        region,
+                        keys,
+                    },
+                    secrets,
+                )
+            } else {
+                for (field, v) in [
+                    ("admin_access_key", &e.admin_access_key),
+                    ("admin_secret_key", &e.admin_secret_key),
+                    ("region", &e.region),
+                    ("keys", &e.keys),
+                ] {
+                    if let Some(v) = v {
+                        self.err(
+                            "invalid-external",
+                            pos(v),
+                            format!("external `{}`: `{field}` is an S3 setting; `{}` is `{}`", k.value, k.value, e.kind),
+                        )
+                        .help = Some(format!("remove `{field}`"));
+                    }
+                }
+                if let Some(b) = e.buckets.as_ref().and_then(|b| b.first()) {
+                    self.err(
+                        "invalid-external",
+                        pos(b),
+                        format!("external `{}`: `buckets` is an S3 setting; `{}` is `{}`", k.value, k.value, e.kind),
+                    )
+                    .help = Some("remove `buckets`".into());
+                }
+                self.external_datastore(k, e, &x, sslmode, secrets)
+            };
             out.push(x);
         }
         for name in eff.external.keys() {
@@ -587,7 +632,7 @@ impl<'a> Resolver<'a> {
                 "invalid-external",
                 pos(user),
                 format!(
-                    "external `{name}` is `{}`: sprocketctl provisions logins only in `postgres` externals",
+                    "external `{name}` is `{}`: sprocketctl provisions logins only in `postgres` externals (and keys in `s3` ones)",
                     e.kind
                 ),
             )

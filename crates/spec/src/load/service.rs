@@ -579,7 +579,8 @@ impl<'a> Resolver<'a> {
     }
 
     /// An `env` value with the references it may hold resolved for this environment:
-    /// `{namespace}`, `{hostname}`, `{external.NAME.host}` and `{external.NAME.port}` — so what
+    /// `{namespace}`, `{hostname}`, `{external.NAME.host}`, `{external.NAME.port}`,
+    /// `{external.NAME.endpoint}` and (an S3 store's) `{external.NAME.region}` — so what
     /// `up` derives per environment (a PostgreSQL login's name, the database's address)
     /// reaches the app without being written twice. Any other `{external.…}` is an error.
     fn env_value(&mut self, cx: &ServiceCx<'_, 'a>, key: &S<String>, value: &str) -> String {
@@ -606,6 +607,14 @@ impl<'a> Resolver<'a> {
                     .unwrap_or_default();
                 out = out.replace(&port, &p);
             }
+            let endpoint = format!("{{external.{}.endpoint}}", x.name);
+            if out.contains(&endpoint) {
+                out = out.replace(&endpoint, x.endpoint.as_deref().unwrap_or_default());
+            }
+            let region = format!("{{external.{}.region}}", x.name);
+            if let (true, Some(d)) = (out.contains(&region), &x.datastore) {
+                out = out.replace(&region, &d.region);
+            }
         }
         if let Some(i) = out.find("{external.") {
             let token: String = out[i..].chars().take_while(|c| *c != '}').collect();
@@ -616,6 +625,7 @@ impl<'a> Resolver<'a> {
                     [
                         format!("{{external.{}.host}}", x.name),
                         format!("{{external.{}.port}}", x.name),
+                        format!("{{external.{}.endpoint}}", x.name),
                     ]
                 })
                 .collect();
@@ -623,7 +633,7 @@ impl<'a> Resolver<'a> {
                 "unknown-env-reference",
                 pos(key),
                 format!(
-                    "`{}`: env `{}` refers to `{token}}}`, which is no external's host or port",
+                    "`{}`: env `{}` refers to `{token}}}`, which is no external's host, port, endpoint or region",
                     cx.name(),
                     key.value
                 ),

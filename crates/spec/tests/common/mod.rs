@@ -54,6 +54,11 @@ pub fn platform(text: &str, env: &str) -> sprocket_spec::model::Platform {
 }
 
 /// Serves every `*.json` file (`{}`), nothing else.
+/// [`platform`] in the base's `local` environment.
+pub fn local_platform(text: &str) -> sprocket_spec::model::Platform {
+    platform(text, "local")
+}
+
 pub fn files(p: &Path) -> std::io::Result<Vec<u8>> {
     if p.extension().is_some_and(|n| n == "json") {
         Ok(b"{}".to_vec())
