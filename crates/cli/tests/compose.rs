@@ -132,7 +132,7 @@ fn write_spec(dir: &Path) {
         format!("{}\n{env}", text.trim_end()),
     )
     .unwrap();
-    common::seed_postgres(&dir.join(".secrets/offline.env"));
+    common::seed_externals(&dir.join(".secrets/offline.env"));
     let config = dir.join("config");
     std::fs::create_dir_all(&config).unwrap();
     for e in std::fs::read_dir(repo().join("examples/sprocket/config")).unwrap() {
@@ -192,8 +192,8 @@ fn compose_export_deploys_as_printed_from_another_folder() {
         .collect();
     assert_eq!(
         creates.len(),
-        5,
-        "Redis's password (mounted by Redis and the demo: made once), RabbitMQ's admin's and the demo's own Redis, RabbitMQ and PostgreSQL logins': {}",
+        7,
+        "Redis's password (mounted by Redis and the demo: made once), RabbitMQ's admin's, the demo's own Redis, RabbitMQ and PostgreSQL logins' and its S3 key's two halves: {}",
         r.stderr
     );
     // The login itself is not something a compose file can make: the export says so.

@@ -16,6 +16,10 @@
 //!   channels `demo:*`): it writes its own keys, not another's; Redis without a password
 //!   answers NOAUTH and holds only the password's SHA-256; a restart of Redis keeps the user
 //!   (it is part of Redis's config); a rotation restarts both and the old password is refused;
+//! - the demo's `access: { s3: … }` gives it its own IAM user on the real SeaweedFS outside the
+//!   swarm (`sprocket-ds-demo`) with a generated key pair and a policy on its buckets: it writes
+//!   and reads `sprocket-main`, is refused writing the bucket it only reads and one it does not
+//!   use; `--prune` after its access is dropped removes the user, never a bucket;
 //! - the password never appears in any output, `docker service inspect` or task log.
 
 mod common;
@@ -111,6 +115,33 @@ fn redis_cli(auth: bool, cmd: &str) -> String {
 }
 
 /// Hex SHA-256 of `v`, by the host's coreutils (not by the code under test).
+/// Whether the local SeaweedFS has the IAM user `user` (asked as its administrator).
+fn s3_user_exists(user: &str) -> bool {
+    let out = std::process::Command::new("bash")
+        .args([
+            "-c",
+            "source scripts/lib/engine.sh && source scripts/lib/seaweedfs.sh \\
+             && echo \"http://$(s3_endpoint_host):$(s3_port)\" && s3_admin_access_key && echo \\
+             && s3_admin_secret_key",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .expect("bash runs");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let l: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(l.len(), 3, "the local SeaweedFS's endpoint and key");
+    let admin = sprocket_datastores::s3::Client::new(l[0], "us-east-1", l[1], l[2]).unwrap();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(admin.user_tags(user))
+        .unwrap()
+        .is_some()
+}
+
 fn sha256(v: &str) -> String {
     use std::io::Write;
     let mut child = std::process::Command::new("sha256sum")
@@ -294,6 +325,31 @@ fn every_consumer_gets_its_own_login_made_by_up() {
             .contains("permission denied"),
         "{other}"
     );
+    // S3: its own user with its own key (both halves generated), made before it started: it
+    // writes and reads its bucket; it is refused a bucket it only reads and one it does not use.
+    let s3 = provisioned(&report, "s3");
+    assert_eq!(s3["ran"], true, "{s3}");
+    assert_eq!(s3["logins"][0]["user"], format!("{NS}-demo"), "{s3}");
+    let check = named_check(&demo("/"), "s3");
+    assert_eq!(check["ok"], true, "{check}");
+    assert_eq!(
+        check["detail"],
+        "wrote and read sprocket-main/demo-check.txt"
+    );
+    for bucket in ["sprocket-replays-main", "sprocket-image-gen-main"] {
+        let r = demo(&format!("/s3?bucket={bucket}"));
+        assert_eq!(r["ok"], false, "{r}");
+        assert!(
+            r["detail"].as_str().unwrap().contains("AccessDenied"),
+            "{r}"
+        );
+    }
+    let s3_secret = {
+        let c = common::container_of(NS, "demo");
+        let (ok, v) = docker_status(&["exec", &c, "cat", "/run/secrets/s3-secret-key"]);
+        assert!(ok && v.len() >= 32, "the demo holds its S3 secret key");
+        v
+    };
     psql("DROP ROLE IF EXISTS handmade_ds_role");
     psql("CREATE ROLE handmade_ds_role LOGIN");
     let password = |when: &str| {
@@ -302,7 +358,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         assert!(ok && pw.len() >= 32, "{when}: the demo holds its password");
         pw
     };
-    let mut values = vec![password("after up"), redis_pw];
+    let mut values = vec![password("after up"), redis_pw, s3_secret];
 
     // 2. a second up: no provisioning task, no call at all.
     let again = s.ctl(&["-o", "json", "up"]);
@@ -482,8 +538,8 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     //    role: `up --prune` removes its RabbitMQ user and vhost, never the hand-made `ops`; the
     //    database goes to the new role, the old role is removed, the hand-made role stays.
     s.edit(
-        "        access: { redis: { password_file: /run/secrets/redis-acl-password }, rabbitmq: {}, postgres: {} }\n",
-        "        access: { redis: { password_file: /run/secrets/redis-acl-password }, postgres: { user: sprocket-ds_demo2 } }\n",
+        "          rabbitmq: {}\n          postgres: {}\n          s3: { buckets: { sprocket-main: readwrite, sprocket-replays-main: read } }\n",
+        "          postgres: { user: sprocket-ds_demo2 }\n",
     );
     let pruned = s.ctl(&["-o", "json", "up", "--prune", "--timeout", "120"]);
     printed.push_str(&(pruned.stdout.clone() + &pruned.stderr));
@@ -492,6 +548,15 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     assert_eq!(
         provisioned(&pruned, "rabbitmq")["removed"],
         serde_json::json!(["user demo", "vhost demo"])
+    );
+    // S3: its user and key go; the buckets stay (they hold data).
+    assert_eq!(
+        provisioned(&pruned, "s3")["removed"],
+        serde_json::json!([format!("user {NS}-demo")])
+    );
+    assert!(
+        !s3_user_exists(&format!("{NS}-demo")),
+        "the S3 user is gone"
     );
     let pg = provisioned(&pruned, "postgres");
     assert_eq!(
@@ -526,8 +591,8 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     // 5. a user of the wanted name made by hand is somebody else's: refused, named, untouched.
     rabbitmqctl(&["add_user", "demo", "made-by-hand-demo-password"]);
     s.edit(
-        "        access: { redis: { password_file: /run/secrets/redis-acl-password }, postgres: { user: sprocket-ds_demo2 } }\n",
-        "        access: { redis: { password_file: /run/secrets/redis-acl-password }, rabbitmq: {}, postgres: { user: sprocket-ds_demo2 } }\n",
+        "          postgres: { user: sprocket-ds_demo2 }\n",
+        "          rabbitmq: {}\n          postgres: { user: sprocket-ds_demo2 }\n",
     );
     let plan = s.ctl(&["-o", "json", "plan", "--detailed-exitcode"]);
     printed.push_str(&(plan.stdout.clone() + &plan.stderr));

@@ -50,7 +50,7 @@ fn write_spec(dir: &Path, extra: &str) -> PathBuf {
     );
     let path = dir.join("sprocket.yaml");
     std::fs::write(&path, format!("{}\n{env}", example.trim_end())).unwrap();
-    common::seed_postgres(&dir.join(".secrets/offline.env"));
+    common::seed_externals(&dir.join(".secrets/offline.env"));
     path
 }
 

@@ -37,7 +37,7 @@ fn spec(dir: &Path) -> PathBuf {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(&path, format!("{}\n{env}", example.trim_end())).unwrap();
-    common::seed_postgres(&dir.join(".secrets/offline.env"));
+    common::seed_externals(&dir.join(".secrets/offline.env"));
     path
 }
 

@@ -42,7 +42,7 @@ impl Env {
     fn source(&self, text: &str) {
         std::fs::write(self.s.dir.join("secrets.env"), text).unwrap();
         // The local PostgreSQL's administrator, after the test's own lines.
-        common::seed_postgres(&self.s.dir.join("secrets.env"));
+        common::seed_externals(&self.s.dir.join("secrets.env"));
     }
 }
 

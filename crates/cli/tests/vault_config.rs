@@ -53,7 +53,7 @@ impl Env {
             printed: Default::default(),
         };
         env.write_spec("");
-        common::seed_postgres(&env.dir.join(".secrets/offline.env"));
+        common::seed_externals(&env.dir.join(".secrets/offline.env"));
         // The offline environment reads its secrets from a dotenv file beside the spec.
         assert_eq!(env.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
         env

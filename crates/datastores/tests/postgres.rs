@@ -122,6 +122,8 @@ fn login(user: &str, file: &str, p: Privileges) -> JobLogin {
         read: String::new(),
         database: DB.into(),
         privileges: Some(p),
+        buckets: Vec::new(),
+        key_file: String::new(),
     }
 }
 
@@ -134,6 +136,10 @@ fn job(admin_file: &str, logins: Vec<JobLogin>, prune: bool) -> Job {
         admin_password_file: admin_file.into(),
         admin_database: "defaultdb".into(),
         sslmode: Some(SslMode::Require),
+        endpoint: String::new(),
+        region: String::new(),
+        admin_key_file: String::new(),
+        buckets: Vec::new(),
         owner: OWNER.into(),
         logins,
         prune,

@@ -179,7 +179,10 @@ async fn the_provisioning_job_on_a_real_seaweedfs() {
         ("/admin/key", ak.clone()),
         ("/admin/secret", sk.clone()),
         ("/app/key", "S3JOBAPPKEY000000001".to_string()),
-        ("/app/secret", "s3job-app-secret-one-0123456789abcdef".to_string()),
+        (
+            "/app/secret",
+            "s3job-app-secret-one-0123456789abcdef".to_string(),
+        ),
     ]
     .into_iter()
     .collect();
@@ -216,37 +219,80 @@ async fn the_provisioning_job_on_a_real_seaweedfs() {
     };
     let run = |job: Job, files: std::collections::BTreeMap<&'static str, String>| async move {
         let read = move |p: &str| {
-            files.get(p).cloned().ok_or(sprocket_datastores::ProvisionError::Secret {
-                path: p.into(),
-                error: "not mounted".into(),
-            })
+            files
+                .get(p)
+                .cloned()
+                .ok_or(sprocket_datastores::ProvisionError::Secret {
+                    path: p.into(),
+                    error: "not mounted".into(),
+                })
         };
         s3::provision(&job, &read).await
     };
     let first = run(job.clone(), files.clone()).await.unwrap();
     assert_eq!(first.logins[0].outcome, Outcome::Created, "{first:?}");
-    let app = Client::new(&endpoint, "us-east-1", &files["/app/key"], &files["/app/secret"]).unwrap();
-    let put = app.put_object("s3job-assets", "a.txt", b"a".to_vec()).await.unwrap();
+    let app = Client::new(
+        &endpoint,
+        "us-east-1",
+        &files["/app/key"],
+        &files["/app/secret"],
+    )
+    .unwrap();
+    let put = app
+        .put_object("s3job-assets", "a.txt", b"a".to_vec())
+        .await
+        .unwrap();
     assert_eq!(put.status, 200, "{put:?}");
-    let put = app.put_object("s3job-public", "a.txt", b"a".to_vec()).await.unwrap();
-    assert_eq!((put.status, put.code()), (403, Some("AccessDenied")), "read only: {put:?}");
+    let put = app
+        .put_object("s3job-public", "a.txt", b"a".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        (put.status, put.code()),
+        (403, Some("AccessDenied")),
+        "read only: {put:?}"
+    );
 
     // Again: nothing changes.
     let again = run(job.clone(), files.clone()).await.unwrap();
     assert_eq!(
-        (again.logins[0].outcome, again.made.clone(), again.logins[0].changed.clone()),
-        (Outcome::Unchanged, Vec::<String>::new(), Vec::<String>::new()),
+        (
+            again.logins[0].outcome,
+            again.made.clone(),
+            again.logins[0].changed.clone()
+        ),
+        (
+            Outcome::Unchanged,
+            Vec::<String>::new(),
+            Vec::<String>::new()
+        ),
         "{again:?}"
     );
 
     // A rotated secret: the key is replaced; the old secret is refused, the new one works.
     let mut rotated = files.clone();
-    rotated.insert("/app/secret", "s3job-app-secret-two-0123456789abcdef".into());
+    rotated.insert(
+        "/app/secret",
+        "s3job-app-secret-two-0123456789abcdef".into(),
+    );
     let r = run(job.clone(), rotated.clone()).await.unwrap();
-    assert_eq!((r.logins[0].outcome, r.logins[0].changed.clone()), (Outcome::Updated, vec!["key".to_string()]));
+    assert_eq!(
+        (r.logins[0].outcome, r.logins[0].changed.clone()),
+        (Outcome::Updated, vec!["key".to_string()])
+    );
     let old = app.get_object("s3job-assets", "a.txt").await.unwrap();
-    assert_eq!((old.status, old.code()), (403, Some("SignatureDoesNotMatch")), "{old:?}");
-    let new = Client::new(&endpoint, "us-east-1", &rotated["/app/key"], &rotated["/app/secret"]).unwrap();
+    assert_eq!(
+        (old.status, old.code()),
+        (403, Some("SignatureDoesNotMatch")),
+        "{old:?}"
+    );
+    let new = Client::new(
+        &endpoint,
+        "us-east-1",
+        &rotated["/app/key"],
+        &rotated["/app/secret"],
+    )
+    .unwrap();
     let got = new.get_object("s3job-assets", "a.txt").await.unwrap();
     assert_eq!((got.status, got.body.as_str()), (200, "a"));
 
@@ -254,16 +300,28 @@ async fn the_provisioning_job_on_a_real_seaweedfs() {
     job.logins[0].buckets[1].1 = Access::Readwrite;
     let r = run(job.clone(), rotated.clone()).await.unwrap();
     assert_eq!(r.logins[0].changed, ["buckets"], "{r:?}");
-    let put = new.put_object("s3job-public", "b.txt", b"b".to_vec()).await.unwrap();
+    let put = new
+        .put_object("s3job-public", "b.txt", b"b".to_vec())
+        .await
+        .unwrap();
     assert_eq!(put.status, 200, "{put:?}");
 
     // A user of a wanted name that is not ours: refused, and left as it was.
-    admin.create_user("s3job-foreign", "somebody-else").await.unwrap();
+    admin
+        .create_user("s3job-foreign", "somebody-else")
+        .await
+        .unwrap();
     let mut foreign = job.clone();
     foreign.logins[0].user = "s3job-foreign".into();
     let e = run(foreign, rotated.clone()).await.unwrap_err().to_string();
     assert!(e.contains("s3job-foreign") && e.contains("not ours"), "{e}");
-    assert_eq!(admin.get_user_policy("s3job-foreign", s3::POLICY_NAME).await.unwrap(), None);
+    assert_eq!(
+        admin
+            .get_user_policy("s3job-foreign", s3::POLICY_NAME)
+            .await
+            .unwrap(),
+        None
+    );
 
     // Its consumer goes; --prune removes our user, never the foreign one or a bucket.
     job.logins.clear();
@@ -273,8 +331,15 @@ async fn the_provisioning_job_on_a_real_seaweedfs() {
     assert_eq!(admin.user_tags("s3job-app").await.unwrap(), None);
     assert!(admin.user_tags("s3job-foreign").await.unwrap().is_some());
     let gone = new.get_object("s3job-assets", "a.txt").await.unwrap();
-    assert_eq!((gone.status, gone.code()), (403, Some("InvalidAccessKeyId")), "{gone:?}");
+    assert_eq!(
+        (gone.status, gone.code()),
+        (403, Some("InvalidAccessKeyId")),
+        "{gone:?}"
+    );
     let buckets = admin.list_buckets().await.unwrap();
     assert!(buckets.contains(&"s3job-assets".to_string()), "{buckets:?}");
-    admin.delete_user("s3job-foreign", s3::POLICY_NAME).await.unwrap();
+    admin
+        .delete_user("s3job-foreign", s3::POLICY_NAME)
+        .await
+        .unwrap();
 }

@@ -31,7 +31,10 @@ fn client(endpoint: &str) -> Result<Client, String> {
 pub fn write(endpoint: &str, bucket: &str, read_back: bool) -> Result<String, String> {
     let c = client(endpoint)?;
     crate::pg::runtime()?.block_on(async {
-        let body = format!("written by {}", std::env::var("HOSTNAME").unwrap_or_default());
+        let body = format!(
+            "written by {}",
+            std::env::var("HOSTNAME").unwrap_or_default()
+        );
         let put = c
             .put_object(bucket, "demo-check.txt", body.clone().into_bytes())
             .await

@@ -430,26 +430,26 @@ pub fn desired(p: &Platform) -> DesiredState {
             .filter(|pr| !pr.in_swarm && !pr.idle() && pr.layer == layer.name)
         {
             for admin in pr.admin_secrets() {
-            if listed(&layers, &secrets, admin) {
-                continue;
+                if listed(&layers, &secrets, admin) {
+                    continue;
+                }
+                let Some(spec) = p.secrets.iter().find(|x| x.name == admin) else {
+                    continue;
+                };
+                let kept = p.vault.is_some()
+                    && matches!(
+                        spec.source,
+                        model::SecretSource::Generate | model::SecretSource::Doppler
+                    );
+                secrets.push(SecretRef {
+                    name: spec.name.clone(),
+                    prefix: secret_prefix(ns, &spec.name),
+                    source: spec.source,
+                    labels: base(&layer.name, &spec.name),
+                    vault: kept.then(|| spec.vault_location(ns)),
+                });
             }
-            let Some(spec) = p.secrets.iter().find(|x| x.name == admin) else {
-                continue;
-            };
-            let kept = p.vault.is_some()
-                && matches!(
-                    spec.source,
-                    model::SecretSource::Generate | model::SecretSource::Doppler
-                );
-            secrets.push(SecretRef {
-                name: spec.name.clone(),
-                prefix: secret_prefix(ns, &spec.name),
-                source: spec.source,
-                labels: base(&layer.name, &spec.name),
-                vault: kept.then(|| spec.vault_location(ns)),
-            });
         }
-            }
         layers.push(DesiredLayer {
             name: layer.name.clone(),
             networks,

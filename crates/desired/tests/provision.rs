@@ -308,13 +308,21 @@ fn the_demo_gets_its_own_s3_user_and_key_limited_to_its_buckets_offline() {
     let p = example("offline");
     let d = desired(&p);
     let pr = d.provisions.iter().find(|p| p.datastore == "s3").unwrap();
-    assert_eq!((pr.kind, pr.in_swarm, pr.keys), (DatastoreKind::S3, false, S3Keys::PerService));
+    assert_eq!(
+        (pr.kind, pr.in_swarm, pr.keys),
+        (DatastoreKind::S3, false, S3Keys::PerService)
+    );
     // Reached at the endpoint the offline environment gives, on the Docker host.
     assert_eq!(pr.host, "host.docker.internal");
     assert_eq!(pr.hosts, ["host-gateway host.docker.internal"]);
     assert_eq!(
         pr.secrets(),
-        ["s3-access-key", "s3-secret-key", "demo-s3-secret-key", "demo-s3-access-key"]
+        [
+            "s3-access-key",
+            "s3-secret-key",
+            "demo-s3-secret-key",
+            "demo-s3-access-key"
+        ]
     );
     let l = &pr.logins[0];
     assert_eq!(
@@ -342,10 +350,17 @@ fn the_demo_gets_its_own_s3_user_and_key_limited_to_its_buckets_offline() {
     assert_eq!(job.admin_password_file, "/run/secrets/s3-secret-key");
     assert_eq!(
         job.buckets,
-        ["sprocket-main", "sprocket-image-gen-main", "sprocket-replays-main"]
+        [
+            "sprocket-main",
+            "sprocket-image-gen-main",
+            "sprocket-replays-main"
+        ]
     );
     assert_eq!(job.logins[0].key_file, "/run/secrets/demo-s3-access-key");
-    assert_eq!(job.logins[0].password_file, "/run/secrets/demo-s3-secret-key");
+    assert_eq!(
+        job.logins[0].password_file,
+        "/run/secrets/demo-s3-secret-key"
+    );
     let text = serde_json::to_string(&job).unwrap();
     assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), job);
     for field in ["admin_database", "sslmode", "vhost", "privileges"] {

@@ -228,4 +228,3 @@ fn derived_names_stay_within_swarms_limits() {
         d.message
     );
 }
-

@@ -192,4 +192,3 @@ fn two_consumers_never_share_an_acl_user() {
         at(&text, "redis: { user: shared } }\n        secrets", 0),
     );
 }
-

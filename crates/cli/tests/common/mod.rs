@@ -6,37 +6,44 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-/// The offline environment's managed PostgreSQL: the real PostgreSQL 15 `scripts/local-up`
-/// runs outside the swarm (`scripts/lib/postgres.sh`), started once per test process (it is
-/// shared: every namespace's roles and databases are named after it). Its administrator's
-/// password is written into the dotenv file `dotenv` as `POSTGRES_PASSWORD` (the key the
-/// spec's `db-password` reads), replacing an earlier line; the file is made 0600 if missing.
-/// The value is never printed.
+/// The offline environment's managed PostgreSQL and S3: the real PostgreSQL 15 and SeaweedFS
+/// `scripts/local-up` runs outside the swarm (`scripts/lib/postgres.sh`,
+/// `scripts/lib/seaweedfs.sh`), started once per test process (they are shared: every
+/// namespace's roles, databases and S3 users are named after it). Their administrators'
+/// credentials are written into the dotenv file `dotenv` as `POSTGRES_PASSWORD`,
+/// `S3_ACCESS_KEY` and `S3_SECRET_KEY` (the keys the spec's `db-password`, `s3-access-key` and
+/// `s3-secret-key` read), replacing earlier lines; the file is made 0600 if missing. No value is
+/// ever printed.
 #[allow(dead_code)]
-pub fn seed_postgres(dotenv: &Path) {
+pub fn seed_externals(dotenv: &Path) {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    static PASSWORD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let pw = PASSWORD.get_or_init(|| {
+    static LINES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let lines = LINES.get_or_init(|| {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let out = Command::new("bash")
             .args([
                 "-c",
-                "source scripts/lib/postgres.sh && pg_ensure >&2 && pg_admin_password",
+                "source scripts/lib/engine.sh && source scripts/lib/postgres.sh \
+                 && source scripts/lib/seaweedfs.sh && pg_ensure >&2 && s3_ensure >&2 \
+                 && echo \"POSTGRES_PASSWORD=$(pg_admin_password)\" \
+                 && echo \"S3_ACCESS_KEY=$(s3_admin_access_key)\" \
+                 && echo \"S3_SECRET_KEY=$(s3_admin_secret_key)\"",
             ])
             .current_dir(repo)
             .output()
             .expect("bash runs");
         assert!(
             out.status.success(),
-            "the local PostgreSQL (scripts/lib/postgres.sh) does not start: {}",
+            "the local PostgreSQL or SeaweedFS (scripts/lib/postgres.sh, seaweedfs.sh) does not start: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        String::from_utf8(out.stdout).unwrap()
     });
+    let seeded = ["POSTGRES_PASSWORD=", "S3_ACCESS_KEY=", "S3_SECRET_KEY="];
     let kept: String = std::fs::read_to_string(dotenv)
         .unwrap_or_default()
         .lines()
-        .filter(|l| !l.starts_with("POSTGRES_PASSWORD="))
+        .filter(|l| !seeded.iter().any(|k| l.starts_with(k)))
         .map(|l| format!("{l}\n"))
         .collect();
     if let Some(dir) = dotenv.parent() {
@@ -49,8 +56,7 @@ pub fn seed_postgres(dotenv: &Path) {
         .mode(0o600)
         .open(dotenv)
         .unwrap();
-    std::io::Write::write_all(&mut f, format!("{kept}POSTGRES_PASSWORD={pw}\n").as_bytes())
-        .unwrap();
+    std::io::Write::write_all(&mut f, format!("{kept}{lines}").as_bytes()).unwrap();
     std::fs::set_permissions(dotenv, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
@@ -295,8 +301,8 @@ impl Scratch {
         let spec = dir.join("sprocket.yaml");
         std::fs::write(&spec, format!("{}\n{env_yaml}", example.trim_end())).unwrap();
         // Whichever dotenv file the environment reads: the offline one, or the tests' own.
-        seed_postgres(&dir.join(".secrets/offline.env"));
-        seed_postgres(&dir.join("secrets.env"));
+        seed_externals(&dir.join(".secrets/offline.env"));
+        seed_externals(&dir.join("secrets.env"));
         Scratch {
             dir,
             home,

@@ -71,7 +71,9 @@ fn s3_user_name(n: &str) -> Result<(), String> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c)))
     {
-        return Err(format!("holds `{c}` (IAM user names take letters, digits and `+=,.@_-`)"));
+        return Err(format!(
+            "holds `{c}` (IAM user names take letters, digits and `+=,.@_-`)"
+        ));
     }
     Ok(())
 }
@@ -536,17 +538,18 @@ impl<'a> Resolver<'a> {
             if let Some(store) = store {
                 let (key_secret, key_file, secret, secret_file) =
                     self.s3_key(name, &on.value, at, a, store);
-                out.mounts.extend(
-                    [(&key_secret, &key_file), (&secret, &secret_file)].map(|(s, t)| {
-                        model::SecretMount {
-                            name: s.clone(),
-                            target: t.clone(),
-                            uid: 0,
-                            gid: 0,
-                            mode: 0o444,
-                        }
-                    }),
-                );
+                out.mounts
+                    .extend(
+                        [(&key_secret, &key_file), (&secret, &secret_file)].map(|(s, t)| {
+                            model::SecretMount {
+                                name: s.clone(),
+                                target: t.clone(),
+                                uid: 0,
+                                gid: 0,
+                                mode: 0o444,
+                            }
+                        }),
+                    );
                 out.access.push(model::Access {
                     on: on.value.clone(),
                     kind,

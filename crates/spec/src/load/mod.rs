@@ -556,7 +556,10 @@ impl<'a> Resolver<'a> {
                         self.err(
                             "invalid-external",
                             pos(v),
-                            format!("external `{}`: `{field}` is an S3 setting; `{}` is `{}`", k.value, k.value, e.kind),
+                            format!(
+                                "external `{}`: `{field}` is an S3 setting; `{}` is `{}`",
+                                k.value, k.value, e.kind
+                            ),
                         )
                         .help = Some(format!("remove `{field}`"));
                     }
@@ -565,7 +568,10 @@ impl<'a> Resolver<'a> {
                     self.err(
                         "invalid-external",
                         pos(b),
-                        format!("external `{}`: `buckets` is an S3 setting; `{}` is `{}`", k.value, k.value, e.kind),
+                        format!(
+                            "external `{}`: `buckets` is an S3 setting; `{}` is `{}`",
+                            k.value, k.value, e.kind
+                        ),
                     )
                     .help = Some("remove `buckets`".into());
                 }

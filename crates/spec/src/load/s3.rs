@@ -167,9 +167,14 @@ impl Resolver<'_> {
                 self.err(
                     "invalid-external",
                     pos(r),
-                    format!("external `{name}`: region `{}` is not a region name", r.value),
+                    format!(
+                        "external `{name}`: region `{}` is not a region name",
+                        r.value
+                    ),
                 )
-                .help = Some(format!("lowercase letters, digits and `-`, e.g. `nyc3` or `{DEFAULT_REGION}`"));
+                .help = Some(format!(
+                    "lowercase letters, digits and `-`, e.g. `nyc3` or `{DEFAULT_REGION}`"
+                ));
                 r.value.clone()
             }
             Some(r) => r.value.clone(),
@@ -198,7 +203,8 @@ impl Resolver<'_> {
                     pos(b),
                     format!("external `{name}`: bucket `{}` {why}", b.value),
                 )
-                .help = Some("S3 bucket names: 3 to 63 lowercase letters, digits, `-` and `.`".into());
+                .help =
+                    Some("S3 bucket names: 3 to 63 lowercase letters, digits, `-` and `.`".into());
             }
             if buckets.contains(&b.value) {
                 self.err(
@@ -391,7 +397,12 @@ mod tests {
             endpoint_host("http://host.docker.internal:9333/"),
             Ok("host.docker.internal")
         );
-        for bad in ["nyc3.digitaloceanspaces.com", "https://h/bucket", "https://", "https://u@h"] {
+        for bad in [
+            "nyc3.digitaloceanspaces.com",
+            "https://h/bucket",
+            "https://",
+            "https://u@h",
+        ] {
             assert!(endpoint_host(bad).is_err(), "{bad}");
         }
     }
