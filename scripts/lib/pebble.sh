@@ -9,7 +9,7 @@
 #   pebble_stop                     # SIGTERM both (SIGKILL after SPROCKET_PEBBLE_STOP_WAIT s)
 #   pebble_destroy                  # pebble_stop, then remove the state directory
 #   pebble_directory_url_for_tasks  # https://host.docker.internal:<port>/dir (Traefik's caServer)
-#   pebble_directory_url            # https://127.0.0.1:<port>/dir (the same, from the host)
+#   pebble_directory_url            # https://<bind address>:<port>/dir (the same, from the host)
 #   pebble_root_pem FILE            # write the root that issues Pebble's certificates into FILE
 #   pebble_api_ca                   # path of the CA pem that signed Pebble's API certificate
 #                                   #   (Traefik: acme.caCertificates=<it>)
@@ -20,7 +20,8 @@
 #                                      *.log, *.pid, *.args
 #   SPROCKET_PEBBLE_PORT [14000]       ACME API (https, /dir)
 #   SPROCKET_PEBBLE_MGMT_PORT [15000]  Pebble's management API (https: /roots/0, /intermediates/0)
-#   SPROCKET_PEBBLE_BIND [0.0.0.0]     address both Pebble ports listen on (see below)
+#   SPROCKET_PEBBLE_BIND [docker0's gateway, when the API certificate names it; else 0.0.0.0]
+#                                      address both Pebble ports listen on (see below)
 #   SPROCKET_PEBBLE_HTTP_PORT [80]     port Pebble sends HTTP-01 validations to: the one Traefik
 #                                      serves HTTP on (its `web` entrypoint)
 #   SPROCKET_PEBBLE_TLS_PORT [443]     port Pebble would dial for TLS-ALPN-01 (it never listens)
@@ -31,7 +32,7 @@
 #   SPROCKET_PEBBLE_CERT_SECONDS []    validity of issued certificates in seconds (unset: Pebble's
 #                                      default, 157766400 s = 5 years); e.g. 120 for renewal tests
 #   SPROCKET_PEBBLE_API_CERT [committed]  `committed`: the API serves scripts/lib/pebble/api-*.pem,
-#                                      signed by examples/sprocket/acme-test/pebble-api-ca.pem;
+#                                      signed by examples/sprocket/config/pebble-api-ca.pem;
 #                                      `generated`: a CA + leaf made with openssl in the state
 #                                      directory (CA key discarded), SANs with docker0's address
 #   SPROCKET_PEBBLE_WAIT [30]          seconds to wait for the API to answer
@@ -44,10 +45,11 @@
 #   test/certs/localhost/key.pem is; the CA's key was discarded after signing, so nobody can
 #   mint other certificates under the committed CA. Tasks use the name host.docker.internal, so
 #   the leaf fits whatever docker0's address is.
-# - Pebble (Go's ListenAndServeTLS) takes one listen address per port: 0.0.0.0 is the only one
-#   that serves both 127.0.0.1 (the host) and docker0's gateway (tasks, via
-#   `--host host.docker.internal:host-gateway`). Mind that it also serves every other interface,
-#   and the management port hands out the issuing CA's private keys (/root-keys/0): test only.
+# - Pebble (Go's ListenAndServeTLS) takes one listen address per port. It listens on docker0's
+#   gateway, which tasks reach as host.docker.internal (`host-gateway`) and the host reaches as
+#   one of its own addresses, whenever the API certificate names that address (the committed
+#   one names 172.17.0.1); else on 0.0.0.0, which also serves every other interface — mind
+#   that the management port hands out the issuing CA's private keys (/root-keys/0): test only.
 # - Directory URLs are built from the request's Host, so tasks and the host each get URLs they
 #   can reach. Pebble's state (accounts, orders, issuing root and intermediate) is in memory and
 #   new on every start: restarting it invalidates ACME accounts kept by clients (Traefik's
@@ -59,6 +61,17 @@
 #   [a-zA-Z0-9.-] (one leading `*.` for wildcards), at most 253 characters, not an IP address,
 #   not ending in a dot: *.test, *.localhost, *.internal and single-label names all pass (no
 #   public-suffix check). PEBBLE_VA_NOSLEEP=1 removes its random 0-5 s validation sleep.
+#   Wildcards need DNS-01: with HTTP-01 Traefik logs "could not determine solvers".
+# - Traefik 3.7: `--certificatesresolvers.le.acme.caserver=$(pebble_directory_url_for_tasks)`,
+#   `--certificatesresolvers.le.acme.cacertificates=$(pebble_api_ca)` (a comma list; the env
+#   LEGO_CA_CERTIFICATES=<path> works too), httpchallenge.entrypoint=web; an entrypoint
+#   redirection web -> websecure does not hurt HTTP-01. First certificate ~3.5 s after Traefik
+#   starts. Traefik renews every renewInterval when NotAfter < now + renewPeriod, both derived
+#   from acme.certificatesDuration (hours): 2160 (default) -> 30 days / daily, so a short-lived
+#   certificate just expires; 1 (< 24) -> 20 min / every minute, so certificates shorter than
+#   20 min are renewed every minute (SPROCKET_PEBBLE_CERT_SECONDS=120 -> a new one each minute).
+#   After a Pebble restart delete acme.json: its account gives accountDoesNotExist and its
+#   certificates chain to the old root.
 #
 # Every function fails loudly (message on stderr, non-zero return) and never skips silently.
 
@@ -67,7 +80,7 @@ _pebble_die() { printf '[pebble] ERROR: %s\n' "$*" >&2; return 1; }
 
 _PEBBLE_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 _PEBBLE_REPO=$(cd "$_PEBBLE_LIB_DIR/../.." && pwd)
-_PEBBLE_COMMITTED_CA=$_PEBBLE_REPO/examples/sprocket/acme-test/pebble-api-ca.pem
+_PEBBLE_COMMITTED_CA=$_PEBBLE_REPO/examples/sprocket/config/pebble-api-ca.pem
 _PEBBLE_COMMITTED_KEY=$_PEBBLE_LIB_DIR/pebble/api-key.pem
 _PEBBLE_COMMITTED_CERT=$_PEBBLE_LIB_DIR/pebble/api-cert.pem
 _PEBBLE_BIN=/usr/bin/pebble
@@ -86,14 +99,20 @@ _pebble_settings() {
     SPROCKET_PEBBLE_DIR=${SPROCKET_PEBBLE_DIR:-/var/lib/sprocket-pebble}
     SPROCKET_PEBBLE_PORT=${SPROCKET_PEBBLE_PORT:-14000}
     SPROCKET_PEBBLE_MGMT_PORT=${SPROCKET_PEBBLE_MGMT_PORT:-15000}
-    SPROCKET_PEBBLE_BIND=${SPROCKET_PEBBLE_BIND:-0.0.0.0}
+    SPROCKET_PEBBLE_API_CERT=${SPROCKET_PEBBLE_API_CERT:-committed}
+    if [[ -z "${SPROCKET_PEBBLE_BIND:-}" ]]; then
+        # docker0's gateway where the API certificate names it (tasks and the host both reach
+        # it there, and nothing else does); every interface otherwise.
+        SPROCKET_PEBBLE_BIND=$(_pebble_gateway)
+        [[ "$SPROCKET_PEBBLE_API_CERT" == generated || "$SPROCKET_PEBBLE_BIND" == 172.17.0.1 ]] \
+            || SPROCKET_PEBBLE_BIND=0.0.0.0
+    fi
     SPROCKET_PEBBLE_HTTP_PORT=${SPROCKET_PEBBLE_HTTP_PORT:-80}
     SPROCKET_PEBBLE_TLS_PORT=${SPROCKET_PEBBLE_TLS_PORT:-443}
     SPROCKET_PEBBLE_CHALLENGE_IPV4=${SPROCKET_PEBBLE_CHALLENGE_IPV4:-127.0.0.1}
     SPROCKET_PEBBLE_DNS_PORT=${SPROCKET_PEBBLE_DNS_PORT:-8053}
     SPROCKET_PEBBLE_DNS_MGMT_PORT=${SPROCKET_PEBBLE_DNS_MGMT_PORT:-8055}
     SPROCKET_PEBBLE_CERT_SECONDS=${SPROCKET_PEBBLE_CERT_SECONDS:-}
-    SPROCKET_PEBBLE_API_CERT=${SPROCKET_PEBBLE_API_CERT:-committed}
     SPROCKET_PEBBLE_WAIT=${SPROCKET_PEBBLE_WAIT:-30}
     SPROCKET_PEBBLE_STOP_WAIT=${SPROCKET_PEBBLE_STOP_WAIT:-10}
     if [[ "$SPROCKET_PEBBLE_DIR" != /?* || "$SPROCKET_PEBBLE_DIR" == *[[:space:]\'\"\\]* ]]; then
@@ -160,9 +179,14 @@ pebble_directory_url_for_tasks() {
     printf 'https://host.docker.internal:%s/dir\n' "$SPROCKET_PEBBLE_PORT"
 }
 
+# The address the host reaches Pebble on: where it listens (127.0.0.1 when that is everywhere).
+_pebble_host_addr() {
+    if [[ "$SPROCKET_PEBBLE_BIND" == 0.0.0.0 ]]; then printf '127.0.0.1\n'; else printf '%s\n' "$SPROCKET_PEBBLE_BIND"; fi
+}
+
 pebble_directory_url() {
     _pebble_settings || return 1
-    printf 'https://127.0.0.1:%s/dir\n' "$SPROCKET_PEBBLE_PORT"
+    printf 'https://%s:%s/dir\n' "$(_pebble_host_addr)" "$SPROCKET_PEBBLE_PORT"
 }
 
 # Serialises pebble_ensure/pebble_stop/pebble_destroy between processes. The processes started
@@ -253,8 +277,8 @@ _pebble_generate_api_cert() {
         _pebble_die "openssl could not make the API certificate"; return 1
     fi
     rm -f "$tmp.log"
-    if ! { mv -f "$tmp/key.pem" "$_PEBBLE_KEY" && mv -f "$tmp/cert.pem" "$_PEBBLE_CERT" \
-            && chmod 0644 "$tmp/ca.pem" && mv -f "$tmp/ca.pem" "$_PEBBLE_GEN_CA"; }; then
+    if ! { chmod 0644 "$tmp/cert.pem" "$tmp/ca.pem" && mv -f "$tmp/key.pem" "$_PEBBLE_KEY" \
+            && mv -f "$tmp/cert.pem" "$_PEBBLE_CERT" && mv -f "$tmp/ca.pem" "$_PEBBLE_GEN_CA"; }; then
         rm -rf "$tmp"; _pebble_die "cannot install the generated certificate"; return 1
     fi
     rm -rf "$tmp"
@@ -495,7 +519,7 @@ _pebble_ensure_locked() {
     _pebble_ensure_config "$gw" || return 1
     _pebble_ensure_process challtestsrv 0 _pebble_challsrv_answers "" || return 1
     how_c=$_PEBBLE_HOW
-    _pebble_ensure_process pebble "$_pebble_changed" _pebble_answers 127.0.0.1 || return 1
+    _pebble_ensure_process pebble "$_pebble_changed" _pebble_answers "$(_pebble_host_addr)" || return 1
     how_p=$_PEBBLE_HOW
     # Tasks reach it on docker0's gateway: check that address too when Pebble listens there.
     if [[ "$SPROCKET_PEBBLE_BIND" == 0.0.0.0 || "$SPROCKET_PEBBLE_BIND" == "$gw" ]] \
@@ -506,7 +530,7 @@ _pebble_ensure_locked() {
     fi
     pid=$(_pebble_pid pebble)
     [[ -n "$pid" ]] && rss=$(awk '/^VmRSS:/ { printf ", %d MB RSS", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null)
-    _pebble_log "Pebble 2.4 ACME on https://127.0.0.1:$SPROCKET_PEBBLE_PORT/dir (tasks: $(pebble_directory_url_for_tasks)), listening on $SPROCKET_PEBBLE_BIND — HTTP-01 to $SPROCKET_PEBBLE_CHALLENGE_IPV4:$SPROCKET_PEBBLE_HTTP_PORT, certificates valid ${SPROCKET_PEBBLE_CERT_SECONDS:-157766400}s, API CA $(pebble_api_ca) — $how_p$rss; $how_c (DNS 127.0.0.1:$SPROCKET_PEBBLE_DNS_PORT); logs in $SPROCKET_PEBBLE_DIR"
+    _pebble_log "Pebble 2.4 ACME on $(pebble_directory_url) (tasks: $(pebble_directory_url_for_tasks)), listening on $SPROCKET_PEBBLE_BIND — HTTP-01 to $SPROCKET_PEBBLE_CHALLENGE_IPV4:$SPROCKET_PEBBLE_HTTP_PORT, certificates valid ${SPROCKET_PEBBLE_CERT_SECONDS:-157766400}s, API CA $(pebble_api_ca) — $how_p$rss; $how_c (DNS 127.0.0.1:$SPROCKET_PEBBLE_DNS_PORT); logs in $SPROCKET_PEBBLE_DIR"
 }
 
 pebble_ensure() {
@@ -569,9 +593,9 @@ pebble_root_pem() {
     _pebble_settings || return 1
     ca=$(pebble_api_ca) || return 1
     tmp=$(mktemp "$file.XXXXXX") || { _pebble_die "cannot write next to $file"; return 1; }
-    if ! curl -sSf --max-time 10 --cacert "$ca" -o "$tmp" "https://127.0.0.1:$SPROCKET_PEBBLE_MGMT_PORT/roots/0"; then
+    if ! curl -sSf --max-time 10 --cacert "$ca" -o "$tmp" "https://$(_pebble_host_addr):$SPROCKET_PEBBLE_MGMT_PORT/roots/0"; then
         rm -f "$tmp"
-        _pebble_die "cannot fetch https://127.0.0.1:$SPROCKET_PEBBLE_MGMT_PORT/roots/0 (Pebble running? pebble_ensure)"; return 1
+        _pebble_die "cannot fetch https://$(_pebble_host_addr):$SPROCKET_PEBBLE_MGMT_PORT/roots/0 (Pebble running? pebble_ensure)"; return 1
     fi
     if ! openssl x509 -in "$tmp" -noout 2>/dev/null; then
         rm -f "$tmp"; _pebble_die "/roots/0 did not give a PEM certificate"; return 1

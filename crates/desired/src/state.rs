@@ -363,6 +363,18 @@ pub fn desired(p: &Platform) -> DesiredState {
                     socket_proxy::config(&docker_socket_target(s), DOCKER_API_PORT),
                     socket_proxy::CONFIG_TARGET,
                 )),
+                // A private ACME server's CA certificate (validated as PEM text).
+                Some(Role::Edge) => match &p.environment.tls {
+                    model::Tls::LetsEncrypt {
+                        ca_certificate: Some(ca),
+                        ..
+                    } => Some((
+                        "acme-ca",
+                        String::from_utf8_lossy(&ca.content).into_owned(),
+                        traefik::ACME_CA_TARGET,
+                    )),
+                    _ => None,
+                },
                 _ => None,
             };
             let acl_config = acl.as_ref().map(|d| {
@@ -657,7 +669,14 @@ fn service(
         args,
         env: env_vars,
         hostname: s.hostname.clone(),
-        hosts: docker_host_entries(p, &s.uses_external),
+        hosts: if s.role == Some(Role::Edge) && acme_ca_on_docker_host(p) {
+            vec![format!(
+                "host-gateway {}",
+                model::External::HOST_GATEWAY_NAME
+            )]
+        } else {
+            docker_host_entries(p, &s.uses_external)
+        },
         user: s.user.clone(),
         workdir: s.workdir.clone(),
         mounts,
@@ -726,6 +745,24 @@ pub fn docker_host_entries(p: &Platform, externals: &[String]) -> Vec<String> {
     } else {
         Vec::new()
     }
+}
+
+/// Whether the ACME server is on the Docker host (a local Pebble): the edge router then needs
+/// the host entry that makes `host.docker.internal` resolve on Linux engines.
+fn acme_ca_on_docker_host(p: &Platform) -> bool {
+    let model::Tls::LetsEncrypt {
+        ca_server: Some(url),
+        ..
+    } = &p.environment.tls
+    else {
+        return false;
+    };
+    let host = url
+        .trim_start_matches("https://")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default();
+    host == model::External::HOST_GATEWAY_NAME
 }
 
 fn docker_socket_target(s: &model::Service) -> String {

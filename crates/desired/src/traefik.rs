@@ -198,8 +198,17 @@ pub fn edge_args(p: &Platform, proxy_host: &str) -> Vec<String> {
         a.push("--entrypoints.websecure.address=:443".into());
     }
     match &env.tls {
-        Tls::LetsEncrypt { email, ca_server } => {
+        Tls::LetsEncrypt {
+            email,
+            ca_server,
+            ca_certificate,
+        } => {
             a.extend(acme_args(email, ca_server.as_deref()));
+            if ca_certificate.is_some() {
+                a.push(format!(
+                    "--certificatesresolvers.{RESOLVER}.acme.cacertificates={ACME_CA_TARGET}"
+                ));
+            }
             a.extend(redirect_args());
         }
         Tls::LetsEncryptStaging { email } => {
@@ -214,12 +223,19 @@ pub fn edge_args(p: &Platform, proxy_host: &str) -> Vec<String> {
     a
 }
 
+/// Where Traefik finds a private ACME server's CA certificate (a Docker config).
+pub const ACME_CA_TARGET: &str = "/run/sprocket/acme-ca.pem";
+
+/// The resolver: HTTP-01 on the `web` entry point (the CA fetches
+/// `http://<host>/.well-known/acme-challenge/…` on port 80; Traefik answers it before the
+/// entry point's redirect to HTTPS), the account and certificates in `acme.json` on Traefik's
+/// volume.
 fn acme_args(email: &str, ca: Option<&str>) -> Vec<String> {
     let k = |f: &str| format!("--certificatesresolvers.{RESOLVER}.acme.{f}");
     let mut a = vec![
         format!("{}={email}", k("email")),
         format!("{}=/data/acme.json", k("storage")),
-        format!("{}=true", k("tlschallenge")),
+        format!("{}=web", k("httpchallenge.entrypoint")),
     ];
     if let Some(ca) = ca {
         a.push(format!("{}={ca}", k("caserver")));

@@ -485,3 +485,52 @@ fn from_nothing_everything_is_created_in_layer_order() {
         );
     }
 }
+
+#[test]
+fn an_acme_environment_validates_http_01_on_the_web_entry_point_and_trusts_its_private_ca() {
+    let d = desired(&example("acme-test"));
+    let tr = d.services().find(|s| s.short_name == "traefik").unwrap();
+    let args = tr.args.as_ref().unwrap();
+    for want in [
+        "--certificatesresolvers.letsencrypt.acme.httpchallenge.entrypoint=web",
+        "--certificatesresolvers.letsencrypt.acme.caserver=https://host.docker.internal:14000/dir",
+        "--certificatesresolvers.letsencrypt.acme.cacertificates=/run/sprocket/acme-ca.pem",
+        "--certificatesresolvers.letsencrypt.acme.storage=/data/acme.json",
+        "--entrypoints.web.http.redirections.entrypoint.to=websecure",
+    ] {
+        assert!(args.contains(&want.to_string()), "{want} in {args:?}");
+    }
+    // The CA certificate is a Docker config mounted where the argument says; Pebble is on the
+    // Docker host, so Traefik gets the host entry that names it.
+    let ca = tr
+        .configs
+        .iter()
+        .find(|c| c.target == "/run/sprocket/acme-ca.pem")
+        .expect("the CA certificate is mounted");
+    let spec = d
+        .layers
+        .iter()
+        .flat_map(|l| &l.configs)
+        .find(|c| c.name == ca.name)
+        .unwrap();
+    assert!(String::from_utf8_lossy(&spec.content).contains("-----BEGIN CERTIFICATE-----"));
+    assert_eq!(tr.hosts, ["host-gateway host.docker.internal"]);
+    // Every route is HTTPS only, with the resolver; no IP host (the environment cleared them).
+    let demo = d.services().find(|s| s.short_name == "demo").unwrap();
+    assert_eq!(
+        demo.labels["traefik.http.routers.demo.rule"],
+        "Host(`demo.sprocket.test`)"
+    );
+    assert_eq!(
+        demo.labels["traefik.http.routers.demo.tls.certresolver"],
+        "letsencrypt"
+    );
+    // Production trusts Let's Encrypt as is: no CA config, no host entry.
+    let prod = desired(&example("prod"));
+    let tr = prod.services().find(|s| s.short_name == "traefik").unwrap();
+    assert!(!tr
+        .configs
+        .iter()
+        .any(|c| c.target == "/run/sprocket/acme-ca.pem"));
+    assert!(tr.hosts.is_empty());
+}

@@ -107,12 +107,24 @@ impl Environment {
     }
 }
 
+/// A CA certificate file of the spec's folder, read at load time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaCertificate {
+    /// The file as the spec names it.
+    pub file: String,
+    #[serde(skip)]
+    pub content: Vec<u8>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "mode", rename_all = "kebab-case")]
 pub enum Tls {
     LetsEncrypt {
         email: String,
         ca_server: Option<String>,
+        /// The private ACME server's CA certificate Traefik trusts (`ca_server`'s, not the
+        /// issuing root).
+        ca_certificate: Option<CaCertificate>,
     },
     LetsEncryptStaging {
         email: String,

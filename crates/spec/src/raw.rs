@@ -422,6 +422,7 @@ pub struct Environment {
     pub namespace: Option<S<String>>,
     pub hostname: Option<S<String>>,
     /// The server's LAN address: routes with `ip_access` also answer on it.
+    /// `none` clears an address inherited through `extends`.
     pub server_ip: Option<S<String>>,
     /// The server's Tailscale address: routes with `ip_access` also answer on it.
     pub tailscale_ip: Option<S<String>>,
@@ -465,6 +466,9 @@ pub struct Tls {
     pub email: Option<String>,
     /// ACME directory URL, for another CA (e.g. a local Pebble in tests).
     pub ca_server: Option<String>,
+    /// A private ACME server's own CA certificate (PEM, a file next to the spec) that Traefik
+    /// trusts for talking to `ca_server` (a company CA, or Pebble in tests).
+    pub ca_certificate: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

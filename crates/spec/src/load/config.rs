@@ -41,7 +41,7 @@ impl<'a> Resolver<'a> {
 
     /// The file's path as the spec reaches it (relative to the current directory when the spec's
     /// path is) and its content; `None` when a rule failed (reported).
-    fn config_file(&mut self, file: &S<String>) -> Option<(PathBuf, Vec<u8>)> {
+    pub(super) fn config_file(&mut self, file: &S<String>) -> Option<(PathBuf, Vec<u8>)> {
         let written = Path::new(&file.value);
         if written.has_root() || written.is_absolute() {
             self.err(

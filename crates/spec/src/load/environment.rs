@@ -244,7 +244,7 @@ impl<'a> Resolver<'a> {
             }
         };
         let mut ip = |this: &mut Self, v: Option<&S<String>>| -> Option<std::net::IpAddr> {
-            let v = v?;
+            let v = v.filter(|v| v.value != "none")?;
             match values::parse_ip(&v.value) {
                 Ok(ip) => Some(ip),
                 Err(e) => {
@@ -281,13 +281,23 @@ impl<'a> Resolver<'a> {
                 match mode.value.as_str() {
                     "letsencrypt" => model::Tls::LetsEncrypt {
                         email: need_email(self),
-                        ca_server: t.value.ca_server.clone(),
+                        ca_server: self.ca_server(&t.value),
+                        ca_certificate: self.ca_certificate(&t.value),
                     },
-                    "letsencrypt-staging" => model::Tls::LetsEncryptStaging {
-                        email: need_email(self),
-                    },
-                    "self-signed" => model::Tls::SelfSigned,
-                    "none" => model::Tls::None,
+                    "letsencrypt-staging" => {
+                        self.acme_private_fields_refused(&t.value);
+                        model::Tls::LetsEncryptStaging {
+                            email: need_email(self),
+                        }
+                    }
+                    "self-signed" => {
+                        self.acme_private_fields_refused(&t.value);
+                        model::Tls::SelfSigned
+                    }
+                    "none" => {
+                        self.acme_private_fields_refused(&t.value);
+                        model::Tls::None
+                    }
                     other => {
                         self.err(
                             "invalid-tls-mode",

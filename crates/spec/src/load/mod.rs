@@ -25,6 +25,7 @@ pub use s3::{bucket_name, endpoint_host, DEFAULT_REGION};
 mod secret;
 mod service;
 mod suggest;
+mod tls;
 mod vault;
 
 use crate::diag::{Diagnostic, Pos, Report, SourceFile};

@@ -1,0 +1,178 @@
+//! TLS from a real ACME server: the example's `acme-test` environment (offline, `tls: {
+//! mode: letsencrypt, ca_server, ca_certificate }`) on the real swarm with a real Pebble
+//! (Let's Encrypt's test CA, `scripts/lib/pebble.sh`) outside the swarm, as Let's Encrypt is:
+//!
+//! - `up` deploys; Traefik gets a certificate for every routed host through HTTP-01 (Pebble
+//!   fetches the challenge from Traefik's HTTP port), trusting Pebble's API through the CA
+//!   certificate the spec names (a Docker config), and serves it: curl verifies the chain
+//!   against Pebble's *issuing* root (another CA than its API's) for each host;
+//! - HTTP answers with a permanent redirect to HTTPS (the challenge path is not redirected);
+//! - a second `up` makes no call; `acme.json` survives a restart of Traefik (the same
+//!   certificate is served after it, nothing is requested again).
+//!
+//! This test's Pebble has its own ports and state (the quick start's uses 14000 and port 80).
+
+mod common;
+
+use common::{docker_status, OnPanic, Scratch};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const NS: &str = "sprocket-acme";
+const ENV: &str = "e2e-acme";
+const HTTP_PORT: u16 = 18580;
+const HTTPS_PORT: u16 = 18943;
+const PEBBLE_PORT: u16 = 14100;
+
+/// This test's Pebble, started (or confirmed) with HTTP-01 sent to `HTTP_PORT`: the path of
+/// the root that issues its certificates (new on every Pebble start).
+fn pebble(dir: &Path) -> PathBuf {
+    let root = dir.join("issuing-root.pem");
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "source scripts/lib/pebble.sh && pebble_ensure && pebble_root_pem {}",
+                root.display()
+            ),
+        ])
+        .env("SPROCKET_PEBBLE_DIR", "/var/lib/sprocket-pebble-e2e")
+        .env("SPROCKET_PEBBLE_PORT", PEBBLE_PORT.to_string())
+        .env("SPROCKET_PEBBLE_MGMT_PORT", "15100")
+        .env("SPROCKET_PEBBLE_DNS_PORT", "8153")
+        .env("SPROCKET_PEBBLE_DNS_MGMT_PORT", "8155")
+        .env("SPROCKET_PEBBLE_HTTP_PORT", HTTP_PORT.to_string())
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "Pebble (scripts/lib/pebble.sh) does not start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    root
+}
+
+/// `curl --cacert <root>` of `https://<host>/` through this environment's HTTPS port: the
+/// status, or curl's error.
+fn https(root: &Path, host: &str) -> Result<u16, String> {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "5",
+            "--cacert",
+            &root.display().to_string(),
+            "--resolve",
+            &format!("{host}:{HTTPS_PORT}:127.0.0.1"),
+            &format!("https://{host}:{HTTPS_PORT}/"),
+        ])
+        .output()
+        .expect("curl runs");
+    let code = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    if out.status.success() {
+        Ok(code)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// The served certificate's issuer, serial and not-after (`openssl s_client`).
+fn served(host: &str) -> String {
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "openssl s_client -connect 127.0.0.1:{HTTPS_PORT} -servername {host} </dev/null 2>/dev/null \
+                 | openssl x509 -noout -issuer -serial -enddate"
+            ),
+        ])
+        .output()
+        .expect("openssl runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn certificates_from_a_real_acme_server_through_http_01() {
+    common::require_swarm();
+    let s = Scratch::new(
+        "acme",
+        ENV,
+        &format!(
+            "\n  {ENV}:\n    extends: acme-test\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: {HTTPS_PORT}\n    secrets_from: dotenv:secrets.env\n    tls: {{ mode: letsencrypt, email: ops@sprocket.test, ca_server: \"https://host.docker.internal:{PEBBLE_PORT}/dir\", ca_certificate: config/pebble-api-ca.pem }}\n    disable: {{ n8n: \"not under test\" }}\n"
+        ),
+    );
+    let root = pebble(&s.dir);
+    let _ = s.ctl(&["-q", "down", "--volumes"]);
+    assert_eq!(s.ctl(&["-q", "vault", "keygen"]).code, 0);
+    assert_eq!(s.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
+    let traefik_log = || docker_status(&["service", "logs", "--raw", &format!("{NS}_traefik")]).1;
+    let _log_on_panic = OnPanic(|| eprintln!("Traefik's log:\n{}", traefik_log()));
+
+    // 1. up: every routed host gets a certificate Pebble issued, served on HTTPS.
+    let t0 = Instant::now();
+    let up = s.ctl(&["-o", "json", "up", "--timeout", "180"]);
+    assert_eq!(up.code, 0, "{}", up.stdout);
+    let up_done = t0.elapsed();
+    let hosts = ["demo.sprocket.test", "vault.sprocket.test"];
+    for host in hosts {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut last = https(&root, host);
+        while !matches!(last, Ok(200 | 204 | 307 | 404)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500));
+            last = https(&root, host);
+        }
+        assert!(
+            matches!(last, Ok(_)),
+            "{host}: no certificate chaining to Pebble's issuing root within 60 s: {last:?}"
+        );
+        let cert = served(host);
+        assert!(cert.contains("Pebble Intermediate CA"), "{host}: {cert}");
+    }
+    eprintln!(
+        "up returned after {:.1}s; every host served a Pebble certificate {:.1}s after up started",
+        up_done.as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
+    let demo = https(&root, "demo.sprocket.test");
+    assert_eq!(demo, Ok(200), "the demo answers on HTTPS");
+
+    // 2. HTTP redirects to HTTPS, permanently.
+    let (code, _) = common::http_get(HTTP_PORT, "demo.sprocket.test", "/");
+    assert!(code == 301 || code == 308, "HTTP answers {code}");
+
+    // 3. a second up makes no call; a restart of Traefik keeps acme.json (the same certificate).
+    let again = s.ctl(&["-o", "json", "up"]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+    assert_eq!(
+        again.json()["calls"],
+        serde_json::json!({ "create": 0, "update": 0, "remove": 0 })
+    );
+    let before = served("demo.sprocket.test");
+    let (ok, out) = docker_status(&[
+        "service",
+        "update",
+        "--force",
+        "--quiet",
+        &format!("{NS}_traefik"),
+    ]);
+    assert!(ok, "{out}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while https(&root, "demo.sprocket.test") != Ok(200) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(
+        served("demo.sprocket.test"),
+        before,
+        "after a restart Traefik serves the certificate acme.json kept"
+    );
+    drop(s);
+}
