@@ -3,6 +3,7 @@
 
 mod agent;
 mod apply;
+mod certs;
 mod clock;
 mod commands;
 mod error;

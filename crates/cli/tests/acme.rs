@@ -7,6 +7,8 @@
 //!   certificate the spec names (a Docker config), and serves it: curl verifies the chain
 //!   against Pebble's *issuing* root (another CA than its API's) for each host;
 //! - HTTP answers with a permanent redirect to HTTPS (the challenge path is not redirected);
+//! - `status` lists each host's served certificate and the ones `acme.json` keeps (issuer,
+//!   not-after as openssl reads it, days left, level);
 //! - a second `up` makes no call; `acme.json` survives a restart of Traefik (the same
 //!   certificate is served after it, nothing is requested again).
 //!
@@ -144,6 +146,53 @@ fn certificates_from_a_real_acme_server_through_http_01() {
     );
     let demo = https(&root, "demo.sprocket.test");
     assert_eq!(demo, Ok(200), "the demo answers on HTTPS");
+
+    // 1b. `status` lists each host's served certificate and what acme.json keeps: Pebble's
+    //     intermediate as issuer, its not-after (Pebble's default validity: 5 years), no error.
+    let status = s.ctl(&["-o", "json", "status"]);
+    let certs = status.json()["certificates"].clone();
+    let list = certs
+        .as_array()
+        .unwrap_or_else(|| panic!("no certificates: {}", status.stdout));
+    for host in hosts {
+        for source in ["served", "acme.json"] {
+            let c = list
+                .iter()
+                .find(|c| {
+                    c["source"] == source
+                        && c["host"].as_str().unwrap().split(',').any(|h| h == host)
+                })
+                .unwrap_or_else(|| panic!("{host} {source} in {certs:#}"));
+            assert_eq!(c["level"], "ok", "{c}");
+            assert!(
+                c["issuer"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Pebble Intermediate CA"),
+                "{c}"
+            );
+            let days = c["days_left"].as_i64().unwrap();
+            assert!((1820..=1827).contains(&days), "{c}");
+        }
+    }
+    // The served certificate's not-after is the one openssl reads.
+    let served_line = served("demo.sprocket.test");
+    let c = list
+        .iter()
+        .find(|c| c["source"] == "served" && c["host"] == "demo.sprocket.test")
+        .unwrap();
+    let not_after = c["not_after"].as_str().unwrap();
+    let out = Command::new("date")
+        .args(["-u", "-d", not_after, "+notAfter=%b %e %H:%M:%S %Y GMT"])
+        .output()
+        .unwrap();
+    let want = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .replace("  ", " ");
+    assert!(
+        served_line.replace("  ", " ").contains(&want),
+        "status says {not_after}, openssl: {served_line}"
+    );
 
     // 2. HTTP redirects to HTTPS, permanently.
     let (code, _) = common::http_get(HTTP_PORT, "demo.sprocket.test", "/");

@@ -121,7 +121,7 @@ fn write_spec(dir: &Path) {
         .collect();
     assert_ne!(text, example, "the example's demo reads Vault paths");
     assert!(
-        text.trim_end().rsplit("\n\n").next().unwrap().contains("extends: local"),
+        text.trim_end().rsplit("\n\n").next().unwrap().contains("    extends: "),
         "the test environment is appended to `environments:`, which must stay the example's last section"
     );
     let env = format!(

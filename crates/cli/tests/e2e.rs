@@ -32,7 +32,7 @@ fn repo() -> PathBuf {
 fn write_spec(dir: &Path, extra: &str) -> PathBuf {
     let example = std::fs::read_to_string(repo().join("examples/sprocket/sprocket.yaml")).unwrap();
     assert!(
-        example.trim_end().rsplit("\n\n").next().unwrap().contains("extends: local"),
+        example.trim_end().rsplit("\n\n").next().unwrap().contains("    extends: "),
         "the e2e environment is appended to `environments:`, which must stay the example's last section"
     );
     // n8n (its own test, n8n.rs) is not under test here.

@@ -5,6 +5,7 @@
 //! Every mutating call is counted ([`Calls`]), so "a no-op `up` makes zero update calls" is a
 //! number we print and test, not a promise.
 
+mod archive;
 mod convert;
 mod job;
 mod raw;

@@ -1,5 +1,7 @@
 //! `status`: what runs, per layer: replicas, image, last update, health; what this environment
-//! disables and why.
+//! disables and why; routes, datastore logins, certificates (days left), Vault. The exit code
+//! is the deploy's health and Vault's seal; certificates are reported, not judged here (`check`
+//! will alert on them).
 
 use super::{live, Ctx};
 use crate::exit;
@@ -29,6 +31,9 @@ struct StatusReport {
     vault: Option<crate::vault_config::Comparison>,
     /// Which login each consumer of a datastore has: its own (`access`) or a shared one.
     logins: Vec<sprocket_desired::logins::LoginInfo>,
+    /// Every routed host's certificate as served, and (ACME) those `acme.json` keeps.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    certificates: Vec<crate::certs::CertInfo>,
 }
 
 #[derive(Serialize)]
@@ -186,6 +191,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, crate::error::CliError> {
         routes,
         vault,
         logins: sprocket_desired::logins::logins(&loaded.platform),
+        certificates: crate::certs::gather(&engine, &loaded.platform, &observed).await,
     };
     match ctx.format {
         Format::Json => output::json(&report),
@@ -240,6 +246,31 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, crate::error::CliError> {
                 println!("datastore logins:");
                 for l in &report.logins {
                     println!("  {:<10} {:<14} {}", l.datastore, l.consumer, l.login);
+                }
+            }
+            if !report.certificates.is_empty() {
+                println!("certificates:");
+                for c in &report.certificates {
+                    println!(
+                        "  {:<26} {:<9} {:<8} {}{}{}",
+                        c.host,
+                        c.source,
+                        match c.level {
+                            crate::certs::Level::Ok => "ok",
+                            crate::certs::Level::Info => "INFO",
+                            crate::certs::Level::Critical => "CRITICAL",
+                            crate::certs::Level::Error => "ERROR",
+                        },
+                        match c.days_left {
+                            Some(d) => format!("{d} days left (until {}), ", c.not_after),
+                            None => String::new(),
+                        },
+                        c.issuer,
+                        c.note
+                            .as_deref()
+                            .map(|n| format!(" — {n}"))
+                            .unwrap_or_default()
+                    );
                 }
             }
             if let Some(v) = &report.vault {
