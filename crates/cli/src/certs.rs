@@ -341,18 +341,7 @@ pub async fn gather(
         served_leaves.push((h.clone(), r));
     }
     // The edge's running task: its log (why a certificate is missing) and its acme.json.
-    let edge = p
-        .services()
-        .find(|s| s.role == Some(sprocket_spec::model::Role::Edge))
-        .map(|s| sprocket_desired::state::service_name(&env.namespace, &s.name));
-    let mut task = None;
-    if let Some(o) = edge.and_then(|e| observed.services.iter().find(|o| o.spec.name == e)) {
-        if let Ok(tasks) = engine.tasks(&o.id).await {
-            task = tasks
-                .into_iter()
-                .find(|t| t.state == "running" && t.desired_state == "running");
-        }
-    }
+    let task = edge_task(engine, p, observed).await;
     let defaulted = |r: &Result<Leaf, String>| {
         r.as_ref()
             .is_ok_and(|l| l.subject.contains(TRAEFIK_DEFAULT_CN))
@@ -381,14 +370,7 @@ pub async fn gather(
     if !acme {
         return out;
     }
-    let kept = match task.as_ref().and_then(|t| t.container_id.clone()) {
-        None => Err("Traefik has no running task on this engine".to_string()),
-        Some(c) => engine
-            .container_file(&c, ACME_STORAGE)
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| acme_certificates(&bytes)),
-    };
+    let kept = kept_in(engine, task.as_ref()).await;
     match kept {
         Ok(certs) => out.extend(certs.into_iter().map(|(domains, leaf)| {
             let days = (leaf.not_after - now).div_euclid(86_400);
@@ -417,6 +399,48 @@ pub async fn gather(
         }),
     }
     out
+}
+
+/// The edge router's running task on this engine, if any.
+pub async fn edge_task(
+    engine: &sprocket_docker::Engine,
+    p: &sprocket_spec::model::Platform,
+    observed: &sprocket_desired::plan::Observed,
+) -> Option<sprocket_docker::TaskInfo> {
+    let edge = p
+        .services()
+        .find(|s| s.role == Some(sprocket_spec::model::Role::Edge))?;
+    let name = sprocket_desired::state::service_name(&p.environment.namespace, &edge.name);
+    let o = observed.services.iter().find(|o| o.spec.name == name)?;
+    engine
+        .tasks(&o.id)
+        .await
+        .ok()?
+        .into_iter()
+        .find(|t| t.state == "running" && t.desired_state == "running")
+}
+
+/// The certificates Traefik's `acme.json` keeps, by their domains.
+pub async fn kept(
+    engine: &sprocket_docker::Engine,
+    p: &sprocket_spec::model::Platform,
+    observed: &sprocket_desired::plan::Observed,
+) -> Result<Vec<(Vec<String>, Leaf)>, String> {
+    kept_in(engine, edge_task(engine, p, observed).await.as_ref()).await
+}
+
+async fn kept_in(
+    engine: &sprocket_docker::Engine,
+    task: Option<&sprocket_docker::TaskInfo>,
+) -> Result<Vec<(Vec<String>, Leaf)>, String> {
+    let c = task
+        .and_then(|t| t.container_id.clone())
+        .ok_or("Traefik has no running task on this engine")?;
+    let bytes = engine
+        .container_file(&c, ACME_STORAGE)
+        .await
+        .map_err(|e| e.to_string())?;
+    acme_certificates(&bytes)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod error;
 mod exit;
 mod lock;
 mod output;
+mod preflight;
 mod secret_source;
 mod secrets_sync;
 mod vault_config;

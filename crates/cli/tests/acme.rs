@@ -225,3 +225,41 @@ fn certificates_from_a_real_acme_server_through_http_01() {
     );
     drop(s);
 }
+
+/// Let's Encrypt's budget: an environment whose hosts do not resolve (`.invalid` never does)
+/// is refused before anything changes — exit 3, each host named with the reason.
+#[test]
+fn the_lets_encrypt_pre_flight_refuses_hosts_that_would_fail_validation() {
+    common::require_swarm();
+    let ns = "sprocket-preflight";
+    let s = Scratch::new(
+        "preflight",
+        "e2e-preflight",
+        &format!(
+            "\n  e2e-preflight:\n    extends: offline\n    namespace: {ns}\n    hostname: sprocket-preflight.invalid\n    server_ip: none\n    tailscale_ip: none\n    http_port: 18680\n    https_port: 18643\n    secrets_from: dotenv:secrets.env\n    tls: {{ mode: letsencrypt-staging, email: ops@sprocket.test }}\n"
+        ),
+    );
+    assert_eq!(s.ctl(&["-q", "vault", "keygen"]).code, 0);
+    assert_eq!(s.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
+    let up = s.ctl(&["up"]);
+    assert_eq!(up.code, 3, "{}\n{}", up.stdout, up.stderr);
+    for host in [
+        "demo.sprocket-preflight.invalid",
+        "vault.sprocket-preflight.invalid",
+    ] {
+        assert!(
+            up.stderr.contains(&format!("{host}: it does not resolve")),
+            "{host} named: {}",
+            up.stderr
+        );
+    }
+    assert!(up.stderr.contains("Nothing was changed"), "{}", up.stderr);
+    let (_, services) = docker_status(&[
+        "service",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=io.sprocket.namespace={ns}"),
+    ]);
+    assert!(services.trim().is_empty(), "nothing deployed: {services}");
+}

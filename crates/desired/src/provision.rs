@@ -53,6 +53,9 @@ pub struct Provision {
     pub region: String,
     pub buckets: Vec<String>,
     pub keys: S3Keys,
+    /// Whether a service running here uses it at all (with or without `access`): an S3 store's
+    /// buckets are made only then.
+    pub used: bool,
     /// Every consumer's login, by service.
     pub logins: Vec<Login>,
     /// Labels of the task's service and of the marker config.
@@ -213,6 +216,7 @@ pub fn provisions(p: &Platform) -> Vec<Provision> {
             region: d.region.clone(),
             buckets: d.buckets.clone(),
             keys: d.keys,
+            used: true,
             network: names::provision_network(ns, &ds.name),
             hosts: Vec::new(),
             logins: logins(&ds.name),
@@ -254,6 +258,7 @@ pub fn provisions(p: &Platform) -> Vec<Provision> {
             region: d.region.clone(),
             buckets: d.buckets.clone(),
             keys: d.keys,
+            used: p.services().any(|c| c.uses_external.contains(&x.name)),
             network: names::provision_network(ns, &x.name),
             hosts: crate::state::docker_host_entries(p, std::slice::from_ref(&x.name)),
             logins,
@@ -273,11 +278,11 @@ impl Provision {
         }
     }
 
-    /// An external nobody running here logs in to (and, S3, with no bucket to make): its
-    /// provisioning runs only to remove, with `--prune`, what earlier ones made, and only when
-    /// its administrator's password is there.
+    /// An external nobody running here logs in to (and, S3, nobody here uses, or with no
+    /// bucket to make): its provisioning runs only to remove, with `--prune`, what earlier ones
+    /// made, and only when its administrator's password is there.
     pub fn idle(&self) -> bool {
-        !self.in_swarm && self.logins.is_empty() && self.buckets.is_empty()
+        !self.in_swarm && self.logins.is_empty() && (self.buckets.is_empty() || !self.used)
     }
 
     /// Whether the task makes each consumer's own login: not for an S3 store whose keys are

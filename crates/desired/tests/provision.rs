@@ -378,9 +378,13 @@ fn with_shared_keys_only_the_buckets_are_made_and_consumers_mount_the_stores_key
     let p = example("prod");
     let d = desired(&p);
     let pr = d.provisions.iter().find(|p| p.datastore == "s3").unwrap();
-    // Nobody in prod declares S3 access (the demo does not run there), but its buckets are
-    // made: the provisioning is not idle.
+    // Nobody in prod declares S3 access (the demo does not run there), but the Sprocket apps
+    // use the store: its buckets are made, the provisioning is not idle.
     assert!(!pr.per_consumer() && !pr.idle());
+    // Where nothing running uses the store, it is.
+    let mut quiet = pr.clone();
+    quiet.used = false;
+    assert!(quiet.idle());
     assert_eq!(pr.secrets(), ["s3-access-key", "s3-secret-key"]);
     let job = pr.job("sprocket", false);
     assert!(job.logins.is_empty());

@@ -726,6 +726,32 @@ impl Engine {
         lines.split_off(n.saturating_sub(tail))
     }
 
+    /// The addresses the swarm's nodes are reached at (each node's own, and a manager's
+    /// advertised one): where a public host name of this platform must point.
+    pub async fn node_addresses(&self) -> Result<Vec<std::net::IpAddr>, EngineError> {
+        let nodes = self
+            .docker
+            .list_nodes(None::<q::ListNodesOptions>)
+            .await
+            .map_err(EngineError::api("list", "nodes"))?;
+        let mut out: Vec<std::net::IpAddr> = nodes
+            .iter()
+            .flat_map(|n| {
+                let own = n.status.as_ref().and_then(|s| s.addr.clone());
+                let advertised = n
+                    .manager_status
+                    .as_ref()
+                    .and_then(|m| m.addr.as_deref())
+                    .and_then(|a| a.rsplit_once(':').map(|(h, _)| h.to_string()));
+                own.into_iter().chain(advertised)
+            })
+            .filter_map(|a| a.trim_matches(['[', ']']).parse().ok())
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     /// Nodes that are ready and active (for global services' expected task count).
     pub async fn ready_nodes(&self) -> Result<usize, EngineError> {
         let nodes = self

@@ -25,6 +25,11 @@ pub struct Args {
     /// (default: the environment's `secrets_from`).
     #[arg(long, env = "SPROCKET_SECRETS_FROM")]
     pub secrets_from: Option<String>,
+    /// Deploy even where the Let's Encrypt pre-flight refuses a host (it does not resolve to
+    /// this swarm, or port 80 does not answer there): each failed validation spends the CA's
+    /// budget.
+    #[arg(long)]
+    pub skip_acme_preflight: bool,
 }
 
 pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
@@ -57,6 +62,34 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         )));
     }
     let p = &loaded.platform;
+    // Let's Encrypt's budget: a host that would fail its validation stops here.
+    let findings = crate::preflight::run(&engine, p, &observed).await;
+    let refused: Vec<String> = findings
+        .iter()
+        .filter_map(|f| match &f.verdict {
+            crate::preflight::Verdict::Refused { reason } => Some(format!("{}: {reason}", f.host)),
+            _ => None,
+        })
+        .collect();
+    for f in &findings {
+        if let crate::preflight::Verdict::Ready {
+            address,
+            note: Some(n),
+        } = &f.verdict
+        {
+            ctx.progress.say(format!(
+                "acme pre-flight: {} resolves to {address}; {n}",
+                f.host
+            ));
+        }
+    }
+    if !refused.is_empty() && !a.skip_acme_preflight {
+        return Err(CliError::Invalid(format!(
+            "Let's Encrypt would fail to validate {} host(s), spending its rate limits (5 failed validations per name per hour, 50 new certificates per domain per week):\n  {}\nFix DNS and port 80 first, or deploy anyway with --skip-acme-preflight. Nothing was changed.",
+            refused.len(),
+            refused.join("\n  ")
+        )));
+    }
     // The source's values, checked before anything changes: a bad value stops here.
     let values = source_values(p, &desired, a.secrets_from.as_deref()).await?;
     let wants = crate::secrets_sync::wants(p, &desired, &values)
