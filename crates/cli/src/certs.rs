@@ -25,6 +25,7 @@ pub struct Leaf {
     pub subject: String,
     pub issuer: String,
     /// Seconds since the Unix epoch.
+    pub not_before: i64,
     pub not_after: i64,
     /// Its DNS names (subject alternative names).
     pub names: Vec<String>,
@@ -71,26 +72,10 @@ pub fn level(days_left: i64) -> Level {
     }
 }
 
-/// `2026-12-03T10:00:00Z` from seconds since the epoch (UTC, civil calendar).
+/// `2026-12-03T10:00:00Z` from seconds since the epoch (UTC).
 pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's days-from-civil, inverted.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let (y, m, d, hh, mm, ss) = sprocket_datastores::sigv4::utc(secs);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
 }
 
 /// Parses a DER certificate.
@@ -98,6 +83,7 @@ pub fn parse_der(der: &[u8]) -> Result<Leaf, String> {
     use x509_cert::der::{oid::AssociatedOid, Decode};
     let c = x509_cert::Certificate::from_der(der).map_err(|e| format!("not a certificate: {e}"))?;
     let tbs = &c.tbs_certificate;
+    let not_before = tbs.validity.not_before.to_unix_duration().as_secs() as i64;
     let not_after = tbs.validity.not_after.to_unix_duration().as_secs() as i64;
     let mut names = Vec::new();
     for ext in tbs.extensions.iter().flatten() {
@@ -116,6 +102,7 @@ pub fn parse_der(der: &[u8]) -> Result<Leaf, String> {
     Ok(Leaf {
         subject: tbs.subject.to_string(),
         issuer: tbs.issuer.to_string(),
+        not_before,
         not_after,
         names,
     })
@@ -173,13 +160,7 @@ pub fn acme_certificates(json: &[u8]) -> Result<Vec<(Vec<String>, Leaf)>, String
 /// The certificate the edge at `addr` serves for `host` (SNI), read, not trusted.
 pub fn served(addr: &str, host: &str) -> Result<Leaf, String> {
     use std::io::{Read, Write};
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(ReadOnly(provider)))
-        .with_no_client_auth();
+    let config = sprocket_datastores::tls::unverified();
     let name = rustls::pki_types::ServerName::try_from(host.to_string())
         .map_err(|e| format!("{host}: {e}"))?;
     let mut conn =
@@ -204,56 +185,6 @@ pub fn served(addr: &str, host: &str) -> Result<Leaf, String> {
     let _ = tcp.flush();
     let _ = tcp.read(&mut [0u8; 1]);
     parse_der(&der)
-}
-
-/// Accepts any certificate: `status` reads what is served, it sends nothing over the
-/// connection. The handshake's signatures are still checked against the certificate.
-#[derive(Debug)]
-struct ReadOnly(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for ReadOnly {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 /// How `status` judges a routed host from what is served for it (`now`: seconds since the
@@ -324,13 +255,7 @@ pub async fn gather(
         return Vec::new();
     }
     let acme = env.tls.acme();
-    let mut hosts: Vec<String> = p
-        .services()
-        .flat_map(|s| &s.routes)
-        .flat_map(|r| r.hosts.iter().cloned())
-        .collect();
-    hosts.sort();
-    hosts.dedup();
+    let hosts = crate::certs::routed_hosts(p);
     let addr = format!("127.0.0.1:{}", env.https_port);
     let mut served_leaves = Vec::new();
     for h in &hosts {
@@ -352,10 +277,7 @@ pub async fn gather(
         }
         _ => Vec::new(),
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
+    let now = crate::clock::unix_now().as_secs() as i64;
     let mut out: Vec<CertInfo> = served_leaves
         .into_iter()
         .map(|(h, r)| {
@@ -399,6 +321,18 @@ pub async fn gather(
         }),
     }
     out
+}
+
+/// Every host a route of the platform answers on, once each, sorted.
+pub fn routed_hosts(p: &sprocket_spec::model::Platform) -> Vec<String> {
+    let mut hosts: Vec<String> = p
+        .services()
+        .flat_map(|s| &s.routes)
+        .flat_map(|r| r.hosts.iter().cloned())
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    hosts
 }
 
 /// The edge router's running task on this engine, if any.
@@ -468,6 +402,7 @@ mod tests {
         Leaf {
             subject: subject.into(),
             issuer: "CN=Pebble Intermediate CA 1".into(),
+            not_before: not_after - 90 * 86_400,
             not_after,
             names: vec![],
         }

@@ -3,6 +3,7 @@
 
 mod agent;
 mod apply;
+mod cert_budget;
 mod certs;
 mod clock;
 mod commands;

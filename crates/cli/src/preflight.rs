@@ -124,13 +124,7 @@ pub async fn run(
     if !applies(&env.tls) {
         return Vec::new();
     }
-    let mut hosts: Vec<String> = p
-        .services()
-        .flat_map(|s| &s.routes)
-        .flat_map(|r| r.hosts.iter().cloned())
-        .collect();
-    hosts.sort();
-    hosts.dedup();
+    let hosts = crate::certs::routed_hosts(p);
     // What acme.json already holds (nothing on a first deploy).
     let kept: Vec<String> = crate::certs::kept(engine, p, observed)
         .await

@@ -7,6 +7,8 @@
 //!   certificate the spec names (a Docker config), and serves it: curl verifies the chain
 //!   against Pebble's *issuing* root (another CA than its API's) for each host;
 //! - HTTP answers with a permanent redirect to HTTPS (the challenge path is not redirected);
+//! - `plan` names the certificates `up` will make Traefik request (every host before, none
+//!   after);
 //! - `status` lists each host's served certificate and the ones `acme.json` keeps (issuer,
 //!   not-after as openssl reads it, days left, level);
 //! - a second `up` makes no call; `acme.json` survives a restart of Traefik (the same
@@ -119,6 +121,16 @@ fn certificates_from_a_real_acme_server_through_http_01() {
     let traefik_log = || docker_status(&["service", "logs", "--raw", &format!("{NS}_traefik")]).1;
     let _log_on_panic = OnPanic(|| eprintln!("Traefik's log:\n{}", traefik_log()));
 
+    // 0. plan names the certificates up will make Traefik request: every routed host.
+    let plan = s.ctl(&["-o", "json", "plan"]);
+    let wanted: Vec<String> = plan.json()["certificates"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no certificates in {}", plan.stdout))
+        .iter()
+        .map(|c| c["host"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(wanted, ["demo.sprocket.test", "vault.sprocket.test"]);
+
     // 1. up: every routed host gets a certificate Pebble issued, served on HTTPS.
     let t0 = Instant::now();
     let up = s.ctl(&["-o", "json", "up", "--timeout", "180"]);
@@ -193,6 +205,10 @@ fn certificates_from_a_real_acme_server_through_http_01() {
         served_line.replace("  ", " ").contains(&want),
         "status says {not_after}, openssl: {served_line}"
     );
+
+    // With them in acme.json, plan names none.
+    let plan = s.ctl(&["-o", "json", "plan"]);
+    assert!(plan.json().get("certificates").is_none(), "{}", plan.stdout);
 
     // 2. HTTP redirects to HTTPS, permanently.
     let (code, _) = common::http_get(HTTP_PORT, "demo.sprocket.test", "/");

@@ -15,6 +15,7 @@ pub mod postgres;
 pub mod rabbitmq;
 pub mod s3;
 pub mod sigv4;
+pub mod tls;
 
 use serde::{Deserialize, Serialize};
 use sprocket_desired::provision::DatastoreKind;

@@ -31,6 +31,10 @@ struct PlanReport<'a> {
     /// Datastore provisionings `up` will run (from inside the swarm).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     provision: Vec<Pending>,
+    /// Certificates Traefik will request from the ACME CA (routed hosts `acme.json` does not
+    /// cover), with Let's Encrypt's weekly budget.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    certificates: Vec<crate::cert_budget::NewCertificate>,
 }
 
 pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, crate::error::CliError> {
@@ -52,6 +56,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, crate::error::CliError> {
         &live.engine.root_dir,
     )
     .await;
+    let certificates = new_certificates(&live).await;
     match ctx.format {
         Format::Json => output::json(&PlanReport {
             plan: &plan,
@@ -59,6 +64,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, crate::error::CliError> {
             prune: a.prune,
             vault: vault.as_ref(),
             provision: provision.clone(),
+            certificates: certificates.clone(),
         }),
         Format::Human => {
             print!("{}", human(&plan, a.prune));
@@ -69,6 +75,15 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, crate::error::CliError> {
                     p.logins.join(", "),
                     p.why
                 );
+            }
+            for c in &certificates {
+                match &c.budget {
+                    Some(b) => println!(
+                        "  + certificate {} from Let's Encrypt ({}: {} issued this week by what acme.json holds, {} of {} left)",
+                        c.host, b.domain, b.issued_this_week, b.left, crate::cert_budget::PER_DOMAIN_PER_WEEK
+                    ),
+                    None => println!("  + certificate {} from {}", c.host, c.ca),
+                }
             }
             if let Some(v) = &vault {
                 print!("{}", human_vault(v, a.prune));
@@ -206,4 +221,32 @@ pub fn human_vault(v: &crate::vault_config::Comparison, prune: bool) -> String {
         }
     }
     out
+}
+
+/// The certificates an `up` will make Traefik request: in an ACME environment, the routed hosts
+/// no certificate in `acme.json` covers (all of them before Traefik's first deploy).
+async fn new_certificates(live: &super::Live) -> Vec<crate::cert_budget::NewCertificate> {
+    use sprocket_spec::model::Tls;
+    let p = &live.loaded.platform;
+    let ca = match &p.environment.tls {
+        Tls::LetsEncrypt { ca_server, .. } => ca_server
+            .clone()
+            .unwrap_or_else(|| "https://acme-v02.api.letsencrypt.org/directory".into()),
+        Tls::LetsEncryptStaging { .. } => {
+            "https://acme-staging-v02.api.letsencrypt.org/directory".into()
+        }
+        _ => return Vec::new(),
+    };
+    let hosts = crate::certs::routed_hosts(p);
+    let kept = crate::certs::kept(&live.engine, p, &live.observed)
+        .await
+        .unwrap_or_default();
+    let now = crate::clock::unix_now().as_secs() as i64;
+    crate::cert_budget::new_certificates(
+        &hosts,
+        &kept,
+        &ca,
+        crate::preflight::applies(&p.environment.tls),
+        now,
+    )
 }

@@ -535,86 +535,28 @@ impl<'a> Resolver<'a> {
                     }
                 }
             }
-            if let Some(store) = store {
-                let (key_secret, key_file, secret, secret_file) =
-                    self.s3_key(name, &on.value, at, a, store);
-                out.mounts
-                    .extend(
-                        [(&key_secret, &key_file), (&secret, &secret_file)].map(|(s, t)| {
-                            model::SecretMount {
-                                name: s.clone(),
-                                target: t.clone(),
-                                uid: 0,
-                                gid: 0,
-                                mode: 0o444,
-                            }
-                        }),
-                    );
-                out.access.push(model::Access {
-                    on: on.value.clone(),
-                    kind,
-                    user,
-                    secret,
-                    password_file: secret_file,
-                    vhost,
-                    configure,
-                    write,
-                    read,
-                    database,
-                    privileges,
-                    keys,
-                    channels,
-                    buckets,
-                    key_secret,
-                    key_file,
-                });
-                continue;
-            }
-            let secret = access_secret(name, &on.value);
-            if let Err(e) = check_object_name(&secret) {
-                self.err(
-                    "invalid-access",
-                    at,
-                    format!("`{name}`: its password's secret `{secret}` {e}"),
-                )
-                .help = Some(
-                    "the secret is named `<service>-<datastore>-password`: shorten the names"
-                        .into(),
-                );
-            }
-            if let Some((k, _)) = self.spec.secrets.iter().find(|(k, _)| k.value == secret) {
-                self.err(
-                    "access-secret-declared",
-                    pos(k),
-                    format!(
-                        "secret `{secret}` is the password `up` generates for `{name}`'s access to `{}`",
-                        on.value
-                    ),
-                )
-                .help = Some("rename this secret: the name is taken by the derived one".into());
-            }
-            let password_file = match &a.password_file {
-                Some(f) if !f.value.starts_with('/') => {
-                    self.err(
-                        "invalid-access",
-                        pos(f),
-                        format!(
-                            "`{name}`: password_file `{}` is not an absolute path",
-                            f.value
-                        ),
-                    );
-                    f.value.clone()
+            let (secret, password_file, key_secret, key_file) = match store {
+                Some(store) => {
+                    let (key_secret, key_file, secret, secret_file) =
+                        self.s3_key(name, &on.value, at, a, store);
+                    (secret, secret_file, key_secret, key_file)
                 }
-                Some(f) => f.value.clone(),
-                None => format!("/run/secrets/{}-password", on.value),
+                None => {
+                    let (secret, file) = self.password(name, &on.value, at, a);
+                    (secret, file, String::new(), String::new())
+                }
             };
-            out.mounts.push(model::SecretMount {
-                name: secret.clone(),
-                target: password_file.clone(),
-                uid: 0,
-                gid: 0,
-                mode: 0o444,
-            });
+            for (s, t) in [(&key_secret, &key_file), (&secret, &password_file)] {
+                if !s.is_empty() {
+                    out.mounts.push(model::SecretMount {
+                        name: s.clone(),
+                        target: t.clone(),
+                        uid: 0,
+                        gid: 0,
+                        mode: 0o444,
+                    });
+                }
+            }
             out.access.push(model::Access {
                 on: on.value.clone(),
                 kind,
@@ -630,11 +572,58 @@ impl<'a> Resolver<'a> {
                 keys,
                 channels,
                 buckets,
-                key_secret: String::new(),
-                key_file: String::new(),
+                key_secret,
+                key_file,
             });
         }
         out
+    }
+
+    /// A login's generated password: its secret (checked) and where the service mounts it.
+    fn password(
+        &mut self,
+        name: &str,
+        on: &str,
+        at: crate::diag::Pos,
+        a: &crate::raw::Access,
+    ) -> (String, String) {
+        let secret = access_secret(name, on);
+        if let Err(e) = check_object_name(&secret) {
+            self.err(
+                "invalid-access",
+                at,
+                format!("`{name}`: its password's secret `{secret}` {e}"),
+            )
+            .help = Some(
+                "the secret is named `<service>-<datastore>-password`: shorten the names".into(),
+            );
+        }
+        if let Some((k, _)) = self.spec.secrets.iter().find(|(k, _)| k.value == secret) {
+            self.err(
+                    "access-secret-declared",
+                    pos(k),
+                    format!(
+                        "secret `{secret}` is the password `up` generates for `{name}`'s access to `{on}`"
+                    ),
+                )
+                .help = Some("rename this secret: the name is taken by the derived one".into());
+        }
+        let password_file = match &a.password_file {
+            Some(f) if !f.value.starts_with('/') => {
+                self.err(
+                    "invalid-access",
+                    pos(f),
+                    format!(
+                        "`{name}`: password_file `{}` is not an absolute path",
+                        f.value
+                    ),
+                );
+                f.value.clone()
+            }
+            Some(f) => f.value.clone(),
+            None => format!("/run/secrets/{on}-password"),
+        };
+        (secret, password_file)
     }
 
     /// A Redis user's key or channel patterns: as given, or `<user>:*`.

@@ -588,6 +588,33 @@ impl<'a> Resolver<'a> {
         out
     }
 
+    /// An external's administrator secret (`what`: its password, its key) must be declared.
+    fn admin_secret_declared(
+        &mut self,
+        name: &str,
+        what: &str,
+        s: &S<String>,
+        secrets: &[model::Secret],
+    ) {
+        if secrets.iter().any(|x| x.name == s.value) {
+            return;
+        }
+        let known: Vec<String> = secrets.iter().map(|s| s.name.clone()).collect();
+        self.err(
+            "unknown-secret",
+            pos(s),
+            format!(
+                "external `{name}`: the administrator's {what} `{}` is not a declared secret",
+                s.value
+            ),
+        )
+        .help = Some(format!(
+            "declare it under `secrets` (e.g. `{}: {{ source: doppler, key: … }}`); {}",
+            s.value,
+            suggest(&s.value, &known, "secrets")
+        ));
+    }
+
     /// An external with an administrator (`admin_user` and `admin_password`) is a datastore
     /// `up` provisions its consumers' logins in: PostgreSQL, from a one-off task in the swarm.
     fn external_datastore(
@@ -646,22 +673,7 @@ impl<'a> Resolver<'a> {
             .help = Some("remove `admin_user` and `admin_password`".into());
             return None;
         }
-        if !secrets.iter().any(|s| s.name == password.value) {
-            let known: Vec<String> = secrets.iter().map(|s| s.name.clone()).collect();
-            self.err(
-                "unknown-secret",
-                pos(password),
-                format!(
-                    "external `{name}`: the administrator's password `{}` is not a declared secret",
-                    password.value
-                ),
-            )
-            .help = Some(format!(
-                "declare it under `secrets` (e.g. `{}: {{ source: doppler, key: … }}`); {}",
-                password.value,
-                suggest(&password.value, &known, "secrets")
-            ));
-        }
+        self.admin_secret_declared(name, "password", password, secrets);
         if x.host.as_deref().unwrap_or_default().is_empty() {
             self.err(
                 "invalid-external",

@@ -128,22 +128,7 @@ impl Resolver<'_> {
             }
         };
         for s in [key, secret] {
-            if !secrets.iter().any(|x| x.name == s.value) {
-                let known: Vec<String> = secrets.iter().map(|s| s.name.clone()).collect();
-                self.err(
-                    "unknown-secret",
-                    pos(s),
-                    format!(
-                        "external `{name}`: the administrator's key `{}` is not a declared secret",
-                        s.value
-                    ),
-                )
-                .help = Some(format!(
-                    "declare it under `secrets` (e.g. `{}: {{ source: doppler, key: … }}`); {}",
-                    s.value,
-                    suggest(&s.value, &known, "secrets")
-                ));
-            }
+            self.admin_secret_declared(name, "key", s, secrets);
         }
         let endpoint = f.endpoint.unwrap_or_default();
         if let Err(why) = endpoint_host(endpoint) {
