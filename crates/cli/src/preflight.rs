@@ -237,6 +237,7 @@ mod tests {
             email: "a@b.c".into(),
             ca_server: ca.map(String::from),
             ca_certificate: None,
+            certificates_duration: None,
         };
         assert!(applies(&le(None)));
         assert!(applies(&le(Some(

@@ -29,9 +29,26 @@ const HTTP_PORT: u16 = 18580;
 const HTTPS_PORT: u16 = 18943;
 const PEBBLE_PORT: u16 = 14100;
 
-/// This test's Pebble, started (or confirmed) with HTTP-01 sent to `HTTP_PORT`: the path of
-/// the root that issues its certificates (new on every Pebble start).
-fn pebble(dir: &Path) -> PathBuf {
+/// A Pebble of a test's own: its state folder, its ACME port (the management and DNS ports
+/// follow it), the HTTP port it validates on, and how long its certificates last (`None`: its
+/// default, 5 years).
+struct Pebble {
+    state: &'static str,
+    port: u16,
+    http_port: u16,
+    cert_seconds: Option<u64>,
+}
+
+const PEBBLE: Pebble = Pebble {
+    state: "/var/lib/sprocket-pebble-e2e",
+    port: PEBBLE_PORT,
+    http_port: HTTP_PORT,
+    cert_seconds: None,
+};
+
+/// Starts (or confirms) the test's Pebble: the path of the root that issues its certificates
+/// (new on every Pebble start).
+fn pebble(dir: &Path, pb: &Pebble) -> PathBuf {
     let root = dir.join("issuing-root.pem");
     let out = Command::new("bash")
         .args([
@@ -41,12 +58,22 @@ fn pebble(dir: &Path) -> PathBuf {
                 root.display()
             ),
         ])
-        .env("SPROCKET_PEBBLE_DIR", "/var/lib/sprocket-pebble-e2e")
-        .env("SPROCKET_PEBBLE_PORT", PEBBLE_PORT.to_string())
-        .env("SPROCKET_PEBBLE_MGMT_PORT", "15100")
-        .env("SPROCKET_PEBBLE_DNS_PORT", "8153")
-        .env("SPROCKET_PEBBLE_DNS_MGMT_PORT", "8155")
-        .env("SPROCKET_PEBBLE_HTTP_PORT", HTTP_PORT.to_string())
+        .env("SPROCKET_PEBBLE_DIR", pb.state)
+        .env("SPROCKET_PEBBLE_PORT", pb.port.to_string())
+        .env("SPROCKET_PEBBLE_MGMT_PORT", (pb.port + 1000).to_string())
+        .env(
+            "SPROCKET_PEBBLE_DNS_PORT",
+            (pb.port - 6000 + 53).to_string(),
+        )
+        .env(
+            "SPROCKET_PEBBLE_DNS_MGMT_PORT",
+            (pb.port - 6000 + 55).to_string(),
+        )
+        .env("SPROCKET_PEBBLE_HTTP_PORT", pb.http_port.to_string())
+        .env(
+            "SPROCKET_PEBBLE_CERT_SECONDS",
+            pb.cert_seconds.map(|s| s.to_string()).unwrap_or_default(),
+        )
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .output()
         .expect("bash runs");
@@ -61,6 +88,10 @@ fn pebble(dir: &Path) -> PathBuf {
 /// `curl --cacert <root>` of `https://<host>/` through this environment's HTTPS port: the
 /// status, or curl's error.
 fn https(root: &Path, host: &str) -> Result<u16, String> {
+    https_on(root, host, HTTPS_PORT)
+}
+
+fn https_on(root: &Path, host: &str, port: u16) -> Result<u16, String> {
     let out = Command::new("curl")
         .args([
             "-sS",
@@ -73,8 +104,8 @@ fn https(root: &Path, host: &str) -> Result<u16, String> {
             "--cacert",
             &root.display().to_string(),
             "--resolve",
-            &format!("{host}:{HTTPS_PORT}:127.0.0.1"),
-            &format!("https://{host}:{HTTPS_PORT}/"),
+            &format!("{host}:{port}:127.0.0.1"),
+            &format!("https://{host}:{port}/"),
         ])
         .output()
         .expect("curl runs");
@@ -91,11 +122,15 @@ fn https(root: &Path, host: &str) -> Result<u16, String> {
 
 /// The served certificate's issuer, serial and not-after (`openssl s_client`).
 fn served(host: &str) -> String {
+    served_on(host, HTTPS_PORT)
+}
+
+fn served_on(host: &str, port: u16) -> String {
     let out = Command::new("bash")
         .args([
             "-c",
             &format!(
-                "openssl s_client -connect 127.0.0.1:{HTTPS_PORT} -servername {host} </dev/null 2>/dev/null \
+                "openssl s_client -connect 127.0.0.1:{port} -servername {host} </dev/null 2>/dev/null \
                  | openssl x509 -noout -issuer -serial -enddate"
             ),
         ])
@@ -114,7 +149,7 @@ fn certificates_from_a_real_acme_server_through_http_01() {
             "\n  {ENV}:\n    extends: acme-test\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: {HTTPS_PORT}\n    secrets_from: dotenv:secrets.env\n    tls: {{ mode: letsencrypt, email: ops@sprocket.test, ca_server: \"https://host.docker.internal:{PEBBLE_PORT}/dir\", ca_certificate: config/pebble-api-ca.pem }}\n    disable: {{ n8n: \"not under test\" }}\n"
         ),
     );
-    let root = pebble(&s.dir);
+    let root = pebble(&s.dir, &PEBBLE);
     let _ = s.ctl(&["-q", "down", "--volumes"]);
     assert_eq!(s.ctl(&["-q", "vault", "keygen"]).code, 0);
     assert_eq!(s.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
@@ -278,4 +313,66 @@ fn the_lets_encrypt_pre_flight_refuses_hosts_that_would_fail_validation() {
         &format!("label=io.sprocket.namespace={ns}"),
     ]);
     assert!(services.trim().is_empty(), "nothing deployed: {services}");
+}
+
+/// Renewal with no command of ours: Pebble issues 90-second certificates, the environment says
+/// how long its CA's certificates last (`certificates_duration: 1` hour, the shortest Traefik
+/// knows: it then renews what expires within 20 minutes, checking every minute), and the
+/// served certificate is replaced by a newer one by itself.
+#[test]
+fn traefik_renews_short_lived_certificates_by_itself() {
+    common::require_swarm();
+    let (ns, http, https_port) = ("sprocket-renew", 18780, 19043);
+    let pb = Pebble {
+        state: "/var/lib/sprocket-pebble-renew",
+        port: 14200,
+        http_port: http,
+        cert_seconds: Some(90),
+    };
+    let s = Scratch::new(
+        "renew",
+        "e2e-renew",
+        &format!(
+            "\n  e2e-renew:\n    extends: acme-test\n    namespace: {ns}\n    http_port: {http}\n    https_port: {https_port}\n    secrets_from: dotenv:secrets.env\n    tls: {{ mode: letsencrypt, email: ops@sprocket.test, ca_server: \"https://host.docker.internal:{}/dir\", ca_certificate: config/pebble-api-ca.pem, certificates_duration: 1 }}\n    disable: {{ n8n: \"not under test\" }}\n",
+            pb.port
+        ),
+    );
+    let root = pebble(&s.dir, &pb);
+    assert_eq!(s.ctl(&["-q", "vault", "keygen"]).code, 0);
+    assert_eq!(s.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
+    let up = s.ctl(&["-q", "up", "--timeout", "180"]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let host = "demo.sprocket.test";
+    let wait = |what: &str, secs: u64, done: &dyn Fn(&str) -> bool| -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let cert = served_on(host, https_port);
+            if https_on(&root, host, https_port) == Ok(200) && done(&cert) {
+                return cert;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} within {secs} s; served: {cert}"
+            );
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    };
+    let first = wait("a Pebble certificate", 60, &|c| {
+        c.contains("Pebble Intermediate CA")
+    });
+    let t0 = Instant::now();
+    let renewed = wait("a renewed certificate", 150, &|c| {
+        c.contains("Pebble Intermediate CA") && c != first
+    });
+    eprintln!(
+        "renewed {:.0}s after the first was served:\n{first}\n→\n{renewed}",
+        t0.elapsed().as_secs_f64()
+    );
+    let serial = |c: &str| {
+        c.lines()
+            .find(|l| l.starts_with("serial="))
+            .map(String::from)
+    };
+    assert_ne!(serial(&first), serial(&renewed));
+    drop(s);
 }

@@ -202,8 +202,14 @@ pub fn edge_args(p: &Platform, proxy_host: &str) -> Vec<String> {
             email,
             ca_server,
             ca_certificate,
+            certificates_duration,
         } => {
             a.extend(acme_args(email, ca_server.as_deref()));
+            if let Some(h) = certificates_duration {
+                a.push(format!(
+                    "--certificatesresolvers.{RESOLVER}.acme.certificatesduration={h}"
+                ));
+            }
             if ca_certificate.is_some() {
                 a.push(format!(
                     "--certificatesresolvers.{RESOLVER}.acme.cacertificates={ACME_CA_TARGET}"

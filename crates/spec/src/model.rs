@@ -125,6 +125,9 @@ pub enum Tls {
         /// The private ACME server's CA certificate Traefik trusts (`ca_server`'s, not the
         /// issuing root).
         ca_certificate: Option<CaCertificate>,
+        /// How long the CA's certificates last, in hours, where it is not Let's Encrypt's 90
+        /// days (Traefik renews by it).
+        certificates_duration: Option<u64>,
     },
     LetsEncryptStaging {
         email: String,

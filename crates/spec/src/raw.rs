@@ -469,6 +469,10 @@ pub struct Tls {
     /// A private ACME server's own CA certificate (PEM, a file next to the spec) that Traefik
     /// trusts for talking to `ca_server` (a company CA, or Pebble in tests).
     pub ca_certificate: Option<S<String>>,
+    /// How long the CA's certificates last, in hours (Traefik's `certificatesDuration`; default
+    /// 2160, Let's Encrypt's 90 days): Traefik renews within a third of it (30 days by default;
+    /// under 24 hours: 20 minutes before expiry, checked every minute).
+    pub certificates_duration: Option<S<u64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -283,6 +283,7 @@ impl<'a> Resolver<'a> {
                         email: need_email(self),
                         ca_server: self.ca_server(&t.value),
                         ca_certificate: self.ca_certificate(&t.value),
+                        certificates_duration: self.certificates_duration(&t.value),
                     },
                     "letsencrypt-staging" => {
                         self.acme_private_fields_refused(&t.value);

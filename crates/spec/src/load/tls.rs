@@ -63,7 +63,25 @@ impl Resolver<'_> {
         })
     }
 
-    /// `ca_server` and `ca_certificate` belong to `letsencrypt`.
+    /// `certificates_duration`: hours, at least 1.
+    pub(super) fn certificates_duration(&mut self, t: &raw::Tls) -> Option<u64> {
+        let d = t.certificates_duration.as_ref()?;
+        if d.value == 0 || d.value > 87_600 {
+            self.err(
+                "invalid-tls-field",
+                pos(d),
+                format!("certificates_duration {} is not 1 to 87600 hours", d.value),
+            )
+            .help = Some(
+                "give how long the CA's certificates last, in hours (Let's Encrypt: 2160, the default)"
+                    .into(),
+            );
+            return None;
+        }
+        Some(d.value)
+    }
+
+    /// `ca_server`, `ca_certificate` and `certificates_duration` belong to `letsencrypt`.
     pub(super) fn acme_private_fields_refused(&mut self, t: &raw::Tls) {
         if t.ca_server.is_some() {
             self.err(
@@ -86,6 +104,17 @@ impl Resolver<'_> {
                 ),
             )
             .help = Some("remove `ca_certificate`".into());
+        }
+        if let Some(d) = &t.certificates_duration {
+            self.err(
+                "invalid-tls-field",
+                pos(d),
+                format!(
+                    "`certificates_duration` does not apply to TLS mode `{}`",
+                    t.mode.value
+                ),
+            )
+            .help = Some("remove `certificates_duration`".into());
         }
     }
 }
