@@ -11,8 +11,11 @@
 //!   after);
 //! - `status` lists each host's served certificate and the ones `acme.json` keeps (issuer,
 //!   not-after as openssl reads it, days left, level);
-//! - a second `up` makes no call; `acme.json` survives a restart of Traefik (the same
-//!   certificate is served after it, nothing is requested again).
+//! - a second `up` makes no call; `acme.json` (mode 0600) survives a restart of Traefik and a
+//!   `down` without `--volumes` (the same certificate is served after each, nothing is
+//!   requested again);
+//! - renewal: with 90-second certificates and `certificates_duration: 1`, Traefik replaces the
+//!   served certificate by itself.
 //!
 //! This test's Pebble has its own ports and state (the quick start's uses 14000 and port 80).
 
@@ -273,6 +276,33 @@ fn certificates_from_a_real_acme_server_through_http_01() {
         served("demo.sprocket.test"),
         before,
         "after a restart Traefik serves the certificate acme.json kept"
+    );
+    // acme.json is 0600 (Traefik refuses another mode), and `down` without `--volumes` keeps
+    // it: the next `up` serves the same certificate, asking the CA nothing.
+    let traefik = common::container_of(NS, "traefik");
+    let listing = Command::new("bash")
+        .args([
+            "-c",
+            &format!("docker cp {traefik}:/data/acme.json - | tar -tvf -"),
+        ])
+        .output()
+        .expect("docker cp runs");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.starts_with("-rw-------"),
+        "acme.json mode: {listing}"
+    );
+    assert_eq!(s.ctl(&["-q", "down"]).code, 0);
+    let up = s.ctl(&["-q", "up", "--timeout", "180"]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while https(&root, "demo.sprocket.test") != Ok(200) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(
+        served("demo.sprocket.test"),
+        before,
+        "after down and up Traefik serves the certificate its volume kept"
     );
     drop(s);
 }

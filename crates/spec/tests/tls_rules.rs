@@ -110,3 +110,39 @@ fn private_acme_fields_belong_to_letsencrypt() {
         at(&text, "pebble.pem", 0),
     );
 }
+
+#[test]
+fn certificates_duration_is_hours_of_letsencrypt() {
+    let text = spec("{ mode: letsencrypt, email: ops@example.test, certificates_duration: 0 }");
+    expect_in(
+        all(&text),
+        "invalid-tls-field",
+        "certificates_duration 0 is not 1 to 87600 hours",
+        value_at(&text, "certificates_duration: 0"),
+    );
+    let text = spec("{ mode: self-signed, certificates_duration: 24 }");
+    expect_in(
+        all(&text),
+        "invalid-tls-field",
+        "`certificates_duration` does not apply to TLS mode `self-signed`",
+        value_at(&text, "certificates_duration: 24"),
+    );
+    let text = spec("{ mode: letsencrypt, email: ops@example.test, certificates_duration: 1 }");
+    let parsed = parse(source(&text)).unwrap();
+    let p = sprocket_spec::resolve(&parsed, Some("acme"), &Files::new(&serve))
+        .unwrap()
+        .platform;
+    assert!(matches!(
+        p.environment.tls,
+        Tls::LetsEncrypt {
+            certificates_duration: Some(1),
+            ..
+        }
+    ));
+}
+
+/// Where the value of `key: value` (the needle) starts.
+fn value_at(text: &str, needle: &str) -> (u32, u32) {
+    let (line, col) = at(text, needle, 0);
+    (line, col + needle.find(": ").unwrap() as u32 + 2)
+}
