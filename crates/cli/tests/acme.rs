@@ -123,6 +123,14 @@ fn https_on(root: &Path, host: &str, port: u16) -> Result<u16, String> {
     }
 }
 
+/// Waits (at most 60 s) until `host` answers 200 over verified HTTPS again.
+fn answers_again(root: &Path, host: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while https(root, host) != Ok(200) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// The served certificate's issuer, serial and not-after (`openssl s_client`).
 fn served(host: &str) -> String {
     served_on(host, HTTPS_PORT)
@@ -268,10 +276,7 @@ fn certificates_from_a_real_acme_server_through_http_01() {
         &format!("{NS}_traefik"),
     ]);
     assert!(ok, "{out}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while https(&root, "demo.sprocket.test") != Ok(200) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    answers_again(&root, "demo.sprocket.test");
     assert_eq!(
         served("demo.sprocket.test"),
         before,
@@ -295,10 +300,7 @@ fn certificates_from_a_real_acme_server_through_http_01() {
     assert_eq!(s.ctl(&["-q", "down"]).code, 0);
     let up = s.ctl(&["-q", "up", "--timeout", "180"]);
     assert_eq!(up.code, 0, "{}", up.stderr);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while https(&root, "demo.sprocket.test") != Ok(200) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    answers_again(&root, "demo.sprocket.test");
     assert_eq!(
         served("demo.sprocket.test"),
         before,
