@@ -13,6 +13,7 @@
 //! with the reason from Traefik's log when it has one.
 
 use serde::Serialize;
+use sprocket_desired::traefik::ACME_STORAGE;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,6 +70,17 @@ pub fn level(days_left: i64) -> Level {
         Level::Info
     } else {
         Level::Ok
+    }
+}
+
+/// Days left until `not_after` (seconds since the epoch) at `now`, their level, and `expired`
+/// once it is past.
+fn expiry(not_after: i64, now: i64) -> (i64, Level, Option<String>) {
+    let days = (not_after - now).div_euclid(86_400);
+    if not_after <= now {
+        (days, Level::Critical, Some("expired".into()))
+    } else {
+        (days, level(days), None)
     }
 }
 
@@ -215,7 +227,7 @@ pub fn assess(
     };
     info.issuer = leaf.issuer.clone();
     info.not_after = rfc3339(leaf.not_after);
-    let days = (leaf.not_after - now).div_euclid(86_400);
+    let (days, level, expired) = expiry(leaf.not_after, now);
     info.days_left = Some(days);
     let default = leaf.subject.contains(TRAEFIK_DEFAULT_CN);
     info.level = match (default, acme) {
@@ -228,19 +240,15 @@ pub fn assess(
         }
         (true, false) => {
             info.note = Some("Traefik's self-signed default (this environment's TLS)".into());
-            level(days)
+            level
         }
-        (false, _) if leaf.not_after <= now => {
-            info.note = Some("expired".into());
-            Level::Critical
+        (false, _) => {
+            info.note = expired;
+            level
         }
-        (false, _) => level(days),
     };
     info
 }
-
-/// Where Traefik keeps ACME's account and certificates (its argument, see `traefik.rs`).
-pub const ACME_STORAGE: &str = "/data/acme.json";
 
 /// Every routed host's served certificate, then (ACME) what `acme.json` keeps: what `status`
 /// lists. Empty where the environment has no TLS. The edge is reached on this machine's
@@ -295,19 +303,15 @@ pub async fn gather(
     let kept = kept_in(engine, task.as_ref()).await;
     match kept {
         Ok(certs) => out.extend(certs.into_iter().map(|(domains, leaf)| {
-            let days = (leaf.not_after - now).div_euclid(86_400);
+            let (days, level, note) = expiry(leaf.not_after, now);
             CertInfo {
                 host: domains.join(","),
                 source: "acme.json",
                 issuer: leaf.issuer,
                 not_after: rfc3339(leaf.not_after),
                 days_left: Some(days),
-                level: if leaf.not_after <= now {
-                    Level::Critical
-                } else {
-                    level(days)
-                },
-                note: (leaf.not_after <= now).then(|| "expired".to_string()),
+                level,
+                note,
             }
         })),
         Err(e) => out.push(CertInfo {
@@ -363,7 +367,7 @@ pub async fn kept(
     kept_in(engine, edge_task(engine, p, observed).await.as_ref()).await
 }
 
-async fn kept_in(
+pub async fn kept_in(
     engine: &sprocket_docker::Engine,
     task: Option<&sprocket_docker::TaskInfo>,
 ) -> Result<Vec<(Vec<String>, Leaf)>, String> {

@@ -36,14 +36,7 @@ pub struct Finding {
 /// Whether the environment asks a CA with a budget: Let's Encrypt, production or staging
 /// (`ca_server` naming another CA opts out).
 pub fn applies(tls: &sprocket_spec::model::Tls) -> bool {
-    use sprocket_spec::model::Tls;
-    match tls {
-        Tls::LetsEncryptStaging { .. } => true,
-        Tls::LetsEncrypt { ca_server, .. } => ca_server
-            .as_deref()
-            .is_none_or(|u| u.contains("api.letsencrypt.org")),
-        _ => false,
-    }
+    sprocket_desired::traefik::acme_directory(tls).is_some_and(|(_, le)| le)
 }
 
 /// Judges one host (pure): `kept` — acme.json has its certificate; `resolved` — its
@@ -126,13 +119,14 @@ pub async fn run(
     }
     let hosts = crate::certs::routed_hosts(p);
     // What acme.json already holds (nothing on a first deploy).
-    let kept: Vec<String> = crate::certs::kept(engine, p, observed)
+    let task = crate::certs::edge_task(engine, p, observed).await;
+    let kept: Vec<String> = crate::certs::kept_in(engine, task.as_ref())
         .await
         .map(|c| c.into_iter().flat_map(|(domains, _)| domains).collect())
         .unwrap_or_default();
     let mut swarm = engine.node_addresses().await.unwrap_or_default();
     swarm.extend(env.server_ip);
-    let traefik_runs = crate::certs::edge_task(engine, p, observed).await.is_some();
+    let traefik_runs = task.is_some();
     let mut out = Vec::new();
     for host in hosts {
         let h = host.clone();

@@ -108,12 +108,8 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// What a user may do in its buckets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BucketAccess {
-    Read,
-    ReadWrite,
-}
+/// What a user may do in its buckets: the spec's own words.
+pub use sprocket_spec::model::BucketAccess;
 
 /// The inline policy that limits a user to `buckets` (and their objects).
 pub fn policy(buckets: &[(String, BucketAccess)]) -> String {
@@ -121,7 +117,7 @@ pub fn policy(buckets: &[(String, BucketAccess)]) -> String {
         .iter()
         .map(|(b, a)| {
             let mut actions = vec!["s3:GetObject", "s3:ListBucket"];
-            if *a == BucketAccess::ReadWrite {
+            if *a == BucketAccess::Readwrite {
                 actions.extend(["s3:PutObject", "s3:DeleteObject"]);
             }
             serde_json::json!({
@@ -544,18 +540,7 @@ pub async fn provision(
                 )))
             }
         };
-        let buckets: Vec<(String, BucketAccess)> = l
-            .buckets
-            .iter()
-            .map(|(b, a)| {
-                let a = match a {
-                    sprocket_spec::model::BucketAccess::Read => BucketAccess::Read,
-                    sprocket_spec::model::BucketAccess::Readwrite => BucketAccess::ReadWrite,
-                };
-                (b.clone(), a)
-            })
-            .collect();
-        let doc = policy(&buckets);
+        let doc = policy(&l.buckets);
         let wanted: serde_json::Value = serde_json::from_str(&doc).expect("our own JSON");
         if admin.get_user_policy(user, POLICY_NAME).await? != Some(wanted) {
             admin.put_user_policy(user, POLICY_NAME, &doc).await?;

@@ -81,7 +81,7 @@ async fn buckets_users_and_keys_on_a_real_seaweedfs() {
         "s3test-ro-secret-0123456789abcdefghij",
     );
     for (user, key, secret, access) in [
-        ("s3test-rw", rw_key, rw_secret, BucketAccess::ReadWrite),
+        ("s3test-rw", rw_key, rw_secret, BucketAccess::Readwrite),
         ("s3test-ro", ro_key, ro_secret, BucketAccess::Read),
     ] {
         admin.create_user(user, OWNER).await.unwrap();

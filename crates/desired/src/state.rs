@@ -669,14 +669,10 @@ fn service(
         args,
         env: env_vars,
         hostname: s.hostname.clone(),
-        hosts: if s.role == Some(Role::Edge) && acme_ca_on_docker_host(p) {
-            vec![format!(
-                "host-gateway {}",
-                model::External::HOST_GATEWAY_NAME
-            )]
-        } else {
-            docker_host_entries(p, &s.uses_external)
-        },
+        hosts: host_gateway_if(
+            uses_docker_host(p, &s.uses_external)
+                || s.role == Some(Role::Edge) && acme_ca_on_docker_host(p),
+        ),
         user: s.user.clone(),
         workdir: s.workdir.clone(),
         mounts,
@@ -733,11 +729,19 @@ fn service(
 /// (`host.docker.internal`, which only Docker Desktop resolves by itself): the engine resolves
 /// `host-gateway` to its bridge's address.
 pub fn docker_host_entries(p: &Platform, externals: &[String]) -> Vec<String> {
-    let on_host = p
-        .externals
+    host_gateway_if(uses_docker_host(p, externals))
+}
+
+/// Whether one of `externals` is on the Docker host.
+fn uses_docker_host(p: &Platform, externals: &[String]) -> bool {
+    p.externals
         .iter()
-        .any(|e| externals.contains(&e.name) && e.on_docker_host());
-    if on_host {
+        .any(|e| externals.contains(&e.name) && e.on_docker_host())
+}
+
+/// The host entry that makes `host.docker.internal` resolve on Linux engines, when `needed`.
+fn host_gateway_if(needed: bool) -> Vec<String> {
+    if needed {
         vec![format!(
             "host-gateway {}",
             model::External::HOST_GATEWAY_NAME
@@ -757,12 +761,7 @@ fn acme_ca_on_docker_host(p: &Platform) -> bool {
     else {
         return false;
     };
-    let host = url
-        .trim_start_matches("https://")
-        .split(['/', ':'])
-        .next()
-        .unwrap_or_default();
-    host == model::External::HOST_GATEWAY_NAME
+    sprocket_spec::values::url_host(url) == Some(model::External::HOST_GATEWAY_NAME)
 }
 
 fn docker_socket_target(s: &model::Service) -> String {

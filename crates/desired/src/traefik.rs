@@ -8,6 +8,29 @@ use std::collections::BTreeMap;
 /// The certificate resolver name used for Let's Encrypt modes.
 pub const RESOLVER: &str = "letsencrypt";
 
+/// Where Traefik keeps ACME's account and certificates (on its volume); `status` and `plan`
+/// read it there.
+pub const ACME_STORAGE: &str = "/data/acme.json";
+
+/// Let's Encrypt's directories (production is Traefik's default CA).
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+/// The ACME directory an environment's certificates come from, and whether it is Let's
+/// Encrypt's (whose rate limits `up`'s pre-flight and `plan`'s budget guard); `None` without
+/// ACME.
+pub fn acme_directory(tls: &Tls) -> Option<(String, bool)> {
+    match tls {
+        Tls::LetsEncrypt { ca_server, .. } => {
+            let url = ca_server.clone().unwrap_or_else(|| LETS_ENCRYPT.into());
+            let le = url == LETS_ENCRYPT || url == LETS_ENCRYPT_STAGING;
+            Some((url, le))
+        }
+        Tls::LetsEncryptStaging { .. } => Some((LETS_ENCRYPT_STAGING.into(), true)),
+        Tls::SelfSigned | Tls::None => None,
+    }
+}
+
 /// Vault's unauthenticated endpoints that hand over or take its keys: whoever reaches them
 /// first may initialise a fresh Vault, feed or reset unseal attempts, or start a root-token or
 /// rekey ceremony. sprocketctl calls them over its private path; the public route refuses them.
@@ -218,10 +241,7 @@ pub fn edge_args(p: &Platform, proxy_host: &str) -> Vec<String> {
             a.extend(redirect_args());
         }
         Tls::LetsEncryptStaging { email } => {
-            a.extend(acme_args(
-                email,
-                Some("https://acme-staging-v02.api.letsencrypt.org/directory"),
-            ));
+            a.extend(acme_args(email, Some(LETS_ENCRYPT_STAGING)));
             a.extend(redirect_args());
         }
         Tls::SelfSigned | Tls::None => {}
@@ -240,7 +260,7 @@ fn acme_args(email: &str, ca: Option<&str>) -> Vec<String> {
     let k = |f: &str| format!("--certificatesresolvers.{RESOLVER}.acme.{f}");
     let mut a = vec![
         format!("{}={email}", k("email")),
-        format!("{}=/data/acme.json", k("storage")),
+        format!("{}={ACME_STORAGE}", k("storage")),
         format!("{}=web", k("httpchallenge.entrypoint")),
     ];
     if let Some(ca) = ca {

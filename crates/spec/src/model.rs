@@ -522,10 +522,7 @@ impl External {
     /// Whether tasks reach it on the Docker host itself.
     pub fn on_docker_host(&self) -> bool {
         self.host.as_deref() == Some(Self::HOST_GATEWAY_NAME)
-            || self
-                .endpoint
-                .as_deref()
-                .and_then(|e| crate::load::endpoint_host(e).ok())
+            || self.endpoint.as_deref().and_then(crate::values::url_host)
                 == Some(Self::HOST_GATEWAY_NAME)
     }
 }

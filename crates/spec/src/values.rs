@@ -159,6 +159,17 @@ pub fn parse_ip(text: &str) -> Result<IpAddr, String> {
 }
 
 /// True for host names that no public CA will certify: `localhost`, `*.localhost`, IPs.
+/// The host of `scheme://host[:port][/path]` (`None` without a scheme).
+pub fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = match authority.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() => h,
+        _ => authority,
+    };
+    (!host.is_empty()).then_some(host)
+}
+
 pub fn is_local_host(host: &str) -> bool {
     host == "localhost" || host.ends_with(".localhost") || host.parse::<IpAddr>().is_ok()
 }
@@ -390,5 +401,23 @@ mod tests {
             let e = check_route_path(bad).unwrap_err();
             assert!(e.contains(what), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn url_hosts() {
+        assert_eq!(
+            url_host("https://host.docker.internal:14000/dir"),
+            Some("host.docker.internal")
+        );
+        assert_eq!(
+            url_host("http://host.docker.internal:9333"),
+            Some("host.docker.internal")
+        );
+        assert_eq!(
+            url_host("https://nyc3.digitaloceanspaces.com"),
+            Some("nyc3.digitaloceanspaces.com")
+        );
+        assert_eq!(url_host("nyc3.digitaloceanspaces.com"), None);
+        assert_eq!(url_host("https://"), None);
     }
 }

@@ -226,27 +226,15 @@ pub fn human_vault(v: &crate::vault_config::Comparison, prune: bool) -> String {
 /// The certificates an `up` will make Traefik request: in an ACME environment, the routed hosts
 /// no certificate in `acme.json` covers (all of them before Traefik's first deploy).
 async fn new_certificates(live: &super::Live) -> Vec<crate::cert_budget::NewCertificate> {
-    use sprocket_spec::model::Tls;
     let p = &live.loaded.platform;
-    let ca = match &p.environment.tls {
-        Tls::LetsEncrypt { ca_server, .. } => ca_server
-            .clone()
-            .unwrap_or_else(|| "https://acme-v02.api.letsencrypt.org/directory".into()),
-        Tls::LetsEncryptStaging { .. } => {
-            "https://acme-staging-v02.api.letsencrypt.org/directory".into()
-        }
-        _ => return Vec::new(),
+    let Some((ca, lets_encrypt)) = sprocket_desired::traefik::acme_directory(&p.environment.tls)
+    else {
+        return Vec::new();
     };
     let hosts = crate::certs::routed_hosts(p);
     let kept = crate::certs::kept(&live.engine, p, &live.observed)
         .await
         .unwrap_or_default();
     let now = crate::clock::unix_now().as_secs() as i64;
-    crate::cert_budget::new_certificates(
-        &hosts,
-        &kept,
-        &ca,
-        crate::preflight::applies(&p.environment.tls),
-        now,
-    )
+    crate::cert_budget::new_certificates(&hosts, &kept, &ca, lets_encrypt, now)
 }
