@@ -10,8 +10,10 @@
 //! - a hand-made user of a wanted name is refused (exit 5, named), never taken over;
 //! - the demo's `access: { postgres: {} }` gives it its own role owning its own database on the
 //!   real PostgreSQL 15 outside the swarm (`sprocket-ds_demo`, over TLS, a SCRAM verifier): it
-//!   writes there and cannot open a database made by hand; a changed login hands the database
-//!   over and `--prune` removes the old role, never a hand-made one;
+//!   writes there and cannot open a database made by hand; a database declared later shows in
+//!   `plan`, and `up` creates it and updates the demo alone; a changed login hands the database
+//!   over and `--prune` removes the old role (its other database is kept, handed to the
+//!   administrator), never a hand-made one;
 //! - the demo's `access: { redis: {} }` gives it its own Redis ACL user `demo` (keys and
 //!   channels `demo:*`): it writes its own keys, not another's; Redis without a password
 //!   answers NOAUTH and holds only the password's SHA-256; a restart of Redis keeps the user
@@ -168,6 +170,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     let pg_clean = || {
         psql("DROP DATABASE IF EXISTS \"sprocket-ds_demo\"");
         psql("DROP DATABASE IF EXISTS handmade_ds");
+        psql("DROP DATABASE IF EXISTS \"sprocket-ds_reports\"");
         for role in ["sprocket-ds_demo", "sprocket-ds_demo2", "handmade_ds_role"] {
             psql(&format!("DROP ROLE IF EXISTS \"{role}\""));
         }
@@ -377,6 +380,70 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     assert_eq!(plan.code, 0, "{}", plan.stdout);
     assert!(plan.json().get("provision").is_none());
 
+    // 2b. a database declared for the demo: `plan` shows its provisioning, `up` creates it and
+    //     updates the demo alone (nothing else restarts, no other datastore's task runs).
+    s.edit(
+        "          postgres: {}\n",
+        "          postgres: { database: sprocket-ds_reports }\n",
+    );
+    s.edit(
+        "DEMO_PG_DATABASE: \"{namespace}_demo\"",
+        "DEMO_PG_DATABASE: \"{namespace}_reports\"",
+    );
+    let plan = s.ctl(&["-o", "json", "plan", "--detailed-exitcode"]);
+    printed.push_str(&(plan.stdout.clone() + &plan.stderr));
+    assert_eq!(plan.code, 2, "{}", plan.stdout);
+    let plan = plan.json();
+    assert_eq!(
+        plan["provision"],
+        serde_json::json!([{
+            "datastore": "postgres",
+            "logins": ["sprocket-ds_demo@sprocket-ds_reports (owner)"],
+            "why": plan["provision"][0]["why"],
+        }]),
+        "{plan}"
+    );
+    let added = s.ctl(&["-o", "json", "up", "--timeout", "120"]);
+    printed.push_str(&(added.stdout.clone() + &added.stderr));
+    assert_eq!(added.code, 0, "{}", added.stdout);
+    let added = added.json();
+    assert_eq!(
+        provisioned(&added, "postgres")["made"],
+        serde_json::json!(["database sprocket-ds_reports"])
+    );
+    for other in ["rabbitmq", "s3"] {
+        assert_eq!(provisioned(&added, other)["ran"], false, "{added}");
+    }
+    let actions: Vec<(String, String)> = added["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["services"].as_array().unwrap().clone())
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .filter(|(_, a)| a != "unchanged")
+        .collect();
+    assert_eq!(actions, [(format!("{NS}_demo"), "update".to_string())]);
+    assert_eq!(added["calls"]["update"], 1, "{added}");
+    let check = named_check(&demo("/"), "postgres");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("connected as sprocket-ds_demo to sprocket-ds_reports over TLS"),
+        "{check}"
+    );
+    assert_eq!(
+        psql(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'sprocket-ds_reports'"
+        ),
+        "sprocket-ds_demo"
+    );
+
     // 3. rotating the demo's password: RabbitMQ and the demo's new task agree on the new one.
     //    A provisioning task an interrupted run left behind is removed first.
     rabbitmqctl(&["add_user", "ops", "made-by-hand-ops-password"]);
@@ -538,8 +605,12 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     //    role: `up --prune` removes its RabbitMQ user and vhost, never the hand-made `ops`; the
     //    database goes to the new role, the old role is removed, the hand-made role stays.
     s.edit(
-        "          rabbitmq: {}\n          postgres: {}\n          s3: { buckets: { sprocket-main: readwrite, sprocket-replays-main: read } }\n",
+        "          rabbitmq: {}\n          postgres: { database: sprocket-ds_reports }\n          s3: { buckets: { sprocket-main: readwrite, sprocket-replays-main: read } }\n",
         "          postgres: { user: sprocket-ds_demo2 }\n",
+    );
+    s.edit(
+        "DEMO_PG_DATABASE: \"{namespace}_reports\"",
+        "DEMO_PG_DATABASE: \"{namespace}_demo\"",
     );
     let pruned = s.ctl(&["-o", "json", "up", "--prune", "--timeout", "120"]);
     printed.push_str(&(pruned.stdout.clone() + &pruned.stderr));
@@ -561,7 +632,10 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     let pg = provisioned(&pruned, "postgres");
     assert_eq!(
         pg["removed"],
-        serde_json::json!(["role sprocket-ds_demo"]),
+        serde_json::json!([
+            "role sprocket-ds_demo",
+            "database sprocket-ds_reports kept (it holds data; owned by doadmin now, drop it by hand when it is not needed)"
+        ]),
         "{pg}"
     );
     assert_eq!(pg["logins"][0]["user"], "sprocket-ds_demo2");
