@@ -126,7 +126,10 @@ pub fn unknown_host(answer: &Answer) -> (Severity, String) {
             Severity::Warning,
             format!("{code}: a router answers hosts the spec does not name (a catch-all rule?)"),
         ),
-        Answer::Failed(e) => (Severity::Critical, format!("the edge router does not answer: {e}")),
+        Answer::Failed(e) => (
+            Severity::Critical,
+            format!("the edge router does not answer: {e}"),
+        ),
     }
 }
 
@@ -207,8 +210,14 @@ mod tests {
         assert_eq!(sev, Severity::Critical);
         assert!(why.contains("cannot reach"), "{why}");
         assert_eq!(route(&s(200, false), 900).0, Severity::Warning);
-        assert_eq!(route(&s(200, false), 2500).1, "200 in 2500 ms (over 2000 ms)");
-        assert_eq!(route(&Answer::Failed("refused".into()), 1).0, Severity::Critical);
+        assert_eq!(
+            route(&s(200, false), 2500).1,
+            "200 in 2500 ms (over 2000 ms)"
+        );
+        assert_eq!(
+            route(&Answer::Failed("refused".into()), 1).0,
+            Severity::Critical
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod judge;
 pub mod plan;
+pub mod reach;
 pub mod report;
 pub mod roots;
 

@@ -3,7 +3,7 @@
 //! reach from its own networks (what it `uses`) and what it must not (every service it shares
 //! no network with). Nothing here is written by users.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sprocket_desired::DesiredState;
 use sprocket_spec::model::{self, DatastoreKind, Mode, Platform, Role};
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,7 +43,7 @@ pub struct RouteProbe {
     pub tls: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Expect {
     /// It uses the target: the name resolves and (with a port) a connection is accepted.
@@ -52,7 +52,7 @@ pub enum Expect {
     Isolated,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     /// The service or external, as the spec names it.
     pub name: String,
@@ -124,10 +124,8 @@ fn external_target(e: &model::External) -> Option<(String, Option<u16>)> {
 
 pub fn plan(p: &Platform, d: &DesiredState) -> CheckPlan {
     let env = &p.environment;
-    let specs: BTreeMap<&str, &sprocket_desired::state::ServiceSpec> = d
-        .services()
-        .map(|s| (s.short_name.as_str(), s))
-        .collect();
+    let specs: BTreeMap<&str, &sprocket_desired::state::ServiceSpec> =
+        d.services().map(|s| (s.short_name.as_str(), s)).collect();
     let nets = |name: &str| -> BTreeSet<&str> {
         specs
             .get(name)

@@ -104,12 +104,14 @@ pub struct Report {
     pub seconds: f64,
 }
 
-/// Whose failure a finding is: the service a finding of this kind is about.
+/// Whose failure a finding is: the service it says is down or cannot do its work now (its
+/// replicas, its route, what it reaches, Vault's seal). Past restarts, a broken isolation, a
+/// certificate are reported but fail nothing that uses it.
 fn service_of(f: &Finding, services: &BTreeSet<&str>) -> Option<String> {
     match f.kind {
-        Kind::Replicas | Kind::Restarts | Kind::Route | Kind::Reach | Kind::Isolation => {
-            services.contains(f.subject.as_str()).then(|| f.subject.clone())
-        }
+        Kind::Replicas | Kind::Route | Kind::Reach | Kind::Vault => services
+            .contains(f.subject.as_str())
+            .then(|| f.subject.clone()),
         _ => None,
     }
 }
@@ -132,7 +134,10 @@ impl Report {
             .filter_map(|f| service_of(f, &services))
             .collect();
         let incidents = incidents(&failing, uses);
-        for f in findings.iter_mut().filter(|f| f.severity >= Severity::Warning) {
+        for f in findings
+            .iter_mut()
+            .filter(|f| f.severity >= Severity::Warning)
+        {
             let Some(s) = service_of(f, &services) else {
                 continue;
             };
@@ -190,7 +195,8 @@ mod tests {
         let findings = vec![
             Finding::new(Kind::Replicas, "web", Severity::Ok, "1/1"),
             Finding::new(Kind::Replicas, "redis", Severity::Critical, "0/1"),
-            Finding::new(Kind::Reach, "demo", Severity::Critical, "does not answer").target("redis"),
+            Finding::new(Kind::Reach, "demo", Severity::Critical, "does not answer")
+                .target("redis"),
             Finding::new(Kind::Route, "demo", Severity::Critical, "503").target("demo.localhost"),
         ];
         let r = Report::new("ns", "env", findings, &uses, 0.1);
@@ -199,7 +205,9 @@ mod tests {
         assert_eq!(r.incidents[0].root, "redis");
         assert_eq!(r.incidents[0].explained, ["demo"]);
         let demo: Vec<_> = r.findings.iter().filter(|f| f.subject == "demo").collect();
-        assert!(demo.iter().all(|f| f.explained_by.as_deref() == Some("redis")));
+        assert!(demo
+            .iter()
+            .all(|f| f.explained_by.as_deref() == Some("redis")));
         assert_eq!(r.findings.last().unwrap().subject, "web", "OK last");
         assert_eq!(
             r.summary,

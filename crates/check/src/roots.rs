@@ -18,7 +18,10 @@ pub struct Incident {
 }
 
 /// Everything `service` uses, directly or not (cycles are cut).
-fn dependencies<'a>(service: &'a str, uses: &'a BTreeMap<String, Vec<String>>) -> BTreeSet<&'a str> {
+fn dependencies<'a>(
+    service: &'a str,
+    uses: &'a BTreeMap<String, Vec<String>>,
+) -> BTreeSet<&'a str> {
     let mut seen = BTreeSet::new();
     let mut todo = vec![service];
     while let Some(s) = todo.pop() {
@@ -32,7 +35,10 @@ fn dependencies<'a>(service: &'a str, uses: &'a BTreeMap<String, Vec<String>>) -
 }
 
 /// The incidents among `failing` services: one per root, in name order.
-pub fn incidents(failing: &BTreeSet<String>, uses: &BTreeMap<String, Vec<String>>) -> Vec<Incident> {
+pub fn incidents(
+    failing: &BTreeSet<String>,
+    uses: &BTreeMap<String, Vec<String>>,
+) -> Vec<Incident> {
     let deps: BTreeMap<&str, BTreeSet<&str>> = uses
         .keys()
         .chain(failing.iter())
@@ -108,7 +114,11 @@ mod tests {
 
     #[test]
     fn two_roots_share_what_uses_both() {
-        let g = graph(&[("redis", &[]), ("rabbitmq", &[]), ("core", &["redis", "rabbitmq"])]);
+        let g = graph(&[
+            ("redis", &[]),
+            ("rabbitmq", &[]),
+            ("core", &["redis", "rabbitmq"]),
+        ]);
         let i = incidents(&set(&["redis", "rabbitmq", "core"]), &g);
         let roots: Vec<&str> = i.iter().map(|x| x.root.as_str()).collect();
         assert_eq!(roots, ["rabbitmq", "redis"]);

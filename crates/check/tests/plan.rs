@@ -61,7 +61,12 @@ fn the_demo_reaches_what_it_uses_and_nothing_else() {
         match r.service.as_str() {
             "socket-proxy" => assert!(proxy.is_none()),
             "traefik" | "vault-agent" => assert_eq!(proxy.unwrap().expect, Expect::Reachable),
-            _ => assert_eq!(proxy.map(|t| t.expect), Some(Expect::Isolated), "{}", r.service),
+            _ => assert_eq!(
+                proxy.map(|t| t.expect),
+                Some(Expect::Isolated),
+                "{}",
+                r.service
+            ),
         }
     }
 }

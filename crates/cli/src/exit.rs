@@ -15,3 +15,7 @@ pub const TIMEOUT: i32 = 6;
 /// Secrets the platform needs do not exist and cannot be generated, or objects with the names it
 /// needs exist but are not ours; nothing was changed.
 pub const BLOCKED: i32 = 7;
+/// `check`: the worst finding is a warning (degraded, slow, restarting, resources over 85 %).
+pub const CHECK_WARNING: i32 = 8;
+/// `check`: something is down, unreachable, not isolated, sealed or about to expire.
+pub const CHECK_CRITICAL: i32 = 9;

@@ -5,6 +5,7 @@ mod agent;
 mod apply;
 mod cert_budget;
 mod certs;
+mod check;
 mod clock;
 mod commands;
 mod error;
@@ -25,7 +26,7 @@ use std::path::PathBuf;
     name = "sprocketctl",
     version,
     about = "Declare, deploy and operate the Sprocket platform on Docker Swarm from one spec file",
-    after_help = "Exit codes: 0 ok · 1 unexpected error · 2 plan has changes (--detailed-exitcode) · 3 invalid spec or arguments · 4 engine unreachable / not a swarm manager · 5 deploy failed (a task failed or Swarm rolled back) · 6 deploy timed out · 7 blocked: secrets missing"
+    after_help = "Exit codes: 0 ok · 1 unexpected error · 2 plan has changes (--detailed-exitcode) · 3 invalid spec or arguments · 4 engine unreachable / not a swarm manager · 5 deploy failed (a task failed or Swarm rolled back) · 6 deploy timed out · 7 blocked: secrets missing · 8 check: a warning · 9 check: something critical"
 )]
 pub struct Cli {
     /// The platform spec.
@@ -69,6 +70,10 @@ pub enum Command {
     Up(commands::up::Args),
     /// Layers and services as they run: replicas, image, last update, health.
     Status(commands::status::Args),
+    /// The runbook's checklists in one command: replicas and restarts, every route × host,
+    /// what each service reaches from its own networks (and what it must not), Vault,
+    /// certificates. Exit 0 ok, 8 warning, 9 critical.
+    Check(check::Args),
     /// Remove the platform (or one layer) in reverse order; volumes are kept unless --volumes.
     Down(commands::down::Args),
     /// Vault's keys: keygen, init (keys encrypted to the operators), unseal, status, root token,
@@ -81,6 +86,9 @@ pub enum Command {
     /// Make the datastore logins of a provisioning job (runs in the one-off task `up` starts).
     #[command(hide = true)]
     Provision(commands::provision::Args),
+    /// Resolve and connect to a check's targets (runs in the short-lived task `check` starts).
+    #[command(hide = true)]
+    Probe(commands::probe::Args),
 }
 
 fn main() {

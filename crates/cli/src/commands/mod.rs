@@ -2,6 +2,7 @@
 
 pub mod down;
 pub mod plan;
+pub mod probe;
 pub mod provision;
 pub mod render;
 pub mod secrets;
@@ -44,11 +45,13 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Plan(a) => plan::run(&ctx, a).await,
         Command::Up(a) => up::run(&ctx, a).await,
         Command::Status(a) => status::run(&ctx, a).await,
+        Command::Check(a) => crate::check::run(&ctx, a).await,
         Command::Down(a) => down::run(&ctx, a).await,
         Command::Vault(a) => vault::run(&ctx, a).await,
         Command::Secrets(a) => secrets::run(&ctx, a).await,
         Command::Agent(a) => Ok(crate::agent::run(a).await),
         Command::Provision(a) => Ok(provision::run(a).await),
+        Command::Probe(a) => Ok(probe::run(a).await),
     };
     // The one place an error is printed and its exit code chosen.
     result.unwrap_or_else(|e| crate::error::report(&ctx, &e))

@@ -1,0 +1,109 @@
+//! Reachability from each service's own side: a short-lived task with the sprocketctl image on
+//! exactly that service's networks (and its host entries) resolves and connects to what the
+//! service uses, and must not resolve what it shares no network with. Tracked like the
+//! provisioning tasks (labels, removed whatever happens); all run at once.
+
+use sprocket_check::plan::ReachProbe;
+use sprocket_check::reach::{self, PROBE_ENV};
+use sprocket_check::{Finding, Kind, Severity};
+use sprocket_desired::labels as L;
+use sprocket_desired::plan::Observed;
+use sprocket_docker::{Engine, JobSpec};
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+/// The label on probe tasks: the service whose networks it joins.
+pub(crate) const CHECK_LABEL: &str = "io.sprocket.check";
+const JOB_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn labels(namespace: &str, service: &str) -> BTreeMap<String, String> {
+    [
+        (L::MANAGED_BY, L::MANAGED_BY_VALUE),
+        (L::NAMESPACE, namespace),
+        (CHECK_LABEL, service),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Removes probe tasks an interrupted `check` left (ours by their labels).
+pub async fn clean(engine: &Engine, observed: &Observed) {
+    for o in observed
+        .services
+        .iter()
+        .filter(|o| o.spec.labels.contains_key(CHECK_LABEL))
+    {
+        let _ = engine.remove_service(&o.id, &o.spec.name).await;
+    }
+}
+
+async fn one(
+    engine: &Engine,
+    namespace: &str,
+    image: &str,
+    tag: &str,
+    p: &ReachProbe,
+) -> Vec<Finding> {
+    let spec = JobSpec {
+        name: format!("{namespace}_check-{}-{tag}", p.service),
+        image: image.to_string(),
+        args: vec!["sprocketctl".into(), "probe".into()],
+        env: vec![format!(
+            "{PROBE_ENV}={}",
+            serde_json::to_string(&p.targets).expect("serialisable")
+        )],
+        networks: p.networks.clone(),
+        hosts: p.hosts.clone(),
+        secrets: Vec::new(),
+        labels: labels(namespace, &p.service),
+        memory_bytes: Some(32 << 20),
+    };
+    let cancel = AtomicBool::new(false);
+    let failed = |why: String| {
+        vec![Finding::new(
+            Kind::Reach,
+            &p.service,
+            Severity::Critical,
+            format!("its probe task could not run: {why}"),
+        )]
+    };
+    let end = match engine.run_job(&spec, JOB_TIMEOUT, &cancel).await {
+        Ok(end) => end,
+        Err(e) => return failed(e.to_string()),
+    };
+    let Some(outcomes) = reach::from_logs(&end.logs) else {
+        return failed(format!(
+            "it ended `{}`{} without a result",
+            end.state,
+            end.error.map(|e| format!(" ({e})")).unwrap_or_default()
+        ));
+    };
+    p.targets
+        .iter()
+        .map(|t| reach::judge(&p.service, t, outcomes.iter().find(|o| o.name == t.name)))
+        .collect()
+}
+
+/// Every probe's findings, in the plan's order.
+pub async fn check(
+    engine: &Engine,
+    namespace: &str,
+    image: &str,
+    probes: &[ReachProbe],
+) -> Vec<Finding> {
+    let tag = format!(
+        "{:06x}",
+        crate::clock::unix_now().subsec_nanos() & 0xff_ffff
+    );
+    let all = probes
+        .iter()
+        .filter(|p| !p.targets.is_empty() && !p.networks.is_empty())
+        .map(|p| one(engine, namespace, image, &tag, p));
+    futures_util::future::join_all(all)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}

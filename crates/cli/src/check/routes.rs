@@ -1,0 +1,90 @@
+//! Every route × host through the edge router, and a host no route names. The edge is reached
+//! on this machine's ports, with the host in the `Host` header (HTTP) or in SNI (HTTPS, the
+//! environment's ACME routers): what is checked is routing and the service behind it, whatever
+//! DNS says. Certificates are judged apart (`certs`): here any certificate is accepted.
+
+use sprocket_check::judge::{self, Answer};
+use sprocket_check::plan::{RouteProbe, UNKNOWN_HOST};
+use sprocket_check::{Finding, Kind};
+use sprocket_spec::model::Environment;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// What Traefik answers when no router takes a request.
+const EDGE_404: &str = "404 page not found";
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+fn client(env: &Environment, routes: &[RouteProbe]) -> reqwest::Client {
+    let https: SocketAddr = ([127, 0, 0, 1], env.https_port).into();
+    let mut b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_danger_accept_invalid_certs(true)
+        .no_proxy()
+        .timeout(TIMEOUT);
+    for r in routes.iter().filter(|r| r.tls) {
+        b = b.resolve(&r.host, https);
+    }
+    b.resolve(UNKNOWN_HOST, https)
+        .build()
+        .expect("a client without custom TLS roots builds")
+}
+
+async fn get(
+    c: &reqwest::Client,
+    env: &Environment,
+    host: &str,
+    path: &str,
+    tls: bool,
+) -> (Answer, u64) {
+    let start = Instant::now();
+    let req = if tls {
+        c.get(format!("https://{host}{path}"))
+    } else {
+        c.get(format!("http://127.0.0.1:{}{path}", env.http_port))
+            .header(reqwest::header::HOST, host)
+    };
+    let answer = match req.send().await {
+        Ok(r) => {
+            let code = r.status().as_u16();
+            let ms = start.elapsed().as_millis() as u64;
+            let edge_404 = code == 404 && r.text().await.is_ok_and(|b| b.trim_end() == EDGE_404);
+            return (Answer::Status { code, edge_404 }, ms);
+        }
+        Err(e) => Answer::Failed(error_text(&e)),
+    };
+    (answer, start.elapsed().as_millis() as u64)
+}
+
+/// The innermost cause: "connection refused", not reqwest's wrapper.
+fn error_text(e: &reqwest::Error) -> String {
+    let mut s: &dyn std::error::Error = e;
+    while let Some(inner) = s.source() {
+        s = inner;
+    }
+    if e.is_timeout() {
+        format!("no answer within {}s", TIMEOUT.as_secs())
+    } else {
+        s.to_string()
+    }
+}
+
+/// One finding per route × host (in `routes`' order), then the unknown host's.
+pub async fn check(env: &Environment, routes: &[RouteProbe]) -> Vec<Finding> {
+    let c = client(env, routes);
+    let probes = routes.iter().map(|r| {
+        let c = c.clone();
+        async move {
+            let (answer, ms) = get(&c, env, &r.host, &r.path, r.tls).await;
+            let (sev, detail) = judge::route(&answer, ms);
+            let shown = format!("{}{}", r.host, if r.path == "/" { "" } else { &r.path });
+            Finding::new(Kind::Route, &r.service, sev, detail)
+                .target(&shown)
+                .ms(ms)
+        }
+    });
+    let mut out = futures_util::future::join_all(probes).await;
+    let (answer, ms) = get(&c, env, UNKNOWN_HOST, "/", env.tls.acme()).await;
+    let (sev, detail) = judge::unknown_host(&answer);
+    out.push(Finding::new(Kind::UnknownHost, UNKNOWN_HOST, sev, detail).ms(ms));
+    out
+}
