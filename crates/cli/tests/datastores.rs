@@ -22,6 +22,8 @@
 //!   swarm (`sprocket-ds-demo`) with a generated key pair and a policy on its buckets: it writes
 //!   and reads `sprocket-main`, is refused writing the bucket it only reads and one it does not
 //!   use; `--prune` after its access is dropped removes the user, never a bucket;
+//! - `check` finds every route × host and every `uses` edge well and everything else isolated;
+//!   with Redis scaled to 0 it exits critical with Redis as the one root of the demo's failures;
 //! - the password never appears in any output, `docker service inspect` or task log.
 
 mod common;
@@ -379,6 +381,84 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     printed.push_str(&(plan.stdout.clone() + &plan.stderr));
     assert_eq!(plan.code, 0, "{}", plan.stdout);
     assert!(plan.json().get("provision").is_none());
+
+    // 2a. `check`: every route × host answers, every `uses` edge is reached from the consumer's
+    //     own networks and everything else is isolated. With Redis scaled to 0 by hand, it exits
+    //     critical with one root, Redis, that explains the demo's failures.
+    let checked = s.ctl(&["-o", "json", "check"]);
+    printed.push_str(&(checked.stdout.clone() + &checked.stderr));
+    assert!([0, 8].contains(&checked.code), "{}", checked.stdout);
+    let checked = checked.json();
+    let findings = checked["findings"].as_array().unwrap().clone();
+    let of = |kind: &str| -> Vec<Value> {
+        findings
+            .iter()
+            .filter(|f| f["kind"] == kind)
+            .cloned()
+            .collect()
+    };
+    for kind in [
+        "replicas",
+        "route",
+        "unknown-host",
+        "reach",
+        "isolation",
+        "vault",
+    ] {
+        let all = of(kind);
+        assert!(!all.is_empty(), "no {kind} finding: {checked}");
+        assert!(all.iter().all(|f| f["severity"] == "ok"), "{kind}: {all:?}");
+    }
+    let routes: Vec<String> = of("route")
+        .iter()
+        .map(|f| f["target"].as_str().unwrap().to_string())
+        .collect();
+    for host in ["demo.localhost", "192.168.4.39", "100.110.185.84"] {
+        assert!(routes.contains(&host.to_string()), "{host} in {routes:?}");
+    }
+    let reached: Vec<String> = of("reach")
+        .iter()
+        .filter(|f| f["subject"] == "demo")
+        .map(|f| f["target"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reached, ["redis", "rabbitmq", "vault", "postgres", "s3"]);
+    assert!(of("isolation")
+        .iter()
+        .any(|f| f["subject"] == "demo" && f["target"] == "socket-proxy"));
+    let (_, left) = docker_status(&["service", "ls", "--format", "{{.Name}}"]);
+    assert!(!left.contains("_check-"), "probe tasks are removed: {left}");
+    let (ok, out) = docker_status(&["service", "scale", "-d", &format!("{NS}_redis=0")]);
+    assert!(ok, "{out}");
+    let mut down = Value::Null;
+    for _ in 0..20 {
+        let c = s.ctl(&["-o", "json", "check"]);
+        if c.code == 9 && !c.json()["incidents"].as_array().unwrap().is_empty() {
+            down = c.json();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(
+        down["incidents"],
+        serde_json::json!([{ "root": "redis", "affects": ["demo"], "explained": ["demo"] }]),
+        "{down}"
+    );
+    for f in down["findings"].as_array().unwrap() {
+        if f["severity"] == "critical" && f["subject"] == "demo" {
+            assert_eq!(f["explained_by"], "redis", "{f}");
+        }
+    }
+    let (ok, out) = docker_status(&["service", "scale", "-d", &format!("{NS}_redis=1")]);
+    assert!(ok, "{out}");
+    let mut check = Value::Null;
+    for _ in 0..60 {
+        check = named_check(&demo("/"), "redis");
+        if check["ok"] == true {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(check["ok"], true, "after Redis came back: {check}");
 
     // 2b. a database declared for the demo: `plan` shows its provisioning, `up` creates it and
     //     updates the demo alone (nothing else restarts, no other datastore's task runs).
