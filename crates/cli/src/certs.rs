@@ -62,14 +62,13 @@ pub struct CertInfo {
     pub note: Option<String>,
 }
 
-/// The runbook's thresholds.
+/// The runbook's thresholds (`check`'s, one place).
 pub fn level(days_left: i64) -> Level {
-    if days_left < 7 {
-        Level::Critical
-    } else if days_left < 30 {
-        Level::Info
-    } else {
-        Level::Ok
+    use sprocket_check::Severity;
+    match sprocket_check::judge::certificate(days_left) {
+        Severity::Critical => Level::Critical,
+        Severity::Info | Severity::Warning => Level::Info,
+        Severity::Ok => Level::Ok,
     }
 }
 
