@@ -5,6 +5,7 @@
 //! will run the same on an interval.
 
 pub mod judge;
+pub mod logs;
 pub mod plan;
 pub mod reach;
 pub mod report;

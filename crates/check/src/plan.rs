@@ -30,6 +30,8 @@ pub struct ServiceCheck {
     pub service: String,
     pub layer: String,
     pub desired: usize,
+    /// Error lines a day it may write before `check` warns.
+    pub errors_per_day: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -146,6 +148,7 @@ pub fn plan(p: &Platform, d: &DesiredState) -> CheckPlan {
                 Mode::Replicated(n) => n as usize,
                 Mode::Global => 1,
             },
+            errors_per_day: s.errors_per_day,
         });
         for r in s.routes.iter().filter(|r| r.internal.is_none()) {
             for h in &r.hosts {

@@ -25,6 +25,12 @@ pub enum Kind {
     Vault,
     /// A routed host's certificate.
     Certificate,
+    /// Error lines in a service's log in the last 24 hours.
+    Errors,
+    /// The node's CPU, memory and disk.
+    Resources,
+    /// Docker's own disk use: images, build cache.
+    DockerDisk,
 }
 
 impl Kind {
@@ -38,6 +44,9 @@ impl Kind {
             Kind::Isolation => "isolation",
             Kind::Vault => "vault",
             Kind::Certificate => "certificate",
+            Kind::Errors => "errors",
+            Kind::Resources => "resources",
+            Kind::DockerDisk => "docker disk",
         }
     }
 }
@@ -102,6 +111,8 @@ pub struct Report {
     /// Not OK first (worst first), then the rest, each in probe order.
     pub findings: Vec<Finding>,
     pub seconds: f64,
+    /// Seconds each family of probes took (they run at once): `routes`, `reach`, …
+    pub phases: BTreeMap<String, f64>,
 }
 
 /// Whose failure a finding is: the service it says is down or cannot do its work now (its
@@ -175,6 +186,7 @@ impl Report {
             incidents,
             findings,
             seconds,
+            phases: BTreeMap::new(),
         }
     }
 }

@@ -409,6 +409,14 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         assert!(!all.is_empty(), "no {kind} finding: {checked}");
         assert!(all.iter().all(|f| f["severity"] == "ok"), "{kind}: {all:?}");
     }
+    for kind in ["errors", "resources", "docker-disk"] {
+        assert!(!of(kind).is_empty(), "no {kind} finding: {checked}");
+    }
+    assert_eq!(
+        of("errors").len(),
+        of("replicas").len(),
+        "one error count per service"
+    );
     let routes: Vec<String> = of("route")
         .iter()
         .map(|f| f["target"].as_str().unwrap().to_string())

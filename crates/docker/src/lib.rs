@@ -726,6 +726,51 @@ impl Engine {
         lines.split_off(n.saturating_sub(tail))
     }
 
+    /// Feeds `each` every log line a service's tasks wrote since `since` (seconds since the
+    /// epoch), stdout and stderr, for at most `limit`: `Ok(false)` when the limit cut it short.
+    pub async fn service_log_lines(
+        &self,
+        service_id: &str,
+        since: i64,
+        limit: Duration,
+        mut each: impl FnMut(&str) + Send,
+    ) -> Result<bool, EngineError> {
+        let opts = q::LogsOptions {
+            stdout: true,
+            stderr: true,
+            since: i32::try_from(since).unwrap_or(i32::MAX),
+            tail: "all".into(),
+            ..Default::default()
+        };
+        let mut s = self.docker.service_logs(service_id, Some(opts));
+        let read = async {
+            while let Some(chunk) = s.next().await {
+                let chunk = chunk.map_err(EngineError::api("read the log of", service_id))?;
+                for l in chunk.to_string().lines() {
+                    each(l);
+                }
+            }
+            Ok::<(), EngineError>(())
+        };
+        match tokio::time::timeout(limit, read).await {
+            Ok(r) => r.map(|()| true),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// `GET /system/df` as this engine writes it (API 1.41: `Images`, `BuildCache`, …; bollard's
+    /// model is of a newer shape and reads it as empty).
+    pub async fn disk_usage(&self) -> Result<serde_json::Value, EngineError> {
+        let v = self.docker.client_version();
+        let path = format!("/v{}.{}/system/df", v.major_version, v.minor_version);
+        raw::get_json(&self.endpoint, &path)
+            .await
+            .map_err(|e| EngineError::Raw {
+                object: "disk usage".into(),
+                source: e,
+            })
+    }
+
     /// The addresses the swarm's nodes are reached at (each node's own, and a manager's
     /// advertised one): where a public host name of this platform must point.
     pub async fn node_addresses(&self) -> Result<Vec<std::net::IpAddr>, EngineError> {

@@ -222,7 +222,12 @@ pub struct Service {
     pub stop_grace_period_ns: Option<u64>,
     pub logging: Logging,
     pub description: Option<String>,
+    /// Error lines a day in its log before `check` warns.
+    pub errors_per_day: u64,
 }
+
+/// The runbook's healthy daily count of error lines, where a service names none.
+pub const DEFAULT_ERRORS_PER_DAY: u64 = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

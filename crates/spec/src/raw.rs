@@ -161,6 +161,8 @@ pub struct Service {
     pub logging: Option<Logging>,
     /// Free-form description shown by `status`.
     pub description: Option<String>,
+    /// What `check` tolerates of it.
+    pub check: Option<CheckSettings>,
 }
 
 /// `datastore: { kind: rabbitmq, admin_user: admin, admin_password: SECRET }`.
@@ -493,4 +495,11 @@ pub struct ExternalOverride {
     pub sslmode: Option<S<String>>,
     pub region: Option<S<String>>,
     pub keys: Option<S<String>>,
+}
+
+/// A service's `check:` settings.
+#[derive(Debug, Deserialize, Default)]
+pub struct CheckSettings {
+    /// Error lines a day before `check` warns (default 50, the runbook's healthy count).
+    pub errors_per_day: Option<u64>,
 }

@@ -313,3 +313,27 @@ fn a_long_chain_of_uses_validates() {
     let all = diagnostics(&text);
     assert!(all.iter().all(|d| !d.is_error()), "{all:#?}");
 }
+
+#[test]
+fn a_services_error_budget_for_check() {
+    let text = add_app(
+        BASE,
+        "noisy",
+        "{ image: \"example/x:1\", check: { errors_per_day: 500 } }",
+    );
+    let p = local_platform(&text);
+    assert_eq!(p.service("noisy").unwrap().errors_per_day, 500);
+    let quiet = p.services().find(|s| s.name != "noisy").unwrap();
+    assert_eq!(quiet.errors_per_day, 50, "the runbook's default");
+    let text = add_app(
+        BASE,
+        "noisy",
+        "{ image: \"example/x:1\", check: { errors_per_hour: 5 } }",
+    );
+    expect(
+        &text,
+        "unknown-key",
+        "errors_per_hour",
+        at(&text, "errors_per_hour", 0),
+    );
+}

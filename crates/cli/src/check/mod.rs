@@ -1,10 +1,13 @@
 //! `sprocketctl check`: the runbook's morning and weekly checklists as one command, derived
 //! from the spec and the live swarm — every service N/N and its restarts in 24 h, every route ×
 //! host through the edge router (and an unknown host's 404), from each service's own networks
-//! what it uses (reachable) and what it does not (isolated), Vault unsealed, certificates. The
+//! what it uses (reachable) and what it does not (isolated), Vault unsealed, certificates, error
+//! lines in 24 h against each service's budget, the node's resources and Docker's disk. The
 //! probes run in parallel; failures are grouped by their root (`sprocket_check::roots`). Exit 0
 //! ok, 8 a warning, 9 something critical.
 
+mod errors;
+mod node;
 mod reach;
 mod routes;
 
@@ -24,6 +27,13 @@ pub struct Args {
     /// Vault is reached as `status` reaches it.
     #[command(flatten)]
     pub vault: crate::commands::VaultAccess,
+}
+
+/// `f`'s result and how long it took, in seconds.
+async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, f64) {
+    let t = Instant::now();
+    let r = f.await;
+    (r, t.elapsed().as_secs_f64())
 }
 
 /// Replicas against those wanted, and tasks that failed in the last 24 hours.
@@ -154,30 +164,58 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             .filter(|r| !r.targets.is_empty() && !r.networks.is_empty())
             .count()
     ));
-    let (svc, routes, reached, vault, certs) = tokio::join!(
-        services(&live.engine, &plan, &live.desired, &live.observed),
-        routes::check(&p.environment, &plan.routes),
-        reach::check(
+    // What measures time or load goes first, alone: the probe tasks' start would load the
+    // machine and slow the routes' answers. Then the heavy reads and the probe tasks, at once.
+    let (node, routes, vault, certs) = tokio::join!(
+        timed(node::check(&live.engine)),
+        timed(routes::check(&p.environment, &plan.routes)),
+        timed(vault(
+            p,
+            a.vault.vault_addr.as_deref(),
+            &live.engine.root_dir
+        )),
+        timed(crate::certs::gather(&live.engine, p, &live.observed)),
+    );
+    let (svc, reached, errors) = tokio::join!(
+        timed(services(&live.engine, &plan, &live.desired, &live.observed)),
+        timed(reach::check(
             &live.engine,
             &plan.namespace,
             &p.environment.tool_image,
             &plan.reach
-        ),
-        vault(p, a.vault.vault_addr.as_deref(), &live.engine.root_dir),
-        crate::certs::gather(&live.engine, p, &live.observed),
+        )),
+        timed(errors::check(&live.engine, &plan, &live.observed)),
+    );
+    let phases = [
+        ("node", node.1),
+        ("routes", routes.1),
+        ("vault", vault.1),
+        ("certificates", certs.1),
+        ("services", svc.1),
+        ("reach", reached.1),
+        ("errors", errors.1),
+    ];
+    let (svc, routes, reached, vault, certs, errors, node) = (
+        svc.0, routes.0, reached.0, vault.0, certs.0, errors.0, node.0,
     );
     let mut findings = svc;
     findings.extend(vault);
     findings.extend(routes);
     findings.extend(reached);
+    findings.extend(errors);
     findings.extend(certificates(certs));
-    let report = Report::new(
+    findings.extend(node);
+    let mut report = Report::new(
         &plan.namespace,
         &p.environment.name,
         findings,
         &plan.uses,
         start.elapsed().as_secs_f64(),
     );
+    report.phases = phases
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), (v * 1000.0).round() / 1000.0))
+        .collect();
     match ctx.format {
         Format::Json => output::json(&report),
         Format::Human => print!("{}", human(&report, a.all)),

@@ -133,6 +133,11 @@ impl<'a> Resolver<'a> {
             stop_grace_period_ns,
             logging,
             description: svc.description.clone(),
+            errors_per_day: svc
+                .check
+                .as_ref()
+                .and_then(|c| c.errors_per_day)
+                .unwrap_or(model::DEFAULT_ERRORS_PER_DAY),
         })
     }
 
