@@ -4,8 +4,10 @@
 //! HTTP through the edge router, a task on a consumer's own networks) run in the CLI; the agent
 //! will run the same on an interval.
 
+pub mod alerts;
 pub mod judge;
 pub mod logs;
+pub mod notify;
 pub mod plan;
 pub mod reach;
 pub mod report;
