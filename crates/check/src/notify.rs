@@ -3,20 +3,12 @@
 //! routing and silences apply). Pure: the agent posts them.
 
 use crate::alerts::{Alert, Event};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// `{status, key, severity, summary, root, affects, since, resolved_at, namespace, environment}`.
-    #[default]
-    Json,
-    /// `{text}` (Slack incoming webhooks, Mattermost, Rocket.Chat).
-    Slack,
-    /// `{content}` (Discord webhooks).
-    Discord,
-}
+/// The webhook's body (the spec's `alerts.format`): our JSON
+/// (`{status, key, severity, summary, root, affects, since, resolved_at, namespace,
+/// environment}`), Slack's `{text}` or Discord's `{content}`.
+pub use sprocket_spec::model::AlertFormat as Format;
 
 /// Where the platform is: every body names it.
 pub struct Origin<'a> {

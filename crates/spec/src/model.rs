@@ -95,6 +95,8 @@ pub struct Environment {
     /// sprocketctl's own image here (the environment's `images` map it like any other): the
     /// one-off tasks `up` runs inside the swarm (provisioning a datastore's logins) use it.
     pub tool_image: String,
+    /// Where the agent sends the alerts of its checks; `None`: it sends none.
+    pub alerts: Option<Alerts>,
 }
 
 impl Environment {
@@ -105,6 +107,29 @@ impl Environment {
             .chain(self.tailscale_ip)
             .collect()
     }
+}
+
+/// Where the agent sends alerts (`environments.<env>.alerts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alerts {
+    pub webhook: Option<String>,
+    pub format: AlertFormat,
+    pub alertmanager: Option<String>,
+    pub fail_after: u32,
+    pub resolve_after: u32,
+    pub interval_s: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertFormat {
+    /// Our own body: status, key, severity, summary, root, affects, …
+    #[default]
+    Json,
+    /// `{text}`: Slack incoming webhooks (and Mattermost, Rocket.Chat).
+    Slack,
+    /// `{content}`: Discord webhooks.
+    Discord,
 }
 
 /// A CA certificate file of the spec's folder, read at load time.

@@ -458,6 +458,24 @@ pub struct Environment {
     /// Overrides of the `vault` section (`keyring`, `recipients`, `token_period`), e.g. a
     /// developer's own key.
     pub vault: Option<S<VaultSection>>,
+    /// Where the agent sends the alerts of its checks, and when.
+    pub alerts: Option<S<Alerts>>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct Alerts {
+    /// A URL the agent POSTs each alert to, as it fires and as it resolves.
+    pub webhook: Option<S<String>>,
+    /// The webhook's body: `json` (default), `slack` or `discord`.
+    pub format: Option<S<String>>,
+    /// An Alertmanager (its base URL): every firing alert each round, on `/api/v2/alerts`.
+    pub alertmanager: Option<S<String>>,
+    /// Consecutive failing rounds before an alert fires (default 3).
+    pub fail_after: Option<S<u64>>,
+    /// Consecutive good rounds before it resolves (default 2).
+    pub resolve_after: Option<S<u64>>,
+    /// How often the agent checks (default 30s).
+    pub interval: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Clone)]

@@ -34,6 +34,7 @@ pub(super) struct Effective<'a> {
     pub(super) overrides: BTreeMap<String, Vec<&'a raw::ServiceOverride>>,
     pub(super) external: BTreeMap<String, Vec<&'a raw::ExternalOverride>>,
     pub(super) vault: Option<&'a S<raw::VaultSection>>,
+    pub(super) alerts: Option<&'a S<raw::Alerts>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -165,7 +166,8 @@ impl<'a> Resolver<'a> {
                 publish_mode,
                 secrets_from,
                 http_port,
-                https_port
+                https_port,
+                alerts
             );
             if e.description.is_some() {
                 eff.description = e.description.as_ref();
@@ -259,6 +261,7 @@ impl<'a> Resolver<'a> {
         };
         let server_ip = ip(self, eff.server_ip);
         let tailscale_ip = ip(self, eff.tailscale_ip);
+        let alerts = self.alerts(eff.alerts);
         let tls = match eff.tls {
             None => model::Tls::None,
             Some(t) => {
@@ -410,12 +413,13 @@ impl<'a> Resolver<'a> {
                 .get(crate::names::TOOL_IMAGE)
                 .map(|(_, v)| v.value.clone())
                 .unwrap_or_else(|| crate::names::TOOL_IMAGE.to_string()),
+            alerts,
         })
     }
 
     /// One of a closed set of words; the first choice is the default. An unknown word is
     /// reported and the default used, so checking goes on.
-    fn choose<T: Copy>(
+    pub(super) fn choose<T: Copy>(
         &mut self,
         value: Option<&S<String>>,
         choices: &[(&str, T)],

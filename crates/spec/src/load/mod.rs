@@ -15,6 +15,7 @@
 //! small top-level sections (middlewares, externals) are resolved here too; `secret.rs` the top-level `secrets`.
 
 mod access;
+mod alerts;
 mod config;
 mod environment;
 mod limits;

@@ -1,0 +1,82 @@
+//! An environment's `alerts`: a webhook (and its body's format) and/or an Alertmanager, how
+//! many rounds fire and resolve an alert, how often the agent checks; inherited through
+//! `extends`. Each rule's code, message and file:line:column.
+
+mod common;
+
+use common::*;
+use sprocket_spec::model::AlertFormat;
+
+/// BASE with `alerts: <alerts>` in `local` (and so in `offline`, which extends it).
+fn spec(alerts: &str) -> String {
+    replace(
+        "    tls: { mode: self-signed }\n  offline:",
+        &format!("    tls: {{ mode: self-signed }}\n    alerts: {alerts}\n  offline:"),
+    )
+}
+
+#[test]
+fn alerts_with_their_defaults_inherited_by_an_extending_environment() {
+    let text = spec("{ webhook: \"https://hooks.example.org/T0/B0\", format: slack }");
+    let a = platform(&text, "offline").environment.alerts.unwrap();
+    assert_eq!(
+        a.webhook.as_deref(),
+        Some("https://hooks.example.org/T0/B0")
+    );
+    assert_eq!(a.format, AlertFormat::Slack);
+    assert_eq!((a.fail_after, a.resolve_after, a.interval_s), (3, 2, 30));
+    assert_eq!(a.alertmanager, None);
+    let text = spec("{ alertmanager: \"http://alertmanager:9093\", fail_after: 1, resolve_after: 5, interval: 2m }");
+    let a = local_platform(&text).environment.alerts.unwrap();
+    assert_eq!((a.fail_after, a.resolve_after, a.interval_s), (1, 5, 120));
+    assert!(local_platform(BASE).environment.alerts.is_none());
+}
+
+#[test]
+fn bad_alerts_are_refused_where_they_are_written() {
+    let text = spec("{ format: discord }");
+    expect(
+        &text,
+        "alerts-without-destination",
+        "`alerts` names neither a `webhook` nor an `alertmanager`",
+        at(&text, "{ format: discord }", 0),
+    );
+    let text = spec("{ webhook: \"hooks.example.org/x\" }");
+    expect(
+        &text,
+        "invalid-alerts",
+        "alerts.webhook `hooks.example.org/x` is not an http(s) URL",
+        at(&text, "\"hooks.example.org/x\"", 0),
+    );
+    let text = spec("{ alertmanager: \"http://am:9093\", fail_after: 0 }");
+    expect(
+        &text,
+        "invalid-alerts",
+        "alerts.fail_after 0 is not 1 to 100 rounds",
+        {
+            let (line, column) = at(&text, "fail_after: 0", 0);
+            (line, column + "fail_after: ".len() as u32)
+        },
+    );
+    let text = spec("{ alertmanager: \"http://am:9093\", interval: 2h }");
+    expect(
+        &text,
+        "invalid-alerts",
+        "alerts.interval `2h` is not 1s to 1h",
+        at(&text, "2h", 0),
+    );
+    let text = spec("{ alertmanager: \"http://am:9093\", format: slack }");
+    expect(
+        &text,
+        "invalid-alerts",
+        "alerts.format is the webhook's body, but there is no `webhook`",
+        at(&text, "slack", 0),
+    );
+    let text = spec("{ webhook: \"http://x:1/\", format: teams }");
+    let d = diagnostics(&text);
+    assert!(
+        d.iter()
+            .any(|d| d.code == "invalid-alerts" && d.message.contains("teams")),
+        "{d:#?}"
+    );
+}
