@@ -4,8 +4,9 @@
 //! no network with). Nothing here is written by users.
 
 use serde::{Deserialize, Serialize};
+pub use sprocket_desired::checks::{RouteProbe, ServiceCheck};
 use sprocket_desired::DesiredState;
-use sprocket_spec::model::{self, DatastoreKind, Mode, Platform, Role};
+use sprocket_spec::model::{self, DatastoreKind, Platform, Role};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A host no route names: the edge router must answer it with its own 404.
@@ -20,29 +21,6 @@ pub struct CheckPlan {
     pub reach: Vec<ReachProbe>,
     /// Service → the swarm services it uses: whose failure explains whose.
     pub uses: BTreeMap<String, Vec<String>>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ServiceCheck {
-    /// The swarm's name (`<namespace>_<service>`).
-    pub name: String,
-    /// The spec's.
-    pub service: String,
-    pub layer: String,
-    pub desired: usize,
-    /// Error lines a day it may write before `check` warns.
-    pub errors_per_day: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RouteProbe {
-    pub service: String,
-    pub router: String,
-    pub host: String,
-    /// The route's path prefix, or `/`.
-    pub path: String,
-    /// Over HTTPS (the environment's TLS routers), else HTTP.
-    pub tls: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,7 +103,7 @@ fn external_target(e: &model::External) -> Option<(String, Option<u16>)> {
 }
 
 pub fn plan(p: &Platform, d: &DesiredState) -> CheckPlan {
-    let env = &p.environment;
+    let w = sprocket_desired::checks::watch(p);
     let specs: BTreeMap<&str, &sprocket_desired::state::ServiceSpec> =
         d.services().map(|s| (s.short_name.as_str(), s)).collect();
     let nets = |name: &str| -> BTreeSet<&str> {
@@ -134,50 +112,12 @@ pub fn plan(p: &Platform, d: &DesiredState) -> CheckPlan {
             .map(|s| s.networks.iter().map(|n| n.network.as_str()).collect())
             .unwrap_or_default()
     };
-    let mut services = Vec::new();
-    let mut routes = Vec::new();
     let mut reach = Vec::new();
-    let mut uses = BTreeMap::new();
     for s in p.services().filter(|s| specs.contains_key(s.name.as_str())) {
         let spec = specs[s.name.as_str()];
-        services.push(ServiceCheck {
-            name: spec.name.clone(),
-            service: s.name.clone(),
-            layer: s.layer.clone(),
-            desired: match s.mode {
-                Mode::Replicated(n) => n as usize,
-                Mode::Global => 1,
-            },
-            errors_per_day: s.errors_per_day,
-        });
-        for r in s.routes.iter().filter(|r| r.internal.is_none()) {
-            for h in &r.hosts {
-                routes.push(RouteProbe {
-                    service: s.name.clone(),
-                    router: r.router.clone(),
-                    host: h.clone(),
-                    path: r.path.clone().unwrap_or_else(|| "/".into()),
-                    tls: env.tls.acme() && !sprocket_spec::values::is_local_host(h),
-                });
-            }
-        }
-        // What it uses, and what it is derived to use: the edge router reads the Docker API
-        // through the proxy.
-        let proxy = p
-            .docker_api_proxy()
-            .filter(|_| s.role == Some(Role::Edge))
-            .map(|x| &x.name);
-        let used: Vec<String> = s
-            .uses
-            .iter()
-            .chain(proxy)
-            .filter(|u| specs.contains_key(u.as_str()))
-            .cloned()
-            .collect();
-        uses.insert(s.name.clone(), used.clone());
         let mine = nets(&s.name);
         let mut targets = Vec::new();
-        for u in &used {
+        for u in &w.uses[&s.name] {
             let t = p.service(u).expect("a used service is in the spec");
             targets.push(Target {
                 name: u.clone(),
@@ -222,9 +162,9 @@ pub fn plan(p: &Platform, d: &DesiredState) -> CheckPlan {
     }
     CheckPlan {
         namespace: d.namespace.clone(),
-        services,
-        routes,
+        services: w.services,
+        routes: w.routes,
         reach,
-        uses,
+        uses: w.uses,
     }
 }

@@ -16,6 +16,9 @@ pub mod agent_env {
     pub const TOKEN_PERIOD: &str = "SPROCKET_TOKEN_PERIOD";
     pub const UNSEAL_FILE: &str = "SPROCKET_UNSEAL_FILE";
     pub const TOKEN_DIR: &str = "SPROCKET_TOKEN_DIR";
+    /// What it watches and where it sends alerts (`checks::Monitor`, JSON), where the
+    /// environment has `alerts`.
+    pub const MONITOR: &str = "SPROCKET_AGENT_MONITOR";
 }
 
 /// Logical names of the service-token secrets start with this (`vault-token-<service>`).

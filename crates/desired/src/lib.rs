@@ -11,6 +11,7 @@
 //! - [`socket_proxy`]: the Docker API proxy's read-only rules, derived from its role;
 //! - [`contract`]: names the agent, `up` and the desired state must agree on.
 
+pub mod checks;
 pub mod compose;
 pub mod contract;
 pub mod graph;

@@ -558,6 +558,12 @@ fn service(
                 format!("tcp://{}:{DOCKER_API_PORT}", proxy.name),
             );
         }
+        if let Some(m) = crate::checks::monitor(p) {
+            env_vars.insert(
+                agent_env::MONITOR.into(),
+                serde_json::to_string(&m).expect("serialisable"),
+            );
+        }
         secret_mounts.push(FileRef {
             name: UNSEAL_SECRET.into(),
             target: format!("{SECRETS_DIR}/{UNSEAL_SECRET}"),
@@ -793,7 +799,7 @@ pub(crate) fn routed_backend(edge: &model::Service, s: &model::Service) -> bool 
 }
 
 /// Vault's API port: its route's, or the default.
-fn vault_port(v: &model::Service) -> u16 {
+pub(crate) fn vault_port(v: &model::Service) -> u16 {
     v.routes
         .iter()
         .find_map(|r| r.port)

@@ -110,7 +110,7 @@ impl Environment {
 }
 
 /// Where the agent sends alerts (`environments.<env>.alerts`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Alerts {
     pub webhook: Option<String>,
     pub format: AlertFormat,

@@ -265,14 +265,15 @@ impl<'a> Resolver<'a> {
             return;
         }
         let name = cx.name();
+        // With `alerts`, it watches the routes through the edge router too.
+        let watches = cx.eff.alerts.is_some();
         let mut derived: Vec<&str> = cx
             .services
             .iter()
-            .filter(|(_, r)| {
-                matches!(
-                    r.svc.role.as_ref().map(|x| x.value),
-                    Some(Role::Vault) | Some(Role::DockerApiProxy)
-                )
+            .filter(|(_, r)| match r.svc.role.as_ref().map(|x| x.value) {
+                Some(Role::Vault) | Some(Role::DockerApiProxy) => true,
+                Some(Role::Edge) => watches,
+                _ => false,
             })
             .map(|(name, _)| *name)
             .filter(|name| !uses.iter().any(|u| u == name))

@@ -1,0 +1,118 @@
+//! What is watched, derived from the spec alone (no network of the desired state needed): every
+//! service with its replicas and error budget, every route × host, who uses whom. `check` adds
+//! its reach probes to it (`sprocket_check::plan`); the unseal agent gets it, with the
+//! environment's `alerts`, as the document it watches the platform by
+//! ([`agent_env::MONITOR`](crate::contract::agent_env::MONITOR)).
+
+use crate::state::service_name;
+use serde::{Deserialize, Serialize};
+use sprocket_spec::model::{Mode, Platform, Role};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceCheck {
+    /// The swarm's name (`<namespace>_<service>`).
+    pub name: String,
+    /// The spec's.
+    pub service: String,
+    pub layer: String,
+    pub desired: usize,
+    /// Error lines a day it may write before `check` warns.
+    pub errors_per_day: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteProbe {
+    pub service: String,
+    pub router: String,
+    pub host: String,
+    /// The route's path prefix, or `/`.
+    pub path: String,
+    /// Over HTTPS (the environment's ACME routers), else HTTP.
+    pub tls: bool,
+}
+
+/// What is watched of a platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watch {
+    pub namespace: String,
+    pub environment: String,
+    pub services: Vec<ServiceCheck>,
+    pub routes: Vec<RouteProbe>,
+    /// Service → the swarm services it uses (the edge router: the Docker API proxy too).
+    pub uses: BTreeMap<String, Vec<String>>,
+}
+
+/// What the unseal agent watches and where it sends alerts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Monitor {
+    pub watch: Watch,
+    pub alerts: sprocket_spec::model::Alerts,
+    /// The edge router's name on the agent's networks (it reaches routes through it, ports 80
+    /// and 443 inside the swarm).
+    pub edge: Option<String>,
+    /// The Vault service's name and port, whose seal is watched.
+    pub vault: Option<(String, u16)>,
+}
+
+pub fn watch(p: &Platform) -> Watch {
+    let env = &p.environment;
+    let ns = env.namespace.as_str();
+    let mut services = Vec::new();
+    let mut routes = Vec::new();
+    let mut uses = BTreeMap::new();
+    let proxy = p.docker_api_proxy().map(|x| x.name.clone());
+    for s in p.services() {
+        services.push(ServiceCheck {
+            name: service_name(ns, &s.name),
+            service: s.name.clone(),
+            layer: s.layer.clone(),
+            desired: match s.mode {
+                Mode::Replicated(n) => n as usize,
+                Mode::Global => 1,
+            },
+            errors_per_day: s.errors_per_day,
+        });
+        for r in s.routes.iter().filter(|r| r.internal.is_none()) {
+            for h in &r.hosts {
+                routes.push(RouteProbe {
+                    service: s.name.clone(),
+                    router: r.router.clone(),
+                    host: h.clone(),
+                    path: r.path.clone().unwrap_or_else(|| "/".into()),
+                    tls: env.tls.acme() && !sprocket_spec::values::is_local_host(h),
+                });
+            }
+        }
+        let derived = proxy.clone().filter(|_| s.role == Some(Role::Edge));
+        let used: Vec<String> = s
+            .uses
+            .iter()
+            .cloned()
+            .chain(derived)
+            .filter(|u| p.service(u).is_some())
+            .collect();
+        uses.insert(s.name.clone(), used);
+    }
+    Watch {
+        namespace: ns.to_string(),
+        environment: env.name.clone(),
+        services,
+        routes,
+        uses,
+    }
+}
+
+/// The agent's document, where the environment has `alerts`.
+pub fn monitor(p: &Platform) -> Option<Monitor> {
+    let alerts = p.environment.alerts.clone()?;
+    Some(Monitor {
+        watch: watch(p),
+        alerts,
+        edge: p.edge().map(|e| e.name.clone()),
+        vault: p
+            .services()
+            .find(|s| s.role == Some(Role::Vault))
+            .map(|v| (v.name.clone(), crate::state::vault_port(v))),
+    })
+}
