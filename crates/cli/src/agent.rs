@@ -73,6 +73,10 @@ pub struct Args {
     /// Health probe: exit 0 when the agent on --listen is healthy (the container's health check).
     #[arg(long)]
     pub probe: bool,
+    /// What to watch and where to send alerts (JSON, derived by `up` from the environment's
+    /// `alerts`).
+    #[arg(long, env = agent_env::MONITOR, hide = true)]
+    pub monitor: Option<String>,
 }
 
 /// What the unseal secret holds.
@@ -103,6 +107,7 @@ struct Metrics {
     sweeps: Counter,
     renewals: Counter,
     renewal_failures: Counter,
+    watch: crate::monitor::WatchMetrics,
 }
 
 impl Metrics {
@@ -144,7 +149,9 @@ impl Metrics {
             "Service Vault token renewals that failed",
             renewal_failures.clone(),
         );
+        let watch = crate::monitor::WatchMetrics::register(&mut registry);
         Metrics {
+            watch,
             registry,
             time_to_unseal,
             unseals,
@@ -224,8 +231,20 @@ pub async fn run(a: Args) -> i32 {
         term.recv().await;
         println!("agent: stopping (SIGTERM)");
     };
+    let monitor = match a.monitor.as_deref().map(serde_json::from_str) {
+        None => None,
+        Some(Ok(m)) => Some(m),
+        Some(Err(e)) => {
+            eprintln!(
+                "agent: {} is not a monitor document: {e}",
+                agent_env::MONITOR
+            );
+            return crate::exit::INVALID;
+        }
+    };
     let service = a.vault_service.clone();
     let agent = Agent {
+        monitor,
         tasks,
         port: a.vault_port,
         material,
@@ -256,6 +275,8 @@ pub struct Agent {
     pub renew: Option<Renew>,
     /// (Docker API, Vault's service name): follow Vault's container starts.
     pub events: Option<(String, String)>,
+    /// What to watch and where to send alerts (`crate::monitor`).
+    pub monitor: Option<sprocket_desired::checks::Monitor>,
 }
 
 /// Renewing the services' tokens.
@@ -320,6 +341,14 @@ pub async fn serve(
             r.dir,
             r.period,
             state.clone(),
+        )));
+    }
+    if let Some(m) = agent.monitor {
+        let api = agent.events.as_ref().map(|(api, _)| api.clone());
+        background.push(tokio::spawn(crate::monitor::watch(
+            m,
+            api,
+            state.metrics.watch.clone(),
         )));
     }
     if let Some((api, service)) = agent.events {
@@ -658,6 +687,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let agent_addr = listener.local_addr().unwrap();
         let agent = Agent {
+            monitor: None,
             tasks: "127.0.0.1".into(),
             port,
             material: UnsealMaterial {

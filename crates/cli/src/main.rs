@@ -11,6 +11,7 @@ mod commands;
 mod error;
 mod exit;
 mod lock;
+mod monitor;
 mod output;
 mod preflight;
 mod secret_source;

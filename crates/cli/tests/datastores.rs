@@ -23,7 +23,9 @@
 //!   and reads `sprocket-main`, is refused writing the bucket it only reads and one it does not
 //!   use; `--prune` after its access is dropped removes the user, never a bucket;
 //! - `check` finds every route × host and every `uses` edge well and everything else isolated;
-//!   with Redis scaled to 0 it exits critical with Redis as the one root of the demo's failures;
+//!   with Redis scaled to 0 it exits critical with Redis as the one root of the demo's failures,
+//!   and the agent (the environment's `alerts`) sends exactly one alert, for Redis, naming the
+//!   demo, to a webhook, and one resolution when Redis is back; its metrics show each check;
 //! - the password never appears in any output, `docker service inspect` or task log.
 
 mod common;
@@ -34,6 +36,44 @@ use serde_json::Value;
 const NS: &str = "sprocket-ds";
 const ENV: &str = "e2e-ds";
 const HTTP_PORT: u16 = 18380;
+/// The test's webhook receiver, on every address of this machine (the agent's task reaches it
+/// as host.docker.internal).
+const HOOK_PORT: u16 = 18390;
+
+/// A webhook receiver: every POST body it got, in order.
+fn receiver() -> std::sync::Arc<std::sync::Mutex<Vec<Value>>> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener =
+        std::net::TcpListener::bind(("0.0.0.0", HOOK_PORT)).expect("the hook port is free");
+    let keep = got.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut r = BufReader::new(conn);
+            let mut len = 0;
+            let mut line = String::new();
+            while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0; len];
+            if r.read_exact(&mut body).is_ok() {
+                if let Ok(v) = serde_json::from_slice(&body) {
+                    keep.lock().unwrap().push(v);
+                }
+            }
+            let _ = r
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    got
+}
 
 fn demo(path: &str) -> Value {
     for _ in 0..40 {
@@ -161,10 +201,11 @@ fn sha256(v: &str) -> String {
 #[test]
 fn every_consumer_gets_its_own_login_made_by_up() {
     common::require_swarm();
+    let hooks = receiver();
     let s = Scratch::new(
         "ds",
         ENV,
-        &format!("\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: 18743\n    secrets_from: dotenv:secrets.env\n    disable: {{ n8n: \"not under test\" }}\n"),
+        &format!("\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: 18743\n    secrets_from: dotenv:secrets.env\n    disable: {{ n8n: \"not under test\" }}\n    alerts: {{ webhook: \"http://host.docker.internal:{HOOK_PORT}/hook\", fail_after: 2, resolve_after: 2, interval: 1s }}\n"),
     );
     let _ = s.ctl(&["-q", "down", "--volumes"]);
     // The PostgreSQL server outlives deploys (it is outside the swarm): what an earlier run
@@ -435,6 +476,8 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         .any(|f| f["subject"] == "demo" && f["target"] == "socket-proxy"));
     let (_, left) = docker_status(&["service", "ls", "--format", "{{.Name}}"]);
     assert!(!left.contains("_check-"), "probe tasks are removed: {left}");
+    // The agent watches too: from here, what its webhook gets.
+    hooks.lock().unwrap().clear();
     let (ok, out) = docker_status(&["service", "scale", "-d", &format!("{NS}_redis=0")]);
     assert!(ok, "{out}");
     let mut down = Value::Null;
@@ -456,6 +499,28 @@ fn every_consumer_gets_its_own_login_made_by_up() {
             assert_eq!(f["explained_by"], "redis", "{f}");
         }
     }
+    // Exactly one alert, for Redis, naming the demo it affects; none for the demo.
+    let firing = |hooks: &[Value]| -> Vec<Value> {
+        hooks
+            .iter()
+            .filter(|h| h["status"] == "firing")
+            .cloned()
+            .collect()
+    };
+    for _ in 0..60 {
+        if !firing(&hooks.lock().unwrap()).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let fired = firing(&hooks.lock().unwrap());
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0]["key"], "service:redis", "{fired:?}");
+    assert_eq!(fired[0]["root"], "redis");
+    assert_eq!(fired[0]["affects"], serde_json::json!(["demo"]));
+    assert_eq!(fired[0]["severity"], "critical");
+    assert_eq!(fired[0]["namespace"], NS);
     let (ok, out) = docker_status(&["service", "scale", "-d", &format!("{NS}_redis=1")]);
     assert!(ok, "{out}");
     let mut check = Value::Null;
@@ -467,6 +532,43 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     assert_eq!(check["ok"], true, "after Redis came back: {check}");
+    let resolved = || -> Vec<Value> {
+        hooks
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|h| h["status"] == "resolved")
+            .cloned()
+            .collect()
+    };
+    for _ in 0..60 {
+        if !resolved().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let r = resolved();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0]["key"], "service:redis");
+    assert_eq!(
+        firing(&hooks.lock().unwrap()).len(),
+        1,
+        "no other alert fired"
+    );
+    // The agent's metrics: one gauge per check of its last round.
+    let agent = common::container_of(NS, "vault-agent");
+    let (ok, metrics) = docker_status(&["exec", &agent, "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9090 && printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"]);
+    assert!(ok, "{metrics}");
+    assert!(
+        metrics.contains(
+            "sprocket_agent_check_status{kind=\"replicas\",subject=\"redis\",target=\"\"} 0"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sprocket_agent_alerts_firing 0"),
+        "{metrics}"
+    );
 
     // 2b. a database declared for the demo: `plan` shows its provisioning, `up` creates it and
     //     updates the demo alone (nothing else restarts, no other datastore's task runs).

@@ -677,7 +677,8 @@ fn service(
         hostname: s.hostname.clone(),
         hosts: host_gateway_if(
             uses_docker_host(p, &s.uses_external)
-                || s.role == Some(Role::Edge) && acme_ca_on_docker_host(p),
+                || s.role == Some(Role::Edge) && acme_ca_on_docker_host(p)
+                || s.role == Some(Role::UnsealAgent) && alerts_on_docker_host(p),
         ),
         user: s.user.clone(),
         workdir: s.workdir.clone(),
@@ -768,6 +769,16 @@ fn acme_ca_on_docker_host(p: &Platform) -> bool {
         return false;
     };
     sprocket_spec::values::url_host(url) == Some(model::External::HOST_GATEWAY_NAME)
+}
+
+/// Whether an alert destination is on the Docker host: the agent then needs the host entry.
+fn alerts_on_docker_host(p: &Platform) -> bool {
+    p.environment.alerts.as_ref().is_some_and(|a| {
+        [&a.webhook, &a.alertmanager]
+            .into_iter()
+            .flatten()
+            .any(|u| sprocket_spec::values::url_host(u) == Some(model::External::HOST_GATEWAY_NAME))
+    })
 }
 
 fn docker_socket_target(s: &model::Service) -> String {

@@ -9,7 +9,7 @@
 mod errors;
 mod node;
 mod reach;
-mod routes;
+pub(crate) mod routes;
 
 use crate::commands::{live, Ctx};
 use crate::error::CliError;
@@ -166,9 +166,10 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     ));
     // What measures time or load goes first, alone: the probe tasks' start would load the
     // machine and slow the routes' answers. Then the heavy reads and the probe tasks, at once.
+    let edge = routes::Edge::local(&p.environment);
     let (node, routes, vault, certs) = tokio::join!(
         timed(node::check(&live.engine)),
-        timed(routes::check(&p.environment, &plan.routes)),
+        timed(routes::check(&edge, &plan.routes)),
         timed(vault(
             p,
             a.vault.vault_addr.as_deref(),

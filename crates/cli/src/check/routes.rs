@@ -8,14 +8,34 @@ use sprocket_check::plan::{RouteProbe, UNKNOWN_HOST};
 use sprocket_check::{Finding, Kind};
 use sprocket_spec::model::Environment;
 use std::net::SocketAddr;
+
+/// Where the edge router is reached: this machine's published ports (`check`), or its task's
+/// ports inside the swarm (the agent).
+pub struct Edge {
+    /// `host:port` of its HTTP entry point.
+    pub http: String,
+    pub https: SocketAddr,
+    /// The environment's names go over HTTPS (ACME): the unknown host too.
+    pub acme: bool,
+}
+
+impl Edge {
+    pub fn local(env: &Environment) -> Edge {
+        Edge {
+            http: format!("127.0.0.1:{}", env.http_port),
+            https: ([127, 0, 0, 1], env.https_port).into(),
+            acme: env.tls.acme(),
+        }
+    }
+}
 use std::time::{Duration, Instant};
 
 /// What Traefik answers when no router takes a request.
 const EDGE_404: &str = "404 page not found";
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-fn client(env: &Environment, routes: &[RouteProbe]) -> reqwest::Client {
-    let https: SocketAddr = ([127, 0, 0, 1], env.https_port).into();
+fn client(edge: &Edge, routes: &[RouteProbe]) -> reqwest::Client {
+    let https = edge.https;
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .tls_danger_accept_invalid_certs(true)
@@ -29,18 +49,12 @@ fn client(env: &Environment, routes: &[RouteProbe]) -> reqwest::Client {
         .expect("a client without custom TLS roots builds")
 }
 
-async fn get(
-    c: &reqwest::Client,
-    env: &Environment,
-    host: &str,
-    path: &str,
-    tls: bool,
-) -> (Answer, u64) {
+async fn get(c: &reqwest::Client, edge: &Edge, host: &str, path: &str, tls: bool) -> (Answer, u64) {
     let start = Instant::now();
     let req = if tls {
         c.get(format!("https://{host}{path}"))
     } else {
-        c.get(format!("http://127.0.0.1:{}{path}", env.http_port))
+        c.get(format!("http://{}{path}", edge.http))
             .header(reqwest::header::HOST, host)
     };
     let answer = match req.send().await {
@@ -69,12 +83,12 @@ fn error_text(e: &reqwest::Error) -> String {
 }
 
 /// One finding per route × host (in `routes`' order), then the unknown host's.
-pub async fn check(env: &Environment, routes: &[RouteProbe]) -> Vec<Finding> {
-    let c = client(env, routes);
+pub async fn check(edge: &Edge, routes: &[RouteProbe]) -> Vec<Finding> {
+    let c = client(edge, routes);
     let probes = routes.iter().map(|r| {
         let c = c.clone();
         async move {
-            let (answer, ms) = get(&c, env, &r.host, &r.path, r.tls).await;
+            let (answer, ms) = get(&c, edge, &r.host, &r.path, r.tls).await;
             let (sev, detail) = judge::route(&answer, ms);
             let shown = format!("{}{}", r.host, if r.path == "/" { "" } else { &r.path });
             Finding::new(Kind::Route, &r.service, sev, detail)
@@ -83,7 +97,7 @@ pub async fn check(env: &Environment, routes: &[RouteProbe]) -> Vec<Finding> {
         }
     });
     let mut out = futures_util::future::join_all(probes).await;
-    let (answer, ms) = get(&c, env, UNKNOWN_HOST, "/", env.tls.acme()).await;
+    let (answer, ms) = get(&c, edge, UNKNOWN_HOST, "/", edge.acme).await;
     let (sev, detail) = judge::unknown_host(&answer);
     out.push(Finding::new(Kind::UnknownHost, UNKNOWN_HOST, sev, detail).ms(ms));
     out

@@ -1,0 +1,375 @@
+//! The agent's watch: every `alerts.interval` it checks what `check` checks from inside the
+//! swarm — every service's running tasks (the Docker API, through the read-only socket proxy),
+//! every route × host through the edge router's own ports, Vault's seal — judges the round like
+//! `check` (roots and what they affect), and turns successive rounds into alerts
+//! (`sprocket_check::alerts`): fired after `fail_after` failing rounds, resolved after
+//! `resolve_after` good ones, one per root. Alerts go to the webhook (JSON, Slack or Discord
+//! bodies) as they fire and resolve, and to Alertmanager every round while they fire. Each
+//! round's findings are metrics on the agent's `/metrics`.
+//!
+//! What needs more than read access is `check`'s alone: its reach probes create tasks, which
+//! the read-only proxy does not allow.
+
+use crate::check::routes::{self, Edge};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde_json::Value;
+use sprocket_check::alerts::{Event, Policy, Tracker};
+use sprocket_check::notify::{self, Origin};
+use sprocket_check::{judge, Finding, Kind, Report, Severity};
+use sprocket_desired::checks::Monitor;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CheckLabels {
+    pub kind: String,
+    pub subject: String,
+    pub target: String,
+}
+
+/// The watch's metrics, registered in the agent's registry.
+#[derive(Clone)]
+pub struct WatchMetrics {
+    /// 0 ok, 1 info, 2 warning, 3 critical, per finding of the last round.
+    pub status: Family<CheckLabels, Gauge>,
+    pub rounds: Counter,
+    pub firing: Gauge,
+    pub notifications_failed: Counter,
+}
+
+impl WatchMetrics {
+    pub fn register(r: &mut Registry) -> WatchMetrics {
+        let m = WatchMetrics {
+            status: Family::default(),
+            rounds: Counter::default(),
+            firing: Gauge::default(),
+            notifications_failed: Counter::default(),
+        };
+        r.register(
+            "check_status",
+            "Each check of the last round: 0 ok, 1 info, 2 warning, 3 critical",
+            m.status.clone(),
+        );
+        r.register("check_rounds", "Rounds of checks", m.rounds.clone());
+        r.register("alerts_firing", "Alerts firing now", m.firing.clone());
+        r.register(
+            "alert_notifications_failed",
+            "Webhook or Alertmanager posts that failed",
+            m.notifications_failed.clone(),
+        );
+        m
+    }
+}
+
+fn level(s: Severity) -> i64 {
+    match s {
+        Severity::Ok => 0,
+        Severity::Info => 1,
+        Severity::Warning => 2,
+        Severity::Critical => 3,
+    }
+}
+
+/// `tcp://host:port` (the agent's Docker API setting) as an HTTP base URL.
+fn http_base(api: &str) -> String {
+    format!(
+        "http://{}",
+        api.trim_start_matches("tcp://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+    )
+}
+
+/// Running tasks against those wanted, per service, from the Docker API.
+async fn replicas(m: &Monitor, api: &str, http: &reqwest::Client) -> Vec<Finding> {
+    let base = http_base(api);
+    let get = |path: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(path).send().await.map_err(|e| e.to_string())?;
+            if !r.status().is_success() {
+                return Err(format!("the Docker API answered {}", r.status()));
+            }
+            r.json::<Value>().await.map_err(|e| e.to_string())
+        }
+    };
+    let filter = |f: &str| {
+        f.replace('"', "%22")
+            .replace('{', "%7B")
+            .replace('}', "%7D")
+            .replace('[', "%5B")
+            .replace(']', "%5D")
+            .replace('=', "%3D")
+            .replace(':', "%3A")
+    };
+    let services = get(format!(
+        "{base}/services?filters={}",
+        filter(&format!(
+            "{{\"label\":[\"io.sprocket.namespace={}\"]}}",
+            m.watch.namespace
+        ))
+    ))
+    .await;
+    let tasks = get(format!(
+        "{base}/tasks?filters={}",
+        filter("{\"desired-state\":[\"running\"]}")
+    ))
+    .await;
+    let (services, tasks) = match (services, tasks) {
+        (Ok(s), Ok(t)) => (s, t),
+        (Err(e), _) | (_, Err(e)) => {
+            return m
+                .watch
+                .services
+                .iter()
+                .map(|s| {
+                    Finding::new(
+                        Kind::Replicas,
+                        &s.service,
+                        Severity::Critical,
+                        format!("the Docker API at {api} does not answer: {e}"),
+                    )
+                })
+                .collect()
+        }
+    };
+    let ids: HashMap<&str, &str> = services
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| Some((s["Spec"]["Name"].as_str()?, s["ID"].as_str()?)))
+        .collect();
+    let mut running: HashMap<&str, usize> = HashMap::new();
+    for t in tasks.as_array().into_iter().flatten() {
+        if t["Status"]["State"] == "running" {
+            if let Some(id) = t["ServiceID"].as_str() {
+                *running.entry(id).or_default() += 1;
+            }
+        }
+    }
+    m.watch
+        .services
+        .iter()
+        .map(|s| match ids.get(s.name.as_str()) {
+            // Not deployed yet (the agent runs from the first layer on, during the first
+            // `up`): reported, not alerted; one deployed with no task running is.
+            None => Finding::new(
+                Kind::Replicas,
+                &s.service,
+                Severity::Info,
+                format!("not deployed (0/{})", s.desired),
+            ),
+            Some(id) => {
+                let n = running.get(id).copied().unwrap_or(0);
+                Finding::new(
+                    Kind::Replicas,
+                    &s.service,
+                    judge::replicas(n, s.desired),
+                    format!("{n}/{} running", s.desired),
+                )
+            }
+        })
+        .collect()
+}
+
+async fn vault(m: &Monitor) -> Option<Finding> {
+    let (service, port) = m.vault.as_ref()?;
+    let c = sprocket_vault::VaultClient::new(&format!("http://{service}:{port}"));
+    let f = |sev, d: String| Some(Finding::new(Kind::Vault, service, sev, d));
+    match c.seal_status().await {
+        Err(e) => f(Severity::Critical, format!("does not answer: {e}")),
+        Ok(s) if !s.initialized => f(Severity::Critical, "not initialised".into()),
+        Ok(s) if s.sealed => f(Severity::Critical, "sealed".into()),
+        Ok(_) => f(Severity::Ok, "initialised and unsealed".into()),
+    }
+}
+
+/// One round: every check, judged together.
+pub async fn round(m: &Monitor, api: Option<&str>, http: &reqwest::Client) -> Report {
+    let start = Instant::now();
+    let edge = match &m.edge {
+        Some(e) => tokio::net::lookup_host((e.as_str(), 443))
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+            .map(|https| Edge {
+                http: format!("{e}:80"),
+                https,
+                acme: m.watch.routes.iter().any(|r| r.tls),
+            }),
+        None => None,
+    };
+    let routes = async {
+        match (&edge, &m.edge) {
+            (Some(edge), _) => routes::check(edge, &m.watch.routes).await,
+            (None, Some(e)) => vec![Finding::new(
+                Kind::Route,
+                e,
+                Severity::Critical,
+                format!("the edge router `{e}` does not resolve from the agent"),
+            )],
+            (None, None) => Vec::new(),
+        }
+    };
+    let replicas = async {
+        match api {
+            Some(api) => replicas(m, api, http).await,
+            None => Vec::new(),
+        }
+    };
+    let (mut findings, routes, vault) = tokio::join!(replicas, routes, vault(m));
+    findings.extend(vault);
+    findings.extend(routes);
+    Report::new(
+        &m.watch.namespace,
+        &m.watch.environment,
+        findings,
+        &m.watch.uses,
+        start.elapsed().as_secs_f64(),
+    )
+}
+
+async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<(), String> {
+    let r = http
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if r.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("answered {}", r.status()))
+    }
+}
+
+/// The URL with its path cut off: a webhook's path is often its credential (Slack, Discord).
+fn shown(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}/…", rest.split('/').next().unwrap_or("")),
+        None => "…".into(),
+    }
+}
+
+/// Runs rounds forever (the agent aborts it on shutdown).
+pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .expect("http client");
+    let policy = Policy {
+        fail_after: m.alerts.fail_after,
+        resolve_after: m.alerts.resolve_after,
+    };
+    let origin = Origin {
+        namespace: &m.watch.namespace,
+        environment: &m.watch.environment,
+    };
+    let mut tracker = Tracker::default();
+    let every = Duration::from_secs(m.alerts.interval_s.max(1));
+    println!(
+        "agent: watching {} service(s) and {} route × host every {}s; alerts to {}",
+        m.watch.services.len(),
+        m.watch.routes.len(),
+        every.as_secs(),
+        [
+            m.alerts.webhook.as_deref().map(shown),
+            m.alerts.alertmanager.as_deref().map(shown)
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" and ")
+    );
+    loop {
+        let started = Instant::now();
+        let report = round(&m, api.as_deref(), &http).await;
+        metrics.rounds.inc();
+        metrics.status.clear();
+        for f in &report.findings {
+            metrics
+                .status
+                .get_or_create(&CheckLabels {
+                    kind: f.kind.name().replace(' ', "-"),
+                    subject: f.subject.clone(),
+                    target: f.target.clone().unwrap_or_default(),
+                })
+                .set(level(f.severity));
+        }
+        let now = crate::clock::unix_now().as_secs();
+        let events = tracker.observe(&report, now, policy);
+        metrics.firing.set(tracker.firing().len() as i64);
+        for e in &events {
+            let (what, a) = match e {
+                Event::Firing(a) => ("firing", a),
+                Event::Resolved { alert, .. } => ("resolved", alert),
+            };
+            println!(
+                "agent: alert {what}: {} ({}){}",
+                a.key,
+                a.summary,
+                if a.affects.is_empty() {
+                    String::new()
+                } else {
+                    format!(", affects {}", a.affects.join(", "))
+                }
+            );
+            if let Some(url) = &m.alerts.webhook {
+                let body = notify::webhook(e, m.alerts.format, &origin);
+                if let Err(err) = post(&http, url, &body).await {
+                    metrics.notifications_failed.inc();
+                    eprintln!(
+                        "agent: the webhook at {} refused the alert: {err}",
+                        shown(url)
+                    );
+                }
+            }
+        }
+        if let Some(am) = &m.alerts.alertmanager {
+            let resolved: Vec<_> = events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Resolved { alert, at } => Some((alert.clone(), *at)),
+                    _ => None,
+                })
+                .collect();
+            let firing = tracker.firing();
+            if !firing.is_empty() || !resolved.is_empty() {
+                let body = notify::alertmanager(&firing, &resolved, &origin, |t| {
+                    crate::certs::rfc3339(t as i64)
+                });
+                let url = format!("{}/api/v2/alerts", am.trim_end_matches('/'));
+                if let Err(err) = post(&http, &url, &body).await {
+                    metrics.notifications_failed.inc();
+                    eprintln!(
+                        "agent: Alertmanager at {} refused the alerts: {err}",
+                        shown(am)
+                    );
+                }
+            }
+        }
+        tokio::time::sleep(every.saturating_sub(started.elapsed())).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_webhooks_path_is_never_shown() {
+        assert_eq!(
+            shown("https://hooks.slack.com/services/T0/B0/XXXX"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            http_base("tcp://socket-proxy:2375"),
+            "http://socket-proxy:2375"
+        );
+    }
+}
