@@ -21,6 +21,7 @@ use sprocket_check::alerts::{Event, Policy, Tracker};
 use sprocket_check::notify::{self, Origin};
 use sprocket_check::{judge, Finding, Kind, Report, Severity};
 use sprocket_desired::checks::Monitor;
+use sprocket_spec::model::Alerts;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -270,6 +271,22 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics) {
         namespace: &m.watch.namespace,
         environment: &m.watch.environment,
     };
+    // A webhook URL that is a credential comes as a file (`alerts.webhook_secret`): read once,
+    // never printed (only its host is).
+    let webhook = match (&m.alerts.webhook, &m.alerts.webhook_secret) {
+        (Some(u), _) => Some(u.clone()),
+        (None, Some(name)) => match std::fs::read_to_string(Alerts::WEBHOOK_FILE) {
+            Ok(v) => Some(v.trim().to_string()),
+            Err(e) => {
+                eprintln!(
+                    "agent: cannot read the webhook's URL (secret `{name}`) at {}: {e}; alerts go to Alertmanager only",
+                    Alerts::WEBHOOK_FILE
+                );
+                None
+            }
+        },
+        (None, None) => None,
+    };
     let mut tracker = Tracker::default();
     let every = Duration::from_secs(m.alerts.interval_s.max(1));
     println!(
@@ -278,7 +295,7 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics) {
         m.watch.routes.len(),
         every.as_secs(),
         [
-            m.alerts.webhook.as_deref().map(shown),
+            webhook.as_deref().map(shown),
             m.alerts.alertmanager.as_deref().map(shown)
         ]
         .into_iter()
@@ -319,7 +336,7 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics) {
                     format!(", affects {}", a.affects.join(", "))
                 }
             );
-            if let Some(url) = &m.alerts.webhook {
+            if let Some(url) = &webhook {
                 let body = notify::webhook(e, m.alerts.format, &origin);
                 if let Err(err) = post(&http, url, &body).await {
                     metrics.notifications_failed.inc();

@@ -113,11 +113,18 @@ impl Environment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Alerts {
     pub webhook: Option<String>,
+    /// The secret holding the webhook's URL, mounted into the agent at [`Alerts::WEBHOOK_FILE`].
+    pub webhook_secret: Option<String>,
     pub format: AlertFormat,
     pub alertmanager: Option<String>,
     pub fail_after: u32,
     pub resolve_after: u32,
     pub interval_s: u64,
+}
+
+impl Alerts {
+    /// Where the agent finds the webhook's URL when it comes from a secret.
+    pub const WEBHOOK_FILE: &'static str = "/run/secrets/alerts-webhook";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]

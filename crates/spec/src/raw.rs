@@ -466,6 +466,9 @@ pub struct Environment {
 pub struct Alerts {
     /// A URL the agent POSTs each alert to, as it fires and as it resolves.
     pub webhook: Option<S<String>>,
+    /// A secret whose value is the webhook's URL (Slack's and Discord's are credentials): the
+    /// agent gets it as a file, never in its environment.
+    pub webhook_secret: Option<S<String>>,
     /// The webhook's body: `json` (default), `slack` or `discord`.
     pub format: Option<S<String>>,
     /// An Alertmanager (its base URL): every firing alert each round, on `/api/v2/alerts`.

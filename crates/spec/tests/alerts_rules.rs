@@ -80,3 +80,53 @@ fn bad_alerts_are_refused_where_they_are_written() {
         "{d:#?}"
     );
 }
+
+#[test]
+fn a_webhook_that_is_a_credential_comes_from_a_secret_mounted_into_the_agent() {
+    let with_agent = |alerts: &str| {
+        format!(
+            "{}\nvault:\n  shares: 1\n  threshold: 1\n  recipients: [\"age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq\"]\n",
+            spec(alerts)
+                .replace(
+                    "      proxy: { role: docker-api-proxy",
+                    "      bao: { role: vault, image: \"openbao/openbao:2.7.2\", command: [bao, server] }\n      agent: { role: unseal-agent, image: \"example/sprocketctl:1\" }\n      proxy: { role: docker-api-proxy",
+                )
+                .replace(
+                    "  token: { source: generate }",
+                    "  token: { source: generate }\n  slack-hook: { source: doppler, key: SLACK_WEBHOOK }",
+                )
+        )
+    };
+    let text = with_agent("{ webhook_secret: slack-hook, format: slack }");
+    let p = local_platform(&text);
+    let a = p.environment.alerts.as_ref().unwrap();
+    assert_eq!(a.webhook_secret.as_deref(), Some("slack-hook"));
+    assert_eq!(a.webhook, None);
+    let agent = p.service("agent").unwrap();
+    let m = agent
+        .secrets
+        .iter()
+        .find(|m| m.name == "slack-hook")
+        .unwrap();
+    assert_eq!(m.target, "/run/secrets/alerts-webhook");
+    assert!(p
+        .service("web")
+        .unwrap()
+        .secrets
+        .iter()
+        .all(|m| m.name != "slack-hook"));
+    let text = with_agent("{ webhook_secret: slack-hok }");
+    expect(
+        &text,
+        "undeclared-secret",
+        "alerts.webhook_secret `slack-hok` is not declared",
+        at(&text, "slack-hok }", 0),
+    );
+    let text = with_agent("{ webhook: \"http://x:1/\", webhook_secret: slack-hook }");
+    expect(
+        &text,
+        "invalid-alerts",
+        "alerts has both `webhook` and `webhook_secret`",
+        at(&text, "slack-hook }", 0),
+    );
+}

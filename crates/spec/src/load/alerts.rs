@@ -48,18 +48,42 @@ impl Resolver<'_> {
         let r = &a.value;
         let webhook = self.alert_url(r.webhook.as_ref(), "webhook");
         let alertmanager = self.alert_url(r.alertmanager.as_ref(), "alertmanager");
-        if r.webhook.is_none() && r.alertmanager.is_none() {
+        let webhook_secret = r.webhook_secret.as_ref().map(|s| {
+            if r.webhook.is_some() {
+                self.err(
+                    "invalid-alerts",
+                    pos(s),
+                    "alerts has both `webhook` and `webhook_secret`",
+                )
+                .help = Some("keep one: `webhook_secret` when the URL is a credential (Slack, Discord), `webhook` when it is not".into());
+            }
+            if self.spec.secrets.get(&s.value).is_none() {
+                let known: Vec<String> = self.spec.secrets.iter().map(|(k, _)| k.value.clone()).collect();
+                self.err(
+                    "undeclared-secret",
+                    pos(s),
+                    format!("alerts.webhook_secret `{}` is not declared", s.value),
+                )
+                .help = Some(format!(
+                    "declare it under the top-level `secrets:` with its source (its value is the webhook's URL); {}",
+                    super::suggest::suggest(&s.value, &known, "secrets")
+                ));
+            }
+            s.value.clone()
+        });
+        let has_webhook = r.webhook.is_some() || r.webhook_secret.is_some();
+        if !has_webhook && r.alertmanager.is_none() {
             self.err(
                 "alerts-without-destination",
                 pos(a),
                 "`alerts` names neither a `webhook` nor an `alertmanager`",
             )
             .help = Some(
-                "add `webhook: https://…` (a JSON POST per alert; `format: slack | discord` for their webhooks) or `alertmanager: http://alertmanager:9093`"
+                "add `webhook: https://…` (a JSON POST per alert; `format: slack | discord` for their webhooks; `webhook_secret: NAME` when the URL is a credential) or `alertmanager: http://alertmanager:9093`"
                     .into(),
             );
         }
-        if let (Some(f), None) = (&r.format, &r.webhook) {
+        if let (Some(f), false) = (&r.format, has_webhook) {
             self.err(
                 "invalid-alerts",
                 pos(f),
@@ -102,6 +126,7 @@ impl Resolver<'_> {
         };
         Some(model::Alerts {
             webhook,
+            webhook_secret,
             format,
             alertmanager,
             fail_after,

@@ -93,6 +93,23 @@ impl<'a> Resolver<'a> {
         let volumes = self.volumes(cx);
         let configs = self.configs(cx);
         let mut secrets = self.secret_mounts(cx);
+        // The unseal agent's webhook URL, when it is a secret (`alerts.webhook_secret`).
+        if svc.role.as_ref().map(|r| r.value) == Some(Role::UnsealAgent) {
+            if let Some(name) = cx
+                .env
+                .and_then(|e| e.alerts.as_ref())
+                .and_then(|a| a.webhook_secret.clone())
+                .filter(|n| self.spec.secrets.get(n).is_some())
+            {
+                secrets.push(model::SecretMount {
+                    name,
+                    target: model::Alerts::WEBHOOK_FILE.into(),
+                    uid: 0,
+                    gid: 0,
+                    mode: 0o400,
+                });
+            }
+        }
         let datastore = self.datastore(cx);
         let access = self.access(cx, &uses, &uses_external);
         secrets.extend(access.mounts);
