@@ -344,9 +344,17 @@ pub async fn edge_task(
     p: &sprocket_spec::model::Platform,
     observed: &sprocket_desired::plan::Observed,
 ) -> Option<sprocket_docker::TaskInfo> {
-    let edge = p
-        .services()
-        .find(|s| s.role == Some(sprocket_spec::model::Role::Edge))?;
+    role_task(engine, p, observed, sprocket_spec::model::Role::Edge).await
+}
+
+/// The running task of the service with `role` (the edge router, the agent).
+pub async fn role_task(
+    engine: &sprocket_docker::Engine,
+    p: &sprocket_spec::model::Platform,
+    observed: &sprocket_desired::plan::Observed,
+    role: sprocket_spec::model::Role,
+) -> Option<sprocket_docker::TaskInfo> {
+    let edge = p.services().find(|s| s.role == Some(role))?;
     let name = sprocket_desired::state::service_name(&p.environment.namespace, &edge.name);
     let o = observed.services.iter().find(|o| o.spec.name == name)?;
     engine

@@ -17,7 +17,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde_json::Value;
-use sprocket_check::alerts::{Event, Policy, Tracker};
+use sprocket_check::alerts::{Event, Policy};
+use sprocket_check::history::History;
 use sprocket_check::notify::{self, Origin};
 use sprocket_check::{judge, Finding, Kind, Report, Severity};
 use sprocket_desired::checks::Monitor;
@@ -234,6 +235,16 @@ pub async fn round(m: &Monitor, api: Option<&str>, http: &reqwest::Client) -> Re
     )
 }
 
+/// The agent's state file in [`Alerts::STATE_DIR`]: `check --sla` reads it from its container.
+pub const STATE_FILE: &str = "state.json";
+
+/// Written whole, then renamed: a crash never leaves half a file.
+fn save(path: &std::path::Path, h: &History) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(h).expect("serialisable"))?;
+    std::fs::rename(&tmp, path)
+}
+
 async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<(), String> {
     let r = http
         .post(url)
@@ -287,7 +298,14 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics) {
         },
         (None, None) => None,
     };
-    let mut tracker = Tracker::default();
+    // What earlier rounds (before a restart too) found: the alerts' state and the uptime.
+    let state = std::path::Path::new(Alerts::STATE_DIR).join(STATE_FILE);
+    let mut history: History = std::fs::read(&state)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let services: Vec<String> = m.watch.services.iter().map(|s| s.service.clone()).collect();
+    let mut save_failed = false;
     let every = Duration::from_secs(m.alerts.interval_s.max(1));
     println!(
         "agent: watching {} service(s) and {} route × host every {}s; alerts to {}",
@@ -319,8 +337,17 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics) {
                 .set(level(f.severity));
         }
         let now = crate::clock::unix_now().as_secs();
-        let events = tracker.observe(&report, now, policy);
-        metrics.firing.set(tracker.firing().len() as i64);
+        let events = history.tracker.observe(&report, now, policy);
+        history.record(&report, &services, now);
+        metrics.firing.set(history.tracker.firing().len() as i64);
+        match save(&state, &history) {
+            Ok(()) => save_failed = false,
+            Err(e) if !save_failed => {
+                save_failed = true;
+                eprintln!("agent: cannot keep its state at {}: {e} (a restart will forget alerts and uptime)", state.display());
+            }
+            Err(_) => {}
+        }
         for e in &events {
             let (what, a) = match e {
                 Event::Firing(a) => ("firing", a),
@@ -355,7 +382,7 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics) {
                     _ => None,
                 })
                 .collect();
-            let firing = tracker.firing();
+            let firing = history.tracker.firing();
             if !firing.is_empty() || !resolved.is_empty() {
                 let body = notify::alertmanager(&firing, &resolved, &origin, |t| {
                     crate::certs::rfc3339(t as i64)

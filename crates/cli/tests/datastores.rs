@@ -428,8 +428,20 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     //     critical with one root, Redis, that explains the demo's failures.
     let checked = s.ctl(&["-o", "json", "check"]);
     printed.push_str(&(checked.stdout.clone() + &checked.stderr));
-    assert!([0, 8].contains(&checked.code), "{}", checked.stdout);
+    let code = checked.code;
     let checked = checked.json();
+    // A loaded machine (2 cores, a test suite) may be over the runbook's CPU band: that is
+    // this node's finding, not the platform's.
+    let platform_critical: Vec<&Value> = checked["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "critical" && f["kind"] != "resources")
+        .collect();
+    assert!(
+        [0, 8, 9].contains(&code) && platform_critical.is_empty(),
+        "{platform_critical:?}"
+    );
     let findings = checked["findings"].as_array().unwrap().clone();
     let of = |kind: &str| -> Vec<Value> {
         findings
@@ -568,6 +580,51 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     assert!(
         metrics.contains("sprocket_agent_alerts_firing 0"),
         "{metrics}"
+    );
+    // The SLA report, from the agent's rounds: Redis and the demo (its route failed with it)
+    // were down for some rounds, over their 99.9 % budget. A restart of the agent keeps the
+    // rounds.
+    let sla = |when: &str| {
+        let r = s.ctl(&["-o", "json", "check", "--sla"]);
+        assert!([0, 9].contains(&r.code), "{when}: {}{}", r.stdout, r.stderr);
+        (r.code, r.json())
+    };
+    let (code, before) = sla("after Redis came back");
+    assert_eq!(code, 9, "{before}");
+    let line = |r: &Value, svc: &str| -> Value {
+        r["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["service"] == svc)
+            .cloned()
+            .unwrap()
+    };
+    for down in ["redis", "demo"] {
+        let l = line(&before, down);
+        assert!(l["last_7_days"]["percent"].as_f64().unwrap() < 100.0, "{l}");
+        assert_eq!(l["within"], false, "{l}");
+    }
+    assert!(
+        line(&before, "rabbitmq")["last_7_days"]["rounds"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    let rounds = before["rounds"].as_u64().unwrap();
+    assert!(rounds >= 5, "{before}");
+    let (ok, out) = docker_status(&[
+        "service",
+        "update",
+        "--force",
+        "--quiet",
+        &format!("{NS}_vault-agent"),
+    ]);
+    assert!(ok, "{out}");
+    let (_, after) = sla("after the agent restarted");
+    assert!(
+        after["rounds"].as_u64().unwrap() >= rounds,
+        "kept across the restart: {after}"
     );
 
     // 2b. a database declared for the demo: `plan` shows its provisioning, `up` creates it and

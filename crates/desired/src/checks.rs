@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sprocket_spec::model::{Mode, Platform, Role};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceCheck {
     /// The swarm's name (`<namespace>_<service>`).
     pub name: String,
@@ -19,6 +19,8 @@ pub struct ServiceCheck {
     pub desired: usize,
     /// Error lines a day it may write before `check` warns.
     pub errors_per_day: u64,
+    /// Its uptime target in percent, for the SLA report.
+    pub slo: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,7 +35,7 @@ pub struct RouteProbe {
 }
 
 /// What is watched of a platform.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Watch {
     pub namespace: String,
     pub environment: String,
@@ -44,7 +46,7 @@ pub struct Watch {
 }
 
 /// What the unseal agent watches and where it sends alerts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Monitor {
     pub watch: Watch,
     pub alerts: sprocket_spec::model::Alerts,
@@ -72,6 +74,7 @@ pub fn watch(p: &Platform) -> Watch {
                 Mode::Global => 1,
             },
             errors_per_day: s.errors_per_day,
+            slo: s.slo,
         });
         for r in s.routes.iter().filter(|r| r.internal.is_none()) {
             for h in &r.hosts {

@@ -125,6 +125,10 @@ pub struct Alerts {
 impl Alerts {
     /// Where the agent finds the webhook's URL when it comes from a secret.
     pub const WEBHOOK_FILE: &'static str = "/run/secrets/alerts-webhook";
+    /// Where the agent keeps what it remembers (alerts, uptime), on a volume of its own.
+    pub const STATE_DIR: &'static str = "/var/lib/sprocket-agent";
+    /// That volume's name in the spec's terms (`_` never occurs in a spec's volume name).
+    pub const STATE_VOLUME: &'static str = "agent_state";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
@@ -256,6 +260,8 @@ pub struct Service {
     pub description: Option<String>,
     /// Error lines a day in its log before `check` warns.
     pub errors_per_day: u64,
+    /// Its uptime target in percent (`check: { slo }`), for the SLA report.
+    pub slo: Option<f64>,
 }
 
 /// The runbook's healthy daily count of error lines, where a service names none.

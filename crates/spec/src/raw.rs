@@ -523,4 +523,6 @@ pub struct ExternalOverride {
 pub struct CheckSettings {
     /// Error lines a day before `check` warns (default 50, the runbook's healthy count).
     pub errors_per_day: Option<u64>,
+    /// Its uptime target in percent (e.g. 99.9), for the SLA report's error budget.
+    pub slo: Option<f64>,
 }

@@ -10,6 +10,7 @@ mod errors;
 mod node;
 mod reach;
 pub(crate) mod routes;
+mod sla;
 
 use crate::commands::{live, Ctx};
 use crate::error::CliError;
@@ -24,6 +25,10 @@ pub struct Args {
     /// List every check in the human output, not only those that are not OK.
     #[arg(long)]
     pub all: bool,
+    /// Instead: each service's uptime and error budget over 7 and 30 days, from the agent's
+    /// rounds (the environment needs `alerts`), against its `check: { slo }`.
+    #[arg(long)]
+    pub sla: bool,
     /// Vault is reached as `status` reaches it.
     #[command(flatten)]
     pub vault: crate::commands::VaultAccess,
@@ -152,6 +157,9 @@ fn certificates(certs: Vec<crate::certs::CertInfo>) -> Vec<Finding> {
 pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let start = Instant::now();
     let live = live(ctx).await?;
+    if a.sla {
+        return sla::run(ctx, &live).await;
+    }
     let p = &live.loaded.platform;
     let plan = sprocket_check::plan::plan(p, &live.desired);
     reach::clean(&live.engine, &live.observed).await;

@@ -90,7 +90,25 @@ impl<'a> Resolver<'a> {
             .stop_grace_period
             .as_ref()
             .map(|_| self.duration(&svc.stop_grace_period, 10_000_000_000));
-        let volumes = self.volumes(cx);
+        let mut volumes = self.volumes(cx);
+        // The unseal agent that watches (`alerts`) remembers alerts and uptime on a volume.
+        if svc.role.as_ref().map(|r| r.value) == Some(Role::UnsealAgent) && cx.eff.alerts.is_some()
+        {
+            volumes.push(model::Volume::Named {
+                name: model::Alerts::STATE_VOLUME.into(),
+                target: model::Alerts::STATE_DIR.into(),
+                read_only: false,
+            });
+        }
+        let slo = svc.check.as_ref().and_then(|c| c.slo);
+        if let Some(v) = slo.filter(|v| !(*v > 0.0 && *v < 100.0)) {
+            self.err(
+                "invalid-slo",
+                pos(cx.key),
+                format!("`{}`'s check.slo {v} is not a percentage between 0 and 100", cx.name()),
+            )
+            .help = Some("give its uptime target in percent, e.g. `slo: 99.9` (43 minutes of downtime a month)".into());
+        }
         let configs = self.configs(cx);
         let mut secrets = self.secret_mounts(cx);
         // The unseal agent's webhook URL, when it is a secret (`alerts.webhook_secret`).
@@ -155,6 +173,7 @@ impl<'a> Resolver<'a> {
                 .as_ref()
                 .and_then(|c| c.errors_per_day)
                 .unwrap_or(model::DEFAULT_ERRORS_PER_DAY),
+            slo,
         })
     }
 
