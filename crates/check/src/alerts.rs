@@ -6,7 +6,7 @@
 //! service's (a certificate, the node's resources, error counts, a broken isolation) are one
 //! alert each. Pure: the agent keeps the tracker on its volume and sends the events.
 
-use crate::report::{Finding, Kind, Report};
+use crate::report::{Finding, Report};
 use crate::Severity;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -103,11 +103,7 @@ pub fn problems(r: &Report, now: u64) -> BTreeMap<String, Alert> {
         );
     }
     for f in r.findings.iter().filter(|f| f.severity > Severity::Ok) {
-        let own = matches!(
-            f.kind,
-            Kind::Replicas | Kind::Route | Kind::Reach | Kind::Vault
-        );
-        if own {
+        if f.kind.fails_its_service() {
             continue; // a service's failure: its root's alert above
         }
         let key = match &f.target {
@@ -186,7 +182,7 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Finding;
+    use crate::report::{Finding, Kind};
 
     fn uses() -> BTreeMap<String, Vec<String>> {
         [

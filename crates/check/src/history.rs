@@ -7,7 +7,7 @@
 //! consumer whose Redis is down is down for its users too).
 
 use crate::alerts::Tracker;
-use crate::report::{Kind, Report};
+use crate::report::Report;
 use crate::Severity;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -26,6 +26,9 @@ pub struct History {
     pub tracker: Tracker,
     /// Rounds ever recorded (across restarts).
     pub rounds: u64,
+    /// Seconds between rounds (the latest): a down round stands for this long.
+    #[serde(default)]
+    pub interval_s: u64,
     /// Service → hour (seconds since the epoch / 3600) → its rounds that hour.
     pub services: BTreeMap<String, BTreeMap<u64, Bucket>>,
 }
@@ -33,19 +36,15 @@ pub struct History {
 /// Whether `service` could serve in this round.
 pub fn is_up(r: &Report, service: &str) -> bool {
     !r.findings.iter().any(|f| {
-        f.subject == service
-            && f.severity >= Severity::Warning
-            && matches!(
-                f.kind,
-                Kind::Replicas | Kind::Route | Kind::Reach | Kind::Vault
-            )
+        f.subject == service && f.severity >= Severity::Warning && f.kind.fails_its_service()
     })
 }
 
 impl History {
     /// Records one round of `services` at `now` (seconds) and forgets what is older than 30 days.
-    pub fn record(&mut self, r: &Report, services: &[String], now: u64) {
+    pub fn record(&mut self, r: &Report, services: &[String], now: u64, interval_s: u64) {
         self.rounds += 1;
+        self.interval_s = interval_s;
         let hour = now / 3600;
         for s in services {
             let b = self
@@ -78,6 +77,7 @@ impl History {
             days,
             percent: 100.0 * up as f64 / rounds as f64,
             rounds,
+            down_minutes: (rounds - up) as f64 * self.interval_s as f64 / 60.0,
         })
     }
 }
@@ -87,23 +87,23 @@ pub struct Uptime {
     pub days: u64,
     pub percent: f64,
     pub rounds: u64,
+    /// The rounds it was down, times the rounds' interval.
+    pub down_minutes: f64,
 }
 
 impl Uptime {
     /// The error budget of a target (e.g. 99.9) over the window, in minutes, and what was used
-    /// of it (the down share of the window the rounds cover).
+    /// of it: the minutes it was seen down (a young agent has seen little of the window).
     pub fn budget(&self, target: f64) -> (f64, f64) {
         let window = self.days as f64 * 24.0 * 60.0;
-        let budget = window * (100.0 - target) / 100.0;
-        let used = window * (100.0 - self.percent) / 100.0;
-        (budget, used)
+        (window * (100.0 - target) / 100.0, self.down_minutes)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Finding;
+    use crate::report::{Finding, Kind};
 
     fn report(redis_down: bool) -> Report {
         let uses = [
@@ -135,7 +135,7 @@ mod tests {
         let t0 = 1_000 * 3600;
         // 1000 rounds, 1 of them with Redis (and so the demo) down.
         for i in 0..1000u64 {
-            h.record(&report(i == 500), &services, t0 + i * 30);
+            h.record(&report(i == 500), &services, t0 + i * 30, 30);
         }
         let u = h.uptime("demo", 7, t0 + 1000 * 30).unwrap();
         assert_eq!(u.rounds, 1000);
@@ -145,7 +145,7 @@ mod tests {
             (budget - 50.4).abs() < 1e-6,
             "7 days × 0.5 % = 50.4 min: {budget}"
         );
-        assert!((used - 10.08).abs() < 1e-6, "{used}");
+        assert!((used - 0.5).abs() < 1e-9, "one round of 30 s: {used}");
         assert_eq!(h.rounds, 1000);
         assert!(h.uptime("web", 7, t0).is_none());
     }
@@ -154,8 +154,8 @@ mod tests {
     fn thirty_days_are_kept_and_it_survives_a_restart() {
         let mut h = History::default();
         let s = ["demo".to_string()];
-        h.record(&report(false), &s, 0);
-        h.record(&report(false), &s, 40 * 24 * 3600);
+        h.record(&report(false), &s, 0, 30);
+        h.record(&report(false), &s, 40 * 24 * 3600, 30);
         assert_eq!(
             h.services["demo"].len(),
             1,

@@ -60,15 +60,17 @@ pub fn webhook(e: &Event, format: Format, o: &Origin) -> Value {
     }
 }
 
-/// Alertmanager's alerts: every firing one each round (it forgets an alert not repeated within
-/// its `resolve_timeout`), and a resolved one with its end. `time`: RFC 3339 of epoch seconds.
+/// Alertmanager's alerts: every firing one each round, ending at `firing_until` unless repeated
+/// (so alerts of an agent that stopped end by themselves), and a resolved one with its end.
+/// `time`: RFC 3339 of epoch seconds.
 pub fn alertmanager(
     firing: &[&Alert],
     resolved: &[(Alert, u64)],
     o: &Origin,
+    firing_until: u64,
     time: impl Fn(u64) -> String,
 ) -> Value {
-    let one = |a: &Alert, end: Option<u64>| {
+    let one = |a: &Alert, end: u64| {
         let mut v = json!({
             "labels": {
                 "alertname": "SprocketCheck",
@@ -86,16 +88,14 @@ pub fn alertmanager(
         if let Some(root) = &a.root {
             v["labels"]["service"] = json!(root);
         }
-        if let Some(end) = end {
-            v["endsAt"] = json!(time(end));
-        }
+        v["endsAt"] = json!(time(end));
         v
     };
     Value::Array(
         firing
             .iter()
-            .map(|a| one(a, None))
-            .chain(resolved.iter().map(|(a, at)| one(a, Some(*at))))
+            .map(|a| one(a, firing_until))
+            .chain(resolved.iter().map(|(a, at)| one(a, *at)))
             .collect(),
     )
 }
@@ -148,11 +148,11 @@ mod tests {
     #[test]
     fn alertmanager_gets_labels_and_an_end_for_resolved_ones() {
         let a = alert();
-        let v = alertmanager(&[&a], &[(alert(), 160)], &O, |t| format!("t{t}"));
+        let v = alertmanager(&[&a], &[(alert(), 160)], &O, 190, |t| format!("t{t}"));
         assert_eq!(v[0]["labels"]["alertname"], "SprocketCheck");
         assert_eq!(v[0]["labels"]["service"], "redis");
         assert_eq!(v[0]["startsAt"], "t100");
-        assert!(v[0].get("endsAt").is_none());
+        assert_eq!(v[0]["endsAt"], "t190", "firing: ends unless repeated");
         assert_eq!(v[1]["endsAt"], "t160");
     }
 }

@@ -117,7 +117,18 @@ pub fn plan(p: &Platform, d: &DesiredState) -> CheckPlan {
         let spec = specs[s.name.as_str()];
         let mine = nets(&s.name);
         let mut targets = Vec::new();
-        for u in &w.uses[&s.name] {
+        // What it talks to: its `uses`, and for the edge router the Docker API proxy (the
+        // roots' graph also has the edge for routed services: reached by users, not by them).
+        let proxy = p
+            .docker_api_proxy()
+            .filter(|_| s.role == Some(Role::Edge))
+            .map(|x| &x.name);
+        for u in s
+            .uses
+            .iter()
+            .chain(proxy)
+            .filter(|u| specs.contains_key(u.as_str()))
+        {
             let t = p.service(u).expect("a used service is in the spec");
             targets.push(Target {
                 name: u.clone(),

@@ -34,6 +34,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// A finding of this kind, not OK, says its subject cannot serve now: its replicas, its
+    /// route, what it reaches, Vault's seal, the edge router not answering an unknown host.
+    /// (Past restarts, a broken isolation, a certificate, error counts, resources do not.)
+    pub fn fails_its_service(self) -> bool {
+        matches!(
+            self,
+            Kind::Replicas | Kind::Route | Kind::Reach | Kind::Vault | Kind::UnknownHost
+        )
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::Replicas => "replicas",
@@ -120,7 +130,7 @@ pub struct Report {
 /// certificate are reported but fail nothing that uses it.
 fn service_of(f: &Finding, services: &BTreeSet<&str>) -> Option<String> {
     match f.kind {
-        Kind::Replicas | Kind::Route | Kind::Reach | Kind::Vault => services
+        k if k.fails_its_service() => services
             .contains(f.subject.as_str())
             .then(|| f.subject.clone()),
         _ => None,

@@ -92,11 +92,17 @@ async fn replicas(m: &Monitor, api: &str, http: &reqwest::Client) -> Vec<Finding
     let get = |path: String| {
         let http = http.clone();
         async move {
-            let r = http.get(path).send().await.map_err(|e| e.to_string())?;
+            let r = http
+                .get(path)
+                .send()
+                .await
+                .map_err(|e| e.without_url().to_string())?;
             if !r.status().is_success() {
                 return Err(format!("the Docker API answered {}", r.status()));
             }
-            r.json::<Value>().await.map_err(|e| e.to_string())
+            r.json::<Value>()
+                .await
+                .map_err(|e| e.without_url().to_string())
         }
     };
     let filter = |f: &str| {
@@ -207,14 +213,14 @@ pub async fn round(m: &Monitor, api: Option<&str>, http: &reqwest::Client) -> Re
     };
     let routes = async {
         match (&edge, &m.edge) {
-            (Some(edge), _) => routes::check(edge, &m.watch.routes).await,
+            (Some(edge), Some(name)) => routes::check(edge, name, &m.watch.routes).await,
             (None, Some(e)) => vec![Finding::new(
                 Kind::Route,
                 e,
                 Severity::Critical,
                 format!("the edge router `{e}` does not resolve from the agent"),
             )],
-            (None, None) => Vec::new(),
+            _ => Vec::new(),
         }
     };
     let replicas = async {
@@ -251,7 +257,8 @@ async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<(), Str
         .json(body)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        // Never the URL in the error: a webhook's path is often its credential.
+        .map_err(|e| e.without_url().to_string())?;
     if r.status().is_success() {
         Ok(())
     } else {
@@ -262,7 +269,11 @@ async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<(), Str
 /// The URL with its path cut off: a webhook's path is often its credential (Slack, Discord).
 fn shown(url: &str) -> String {
     match url.split_once("://") {
-        Some((scheme, rest)) => format!("{scheme}://{}/…", rest.split('/').next().unwrap_or("")),
+        Some((scheme, rest)) => {
+            let authority = rest.split('/').next().unwrap_or("");
+            let host = authority.rsplit('@').next().unwrap_or("");
+            format!("{scheme}://{host}/…")
+        }
         None => "…".into(),
     }
 }
@@ -338,7 +349,7 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics) {
         }
         let now = crate::clock::unix_now().as_secs();
         let events = history.tracker.observe(&report, now, policy);
-        history.record(&report, &services, now);
+        history.record(&report, &services, now, every.as_secs());
         metrics.firing.set(history.tracker.firing().len() as i64);
         match save(&state, &history) {
             Ok(()) => save_failed = false,
@@ -384,7 +395,10 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics) {
                 .collect();
             let firing = history.tracker.firing();
             if !firing.is_empty() || !resolved.is_empty() {
-                let body = notify::alertmanager(&firing, &resolved, &origin, |t| {
+                // Firing until three rounds from now: Alertmanager ends an alert nobody
+                // repeats by then (whatever its `resolve_timeout`), so a dead agent's alerts end.
+                let until = now + 3 * every.as_secs();
+                let body = notify::alertmanager(&firing, &resolved, &origin, until, |t| {
                     crate::certs::rfc3339(t as i64)
                 });
                 let url = format!("{}/api/v2/alerts", am.trim_end_matches('/'));
@@ -410,6 +424,10 @@ mod tests {
         assert_eq!(
             shown("https://hooks.slack.com/services/T0/B0/XXXX"),
             "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            shown("https://user:pass@am.example.org:9093/api"),
+            "https://am.example.org:9093/…"
         );
         assert_eq!(
             http_base("tcp://socket-proxy:2375"),

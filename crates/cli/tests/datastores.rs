@@ -562,10 +562,17 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     let r = resolved();
     assert_eq!(r.len(), 1, "{r:?}");
     assert_eq!(r[0]["key"], "service:redis");
+    // Until Redis's resolution nothing else fired (afterwards the demo may take a moment to
+    // reconnect, which is its own business).
+    let all = hooks.lock().unwrap().clone();
+    let upto = all
+        .iter()
+        .position(|h| h["status"] == "resolved" && h["key"] == "service:redis")
+        .unwrap();
     assert_eq!(
-        firing(&hooks.lock().unwrap()).len(),
+        firing(&all[..upto]).len(),
         1,
-        "no other alert fired"
+        "no other alert fired: {all:?}"
     );
     // The agent's metrics: one gauge per check of its last round.
     let agent = common::container_of(NS, "vault-agent");
@@ -582,15 +589,18 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         "{metrics}"
     );
     // The SLA report, from the agent's rounds: Redis and the demo (its route failed with it)
-    // were down for some rounds, over their 99.9 % budget. A restart of the agent keeps the
-    // rounds.
+    // were down for some rounds (seconds: within their 99.9 % budget). A restart of the agent
+    // keeps the rounds.
     let sla = |when: &str| {
         let r = s.ctl(&["-o", "json", "check", "--sla"]);
         assert!([0, 9].contains(&r.code), "{when}: {}{}", r.stdout, r.stderr);
         (r.code, r.json())
     };
     let (code, before) = sla("after Redis came back");
-    assert_eq!(code, 9, "{before}");
+    assert_eq!(
+        code, 0,
+        "seconds down, within a 99.9 % budget of 43 min: {before}"
+    );
     let line = |r: &Value, svc: &str| -> Value {
         r["services"]
             .as_array()
@@ -603,7 +613,8 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     for down in ["redis", "demo"] {
         let l = line(&before, down);
         assert!(l["last_7_days"]["percent"].as_f64().unwrap() < 100.0, "{l}");
-        assert_eq!(l["within"], false, "{l}");
+        assert!(l["used_minutes"].as_f64().unwrap() > 0.0, "{l}");
+        assert_eq!(l["within"], true, "{l}");
     }
     assert!(
         line(&before, "rabbitmq")["last_7_days"]["rounds"]

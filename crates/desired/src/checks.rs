@@ -41,7 +41,8 @@ pub struct Watch {
     pub environment: String,
     pub services: Vec<ServiceCheck>,
     pub routes: Vec<RouteProbe>,
-    /// Service → the swarm services it uses (the edge router: the Docker API proxy too).
+    /// Service → the swarm services it depends on: what it uses, the edge router for a
+    /// routed service (its users reach it through it), the Docker API proxy for the edge.
     pub uses: BTreeMap<String, Vec<String>>,
 }
 
@@ -64,6 +65,7 @@ pub fn watch(p: &Platform) -> Watch {
     let mut routes = Vec::new();
     let mut uses = BTreeMap::new();
     let proxy = p.docker_api_proxy().map(|x| x.name.clone());
+    let edge = p.edge().map(|x| x.name.clone());
     for s in p.services() {
         services.push(ServiceCheck {
             name: service_name(ns, &s.name),
@@ -88,13 +90,17 @@ pub fn watch(p: &Platform) -> Watch {
             }
         }
         let derived = proxy.clone().filter(|_| s.role == Some(Role::Edge));
-        let used: Vec<String> = s
+        let routed = edge
+            .clone()
+            .filter(|e| *e != s.name && s.routes.iter().any(|r| r.internal.is_none()));
+        let mut used: Vec<String> = s
             .uses
             .iter()
             .cloned()
             .chain(derived)
             .filter(|u| p.service(u).is_some())
             .collect();
+        used.extend(routed.filter(|e| !used.contains(e)));
         uses.insert(s.name.clone(), used);
     }
     Watch {

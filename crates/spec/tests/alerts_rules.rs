@@ -72,6 +72,14 @@ fn bad_alerts_are_refused_where_they_are_written() {
         "alerts.format is the webhook's body, but there is no `webhook`",
         at(&text, "slack", 0),
     );
+    let text = spec("{ alertmanager: \"https://ops:hunter2@am.example.org\" }");
+    let d = expect(
+        &text,
+        "invalid-alerts",
+        "alerts.alertmanager carries a user and password in its URL",
+        at(&text, "\"https://ops:hunter2@", 0),
+    );
+    assert!(!d.message.contains("hunter2"), "the error never repeats it");
     let text = spec("{ webhook: \"http://x:1/\", format: teams }");
     let d = diagnostics(&text);
     assert!(

@@ -177,7 +177,11 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let edge = routes::Edge::local(&p.environment);
     let (node, routes, vault, certs) = tokio::join!(
         timed(node::check(&live.engine)),
-        timed(routes::check(&edge, &plan.routes)),
+        timed(routes::check(
+            &edge,
+            p.edge().map(|e| e.name.as_str()).unwrap_or("edge"),
+            &plan.routes
+        )),
         timed(vault(
             p,
             a.vault.vault_addr.as_deref(),

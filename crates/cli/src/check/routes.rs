@@ -5,7 +5,7 @@
 
 use sprocket_check::judge::{self, Answer};
 use sprocket_check::plan::{RouteProbe, UNKNOWN_HOST};
-use sprocket_check::{Finding, Kind};
+use sprocket_check::{Finding, Kind, Severity};
 use sprocket_spec::model::Environment;
 use std::net::SocketAddr;
 
@@ -82,14 +82,22 @@ fn error_text(e: &reqwest::Error) -> String {
     }
 }
 
-/// One finding per route × host (in `routes`' order), then the unknown host's.
-pub async fn check(edge: &Edge, routes: &[RouteProbe]) -> Vec<Finding> {
+/// One finding per route × host (in `routes`' order), then the unknown host's, whose subject
+/// is the edge router (`edge_service`): it is what fails when nothing answers.
+pub async fn check(edge: &Edge, edge_service: &str, routes: &[RouteProbe]) -> Vec<Finding> {
     let c = client(edge, routes);
     let probes = routes.iter().map(|r| {
         let c = c.clone();
         async move {
-            let (answer, ms) = get(&c, edge, &r.host, &r.path, r.tls).await;
-            let (sev, detail) = judge::route(&answer, ms);
+            let (mut answer, mut ms) = get(&c, edge, &r.host, &r.path, r.tls).await;
+            let (mut sev, mut detail) = judge::route(&answer, ms);
+            // One more try a second later before a failure is reported: a task that missed
+            // one health check, a router reloading (the agent's rounds judge flaps by count).
+            if sev == Severity::Critical {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                (answer, ms) = get(&c, edge, &r.host, &r.path, r.tls).await;
+                (sev, detail) = judge::route(&answer, ms);
+            }
             let shown = format!("{}{}", r.host, if r.path == "/" { "" } else { &r.path });
             Finding::new(Kind::Route, &r.service, sev, detail)
                 .target(&shown)
@@ -99,6 +107,10 @@ pub async fn check(edge: &Edge, routes: &[RouteProbe]) -> Vec<Finding> {
     let mut out = futures_util::future::join_all(probes).await;
     let (answer, ms) = get(&c, edge, UNKNOWN_HOST, "/", edge.acme).await;
     let (sev, detail) = judge::unknown_host(&answer);
-    out.push(Finding::new(Kind::UnknownHost, UNKNOWN_HOST, sev, detail).ms(ms));
+    out.push(
+        Finding::new(Kind::UnknownHost, edge_service, sev, detail)
+            .target(UNKNOWN_HOST)
+            .ms(ms),
+    );
     out
 }

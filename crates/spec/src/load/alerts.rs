@@ -13,6 +13,19 @@ impl Resolver<'_> {
         let v = v?;
         let ok = (v.value.starts_with("http://") || v.value.starts_with("https://"))
             && values::url_host(&v.value).is_some();
+        let authority = v
+            .value
+            .split_once("://")
+            .map(|(_, r)| r.split('/').next().unwrap_or(""));
+        if authority.is_some_and(|a| a.contains('@')) {
+            self.err(
+                "invalid-alerts",
+                pos(v),
+                format!("alerts.{what} carries a user and password in its URL"),
+            )
+            .help = Some("a URL with credentials is a secret: for the webhook use `webhook_secret: NAME` (a declared secret whose value is the URL); put an Alertmanager that needs a login behind a proxy on the swarm's network".into());
+            return None;
+        }
         if !ok {
             self.err(
                 "invalid-alerts",
