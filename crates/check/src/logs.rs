@@ -41,6 +41,83 @@ pub fn is_error(line: &str) -> bool {
 /// a careless app may log) replaced by `<redacted>`: an example line `check` shows never
 /// carries one.
 pub fn redact(line: &str) -> String {
+    tokens(&credentials(line))
+}
+
+/// Words after which a log line's value is a credential.
+const CREDENTIAL_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "authorization",
+    "auth",
+    "key",
+];
+
+/// `password=…`, `"token":"…"`, `secret: …` and the user:password of a URL, replaced.
+fn credentials(line: &str) -> String {
+    let lower = line.to_ascii_lowercase();
+    let b = line.as_bytes();
+    let mut cut: Vec<(usize, usize)> = Vec::new();
+    for w in CREDENTIAL_WORDS {
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(w) {
+            let mut j = from + i + w.len();
+            from = j;
+            // the word, then optional quote, then `=` or `:`, then optional spaces and quote
+            if j < b.len() && (b[j] == b'"' || b[j] == b'\'') {
+                j += 1;
+            }
+            if j >= b.len() || !(b[j] == b'=' || b[j] == b':') {
+                continue;
+            }
+            j += 1;
+            while j < b.len() && (b[j] == b' ' || b[j] == b'"' || b[j] == b'\'') {
+                j += 1;
+            }
+            let start = j;
+            while j < b.len() && !matches!(b[j], b' ' | b'"' | b'\'' | b',' | b'&' | b'}' | b';') {
+                j += 1;
+            }
+            if j > start {
+                cut.push((start, j));
+            }
+        }
+    }
+    // scheme://user:password@host
+    let mut from = 0;
+    while let Some(i) = line[from..].find("://") {
+        let start = from + i + 3;
+        let end = line[start..]
+            .find(|c: char| c == '/' || c.is_whitespace())
+            .map_or(line.len(), |e| start + e);
+        if let Some(at) = line[start..end].rfind('@') {
+            cut.push((start, start + at));
+        }
+        from = start;
+    }
+    cut.sort();
+    let mut out = String::with_capacity(line.len());
+    let mut pos = 0;
+    for (s, e) in cut {
+        if s < pos {
+            continue;
+        }
+        out.push_str(&line[pos..s]);
+        out.push_str("<redacted>");
+        pos = e;
+    }
+    out.push_str(&line[pos..]);
+    out
+}
+
+/// Long tokens that mix letters and digits (a key, a hash).
+fn tokens(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut token = String::new();
     let flush = |t: &mut String, out: &mut String| {
@@ -179,6 +256,19 @@ mod tests {
             redact("Error: connect ECONNREFUSED 10.0.0.5:6379"),
             "Error: connect ECONNREFUSED 10.0.0.5:6379"
         );
+        assert_eq!(
+            redact("amqp://admin:S3cretPass@rabbitmq:5672/ refused"),
+            "amqp://<redacted>@rabbitmq:5672/ refused"
+        );
+        assert_eq!(
+            redact("login failed password=Hunter2x! user=bob"),
+            "login failed password=<redacted> user=bob"
+        );
+        assert_eq!(
+            redact(r#"{"level":"error","token":"abcdEFGH1234","msg":"x"}"#),
+            r#"{"level":"error","token":"<redacted>","msg":"x"}"#
+        );
+        assert_eq!(redact("keys: 3 monkeys"), "keys: 3 monkeys");
     }
 
     #[test]

@@ -21,5 +21,8 @@ pub const STACK_NAMESPACE: &str = "com.docker.stack.namespace";
 /// On a secret's Docker secrets: the version of the value it holds (Vault's KV version; `1` for
 /// a generated secret on a platform without Vault).
 pub const SECRET_VERSION: &str = "io.sprocket.secret-version";
+/// On `check`'s short-lived probe tasks: the service whose networks it joins. They are not
+/// part of the platform: `plan` never counts them as orphans (a check runs without the lock).
+pub const CHECK: &str = "io.sprocket.check";
 /// On a secret's Docker secrets: the keyed fingerprint of the value (never an unkeyed hash).
 pub const SECRET_FINGERPRINT: &str = "io.sprocket.secret-fingerprint";

@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-/// The label on probe tasks: the service whose networks it joins.
-pub(crate) const CHECK_LABEL: &str = "io.sprocket.check";
+use sprocket_desired::labels::CHECK as CHECK_LABEL;
 const JOB_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn labels(namespace: &str, service: &str) -> BTreeMap<String, String> {
@@ -28,13 +27,19 @@ fn labels(namespace: &str, service: &str) -> BTreeMap<String, String> {
     .collect()
 }
 
-/// Removes probe tasks an interrupted `check` left (ours by their labels).
+/// Removes probe tasks an interrupted `check` left (ours by their labels): those older than a
+/// probe may live, so that a `check` running beside this one keeps its own.
 pub async fn clean(engine: &Engine, observed: &Observed) {
-    for o in observed
-        .services
-        .iter()
-        .filter(|o| o.spec.labels.contains_key(CHECK_LABEL))
-    {
+    let cutoff = crate::certs::rfc3339(
+        crate::clock::unix_now().as_secs() as i64 - 2 * JOB_TIMEOUT.as_secs() as i64,
+    );
+    let cutoff = sprocket_docker::tasks::time_key(&cutoff);
+    for o in observed.services.iter().filter(|o| {
+        o.spec.labels.contains_key(CHECK_LABEL)
+            && o.updated_at
+                .as_deref()
+                .is_none_or(|t| sprocket_docker::tasks::time_key(t) < cutoff)
+    }) {
         let _ = engine.remove_service(&o.id, &o.spec.name).await;
     }
 }
