@@ -86,8 +86,9 @@ fn http_base(api: &str) -> String {
     )
 }
 
-/// Running tasks against those wanted, per service, from the Docker API.
-async fn replicas(m: &Monitor, api: &str, http: &reqwest::Client) -> Vec<Finding> {
+/// Running tasks against those wanted, per service, from the Docker API; `false` when the API
+/// did not answer (nothing is known of the services this round).
+async fn replicas(m: &Monitor, api: &str, http: &reqwest::Client) -> (Vec<Finding>, bool) {
     let base = http_base(api);
     let get = |path: String| {
         let http = http.clone();
@@ -130,19 +131,23 @@ async fn replicas(m: &Monitor, api: &str, http: &reqwest::Client) -> Vec<Finding
     let (services, tasks) = match (services, tasks) {
         (Ok(s), Ok(t)) => (s, t),
         (Err(e), _) | (_, Err(e)) => {
-            return m
-                .watch
-                .services
-                .iter()
-                .map(|s| {
-                    Finding::new(
-                        Kind::Replicas,
-                        &s.service,
-                        Severity::Critical,
-                        format!("the Docker API at {api} does not answer: {e}"),
-                    )
-                })
-                .collect()
+            // One finding, about the proxy (a service the edge router and the agent use): not
+            // one per service, which would make each of them a root of its own.
+            let proxy = api
+                .trim_start_matches("tcp://")
+                .trim_start_matches("http://")
+                .split(':')
+                .next()
+                .unwrap_or(api);
+            return (
+                vec![Finding::new(
+                    Kind::Replicas,
+                    proxy,
+                    Severity::Critical,
+                    format!("the Docker API at {api} does not answer: {e}; no service's tasks could be counted"),
+                )],
+                false,
+            );
         }
     };
     let ids: HashMap<&str, &str> = services
@@ -159,7 +164,8 @@ async fn replicas(m: &Monitor, api: &str, http: &reqwest::Client) -> Vec<Finding
             }
         }
     }
-    m.watch
+    let found = m
+        .watch
         .services
         .iter()
         .map(|s| match ids.get(s.name.as_str()) {
@@ -181,7 +187,8 @@ async fn replicas(m: &Monitor, api: &str, http: &reqwest::Client) -> Vec<Finding
                 )
             }
         })
-        .collect()
+        .collect();
+    (found, true)
 }
 
 async fn vault(m: &Monitor) -> Option<Finding> {
@@ -196,8 +203,9 @@ async fn vault(m: &Monitor) -> Option<Finding> {
     }
 }
 
-/// One round: every check, judged together.
-pub async fn round(m: &Monitor, api: Option<&str>, http: &reqwest::Client) -> Report {
+/// One round: every check, judged together; `false` when the services' tasks could not be
+/// counted (the round is not recorded for uptime).
+pub async fn round(m: &Monitor, api: Option<&str>, http: &reqwest::Client) -> (Report, bool) {
     let start = Instant::now();
     let edge = match &m.edge {
         Some(e) => tokio::net::lookup_host((e.as_str(), 443))
@@ -226,19 +234,20 @@ pub async fn round(m: &Monitor, api: Option<&str>, http: &reqwest::Client) -> Re
     let replicas = async {
         match api {
             Some(api) => replicas(m, api, http).await,
-            None => Vec::new(),
+            None => (Vec::new(), true),
         }
     };
-    let (mut findings, routes, vault) = tokio::join!(replicas, routes, vault(m));
+    let ((mut findings, complete), routes, vault) = tokio::join!(replicas, routes, vault(m));
     findings.extend(vault);
     findings.extend(routes);
-    Report::new(
+    let report = Report::new(
         &m.watch.namespace,
         &m.watch.environment,
         findings,
         &m.watch.uses,
         start.elapsed().as_secs_f64(),
-    )
+    );
+    (report, complete)
 }
 
 /// The agent's state file in [`Alerts::STATE_DIR`]: `check --sla` reads it from its container.
@@ -334,7 +343,7 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics) {
     );
     loop {
         let started = Instant::now();
-        let report = round(&m, api.as_deref(), &http).await;
+        let (report, complete) = round(&m, api.as_deref(), &http).await;
         metrics.rounds.inc();
         metrics.status.clear();
         for f in &report.findings {
@@ -349,7 +358,9 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics) {
         }
         let now = crate::clock::unix_now().as_secs();
         let events = history.tracker.observe(&report, now, policy);
-        history.record(&report, &services, now, every.as_secs());
+        if complete {
+            history.record(&report, &services, now, every.as_secs());
+        }
         metrics.firing.set(history.tracker.firing().len() as i64);
         match save(&state, &history) {
             Ok(()) => save_failed = false,
