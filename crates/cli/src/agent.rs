@@ -541,9 +541,16 @@ async fn notify(
 }
 
 /// `https://hooks.slack.com/…`: the scheme and host of a URL, never its path or query.
-fn redacted_url(url: &str) -> String {
+/// A URL as logs and errors may show it: scheme, host and port — never a user, password or
+/// path (a webhook's path is often its credential).
+pub(crate) fn redacted_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
-        Ok(u) => format!("{}://{}/…", u.scheme(), u.host_str().unwrap_or("?")),
+        Ok(u) => format!(
+            "{}://{}{}/…",
+            u.scheme(),
+            u.host_str().unwrap_or("?"),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
         Err(_) => "<unparsable URL>".into(),
     }
 }
@@ -555,7 +562,7 @@ async fn watch_events(api: String, service: String, wake: Arc<Notify>) {
     let mut since = (now_millis() / 1000).to_string();
     loop {
         let docker = match bollard::Docker::connect_with_http(
-            &api.replace("tcp://", "http://"),
+            &crate::monitor::http_base(&api),
             30,
             bollard::API_DEFAULT_VERSION,
         )

@@ -77,7 +77,7 @@ fn level(s: Severity) -> i64 {
 }
 
 /// `tcp://host:port` (the agent's Docker API setting) as an HTTP base URL.
-fn http_base(api: &str) -> String {
+pub fn http_base(api: &str) -> String {
     format!(
         "http://{}",
         api.trim_start_matches("tcp://")
@@ -106,26 +106,20 @@ async fn replicas(m: &Monitor, api: &str, http: &reqwest::Client) -> (Vec<Findin
                 .map_err(|e| e.without_url().to_string())
         }
     };
-    let filter = |f: &str| {
-        f.replace('"', "%22")
-            .replace('{', "%7B")
-            .replace('}', "%7D")
-            .replace('[', "%5B")
-            .replace(']', "%5D")
-            .replace('=', "%3D")
-            .replace(':', "%3A")
+    let filter = |k: &str, v: String| {
+        sprocket_docker::filters_query(&HashMap::from([(k.to_string(), vec![v])]))
     };
     let services = get(format!(
         "{base}/services?filters={}",
-        filter(&format!(
-            "{{\"label\":[\"io.sprocket.namespace={}\"]}}",
-            m.watch.namespace
-        ))
+        filter(
+            "label",
+            format!("io.sprocket.namespace={}", m.watch.namespace)
+        )
     ))
     .await;
     let tasks = get(format!(
         "{base}/tasks?filters={}",
-        filter("{\"desired-state\":[\"running\"]}")
+        filter("desired-state", "running".into())
     ))
     .await;
     let (services, tasks) = match (services, tasks) {
@@ -194,13 +188,7 @@ async fn replicas(m: &Monitor, api: &str, http: &reqwest::Client) -> (Vec<Findin
 async fn vault(m: &Monitor) -> Option<Finding> {
     let (service, port) = m.vault.as_ref()?;
     let c = sprocket_vault::VaultClient::new(&format!("http://{service}:{port}"));
-    let f = |sev, d: String| Some(Finding::new(Kind::Vault, service, sev, d));
-    match c.seal_status().await {
-        Err(e) => f(Severity::Critical, format!("does not answer: {e}")),
-        Ok(s) if !s.initialized => f(Severity::Critical, "not initialised".into()),
-        Ok(s) if s.sealed => f(Severity::Critical, "sealed".into()),
-        Ok(_) => f(Severity::Ok, "initialised and unsealed".into()),
-    }
+    Some(crate::check::vault_finding(service, &c).await)
 }
 
 /// One round: every check, judged together; `false` when the services' tasks could not be
@@ -275,18 +263,6 @@ async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<(), Str
     }
 }
 
-/// The URL with its path cut off: a webhook's path is often its credential (Slack, Discord).
-fn shown(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority = rest.split('/').next().unwrap_or("");
-            let host = authority.rsplit('@').next().unwrap_or("");
-            format!("{scheme}://{host}/…")
-        }
-        None => "…".into(),
-    }
-}
-
 /// Runs rounds forever (the agent aborts it on shutdown).
 pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics) {
     let http = reqwest::Client::builder()
@@ -333,8 +309,11 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics) {
         m.watch.routes.len(),
         every.as_secs(),
         [
-            webhook.as_deref().map(shown),
-            m.alerts.alertmanager.as_deref().map(shown)
+            webhook.as_deref().map(crate::agent::redacted_url),
+            m.alerts
+                .alertmanager
+                .as_deref()
+                .map(crate::agent::redacted_url)
         ]
         .into_iter()
         .flatten()
@@ -391,7 +370,7 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics) {
                     metrics.notifications_failed.inc();
                     eprintln!(
                         "agent: the webhook at {} refused the alert: {err}",
-                        shown(url)
+                        crate::agent::redacted_url(url)
                     );
                 }
             }
@@ -417,7 +396,7 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics) {
                     metrics.notifications_failed.inc();
                     eprintln!(
                         "agent: Alertmanager at {} refused the alerts: {err}",
-                        shown(am)
+                        crate::agent::redacted_url(am)
                     );
                 }
             }
@@ -433,11 +412,11 @@ mod tests {
     #[test]
     fn a_webhooks_path_is_never_shown() {
         assert_eq!(
-            shown("https://hooks.slack.com/services/T0/B0/XXXX"),
+            crate::agent::redacted_url("https://hooks.slack.com/services/T0/B0/XXXX"),
             "https://hooks.slack.com/…"
         );
         assert_eq!(
-            shown("https://user:pass@am.example.org:9093/api"),
+            crate::agent::redacted_url("https://user:pass@am.example.org:9093/api"),
             "https://am.example.org:9093/…"
         );
         assert_eq!(

@@ -768,6 +768,11 @@ fn acme_ca_on_docker_host(p: &Platform) -> bool {
     else {
         return false;
     };
+    on_docker_host(url)
+}
+
+/// Whether a URL names the Docker host (`host.docker.internal`).
+fn on_docker_host(url: &str) -> bool {
     sprocket_spec::values::url_host(url) == Some(model::External::HOST_GATEWAY_NAME)
 }
 
@@ -777,7 +782,7 @@ fn alerts_on_docker_host(p: &Platform) -> bool {
         [&a.webhook, &a.alertmanager]
             .into_iter()
             .flatten()
-            .any(|u| sprocket_spec::values::url_host(u) == Some(model::External::HOST_GATEWAY_NAME))
+            .any(|u| on_docker_host(u))
     })
 }
 

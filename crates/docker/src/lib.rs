@@ -26,6 +26,7 @@ use std::time::Duration;
 
 pub use convert::{from_engine, to_engine};
 pub use job::{JobEnd, JobSpec};
+pub use raw::filters_query;
 pub use tasks::{assess, Assessment, TaskInfo, Tracking};
 
 #[derive(Debug, thiserror::Error)]
@@ -367,17 +368,7 @@ impl Engine {
         filters: &HashMap<String, Vec<String>>,
     ) -> Result<Vec<bollard::models::Service>, EngineError> {
         let v = self.docker.client_version();
-        let query: String = serde_json::to_string(filters)
-            .unwrap_or_default()
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
+        let query = raw::filters_query(filters);
         let path = format!(
             "/v{}.{}/services?filters={query}",
             v.major_version, v.minor_version

@@ -19,6 +19,21 @@ pub enum RawError {
     Endpoint(String),
 }
 
+/// Docker API `filters` (`{"label": ["k=v"]}`) as a query value, percent-encoded.
+pub fn filters_query(filters: &std::collections::HashMap<String, Vec<String>>) -> String {
+    serde_json::to_string(filters)
+        .unwrap_or_default()
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// `GET path` (e.g. `/v1.41/services`) on `endpoint` (`unix:///…` or `tcp://host:port`), as JSON.
 pub async fn get_json(endpoint: &str, path: &str) -> Result<Value, RawError> {
     let request =

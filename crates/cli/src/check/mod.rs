@@ -123,7 +123,12 @@ async fn services(
 async fn vault(p: &Platform, addr: Option<&str>, root: &std::path::Path) -> Option<Finding> {
     let v = p.vault.as_ref()?;
     let c = crate::vault_lifecycle::client(p, addr, root)?;
-    let f = |sev, d: &str| Some(Finding::new(Kind::Vault, &v.service, sev, d));
+    Some(vault_finding(&v.service, &c).await)
+}
+
+/// Vault's seal as a finding about its service (`check`'s and the agent's).
+pub(crate) async fn vault_finding(service: &str, c: &sprocket_vault::VaultClient) -> Finding {
+    let f = |sev, d: &str| Finding::new(Kind::Vault, service, sev, d);
     match c.seal_status().await {
         Err(e) => f(Severity::Critical, &format!("does not answer at {}: {e}", c.address())),
         Ok(s) if !s.initialized => f(Severity::Critical, "not initialised: `sprocketctl up` initialises it"),
