@@ -13,6 +13,7 @@ pub mod plan;
 pub mod reach;
 pub mod report;
 pub mod roots;
+pub mod status_page;
 
 pub use judge::Severity;
 pub use plan::{CheckPlan, Expect, ReachProbe, RouteProbe, ServiceCheck, Target};

@@ -259,6 +259,7 @@ pub async fn run(a: Args) -> i32 {
                 period: Duration::from_secs(period),
             }),
         events: a.docker_api.clone().zip(service),
+        status_address: a.listen.ip(),
     };
     serve(agent, listener, shutdown).await
 }
@@ -277,6 +278,8 @@ pub struct Agent {
     pub events: Option<(String, String)>,
     /// What to watch and where to send alerts (`crate::monitor`).
     pub monitor: Option<sprocket_desired::checks::Monitor>,
+    /// The address the status page listens on (its port is the monitor's `status_port`).
+    pub status_address: IpAddr,
 }
 
 /// Renewing the services' tokens.
@@ -324,10 +327,26 @@ pub async fn serve(
             "/metrics",
             get({
                 let s = app_state.clone();
-                move || async move {
+                move |headers: axum::http::HeaderMap| async move {
                     let mut out = String::new();
                     let _ = encode(&mut out, &s.metrics.registry);
-                    out
+                    let accept = headers
+                        .get(axum::http::header::ACCEPT)
+                        .and_then(|v| v.to_str().ok());
+                    if crate::exposition::wants_openmetrics(accept) {
+                        (
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                crate::exposition::OPENMETRICS,
+                            )],
+                            out,
+                        )
+                    } else {
+                        (
+                            [(axum::http::header::CONTENT_TYPE, crate::exposition::TEXT)],
+                            crate::exposition::classic(&out),
+                        )
+                    }
                 }
             }),
         );
@@ -345,10 +364,22 @@ pub async fn serve(
     }
     if let Some(m) = agent.monitor {
         let api = agent.events.as_ref().map(|(api, _)| api.clone());
+        let page = crate::monitor::Page::new(&m);
+        if let Some(port) = m.status_port {
+            match tokio::net::TcpListener::bind((agent.status_address, port)).await {
+                Ok(l) => {
+                    background.push(tokio::spawn(crate::monitor::serve_status(l, page.clone())))
+                }
+                Err(e) => eprintln!(
+                    "agent: cannot serve the status page on port {port}: {e} (the watch goes on)"
+                ),
+            }
+        }
         background.push(tokio::spawn(crate::monitor::watch(
             m,
             api,
             state.metrics.watch.clone(),
+            page,
         )));
     }
     if let Some((api, service)) = agent.events {
@@ -705,6 +736,7 @@ mod tests {
             poll: Duration::from_secs(1),
             renew: None,
             events: None,
+            status_address: std::net::Ipv4Addr::LOCALHOST.into(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let running = tokio::spawn(serve(agent, listener, async {

@@ -10,6 +10,7 @@ mod clock;
 mod commands;
 mod error;
 mod exit;
+mod exposition;
 mod lock;
 mod monitor;
 mod output;

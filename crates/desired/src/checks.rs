@@ -6,7 +6,7 @@
 
 use crate::state::service_name;
 use serde::{Deserialize, Serialize};
-use sprocket_spec::model::{Mode, Platform, Role};
+use sprocket_spec::model::{Alerts, Mode, Platform, Role};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +56,9 @@ pub struct Monitor {
     pub edge: Option<String>,
     /// The Vault service's name and port, whose seal is watched.
     pub vault: Option<(String, u16)>,
+    /// Where the agent serves its status page, when a route of its own forwards there.
+    #[serde(default)]
+    pub status_port: Option<u16>,
 }
 
 pub fn watch(p: &Platform) -> Watch {
@@ -112,10 +115,21 @@ pub fn watch(p: &Platform) -> Watch {
     }
 }
 
-/// The agent's document, where the environment has `alerts`.
+/// The agent's document, where the environment has `alerts` or the agent a route (its status
+/// page; it watches without sending alerts then).
 pub fn monitor(p: &Platform) -> Option<Monitor> {
-    let alerts = p.environment.alerts.clone()?;
+    let status_port = p
+        .services()
+        .find(|s| s.role == Some(Role::UnsealAgent))
+        .filter(|a| a.routes.iter().any(|r| r.internal.is_none()))
+        .map(|_| Alerts::STATUS_PORT);
+    let alerts = p
+        .environment
+        .alerts
+        .clone()
+        .or_else(|| status_port.map(|_| Alerts::watch_only()))?;
     Some(Monitor {
+        status_port,
         watch: watch(p),
         alerts,
         edge: p.edge().map(|e| e.name.clone()),

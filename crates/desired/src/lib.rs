@@ -14,6 +14,7 @@
 pub mod checks;
 pub mod compose;
 pub mod contract;
+pub mod gatus;
 pub mod graph;
 pub mod labels;
 pub mod logins;

@@ -44,6 +44,11 @@ pub(crate) fn derive<'a>(p: &'a Platform, provisions: &[Provision]) -> Derived<'
     for consumer in p.services() {
         for used in &consumer.uses {
             if let Some(provider) = p.service(used) {
+                // A routed service that uses the edge router (the agent, which checks routes
+                // through it) reaches it on its edge network: no second network for the pair.
+                if edge.is_some_and(|e| e.name == provider.name && routed_backend(e, consumer)) {
+                    continue;
+                }
                 link(consumer, provider, &provider.layer);
             }
         }

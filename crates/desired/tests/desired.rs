@@ -46,6 +46,8 @@ fn networks_are_derived_from_uses_and_routes() {
             // n8n's `/webhook` route (its UI route is gated: not published offline)
             "sprocket_edge_n8n",
             "sprocket_edge_vault",
+            // the agent's status page; the agent reaches Traefik on it too (it checks routes)
+            "sprocket_edge_vault-agent",
             "sprocket_traefik_to_socket-proxy"
         ]
     );
@@ -59,6 +61,7 @@ fn networks_are_derived_from_uses_and_routes() {
     assert_eq!(
         nets_of(&d, "vault-agent"),
         [
+            "sprocket_edge_vault-agent",
             "sprocket_vault-agent_to_socket-proxy",
             "sprocket_vault-agent_to_vault"
         ]

@@ -129,6 +129,27 @@ impl Alerts {
     pub const STATE_DIR: &'static str = "/var/lib/sprocket-agent";
     /// That volume's name in the spec's terms (`_` never occurs in a spec's volume name).
     pub const STATE_VOLUME: &'static str = "agent_state";
+    /// The port of the agent's status page: what a route of the agent forwards to.
+    pub const STATUS_PORT: u16 = 8080;
+    /// Rounds before an alert fires, and good ones before it resolves (as Gatus's defaults).
+    pub const FAIL_AFTER: u32 = 3;
+    pub const RESOLVE_AFTER: u32 = 2;
+    /// Seconds between rounds.
+    pub const INTERVAL_S: u64 = 30;
+
+    /// The watch without destinations: what the agent runs for its status page when the
+    /// environment sends no alerts.
+    pub fn watch_only() -> Alerts {
+        Alerts {
+            webhook: None,
+            webhook_secret: None,
+            format: AlertFormat::Json,
+            alertmanager: None,
+            fail_after: Self::FAIL_AFTER,
+            resolve_after: Self::RESOLVE_AFTER,
+            interval_s: Self::INTERVAL_S,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]

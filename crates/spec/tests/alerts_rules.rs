@@ -138,3 +138,58 @@ fn a_webhook_that_is_a_credential_comes_from_a_secret_mounted_into_the_agent() {
         at(&text, "slack-hook }", 0),
     );
 }
+
+/// BASE with Vault and an unseal agent whose routes are `routes`.
+fn with_agent(routes: &str) -> String {
+    with_vault(VAULT).replacen(
+        "      redis: { image",
+        &format!("      agent: {{ role: unseal-agent, image: \"example/sprocketctl:1\", routes: {routes} }}\n      redis: {{ image"),
+        1,
+    )
+}
+
+#[test]
+fn a_route_of_the_agent_is_its_status_page_and_makes_it_watch() {
+    // No `alerts`: the agent watches anyway (for its page), with the default rounds, and keeps
+    // its history on its volume; its route forwards to the status page's port.
+    let p = local_platform(&with_agent("[{ subdomain: health }]"));
+    assert!(p.environment.alerts.is_none());
+    let agent = p.service("agent").unwrap();
+    assert_eq!(
+        agent.routes[0].port,
+        Some(sprocket_spec::model::Alerts::STATUS_PORT)
+    );
+    assert_eq!(agent.routes[0].hosts, ["health.localhost"]);
+    assert!(
+        agent.uses.contains(&"traefik".to_string()),
+        "{:?}",
+        agent.uses
+    );
+    assert!(agent.volumes.iter().any(|v| matches!(
+        v,
+        sprocket_spec::model::Volume::Named { target, .. } if target == sprocket_spec::model::Alerts::STATE_DIR
+    )));
+    // Without a route or alerts, it only unseals.
+    let text = with_vault(VAULT).replacen(
+        "      redis: { image",
+        "      agent: { role: unseal-agent, image: \"example/sprocketctl:1\" }\n      redis: { image",
+        1,
+    );
+    let agent = local_platform(&text).service("agent").unwrap().clone();
+    assert!(!agent.uses.contains(&"traefik".to_string()));
+    assert!(agent.volumes.is_empty());
+}
+
+#[test]
+fn a_route_of_the_agent_to_another_port_is_refused() {
+    let text = with_agent("[{ subdomain: health, port: 9090 }]");
+    expect(
+        &text,
+        "agent-route-port",
+        "route `agent` of the unseal agent `agent` forwards to port 9090; the agent serves only its status page to routes, on port 8080",
+        {
+            let (line, column) = at(&text, "port: 9090", 0);
+            (line, column + "port: ".len() as u32)
+        },
+    );
+}

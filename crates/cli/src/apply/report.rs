@@ -35,6 +35,9 @@ pub struct UpReport {
     /// Datastores' logins, as their provisioning made them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub provisioned: Vec<super::ProvisionReport>,
+    /// The routes of what changed, as the edge router serves them after the deploy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routes: Option<super::RoutesServed>,
 }
 
 #[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq)]

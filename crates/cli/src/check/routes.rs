@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 const EDGE_404: &str = "404 page not found";
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-fn client(edge: &Edge, routes: &[RouteProbe]) -> reqwest::Client {
+pub(crate) fn client(edge: &Edge, routes: &[RouteProbe]) -> reqwest::Client {
     let https = edge.https;
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -49,7 +49,14 @@ fn client(edge: &Edge, routes: &[RouteProbe]) -> reqwest::Client {
         .expect("a client without custom TLS roots builds")
 }
 
-async fn get(c: &reqwest::Client, edge: &Edge, host: &str, path: &str, tls: bool) -> (Answer, u64) {
+/// One request through the edge: its answer and how long it took (ms).
+pub(crate) async fn answer(
+    c: &reqwest::Client,
+    edge: &Edge,
+    host: &str,
+    path: &str,
+    tls: bool,
+) -> (Answer, u64) {
     let start = Instant::now();
     let req = if tls {
         c.get(format!("https://{host}{path}"))
@@ -89,14 +96,14 @@ pub async fn check(edge: &Edge, edge_service: &str, routes: &[RouteProbe]) -> Ve
     let probes = routes.iter().map(|r| {
         let c = c.clone();
         async move {
-            let (mut answer, mut ms) = get(&c, edge, &r.host, &r.path, r.tls).await;
-            let (mut sev, mut detail) = judge::route(&answer, ms);
+            let (mut got, mut ms) = answer(&c, edge, &r.host, &r.path, r.tls).await;
+            let (mut sev, mut detail) = judge::route(&got, ms);
             // One more try a second later before a failure is reported: a task that missed
             // one health check, a router reloading (the agent's rounds judge flaps by count).
             if sev == Severity::Critical {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                (answer, ms) = get(&c, edge, &r.host, &r.path, r.tls).await;
-                (sev, detail) = judge::route(&answer, ms);
+                (got, ms) = answer(&c, edge, &r.host, &r.path, r.tls).await;
+                (sev, detail) = judge::route(&got, ms);
             }
             let shown = format!("{}{}", r.host, if r.path == "/" { "" } else { &r.path });
             Finding::new(Kind::Route, &r.service, sev, detail)
@@ -105,8 +112,8 @@ pub async fn check(edge: &Edge, edge_service: &str, routes: &[RouteProbe]) -> Ve
         }
     });
     let mut out = futures_util::future::join_all(probes).await;
-    let (answer, ms) = get(&c, edge, UNKNOWN_HOST, "/", edge.acme).await;
-    let (sev, detail) = judge::unknown_host(&answer);
+    let (got, ms) = answer(&c, edge, UNKNOWN_HOST, "/", edge.acme).await;
+    let (sev, detail) = judge::unknown_host(&got);
     out.push(
         Finding::new(Kind::UnknownHost, edge_service, sev, detail)
             .target(UNKNOWN_HOST)

@@ -18,13 +18,16 @@ pub enum RenderFormat {
     Json,
     /// One `docker stack deploy` file per layer, written to --out.
     Compose,
+    /// A Gatus configuration (one endpoint per route × host, grouped by layer), written to
+    /// --out as gatus.yaml.
+    Gatus,
 }
 
 #[derive(clap::Args)]
 pub struct Args {
     #[arg(long, value_enum, default_value = "json")]
     pub format: RenderFormat,
-    /// Folder for compose files (created if missing).
+    /// Folder for compose files or gatus.yaml (created if missing).
     #[arg(long, default_value = "sprocket-compose")]
     pub out: PathBuf,
 }
@@ -46,15 +49,34 @@ struct Written {
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let loaded = load(ctx)?;
     let desired = sprocket_desired::state::desired(&loaded.platform);
+    if !matches!(a.format, RenderFormat::Json) {
+        std::fs::create_dir_all(&a.out)
+            .map_err(|e| CliError::Invalid(format!("cannot create {}: {e}", a.out.display())))?;
+    }
     match a.format {
         RenderFormat::Json => output::json(&desired),
-        RenderFormat::Compose => {
-            if let Err(e) = std::fs::create_dir_all(&a.out) {
-                return Err(CliError::Invalid(format!(
-                    "cannot create {}: {e}",
-                    a.out.display()
-                )));
+        RenderFormat::Gatus => {
+            let path = a.out.join("gatus.yaml");
+            let (text, endpoints) = sprocket_desired::gatus::gatus(&loaded.platform);
+            std::fs::write(&path, &text)
+                .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))?;
+            match ctx.format {
+                Format::Json => output::json(&serde_json::json!({
+                    "namespace": desired.namespace,
+                    "environment": desired.environment,
+                    "files": [path],
+                    "endpoints": endpoints,
+                })),
+                Format::Human => {
+                    println!("{}", path.display());
+                    eprintln!(
+                        "{endpoints} endpoint(s), one per route × host of `{}`; mount it as Gatus's /config/config.yaml",
+                        desired.environment
+                    );
+                }
             }
+        }
+        RenderFormat::Compose => {
             // Config paths in the spec are relative to where it was read from; the files must
             // work from any folder, so they get absolute paths.
             let cwd = std::env::current_dir()

@@ -115,10 +115,18 @@ impl Resolver<'_> {
             "alerts.format",
             "the webhook's body: json (ours), slack (`{text}`) or discord (`{content}`)",
         );
-        let fail_after = self.rounds(r.fail_after.as_ref(), "fail_after", 3);
-        let resolve_after = self.rounds(r.resolve_after.as_ref(), "resolve_after", 2);
+        let fail_after = self.rounds(
+            r.fail_after.as_ref(),
+            "fail_after",
+            model::Alerts::FAIL_AFTER,
+        );
+        let resolve_after = self.rounds(
+            r.resolve_after.as_ref(),
+            "resolve_after",
+            model::Alerts::RESOLVE_AFTER,
+        );
         let interval_s = match &r.interval {
-            None => 30,
+            None => model::Alerts::INTERVAL_S,
             Some(v) => match values::parse_duration(&v.value) {
                 Ok(ns) if (1_000_000_000..=3_600_000_000_000).contains(&ns) => ns / 1_000_000_000,
                 Ok(_) => {
@@ -128,12 +136,12 @@ impl Resolver<'_> {
                         format!("alerts.interval `{}` is not 1s to 1h", v.value),
                     )
                     .help = Some("how often the agent checks, e.g. `30s` (the default)".into());
-                    30
+                    model::Alerts::INTERVAL_S
                 }
                 Err(e) => {
                     self.err("invalid-duration", pos(v), e).help =
                         Some(super::service::DURATION_HELP.into());
-                    30
+                    model::Alerts::INTERVAL_S
                 }
             },
         };

@@ -9,7 +9,7 @@
 use super::service::ServiceCx;
 use super::suggest::suggest;
 use super::{pos, Resolver};
-use crate::model::{self, MiddlewareKind};
+use crate::model::{self, MiddlewareKind, Role};
 use crate::names::check_object_name;
 use crate::raw::{self, S};
 use crate::values;
@@ -61,7 +61,23 @@ impl<'a> Resolver<'a> {
                 }
             }
             let router = router_name(name, i, rv);
+            // The unseal agent serves one thing to routes: its status page, on its own port.
+            let agent = cx.svc.role.as_ref().map(|r| r.value) == Some(Role::UnsealAgent);
             let port = match (&rv.port, &rv.internal) {
+                (Some(p), None) if agent && p.value != u64::from(model::Alerts::STATUS_PORT) => {
+                    self.err(
+                        "agent-route-port",
+                        pos(p),
+                        format!(
+                            "route `{router}` of the unseal agent `{name}` forwards to port {}; the agent serves only its status page to routes, on port {}",
+                            p.value,
+                            model::Alerts::STATUS_PORT
+                        ),
+                    )
+                    .help = Some("leave out `port`: a route of the agent is its status page".into());
+                    None
+                }
+                (None, None) if agent => Some(model::Alerts::STATUS_PORT),
                 (Some(p), None) if (1..=65535).contains(&p.value) => Some(p.value as u16),
                 (Some(p), None) => {
                     self.err(

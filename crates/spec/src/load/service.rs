@@ -91,9 +91,8 @@ impl<'a> Resolver<'a> {
             .as_ref()
             .map(|_| self.duration(&svc.stop_grace_period, 10_000_000_000));
         let mut volumes = self.volumes(cx);
-        // The unseal agent that watches (`alerts`) remembers alerts and uptime on a volume.
-        if svc.role.as_ref().map(|r| r.value) == Some(Role::UnsealAgent) && cx.eff.alerts.is_some()
-        {
+        // The unseal agent that watches remembers alerts and uptime on a volume.
+        if svc.role.as_ref().map(|r| r.value) == Some(Role::UnsealAgent) && watches(cx) {
             volumes.push(model::Volume::Named {
                 name: model::Alerts::STATE_VOLUME.into(),
                 target: model::Alerts::STATE_DIR.into(),
@@ -301,8 +300,9 @@ impl<'a> Resolver<'a> {
             return;
         }
         let name = cx.name();
-        // With `alerts`, it watches the routes through the edge router too.
-        let watches = cx.eff.alerts.is_some();
+        // When it watches (`alerts`, or its status page), it checks the routes through the
+        // edge router too.
+        let watches = watches(cx);
         let mut derived: Vec<&str> = cx
             .services
             .iter()
@@ -821,4 +821,10 @@ fn logging(svc: &raw::Service) -> model::Logging {
         },
         None => model::Logging::default(),
     }
+}
+
+/// Whether the unseal agent watches the platform: the environment sends `alerts`, or the agent
+/// has a route (its status page).
+fn watches(cx: &ServiceCx<'_, '_>) -> bool {
+    cx.eff.alerts.is_some() || !cx.svc.routes.is_empty()
 }

@@ -100,6 +100,7 @@ impl Deploy<'_> {
             removed,
             vault: self.vault_report.take(),
             provisioned: std::mem::take(&mut self.provisioned),
+            routes: None,
         })
     }
 
