@@ -10,7 +10,7 @@ use crate::alerts::Tracker;
 use crate::report::Report;
 use crate::Severity;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Hours kept: 30 days.
 pub const KEEP_HOURS: u64 = 30 * 24;
@@ -31,7 +31,18 @@ pub struct History {
     pub interval_s: u64,
     /// Service → hour (seconds since the epoch / 3600) → its rounds that hour.
     pub services: BTreeMap<String, BTreeMap<u64, Bucket>>,
+    /// Services seen deployed: one that is gone afterwards was removed (alerted), not "not
+    /// deployed yet" (the first `up`, while the agent already runs).
+    #[serde(default)]
+    pub seen: BTreeSet<String>,
+    /// Webhook notifications not delivered yet, oldest first: retried every round, kept across
+    /// restarts, at most [`OUTBOX`].
+    #[serde(default)]
+    pub outbox: Vec<serde_json::Value>,
 }
+
+/// Undelivered notifications kept: beyond it the oldest are dropped.
+pub const OUTBOX: usize = 100;
 
 /// Whether `service` could serve in this round.
 pub fn is_up(r: &Report, service: &str) -> bool {
@@ -148,6 +159,16 @@ mod tests {
         assert!((used - 0.5).abs() < 1e-9, "one round of 30 s: {used}");
         assert_eq!(h.rounds, 1000);
         assert!(h.uptime("web", 7, t0).is_none());
+    }
+
+    #[test]
+    fn a_state_file_of_an_older_agent_still_loads() {
+        let h: History = serde_json::from_str(
+            r#"{"tracker":{"tracks":{}},"rounds":3,"interval_s":30,"services":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(h.rounds, 3);
+        assert!(h.seen.is_empty() && h.outbox.is_empty());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! What `check` looks at, derived from the spec and its desired state alone: every service's
 //! replicas, every route × every host of the environment, and for each service what it must
-//! reach from its own networks (what it `uses`) and what it must not (every service it shares
-//! no network with). Nothing here is written by users.
+//! reach from its own networks (what it `uses`), what it must not (every service it shares
+//! no network with), and the datastore logins of its own it must be able to use. Nothing here
+//! is written by users.
 
 use serde::{Deserialize, Serialize};
 pub use sprocket_desired::checks::{RouteProbe, ServiceCheck};
@@ -42,6 +43,34 @@ pub struct Target {
     pub expect: Expect,
 }
 
+/// A login the consumer holds in a datastore (its `access`): the probe task logs in with the
+/// files the consumer's own task mounts (the same Docker secrets, at the same paths), from its
+/// networks, as it would.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Login {
+    /// The datastore, as the spec names it.
+    pub datastore: String,
+    pub kind: DatastoreKind,
+    pub host: String,
+    pub port: u16,
+    /// The login's name (S3: its key id is in `key_file`).
+    pub user: String,
+    pub password_file: String,
+    /// S3: the file with the access key id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
+    /// RabbitMQ's vhost, PostgreSQL's database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sslmode: Option<model::SslMode>,
+    /// S3: the endpoint URL and signing region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ReachProbe {
     /// The consumer, as the spec names it.
@@ -51,6 +80,61 @@ pub struct ReachProbe {
     /// Its extra host entries (`host-gateway` for externals on the Docker host).
     pub hosts: Vec<String>,
     pub targets: Vec<Target>,
+    /// Its logins of its own (`access`), tried with its credentials.
+    pub logins: Vec<Login>,
+    /// The secrets (the spec's names) the probe mounts for them, where the consumer does.
+    pub secrets: Vec<String>,
+}
+
+/// The logins of `s`'s `access` whose datastore runs here (a swarm service in `running`, or
+/// an external), and the secrets they read.
+fn logins(
+    p: &Platform,
+    s: &model::Service,
+    running: &dyn Fn(&str) -> bool,
+) -> (Vec<Login>, Vec<String>) {
+    let mut logins = Vec::new();
+    let mut secrets = Vec::new();
+    for a in &s.access {
+        let (host, port, ds) = if let Some(t) = p.service(&a.on).filter(|t| running(&t.name)) {
+            match (service_port(t), &t.datastore) {
+                (Some(port), Some(d)) => (a.on.clone(), port, d),
+                _ => continue,
+            }
+        } else if let Some(e) = p.externals.iter().find(|e| e.name == a.on) {
+            match (external_target(e), &e.datastore) {
+                (Some((host, Some(port))), Some(d)) => (host, port, d),
+                _ => continue,
+            }
+        } else {
+            continue;
+        };
+        let s3 = a.kind == DatastoreKind::S3;
+        logins.push(Login {
+            datastore: a.on.clone(),
+            kind: a.kind,
+            host,
+            port,
+            user: a.user.clone(),
+            password_file: a.password_file.clone(),
+            key_file: s3.then(|| a.key_file.clone()),
+            scope: match a.kind {
+                DatastoreKind::Rabbitmq => Some(a.vhost.clone()),
+                DatastoreKind::Postgres => Some(a.database.clone()),
+                _ => None,
+            },
+            sslmode: (a.kind == DatastoreKind::Postgres).then_some(ds.sslmode),
+            endpoint: s3.then(|| ds.endpoint.clone()),
+            region: s3.then(|| ds.region.clone()),
+        });
+        secrets.push(a.secret.clone());
+        if s3 {
+            secrets.push(a.key_secret.clone());
+        }
+    }
+    secrets.sort();
+    secrets.dedup();
+    (logins, secrets)
 }
 
 /// The port a consumer talks to a service on: a datastore's client port, Vault's API, the
@@ -164,11 +248,14 @@ pub fn plan(p: &Platform, d: &DesiredState) -> CheckPlan {
                 });
             }
         }
+        let (logins, secrets) = logins(p, s, &|name| specs.contains_key(name));
         reach.push(ReachProbe {
             service: s.name.clone(),
             networks: mine.iter().map(|n| n.to_string()).collect(),
             hosts: spec.hosts.clone(),
             targets,
+            logins,
+            secrets,
         });
     }
     CheckPlan {

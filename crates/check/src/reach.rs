@@ -3,7 +3,7 @@
 //! with a port, opens a TCP connection — from the consumer's side, not from the host, which
 //! sees everything.
 
-use crate::plan::{Expect, Target};
+use crate::plan::{Expect, Login, Target};
 use crate::report::{Finding, Kind};
 use crate::Severity;
 use serde::{Deserialize, Serialize};
@@ -23,8 +23,49 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
+/// What the probe task is given (in [`PROBE_ENV`]): names, ports and file paths, nothing
+/// secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    pub targets: Vec<Target>,
+    #[serde(default)]
+    pub logins: Vec<Login>,
+}
+
+/// How one login went: what it proved, or the datastore's reason (never a credential).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginOutcome {
+    pub datastore: String,
+    pub ok: bool,
+    pub detail: String,
+    pub ms: u64,
+}
+
+/// What the probe task prints on its result line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output {
+    pub targets: Vec<Outcome>,
+    #[serde(default)]
+    pub logins: Vec<LoginOutcome>,
+}
+
+/// One finding per login of `service`: `None` when the probe gave no result for it.
+pub fn judge_login(service: &str, l: &Login, o: Option<&LoginOutcome>) -> Finding {
+    let f =
+        |sev, detail: String| Finding::new(Kind::Login, service, sev, detail).target(&l.datastore);
+    match o {
+        None => f(Severity::Critical, "the probe task gave no result".into()),
+        Some(o) if o.ok => f(Severity::Ok, o.detail.clone()).ms(o.ms),
+        Some(o) => f(
+            Severity::Critical,
+            format!("its own login `{}` fails: {}", l.user, o.detail),
+        )
+        .ms(o.ms),
+    }
+}
+
 /// The last result line of a probe task's log.
-pub fn from_logs(lines: &[String]) -> Option<Vec<Outcome>> {
+pub fn from_logs(lines: &[String]) -> Option<Output> {
     lines.iter().rev().find_map(|l| {
         let i = l.find(RESULT_PREFIX)?;
         serde_json::from_str(&l[i + RESULT_PREFIX.len()..]).ok()
@@ -115,6 +156,48 @@ mod tests {
     }
 
     #[test]
+    fn a_login_of_its_own_must_work_and_says_whose_failed() {
+        let l = Login {
+            datastore: "rabbitmq".into(),
+            kind: sprocket_spec::model::DatastoreKind::Rabbitmq,
+            host: "rabbitmq".into(),
+            port: 5672,
+            user: "demo".into(),
+            password_file: "/run/secrets/rabbitmq-password".into(),
+            key_file: None,
+            scope: Some("demo".into()),
+            sslmode: None,
+            endpoint: None,
+            region: None,
+        };
+        let out = |ok, detail: &str| LoginOutcome {
+            datastore: "rabbitmq".into(),
+            ok,
+            detail: detail.into(),
+            ms: 3,
+        };
+        let ok = judge_login(
+            "demo",
+            &l,
+            Some(&out(true, "logged in as demo on vhost demo")),
+        );
+        assert_eq!((ok.kind, ok.severity), (Kind::Login, Severity::Ok));
+        assert_eq!(ok.target.as_deref(), Some("rabbitmq"));
+        let refused = judge_login(
+            "demo",
+            &l,
+            Some(&out(false, "login refused: 403 ACCESS_REFUSED")),
+        );
+        assert_eq!(refused.severity, Severity::Critical);
+        assert_eq!(
+            refused.detail,
+            "its own login `demo` fails: login refused: 403 ACCESS_REFUSED"
+        );
+        assert!(Kind::Login.fails_its_service());
+        assert_eq!(judge_login("demo", &l, None).severity, Severity::Critical);
+    }
+
+    #[test]
     fn an_unused_service_must_not_even_resolve() {
         let t = target(Expect::Isolated, None);
         let ok = judge("web", &t, Some(&outcome(false, None)));
@@ -128,10 +211,14 @@ mod tests {
     fn the_result_line_is_read_from_the_log() {
         let line = format!(
             "noise\n{RESULT_PREFIX}{}",
-            serde_json::to_string(&vec![outcome(true, Some(true))]).unwrap()
+            serde_json::to_string(&Output {
+                targets: vec![outcome(true, Some(true))],
+                logins: Vec::new(),
+            })
+            .unwrap()
         );
         let lines: Vec<String> = line.lines().map(str::to_string).collect();
-        assert_eq!(from_logs(&lines).unwrap()[0].name, "redis");
+        assert_eq!(from_logs(&lines).unwrap().targets[0].name, "redis");
         assert!(from_logs(&["nothing".into()]).is_none());
     }
 }

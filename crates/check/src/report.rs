@@ -21,6 +21,8 @@ pub enum Kind {
     Reach,
     /// From a service's own networks: something it must not reach.
     Isolation,
+    /// From a service's own networks, with its own credentials: a datastore login of its own.
+    Login,
     /// Vault initialised and unsealed.
     Vault,
     /// A routed host's certificate.
@@ -40,7 +42,12 @@ impl Kind {
     pub fn fails_its_service(self) -> bool {
         matches!(
             self,
-            Kind::Replicas | Kind::Route | Kind::Reach | Kind::Vault | Kind::UnknownHost
+            Kind::Replicas
+                | Kind::Route
+                | Kind::Reach
+                | Kind::Login
+                | Kind::Vault
+                | Kind::UnknownHost
         )
     }
 
@@ -52,6 +59,7 @@ impl Kind {
             Kind::UnknownHost => "unknown host",
             Kind::Reach => "reach",
             Kind::Isolation => "isolation",
+            Kind::Login => "login",
             Kind::Vault => "vault",
             Kind::Certificate => "certificate",
             Kind::Errors => "errors",
@@ -167,7 +175,8 @@ impl Report {
                 .iter()
                 .find(|i| {
                     i.explained.contains(&s)
-                        && (f.kind != Kind::Reach || f.target.as_deref() == Some(&i.root))
+                        && (!matches!(f.kind, Kind::Reach | Kind::Login)
+                            || f.target.as_deref() == Some(&i.root))
                 })
                 .or_else(|| incidents.iter().find(|i| i.explained.contains(&s)))
                 .map(|i| i.root.clone());

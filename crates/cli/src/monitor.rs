@@ -18,13 +18,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde_json::Value;
 use sprocket_check::alerts::{Event, Policy};
-use sprocket_check::history::History;
+use sprocket_check::history::{self, History};
 use sprocket_check::notify::{self, Origin};
 use sprocket_check::status_page;
 use sprocket_check::{judge, Finding, Kind, Report, Severity};
 use sprocket_desired::checks::Monitor;
 use sprocket_spec::model::Alerts;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -88,8 +88,14 @@ pub fn http_base(api: &str) -> String {
 }
 
 /// Running tasks against those wanted, per service, from the Docker API; `false` when the API
-/// did not answer (nothing is known of the services this round).
-async fn replicas(m: &Monitor, api: &str, http: &reqwest::Client) -> (Vec<Finding>, bool) {
+/// did not answer (nothing is known of the services this round). A service in `seen` that is
+/// gone was removed (critical), not "not deployed yet".
+async fn replicas(
+    m: &Monitor,
+    api: &str,
+    http: &reqwest::Client,
+    seen: &BTreeSet<String>,
+) -> (Vec<Finding>, bool) {
     let base = http_base(api);
     let get = |path: String| {
         let http = http.clone();
@@ -164,6 +170,15 @@ async fn replicas(m: &Monitor, api: &str, http: &reqwest::Client) -> (Vec<Findin
         .services
         .iter()
         .map(|s| match ids.get(s.name.as_str()) {
+            None if seen.contains(&s.service) => Finding::new(
+                Kind::Replicas,
+                &s.service,
+                Severity::Critical,
+                format!(
+                    "removed: it ran here before and the swarm has no service {} now (`sprocketctl up` recreates it)",
+                    s.name
+                ),
+            ),
             // Not deployed yet (the agent runs from the first layer on, during the first
             // `up`): reported, not alerted; one deployed with no task running is.
             None => Finding::new(
@@ -193,8 +208,13 @@ async fn vault(m: &Monitor) -> Option<Finding> {
 }
 
 /// One round: every check, judged together; `false` when the services' tasks could not be
-/// counted (the round is not recorded for uptime).
-pub async fn round(m: &Monitor, api: Option<&str>, http: &reqwest::Client) -> (Report, bool) {
+/// counted (the round is not recorded for uptime). `seen`: the services seen deployed before.
+pub async fn round(
+    m: &Monitor,
+    api: Option<&str>,
+    http: &reqwest::Client,
+    seen: &BTreeSet<String>,
+) -> (Report, bool) {
     let start = Instant::now();
     let edge = match &m.edge {
         Some(e) => tokio::net::lookup_host((e.as_str(), 443))
@@ -222,7 +242,7 @@ pub async fn round(m: &Monitor, api: Option<&str>, http: &reqwest::Client) -> (R
     };
     let replicas = async {
         match api {
-            Some(api) => replicas(m, api, http).await,
+            Some(api) => replicas(m, api, http, seen).await,
             None => (Vec::new(), true),
         }
     };
@@ -319,6 +339,28 @@ pub async fn serve_status(listener: tokio::net::TcpListener, page: Page) {
     }
 }
 
+/// Posts `outbox`'s bodies in order until one fails: those sent leave it. Returns how many were
+/// sent, and the failure that stopped it.
+async fn deliver<F, Fut>(outbox: &mut Vec<Value>, post: F) -> (usize, Option<String>)
+where
+    F: Fn(Value) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let mut sent = 0;
+    let mut err = None;
+    for body in outbox.iter() {
+        match post(body.clone()).await {
+            Ok(()) => sent += 1,
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    outbox.drain(..sent);
+    (sent, err)
+}
+
 /// Runs rounds forever (the agent aborts it on shutdown).
 pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics, page: Page) {
     let http = reqwest::Client::builder()
@@ -378,7 +420,15 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics, page:
     );
     loop {
         let started = Instant::now();
-        let (report, complete) = round(&m, api.as_deref(), &http).await;
+        let (report, complete) = round(&m, api.as_deref(), &http, &history.seen).await;
+        // Deployed now (its tasks counted): from here on, its absence is a removal.
+        for f in report.findings.iter().filter(|f| {
+            f.kind == Kind::Replicas
+                && !f.detail.starts_with("not deployed")
+                && services.contains(&f.subject)
+        }) {
+            history.seen.insert(f.subject.clone());
+        }
         metrics.rounds.inc();
         metrics.status.clear();
         for f in &report.findings {
@@ -404,14 +454,6 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics, page:
             now,
             every.as_secs(),
         ));
-        match save(&state, &history) {
-            Ok(()) => save_failed = false,
-            Err(e) if !save_failed => {
-                save_failed = true;
-                eprintln!("agent: cannot keep its state at {}: {e} (a restart will forget alerts and uptime)", state.display());
-            }
-            Err(_) => {}
-        }
         for e in &events {
             let (what, a) = match e {
                 Event::Firing(a) => ("firing", a),
@@ -427,16 +469,45 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics, page:
                     format!(", affects {}", a.affects.join(", "))
                 }
             );
-            if let Some(url) = &webhook {
-                let body = notify::webhook(e, m.alerts.format, &origin);
-                if let Err(err) = post(&http, url, &body).await {
-                    metrics.notifications_failed.inc();
-                    eprintln!(
-                        "agent: the webhook at {} refused the alert: {err}",
-                        crate::agent::redacted_url(url)
-                    );
-                }
+            if webhook.is_some() {
+                history
+                    .outbox
+                    .push(notify::webhook(e, m.alerts.format, &origin));
             }
+        }
+        // Oldest first, in order; what the webhook refuses is tried again next round (and
+        // after a restart: the outbox is part of the state).
+        if let Some(url) = &webhook {
+            let dropped = history.outbox.len().saturating_sub(history::OUTBOX);
+            if dropped > 0 {
+                history.outbox.drain(..dropped);
+                eprintln!(
+                    "agent: {dropped} undelivered notification(s) dropped (more than {} waiting)",
+                    history::OUTBOX
+                );
+            }
+            let waiting = history.outbox.len();
+            let (sent, err) = deliver(&mut history.outbox, |body| {
+                let http = &http;
+                async move { post(http, url, &body).await }
+            })
+            .await;
+            if let Some(err) = err {
+                metrics.notifications_failed.inc();
+                eprintln!(
+                    "agent: the webhook at {} refused a notification: {err} ({} waiting, tried again next round)",
+                    crate::agent::redacted_url(url),
+                    waiting - sent
+                );
+            }
+        }
+        match save(&state, &history) {
+            Ok(()) => save_failed = false,
+            Err(e) if !save_failed => {
+                save_failed = true;
+                eprintln!("agent: cannot keep its state at {}: {e} (a restart will forget alerts and uptime)", state.display());
+            }
+            Err(_) => {}
         }
         if let Some(am) = &m.alerts.alertmanager {
             let resolved: Vec<_> = events
@@ -471,6 +542,34 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics, page:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_refused_notification_waits_in_order_for_the_next_round() {
+        let mut outbox: Vec<Value> = (1..=3).map(|i| serde_json::json!({ "n": i })).collect();
+        let up = std::sync::atomic::AtomicBool::new(false);
+        let got = std::sync::Mutex::new(Vec::new());
+        let post = |b: Value| {
+            let ok = up.load(std::sync::atomic::Ordering::SeqCst) || b["n"] == 1;
+            if ok {
+                got.lock().unwrap().push(b["n"].as_i64().unwrap());
+            }
+            async move {
+                if ok {
+                    Ok(())
+                } else {
+                    Err("answered 503".to_string())
+                }
+            }
+        };
+        let (sent, err) = deliver(&mut outbox, post).await;
+        assert_eq!((sent, err.as_deref()), (1, Some("answered 503")));
+        assert_eq!(outbox.len(), 2, "2 and 3 wait, in order");
+        up.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (sent, err) = deliver(&mut outbox, post).await;
+        assert_eq!((sent, err), (2, None));
+        assert!(outbox.is_empty());
+        assert_eq!(*got.lock().unwrap(), [1, 2, 3]);
+    }
 
     #[tokio::test]
     async fn the_status_page_shows_the_last_round_and_nothing_else_of_the_agent() {

@@ -175,14 +175,26 @@ fn certificates_from_a_real_acme_server_through_http_01() {
         .iter()
         .map(|c| c["host"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(wanted, ["demo.sprocket.test", "vault.sprocket.test"]);
+    assert_eq!(
+        wanted,
+        [
+            "demo.sprocket.test",
+            "health.sprocket.test",
+            "vault.sprocket.test"
+        ]
+    );
 
     // 1. up: every routed host gets a certificate Pebble issued, served on HTTPS.
     let t0 = Instant::now();
     let up = s.ctl(&["-o", "json", "up", "--timeout", "180"]);
     assert_eq!(up.code, 0, "{}", up.stdout);
     let up_done = t0.elapsed();
-    let hosts = ["demo.sprocket.test", "vault.sprocket.test"];
+    // (health: the agent's status page)
+    let hosts = [
+        "demo.sprocket.test",
+        "health.sprocket.test",
+        "vault.sprocket.test",
+    ];
     for host in hosts {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut last = https(&root, host);

@@ -505,10 +505,11 @@ fn platform_lifecycle_on_a_real_swarm() {
                 || r.starts_with(&format!("secret {NS}_demo-api-key-v"))
                 || r.starts_with(&format!("secret {NS}_sprocket-fingerprint-key-v"))
                 // Vault's own networks: to its agent, its reader, Traefik; the agent's to the
-                // Docker API proxy
+                // Docker API proxy and Traefik's to the agent (its status page)
                 || r == &format!("network {NS}_vault-agent_to_vault")
                 || r == &format!("network {NS}_demo_to_vault")
                 || r == &format!("network {NS}_edge_vault")
+                || r == &format!("network {NS}_edge_vault-agent")
                 || r == &format!("network {NS}_vault-agent_to_socket-proxy"),
             "only what belonged to Vault and its agent goes: {removed:?}"
         );

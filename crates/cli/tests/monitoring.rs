@@ -3,7 +3,9 @@
 //! SeaweedFS), a real Prometheus and `promtool` (Debian's `prometheus`) and headless Chromium
 //! (Debian's `chromium`):
 //!
-//! - `check` finds every route × host and every `uses` edge well and everything else isolated;
+//! - `check` finds every route × host and every `uses` edge well and everything else isolated,
+//!   and each of the demo's own datastore logins working with its own credentials; a login
+//!   broken by hand is the demo's own incident, and `secrets rotate` repairs it;
 //! - the agent's `/metrics` passes `promtool check metrics`, and a real Prometheus scrapes it;
 //! - its status page (the example's `health` route of the agent), loaded in Chromium through
 //!   Traefik, shows every service up;
@@ -259,6 +261,7 @@ fn check_alerts_metrics_and_status_page_follow_a_datastore_outage() {
         "unknown-host",
         "reach",
         "isolation",
+        "login",
         "vault",
     ] {
         let all = of(kind);
@@ -296,6 +299,89 @@ fn check_alerts_metrics_and_status_page_follow_a_datastore_outage() {
         .any(|f| f["subject"] == "demo" && f["target"] == "socket-proxy"));
     let (_, left) = docker_status(&["service", "ls", "--format", "{{.Name}}"]);
     assert!(!left.contains("_check-"), "probe tasks are removed: {left}");
+    // Each of the demo's own logins, tried with its own credentials from its own networks.
+    let mut logins: Vec<(String, String)> = of("login")
+        .iter()
+        .filter(|f| f["subject"] == "demo")
+        .map(|f| {
+            (
+                f["target"].as_str().unwrap().to_string(),
+                f["detail"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    logins.sort();
+    assert_eq!(
+        logins,
+        [
+            (
+                "postgres".to_string(),
+                format!("connected as {NS}_demo to {NS}_demo over TLS")
+            ),
+            (
+                "rabbitmq".to_string(),
+                "logged in as demo on vhost demo".to_string()
+            ),
+            (
+                "redis".to_string(),
+                "AUTH as demo, PING answered".to_string()
+            ),
+            ("s3".to_string(), "its key pair is accepted".to_string()),
+        ]
+    );
+
+    // 1a. A login broken by hand (its password changed in RabbitMQ, which nothing else
+    //     notices: RabbitMQ is up, the demo reconnects only when it must) is the demo's own
+    //     incident; `secrets rotate` of that password repairs it.
+    let rabbit = common::container_of(NS, "rabbitmq");
+    let (ok, out) = docker_status(&[
+        "exec",
+        &rabbit,
+        "rabbitmqctl",
+        "-q",
+        "change_password",
+        "demo",
+        "not-the-demos",
+    ]);
+    assert!(ok, "{out}");
+    let broken = s.ctl(&["-o", "json", "check"]);
+    assert_eq!(broken.code, 9, "{}", broken.stdout);
+    let broken = broken.json();
+    let login = broken["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "login" && f["target"] == "rabbitmq")
+        .cloned()
+        .unwrap();
+    assert_eq!(login["severity"], "critical", "{login}");
+    assert!(
+        login["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("its own login `demo` fails: login refused: 403 ACCESS_REFUSED"),
+        "{login}"
+    );
+    assert!(login["explained_by"].is_null(), "{login}");
+    assert!(
+        broken["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["root"] == "demo"),
+        "{broken}"
+    );
+    let rot = s.ctl(&["-q", "secrets", "rotate", "demo-rabbitmq-password"]);
+    assert_eq!(rot.code, 0, "{}{}", rot.stdout, rot.stderr);
+    let repaired = s.ctl(&["-o", "json", "check"]).json();
+    let login = repaired["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "login" && f["target"] == "rabbitmq")
+        .cloned()
+        .unwrap();
+    assert_eq!(login["severity"], "ok", "{login}");
 
     // 2. The agent's metrics: valid for promtool, scraped by a real Prometheus.
     let agent = format!("{}:9090", agent_address());

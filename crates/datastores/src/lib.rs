@@ -1,6 +1,7 @@
 //! Provisioning in the platform's datastores, run inside the swarm by `sprocketctl provision`
 //! (a one-off task on the datastore's provisioning network) from the document `up` derives
-//! ([`sprocket_desired::provision::Job`]).
+//! ([`sprocket_desired::provision::Job`]); and logging in as a consumer does ([`consumer`]),
+//! which `check`'s probe tasks do with each consumer's own credentials.
 //!
 //! Every datastore adapter follows the same rules: what it makes carries the namespace's owner
 //! marker; what does not carry it is never changed or removed (a foreign login of a wanted name
@@ -11,6 +12,8 @@
 //! (an unencrypted overlay between nodes). PostgreSQL's administrator logs in with SCRAM, which
 //! never sends it.
 
+pub mod amqp;
+pub mod consumer;
 pub mod postgres;
 pub mod rabbitmq;
 pub mod s3;

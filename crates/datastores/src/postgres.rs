@@ -86,7 +86,7 @@ fn refused(e: &tokio_postgres::Error) -> bool {
 }
 
 /// The error's own text (the server's message, or the connection's), never a value of ours.
-fn text(e: &tokio_postgres::Error) -> String {
+pub fn error_text(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
         None => e.to_string(),
@@ -97,7 +97,7 @@ fn api(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> Provisi
     let what = what.into();
     move |e| ProvisionError::Api {
         what,
-        error: text(&e),
+        error: error_text(&e),
     }
 }
 
@@ -125,7 +125,7 @@ async fn admin(job: &Job, password: &str, database: &str) -> Result<Client, Prov
                     ),
                     error: format!(
                     "{} — the administrator's password is the external's `admin_password` secret",
-                    text(&e)
+                    error_text(&e)
                 ),
                 })
             }
@@ -135,7 +135,7 @@ async fn admin(job: &Job, password: &str, database: &str) -> Result<Client, Prov
                         "connect to {}:{} (database `{database}`) as `{}`",
                         job.host, job.port, job.admin_user
                     ),
-                    error: text(&e),
+                    error: error_text(&e),
                 })
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
@@ -392,13 +392,13 @@ impl Session<'_> {
                 changed.push("password".into());
                 connect(&target).await.map_err(|e| ProvisionError::Api {
                     what: format!("log in as `{}` to `{}`", l.user, l.database),
-                    error: format!("{} (after its password was set)", text(&e)),
+                    error: format!("{} (after its password was set)", error_text(&e)),
                 })?;
             }
             Err(e) => {
                 return Err(ProvisionError::Api {
                     what: format!("log in as `{}` to `{}`", l.user, l.database),
-                    error: text(&e),
+                    error: error_text(&e),
                 })
             }
         }
@@ -501,7 +501,7 @@ impl Session<'_> {
                 what: format!("drop role `{name}`"),
                 error: format!(
                     "{} — it still holds something in a database sprocketctl did not make: `REASSIGN OWNED BY` / `DROP OWNED BY` there, then run again",
-                    text(&e)
+                    error_text(&e)
                 ),
             })?;
         said.insert(0, format!("role {name}"));

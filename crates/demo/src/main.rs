@@ -22,7 +22,7 @@
 //! The standard library, an HMAC and sprocketctl's own PostgreSQL and S3 clients; it runs in the
 //! locally built Debian image.
 
-mod amqp;
+use sprocket_datastores::amqp;
 mod pg;
 mod redis;
 mod s3;

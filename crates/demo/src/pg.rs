@@ -47,10 +47,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 fn error(e: tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
-    }
+    sprocket_datastores::postgres::error_text(&e)
 }
 
 /// Connects as its own login to `database` (its own unless given) and runs `f`.

@@ -362,10 +362,11 @@ fn the_example_spec_is_valid_in_every_environment() {
         .unwrap()
         .platform;
     let running: Vec<&str> = offline.services().map(|s| s.name.as_str()).collect();
-    // The agent's uses are derived: Vault and the Docker API proxy.
+    // The agent's uses are derived: Vault, the Docker API proxy, and the edge router (it
+    // watches the routes through it, for its status page).
     assert_eq!(
         offline.service("vault-agent").unwrap().uses,
-        ["socket-proxy", "vault"]
+        ["socket-proxy", "traefik", "vault"]
     );
     assert_eq!(
         running,

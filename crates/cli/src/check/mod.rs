@@ -200,7 +200,8 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             &live.engine,
             &plan.namespace,
             &p.environment.tool_image,
-            &plan.reach
+            &plan.reach,
+            &live.observed,
         )),
         timed(errors::check(&live.engine, &plan, &live.observed)),
     );

@@ -4,7 +4,7 @@
 //! provisioning tasks (labels, removed whatever happens); all run at once.
 
 use sprocket_check::plan::ReachProbe;
-use sprocket_check::reach::{self, PROBE_ENV};
+use sprocket_check::reach::{self, Input, PROBE_ENV};
 use sprocket_check::{Finding, Kind, Severity};
 use sprocket_desired::labels as L;
 use sprocket_desired::plan::Observed;
@@ -44,24 +44,73 @@ pub async fn clean(engine: &Engine, observed: &Observed) {
     }
 }
 
+/// The Docker secrets (name, id, file) the live service `<namespace>_<service>` mounts for
+/// `names` (the spec's secret names): the probe mounts exactly those, at the same paths.
+fn mounts(
+    observed: &Observed,
+    namespace: &str,
+    service: &str,
+    names: &[String],
+) -> Vec<(String, String, String)> {
+    let full = sprocket_desired::state::service_name(namespace, service);
+    let Some(live) = observed.services.iter().find(|o| o.spec.name == full) else {
+        return Vec::new();
+    };
+    names
+        .iter()
+        .filter_map(|n| {
+            let file = live.spec.secrets.iter().find(|f| &f.name == n)?;
+            let id = live.secret_ids.get(n)?;
+            let docker = observed.secrets.iter().find(|x| &x.id == id)?;
+            Some((docker.name.clone(), id.clone(), file.target.clone()))
+        })
+        .collect()
+}
+
 async fn one(
     engine: &Engine,
     namespace: &str,
     image: &str,
     tag: &str,
     p: &ReachProbe,
+    observed: &Observed,
 ) -> Vec<Finding> {
+    let secrets = mounts(observed, namespace, &p.service, &p.secrets);
+    // A login whose files the live service does not mount (a deploy not yet made): said, not
+    // tried.
+    let mounted = |file: &str| secrets.iter().any(|(_, _, f)| f == file);
+    let (logins, unmounted): (Vec<_>, Vec<_>) = p
+        .logins
+        .iter()
+        .cloned()
+        .partition(|l| mounted(&l.password_file) && l.key_file.as_deref().is_none_or(mounted));
+    let unchecked = unmounted.iter().map(|l| {
+        Finding::new(
+            Kind::Login,
+            &p.service,
+            Severity::Warning,
+            format!(
+                "not tried: the running service mounts no {} (deploy with `up`)",
+                l.password_file
+            ),
+        )
+        .target(&l.datastore)
+    });
+    let input = Input {
+        targets: p.targets.clone(),
+        logins: logins.clone(),
+    };
     let spec = JobSpec {
         name: format!("{namespace}_check-{}-{tag}", p.service),
         image: image.to_string(),
         args: vec!["sprocketctl".into(), "probe".into()],
         env: vec![format!(
             "{PROBE_ENV}={}",
-            serde_json::to_string(&p.targets).expect("serialisable")
+            serde_json::to_string(&input).expect("serialisable")
         )],
         networks: p.networks.clone(),
         hosts: p.hosts.clone(),
-        secrets: Vec::new(),
+        secrets,
         labels: labels(namespace, &p.service),
         memory_bytes: Some(32 << 20),
     };
@@ -78,7 +127,7 @@ async fn one(
         Ok(end) => end,
         Err(e) => return failed(e.to_string()),
     };
-    let Some(outcomes) = reach::from_logs(&end.logs) else {
+    let Some(out) = reach::from_logs(&end.logs) else {
         return failed(format!(
             "it ended `{}`{} without a result",
             end.state,
@@ -87,7 +136,15 @@ async fn one(
     };
     p.targets
         .iter()
-        .map(|t| reach::judge(&p.service, t, outcomes.iter().find(|o| o.name == t.name)))
+        .map(|t| reach::judge(&p.service, t, out.targets.iter().find(|o| o.name == t.name)))
+        .chain(logins.iter().map(|l| {
+            reach::judge_login(
+                &p.service,
+                l,
+                out.logins.iter().find(|o| o.datastore == l.datastore),
+            )
+        }))
+        .chain(unchecked)
         .collect()
 }
 
@@ -97,6 +154,7 @@ pub async fn check(
     namespace: &str,
     image: &str,
     probes: &[ReachProbe],
+    observed: &Observed,
 ) -> Vec<Finding> {
     let tag = format!(
         "{:06x}",
@@ -105,7 +163,7 @@ pub async fn check(
     let all = probes
         .iter()
         .filter(|p| !p.targets.is_empty() && !p.networks.is_empty())
-        .map(|p| one(engine, namespace, image, &tag, p));
+        .map(|p| one(engine, namespace, image, &tag, p, observed));
     futures_util::future::join_all(all)
         .await
         .into_iter()

@@ -1,11 +1,15 @@
 //! `sprocketctl probe`: what runs inside the short-lived task `check` starts on exactly one
 //! service's networks. For each target of `SPROCKET_PROBE` it resolves the name (the swarm's
-//! DNS, as the service would) and, with a port, opens a TCP connection; then it prints one
-//! result line (`sprocket-probe-result: […]`) that `check` reads from the task's log.
+//! DNS, as the service would) and, with a port, opens a TCP connection; for each of the
+//! service's own datastore logins it logs in with the files the service mounts (this task mounts
+//! the same secrets). Then it prints one result line (`sprocket-probe-result: {…}`, outcomes and
+//! reasons, never a credential) that `check` reads from the task's log.
 
 use crate::exit;
-use sprocket_check::plan::{Expect, Target};
-use sprocket_check::reach::{Outcome, PROBE_ENV, RESULT_PREFIX};
+use sprocket_check::plan::{Expect, Login, Target};
+use sprocket_check::reach::{Input, LoginOutcome, Outcome, Output, PROBE_ENV, RESULT_PREFIX};
+use sprocket_datastores::consumer;
+use sprocket_spec::model::DatastoreKind;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
@@ -55,8 +59,67 @@ async fn probe(t: Target) -> Outcome {
     out
 }
 
+/// One login with the files the consumer's task mounts (this task mounts the same secrets).
+async fn login(l: Login) -> LoginOutcome {
+    let start = Instant::now();
+    let read = |f: &str| sprocket_datastores::read_secret(f).map_err(|e| e.to_string());
+    let result = async {
+        let password = read(&l.password_file)?;
+        match l.kind {
+            DatastoreKind::Redis => {
+                let (host, user) = (l.host.clone(), l.user.clone());
+                tokio::task::spawn_blocking(move || {
+                    consumer::redis(&host, l.port, &user, &password)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+            }
+            DatastoreKind::Rabbitmq => {
+                let (host, user) = (l.host.clone(), l.user.clone());
+                let vhost = l.scope.clone().unwrap_or_else(|| "/".into());
+                tokio::task::spawn_blocking(move || {
+                    consumer::rabbitmq(&host, l.port, &user, &password, &vhost)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+            }
+            DatastoreKind::Postgres => {
+                consumer::postgres(
+                    &l.host,
+                    l.port,
+                    &l.user,
+                    &password,
+                    l.scope.as_deref().unwrap_or("postgres"),
+                    l.sslmode.unwrap_or_default(),
+                )
+                .await
+            }
+            DatastoreKind::S3 => {
+                let key = read(l.key_file.as_deref().unwrap_or_default())?;
+                consumer::s3(
+                    l.endpoint.as_deref().unwrap_or_default(),
+                    l.region.as_deref().unwrap_or("us-east-1"),
+                    &key,
+                    &password,
+                )
+                .await
+            }
+        }
+    };
+    let result = match tokio::time::timeout(STEP * 4, result).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("no answer within {}s", (STEP * 4).as_secs())),
+    };
+    LoginOutcome {
+        datastore: l.datastore.clone(),
+        ok: result.is_ok(),
+        detail: result.unwrap_or_else(|e| e),
+        ms: start.elapsed().as_millis() as u64,
+    }
+}
+
 pub async fn run(_: Args) -> i32 {
-    let targets: Vec<Target> = match std::env::var(PROBE_ENV)
+    let input: Input = match std::env::var(PROBE_ENV)
         .map_err(|_| {
             format!("{PROBE_ENV} is not set: this command runs in the task `check` starts")
         })
@@ -68,10 +131,13 @@ pub async fn run(_: Args) -> i32 {
             return exit::INVALID;
         }
     };
-    let all = futures_util::future::join_all(targets.into_iter().map(probe)).await;
+    let (targets, logins) = tokio::join!(
+        futures_util::future::join_all(input.targets.into_iter().map(probe)),
+        futures_util::future::join_all(input.logins.into_iter().map(login)),
+    );
     println!(
         "{RESULT_PREFIX}{}",
-        serde_json::to_string(&all).expect("serialisable")
+        serde_json::to_string(&Output { targets, logins }).expect("serialisable")
     );
     exit::OK
 }

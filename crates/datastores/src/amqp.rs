@@ -2,7 +2,7 @@
 //! header → `connection.start` → `start-ok` (PLAIN) → `tune` → `tune-ok` → `open` →
 //! `open-ok`, then `close`. A refusal comes back as `connection.close` with RabbitMQ's reason
 //! (`ACCESS_REFUSED - Login was refused …`, `NOT_ALLOWED - access to vhost …`), which is what
-//! the demo reports; the password is never part of a message.
+//! the demo and `check`'s probe report; the password is never part of a message.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
