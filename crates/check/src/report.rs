@@ -145,6 +145,31 @@ fn service_of(f: &Finding, services: &BTreeSet<&str>) -> Option<String> {
     }
 }
 
+/// What the edge's 404 on a route means when the route's service runs no task: Traefik's swarm
+/// provider lists a `dnsrr` service's running tasks, so with none it drops the route (with a VIP
+/// the route stays and answers 502/503). Said as such, not as "no router takes this host".
+pub const DROPPED_ROUTE: &str =
+    "404 from the edge router: it dropped the route, as no task of the service runs";
+
+fn explain_dropped_routes(findings: &mut [Finding]) {
+    let stopped: BTreeSet<String> = findings
+        .iter()
+        .filter(|f| {
+            f.kind == Kind::Replicas
+                && f.severity == Severity::Critical
+                && f.detail.starts_with("0/")
+        })
+        .map(|f| f.subject.clone())
+        .collect();
+    for f in findings.iter_mut().filter(|f| {
+        f.kind == Kind::Route
+            && f.detail.starts_with("404 from the edge router")
+            && stopped.contains(&f.subject)
+    }) {
+        f.detail = DROPPED_ROUTE.into();
+    }
+}
+
 impl Report {
     /// Judges `findings` together: which failing services are roots, which findings they
     /// explain (a consumer's failed reach to a datastore that is down, its route's 502), the
@@ -156,6 +181,7 @@ impl Report {
         uses: &BTreeMap<String, Vec<String>>,
         seconds: f64,
     ) -> Report {
+        explain_dropped_routes(&mut findings);
         let services: BTreeSet<&str> = uses.keys().map(String::as_str).collect();
         let failing: BTreeSet<String> = findings
             .iter()
@@ -213,6 +239,36 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_edge_404_of_a_stopped_service_says_the_route_was_dropped() {
+        let uses = [("demo".to_string(), vec![]), ("web".to_string(), vec![])]
+            .into_iter()
+            .collect();
+        let edge_404 = "404 from the edge router: no router takes this host and path";
+        let r = Report::new(
+            "ns",
+            "env",
+            vec![
+                Finding::new(Kind::Replicas, "demo", Severity::Critical, "0/1 running"),
+                Finding::new(Kind::Route, "demo", Severity::Critical, edge_404).target("d"),
+                Finding::new(Kind::Route, "web", Severity::Critical, edge_404).target("w"),
+            ],
+            &uses,
+            0.0,
+        );
+        let detail = |s: &str| {
+            r.findings
+                .iter()
+                .find(|f| f.kind == Kind::Route && f.subject == s)
+                .unwrap()
+                .detail
+                .clone()
+        };
+        assert_eq!(detail("demo"), DROPPED_ROUTE);
+        // A running service's route at the edge's 404 has no router: said as it is.
+        assert_eq!(detail("web"), edge_404);
+    }
 
     #[test]
     fn a_consumers_findings_are_explained_by_the_datastore_it_uses() {

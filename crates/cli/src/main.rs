@@ -63,18 +63,20 @@ pub struct Cli {
 pub enum Command {
     /// Check the spec and its environments; report every problem at once with file:line:column.
     Validate(commands::validate::Args),
-    /// Print the desired Swarm objects, or write compose files (one per layer).
+    /// Print the desired Swarm objects, or write compose files (one per layer) or a Gatus
+    /// configuration.
     Render(commands::render::Args),
     /// Show what `up` would change, object by object and field by field.
     Plan(commands::plan::Args),
     /// Deploy: each service as soon as what it needs is healthy, gated on its new tasks; returns
-    /// once converged.
+    /// once converged and the edge router serves the routes of what changed.
     Up(commands::up::Args),
     /// Layers and services as they run: replicas, image, last update, health.
     Status(commands::status::Args),
     /// The runbook's checklists in one command: replicas and restarts, every route × host,
-    /// what each service reaches from its own networks (and what it must not), Vault,
-    /// certificates. Exit 0 ok, 8 warning, 9 critical.
+    /// what each service reaches from its own networks (and what it must not), its datastore
+    /// logins with its own credentials, Vault, certificates, error lines, the node. Exit 0 ok,
+    /// 8 warning, 9 critical.
     Check(check::Args),
     /// Remove the platform (or one layer) in reverse order; volumes are kept unless --volumes.
     Down(commands::down::Args),

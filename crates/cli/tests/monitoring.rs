@@ -14,7 +14,8 @@
 //!   webhook, and one resolution when Redis is back; the status page shows Redis failing and the
 //!   demo down because of it;
 //! - the SLA report counts the rounds Redis and the demo were down, and a restart of the agent
-//!   keeps them.
+//!   keeps them;
+//! - with the demo scaled to 0, each host of its route fails (502/503), and only those.
 
 mod common;
 
@@ -266,7 +267,17 @@ fn check_alerts_metrics_and_status_page_follow_a_datastore_outage() {
     ] {
         let all = of(kind);
         assert!(!all.is_empty(), "no {kind} finding: {checked}");
-        assert!(all.iter().all(|f| f["severity"] == "ok"), "{kind}: {all:?}");
+        // The demo's `/` checks its four datastores: on a loaded machine (2 cores, a test
+        // suite) it may answer over the runbook's 800 ms, a warning about its speed.
+        let slow = |f: &Value| {
+            kind == "route"
+                && f["severity"] == "warning"
+                && f["detail"].as_str().unwrap().contains("(over 800 ms)")
+        };
+        assert!(
+            all.iter().all(|f| f["severity"] == "ok" || slow(f)),
+            "{kind}: {all:?}"
+        );
     }
     for kind in ["errors", "resources", "docker-disk"] {
         assert!(!of(kind).is_empty(), "no {kind} finding: {checked}");
@@ -605,4 +616,49 @@ fn check_alerts_metrics_and_status_page_follow_a_datastore_outage() {
         page.contains("data-service=\"redis\" data-state=\"up\""),
         "{page}"
     );
+
+    // 6. A route whose service is down: each host of that route fails, and only those. With a
+    //    VIP the edge answers 502/503; offline (dnsrr, no IPVS) Traefik drops the route of a
+    //    service with no task, which `check` says as such.
+    let (ok, out) = docker_status(&["service", "scale", "-d", &format!("{NS}_demo=0")]);
+    assert!(ok, "{out}");
+    let mut routes = Vec::new();
+    for _ in 0..20 {
+        let c = s.ctl(&["-o", "json", "check"]).json();
+        routes = c["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == "route")
+            .cloned()
+            .collect();
+        if routes
+            .iter()
+            .any(|f| f["subject"] == "demo" && f["severity"] == "critical")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for f in &routes {
+        if f["subject"] == "demo" {
+            assert_eq!(f["severity"], "critical", "{f}");
+            let detail = f["detail"].as_str().unwrap();
+            assert!(
+                detail.starts_with("502")
+                    || detail.starts_with("503")
+                    || detail == sprocket_check::report::DROPPED_ROUTE,
+                "{f}"
+            );
+        } else {
+            assert_eq!(f["severity"], "ok", "only the demo's hosts fail: {f}");
+        }
+    }
+    assert_eq!(
+        routes.iter().filter(|f| f["subject"] == "demo").count(),
+        3,
+        "{routes:?}"
+    );
+    let (ok, out) = docker_status(&["service", "scale", "-d", &format!("{NS}_demo=1")]);
+    assert!(ok, "{out}");
 }

@@ -35,22 +35,7 @@ pub fn amz_date(t: SystemTime) -> String {
     format!("{y:04}{m:02}{d:02}T{hh:02}{mm:02}{ss:02}Z")
 }
 
-/// Year, month, day, hour, minute, second (UTC) of `secs` since the Unix epoch: the civil
-/// calendar from days since 1970-01-01 (H. Hinnant's algorithm). Also what `status` prints
-/// certificates' dates with.
-pub fn utc(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60)
-}
+pub use sprocket_spec::values::utc;
 
 /// Hex SHA-256 of a payload (`x-amz-content-sha256`).
 pub fn payload_hash(payload: &[u8]) -> String {

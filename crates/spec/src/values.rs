@@ -292,8 +292,59 @@ pub fn check_route_path(p: &str) -> Result<(), String> {
     }
 }
 
+/// Year, month, day, hour, minute, second (UTC) of `secs` since the Unix epoch: the civil
+/// calendar from days since 1970-01-01 (H. Hinnant's algorithm). Also what `status` prints
+/// certificates' dates with.
+pub fn utc(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 of a civil date (UTC): the inverse of [`utc`]'s date part
+/// (H. Hinnant's days_from_civil).
+pub fn from_utc(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn civil_dates_both_ways() {
+        assert_eq!(utc(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(utc(1_796_263_200), (2026, 12, 3, 2, 0, 0));
+        assert_eq!(utc(-1), (1969, 12, 31, 23, 59, 59));
+        for days in [-800_000, -1, 0, 59, 60, 10_956, 20_790, 2_932_896] {
+            let (y, m, d, ..) = utc(days * 86_400);
+            assert_eq!(from_utc(y, m, d), days, "{y}-{m}-{d}");
+        }
+        assert_eq!(
+            from_utc(2000, 3, 1) - from_utc(2000, 2, 28),
+            2,
+            "2000 is a leap year"
+        );
+        assert_eq!(
+            from_utc(1900, 3, 1) - from_utc(1900, 2, 28),
+            1,
+            "1900 is not"
+        );
+    }
+
     use super::*;
 
     #[test]

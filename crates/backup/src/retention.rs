@@ -1,0 +1,137 @@
+//! Which backups a retention policy keeps — restic's `forget --keep-daily/--keep-weekly/
+//! --keep-monthly` rule, which operators know: walking from the newest, a backup is kept when it
+//! is the newest of a day (week, month) not yet counted, until each count is used up. The newest
+//! backup is always kept, whatever the policy. Only complete backups (with a manifest) count;
+//! a half-written one is never a reason to delete a complete one.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub daily: u32,
+    pub weekly: u32,
+    pub monthly: u32,
+}
+
+impl Default for Policy {
+    /// The runbook's: a week of dailies, a month of weeklies, half a year of monthlies.
+    fn default() -> Policy {
+        Policy {
+            daily: 7,
+            weekly: 4,
+            monthly: 6,
+        }
+    }
+}
+
+/// Days since the epoch → (year, month).
+fn year_month(days: i64) -> (i64, i64) {
+    let (y, m, ..) = sprocket_spec::values::utc(days * 86_400);
+    (y, m)
+}
+
+/// The backups (id, time in seconds since the epoch) `policy` keeps.
+pub fn keep(backups: &[(String, i64)], policy: Policy) -> BTreeSet<String> {
+    let mut newest_first: Vec<&(String, i64)> = backups.iter().collect();
+    newest_first.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+    let mut kept = BTreeSet::new();
+    if let Some((id, _)) = newest_first.first() {
+        kept.insert(id.clone());
+    }
+    // Each count with the calendar bucket it counts: a day, an ISO week (they start on Monday;
+    // 1970-01-01 was a Thursday), a month.
+    let day = |t: i64| t.div_euclid(86_400);
+    let bucket = |unit: u8, t: i64| match unit {
+        0 => (day(t), 0),
+        1 => ((day(t) + 3).div_euclid(7), 0),
+        _ => year_month(day(t)),
+    };
+    for (unit, count) in [(0u8, policy.daily), (1, policy.weekly), (2, policy.monthly)] {
+        let mut seen = BTreeSet::new();
+        for (id, t) in &newest_first {
+            if seen.len() as u32 >= count {
+                break;
+            }
+            if seen.insert(bucket(unit, *t)) {
+                kept.insert(id.clone());
+            }
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400;
+    /// 2026-12-03 (a Thursday) 02:00 UTC.
+    const T0: i64 = 1_796_263_200;
+
+    fn ids(kept: &BTreeSet<String>) -> Vec<&str> {
+        kept.iter().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn a_daily_backup_over_a_year_keeps_7_days_4_weeks_6_months() {
+        // One backup a day at 02:00 for 365 days, newest T0; ids sort by time.
+        let backups: Vec<(String, i64)> = (0..365)
+            .map(|d| (format!("b{:03}", 364 - d), T0 - d * DAY))
+            .collect();
+        let kept = keep(&backups, Policy::default());
+        // 7 dailies (days 0..6), the newest of each of 4 weeks (this week's is day 0 —
+        // Thursday — then the Sundays before it), the newest of each of 6 months (this
+        // month's is day 0, then the last day of each month before: Nov 30, Oct 31, Sep 30,
+        // Aug 31, Jul 31).
+        let days_back: Vec<i64> = backups
+            .iter()
+            .filter(|(id, _)| kept.contains(id))
+            .map(|(_, t)| (T0 - t) / DAY)
+            .collect();
+        assert_eq!(
+            days_back,
+            [0, 1, 2, 3, 4, 5, 6, 11, 18, 33, 64, 94, 125],
+            "{:?}",
+            ids(&kept)
+        );
+    }
+
+    #[test]
+    fn the_newest_is_kept_whatever_the_policy_and_nothing_else_with_zero() {
+        let backups = vec![("a".to_string(), T0 - DAY), ("b".to_string(), T0)];
+        let none = Policy {
+            daily: 0,
+            weekly: 0,
+            monthly: 0,
+        };
+        assert_eq!(ids(&keep(&backups, none)), ["b"]);
+        assert!(keep(&[], Policy::default()).is_empty());
+    }
+
+    #[test]
+    fn several_backups_a_day_keep_the_days_newest() {
+        let backups = vec![
+            ("morning".to_string(), T0),
+            ("evening".to_string(), T0 + 12 * 3600),
+            ("yesterday".to_string(), T0 - DAY),
+        ];
+        let p = Policy {
+            daily: 2,
+            weekly: 0,
+            monthly: 0,
+        };
+        assert_eq!(ids(&keep(&backups, p)), ["evening", "yesterday"]);
+    }
+
+    #[test]
+    fn months_are_calendar_months() {
+        // 2026-11-30 and 2026-12-01 are one day apart but in two months.
+        let nov30 = T0 - 3 * DAY;
+        let dec01 = T0 - 2 * DAY;
+        assert_eq!(year_month(nov30 / DAY), (2026, 11));
+        assert_eq!(year_month(dec01 / DAY), (2026, 12));
+        assert_eq!(year_month(0), (1970, 1));
+        assert_eq!(year_month(-1), (1969, 12));
+    }
+}
