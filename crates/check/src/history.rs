@@ -2,9 +2,10 @@
 //! tracker, and per service how many rounds it was up, in hourly buckets over 30 days — from
 //! which the SLA report computes uptime and error budget over 7 and 30 days.
 //!
-//! A service is **down** in a round when a finding about it says it cannot serve: its replicas
-//! (none or some missing), its route, its reach, Vault's seal — explained by a root or not (a
-//! consumer whose Redis is down is down for its users too).
+//! A service is **down** in a round when a critical finding about it says it cannot serve: no
+//! replica, its route failing, its reach or login, Vault's seal — explained by a root or not (a
+//! consumer whose Redis is down is down for its users too). A warning (slow, a replica of
+//! several missing) is degraded: up for the SLA.
 
 use crate::alerts::Tracker;
 use crate::report::Report;
@@ -44,10 +45,11 @@ pub struct History {
 /// Undelivered notifications kept: beyond it the oldest are dropped.
 pub const OUTBOX: usize = 100;
 
-/// Whether `service` could serve in this round.
+/// Whether `service` could serve in this round: no critical finding says it cannot. A warning
+/// (an answer over 800 ms, one replica of three missing) is degraded, still up.
 pub fn is_up(r: &Report, service: &str) -> bool {
     !r.findings.iter().any(|f| {
-        f.subject == service && f.severity >= Severity::Warning && f.kind.fails_its_service()
+        f.subject == service && f.severity >= Severity::Critical && f.kind.fails_its_service()
     })
 }
 

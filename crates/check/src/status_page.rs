@@ -18,7 +18,7 @@ use sprocket_desired::checks::Watch;
 pub struct ServiceStatus {
     pub service: String,
     pub layer: String,
-    /// `up`, `down`, `not deployed`.
+    /// `up`, `degraded` (a warning: slow, a replica missing), `down`, `not deployed`.
     pub state: &'static str,
     /// Why it is down (the finding that says so), and the root it is down because of.
     pub why: Option<String>,
@@ -63,7 +63,7 @@ pub fn status(
     now: u64,
     interval_s: u64,
 ) -> Status {
-    let services = w
+    let services: Vec<ServiceStatus> = w
         .services
         .iter()
         .map(|s| {
@@ -122,7 +122,18 @@ pub fn status(
         overall,
         checked_at: last.map(|(_, at)| at.to_string()),
         interval_s,
-        incidents: last.map(|(r, _)| r.incidents.clone()).unwrap_or_default(),
+        // An outage's incidents: those whose root is down (a slow root is degraded, shown in
+        // its line).
+        incidents: last
+            .map(|(r, _)| r.incidents.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|i| {
+                services
+                    .iter()
+                    .any(|x| x.service == i.root && x.state == "down")
+            })
+            .collect(),
         services,
         routes,
     }
@@ -136,21 +147,22 @@ fn service_state(r: &Report, service: &str) -> (&'static str, Option<String>, Op
     {
         return ("not deployed", None, None);
     }
-    if history::is_up(r, service) {
-        return ("up", None, None);
-    }
     let failing = mine
         .iter()
         .filter(|f| f.severity >= Severity::Warning && f.kind.fails_its_service())
         .max_by_key(|f| f.severity);
-    (
-        "down",
-        failing.map(|f| match &f.target {
-            Some(t) => format!("{} {t}: {}", f.kind.name(), f.detail),
-            None => format!("{}: {}", f.kind.name(), f.detail),
-        }),
-        failing.and_then(|f| f.explained_by.clone()),
-    )
+    let Some(f) = failing else {
+        return ("up", None, None);
+    };
+    let why = Some(match &f.target {
+        Some(t) => format!("{} {t}: {}", f.kind.name(), f.detail),
+        None => format!("{}: {}", f.kind.name(), f.detail),
+    });
+    if history::is_up(r, service) {
+        // Slow, or short of a replica: serving.
+        return ("degraded", why, None);
+    }
+    ("down", why, f.explained_by.clone())
 }
 
 /// Text for HTML: `&`, `<`, `>`, `"` and `'` escaped.
@@ -240,11 +252,12 @@ pub fn render(s: &Status) -> String {
         let class = match x.state {
             "up" => "up",
             "down" => "down",
+            "degraded" => "warning",
             _ => "muted",
         };
         let state = match (&x.because_of, &x.why) {
             (Some(root), _) => format!("down because {} is", e(root)),
-            (None, Some(why)) => format!("down: {}", e(why)),
+            (None, Some(why)) => format!("{}: {}", x.state, e(why)),
             (None, None) => x.state.to_string(),
         };
         h.push_str(&format!(
@@ -389,6 +402,32 @@ mod tests {
         assert!(page.contains("<td>demo.example.org/api</td>"));
         // What a finding says is text, never markup.
         assert!(page.contains("503 &lt;b&gt;") && !page.contains("503 <b>"));
+    }
+
+    #[test]
+    fn a_slow_route_is_degraded_not_down() {
+        let w = watch();
+        let mut r = round(false);
+        r.findings.retain(|f| f.kind != Kind::Route);
+        r.findings.push(
+            Finding::new(
+                Kind::Route,
+                "demo",
+                Severity::Warning,
+                "200 in 1014 ms (over 800 ms)",
+            )
+            .target("demo.example.org"),
+        );
+        let r = Report::new("ns", "prod", r.findings, &w.uses, 0.0);
+        let s = status(&w, Some((&r, "t")), &History::default(), 0, 30);
+        let demo = &s.services[1];
+        assert_eq!(demo.state, "degraded");
+        assert!(history::is_up(&r, "demo"), "a warning is not downtime");
+        assert_eq!(s.overall, "degraded");
+        assert!(s.incidents.is_empty(), "slow is not an outage");
+        assert!(render(&s).contains(
+            "<td class=\"warning\">degraded: route demo.example.org: 200 in 1014 ms (over 800 ms)</td>"
+        ));
     }
 
     #[test]

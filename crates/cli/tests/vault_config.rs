@@ -411,7 +411,12 @@ async fn vault_is_configured_from_the_spec_and_services_get_least_privilege_toke
     let secrets = docker(&["secret", "ls", "--format", "{{.Name}}"]);
     let demo_secrets = secrets
         .lines()
-        .filter(|l| l.starts_with(&format!("{NS}_vault-token-demo-")) && !l.contains("demo-2"))
+        // `<ns>_vault-token-demo-<12 hex>`: the demo's, not another service's whose name
+        // starts with `demo-` (a hash may start with any digit).
+        .filter(|l| {
+            l.strip_prefix(&format!("{NS}_vault-token-demo-"))
+                .is_some_and(|h| h.len() == 12 && h.chars().all(|c| c.is_ascii_hexdigit()))
+        })
         .count();
     assert_eq!(
         demo_secrets, 1,
