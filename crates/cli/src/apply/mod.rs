@@ -15,6 +15,7 @@
 //! - [`prepare`], [`vault`] with [`secrets`], [`provision`], [`cleanup`]: networks/configs/
 //!   secrets before, the Vault step (and the Docker secrets made from Vault) and the datastores'
 //!   logins (a one-off task each) during, removals after (and `down`'s teardown);
+//! - [`routed`]: after converging, until the edge router serves the routes of what changed;
 //! - [`report`]: what `up` prints.
 
 mod cleanup;
@@ -75,49 +76,7 @@ pub async fn up(
         .await?;
     // Converged: the edge router serves the routes of what changed (a local engine's edge).
     if report.outcome == Outcome::Deployed && engine.endpoint.starts_with("unix://") {
-        let changed: std::collections::BTreeSet<&str> = report
-            .layers
-            .iter()
-            .flat_map(|l| &l.services)
-            .filter(|s| s.action != ServiceAction::Unchanged)
-            .map(|s| s.name.as_str())
-            .collect();
-        let ns = &desired.namespace;
-        let edge_changed = platform.edge().is_some_and(|e| {
-            changed.contains(sprocket_desired::state::service_name(ns, &e.name).as_str())
-        });
-        let routes: Vec<_> = sprocket_desired::checks::watch(platform)
-            .routes
-            .into_iter()
-            .filter(|r| {
-                edge_changed
-                    || changed
-                        .contains(sprocket_desired::state::service_name(ns, &r.service).as_str())
-            })
-            .collect();
-        if !routes.is_empty() {
-            let edge = crate::check::routes::Edge::local(&platform.environment);
-            let served = routed::wait(&edge, &routes, routed::WAIT).await;
-            opts.progress.say(if served.pending.is_empty() {
-                format!(
-                    "{} route × host served by the edge router after {:.1}s",
-                    served.routes, served.seconds
-                )
-            } else {
-                format!(
-                    "not served by the edge router after {:.0}s: {} (its 404, or nothing answers on this machine's port {}); see `docker service logs {}`",
-                    served.seconds,
-                    served.pending.join(", "),
-                    platform.environment.http_port,
-                    platform
-                        .edge()
-                        .map(|e| sprocket_desired::state::service_name(ns, &e.name))
-                        .unwrap_or_default()
-                )
-            });
-            report.seconds += served.seconds;
-            report.routes = Some(served);
-        }
+        routed::after_deploy(platform, &desired.namespace, &mut report, &opts.progress).await;
     }
     Ok(report)
 }

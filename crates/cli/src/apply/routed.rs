@@ -8,10 +8,14 @@
 //! The edge is reached on this machine's ports (as `check` does), so only against a local
 //! engine; a remote one's routes are `check`'s to judge.
 
+use super::{ServiceAction, UpReport};
 use crate::check::routes::{self, Edge};
+use crate::output::Progress;
 use serde::Serialize;
 use sprocket_check::judge::Answer;
 use sprocket_desired::checks::RouteProbe;
+use sprocket_spec::model::Platform;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 /// How long a route may take to appear before `up` says so.
@@ -71,6 +75,51 @@ pub async fn wait(edge: &Edge, routes: &[RouteProbe], wait: Duration) -> RoutesS
             .map(|r| format!("{}{}", r.host, if r.path == "/" { "" } else { &r.path }))
             .collect(),
     }
+}
+
+/// After a converged deploy: waits for the routes of what `report` created or updated (all of
+/// them when the edge router changed), says how it went, and adds it to the report.
+pub async fn after_deploy(
+    platform: &Platform,
+    namespace: &str,
+    report: &mut UpReport,
+    progress: &Progress,
+) {
+    let full = |name: &str| sprocket_desired::state::service_name(namespace, name);
+    let changed: BTreeSet<&str> = report
+        .layers
+        .iter()
+        .flat_map(|l| &l.services)
+        .filter(|s| s.action != ServiceAction::Unchanged)
+        .map(|s| s.name.as_str())
+        .collect();
+    let edge = platform.edge().map(|e| full(&e.name));
+    let edge_changed = edge.as_deref().is_some_and(|e| changed.contains(e));
+    let routes: Vec<RouteProbe> = sprocket_desired::checks::watch(platform)
+        .routes
+        .into_iter()
+        .filter(|r| edge_changed || changed.contains(full(&r.service).as_str()))
+        .collect();
+    if routes.is_empty() {
+        return;
+    }
+    let served = wait(&Edge::local(&platform.environment), &routes, WAIT).await;
+    progress.say(if served.pending.is_empty() {
+        format!(
+            "{} route × host served by the edge router after {:.1}s",
+            served.routes, served.seconds
+        )
+    } else {
+        format!(
+            "not served by the edge router after {:.0}s: {} (its 404, or nothing answers on this machine's port {}); see `docker service logs {}`",
+            served.seconds,
+            served.pending.join(", "),
+            platform.environment.http_port,
+            edge.unwrap_or_default()
+        )
+    });
+    report.seconds += served.seconds;
+    report.routes = Some(served);
 }
 
 #[cfg(test)]
