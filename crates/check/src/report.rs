@@ -145,6 +145,14 @@ fn service_of(f: &Finding, services: &BTreeSet<&str>) -> Option<String> {
     }
 }
 
+/// The start of a replicas finding about a service the swarm does not have (yet).
+pub const NOT_DEPLOYED: &str = "not deployed";
+
+/// Whether `f` says its service is not deployed (reported, not a failure).
+pub fn not_deployed(f: &Finding) -> bool {
+    f.kind == Kind::Replicas && f.detail.starts_with(NOT_DEPLOYED)
+}
+
 /// What the edge's 404 on a route means when the route's service runs no task: Traefik's swarm
 /// provider lists a `dnsrr` service's running tasks, so with none it drops the route (with a VIP
 /// the route stays and answers 502/503). Said as such, not as "no router takes this host".

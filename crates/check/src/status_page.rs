@@ -90,13 +90,12 @@ pub fn status(
             .iter()
             .filter(|f| f.kind == Kind::Route)
             .filter_map(|f| {
-                let host = f.target.clone()?;
-                let path = w
-                    .routes
-                    .iter()
-                    .find(|x| x.service == f.subject && x.host == host)
-                    .map(|x| x.path.clone())
-                    .unwrap_or_else(|| "/".into());
+                // A route finding's target is `host` or `host/path`.
+                let target = f.target.as_deref()?;
+                let (host, path) = match target.find('/') {
+                    Some(i) => (target[..i].to_string(), target[i..].to_string()),
+                    None => (target.to_string(), "/".to_string()),
+                };
                 Some(RouteStatus {
                     service: f.subject.clone(),
                     host,
@@ -141,10 +140,7 @@ pub fn status(
 
 fn service_state(r: &Report, service: &str) -> (&'static str, Option<String>, Option<String>) {
     let mine: Vec<_> = r.findings.iter().filter(|f| f.subject == service).collect();
-    if mine
-        .iter()
-        .any(|f| f.kind == Kind::Replicas && f.detail.starts_with("not deployed"))
-    {
+    if mine.iter().any(|f| crate::report::not_deployed(f)) {
         return ("not deployed", None, None);
     }
     let failing = mine
@@ -363,7 +359,7 @@ mod tests {
                 },
                 if redis_down { "503 <b>" } else { "200" },
             )
-            .target("demo.example.org")
+            .target("demo.example.org/api")
             .ms(12),
         );
         Report::new("ns", "prod", f, &w.uses, 0.1)
@@ -416,7 +412,7 @@ mod tests {
                 Severity::Warning,
                 "200 in 1014 ms (over 800 ms)",
             )
-            .target("demo.example.org"),
+            .target("demo.example.org/api"),
         );
         let r = Report::new("ns", "prod", r.findings, &w.uses, 0.0);
         let s = status(&w, Some((&r, "t")), &History::default(), 0, 30);
@@ -426,7 +422,7 @@ mod tests {
         assert_eq!(s.overall, "degraded");
         assert!(s.incidents.is_empty(), "slow is not an outage");
         assert!(render(&s).contains(
-            "<td class=\"warning\">degraded: route demo.example.org: 200 in 1014 ms (over 800 ms)</td>"
+            "<td class=\"warning\">degraded: route demo.example.org/api: 200 in 1014 ms (over 800 ms)</td>"
         ));
     }
 

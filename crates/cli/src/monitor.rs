@@ -185,7 +185,7 @@ async fn replicas(
                 Kind::Replicas,
                 &s.service,
                 Severity::Info,
-                format!("not deployed (0/{})", s.desired),
+                format!("{} (0/{})", sprocket_check::report::NOT_DEPLOYED, s.desired),
             ),
             Some(id) => {
                 let n = running.get(id).copied().unwrap_or(0);
@@ -424,7 +424,7 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics, page:
         // Deployed now (its tasks counted): from here on, its absence is a removal.
         for f in report.findings.iter().filter(|f| {
             f.kind == Kind::Replicas
-                && !f.detail.starts_with("not deployed")
+                && !sprocket_check::report::not_deployed(f)
                 && services.contains(&f.subject)
         }) {
             history.seen.insert(f.subject.clone());

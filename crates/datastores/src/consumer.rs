@@ -3,7 +3,7 @@
 //! that the datastore answers). Each returns what it proved, or the datastore's reason for
 //! refusing; a password or key is never part of either.
 
-use crate::postgres::{connect, Target};
+use crate::postgres::Target;
 use crate::s3::Client;
 use sprocket_spec::model::SslMode;
 use std::io::{Read, Write};
@@ -12,24 +12,26 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-fn tcp(host: &str, port: u16) -> Result<TcpStream, String> {
+/// A TCP connection to `target` (`host:port`) with `timeout` on connecting, reading and
+/// writing.
+pub fn connect(target: &str, timeout: Duration) -> Result<TcpStream, String> {
     use std::net::ToSocketAddrs;
-    let addr = (host, port)
+    let addr = target
         .to_socket_addrs()
-        .map_err(|e| format!("{host} does not resolve: {e}"))?
+        .map_err(|e| format!("cannot resolve {target}: {e}"))?
         .next()
-        .ok_or_else(|| format!("{host} has no address"))?;
+        .ok_or_else(|| format!("{target} resolves to no address"))?;
     let s =
-        TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| format!("{host}:{port}: {e}"))?;
-    s.set_read_timeout(Some(TIMEOUT))
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(TIMEOUT))
+    s.set_write_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
     Ok(s)
 }
 
-/// One RESP command; its reply's first line (short replies only: `+OK`, `-ERR …`).
-fn resp(s: &mut TcpStream, cmd: &[&str]) -> Result<String, String> {
+/// One RESP command and its reply, trimmed (short replies only: `+OK`, `-ERR …`, a small bulk).
+pub fn redis_command(s: &mut TcpStream, cmd: &[&str]) -> Result<String, String> {
     let mut req = format!("*{}\r\n", cmd.len()).into_bytes();
     for part in cmd {
         req.extend_from_slice(format!("${}\r\n", part.len()).as_bytes());
@@ -39,14 +41,13 @@ fn resp(s: &mut TcpStream, cmd: &[&str]) -> Result<String, String> {
     s.write_all(&req).map_err(|e| e.to_string())?;
     let mut buf = [0u8; 512];
     let n = s.read(&mut buf).map_err(|e| format!("read: {e}"))?;
-    let text = String::from_utf8_lossy(&buf[..n]);
-    Ok(text.lines().next().unwrap_or_default().to_string())
+    Ok(String::from_utf8_lossy(&buf[..n]).trim().to_string())
 }
 
 /// Redis: `AUTH user password`, then `PING`.
 pub fn redis(host: &str, port: u16, user: &str, password: &str) -> Result<String, String> {
-    let mut s = tcp(host, port)?;
-    let auth = resp(&mut s, &["AUTH", user, password])?;
+    let mut s = connect(&format!("{host}:{port}"), TIMEOUT)?;
+    let auth = redis_command(&mut s, &["AUTH", user, password])?;
     if auth != "+OK" {
         // Redis's refusals (`-WRONGPASS …`, `-ERR …`) never quote the password.
         return Err(format!(
@@ -54,7 +55,7 @@ pub fn redis(host: &str, port: u16, user: &str, password: &str) -> Result<String
             auth.trim_start_matches('-')
         ));
     }
-    match resp(&mut s, &["PING"])?.as_str() {
+    match redis_command(&mut s, &["PING"])?.as_str() {
         "+PONG" => Ok(format!("AUTH as {user}, PING answered")),
         other => Err(format!("PING as {user}: {}", other.trim_start_matches('-'))),
     }
@@ -68,7 +69,7 @@ pub fn rabbitmq(
     password: &str,
     vhost: &str,
 ) -> Result<String, String> {
-    let mut s = tcp(host, port)?;
+    let mut s = connect(&format!("{host}:{port}"), TIMEOUT)?;
     crate::amqp::login(&mut s, user, password, vhost)
 }
 
@@ -90,7 +91,7 @@ pub async fn postgres(
         sslmode,
     };
     // tokio-postgres's errors name the user and the database, never the password.
-    let c = connect(&t)
+    let c = crate::postgres::connect(&t)
         .await
         .map_err(|e| crate::postgres::error_text(&e))?;
     c.simple_query("SELECT 1")

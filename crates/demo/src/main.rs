@@ -28,7 +28,7 @@ mod redis;
 mod s3;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -244,16 +244,7 @@ fn run_checks(spec: &str) -> Vec<Check> {
 }
 
 fn connect(target: &str) -> Result<TcpStream, String> {
-    let addr = target
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {target}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{target} resolves to no address"))?;
-    let s =
-        TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    Ok(s)
+    sprocket_datastores::consumer::connect(target, TIMEOUT)
 }
 
 fn check(name: &str, target: &str) -> Result<String, String> {

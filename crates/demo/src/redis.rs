@@ -3,20 +3,8 @@
 //! user is set; then `PING`, and with a user of its own a write and read-back of a key under its
 //! prefix (`<user>:check`), so the check proves what the login may do, not only that it exists.
 
-use std::io::{Read, Write};
+use sprocket_datastores::consumer::redis_command as reply;
 use std::net::TcpStream;
-
-/// One RESP command and its reply's first line-ish (short replies only: `+OK`, `-ERR …`, bulk).
-fn reply(s: &mut TcpStream, cmd: &[&str]) -> Result<String, String> {
-    let mut req = format!("*{}\r\n", cmd.len());
-    for part in cmd {
-        req.push_str(&format!("${}\r\n{part}\r\n", part.len()));
-    }
-    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
-    let mut buf = [0u8; 256];
-    let n = s.read(&mut buf).map_err(|e| format!("read: {e}"))?;
-    Ok(String::from_utf8_lossy(&buf[..n]).trim().to_string())
-}
 
 /// Logs in as configured. Redis's error replies never quote the password.
 fn login(s: &mut TcpStream) -> Result<Option<String>, String> {

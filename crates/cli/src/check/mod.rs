@@ -58,7 +58,11 @@ async fn services(
                 Kind::Replicas,
                 &s.service,
                 Severity::Critical,
-                format!("not deployed (0/{}): `sprocketctl up`", s.desired),
+                format!(
+                    "{} (0/{}): `sprocketctl up`",
+                    sprocket_check::report::NOT_DEPLOYED,
+                    s.desired
+                ),
             ));
             continue;
         };
