@@ -3,6 +3,7 @@
 //! backup is never listed as one), and which backups a retention policy keeps ([`retention`]).
 //! The dumps, the age encryption to the operators' recipients and the uploads run in the CLI.
 
+pub mod job;
 pub mod layout;
 pub mod manifest;
 pub mod plan;

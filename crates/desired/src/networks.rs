@@ -1,7 +1,7 @@
 //! The overlay networks of the platform, derived from what each service `uses`, routes and
 //! provisions — never written by users: one network per consumer → provider edge (joined by those
 //! two only), one per routed service (joined by it and the edge router), the edge router → Docker
-//! API proxy edge, and each datastore's provisioning network.
+//! API proxy edge, each datastore's provisioning network, and (backed up) Vault's and Redis's backup ones.
 
 use crate::provision::Provision;
 use crate::state::routed_backend;
@@ -74,6 +74,20 @@ pub(crate) fn derive<'a>(p: &'a Platform, provisions: &[Provision]) -> Derived<'
             pr.network.clone(),
             (pr.layer.clone(), format!("provision-{}", pr.datastore)),
         );
+    }
+    // Where the environment is backed up, Vault and each Redis join a network of their own with
+    // the backup task (the other datastores it reaches on their provisioning networks).
+    if p.environment.backup.is_some() {
+        for s in p.services().filter(|s| {
+            s.role == Some(model::Role::Vault)
+                || s.datastore
+                    .as_ref()
+                    .is_some_and(|d| d.kind == model::DatastoreKind::Redis)
+        }) {
+            let net = names::backup_network(ns, &s.name);
+            nets.insert(net.clone(), (s.layer.clone(), format!("backup-{}", s.name)));
+            joins.entry(s.name.as_str()).or_default().insert(net);
+        }
     }
     if let Some(edge) = edge {
         // One edge network per routed service: Traefik reaches each, they never reach each

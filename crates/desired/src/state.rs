@@ -263,6 +263,16 @@ pub fn vault_readers(p: &Platform) -> Vec<&str> {
         .collect()
 }
 
+/// Who holds a periodic Vault token the agent renews: the services that read Vault, and the
+/// backups' holder where the environment is backed up (its policy reads Vault's snapshot).
+pub fn token_holders(p: &Platform) -> Vec<&str> {
+    let mut holders = vault_readers(p);
+    if p.vault.is_some() && p.environment.backup.is_some() {
+        holders.push(sprocket_spec::names::BACKUP_TOKEN_HOLDER);
+    }
+    holders
+}
+
 /// Builds the desired state of the platform in its environment.
 pub fn desired(p: &Platform) -> DesiredState {
     let env = &p.environment;
@@ -408,8 +418,8 @@ pub fn desired(p: &Platform) -> DesiredState {
             if s.role == Some(Role::UnsealAgent) {
                 derived.push((UNSEAL_SECRET.into(), model::SecretSource::Vault));
                 // The agent renews every service's token.
-                for reader in vault_readers(p) {
-                    derived.push((token_secret(reader), model::SecretSource::VaultToken));
+                for holder in token_holders(p) {
+                    derived.push((token_secret(holder), model::SecretSource::VaultToken));
                 }
             }
             if !s.vault_paths.is_empty() {
@@ -571,9 +581,9 @@ fn service(
             uid: 0,
             gid: 0,
         });
-        let readers = vault_readers(p);
-        if !readers.is_empty() {
-            for r in readers {
+        let holders = token_holders(p);
+        if !holders.is_empty() {
+            for r in holders {
                 let name = token_secret(r);
                 secret_mounts.push(FileRef {
                     target: format!("{SECRETS_DIR}/{name}"),
@@ -815,7 +825,7 @@ pub(crate) fn routed_backend(edge: &model::Service, s: &model::Service) -> bool 
 }
 
 /// Vault's API port: its route's, or the default.
-pub(crate) fn vault_port(v: &model::Service) -> u16 {
+pub fn vault_port(v: &model::Service) -> u16 {
     v.routes
         .iter()
         .find_map(|r| r.port)

@@ -26,6 +26,9 @@ pub const ADMIN_POLICY: &str = sprocket_spec::names::ADMIN_POLICY;
 /// Period of sprocketctl's admin token: every command that uses it renews it.
 pub const ADMIN_TOKEN_PERIOD: &str = "768h";
 
+/// What the backups' token reads: `GET /v1/sys/storage/raft/snapshot`.
+pub const BACKUP_SNAPSHOT_PATH: &str = "sys/storage/raft/snapshot";
+
 pub fn service_policy(short_service: &str) -> String {
     format!(
         "{}{short_service}",
@@ -146,6 +149,22 @@ pub fn config(p: &Platform) -> Option<VaultConfig> {
             service: svc.clone(),
             policy,
             secret: token_secret(svc),
+        });
+    }
+    if crate::state::token_holders(p).contains(&sprocket_spec::names::BACKUP_TOKEN_HOLDER) {
+        let holder = sprocket_spec::names::BACKUP_TOKEN_HOLDER;
+        let policy = service_policy(holder);
+        policies.insert(
+            policy.clone(),
+            hcl(
+                "backups: Vault's raft snapshot, nothing else",
+                &[(BACKUP_SNAPSHOT_PATH.to_string(), vec!["read".to_string()])],
+            ),
+        );
+        tokens.push(ServiceToken {
+            service: holder.to_string(),
+            policy,
+            secret: token_secret(holder),
         });
     }
     Some(VaultConfig {

@@ -80,7 +80,8 @@ fn networks_are_derived_from_uses_and_routes() {
         .unwrap();
     assert_eq!(agent.env["SPROCKET_VAULT_TASKS"], "tasks.sprocket_vault");
     assert_eq!(agent.env["SPROCKET_DOCKER_API"], "tcp://socket-proxy:2375");
-    // Secrets sort by name: the demo's token (the agent renews it), then the unseal material.
+    // Secrets sort by name: the demo's token and the backups' (the agent renews both: the
+    // environment is backed up), then the unseal material.
     let mounted: Vec<(&str, &str)> = agent
         .secrets
         .iter()
@@ -90,6 +91,10 @@ fn networks_are_derived_from_uses_and_routes() {
         mounted,
         [
             ("vault-token-demo", "/run/secrets/vault-token-demo"),
+            (
+                "vault-token-sprocketctl-backup",
+                "/run/secrets/vault-token-sprocketctl-backup"
+            ),
             ("vault-unseal", "/run/secrets/vault-unseal")
         ]
     );

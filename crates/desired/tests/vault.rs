@@ -70,7 +70,8 @@ fn service_policies_are_least_privilege_from_their_paths() {
     // Nothing else: no write, no other service's paths.
     assert!(!d.policies["svc-core"].contains("discord-bot"));
     assert!(!d.policies["svc-core"].contains("\"update\""));
-    // One token per reader, against the role that can issue only `svc-*` policies.
+    // One token per reader, and the backups' (prod is backed up), against the role that can
+    // issue only `svc-*` policies.
     let tokens: Vec<(&str, &str)> = d
         .tokens
         .iter()
@@ -78,15 +79,27 @@ fn service_policies_are_least_privilege_from_their_paths() {
         .collect();
     assert_eq!(
         tokens,
-        [("core", "svc-core"), ("discord-bot", "svc-discord-bot")]
+        [
+            ("core", "svc-core"),
+            ("discord-bot", "svc-discord-bot"),
+            ("sprocketctl-backup", "svc-sprocketctl-backup")
+        ]
+    );
+    // The backups' token reads Vault's snapshot and nothing else.
+    assert_eq!(
+        d.policies["svc-sprocketctl-backup"],
+        format!(
+            "{MARKER}: backups: Vault's raft snapshot, nothing else\n\
+             path \"sys/storage/raft/snapshot\" {{\n  capabilities = [\"read\"]\n}}\n"
+        )
     );
     assert_eq!(d.token_role.allowed_policies_glob, ["svc-*"]);
     assert!(d.token_role.orphan && d.token_role.renewable);
     assert_eq!(d.token_role.token_period_s, 24 * 3600);
     // Offline runs only the demo among the readers.
     let off = example("offline");
-    assert_eq!(off.tokens.len(), 1);
-    assert_eq!(off.tokens[0].service, "demo");
+    let holders: Vec<&str> = off.tokens.iter().map(|t| t.service.as_str()).collect();
+    assert_eq!(holders, ["demo", "sprocketctl-backup"]);
     assert!(!off.policies.contains_key("svc-core"));
 }
 

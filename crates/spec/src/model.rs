@@ -97,6 +97,30 @@ pub struct Environment {
     pub tool_image: String,
     /// Where the agent sends the alerts of its checks; `None`: it sends none.
     pub alerts: Option<Alerts>,
+    /// Where backups go (`environments.<env>.backup`); `None`: the platform is not backed up.
+    pub backup: Option<Backup>,
+}
+
+/// Where backups go, when the daily one runs and what retention keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Backup {
+    /// The S3 external (`kind: s3`, with an administrator's key).
+    pub store: String,
+    pub bucket: String,
+    /// Minutes after 00:00 UTC of the daily backup.
+    pub at_minute: u32,
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    pub keep_monthly: u32,
+}
+
+impl Backup {
+    /// 02:00 UTC, the runbook's.
+    pub const AT_MINUTE: u32 = 120;
+    /// The runbook's retention: a week of dailies, a month of weeklies, half a year of monthlies.
+    pub const KEEP: (u32, u32, u32) = (7, 4, 6);
+    /// The runbook's recovery point objective: a backup older than this is late.
+    pub const MAX_AGE_S: u64 = 24 * 3600;
 }
 
 impl Environment {

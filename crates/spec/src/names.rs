@@ -51,6 +51,14 @@ pub fn provision_network(namespace: &str, datastore: &str) -> String {
     format!("{namespace}_provision_{datastore}")
 }
 
+/// The overlay network of the one-off backup task to a service no provisioning task reaches
+/// (Vault, Redis): that service joins it where the environment is backed up, and only the
+/// backup task besides. (Datastores with logins to provision are reached on their
+/// [`provision_network`], which the backup task joins too.)
+pub fn backup_network(namespace: &str, service: &str) -> String {
+    format!("{namespace}_backup_{service}")
+}
+
 /// The logical name of the generated secret with `service`'s password in `datastore` (its
 /// `access`). A spec secret of that name is refused.
 pub fn access_secret(service: &str, datastore: &str) -> String {
@@ -82,6 +90,10 @@ pub const UNSEAL_SECRET: &str = "vault-unseal";
 /// Logical names of the services' Vault token secrets start with this (`vault-token-<service>`).
 /// Reserved for the same reason.
 pub const TOKEN_SECRET_PREFIX: &str = "vault-token-";
+/// Who holds the backups' Vault token (policy `svc-sprocketctl-backup`: reads Vault's raft
+/// snapshot, nothing else) beside the services: its secret is `vault-token-sprocketctl-backup`,
+/// the agent renews it. No service may take this name.
+pub const BACKUP_TOKEN_HOLDER: &str = "sprocketctl-backup";
 
 /// True for the secret names only `up` may make (from the keyring or from Vault).
 pub fn is_reserved_secret(n: &str) -> bool {

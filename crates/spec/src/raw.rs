@@ -460,6 +460,30 @@ pub struct Environment {
     pub vault: Option<S<VaultSection>>,
     /// Where the agent sends the alerts of its checks, and when.
     pub alerts: Option<S<Alerts>>,
+    /// Where and how often the platform is backed up, and which backups are kept.
+    pub backup: Option<S<Backup>>,
+}
+
+/// An environment's `backup`: `sprocketctl backup` (and the agent, daily) writes every artefact a
+/// rebuild needs, encrypted to Vault's `recipients` (the operators), to `bucket` of the S3
+/// external `to`.
+#[derive(Debug, Deserialize, Clone)]
+pub struct Backup {
+    /// An external of `kind: s3` with an administrator's key.
+    pub to: S<String>,
+    /// The bucket (made if missing; never removed). Objects go under `<namespace>/`.
+    pub bucket: S<String>,
+    /// When the daily backup runs, `HH:MM` in UTC (default `02:00`).
+    pub at: Option<S<String>>,
+    /// How many backups of each kind retention keeps (default 7 daily, 4 weekly, 6 monthly).
+    pub keep: Option<S<Keep>>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct Keep {
+    pub daily: Option<S<u64>>,
+    pub weekly: Option<S<u64>>,
+    pub monthly: Option<S<u64>>,
 }
 
 #[derive(Debug, Deserialize, Clone)]

@@ -35,6 +35,7 @@ pub(super) struct Effective<'a> {
     pub(super) external: BTreeMap<String, Vec<&'a raw::ExternalOverride>>,
     pub(super) vault: Option<&'a S<raw::VaultSection>>,
     pub(super) alerts: Option<&'a S<raw::Alerts>>,
+    pub(super) backup: Option<&'a S<raw::Backup>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -167,7 +168,8 @@ impl<'a> Resolver<'a> {
                 secrets_from,
                 http_port,
                 https_port,
-                alerts
+                alerts,
+                backup
             );
             if e.description.is_some() {
                 eff.description = e.description.as_ref();
@@ -414,6 +416,8 @@ impl<'a> Resolver<'a> {
                 .map(|(_, v)| v.value.clone())
                 .unwrap_or_else(|| crate::names::TOOL_IMAGE.to_string()),
             alerts,
+            // Resolved once the externals are known (`load::backup`).
+            backup: None,
         })
     }
 

@@ -16,6 +16,7 @@
 
 mod access;
 mod alerts;
+mod backup;
 mod config;
 mod environment;
 mod limits;
@@ -398,7 +399,8 @@ impl<'a> Resolver<'a> {
             }
             layers.push(out);
         }
-        let environment = environment?;
+        let mut environment = environment?;
+        environment.backup = self.backup(eff.backup, &externals);
         let vault = self.vault(&eff, &layers, &environment.namespace);
         let mut platform = Platform {
             name: spec.platform.value.clone(),

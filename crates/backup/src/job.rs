@@ -1,0 +1,339 @@
+//! The backup task: `sprocketctl backup` runs it once inside the swarm (sprocketctl's own image,
+//! as the provisioning task), where it reaches what the operator's machine may not — Vault's and
+//! Redis's backup networks, RabbitMQ's and each external's provisioning network — and streams
+//! every artefact, encrypted to the operators, to the bucket. Pure: the document it reads is
+//! built here, with no value in it (every password and token is a Docker secret it mounts).
+
+use crate::plan::{Item, Source};
+use serde::{Deserialize, Serialize};
+use sprocket_desired::labels as L;
+use sprocket_desired::provision::{secret_file, Provision};
+use sprocket_spec::model::{DatastoreKind, Platform, SslMode};
+use sprocket_spec::names;
+use std::collections::BTreeMap;
+
+/// The environment variable the task reads its [`Job`] from.
+pub const JOB_ENV: &str = "SPROCKET_BACKUP";
+/// The logical name the keyring (already encrypted to the operators) is mounted under.
+pub const KEYRING_SECRET: &str = "vault-keyring";
+/// On the task's service: the backup's id.
+pub const BACKUP_LABEL: &str = "io.sprocket.backup";
+
+/// What the task reads: where each artefact comes from, where it goes, who can read it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Job {
+    pub namespace: String,
+    pub environment: String,
+    pub id: String,
+    /// Seconds since the epoch (UTC) the backup started.
+    pub started: i64,
+    pub spec_sha256: String,
+    /// The operators' public keys (age or SSH): only they can read what the task writes.
+    pub recipients: Vec<String>,
+    pub store: Store,
+    pub items: Vec<JobItem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Store {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    /// Files with the access key id and the secret key.
+    pub key_file: String,
+    pub secret_file: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobItem {
+    pub component: String,
+    pub object: String,
+    pub take: Take,
+}
+
+/// How the task takes one artefact.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Take {
+    /// `GET {url}/v1/sys/storage/raft/snapshot` with the backups' token.
+    VaultSnapshot { url: String, token_file: String },
+    /// A mounted file as it is (the keyring).
+    File { path: String },
+    /// Redis's replication stream (`SYNC`): the RDB of one point in time, made by a fork like
+    /// `BGSAVE`'s, without a file on the task's disk.
+    Redis {
+        host: String,
+        port: u16,
+        password_file: String,
+    },
+    /// `GET {url}/api/definitions` as the administrator.
+    RabbitmqDefinitions {
+        url: String,
+        user: String,
+        password_file: String,
+    },
+    /// `pg_dump -Fc` of one database as the administrator (not a superuser).
+    Postgres {
+        host: String,
+        port: u16,
+        user: String,
+        password_file: String,
+        database: String,
+        sslmode: SslMode,
+    },
+}
+
+/// The task's document and what its service needs: networks, host entries, the Docker secrets
+/// it mounts (logical names, each at [`secret_file`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub job: Job,
+    pub networks: Vec<String>,
+    pub hosts: Vec<String>,
+    pub secrets: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    /// What the plan holds that this task cannot take yet, with why.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Where a backup of `p` cannot go: no `backup` section, no Vault recipients to encrypt to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotBackedUp(pub String);
+
+/// Builds the task of backup `id` (started at `started`) of `p`. `keyring`: whether the keyring
+/// is there to be mounted (its Docker secret made by the caller).
+pub fn task(
+    p: &Platform,
+    provisions: &[Provision],
+    items: &[Item],
+    id: &str,
+    started: i64,
+    spec_sha256: &str,
+    keyring: bool,
+) -> Result<Task, NotBackedUp> {
+    let env = &p.environment;
+    let ns = env.namespace.as_str();
+    let b = env.backup.as_ref().ok_or_else(|| {
+        NotBackedUp(format!(
+            "environment `{}` has no `backup` section: add `backup: {{ to: <s3 external>, bucket: <name> }}` to it",
+            env.name
+        ))
+    })?;
+    let recipients = p
+        .vault
+        .as_ref()
+        .map(|v| v.recipients.clone())
+        .unwrap_or_default();
+    if recipients.is_empty() {
+        return Err(NotBackedUp(
+            "backups are encrypted to the operators of `vault.recipients`, and this environment has none: add the operators' public keys there".into(),
+        ));
+    }
+    let s3 = provisions
+        .iter()
+        .find(|pr| pr.datastore == b.store && pr.kind == DatastoreKind::S3)
+        .ok_or_else(|| {
+            NotBackedUp(format!(
+                "backup.to `{}` is not an S3 store with an administrator's key",
+                b.store
+            ))
+        })?;
+    let mut networks = vec![s3.network.clone()];
+    let mut hosts = s3.hosts.clone();
+    let mut secrets = vec![s3.admin_key_secret.clone(), s3.admin_secret.clone()];
+    let store = Store {
+        endpoint: s3.endpoint.clone(),
+        region: s3.region.clone(),
+        bucket: b.bucket.clone(),
+        key_file: secret_file(&s3.admin_key_secret),
+        secret_file: secret_file(&s3.admin_secret),
+    };
+    let join = |networks: &mut Vec<String>, net: String| {
+        if !networks.contains(&net) {
+            networks.push(net);
+        }
+    };
+    let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    for item in items {
+        let object = crate::layout::object(ns, id, &item.component, item.extension);
+        let take = match &item.source {
+            Source::VaultSnapshot { service } => {
+                let Some(v) = p.service(service) else {
+                    continue;
+                };
+                let token = sprocket_desired::state::token_secret(names::BACKUP_TOKEN_HOLDER);
+                join(&mut networks, names::backup_network(ns, service));
+                secrets.push(token.clone());
+                Take::VaultSnapshot {
+                    url: format!(
+                        "http://{service}:{}",
+                        sprocket_desired::state::vault_port(v)
+                    ),
+                    token_file: secret_file(&token),
+                }
+            }
+            Source::VaultKeyring => {
+                if !keyring {
+                    skipped.push((
+                        item.component.clone(),
+                        "the keyring file is not on this machine".to_string(),
+                    ));
+                    continue;
+                }
+                secrets.push(KEYRING_SECRET.into());
+                Take::File {
+                    path: secret_file(KEYRING_SECRET),
+                }
+            }
+            Source::Redis { service } => {
+                let Some(d) = p.service(service).and_then(|s| s.datastore.as_ref()) else {
+                    continue;
+                };
+                join(&mut networks, names::backup_network(ns, service));
+                secrets.push(d.admin_secret.clone());
+                Take::Redis {
+                    host: service.clone(),
+                    port: d.admin_port,
+                    password_file: secret_file(&d.admin_secret),
+                }
+            }
+            Source::RabbitmqDefinitions { service } => {
+                let Some(pr) = provisions.iter().find(|pr| &pr.datastore == service) else {
+                    continue;
+                };
+                join(&mut networks, pr.network.clone());
+                secrets.push(pr.admin_secret.clone());
+                Take::RabbitmqDefinitions {
+                    url: format!("http://{}:{}", pr.host, pr.admin_port),
+                    user: pr.admin_user.clone(),
+                    password_file: secret_file(&pr.admin_secret),
+                }
+            }
+            Source::Postgres {
+                datastore,
+                database,
+            } => {
+                let Some(pr) = provisions.iter().find(|pr| &pr.datastore == datastore) else {
+                    continue;
+                };
+                join(&mut networks, pr.network.clone());
+                for h in &pr.hosts {
+                    if !hosts.contains(h) {
+                        hosts.push(h.clone());
+                    }
+                }
+                secrets.push(pr.admin_secret.clone());
+                Take::Postgres {
+                    host: pr.host.clone(),
+                    port: pr.admin_port,
+                    user: pr.admin_user.clone(),
+                    password_file: secret_file(&pr.admin_secret),
+                    database: database.clone(),
+                    sslmode: pr.sslmode,
+                }
+            }
+            Source::Acme { .. } => {
+                skipped.push((
+                    item.component.clone(),
+                    "Traefik's acme.json is not taken yet: Let's Encrypt issues the certificates again on a rebuild (mind its rate limits)".to_string(),
+                ));
+                continue;
+            }
+        };
+        out.push(JobItem {
+            component: item.component.clone(),
+            object,
+            take,
+        });
+    }
+    secrets.sort();
+    secrets.dedup();
+    let labels = [
+        (L::MANAGED_BY, L::MANAGED_BY_VALUE.to_string()),
+        (L::NAMESPACE, ns.to_string()),
+        (L::ENVIRONMENT, env.name.clone()),
+        (L::NAME, "backup".to_string()),
+        (BACKUP_LABEL, id.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    Ok(Task {
+        job: Job {
+            namespace: ns.to_string(),
+            environment: env.name.clone(),
+            id: id.to_string(),
+            started,
+            spec_sha256: spec_sha256.to_string(),
+            recipients,
+            store,
+            items: out,
+        },
+        networks,
+        hosts,
+        secrets,
+        labels,
+        skipped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offline() -> Platform {
+        let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/sprocket/sprocket.yaml");
+        let loaded = sprocket_spec::load::load_file(std::path::Path::new(spec), Some("offline"))
+            .expect("the example loads");
+        let mut p = loaded.platform;
+        // The operator's own key (`file:~/.config/sprocket/age.pub`) is not on every machine.
+        p.vault.as_mut().unwrap().recipients = vec!["age1operator".into()];
+        p
+    }
+
+    #[test]
+    fn the_task_reaches_each_datastore_on_its_own_network_and_mounts_no_value() {
+        let p = offline();
+        let provisions = sprocket_desired::provision::provisions(&p);
+        let items = crate::plan(&p);
+        let t = task(&p, &provisions, &items, "20261203T020000Z-a1b2", 0, "00", true).unwrap();
+        let components: Vec<&str> = t.job.items.iter().map(|i| i.component.as_str()).collect();
+        assert_eq!(components[..2], ["vault", "vault-keyring"]);
+        assert!(components.contains(&"redis:redis"), "{components:?}");
+        assert!(components.contains(&"rabbitmq:rabbitmq"), "{components:?}");
+        assert!(components.iter().any(|c| c.starts_with("postgres:")), "{components:?}");
+        // Vault and Redis on their backup networks, RabbitMQ and the externals on their
+        // provisioning ones; never a consumer's network.
+        for net in &t.networks {
+            assert!(
+                net.starts_with("sprocket_backup_") || net.starts_with("sprocket_provision_"),
+                "{net}"
+            );
+        }
+        assert!(t.networks.contains(&"sprocket_backup_vault".to_string()));
+        assert!(t.networks.contains(&"sprocket_provision_s3".to_string()));
+        // The Docker host (PostgreSQL and SeaweedFS offline) by its host entry.
+        assert_eq!(t.hosts, ["host-gateway host.docker.internal"]);
+        // Tokens and passwords are files; the document names files, never values.
+        assert!(t.secrets.contains(&"vault-token-sprocketctl-backup".to_string()));
+        assert!(t.secrets.contains(&KEYRING_SECRET.to_string()));
+        assert_eq!(t.job.recipients, ["age1operator"]);
+        for i in &t.job.items {
+            assert!(i.object.starts_with("sprocket/20261203T020000Z-a1b2/"));
+            assert!(i.object.ends_with(".age"));
+        }
+        // Without the keyring file its artefact is said skipped, not silently missing.
+        let t = task(&p, &provisions, &items, "x", 0, "00", false).unwrap();
+        assert_eq!(t.skipped[0].0, "vault-keyring");
+        assert!(!t.secrets.contains(&KEYRING_SECRET.to_string()));
+    }
+
+    #[test]
+    fn an_environment_without_backup_says_how_to_add_it() {
+        let mut p = offline();
+        p.environment.backup = None;
+        let e = task(&p, &[], &[], "x", 0, "00", true).unwrap_err();
+        assert!(e.0.contains("add `backup:"), "{}", e.0);
+    }
+}
