@@ -32,6 +32,8 @@ pub struct Job {
     pub recipients: Vec<String>,
     pub store: Store,
     pub items: Vec<JobItem>,
+    /// Retention, applied once the backup is complete.
+    pub keep: crate::Policy,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -269,6 +271,11 @@ pub fn task(
             recipients,
             store,
             items: out,
+            keep: crate::Policy {
+                daily: b.keep_daily,
+                weekly: b.keep_weekly,
+                monthly: b.keep_monthly,
+            },
         },
         networks,
         hosts,

@@ -61,9 +61,91 @@ pub fn keep(backups: &[(String, i64)], policy: Policy) -> BTreeSet<String> {
     kept
 }
 
+/// What retention removes from a namespace's objects (`key`, as listed) after backup `current`
+/// completed: every object of a complete backup (one with a manifest) that `policy` does not
+/// keep, and of an incomplete one older than `current` (a run that was killed; a newer one may
+/// be running now). Returns the backups removed and their keys. Objects that are not a
+/// backup's are never touched.
+pub fn sweep(
+    namespace: &str,
+    keys: &[String],
+    current: &str,
+    policy: Policy,
+) -> (Vec<String>, Vec<String>) {
+    use std::collections::BTreeMap;
+    let prefix = crate::layout::namespace_prefix(namespace);
+    let mut by_id: BTreeMap<&str, (bool, Vec<&String>)> = BTreeMap::new();
+    for k in keys {
+        let Some((id, rest)) = k.strip_prefix(&prefix).and_then(|r| r.split_once('/')) else {
+            continue;
+        };
+        if crate::layout::time_of(id).is_none() {
+            continue;
+        }
+        let e = by_id.entry(id).or_default();
+        e.0 |= rest == "manifest.json";
+        e.1.push(k);
+    }
+    let complete: Vec<(String, i64)> = by_id
+        .iter()
+        .filter(|(_, (done, _))| *done)
+        .filter_map(|(id, _)| Some((id.to_string(), crate::layout::time_of(id)?)))
+        .collect();
+    let kept = keep(&complete, policy);
+    let mut removed = Vec::new();
+    let mut doomed = Vec::new();
+    for (id, (done, objects)) in &by_id {
+        let goes = if *done {
+            !kept.contains(*id) && *id != current
+        } else {
+            *id < current
+        };
+        if goes {
+            removed.push(id.to_string());
+            // The manifest first: a backup half-removed is never listed as complete.
+            let mut objects = objects.clone();
+            objects.sort_by_key(|k| !k.ends_with("/manifest.json"));
+            doomed.extend(objects.into_iter().cloned());
+        }
+    }
+    (removed, doomed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sweep_removes_what_the_policy_drops_and_killed_runs_but_nothing_else() {
+        let id = |d: i64| crate::layout::id(T0 - d * DAY, 0);
+        let mut keys = Vec::new();
+        for d in 0..10 {
+            keys.push(format!("sprocket/{}/vault.snap.age", id(d)));
+            keys.push(format!("sprocket/{}/manifest.json", id(d)));
+        }
+        // A killed run three days ago (no manifest), one newer than the current (running).
+        let killed = crate::layout::id(T0 - 3 * DAY + 60, 1);
+        keys.push(format!("sprocket/{killed}/redis-redis.rdb.age"));
+        let running = crate::layout::id(T0 + 60, 2);
+        keys.push(format!("sprocket/{running}/vault.snap.age"));
+        // Not ours: another namespace, a file by hand.
+        keys.push(format!("sprocket-staging/{}/manifest.json", id(9)));
+        keys.push("sprocket/README.txt".into());
+        let policy = Policy {
+            daily: 3,
+            weekly: 0,
+            monthly: 0,
+        };
+        let (removed, doomed) = sweep("sprocket", &keys, &id(0), policy);
+        let mut want: Vec<String> = (3..10).map(id).collect();
+        want.push(killed.clone());
+        want.sort();
+        assert_eq!(removed, want);
+        assert_eq!(doomed.len(), 7 * 2 + 1);
+        assert!(doomed[0].ends_with("/manifest.json"), "manifest first");
+        assert!(!doomed.iter().any(|k| k.contains(&running) || k.starts_with("sprocket-staging")));
+        assert!(!doomed.contains(&"sprocket/README.txt".to_string()));
+    }
 
     const DAY: i64 = 86_400;
     /// 2026-12-03 (a Thursday) 02:00 UTC.

@@ -3,6 +3,7 @@
 
 mod agent;
 mod apply;
+mod backup;
 mod cert_budget;
 mod certs;
 mod check;
@@ -85,6 +86,10 @@ pub enum Command {
     Vault(commands::vault::Args),
     /// The secrets' source of truth: check it against the spec (nothing written).
     Secrets(commands::secrets::Args),
+    /// Back the platform up now (Vault, its keyring, Redis, RabbitMQ's definitions, every
+    /// provisioned database), encrypted to the operators, to the environment's bucket; `ls`
+    /// lists the backups, `verify` checks one with an operator's identity.
+    Backup(backup::Args),
     /// The unseal agent: keeps every Vault task unsealed (runs as a layer-1 service).
     Agent(agent::Args),
     /// Make the datastore logins of a provisioning job (runs in the one-off task `up` starts).
@@ -93,6 +98,9 @@ pub enum Command {
     /// Resolve and connect to a check's targets (runs in the short-lived task `check` starts).
     #[command(hide = true)]
     Probe(commands::probe::Args),
+    /// Take a backup's artefacts (runs in the one-off task `backup` starts).
+    #[command(hide = true, name = "backup-task")]
+    BackupTask(backup::take::Args),
 }
 
 fn main() {

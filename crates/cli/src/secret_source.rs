@@ -126,6 +126,39 @@ pub async fn read_checked(
     }))
 }
 
+/// The values of the spec's secrets `names` (each from the source's key it names), for a
+/// command that needs a few of them itself (`backup ls` and `verify`: the store's key). A
+/// secret the source does not hold is an error that names it and its key.
+pub async fn values_of(
+    p: &Platform,
+    over: Option<&str>,
+    names: &[&str],
+) -> Result<BTreeMap<String, String>, CliError> {
+    let source = source(p, over)?;
+    let entries = read(&source).await?;
+    let mut out = BTreeMap::new();
+    for name in names {
+        let Some(s) = p.secrets.iter().find(|s| s.name == *name) else {
+            return Err(CliError::Invalid(format!(
+                "secret `{name}` is not declared in the spec"
+            )));
+        };
+        if s.source != SecretSource::Doppler {
+            return Err(CliError::Invalid(format!(
+                "secret `{name}` is generated, so it is not in the source {source}: only Vault holds it"
+            )));
+        }
+        let Some(e) = entries.iter().rev().find(|e| e.key == s.key) else {
+            return Err(CliError::Blocked(format!(
+                "the source {source} has no `{}` (secret `{name}`)",
+                s.key
+            )));
+        };
+        out.insert(name.to_string(), e.value.trim().to_string());
+    }
+    Ok(out)
+}
+
 /// Every entry the source holds.
 async fn read(source: &SecretsFrom) -> Result<Vec<Entry>, CliError> {
     match source {

@@ -13,6 +13,9 @@ use crate::sigv4::{self, Credentials};
 use crate::ProvisionError;
 use std::time::{Duration, SystemTime};
 
+mod objects;
+pub use objects::{Listing, Upload, PART_BYTES};
+
 /// The tag key that marks what sprocketctl made.
 pub const OWNER_TAG: &str = "sprocketctl-owner";
 
@@ -40,7 +43,7 @@ impl Reply {
         tag_values(&self.body, "Code").into_iter().next()
     }
 
-    fn ok(self, what: &str) -> Result<Reply, ProvisionError> {
+    pub fn ok(self, what: &str) -> Result<Reply, ProvisionError> {
         if (200..300).contains(&self.status) {
             Ok(self)
         } else {
@@ -152,7 +155,9 @@ impl Client {
             .to_string();
         Ok(Client {
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
+                .connect_timeout(Duration::from_secs(10))
+                // Between two reads, not for a whole body: backups stream objects of any size.
+                .read_timeout(Duration::from_secs(60))
                 .build()
                 .map_err(|e| ProvisionError::Api {
                     what: "an HTTP client".into(),
@@ -176,6 +181,24 @@ impl Client {
         body: Vec<u8>,
         content_type: Option<&str>,
     ) -> Result<Reply, ProvisionError> {
+        let r = self
+            .request(service, method, path, query, body, content_type)
+            .await?;
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap_or_default();
+        Ok(Reply { status, body })
+    }
+
+    /// One signed request, its answer as it comes (a body to stream).
+    pub async fn request(
+        &self,
+        service: &str,
+        method: &str,
+        path: &str,
+        query: &[(String, String)],
+        body: Vec<u8>,
+        content_type: Option<&str>,
+    ) -> Result<reqwest::Response, ProvisionError> {
         let path = sigv4::encode(path, true);
         let date = sigv4::amz_date(SystemTime::now());
         let mut headers = vec![
@@ -220,17 +243,13 @@ impl Client {
         for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
             req = req.header(k, v);
         }
-        let r = req
-            .header("authorization", auth)
+        req.header("authorization", auth)
             .send()
             .await
             .map_err(|e| ProvisionError::Api {
                 what: format!("S3 at {}", self.endpoint),
                 error: e.to_string(),
-            })?;
-        let status = r.status().as_u16();
-        let body = r.text().await.unwrap_or_default();
-        Ok(Reply { status, body })
+            })
     }
 
     /// Creates `bucket`: `true` if made now, `false` if it was already ours (S3's

@@ -49,6 +49,8 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Down(a) => down::run(&ctx, a).await,
         Command::Vault(a) => vault::run(&ctx, a).await,
         Command::Secrets(a) => secrets::run(&ctx, a).await,
+        Command::Backup(a) => crate::backup::run(&ctx, a).await,
+        Command::BackupTask(a) => Ok(crate::backup::take::run(a).await),
         Command::Agent(a) => Ok(crate::agent::run(a).await),
         Command::Provision(a) => Ok(provision::run(a).await),
         Command::Probe(a) => Ok(probe::run(a).await),

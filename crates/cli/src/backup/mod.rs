@@ -1,0 +1,312 @@
+//! `sprocketctl backup` (take one now), `backup ls` (what the bucket holds), `backup verify`
+//! (download, checksums, decrypt with an operator's identity).
+//!
+//! A backup is taken by a one-off task inside the swarm ([`take`]): it reaches Vault, Redis,
+//! RabbitMQ and the managed PostgreSQL from their admin networks, with their administrators'
+//! secrets mounted, and writes only ciphertext (age, to `vault.recipients`) to the bucket. This
+//! side plans it (pure: `sprocket_backup`), hands it the Docker secrets it needs, runs it, and
+//! reports. `ls` and `verify` read the bucket from here, with the store's key from the
+//! environment's secrets source.
+
+pub mod store;
+pub mod take;
+mod verify;
+
+use crate::commands::{live, Ctx};
+use crate::error::CliError;
+use crate::output::{self, Format};
+use serde::Serialize;
+use sprocket_backup::job::{self, KEYRING_SECRET};
+use sprocket_desired::labels as L;
+use sprocket_desired::plan::Observed;
+use sprocket_docker::{Engine, JobSpec};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+    /// Seconds the backup may take before it is stopped (and left incomplete).
+    #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub timeout: u64,
+}
+
+#[derive(clap::Subcommand)]
+pub enum Sub {
+    /// The environment's backups in the bucket, newest first: complete ones with their size,
+    /// artefacts and age; incomplete ones (a run that failed or was stopped) marked as such.
+    Ls(store::StoreArgs),
+    /// Download a backup (the newest, or --from ID), check every artefact's size and SHA-256
+    /// against its manifest, and decrypt each with an operator's identity.
+    Verify(verify::Args),
+}
+
+pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
+    match a.command {
+        Some(Sub::Ls(s)) => store::ls(ctx, s).await,
+        Some(Sub::Verify(v)) => verify::run(ctx, v).await,
+        None => take_now(ctx, Duration::from_secs(a.timeout)).await,
+    }
+}
+
+/// What `backup` reports.
+#[derive(Debug, Serialize)]
+pub struct BackupReport {
+    pub id: String,
+    pub complete: bool,
+    pub bucket: String,
+    pub manifest: Option<String>,
+    pub artefacts: Vec<sprocket_backup::Artefact>,
+    /// In the spec's plan but not taken by this version, with why.
+    pub skipped: Vec<Skipped>,
+    pub failed: Option<String>,
+    pub error: Option<String>,
+    pub removed_by_retention: Vec<String>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Skipped {
+    pub component: String,
+    pub why: String,
+}
+
+/// The live Docker secret of the logical secret `logical`: the one a running service of the
+/// namespace mounts under that name (what the consumers use now), else our newest version.
+pub fn live_secret(observed: &Observed, logical: &str) -> Option<(String, String)> {
+    for o in &observed.services {
+        if o.spec.secrets.iter().any(|f| f.name == logical) {
+            if let Some(id) = o.secret_ids.get(logical) {
+                if let Some(s) = observed.secrets.iter().find(|s| &s.id == id) {
+                    return Some((s.name.clone(), id.clone()));
+                }
+            }
+        }
+    }
+    observed
+        .secrets
+        .iter()
+        .filter(|s| s.label(L::NAME) == Some(logical))
+        .max_by_key(|s| {
+            s.label(L::SECRET_VERSION)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .map(|s| (s.name.clone(), s.id.clone()))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The keyring's Docker secret (already encrypted to the operators): made when its content is
+/// new, older ones removed. `None` when there is no keyring file here.
+async fn keyring_secret(
+    engine: &Engine,
+    observed: &Observed,
+    p: &sprocket_spec::model::Platform,
+) -> Result<Option<(String, String)>, CliError> {
+    let Some(v) = &p.vault else { return Ok(None) };
+    let Ok(bytes) = std::fs::read(&v.keyring) else {
+        return Ok(None);
+    };
+    let ns = &p.environment.namespace;
+    let name = format!("{ns}_{KEYRING_SECRET}-{}", &sha256_hex(&bytes)[..12]);
+    let ours: Vec<_> = observed
+        .secrets
+        .iter()
+        .filter(|s| s.label(L::NAME) == Some(KEYRING_SECRET))
+        .collect();
+    for old in ours.iter().filter(|s| s.name != name) {
+        let _ = engine.remove_secret(&old.id, &old.name).await;
+    }
+    if let Some(s) = ours.iter().find(|s| s.name == name) {
+        return Ok(Some((s.name.clone(), s.id.clone())));
+    }
+    let labels = [
+        (L::MANAGED_BY, L::MANAGED_BY_VALUE.to_string()),
+        (L::NAMESPACE, ns.clone()),
+        (L::ENVIRONMENT, p.environment.name.clone()),
+        (L::NAME, KEYRING_SECRET.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let id = engine.create_secret(&name, &labels, &bytes).await?;
+    Ok(Some((name, id)))
+}
+
+async fn take_now(ctx: &Ctx, timeout: Duration) -> Result<i32, CliError> {
+    let live = live(ctx).await?;
+    let p = &live.loaded.platform;
+    let ns = p.environment.namespace.clone();
+    let started = crate::clock::unix_now().as_secs() as i64;
+    let tag = (crate::clock::unix_now().subsec_nanos() >> 8) as u16;
+    let id = sprocket_backup::layout::id(started, tag);
+    let spec_sha = sha256_hex(&std::fs::read(&ctx.cli_file).unwrap_or_default());
+    let keyring = keyring_secret(&live.engine, &live.observed, p).await?;
+    let provisions = sprocket_desired::provision::provisions(p);
+    let items = sprocket_backup::plan(p);
+    let task = job::task(
+        p,
+        &provisions,
+        &items,
+        &id,
+        started,
+        &spec_sha,
+        keyring.is_some(),
+    )
+    .map_err(|e| CliError::Invalid(e.0))?;
+    let mut secrets = Vec::new();
+    for logical in &task.secrets {
+        let found = if logical == KEYRING_SECRET {
+            keyring.clone()
+        } else {
+            live_secret(&live.observed, logical)
+        };
+        let Some((name, sid)) = found else {
+            return Err(CliError::Blocked(format!(
+                "secret `{logical}` does not exist in namespace `{ns}`, so the backup cannot be taken\n  hint: run `sprocketctl up` first (it makes every secret the backup mounts, the backups' Vault token included)"
+            )));
+        };
+        secrets.push((name, sid, sprocket_desired::provision::secret_file(logical)));
+    }
+    let doc = serde_json::to_string(&task.job).expect("serialisable");
+    let spec = JobSpec {
+        name: format!("{ns}_backup-{}", id.to_ascii_lowercase()),
+        image: p.environment.tool_image.clone(),
+        args: vec!["sprocketctl".into(), "backup-task".into()],
+        env: vec![format!("{}={doc}", job::JOB_ENV)],
+        networks: task.networks.clone(),
+        hosts: task.hosts.clone(),
+        secrets,
+        labels: task.labels.clone(),
+        memory_bytes: Some(256 << 20),
+    };
+    ctx.progress.say(format!(
+        "backup {id}: {} artefacts to s3 bucket `{}` ({}), encrypted to {} recipient(s)",
+        task.job.items.len(),
+        task.job.store.bucket,
+        task.job.store.endpoint,
+        task.job.recipients.len()
+    ));
+    for (c, why) in &task.skipped {
+        ctx.progress.say(format!("  {c}: not taken: {why}"));
+    }
+    let cancel = AtomicBool::new(false);
+    let end = live.engine.run_job(&spec, timeout, &cancel).await?;
+    let result: Option<take::TaskResult> = end.logs.iter().rev().find_map(|l| {
+        l.split_once(take::RESULT_PREFIX)
+            .and_then(|(_, j)| serde_json::from_str(j).ok())
+    });
+    let result = result.unwrap_or_else(|| take::TaskResult {
+        error: Some(format!(
+            "the backup task ended `{}`{} without a result{}",
+            end.state,
+            end.error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default(),
+            end.logs
+                .last()
+                .map(|l| format!("; its last line: {l}"))
+                .unwrap_or_default()
+        )),
+        ..Default::default()
+    });
+    for l in end
+        .logs
+        .iter()
+        .filter(|l| !l.contains(take::RESULT_PREFIX))
+    {
+        ctx.progress.say(format!("  {l}"));
+    }
+    let report = BackupReport {
+        id: id.clone(),
+        complete: result.manifest.is_some(),
+        bucket: task.job.store.bucket.clone(),
+        manifest: result.manifest.clone(),
+        artefacts: result.artefacts.clone(),
+        skipped: task
+            .skipped
+            .iter()
+            .map(|(c, w)| Skipped {
+                component: c.clone(),
+                why: w.clone(),
+            })
+            .collect(),
+        failed: result.failed.clone(),
+        error: result.error.clone(),
+        removed_by_retention: result.removed.clone(),
+        seconds: end.seconds,
+    };
+    match ctx.format {
+        Format::Json => output::json(&report),
+        Format::Human => print_report(&report, result.retention_error.as_deref()),
+    }
+    if report.complete {
+        Ok(crate::exit::OK)
+    } else {
+        Err(CliError::Failed(format!(
+            "backup {id} failed{}: {}\n  nothing of it is kept (it has no manifest, so it is never listed or restored); every service kept running",
+            report
+                .failed
+                .as_deref()
+                .map(|c| format!(" at `{c}`"))
+                .unwrap_or_default(),
+            report.error.as_deref().unwrap_or("no reason given")
+        )))
+    }
+}
+
+fn print_report(r: &BackupReport, retention_error: Option<&str>) {
+    for a in &r.artefacts {
+        println!(
+            "{:<28} {:>12}  {:>6.1} s  sha256 {}",
+            a.component,
+            human_bytes(a.bytes),
+            a.seconds,
+            &a.sha256[..16]
+        );
+    }
+    if r.complete {
+        println!(
+            "backup {} complete: {} artefacts, {} in {:.1} s → s3://{}/{}",
+            r.id,
+            r.artefacts.len(),
+            human_bytes(r.artefacts.iter().map(|a| a.bytes).sum()),
+            r.seconds,
+            r.bucket,
+            r.manifest.as_deref().unwrap_or("")
+        );
+    }
+    if !r.removed_by_retention.is_empty() {
+        println!(
+            "retention removed {} older backup(s): {}",
+            r.removed_by_retention.len(),
+            r.removed_by_retention.join(", ")
+        );
+    }
+    if let Some(e) = retention_error {
+        println!("retention could not run (the backup stands): {e}");
+    }
+}
+
+/// `1.2 MiB`.
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
