@@ -290,7 +290,10 @@ mod tests {
     use super::*;
 
     fn offline() -> Platform {
-        let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/sprocket/sprocket.yaml");
+        let spec = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/sprocket/sprocket.yaml"
+        );
         let loaded = sprocket_spec::load::load_file(std::path::Path::new(spec), Some("offline"))
             .expect("the example loads");
         let mut p = loaded.platform;
@@ -304,12 +307,24 @@ mod tests {
         let p = offline();
         let provisions = sprocket_desired::provision::provisions(&p);
         let items = crate::plan(&p);
-        let t = task(&p, &provisions, &items, "20261203T020000Z-a1b2", 0, "00", true).unwrap();
+        let t = task(
+            &p,
+            &provisions,
+            &items,
+            "20261203T020000Z-a1b2",
+            0,
+            "00",
+            true,
+        )
+        .unwrap();
         let components: Vec<&str> = t.job.items.iter().map(|i| i.component.as_str()).collect();
         assert_eq!(components[..2], ["vault", "vault-keyring"]);
         assert!(components.contains(&"redis:redis"), "{components:?}");
         assert!(components.contains(&"rabbitmq:rabbitmq"), "{components:?}");
-        assert!(components.iter().any(|c| c.starts_with("postgres:")), "{components:?}");
+        assert!(
+            components.iter().any(|c| c.starts_with("postgres:")),
+            "{components:?}"
+        );
         // Vault and Redis on their backup networks, RabbitMQ and the externals on their
         // provisioning ones; never a consumer's network.
         for net in &t.networks {
@@ -323,7 +338,9 @@ mod tests {
         // The Docker host (PostgreSQL and SeaweedFS offline) by its host entry.
         assert_eq!(t.hosts, ["host-gateway host.docker.internal"]);
         // Tokens and passwords are files; the document names files, never values.
-        assert!(t.secrets.contains(&"vault-token-sprocketctl-backup".to_string()));
+        assert!(t
+            .secrets
+            .contains(&"vault-token-sprocketctl-backup".to_string()));
         assert!(t.secrets.contains(&KEYRING_SECRET.to_string()));
         assert_eq!(t.job.recipients, ["age1operator"]);
         for i in &t.job.items {

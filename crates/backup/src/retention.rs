@@ -143,7 +143,9 @@ mod tests {
         assert_eq!(removed, want);
         assert_eq!(doomed.len(), 7 * 2 + 1);
         assert!(doomed[0].ends_with("/manifest.json"), "manifest first");
-        assert!(!doomed.iter().any(|k| k.contains(&running) || k.starts_with("sprocket-staging")));
+        assert!(!doomed
+            .iter()
+            .any(|k| k.contains(&running) || k.starts_with("sprocket-staging")));
         assert!(!doomed.contains(&"sprocket/README.txt".to_string()));
     }
 

@@ -217,11 +217,7 @@ async fn take_now(ctx: &Ctx, timeout: Duration) -> Result<i32, CliError> {
         )),
         ..Default::default()
     });
-    for l in end
-        .logs
-        .iter()
-        .filter(|l| !l.contains(take::RESULT_PREFIX))
-    {
+    for l in end.logs.iter().filter(|l| !l.contains(take::RESULT_PREFIX)) {
         ctx.progress.say(format!("  {l}"));
     }
     let report = BackupReport {
@@ -248,18 +244,20 @@ async fn take_now(ctx: &Ctx, timeout: Duration) -> Result<i32, CliError> {
         Format::Human => print_report(&report, result.retention_error.as_deref()),
     }
     if report.complete {
-        Ok(crate::exit::OK)
-    } else {
-        Err(CliError::Failed(format!(
-            "backup {id} failed{}: {}\n  nothing of it is kept (it has no manifest, so it is never listed or restored); every service kept running",
+        return Ok(crate::exit::OK);
+    }
+    if ctx.format == Format::Human {
+        eprintln!(
+            "error: backup {id} failed{}: {}\n  nothing of it is kept (it has no manifest, so it is never listed or restored); every service kept running",
             report
                 .failed
                 .as_deref()
                 .map(|c| format!(" at `{c}`"))
                 .unwrap_or_default(),
             report.error.as_deref().unwrap_or("no reason given")
-        )))
+        );
     }
+    Ok(crate::exit::ERROR)
 }
 
 fn print_report(r: &BackupReport, retention_error: Option<&str>) {

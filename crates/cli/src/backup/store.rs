@@ -120,11 +120,9 @@ impl Store {
             Err(e) => return Err(self.failed(e)),
         };
         let now = crate::clock::unix_now().as_secs() as i64;
-        let mut by_id: std::collections::BTreeMap<String, (usize, u64, bool)> =
-            Default::default();
+        let mut by_id: std::collections::BTreeMap<String, (usize, u64, bool)> = Default::default();
         for (key, size) in &listing.objects {
-            let Some((id, rest)) = key.strip_prefix(&prefix).and_then(|r| r.split_once('/'))
-            else {
+            let Some((id, rest)) = key.strip_prefix(&prefix).and_then(|r| r.split_once('/')) else {
                 continue;
             };
             if layout::time_of(id).is_none() {

@@ -43,8 +43,13 @@ pub struct Args {}
 
 pub async fn run(_: Args) -> i32 {
     let job = std::env::var(sprocket_backup::job::JOB_ENV)
-        .map_err(|_| "SPROCKET_BACKUP is not set: this command runs in the task `backup` starts".to_string())
-        .and_then(|j| serde_json::from_str::<Job>(&j).map_err(|e| format!("SPROCKET_BACKUP is not a job: {e}")));
+        .map_err(|_| {
+            "SPROCKET_BACKUP is not set: this command runs in the task `backup` starts".to_string()
+        })
+        .and_then(|j| {
+            serde_json::from_str::<Job>(&j)
+                .map_err(|e| format!("SPROCKET_BACKUP is not a job: {e}"))
+        });
     let result = match job {
         Ok(job) => take_all(&job).await,
         Err(e) => TaskResult {
@@ -347,7 +352,9 @@ async fn rabbitmq_definitions(
         401 => Err(format!(
             "RabbitMQ at {url} refuses the administrator `{user}` (401)"
         )),
-        s => Err(format!("RabbitMQ at {url} answered {s} to /api/definitions")),
+        s => Err(format!(
+            "RabbitMQ at {url} answered {s} to /api/definitions"
+        )),
     }
 }
 
@@ -413,13 +420,10 @@ async fn redis_rdb(
     // Newlines keep the link alive while the fork writes.
     let header = loop {
         let mut l = String::new();
-        let n = tokio::time::timeout(
-            std::time::Duration::from_secs(300),
-            conn.read_line(&mut l),
-        )
-        .await
-        .map_err(|_| format!("{at}: no snapshot after 300 s"))?
-        .map_err(|e| format!("{at}: {e}"))?;
+        let n = tokio::time::timeout(std::time::Duration::from_secs(300), conn.read_line(&mut l))
+            .await
+            .map_err(|_| format!("{at}: no snapshot after 300 s"))?
+            .map_err(|e| format!("{at}: {e}"))?;
         if n == 0 {
             return Err(format!("{at} closed the link before its snapshot"));
         }

@@ -121,10 +121,13 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             .filter(|c| !c.ok)
             .map(|c| c.component.as_str())
             .collect();
-        Err(CliError::Failed(format!(
-            "backup {id} is not restorable as it is: {} failed verification",
-            bad.join(", ")
-        )))
+        if ctx.format == Format::Human {
+            eprintln!(
+                "error: backup {id} is not restorable as it is: {} failed verification",
+                bad.join(", ")
+            );
+        }
+        Ok(crate::exit::ERROR)
     }
 }
 
@@ -193,10 +196,14 @@ async fn download(
 }
 
 /// Decrypts the file to its end; returns the plaintext's length.
-fn decrypt_len(path: &std::path::Path, identities: &[Box<dyn age::Identity>]) -> Result<u64, String> {
+fn decrypt_len(
+    path: &std::path::Path,
+    identities: &[Box<dyn age::Identity>],
+) -> Result<u64, String> {
     let f = std::io::BufReader::new(std::fs::File::open(path).map_err(|e| e.to_string())?);
     let dec = age::Decryptor::new(f).map_err(|e| format!("not an age file: {e}"))?;
-    let mut reader = match dec.decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity)) {
+    let mut reader = match dec.decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
+    {
         Ok(r) => r,
         Err(age::DecryptError::NoMatchingKeys) => {
             return Err("this identity is not among its recipients".into())

@@ -81,7 +81,14 @@ impl Client {
         key: &str,
     ) -> Result<Option<reqwest::Response>, ProvisionError> {
         let r = self
-            .request("s3", "GET", &format!("/{bucket}/{key}"), &[], Vec::new(), None)
+            .request(
+                "s3",
+                "GET",
+                &format!("/{bucket}/{key}"),
+                &[],
+                Vec::new(),
+                None,
+            )
             .await?;
         match r.status().as_u16() {
             200 => Ok(Some(r)),
@@ -158,7 +165,14 @@ impl<'c> Upload<'c> {
         if self.upload_id.is_none() {
             let r = self
                 .client
-                .send("s3", "POST", &self.path(), &q(&[("uploads", "")]), Vec::new(), None)
+                .send(
+                    "s3",
+                    "POST",
+                    &self.path(),
+                    &q(&[("uploads", "")]),
+                    Vec::new(),
+                    None,
+                )
                 .await?
                 .ok(&what)?;
             let id = tag_values(&r.body, "UploadId")

@@ -77,6 +77,19 @@ impl<'a> Resolver<'a> {
     pub(super) fn service(&mut self, cx: &ServiceCx<'_, 'a>) -> Option<model::Service> {
         let errors_before = self.error_count();
         let svc = cx.svc;
+        if cx.name() == crate::names::BACKUP_TOKEN_HOLDER {
+            self.err(
+                "reserved-service-name",
+                pos(cx.key),
+                format!("service name `{}` is reserved", cx.name()),
+            )
+            .help = Some(format!(
+                "`{}` holds the backups' Vault token (its secret `vault-token-{}`, its policy `svc-{}`): give this service another name",
+                cx.name(),
+                cx.name(),
+                cx.name()
+            ));
+        }
         let image = self.image(cx);
         let overrides = cx.eff.overrides.get(cx.name()).cloned().unwrap_or_default();
         let mode = self.mode(cx, &overrides);

@@ -1,0 +1,362 @@
+//! Backups on the real swarm, with real OpenBao, Redis, RabbitMQ, the PostgreSQL 15 and the
+//! SeaweedFS outside the swarm:
+//!
+//! - canaries written first (a Redis key, a RabbitMQ queue, a PostgreSQL row in the demo's own
+//!   database) are in the backup: each artefact decrypts with the operator's identity through
+//!   the real `age` CLI, to what its tool writes (Redis's RDB with the canary key, `pg_dump`'s
+//!   custom format with the row, RabbitMQ's definitions with the queue, Vault's gzip snapshot,
+//!   the keyring byte for byte);
+//! - no object in the bucket holds a canary or a password in clear; the manifest records every
+//!   artefact's size and checksum, and `verify` checks them and decrypts each;
+//! - an object changed in the bucket fails `verify`, naming its component;
+//! - a failed dump (PostgreSQL unreachable) fails `backup` naming the component, leaves nothing
+//!   listed as complete and every service running;
+//! - retention (keep 1 daily) removes the older backup of the day once a newer one completes.
+
+mod common;
+
+use common::{docker_status, Scratch};
+use serde_json::Value;
+use std::process::Command;
+
+const NS: &str = "sprocket-bk";
+const ENV: &str = "e2e-bk";
+const BUCKET: &str = "sprocket-bk-backups";
+
+/// The local SeaweedFS as its administrator (endpoint and key from scripts/lib/seaweedfs.sh).
+fn s3_admin() -> sprocket_datastores::s3::Client {
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            "source scripts/lib/engine.sh && source scripts/lib/seaweedfs.sh \
+             && echo \"http://$(s3_endpoint_host):$(s3_port)\" && s3_admin_access_key && echo \
+             && s3_admin_secret_key",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .expect("bash runs");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let l: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(l.len(), 3, "the local SeaweedFS's endpoint and key");
+    sprocket_datastores::s3::Client::new(l[0], "us-east-1", l[1], l[2]).unwrap()
+}
+
+fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Runtime::new().unwrap().block_on(f)
+}
+
+/// Every object of the namespace in the bucket, with its bytes.
+fn objects(s3: &sprocket_datastores::s3::Client) -> Vec<(String, Vec<u8>)> {
+    block(async {
+        let listing = match s3.list(BUCKET, &format!("{NS}/"), None).await {
+            Ok(l) => l,
+            Err(_) => return Vec::new(),
+        };
+        let mut out = Vec::new();
+        for (key, _) in listing.objects {
+            let mut r = s3.get_stream(BUCKET, &key).await.unwrap().unwrap();
+            let mut body = Vec::new();
+            while let Some(c) = r.chunk().await.unwrap() {
+                body.extend_from_slice(&c);
+            }
+            out.push((key, body));
+        }
+        out
+    })
+}
+
+/// `age -d -i IDENTITY` of `bytes`, by the real age CLI (Debian's), not the code under test.
+fn age_decrypt(identity: &std::path::Path, bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new("age")
+        .args(["-d", "-i"])
+        .arg(identity)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the age CLI runs (Debian's `age`)");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = bytes.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "age -d: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn secret_in(svc: &str, file: &str) -> String {
+    let c = common::container_of(NS, svc);
+    let (ok, v) = docker_status(&["exec", &c, "cat", file]);
+    assert!(ok && v.trim().len() >= 16, "{svc} holds {file}");
+    v.trim().to_string()
+}
+
+fn replicas_running() -> Vec<String> {
+    let (_, out) = docker_status(&[
+        "service",
+        "ls",
+        "--filter",
+        &format!("label=io.sprocket.namespace={NS}"),
+        "--format",
+        "{{.Name}} {{.Replicas}}",
+    ]);
+    out.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
+    common::require_swarm();
+    let s = Scratch::new(
+        "bk",
+        ENV,
+        &format!(
+            "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: 18580\n    https_port: 18943\n    secrets_from: dotenv:secrets.env\n    disable: {{ n8n: \"not under test\" }}\n    backup: {{ to: s3, bucket: {BUCKET}, keep: {{ daily: 1, weekly: 0, monthly: 0 }} }}\n"
+        ),
+    );
+    let _ = s.ctl(&["-q", "down", "--volumes"]);
+    let s3 = s3_admin();
+    // What an earlier run left in the bucket and in the shared PostgreSQL goes first.
+    for (key, _) in objects(&s3) {
+        block(s3.delete_object(BUCKET, &key)).unwrap();
+    }
+    common::psql(
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS \"{NS}_demo\""),
+    );
+    common::psql("postgres", &format!("DROP ROLE IF EXISTS \"{NS}_demo\""));
+    assert_eq!(s.ctl(&["-q", "vault", "keygen"]).code, 0);
+    assert_eq!(s.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
+    let up = s.ctl(&["-q", "up", "--timeout", "240"]);
+    assert_eq!(up.code, 0, "{}{}", up.stdout, up.stderr);
+    let identity = s.home.join(".config/sprocket/identity.txt");
+    let mut printed = String::new();
+
+    // Canaries.
+    let canary = format!("canary-{}", std::process::id());
+    let redis = common::container_of(NS, "redis");
+    let (ok, out) = docker_status(&[
+        "exec",
+        &redis,
+        "sh",
+        "-c",
+        &format!(
+            "REDISCLI_AUTH=\"$(cat /run/secrets/redis-password)\" redis-cli SET bk:canary {canary}"
+        ),
+    ]);
+    assert!(ok && out.contains("OK"), "{out}");
+    let rabbit = common::container_of(NS, "rabbitmq");
+    let (ok, out) = docker_status(&[
+        "exec",
+        &rabbit,
+        "sh",
+        "-c",
+        "curl -sf -u \"admin:$(cat /run/secrets/rabbitmq-admin-password)\" -X PUT -H 'content-type: application/json' -d '{\"durable\":true}' http://localhost:15672/api/queues/demo/bk-canary-queue && echo made",
+    ]);
+    assert!(
+        ok && out.contains("made"),
+        "a queue on the demo's vhost: {out}"
+    );
+    let db = format!("{NS}_demo");
+    common::psql(
+        &db,
+        &format!("SET ROLE \"{db}\"; CREATE TABLE bk_canary (v text); INSERT INTO bk_canary VALUES ('{canary}')"),
+    );
+    let secrets = [
+        secret_in("redis", "/run/secrets/redis-password"),
+        secret_in("rabbitmq", "/run/secrets/rabbitmq-admin-password"),
+        secret_in("demo", "/run/secrets/postgres-password"),
+    ];
+
+    // 1. A backup: every artefact of the plan, complete, from a task that leaves nothing.
+    let b = s.ctl(&["-o", "json", "backup"]);
+    printed.push_str(&(b.stdout.clone() + &b.stderr));
+    assert_eq!(b.code, 0, "{}{}", b.stdout, b.stderr);
+    let report = b.json();
+    assert_eq!(report["complete"], true, "{report}");
+    let components: Vec<&str> = report["artefacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["component"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        components,
+        [
+            "vault",
+            "vault-keyring",
+            "redis:redis",
+            "rabbitmq:rabbitmq",
+            &format!("postgres:{db}")
+        ]
+    );
+    let first = report["id"].as_str().unwrap().to_string();
+    let (_, services) = docker_status(&["service", "ls", "--format", "{{.Name}}"]);
+    assert!(!services.contains("backup"), "the task is gone: {services}");
+
+    // 2. The bucket holds ciphertext only; each decrypts (real age CLI) to its tool's format.
+    let stored = objects(&s3);
+    assert_eq!(stored.len(), components.len() + 1, "artefacts and manifest");
+    for (key, body) in &stored {
+        for v in secrets.iter().chain([&canary]) {
+            assert!(
+                !contains(body, v.as_bytes()),
+                "{key} holds a value in clear"
+            );
+        }
+    }
+    let object = |suffix: &str| -> Vec<u8> {
+        stored
+            .iter()
+            .find(|(k, _)| k.starts_with(&format!("{NS}/{first}/")) && k.ends_with(suffix))
+            .unwrap_or_else(|| panic!("no {suffix} in the bucket"))
+            .1
+            .clone()
+    };
+    let rdb = age_decrypt(&identity, &object("redis-redis.rdb.age"));
+    assert!(rdb.starts_with(b"REDIS"), "an RDB");
+    assert!(contains(&rdb, canary.as_bytes()), "the Redis canary");
+    let dump = age_decrypt(&identity, &object(&format!("postgres-{db}.dump.age")));
+    assert!(dump.starts_with(b"PGDMP"), "pg_dump's custom format");
+    assert!(contains(&dump, b"bk_canary"), "the canary table");
+    let defs: Value = serde_json::from_slice(&age_decrypt(
+        &identity,
+        &object("rabbitmq-rabbitmq.json.age"),
+    ))
+    .unwrap();
+    assert!(
+        defs["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q["name"] == "bk-canary-queue" && q["vhost"] == "demo"),
+        "the queue in the definitions"
+    );
+    assert!(
+        defs["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["name"] == "demo"),
+        "the demo's user (with its password hash) in the definitions"
+    );
+    let snap = age_decrypt(&identity, &object("vault.snap.age"));
+    assert_eq!(&snap[..2], &[0x1f, 0x8b], "Vault's snapshot is gzip");
+    let keyring = std::fs::read(s.dir.join(format!("keyrings/{NS}.age"))).unwrap();
+    assert_eq!(
+        age_decrypt(&identity, &object("vault-keyring.keyring.age")),
+        keyring,
+        "the keyring, byte for byte"
+    );
+    let manifest: Value = serde_json::from_slice(&object("manifest.json")).unwrap();
+    assert_eq!(manifest["id"], first.as_str());
+    assert_eq!(manifest["artefacts"].as_array().unwrap().len(), 5);
+
+    // 3. ls and verify.
+    let ls = s.ctl(&["-o", "json", "backup", "ls"]);
+    assert_eq!(ls.code, 0, "{}", ls.stderr);
+    let listed = ls.json();
+    assert_eq!(listed["backups"][0]["id"], first.as_str());
+    assert_eq!(listed["backups"][0]["complete"], true);
+    let v = s.ctl(&[
+        "-o",
+        "json",
+        "backup",
+        "verify",
+        "--identity",
+        identity.to_str().unwrap(),
+    ]);
+    assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
+    let verified = v.json();
+    assert_eq!(verified["ok"], true, "{verified}");
+    for a in verified["artefacts"].as_array().unwrap() {
+        assert!(a["plain_bytes"].as_u64().unwrap() > 0, "{a}");
+    }
+
+    // 4. A failed dump: PostgreSQL unreachable. Named, nothing complete left, all running.
+    let before = replicas_running();
+    s.edit(
+        "postgres: { host: host.docker.internal, port: 5433 }",
+        "postgres: { host: host.docker.internal, port: 5439 }",
+    );
+    let failed = s.ctl(&["-o", "json", "backup"]);
+    printed.push_str(&(failed.stdout.clone() + &failed.stderr));
+    assert_ne!(failed.code, 0);
+    let f = failed.json();
+    assert_eq!(f["complete"], false);
+    assert_eq!(f["failed"], format!("postgres:{db}").as_str(), "{f}");
+    assert!(f["error"].as_str().unwrap().contains("pg_dump"), "{f}");
+    s.edit(
+        "postgres: { host: host.docker.internal, port: 5439 }",
+        "postgres: { host: host.docker.internal, port: 5433 }",
+    );
+    assert_eq!(replicas_running(), before, "every service kept running");
+    let ls = s.ctl(&["-o", "json", "backup", "ls"]).json();
+    let ids: Vec<&str> = ls["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [first.as_str()], "the failed one left nothing");
+
+    // 5. Tampering: one flipped byte in the Redis artefact fails verify, naming it.
+    let key = format!("{NS}/{first}/redis-redis.rdb.age");
+    let mut bytes = object("redis-redis.rdb.age");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    block(s3.put_object(BUCKET, &key, bytes)).unwrap();
+    let v = s.ctl(&[
+        "-o",
+        "json",
+        "backup",
+        "verify",
+        "--identity",
+        identity.to_str().unwrap(),
+    ]);
+    assert_ne!(v.code, 0);
+    let bad: Vec<Value> = v.json()["artefacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["ok"] == false)
+        .cloned()
+        .collect();
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0]["component"], "redis:redis");
+    assert!(
+        bad[0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("changed after the backup"),
+        "{bad:?}"
+    );
+
+    // 6. Retention (keep 1 daily): a second backup of the day removes the first.
+    let second = s.ctl(&["-o", "json", "backup"]);
+    printed.push_str(&(second.stdout.clone() + &second.stderr));
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let r = second.json();
+    assert_eq!(r["removed_by_retention"], serde_json::json!([first]));
+    let ls = s.ctl(&["-o", "json", "backup", "ls"]).json();
+    assert_eq!(ls["backups"].as_array().unwrap().len(), 1);
+    assert_eq!(ls["backups"][0]["id"], r["id"]);
+    assert!(!objects(&s3).iter().any(|(k, _)| k.contains(&first)));
+
+    // No value ever printed.
+    for v in secrets.iter() {
+        assert!(!printed.contains(v.as_str()), "a secret was printed");
+    }
+}
