@@ -7,6 +7,7 @@ pub mod job;
 pub mod layout;
 pub mod manifest;
 pub mod plan;
+pub mod restore;
 pub mod retention;
 
 pub use manifest::{Artefact, Manifest};

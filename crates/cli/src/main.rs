@@ -90,6 +90,10 @@ pub enum Command {
     /// provisioned database), encrypted to the operators, to the environment's bucket; `ls`
     /// lists the backups, `verify` checks one with an operator's identity.
     Backup(backup::Args),
+    /// Put a backup back (the newest complete one, or --from ID): the datastores' data and the
+    /// Vault keyring, decrypted with an operator's identity; data that is there is replaced
+    /// only with --force.
+    Restore(backup::restore::Args),
     /// The unseal agent: keeps every Vault task unsealed (runs as a layer-1 service).
     Agent(agent::Args),
     /// Make the datastore logins of a provisioning job (runs in the one-off task `up` starts).
@@ -101,6 +105,9 @@ pub enum Command {
     /// Take a backup's artefacts (runs in the one-off task `backup` starts).
     #[command(hide = true, name = "backup-task")]
     BackupTask(backup::take::Args),
+    /// Put a backup's artefacts back (runs in the one-off task `restore` starts).
+    #[command(hide = true, name = "restore-task")]
+    RestoreTask(backup::put::Args),
 }
 
 fn main() {

@@ -8,6 +8,9 @@
 //!   the keyring byte for byte);
 //! - no object in the bucket holds a canary or a password in clear; the manifest records every
 //!   artefact's size and checksum, and `verify` checks them and decrypts each;
+//! - `restore` after the canaries are lost: without `--force` nothing is replaced and what the
+//!   targets hold is said (exit 7); with it the canaries are back and what was written since
+//!   is gone; a lost keyring file comes back byte for byte;
 //! - an object changed in the bucket fails `verify`, naming its component;
 //! - a failed dump (PostgreSQL unreachable) fails `backup` naming the component, leaves nothing
 //!   listed as complete and every service running;
@@ -285,7 +288,110 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
         assert!(a["plain_bytes"].as_u64().unwrap() > 0, "{a}");
     }
 
-    // 4. A failed dump: PostgreSQL unreachable. Named, nothing complete left, all running.
+    // 4. Restore: the canaries are lost and other data written; without --force nothing is
+    // replaced (and what is there is said), with it every canary is back, the data written
+    // since is gone, and the demo's own logins still work.
+    let redis_cli = |cmd: &str| -> String {
+        let (_, out) = docker_status(&[
+            "exec",
+            &redis,
+            "sh",
+            "-c",
+            &format!("REDISCLI_AUTH=\"$(cat /run/secrets/redis-password)\" redis-cli {cmd}"),
+        ]);
+        out.trim().to_string()
+    };
+    assert_eq!(redis_cli("DEL bk:canary"), "1");
+    assert_eq!(redis_cli("SET bk:after later"), "OK");
+    common::psql(&db, &format!("SET ROLE \"{db}\"; DROP TABLE bk_canary"));
+    let (ok, out) = docker_status(&[
+        "exec",
+        &rabbit,
+        "sh",
+        "-c",
+        "curl -sf -u \"admin:$(cat /run/secrets/rabbitmq-admin-password)\" -X DELETE http://localhost:15672/api/queues/demo/bk-canary-queue && echo gone",
+    ]);
+    assert!(ok && out.contains("gone"), "{out}");
+    let id_arg = identity.to_str().unwrap();
+    let held = s.ctl(&["-o", "json", "restore", "--identity", id_arg]);
+    printed.push_str(&(held.stdout.clone() + &held.stderr));
+    assert_eq!(held.code, 7, "{}{}", held.stdout, held.stderr);
+    let h = held.json();
+    assert!(
+        h["held"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x[0] == "redis:redis" && x[1].as_str().unwrap().ends_with("keys")),
+        "{h}"
+    );
+    assert_eq!(
+        redis_cli("GET bk:after"),
+        "later",
+        "nothing replaced without --force"
+    );
+    let restored = s.ctl(&["-o", "json", "restore", "--force", "--identity", id_arg]);
+    printed.push_str(&(restored.stdout.clone() + &restored.stderr));
+    assert_eq!(restored.code, 0, "{}{}", restored.stdout, restored.stderr);
+    let r = restored.json();
+    let back: Vec<&str> = r["restored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["component"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        back,
+        [
+            "redis:redis",
+            "rabbitmq:rabbitmq",
+            &format!("postgres:{db}")
+        ],
+        "{r}"
+    );
+    assert_eq!(
+        redis_cli("GET bk:canary"),
+        canary,
+        "the Redis canary is back"
+    );
+    assert_eq!(
+        redis_cli("EXISTS bk:after"),
+        "0",
+        "what was written since is gone"
+    );
+    assert!(redis_cli("INFO replication").contains("role:master"));
+    assert_eq!(
+        common::psql(&db, "SELECT v FROM bk_canary").trim(),
+        canary,
+        "the row is back"
+    );
+    let (ok, out) = docker_status(&[
+        "exec",
+        &rabbit,
+        "sh",
+        "-c",
+        "curl -sf -u \"admin:$(cat /run/secrets/rabbitmq-admin-password)\" http://localhost:15672/api/queues/demo/bk-canary-queue",
+    ]);
+    assert!(
+        ok && out.contains("bk-canary-queue"),
+        "the queue is back: {out}"
+    );
+    // The keyring file lost on this machine comes back byte for byte.
+    let keyring_path = s.dir.join(format!("keyrings/{NS}.age"));
+    std::fs::remove_file(&keyring_path).unwrap();
+    let k = s.ctl(&[
+        "-o",
+        "json",
+        "restore",
+        "--only",
+        "vault-keyring",
+        "--identity",
+        id_arg,
+    ]);
+    assert_eq!(k.code, 0, "{}{}", k.stdout, k.stderr);
+    assert_eq!(std::fs::read(&keyring_path).unwrap(), keyring);
+
+    // 5. A failed dump: PostgreSQL unreachable. Named, nothing complete left, all running.
     let before = replicas_running();
     s.edit(
         "postgres: { host: host.docker.internal, port: 5433 }",
@@ -312,7 +418,7 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
         .collect();
     assert_eq!(ids, [first.as_str()], "the failed one left nothing");
 
-    // 5. Tampering: one flipped byte in the Redis artefact fails verify, naming it.
+    // 6. Tampering: one flipped byte in the Redis artefact fails verify, naming it.
     let key = format!("{NS}/{first}/redis-redis.rdb.age");
     let mut bytes = object("redis-redis.rdb.age");
     let mid = bytes.len() / 2;
@@ -344,7 +450,7 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
         "{bad:?}"
     );
 
-    // 6. Retention (keep 1 daily): a second backup of the day removes the first.
+    // 7. Retention (keep 1 daily): a second backup of the day removes the first.
     let second = s.ctl(&["-o", "json", "backup"]);
     printed.push_str(&(second.stdout.clone() + &second.stderr));
     assert_eq!(second.code, 0, "{}", second.stderr);

@@ -8,6 +8,9 @@
 //! reports. `ls` and `verify` read the bucket from here, with the store's key from the
 //! environment's secrets source.
 
+mod filekey;
+pub mod put;
+pub mod restore;
 pub mod store;
 pub mod take;
 mod verify;

@@ -51,6 +51,8 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Secrets(a) => secrets::run(&ctx, a).await,
         Command::Backup(a) => crate::backup::run(&ctx, a).await,
         Command::BackupTask(a) => Ok(crate::backup::take::run(a).await),
+        Command::Restore(a) => crate::backup::restore::run(&ctx, a).await,
+        Command::RestoreTask(a) => Ok(crate::backup::put::run(a).await),
         Command::Agent(a) => Ok(crate::agent::run(a).await),
         Command::Provision(a) => Ok(provision::run(a).await),
         Command::Probe(a) => Ok(probe::run(a).await),

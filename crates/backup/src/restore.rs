@@ -1,0 +1,179 @@
+//! What `restore` puts back, from a backup's manifest into the platform as the spec describes it
+//! now. Pure: the restore task's document, like the backup task's, holds where each artefact
+//! comes from and goes, and files — never a value. Its artefacts' keys (each artefact's own age
+//! file key, unwrapped on the operator's machine with the operator's identity) reach it as one
+//! Docker secret made for the run, so the identity itself never leaves that machine and the task
+//! can read exactly the artefacts it restores.
+
+use crate::job::{self, Store, Take};
+use crate::Manifest;
+use serde::{Deserialize, Serialize};
+use sprocket_desired::provision::{secret_file, Provision};
+use sprocket_spec::model::Platform;
+use std::collections::BTreeMap;
+
+/// The environment variable the restore task reads its [`RestoreJob`] from.
+pub const JOB_ENV: &str = "SPROCKET_RESTORE";
+/// The logical name the artefacts' keys are mounted under (JSON: component → hex file key).
+pub const KEYS_SECRET: &str = "restore-keys";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RestoreJob {
+    pub namespace: String,
+    /// The backup restored.
+    pub id: String,
+    pub store: Store,
+    pub items: Vec<RestoreItem>,
+    /// Replace data that is there; without it, a datastore holding data is left as it is and
+    /// reported.
+    pub force: bool,
+    /// The file with the artefacts' keys.
+    pub keys_file: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RestoreItem {
+    pub component: String,
+    pub object: String,
+    pub bytes: u64,
+    pub sha256: String,
+    /// Where it goes: the same endpoint and administrator the backup took it from.
+    pub target: Take,
+}
+
+/// The restore task and what runs elsewhere.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoreTask {
+    pub job: RestoreJob,
+    pub networks: Vec<String>,
+    pub hosts: Vec<String>,
+    /// Logical names of the secrets it mounts ([`KEYS_SECRET`] among them).
+    pub secrets: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    /// Restored on the operator's machine: the keyring file.
+    pub local: Vec<String>,
+    /// In the backup but not restored by this version or not wanted, with why.
+    pub left: Vec<(String, String)>,
+}
+
+/// Builds the restore of `manifest` into `p`. `only`: the components (or their kinds: `redis`
+/// for `redis:redis`) to restore; empty for all.
+pub fn task(
+    p: &Platform,
+    provisions: &[Provision],
+    manifest: &Manifest,
+    only: &[String],
+    force: bool,
+) -> Result<RestoreTask, job::NotBackedUp> {
+    let items = crate::plan(p);
+    let t = job::task(p, provisions, &items, &manifest.id, 0, "", true)?;
+    let wanted = |component: &str| {
+        only.is_empty()
+            || only
+                .iter()
+                .any(|o| o == component || component.split(':').next() == Some(o.as_str()))
+    };
+    let mut out = Vec::new();
+    let mut local = Vec::new();
+    let mut left = Vec::new();
+    let mut secrets = vec![
+        t.job
+            .store
+            .key_file
+            .trim_start_matches(&secret_file(""))
+            .to_string(),
+        t.job
+            .store
+            .secret_file
+            .trim_start_matches(&secret_file(""))
+            .to_string(),
+        KEYS_SECRET.to_string(),
+    ];
+    let mut networks = vec![t.networks[0].clone()];
+    for a in &manifest.artefacts {
+        if !wanted(&a.component) {
+            left.push((a.component.clone(), "not asked for (--only)".to_string()));
+            continue;
+        }
+        let Some(target) = t.job.items.iter().find(|i| i.component == a.component) else {
+            left.push((
+                a.component.clone(),
+                "the spec has no such component here any more".to_string(),
+            ));
+            continue;
+        };
+        let file = match &target.take {
+            Take::File { .. } => {
+                local.push(a.component.clone());
+                continue;
+            }
+            Take::VaultSnapshot { .. } => {
+                left.push((
+                    a.component.clone(),
+                    "Vault is not restored by this version yet: its data comes back with `vault` in a later one".to_string(),
+                ));
+                continue;
+            }
+            Take::Redis { password_file, .. }
+            | Take::RabbitmqDefinitions { password_file, .. }
+            | Take::Postgres { password_file, .. } => password_file.clone(),
+        };
+        secrets.push(file.trim_start_matches(&secret_file("")).to_string());
+        out.push(RestoreItem {
+            component: a.component.clone(),
+            object: a.object.clone(),
+            bytes: a.bytes,
+            sha256: a.sha256.clone(),
+            target: target.take.clone(),
+        });
+    }
+    // The networks of what is restored: the backup task's, less what this run does not touch.
+    for i in &out {
+        let net = match &i.target {
+            Take::Redis { host, .. } => {
+                sprocket_spec::names::backup_network(&p.environment.namespace, host)
+            }
+            Take::RabbitmqDefinitions { .. } | Take::Postgres { .. } => {
+                let ds = i.component.split(':').nth(1).unwrap_or_default();
+                provisions
+                    .iter()
+                    .find(|pr| pr.datastore == ds)
+                    .or_else(|| match &i.target {
+                        Take::Postgres { host, .. } => {
+                            provisions.iter().find(|pr| &pr.host == host)
+                        }
+                        _ => None,
+                    })
+                    .map(|pr| pr.network.clone())
+                    .unwrap_or_default()
+            }
+            _ => String::new(),
+        };
+        if !net.is_empty() && !networks.contains(&net) {
+            networks.push(net);
+        }
+    }
+    secrets.sort();
+    secrets.dedup();
+    let mut labels = t.labels.clone();
+    labels.insert(
+        sprocket_desired::labels::NAME.to_string(),
+        "restore".to_string(),
+    );
+    Ok(RestoreTask {
+        job: RestoreJob {
+            namespace: p.environment.namespace.clone(),
+            id: manifest.id.clone(),
+            store: t.job.store.clone(),
+            items: out,
+            force,
+            keys_file: secret_file(KEYS_SECRET),
+        },
+        networks,
+        hosts: t.hosts.clone(),
+        secrets,
+        labels,
+        local,
+        left,
+    })
+}

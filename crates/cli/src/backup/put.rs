@@ -1,0 +1,644 @@
+//! `sprocketctl restore-task`: what runs inside the one-off task `restore` starts. It first looks
+//! at every target (Redis's key count, the database's tables, RabbitMQ's queues): without
+//! `force`, a target that holds data stops the run before anything changes. Then, per artefact:
+//! download the ciphertext (size and SHA-256 checked against the manifest), decrypt it with its
+//! own file key as a stream, and put it back the way its datastore takes it —
+//!
+//! - PostgreSQL: `pg_restore --clean --if-exists --single-transaction` into the database, as
+//!   the administrator (a member of the owner's role: owners come back as they were);
+//! - RabbitMQ: `POST /api/definitions` (users, vhosts, permissions, queues, bindings);
+//! - Redis: the task becomes Redis's master for a moment (`REPLICAOF <task> <port>`) and sends
+//!   the RDB as a full resynchronisation, which Redis loads in place of its data; then
+//!   `REPLICAOF NO ONE`, on every path. Nothing is written into Redis's volume from outside.
+//!
+//! One result line (`sprocket-restore-result: {…}`), never a value.
+
+use super::filekey::Known;
+use serde::{Deserialize, Serialize};
+use sprocket_backup::job::Take;
+use sprocket_backup::restore::{RestoreItem, RestoreJob};
+use sprocket_datastores::s3::Client;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+pub const RESULT_PREFIX: &str = "sprocket-restore-result: ";
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct RestoreResult {
+    pub restored: Vec<Restored>,
+    /// Targets that hold data (and what), when the run was not forced: nothing was changed.
+    pub held: Vec<(String, String)>,
+    pub failed: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Restored {
+    pub component: String,
+    pub bytes: u64,
+    pub seconds: f64,
+    /// What was there before.
+    pub replaced: String,
+}
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub async fn run(_: Args) -> i32 {
+    let job = std::env::var(sprocket_backup::restore::JOB_ENV)
+        .map_err(|_| {
+            "SPROCKET_RESTORE is not set: this command runs in the task `restore` starts"
+                .to_string()
+        })
+        .and_then(|j| {
+            serde_json::from_str::<RestoreJob>(&j)
+                .map_err(|e| format!("SPROCKET_RESTORE is not a job: {e}"))
+        });
+    let result = match job {
+        Ok(job) => put_all(&job).await,
+        Err(e) => RestoreResult {
+            error: Some(e),
+            ..Default::default()
+        },
+    };
+    println!(
+        "{RESULT_PREFIX}{}",
+        serde_json::to_string(&result).expect("serialisable")
+    );
+    if result.error.is_some() {
+        crate::exit::ERROR
+    } else {
+        crate::exit::OK
+    }
+}
+
+fn read(path: &str) -> Result<String, String> {
+    sprocket_datastores::read_secret(path).map_err(|e| e.to_string())
+}
+
+async fn put_all(job: &RestoreJob) -> RestoreResult {
+    let mut result = RestoreResult::default();
+    let fail = |mut r: RestoreResult, c: &str, e: String| {
+        r.failed = Some(c.to_string());
+        r.error = Some(e);
+        r
+    };
+    let keys: BTreeMap<String, String> = match read(&job.keys_file)
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+    {
+        Ok(k) => k,
+        Err(e) => return fail(result, "keys", e),
+    };
+    let store = match Client::new(
+        &job.store.endpoint,
+        &job.store.region,
+        &read(&job.store.key_file).unwrap_or_default(),
+        &read(&job.store.secret_file).unwrap_or_default(),
+    ) {
+        Ok(c) => c,
+        Err(e) => return fail(result, "bucket", e.to_string()),
+    };
+    // What each target holds now, all before any change.
+    let mut holds = Vec::new();
+    for item in &job.items {
+        match holding(&item.target).await {
+            Ok(h) => holds.push(h),
+            Err(e) => return fail(result, &item.component, e),
+        }
+    }
+    if !job.force {
+        result.held = job
+            .items
+            .iter()
+            .zip(&holds)
+            .filter_map(|(i, h)| h.clone().map(|h| (i.component.clone(), h)))
+            .collect();
+        if !result.held.is_empty() {
+            return result;
+        }
+    }
+    for (item, held) in job.items.iter().zip(holds) {
+        let t0 = Instant::now();
+        eprintln!("{}: restoring", item.component);
+        let Some(key) = keys.get(&item.component) else {
+            return fail(
+                result,
+                &item.component,
+                "no key for it was handed over".into(),
+            );
+        };
+        match put_one(job, &store, item, key).await {
+            Ok(()) => {
+                let seconds = t0.elapsed().as_secs_f64();
+                eprintln!("{}: restored in {seconds:.1} s", item.component);
+                result.restored.push(Restored {
+                    component: item.component.clone(),
+                    bytes: item.bytes,
+                    seconds,
+                    replaced: held.unwrap_or_else(|| "nothing".into()),
+                });
+            }
+            Err(e) => return fail(result, &item.component, e),
+        }
+    }
+    result
+}
+
+/// What the target holds (`None`: nothing a restore would replace).
+async fn holding(t: &Take) -> Result<Option<String>, String> {
+    match t {
+        Take::Redis {
+            host,
+            port,
+            password_file,
+        } => {
+            let mut c = redis_admin(host, *port, &read(password_file)?).await?;
+            let n = ask(&mut c, host, &[b"DBSIZE"]).await?;
+            let n: u64 = n.trim_start_matches(':').parse().unwrap_or(0);
+            Ok((n > 0).then(|| format!("{n} keys")))
+        }
+        Take::RabbitmqDefinitions {
+            url,
+            user,
+            password_file,
+        } => {
+            let r = http()?
+                .get(format!("{url}/api/queues"))
+                .basic_auth(user, Some(read(password_file)?))
+                .send()
+                .await
+                .map_err(|e| format!("RabbitMQ at {url}: {e}"))?;
+            if !r.status().is_success() {
+                return Err(format!("RabbitMQ at {url} answered {}", r.status()));
+            }
+            let q: Vec<serde_json::Value> = r.json().await.map_err(|e| e.to_string())?;
+            Ok((!q.is_empty()).then(|| format!("{} queues", q.len())))
+        }
+        Take::Postgres {
+            host,
+            port,
+            user,
+            password_file,
+            database,
+            sslmode,
+        } => {
+            let out = tokio::process::Command::new("psql")
+                .args(["--no-password", "-tA", "-h", host, "-p", &port.to_string(), "-U", user, "-d", database, "-c"])
+                .arg("SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")
+                .env("PGPASSWORD", read(password_file)?)
+                .env("PGSSLMODE", sslmode_word(*sslmode))
+                .env("PGCONNECT_TIMEOUT", "10")
+                .output()
+                .await
+                .map_err(|e| format!("psql cannot start ({e})"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "`{database}` on {host}:{port}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                        .trim()
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                ));
+            }
+            let n: u64 = String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            Ok((n > 0).then(|| format!("{n} tables")))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn sslmode_word(m: sprocket_spec::model::SslMode) -> &'static str {
+    match m {
+        sprocket_spec::model::SslMode::Disable => "disable",
+        sprocket_spec::model::SslMode::Require => "require",
+    }
+}
+
+fn http() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(120))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The artefact's ciphertext into a temporary file, checked against the manifest.
+async fn download(
+    store: &Client,
+    bucket: &str,
+    item: &RestoreItem,
+) -> Result<tempfile::NamedTempFile, String> {
+    use sha2::Digest;
+    use std::io::Write;
+    let mut r = store
+        .get_stream(bucket, &item.object)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| sprocket_backup::manifest::Mismatch::Missing.to_string())?;
+    let mut file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    let mut sha = sha2::Sha256::new();
+    let mut bytes = 0u64;
+    while let Some(c) = r.chunk().await.map_err(|e| e.to_string())? {
+        sha.update(&c);
+        bytes += c.len() as u64;
+        file.write_all(&c).map_err(|e| e.to_string())?;
+    }
+    file.flush().map_err(|e| e.to_string())?;
+    let a = sprocket_backup::Artefact {
+        component: item.component.clone(),
+        object: item.object.clone(),
+        bytes: item.bytes,
+        sha256: item.sha256.clone(),
+        seconds: 0.0,
+    };
+    sprocket_backup::manifest::verify(&a, Some((bytes, &hex::encode(sha.finalize()))))
+        .map_err(|m| m.to_string())?;
+    Ok(file)
+}
+
+/// The plaintext of `file`, decrypted with `key` on a blocking thread, in chunks; an error
+/// (a wrong key, a damaged chunk) ends the stream.
+fn plaintext(file: tempfile::NamedTempFile, key: Known) -> mpsc::Receiver<Result<Vec<u8>, String>> {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let opened = std::fs::File::open(file.path())
+            .map_err(|e| e.to_string())
+            .and_then(|f| {
+                age::Decryptor::new(std::io::BufReader::new(f)).map_err(|e| e.to_string())
+            })
+            .and_then(|d| {
+                d.decrypt(std::iter::once(&key as &dyn age::Identity))
+                    .map_err(|e| format!("it does not decrypt with its key: {e}"))
+            });
+        let mut reader = match opened {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        };
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    if tx.blocking_send(Ok(buf[..n].to_vec())).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(format!("it does not decrypt to its end: {e}")));
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+async fn put_one(
+    job: &RestoreJob,
+    store: &Client,
+    item: &RestoreItem,
+    key: &str,
+) -> Result<(), String> {
+    let key = Known::from_hex(key)?;
+    let file = download(store, &job.store.bucket, item).await?;
+    let mut plain = plaintext(file, key);
+    match &item.target {
+        Take::RabbitmqDefinitions {
+            url,
+            user,
+            password_file,
+        } => {
+            let mut body = Vec::new();
+            while let Some(c) = plain.recv().await {
+                body.extend_from_slice(&c?);
+            }
+            let r = http()?
+                .post(format!("{url}/api/definitions"))
+                .basic_auth(user, Some(read(password_file)?))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| format!("RabbitMQ at {url}: {e}"))?;
+            if r.status().is_success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "RabbitMQ at {url} refused the definitions: {} {}",
+                    r.status(),
+                    r.text()
+                        .await
+                        .unwrap_or_default()
+                        .chars()
+                        .take(300)
+                        .collect::<String>()
+                ))
+            }
+        }
+        Take::Postgres {
+            host,
+            port,
+            user,
+            password_file,
+            database,
+            sslmode,
+        } => {
+            pg_restore(
+                &mut plain,
+                host,
+                *port,
+                user,
+                &read(password_file)?,
+                database,
+                sslmode_word(*sslmode),
+            )
+            .await
+        }
+        Take::Redis {
+            host,
+            port,
+            password_file,
+        } => redis_load(&mut plain, host, *port, &read(password_file)?).await,
+        _ => Err("not restored by the task".into()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn pg_restore(
+    plain: &mut mpsc::Receiver<Result<Vec<u8>, String>>,
+    host: &str,
+    port: u16,
+    user: &str,
+    password: &str,
+    database: &str,
+    sslmode: &str,
+) -> Result<(), String> {
+    let mut child = tokio::process::Command::new("pg_restore")
+        .args([
+            "--clean",
+            "--if-exists",
+            "--single-transaction",
+            "--exit-on-error",
+            "--no-password",
+            "--host",
+            host,
+            "--port",
+            &port.to_string(),
+            "--username",
+            user,
+            "--dbname",
+            database,
+        ])
+        .env("PGPASSWORD", password)
+        .env("PGSSLMODE", sslmode)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            format!("pg_restore cannot start ({e}): this image needs PostgreSQL's client")
+        })?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let errors = tokio::spawn(async move {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s).await;
+        s
+    });
+    let mut fed = Ok(());
+    while let Some(c) = plain.recv().await {
+        match c {
+            Ok(c) => {
+                if let Err(e) = stdin.write_all(&c).await {
+                    fed = Err(format!("pg_restore stopped reading: {e}"));
+                    break;
+                }
+            }
+            Err(e) => {
+                fed = Err(e);
+                break;
+            }
+        }
+    }
+    drop(stdin);
+    let status = child.wait().await.map_err(|e| e.to_string())?;
+    let errors = errors.await.unwrap_or_default();
+    if !status.success() {
+        return Err(format!(
+            "pg_restore into `{database}` on {host}:{port} failed ({status}), nothing of it was applied: {}",
+            errors.trim().lines().last().unwrap_or("no message")
+        ));
+    }
+    fed
+}
+
+fn resp(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+async fn ask(
+    c: &mut BufReader<tokio::net::TcpStream>,
+    at: &str,
+    args: &[&[u8]],
+) -> Result<String, String> {
+    c.get_mut()
+        .write_all(&resp(args))
+        .await
+        .map_err(|e| format!("Redis at {at}: {e}"))?;
+    let mut line = String::new();
+    c.read_line(&mut line)
+        .await
+        .map_err(|e| format!("Redis at {at}: {e}"))?;
+    let line = line.trim_end().to_string();
+    // A bulk reply: its body follows.
+    if let Some(n) = line.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
+        let mut body = vec![0u8; n + 2];
+        c.read_exact(&mut body)
+            .await
+            .map_err(|e| format!("Redis at {at}: {e}"))?;
+        body.truncate(n);
+        return Ok(String::from_utf8_lossy(&body).into_owned());
+    }
+    Ok(line)
+}
+
+async fn redis_admin(
+    host: &str,
+    port: u16,
+    password: &str,
+) -> Result<BufReader<tokio::net::TcpStream>, String> {
+    let s = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::net::TcpStream::connect((host, port)),
+    )
+    .await
+    .map_err(|_| format!("Redis at {host}:{port} does not answer in 10 s"))?
+    .map_err(|e| format!("Redis at {host}:{port}: {e}"))?;
+    let mut c = BufReader::new(s);
+    let auth = ask(&mut c, host, &[b"AUTH", password.as_bytes()]).await?;
+    if auth != "+OK" {
+        return Err(format!(
+            "Redis at {host}:{port} refuses its password: {}",
+            auth.trim_start_matches('-')
+        ));
+    }
+    Ok(c)
+}
+
+/// One RESP command of the replica (an array of bulk strings), its words.
+async fn command(c: &mut BufReader<tokio::net::TcpStream>) -> Result<Vec<String>, String> {
+    let mut line = String::new();
+    if c.read_line(&mut line).await.map_err(|e| e.to_string())? == 0 {
+        return Err("Redis closed the replication link".into());
+    }
+    let n: usize = line
+        .trim_end()
+        .trim_start_matches('*')
+        .parse()
+        .map_err(|_| format!("Redis sent `{}`", line.trim_end()))?;
+    let mut words = Vec::with_capacity(n);
+    for _ in 0..n {
+        line.clear();
+        c.read_line(&mut line).await.map_err(|e| e.to_string())?;
+        let len: usize = line
+            .trim_end()
+            .trim_start_matches('$')
+            .parse()
+            .map_err(|_| "a malformed command".to_string())?;
+        let mut w = vec![0u8; len + 2];
+        c.read_exact(&mut w).await.map_err(|e| e.to_string())?;
+        w.truncate(len);
+        words.push(String::from_utf8_lossy(&w).into_owned());
+    }
+    Ok(words)
+}
+
+/// Loads an RDB into Redis as its master of a moment; Redis is its own master again after, on
+/// every path.
+async fn redis_load(
+    plain: &mut mpsc::Receiver<Result<Vec<u8>, String>>,
+    host: &str,
+    port: u16,
+    password: &str,
+) -> Result<(), String> {
+    let mut admin = redis_admin(host, port, password).await?;
+    // This task's address on the network it shares with Redis.
+    let me = {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+        s.connect((host, port))
+            .map_err(|e| format!("Redis at {host}:{port}: {e}"))?;
+        s.local_addr().map_err(|e| e.to_string())?.ip()
+    };
+    let listener = tokio::net::TcpListener::bind((me, 0))
+        .await
+        .map_err(|e| e.to_string())?;
+    let my_port = listener
+        .local_addr()
+        .map_err(|e| e.to_string())?
+        .port()
+        .to_string();
+    let r = ask(
+        &mut admin,
+        host,
+        &[b"REPLICAOF", me.to_string().as_bytes(), my_port.as_bytes()],
+    )
+    .await?;
+    if !r.starts_with("+OK") {
+        return Err(format!("Redis at {host}:{port} refuses REPLICAOF: {r}"));
+    }
+    let served = serve_rdb(plain, &listener, &mut admin, host).await;
+    // Whatever happened, Redis is its own master again.
+    let back = ask(&mut admin, host, &[b"REPLICAOF", b"NO", b"ONE"]).await;
+    served?;
+    match back {
+        Ok(r) if r.starts_with("+OK") => Ok(()),
+        Ok(r) => Err(format!(
+            "Redis at {host}:{port} did not leave replication: {r}"
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+async fn serve_rdb(
+    plain: &mut mpsc::Receiver<Result<Vec<u8>, String>>,
+    listener: &tokio::net::TcpListener,
+    admin: &mut BufReader<tokio::net::TcpStream>,
+    host: &str,
+) -> Result<(), String> {
+    let (sock, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
+        .await
+        .map_err(|_| format!("Redis at {host} did not connect to this task in 30 s"))?
+        .map_err(|e| e.to_string())?;
+    let mut link = BufReader::new(sock);
+    // The replica's handshake: PING, (AUTH,) REPLCONF …, then PSYNC/SYNC.
+    loop {
+        let words = tokio::time::timeout(Duration::from_secs(30), command(&mut link))
+            .await
+            .map_err(|_| format!("Redis at {host} stopped its handshake"))??;
+        let first = words
+            .first()
+            .map(|w| w.to_ascii_uppercase())
+            .unwrap_or_default();
+        let w = link.get_mut();
+        match first.as_str() {
+            "PING" => w.write_all(b"+PONG\r\n").await,
+            "PSYNC" | "SYNC" => break,
+            _ => w.write_all(b"+OK\r\n").await,
+        }
+        .map_err(|e| e.to_string())?;
+    }
+    let (replid, mark) = (hex::encode(rand_bytes()), hex::encode(rand_bytes()));
+    let w = link.get_mut();
+    w.write_all(format!("+FULLRESYNC {replid} 0\r\n$EOF:{mark}\r\n").as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    while let Some(c) = plain.recv().await {
+        w.write_all(&c?)
+            .await
+            .map_err(|e| format!("Redis at {host} dropped the link: {e}"))?;
+    }
+    w.write_all(mark.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    w.flush().await.map_err(|e| e.to_string())?;
+    // Loaded when its link to this master is up.
+    let until = Instant::now() + Duration::from_secs(300);
+    loop {
+        let info = ask(admin, host, &[b"INFO", b"replication"]).await?;
+        if info.contains("master_link_status:up") {
+            return Ok(());
+        }
+        if Instant::now() > until {
+            return Err(format!(
+                "Redis at {host} did not load the snapshot in 300 s"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// 20 random bytes (the replication id and the stream's end mark: 40 hex digits).
+fn rand_bytes() -> [u8; 20] {
+    let mut b = [0u8; 20];
+    let _ = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
+    b
+}

@@ -1,0 +1,324 @@
+//! `sprocketctl restore`: a backup back into the platform, one command. On this machine: pick
+//! the backup (the newest complete, or `--from`), read its manifest, unwrap each artefact's file
+//! key with the operator's identity (the header only is downloaded for that), and put the
+//! keyring file back where it was missing. In the swarm: a one-off task on the datastores' admin
+//! networks, with the artefacts' keys as one Docker secret made for the run and removed after,
+//! puts the datastores' data back ([`super::put`]). A target that holds data is left as it is
+//! unless `--force`, and the report says what it holds.
+
+use super::store::{self, StoreArgs};
+use super::{filekey, live_secret, put};
+use crate::commands::{live, Ctx};
+use crate::error::CliError;
+use crate::output::{self, Format};
+use serde::Serialize;
+use sprocket_backup::restore::{self, KEYS_SECRET};
+use sprocket_desired::labels as L;
+use sprocket_docker::JobSpec;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The backup to restore (an id from `backup ls`; default: the newest complete one).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only these components, or kinds of them (`redis`, `rabbitmq`, `postgres`,
+    /// `vault-keyring`, `postgres:<database>`), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Replace data that is there (without it, a target that holds data is left as it is).
+    #[arg(long)]
+    pub force: bool,
+    /// An operator's private key: an age identity file or an unencrypted OpenSSH private key
+    /// (default ~/.config/sprocket/identity.txt).
+    #[arg(long, env = "SPROCKET_IDENTITY")]
+    pub identity: Option<PathBuf>,
+    /// Seconds the restore may take.
+    #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RestoreReport {
+    pub id: String,
+    pub ok: bool,
+    pub restored: Vec<put::Restored>,
+    /// Left as they were because they hold data (`--force` replaces it): component, what.
+    pub held: Vec<(String, String)>,
+    /// In the backup, not restored: component, why.
+    pub left: Vec<(String, String)>,
+    pub failed: Option<String>,
+    pub error: Option<String>,
+    pub seconds: f64,
+}
+
+/// The first bytes of an object: enough for an age header.
+async fn head(store: &store::Store, key: &str) -> Result<Vec<u8>, String> {
+    let mut r = store
+        .client
+        .get_stream(&store.bucket, key)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("its object is missing from the bucket")?;
+    let mut out = Vec::new();
+    while let Some(c) = r.chunk().await.map_err(|e| e.to_string())? {
+        out.extend_from_slice(&c);
+        if out.len() >= 64 << 10 {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
+    let t0 = std::time::Instant::now();
+    let identity = a
+        .identity
+        .clone()
+        .or_else(crate::vault_lifecycle::default_identity)
+        .ok_or_else(|| {
+            CliError::Invalid(
+                "no identity to decrypt the backup with\n  hint: pass --identity (or SPROCKET_IDENTITY) with an operator's age identity or SSH private key".into(),
+            )
+        })?;
+    let identities = sprocket_vault::keyring::read_identities(&identity)
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let live = live(ctx).await?;
+    let p = &live.loaded.platform;
+    let ns = p.environment.namespace.clone();
+    let store = store::open(p, a.store.secrets_from.as_deref()).await?;
+    let id = match a.from.clone() {
+        Some(id) => id,
+        None => store
+            .backups()
+            .await?
+            .into_iter()
+            .find(|b| b.complete)
+            .map(|b| b.id)
+            .ok_or_else(|| {
+                CliError::Blocked(format!(
+                    "no complete backup of `{ns}` in bucket `{}`",
+                    store.bucket
+                ))
+            })?,
+    };
+    let manifest = store.manifest(&id).await?.ok_or_else(|| {
+        CliError::Blocked(format!(
+            "backup `{id}` has no manifest in bucket `{}`: it is incomplete or not there (`sprocketctl backup ls`)",
+            store.bucket
+        ))
+    })?;
+    let provisions = sprocket_desired::provision::provisions(p);
+    let task = restore::task(p, &provisions, &manifest, &a.only, a.force)
+        .map_err(|e| CliError::Invalid(e.0))?;
+    let mut report = RestoreReport {
+        id: id.clone(),
+        ok: false,
+        restored: Vec::new(),
+        held: Vec::new(),
+        left: task.left.clone(),
+        failed: None,
+        error: None,
+        seconds: 0.0,
+    };
+    // The keyring, on this machine.
+    for component in &task.local {
+        let art = manifest.artefact(component).expect("from the manifest");
+        let Some(v) = &p.vault else { continue };
+        let bytes = download_plain(&store, art, &identities)
+            .await
+            .map_err(|e| CliError::Failed(format!("{component}: {e}")))?;
+        let there = std::fs::read(&v.keyring).ok();
+        match there {
+            Some(b) if b == bytes => report.left.push((
+                component.clone(),
+                format!("{} is already this keyring", v.keyring.display()),
+            )),
+            Some(_) if !a.force => report.held.push((
+                component.clone(),
+                format!("{} holds another keyring", v.keyring.display()),
+            )),
+            _ => {
+                if let Some(dir) = v.keyring.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| CliError::Failed(format!("{}: {e}", dir.display())))?;
+                }
+                sprocket_vault::keyring::write_atomic(&v.keyring, &bytes)
+                    .map_err(|e| CliError::Failed(format!("{}: {e}", v.keyring.display())))?;
+                report.restored.push(put::Restored {
+                    component: component.clone(),
+                    bytes: bytes.len() as u64,
+                    seconds: 0.0,
+                    replaced: "nothing".into(),
+                });
+            }
+        }
+    }
+    if !task.job.items.is_empty() {
+        let mut keys = std::collections::BTreeMap::new();
+        for i in &task.job.items {
+            let h = head(&store, &i.object)
+                .await
+                .map_err(|e| CliError::Failed(format!("{}: {e}", i.component)))?;
+            let k = filekey::unwrap(&h, &identities)
+                .map_err(|e| CliError::Failed(format!("{}: {e}", i.component)))?;
+            keys.insert(i.component.clone(), k);
+        }
+        let ran = run_task(ctx, &live, &task, &keys, Duration::from_secs(a.timeout)).await?;
+        report.restored.extend(ran.restored);
+        report.held.extend(ran.held);
+        report.failed = ran.failed;
+        report.error = ran.error;
+    }
+    report.seconds = t0.elapsed().as_secs_f64();
+    report.ok = report.failed.is_none() && report.held.is_empty();
+    match ctx.format {
+        Format::Json => output::json(&report),
+        Format::Human => print(&report),
+    }
+    Ok(if report.failed.is_some() {
+        crate::exit::ERROR
+    } else if !report.held.is_empty() {
+        crate::exit::BLOCKED
+    } else {
+        crate::exit::OK
+    })
+}
+
+async fn download_plain(
+    store: &store::Store,
+    art: &sprocket_backup::Artefact,
+    identities: &[Box<dyn age::Identity>],
+) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let body = head(store, &art.object).await?;
+    if body.len() as u64 != art.bytes {
+        return Err(format!(
+            "its object has {} bytes, the manifest says {}",
+            body.len(),
+            art.bytes
+        ));
+    }
+    let dec = age::Decryptor::new(&body[..]).map_err(|e| e.to_string())?;
+    let mut r = dec
+        .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    r.read_to_end(&mut out).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+async fn run_task(
+    ctx: &Ctx,
+    live: &crate::commands::Live,
+    task: &restore::RestoreTask,
+    keys: &std::collections::BTreeMap<String, String>,
+    timeout: Duration,
+) -> Result<put::RestoreResult, CliError> {
+    let p = &live.loaded.platform;
+    let ns = &p.environment.namespace;
+    let engine = &live.engine;
+    // The keys' secret, for this run only.
+    let tag = format!("{:08x}", crate::clock::unix_now().subsec_nanos());
+    let keys_name = format!("{ns}_{KEYS_SECRET}-{tag}");
+    let labels = [
+        (L::MANAGED_BY, L::MANAGED_BY_VALUE.to_string()),
+        (L::NAMESPACE, ns.clone()),
+        (L::NAME, KEYS_SECRET.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let doc = serde_json::to_vec(keys).expect("serialisable");
+    let keys_id = engine.create_secret(&keys_name, &labels, &doc).await?;
+    let result = async {
+        let mut secrets = Vec::new();
+        for logical in &task.secrets {
+            let found = if logical == KEYS_SECRET {
+                Some((keys_name.clone(), keys_id.clone()))
+            } else {
+                live_secret(&live.observed, logical)
+            };
+            let Some((name, sid)) = found else {
+                return Err(CliError::Blocked(format!(
+                    "secret `{logical}` does not exist in namespace `{ns}`: run `sprocketctl up` first (the restore puts data into the platform as `up` made it)"
+                )));
+            };
+            secrets.push((name, sid, sprocket_desired::provision::secret_file(logical)));
+        }
+        let spec = JobSpec {
+            name: format!("{ns}_restore-{}", task.job.id.to_ascii_lowercase()),
+            image: p.environment.tool_image.clone(),
+            args: vec!["sprocketctl".into(), "restore-task".into()],
+            env: vec![format!(
+                "{}={}",
+                restore::JOB_ENV,
+                serde_json::to_string(&task.job).expect("serialisable")
+            )],
+            networks: task.networks.clone(),
+            hosts: task.hosts.clone(),
+            secrets,
+            labels: task.labels.clone(),
+            memory_bytes: Some(256 << 20),
+        };
+        ctx.progress.say(format!(
+            "restore {}: {} artefact(s) from s3 bucket `{}`{}",
+            task.job.id,
+            task.job.items.len(),
+            task.job.store.bucket,
+            if task.job.force { " (--force)" } else { "" }
+        ));
+        let cancel = AtomicBool::new(false);
+        let end = engine.run_job(&spec, timeout, &cancel).await?;
+        for l in end.logs.iter().filter(|l| !l.contains(put::RESULT_PREFIX)) {
+            ctx.progress.say(format!("  {l}"));
+        }
+        Ok(end
+            .logs
+            .iter()
+            .rev()
+            .find_map(|l| {
+                l.split_once(put::RESULT_PREFIX)
+                    .and_then(|(_, j)| serde_json::from_str(j).ok())
+            })
+            .unwrap_or_else(|| put::RestoreResult {
+                failed: Some("task".into()),
+                error: Some(format!(
+                    "the restore task ended `{}`{} without a result",
+                    end.state,
+                    end.error.map(|e| format!(" ({e})")).unwrap_or_default()
+                )),
+                ..Default::default()
+            }))
+    }
+    .await;
+    let _ = engine.remove_secret(&keys_id, &keys_name).await;
+    result
+}
+
+fn print(r: &RestoreReport) {
+    for x in &r.restored {
+        println!(
+            "restored {:<28} {:>10}  {:>5.1} s  (replaced: {})",
+            x.component,
+            super::human_bytes(x.bytes),
+            x.seconds,
+            x.replaced
+        );
+    }
+    for (c, what) in &r.held {
+        println!("HELD     {c:<28} it holds data ({what}): left as it is; --force replaces it");
+    }
+    for (c, why) in &r.left {
+        println!("left     {c:<28} {why}");
+    }
+    match (&r.failed, &r.error) {
+        (Some(c), Some(e)) => eprintln!("error: restoring `{c}` failed: {e}"),
+        _ if r.ok => println!("backup {} restored in {:.1} s", r.id, r.seconds),
+        _ => {}
+    }
+}
