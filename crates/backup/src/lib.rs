@@ -9,6 +9,7 @@ pub mod manifest;
 pub mod plan;
 pub mod restore;
 pub mod retention;
+pub mod snapshot;
 
 pub use manifest::{Artefact, Manifest};
 pub use plan::{plan, Item, Source};

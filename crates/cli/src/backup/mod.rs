@@ -14,6 +14,7 @@ pub mod restore;
 pub mod store;
 pub mod take;
 mod verify;
+mod wire;
 
 use crate::commands::{live, Ctx};
 use crate::error::CliError;

@@ -14,6 +14,7 @@
 //! One result line (`sprocket-restore-result: {…}`), never a value.
 
 use super::filekey::Known;
+use super::wire::{ask, http, read, redis_login as redis_admin, sslmode_word};
 use serde::{Deserialize, Serialize};
 use sprocket_backup::job::Take;
 use sprocket_backup::restore::{RestoreItem, RestoreJob};
@@ -72,10 +73,6 @@ pub async fn run(_: Args) -> i32 {
     } else {
         crate::exit::OK
     }
-}
-
-fn read(path: &str) -> Result<String, String> {
-    sprocket_datastores::read_secret(path).map_err(|e| e.to_string())
 }
 
 async fn put_all(job: &RestoreJob) -> RestoreResult {
@@ -211,21 +208,6 @@ async fn holding(t: &Take) -> Result<Option<String>, String> {
         }
         _ => Ok(None),
     }
-}
-
-fn sslmode_word(m: sprocket_spec::model::SslMode) -> &'static str {
-    match m {
-        sprocket_spec::model::SslMode::Disable => "disable",
-        sprocket_spec::model::SslMode::Require => "require",
-    }
-}
-
-fn http() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .read_timeout(Duration::from_secs(120))
-        .build()
-        .map_err(|e| e.to_string())
 }
 
 /// The artefact's ciphertext into a temporary file, checked against the manifest.
@@ -442,65 +424,6 @@ async fn pg_restore(
         ));
     }
     fed
-}
-
-fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-async fn ask(
-    c: &mut BufReader<tokio::net::TcpStream>,
-    at: &str,
-    args: &[&[u8]],
-) -> Result<String, String> {
-    c.get_mut()
-        .write_all(&resp(args))
-        .await
-        .map_err(|e| format!("Redis at {at}: {e}"))?;
-    let mut line = String::new();
-    c.read_line(&mut line)
-        .await
-        .map_err(|e| format!("Redis at {at}: {e}"))?;
-    let line = line.trim_end().to_string();
-    // A bulk reply: its body follows.
-    if let Some(n) = line.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
-        let mut body = vec![0u8; n + 2];
-        c.read_exact(&mut body)
-            .await
-            .map_err(|e| format!("Redis at {at}: {e}"))?;
-        body.truncate(n);
-        return Ok(String::from_utf8_lossy(&body).into_owned());
-    }
-    Ok(line)
-}
-
-async fn redis_admin(
-    host: &str,
-    port: u16,
-    password: &str,
-) -> Result<BufReader<tokio::net::TcpStream>, String> {
-    let s = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio::net::TcpStream::connect((host, port)),
-    )
-    .await
-    .map_err(|_| format!("Redis at {host}:{port} does not answer in 10 s"))?
-    .map_err(|e| format!("Redis at {host}:{port}: {e}"))?;
-    let mut c = BufReader::new(s);
-    let auth = ask(&mut c, host, &[b"AUTH", password.as_bytes()]).await?;
-    if auth != "+OK" {
-        return Err(format!(
-            "Redis at {host}:{port} refuses its password: {}",
-            auth.trim_start_matches('-')
-        ));
-    }
-    Ok(c)
 }
 
 /// One RESP command of the replica (an array of bulk strings), its words.

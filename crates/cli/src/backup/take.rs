@@ -7,6 +7,7 @@
 //! and its objects are deleted. One result line (`sprocket-backup-result: {…}`) tells `backup`
 //! what happened; no value is ever in it.
 
+use super::wire::{ask, http, read, redis_login, sslmode_word};
 use serde::{Deserialize, Serialize};
 use sprocket_backup::job::{Job, Take};
 use sprocket_backup::{Artefact, Manifest};
@@ -14,7 +15,7 @@ use sprocket_datastores::s3::{Client, Upload};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 pub const RESULT_PREFIX: &str = "sprocket-backup-result: ";
 /// How much of a source is read at once.
@@ -66,10 +67,6 @@ pub async fn run(_: Args) -> i32 {
     } else {
         crate::exit::ERROR
     }
-}
-
-fn read(path: &str) -> Result<String, String> {
-    sprocket_datastores::read_secret(path).map_err(|e| e.to_string())
 }
 
 async fn take_all(job: &Job) -> TaskResult {
@@ -273,10 +270,7 @@ async fn take_one(
             database,
             sslmode,
         } => {
-            let mode = match sslmode {
-                sprocket_spec::model::SslMode::Disable => "disable",
-                sprocket_spec::model::SslMode::Require => "require",
-            };
+            let mode = sslmode_word(*sslmode);
             pg_dump(
                 &mut sealer,
                 host,
@@ -296,14 +290,6 @@ async fn take_one(
             Err(e)
         }
     }
-}
-
-fn http() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .read_timeout(std::time::Duration::from_secs(120))
-        .build()
-        .map_err(|e| e.to_string())
 }
 
 async fn stream_body(sealer: &mut Sealer<'_>, mut r: reqwest::Response) -> Result<(), String> {
@@ -358,33 +344,6 @@ async fn rabbitmq_definitions(
     }
 }
 
-fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-/// One command, its one-line answer.
-async fn ask(
-    conn: &mut BufReader<tokio::net::TcpStream>,
-    at: &str,
-    args: &[&[u8]],
-) -> Result<String, String> {
-    conn.get_mut()
-        .write_all(&resp(args))
-        .await
-        .map_err(|e| format!("{at}: {e}"))?;
-    let mut line = String::new();
-    conn.read_line(&mut line)
-        .await
-        .map_err(|e| format!("{at}: {e}"))?;
-    Ok(line.trim_end().to_string())
-}
-
 /// Redis's replication stream as a replica that wants only the RDB (`REPLCONF rdb-only 1`, as
 /// `redis-cli --rdb` asks): Redis forks, as for `BGSAVE`, and sends the snapshot of that instant
 /// — as `$<length>` and the bytes, or (diskless) `$EOF:<40-byte mark>`, the bytes, the mark.
@@ -395,26 +354,12 @@ async fn redis_rdb(
     password: &str,
 ) -> Result<(), String> {
     let at = format!("Redis at {host}:{port}");
-    let stream = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        tokio::net::TcpStream::connect((host, port)),
-    )
-    .await
-    .map_err(|_| format!("{at} does not answer in 10 s"))?
-    .map_err(|e| format!("{at}: {e}"))?;
-    let mut conn = BufReader::new(stream);
-    let auth = ask(&mut conn, &at, &[b"AUTH", password.as_bytes()]).await?;
-    if auth != "+OK" {
-        return Err(format!(
-            "{at} refuses its password: {}",
-            auth.trim_start_matches('-')
-        ));
-    }
+    let mut conn = redis_login(host, port, password).await?;
     // Redis before 7.0 does not know `rdb-only`: it then streams the commands after the RDB,
     // which the reading below stops before.
     let _ = ask(&mut conn, &at, &[b"REPLCONF", b"rdb-only", b"1"]).await?;
     conn.get_mut()
-        .write_all(&resp(&[b"SYNC"]))
+        .write_all(&super::wire::resp(&[b"SYNC"]))
         .await
         .map_err(|e| format!("{at}: {e}"))?;
     // Newlines keep the link alive while the fork writes.
