@@ -27,13 +27,19 @@ pub fn check(sums: Option<&str>, got: &BTreeMap<String, String>) -> Result<(), S
     for line in sums.lines().filter(|l| !l.trim().is_empty()) {
         let mut parts = line.split_whitespace();
         let (Some(sum), Some(name)) = (parts.next(), parts.next()) else {
-            return Err(format!("its SHA256SUMS has a line that is not `<sum> <file>`: {line}"));
+            return Err(format!(
+                "its SHA256SUMS has a line that is not `<sum> <file>`: {line}"
+            ));
         };
         let name = name.trim_start_matches('*');
         match got.get(name) {
             Some(s) if s.eq_ignore_ascii_case(sum) => listed += 1,
             Some(_) => return Err(format!("its {name} does not match its SHA256SUMS")),
-            None => return Err(format!("its SHA256SUMS lists {name}, which it does not hold")),
+            None => {
+                return Err(format!(
+                    "its SHA256SUMS lists {name}, which it does not hold"
+                ))
+            }
         }
     }
     if listed == 0 {
@@ -49,7 +55,12 @@ mod tests {
     fn members(state: &str) -> BTreeMap<String, String> {
         MEMBERS
             .iter()
-            .map(|m| (m.to_string(), if *m == "state.bin" { state } else { "00" }.to_string()))
+            .map(|m| {
+                (
+                    m.to_string(),
+                    if *m == "state.bin" { state } else { "00" }.to_string(),
+                )
+            })
             .collect()
     }
 
@@ -61,8 +72,12 @@ mod tests {
         assert!(e.contains("state.bin does not match"), "{e}");
         let mut partial = members("ab12");
         partial.remove("SHA256SUMS.sealed");
-        assert!(check(Some(sums), &partial).unwrap_err().contains("SHA256SUMS.sealed missing"));
-        assert!(check(Some("00  other.bin\n"), &members("ab12")).unwrap_err().contains("other.bin"));
+        assert!(check(Some(sums), &partial)
+            .unwrap_err()
+            .contains("SHA256SUMS.sealed missing"));
+        assert!(check(Some("00  other.bin\n"), &members("ab12"))
+            .unwrap_err()
+            .contains("other.bin"));
         assert!(check(Some("\n"), &members("ab12")).is_err());
     }
 }

@@ -160,7 +160,8 @@ async fn one(
         c.problem = Some(m.to_string());
         return c;
     }
-    match decrypt_len(file.path(), identities) {
+    let vault = art.component == "vault";
+    match decrypt_len(file.path(), identities, vault) {
         Ok(n) => {
             c.plain_bytes = Some(n);
             c.ok = true;
@@ -195,21 +196,83 @@ async fn download(
     Ok(Some((file, bytes, hex::encode(sha.finalize()))))
 }
 
-/// Decrypts the file to its end; returns the plaintext's length.
+/// Decrypts the file to its end; returns the plaintext's length. `snapshot`: the plaintext is
+/// Vault's snapshot, whose members are checked against its `SHA256SUMS` on the way.
 fn decrypt_len(
     path: &std::path::Path,
     identities: &[Box<dyn age::Identity>],
+    snapshot: bool,
 ) -> Result<u64, String> {
     let f = std::io::BufReader::new(std::fs::File::open(path).map_err(|e| e.to_string())?);
     let dec = age::Decryptor::new(f).map_err(|e| format!("not an age file: {e}"))?;
-    let mut reader = match dec.decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
-    {
+    let reader = match dec.decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity)) {
         Ok(r) => r,
         Err(age::DecryptError::NoMatchingKeys) => {
             return Err("this identity is not among its recipients".into())
         }
         Err(e) => return Err(format!("does not decrypt: {e}")),
     };
-    std::io::copy(&mut reader, &mut std::io::sink())
-        .map_err(|e| format!("does not decrypt to its end: {e}"))
+    let mut counted = Counted {
+        inner: reader,
+        n: 0,
+    };
+    if snapshot {
+        check_snapshot(&mut counted)?;
+    }
+    std::io::copy(&mut counted, &mut std::io::sink())
+        .map_err(|e| format!("does not decrypt to its end: {e}"))?;
+    Ok(counted.n)
+}
+
+/// A reader that counts what passes.
+struct Counted<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+}
+
+/// Vault's snapshot: a gzipped tar whose `SHA256SUMS` matches its members.
+fn check_snapshot(r: &mut impl std::io::Read) -> Result<(), String> {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(r));
+    let mut got = std::collections::BTreeMap::new();
+    let mut sums = None;
+    let entries = archive
+        .entries()
+        .map_err(|e| format!("Vault's snapshot is not a gzipped tar: {e}"))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("Vault's snapshot is damaged: {e}"))?;
+        let name = entry
+            .path()
+            .map_err(|e| e.to_string())?
+            .to_string_lossy()
+            .into_owned();
+        let mut sha = sha2::Sha256::new();
+        let mut body = Vec::new();
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = entry
+                .read(&mut buf)
+                .map_err(|e| format!("Vault's snapshot is damaged: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            sha.update(&buf[..n]);
+            if name == "SHA256SUMS" {
+                body.extend_from_slice(&buf[..n]);
+            }
+        }
+        if name == "SHA256SUMS" {
+            sums = Some(String::from_utf8_lossy(&body).into_owned());
+        }
+        got.insert(name, hex::encode(sha.finalize()));
+    }
+    sprocket_backup::snapshot::check(sums.as_deref(), &got)
 }
