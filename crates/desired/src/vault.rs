@@ -274,6 +274,11 @@ pub fn admin_policy(secrets: &[(String, Vec<String>)]) -> String {
             one(&["create", "update"]),
         ),
         ("auth/token/lookup-accessor".into(), one(&["update"])),
+        // `restore` of Vault's data from a backup (its keys come from the backup's keyring).
+        (
+            "sys/storage/raft/snapshot-force".into(),
+            one(&["update", "sudo"]),
+        ),
         ("auth/token/revoke-accessor".into(), one(&["update"])),
         ("sys/generate-root-token/*".into(), with_sudo()),
     ];

@@ -32,7 +32,12 @@ fn networks_are_derived_from_uses_and_routes() {
             "sprocket_edge_demo"
         ]
     );
-    assert_eq!(nets_of(&d, "redis"), ["sprocket_demo_to_redis"]);
+    // The environment is backed up: Redis and Vault join a network of their own with the backup
+    // task.
+    assert_eq!(
+        nets_of(&d, "redis"),
+        ["sprocket_backup_redis", "sprocket_demo_to_redis"]
+    );
     // RabbitMQ's route is gated and its gate does not run offline: not routed here at all.
     // Its provisioning network: the one-off task that makes its consumers' logins joins it.
     assert_eq!(
@@ -108,6 +113,8 @@ fn networks_are_derived_from_uses_and_routes() {
     assert_eq!(
         data,
         [
+            // Redis's own network with the backup task
+            "sprocket_backup_redis",
             "sprocket_demo_to_rabbitmq",
             "sprocket_demo_to_redis",
             // the external PostgreSQL's, with its first consumer (n8n)

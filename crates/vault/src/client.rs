@@ -315,6 +315,24 @@ impl VaultClient {
             .map(|_| ())
     }
 
+    /// `POST sys/storage/raft/snapshot-force`: installs `snapshot` (a raft snapshot, possibly of
+    /// another cluster: the keys it was sealed with are not checked) in place of all data. Vault
+    /// then needs the snapshot's own unseal keys. Needs `update` and `sudo` on that path.
+    pub async fn snapshot_force(&self, token: &str, snapshot: Vec<u8>) -> Result<(), VaultError> {
+        let r = self
+            .req(
+                &self.http,
+                reqwest::Method::POST,
+                "/v1/sys/storage/raft/snapshot-force",
+            )
+            .header("X-Vault-Token", token)
+            .header("content-type", "application/octet-stream")
+            .body(snapshot);
+        self.exchange("POST sys/storage/raft/snapshot-force", r, false)
+            .await
+            .map(|_| ())
+    }
+
     pub async fn seal_status(&self) -> Result<SealStatus, VaultError> {
         self.send(
             "sys/seal-status",
