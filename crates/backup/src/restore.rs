@@ -50,7 +50,8 @@ pub struct RestoreTask {
     /// Logical names of the secrets it mounts ([`KEYS_SECRET`] among them).
     pub secrets: Vec<String>,
     pub labels: BTreeMap<String, String>,
-    /// Restored on the operator's machine: the keyring file.
+    /// Restored from the operator's machine: Vault's data (over its private socket, with the
+    /// backup's keyring), the keyring file.
     pub local: Vec<String>,
     /// In the backup but not restored by this version or not wanted, with why.
     pub left: Vec<(String, String)>,
@@ -108,10 +109,7 @@ pub fn task(
                 continue;
             }
             Take::VaultSnapshot { .. } => {
-                left.push((
-                    a.component.clone(),
-                    "Vault is not restored by this version yet: its data comes back with `vault` in a later one".to_string(),
-                ));
+                local.push(a.component.clone());
                 continue;
             }
             Take::Redis { password_file, .. }

@@ -14,7 +14,11 @@
 //! - an object changed in the bucket fails `verify`, naming its component;
 //! - a failed dump (PostgreSQL unreachable) fails `backup` naming the component, leaves nothing
 //!   listed as complete and every service running;
-//! - retention (keep 1 daily) removes the older backup of the day once a newer one completes.
+//! - retention (keep 1 daily) removes the older backup of the day once a newer one completes;
+//! - disaster (`down --volumes`, the keyring file deleted, `up` makes a new Vault with new keys
+//!   and passwords): `restore --force` with the bucket and the identity brings back Vault's data
+//!   with its original keys, the original passwords in the tasks, the datastores' data; the
+//!   agent unseals the restored Vault after a restart.
 
 mod common;
 
@@ -340,15 +344,20 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
         .iter()
         .map(|x| x["component"].as_str().unwrap())
         .collect();
+    // The datastores first (their task logs in with what they hold now), then Vault in place
+    // (its own snapshot, its own keys), then `up`, which finds nothing to change.
     assert_eq!(
         back,
         [
             "redis:redis",
             "rabbitmq:rabbitmq",
-            &format!("postgres:{db}")
+            &format!("postgres:{db}"),
+            "vault",
+            "vault-keyring"
         ],
         "{r}"
     );
+    assert_eq!(r["up"]["calls"]["update"], 0, "{}", r["up"]);
     assert_eq!(
         redis_cli("GET bk:canary"),
         canary,
@@ -460,6 +469,95 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
     assert_eq!(ls["backups"].as_array().unwrap().len(), 1);
     assert_eq!(ls["backups"][0]["id"], r["id"]);
     assert!(!objects(&s3).iter().any(|(k, _)| k.contains(&first)));
+
+    // 8. Disaster: the platform with its volumes and the keyring file gone. `up` makes a new
+    // Vault (new keys, new generated passwords) and empty datastores; `restore --force` with
+    // only the bucket and the identity brings back Vault's data with its original keys and
+    // passwords, the datastores' data, and rolls the services onto them.
+    assert_eq!(s.ctl(&["-q", "down", "--volumes"]).code, 0);
+    std::fs::remove_file(&keyring_path).unwrap();
+    let up = s.ctl(&["-q", "up", "--timeout", "240"]);
+    assert_eq!(up.code, 0, "{}{}", up.stdout, up.stderr);
+    assert_ne!(
+        std::fs::read(&keyring_path).unwrap(),
+        keyring,
+        "a new Vault, with new keys"
+    );
+    assert_ne!(
+        secret_in("redis", "/run/secrets/redis-password"),
+        secrets[0],
+        "a new Redis password"
+    );
+    let held = s.ctl(&["-o", "json", "restore", "--identity", id_arg]);
+    assert_eq!(held.code, 7, "{}{}", held.stdout, held.stderr);
+    assert!(
+        held.json()["held"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x[0] == "vault"),
+        "{}",
+        held.stdout
+    );
+    let back = s.ctl(&["-o", "json", "restore", "--force", "--identity", id_arg]);
+    printed.push_str(&(back.stdout.clone() + &back.stderr));
+    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+    let r = back.json();
+    let components: Vec<&str> = r["restored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["component"].as_str().unwrap())
+        .collect();
+    for c in ["vault", "vault-keyring", "redis:redis", "rabbitmq:rabbitmq"] {
+        assert!(components.contains(&c), "{c} restored: {r}");
+    }
+    assert_eq!(
+        r["up"]["outcome"], "deployed",
+        "up after the restore: {}",
+        r["up"]
+    );
+    assert_eq!(
+        std::fs::read(&keyring_path).unwrap(),
+        keyring,
+        "the original keyring"
+    );
+    // The original passwords, out of Vault, in the tasks again; the data with them.
+    assert_eq!(
+        secret_in("redis", "/run/secrets/redis-password"),
+        secrets[0]
+    );
+    assert_eq!(
+        secret_in("rabbitmq", "/run/secrets/rabbitmq-admin-password"),
+        secrets[1]
+    );
+    let redis = common::container_of(NS, "redis");
+    let (_, got) = docker_status(&[
+        "exec",
+        &redis,
+        "sh",
+        "-c",
+        "REDISCLI_AUTH=\"$(cat /run/secrets/redis-password)\" redis-cli GET bk:canary",
+    ]);
+    assert_eq!(
+        got.trim(),
+        canary,
+        "the Redis canary, after Redis restarted on its password"
+    );
+    assert_eq!(common::psql(&db, "SELECT v FROM bk_canary").trim(), canary);
+    // The agent keeps the restored Vault unsealed with the original keys.
+    let (ok, out) = docker_status(&["service", "update", "-q", "--force", &format!("{NS}_vault")]);
+    assert!(ok, "{out}");
+    let mut unsealed = false;
+    for _ in 0..60 {
+        let st = s.ctl(&["-o", "json", "vault", "status"]);
+        if st.code == 0 && st.json()["sealed"] == false {
+            unsealed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(unsealed, "the agent unsealed the restored Vault");
 
     // No value ever printed.
     for v in secrets.iter() {

@@ -13,6 +13,7 @@ pub mod put;
 pub mod restore;
 pub mod store;
 pub mod take;
+mod vault;
 mod verify;
 mod wire;
 

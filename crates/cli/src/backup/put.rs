@@ -492,11 +492,44 @@ async fn redis_load(
     let back = ask(&mut admin, host, &[b"REPLICAOF", b"NO", b"ONE"]).await;
     served?;
     match back {
-        Ok(r) if r.starts_with("+OK") => Ok(()),
-        Ok(r) => Err(format!(
-            "Redis at {host}:{port} did not leave replication: {r}"
-        )),
-        Err(e) => Err(e),
+        Ok(r) if r.starts_with("+OK") => {}
+        Ok(r) => {
+            return Err(format!(
+                "Redis at {host}:{port} did not leave replication: {r}"
+            ))
+        }
+        Err(e) => return Err(e),
+    }
+    // On disk before this returns: Redis rewrites its append-only file after a full
+    // resynchronisation; a restart before that ends (the `up` after a restore) would lose it.
+    let until = Instant::now() + Duration::from_secs(120);
+    loop {
+        let info = ask(&mut admin, host, &[b"INFO", b"persistence"]).await?;
+        let field = |k: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}:")))
+                .map(|v| v.trim().to_string())
+        };
+        let aof = field("aof_enabled").as_deref() == Some("1");
+        let busy = field("aof_rewrite_in_progress").as_deref() == Some("1")
+            || field("aof_rewrite_scheduled").as_deref() == Some("1")
+            || field("rdb_bgsave_in_progress").as_deref() == Some("1");
+        if !busy {
+            if !aof {
+                // Without an append-only file: a snapshot of the loaded data.
+                let saved = ask(&mut admin, host, &[b"SAVE"]).await?;
+                if !saved.starts_with("+OK") {
+                    return Err(format!("Redis at {host}:{port} did not save: {saved}"));
+                }
+            }
+            return Ok(());
+        }
+        if Instant::now() > until {
+            return Err(format!(
+                "Redis at {host}:{port} is still writing its data to disk after 120 s"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -8,7 +8,7 @@
 
 use super::store::{self, StoreArgs};
 use super::{filekey, live_secret, put};
-use crate::commands::{live, Ctx};
+use crate::commands::{live_changing, Ctx};
 use crate::error::CliError;
 use crate::output::{self, Format};
 use serde::Serialize;
@@ -53,7 +53,43 @@ pub struct RestoreReport {
     pub left: Vec<(String, String)>,
     pub failed: Option<String>,
     pub error: Option<String>,
+    /// `up`'s report, when Vault was restored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub up: Option<serde_json::Value>,
     pub seconds: f64,
+}
+
+/// `sprocketctl up` after Vault's restore, as its own process (its own lock, its own report):
+/// exit code and JSON report.
+fn up_after(
+    ctx: &Ctx,
+    identity: &std::path::Path,
+    secrets_from: Option<&str>,
+) -> (i32, serde_json::Value) {
+    let exe = std::env::current_exe().unwrap_or_else(|_| "sprocketctl".into());
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("-f").arg(&ctx.cli_file);
+    if let Some(e) = &ctx.env {
+        cmd.args(["-e", e]);
+    }
+    cmd.args(["-o", "json", "up", "--identity"]).arg(identity);
+    if let Some(s) = secrets_from {
+        cmd.args(["--secrets-from", s]);
+    }
+    if !ctx.progress.enabled {
+        cmd.arg("-q");
+    }
+    cmd.stderr(std::process::Stdio::inherit());
+    match cmd.output() {
+        Ok(out) => (
+            out.status.code().unwrap_or(crate::exit::ERROR),
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null),
+        ),
+        Err(e) => (
+            crate::exit::ERROR,
+            serde_json::json!({ "error": format!("cannot run up: {e}") }),
+        ),
+    }
 }
 
 /// The first bytes of an object: enough for an age header.
@@ -87,7 +123,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         })?;
     let identities = sprocket_vault::keyring::read_identities(&identity)
         .map_err(|e| CliError::Invalid(e.to_string()))?;
-    let live = live(ctx).await?;
+    let mut live = live_changing(ctx, "restore").await?;
     let p = &live.loaded.platform;
     let ns = p.environment.namespace.clone();
     let store = store::open(p, a.store.secrets_from.as_deref()).await?;
@@ -123,10 +159,12 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         left: task.left.clone(),
         failed: None,
         error: None,
+        up: None,
         seconds: 0.0,
     };
-    // The keyring, on this machine.
-    for component in &task.local {
+    let with_vault = task.local.iter().any(|c| c == "vault");
+    // The keyring, on this machine (with Vault's data, it comes back with it, below).
+    for component in task.local.iter().filter(|c| *c != "vault" && !with_vault) {
         let art = manifest.artefact(component).expect("from the manifest");
         let Some(v) = &p.vault else { continue };
         let bytes = download_plain(&store, art, &identities)
@@ -174,6 +212,56 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         report.failed = ran.failed;
         report.error = ran.error;
     }
+    // Vault's data after the datastores' (their task logged in with the credentials they hold
+    // now), then `up` rolls everything onto the restored secrets and keys.
+    if with_vault && report.failed.is_none() {
+        ctx.progress
+            .say(format!("restore {id}: Vault's data and keyring"));
+        match super::vault::restore(
+            p,
+            &live.engine.root_dir,
+            &store,
+            &manifest,
+            &identities,
+            &identity,
+            a.force,
+        )
+        .await?
+        {
+            super::vault::Outcome::Held(what) => report.held.push(("vault".into(), what)),
+            super::vault::Outcome::Restored {
+                keyring_fingerprint,
+                seconds,
+            } => {
+                for c in ["vault", "vault-keyring"] {
+                    if let Some(art) = manifest.artefact(c) {
+                        report.restored.push(put::Restored {
+                            component: c.to_string(),
+                            bytes: art.bytes,
+                            seconds: if c == "vault" { seconds } else { 0.0 },
+                            replaced: if c == "vault" {
+                                "Vault's data and keys (the keyring in place kept beside it)".into()
+                            } else {
+                                format!("the keyring file (now fingerprint {keyring_fingerprint})")
+                            },
+                        });
+                    }
+                }
+                live.lock.take();
+                ctx.progress.say(format!(
+                    "restore {id}: `up` rolls the services onto the restored secrets and the agent onto the original keys"
+                ));
+                let (code, up) = up_after(ctx, &identity, a.store.secrets_from.as_deref());
+                report.up = Some(up);
+                if code != crate::exit::OK {
+                    report.failed = Some("up".into());
+                    report.error = Some(format!(
+                        "`up` after the restore ended with exit code {code}"
+                    ));
+                }
+            }
+        }
+    }
     report.seconds = t0.elapsed().as_secs_f64();
     report.ok = report.failed.is_none() && report.held.is_empty();
     match ctx.format {
@@ -189,20 +277,28 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     })
 }
 
-async fn download_plain(
+/// A small artefact (the keyring, Vault's snapshot) decrypted in memory, after its size and
+/// SHA-256 are checked against the manifest.
+pub(super) async fn download_plain(
     store: &store::Store,
     art: &sprocket_backup::Artefact,
     identities: &[Box<dyn age::Identity>],
 ) -> Result<Vec<u8>, String> {
+    use sha2::Digest;
     use std::io::Read;
-    let body = head(store, &art.object).await?;
-    if body.len() as u64 != art.bytes {
-        return Err(format!(
-            "its object has {} bytes, the manifest says {}",
-            body.len(),
-            art.bytes
-        ));
+    let mut r = store
+        .client
+        .get_stream(&store.bucket, &art.object)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("its object is missing from the bucket")?;
+    let mut body = Vec::new();
+    while let Some(c) = r.chunk().await.map_err(|e| e.to_string())? {
+        body.extend_from_slice(&c);
     }
+    let sha = hex::encode(sha2::Sha256::digest(&body));
+    sprocket_backup::manifest::verify(art, Some((body.len() as u64, &sha)))
+        .map_err(|m| m.to_string())?;
     let dec = age::Decryptor::new(&body[..]).map_err(|e| e.to_string())?;
     let mut r = dec
         .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))

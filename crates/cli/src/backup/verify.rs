@@ -239,7 +239,7 @@ impl<R: std::io::Read> std::io::Read for Counted<R> {
 }
 
 /// Vault's snapshot: a gzipped tar whose `SHA256SUMS` matches its members.
-fn check_snapshot(r: &mut impl std::io::Read) -> Result<(), String> {
+pub(super) fn check_snapshot(r: &mut impl std::io::Read) -> Result<(), String> {
     use std::io::Read;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(r));
     let mut got = std::collections::BTreeMap::new();
