@@ -22,19 +22,21 @@ _engine_die() { printf '[engine] ERROR: %s\n' "$*" >&2; return 1; }
 # True when a Docker Engine answers on the current DOCKER_HOST (default socket).
 engine_up() { docker info >/dev/null 2>&1; }
 
-# apt-get install, running `apt-get update` first when the package is unknown.
+# apt-get install, running `apt-get update` first when the package is unknown. Tests run in
+# parallel and may install at once (two ACME tests each wanting Pebble on a fresh machine): apt
+# waits for the other's dpkg lock instead of failing.
 _engine_apt_install() {
     local pkg
     export DEBIAN_FRONTEND=noninteractive
     for pkg in "$@"; do
         if ! apt-cache show "$pkg" >/dev/null 2>&1 || [[ -z "$(apt-cache policy "$pkg" | awk '/Candidate:/ && $2 != "(none)"')" ]]; then
             _engine_log "apt-get update (package $pkg unknown to apt)"
-            apt-get update -q >/dev/null || { _engine_die "apt-get update failed"; return 1; }
+            apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null || { _engine_die "apt-get update failed"; return 1; }
             break
         fi
     done
     _engine_log "apt-get install -y $*"
-    apt-get install -y -q --no-install-recommends "$@" >/dev/null \
+    apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "$@" >/dev/null \
         || { _engine_die "apt-get install $* failed"; return 1; }
 }
 

@@ -164,6 +164,15 @@ pub fn task(
                 let Some(v) = p.service(service) else {
                     continue;
                 };
+                if !sprocket_desired::state::token_holders(p).contains(&names::BACKUP_TOKEN_HOLDER)
+                {
+                    skipped.push((
+                        item.component.clone(),
+                        "no unseal agent runs here to keep and renew the backups' Vault token"
+                            .to_string(),
+                    ));
+                    continue;
+                }
                 let token = sprocket_desired::state::token_secret(names::BACKUP_TOKEN_HOLDER);
                 join(&mut networks, names::backup_network(ns, service));
                 secrets.push(token.clone());

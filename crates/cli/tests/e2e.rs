@@ -510,7 +510,9 @@ fn platform_lifecycle_on_a_real_swarm() {
                 || r == &format!("network {NS}_demo_to_vault")
                 || r == &format!("network {NS}_edge_vault")
                 || r == &format!("network {NS}_edge_vault-agent")
-                || r == &format!("network {NS}_vault-agent_to_socket-proxy"),
+                || r == &format!("network {NS}_vault-agent_to_socket-proxy")
+                // and its own network with the backup task (the environment is backed up)
+                || r == &format!("network {NS}_backup_vault"),
             "only what belonged to Vault and its agent goes: {removed:?}"
         );
     }

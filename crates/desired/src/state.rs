@@ -264,10 +264,12 @@ pub fn vault_readers(p: &Platform) -> Vec<&str> {
 }
 
 /// Who holds a periodic Vault token the agent renews: the services that read Vault, and the
-/// backups' holder where the environment is backed up (its policy reads Vault's snapshot).
+/// backups' holder where the environment is backed up and an unseal agent runs (it keeps the
+/// token as a secret of its own and renews it; without it the token would lapse unseen).
 pub fn token_holders(p: &Platform) -> Vec<&str> {
     let mut holders = vault_readers(p);
-    if p.vault.is_some() && p.environment.backup.is_some() {
+    let agent = p.services().any(|s| s.role == Some(Role::UnsealAgent));
+    if p.vault.is_some() && p.environment.backup.is_some() && agent {
         holders.push(sprocket_spec::names::BACKUP_TOKEN_HOLDER);
     }
     holders

@@ -203,10 +203,7 @@ async fn take_now(ctx: &Ctx, timeout: Duration) -> Result<i32, CliError> {
     }
     let cancel = AtomicBool::new(false);
     let end = live.engine.run_job(&spec, timeout, &cancel).await?;
-    let result: Option<take::TaskResult> = end.logs.iter().rev().find_map(|l| {
-        l.split_once(take::RESULT_PREFIX)
-            .and_then(|(_, j)| serde_json::from_str(j).ok())
-    });
+    let result: Option<take::TaskResult> = wire::result_in_logs(&end.logs, take::RESULT_PREFIX);
     let result = result.unwrap_or_else(|| take::TaskResult {
         error: Some(format!(
             "the backup task ended `{}`{} without a result{}",

@@ -14,7 +14,7 @@
 //! One result line (`sprocket-restore-result: {…}`), never a value.
 
 use super::filekey::Known;
-use super::wire::{ask, http, read, redis_login as redis_admin, sslmode_word};
+use super::wire::{ask, http, read, redis_login as redis_admin};
 use serde::{Deserialize, Serialize};
 use sprocket_backup::job::Take;
 use sprocket_backup::restore::{RestoreItem, RestoreJob};
@@ -48,15 +48,7 @@ pub struct Restored {
 pub struct Args {}
 
 pub async fn run(_: Args) -> i32 {
-    let job = std::env::var(sprocket_backup::restore::JOB_ENV)
-        .map_err(|_| {
-            "SPROCKET_RESTORE is not set: this command runs in the task `restore` starts"
-                .to_string()
-        })
-        .and_then(|j| {
-            serde_json::from_str::<RestoreJob>(&j)
-                .map_err(|e| format!("SPROCKET_RESTORE is not a job: {e}"))
-        });
+    let job = super::wire::job_from_env::<RestoreJob>(sprocket_backup::restore::JOB_ENV, "restore");
     let result = match job {
         Ok(job) => put_all(&job).await,
         Err(e) => RestoreResult {
@@ -64,10 +56,7 @@ pub async fn run(_: Args) -> i32 {
             ..Default::default()
         },
     };
-    println!(
-        "{RESULT_PREFIX}{}",
-        serde_json::to_string(&result).expect("serialisable")
-    );
+    super::wire::print_result(RESULT_PREFIX, &result);
     if result.error.is_some() {
         crate::exit::ERROR
     } else {
@@ -181,12 +170,9 @@ async fn holding(t: &Take) -> Result<Option<String>, String> {
             database,
             sslmode,
         } => {
-            let out = tokio::process::Command::new("psql")
-                .args(["--no-password", "-tA", "-h", host, "-p", &port.to_string(), "-U", user, "-d", database, "-c"])
+            let out = super::wire::pg("psql", host, *port, user, &read(password_file)?, *sslmode)
+                .args(["-tA", "--dbname", database, "-c"])
                 .arg("SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")
-                .env("PGPASSWORD", read(password_file)?)
-                .env("PGSSLMODE", sslmode_word(*sslmode))
-                .env("PGCONNECT_TIMEOUT", "10")
                 .output()
                 .await
                 .map_err(|e| format!("psql cannot start ({e})"))?;
@@ -216,22 +202,9 @@ async fn download(
     bucket: &str,
     item: &RestoreItem,
 ) -> Result<tempfile::NamedTempFile, String> {
-    use sha2::Digest;
-    use std::io::Write;
-    let mut r = store
-        .get_stream(bucket, &item.object)
-        .await
-        .map_err(|e| e.to_string())?
+    let (file, bytes, sha) = super::wire::download(store, bucket, &item.object)
+        .await?
         .ok_or_else(|| sprocket_backup::manifest::Mismatch::Missing.to_string())?;
-    let mut file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
-    let mut sha = sha2::Sha256::new();
-    let mut bytes = 0u64;
-    while let Some(c) = r.chunk().await.map_err(|e| e.to_string())? {
-        sha.update(&c);
-        bytes += c.len() as u64;
-        file.write_all(&c).map_err(|e| e.to_string())?;
-    }
-    file.flush().map_err(|e| e.to_string())?;
     let a = sprocket_backup::Artefact {
         component: item.component.clone(),
         object: item.object.clone(),
@@ -239,8 +212,7 @@ async fn download(
         sha256: item.sha256.clone(),
         seconds: 0.0,
     };
-    sprocket_backup::manifest::verify(&a, Some((bytes, &hex::encode(sha.finalize()))))
-        .map_err(|m| m.to_string())?;
+    sprocket_backup::manifest::verify(&a, Some((bytes, &sha))).map_err(|m| m.to_string())?;
     Ok(file)
 }
 
@@ -342,7 +314,7 @@ async fn put_one(
                 user,
                 &read(password_file)?,
                 database,
-                sslmode_word(*sslmode),
+                *sslmode,
             )
             .await
         }
@@ -363,31 +335,20 @@ async fn pg_restore(
     user: &str,
     password: &str,
     database: &str,
-    sslmode: &str,
+    sslmode: sprocket_spec::model::SslMode,
 ) -> Result<(), String> {
-    let mut child = tokio::process::Command::new("pg_restore")
+    let mut child = super::wire::pg("pg_restore", host, port, user, password, sslmode)
         .args([
             "--clean",
             "--if-exists",
             "--single-transaction",
             "--exit-on-error",
-            "--no-password",
-            "--host",
-            host,
-            "--port",
-            &port.to_string(),
-            "--username",
-            user,
             "--dbname",
             database,
         ])
-        .env("PGPASSWORD", password)
-        .env("PGSSLMODE", sslmode)
-        .env("PGCONNECT_TIMEOUT", "10")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .map_err(|e| {
             format!("pg_restore cannot start ({e}): this image needs PostgreSQL's client")

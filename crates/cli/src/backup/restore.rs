@@ -112,17 +112,7 @@ async fn head(store: &store::Store, key: &str) -> Result<Vec<u8>, String> {
 
 pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let t0 = std::time::Instant::now();
-    let identity = a
-        .identity
-        .clone()
-        .or_else(crate::vault_lifecycle::default_identity)
-        .ok_or_else(|| {
-            CliError::Invalid(
-                "no identity to decrypt the backup with\n  hint: pass --identity (or SPROCKET_IDENTITY) with an operator's age identity or SSH private key".into(),
-            )
-        })?;
-    let identities = sprocket_vault::keyring::read_identities(&identity)
-        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let (identity, identities) = store::identities(a.identity.clone())?;
     let mut live = live_changing(ctx, "restore").await?;
     let p = &live.loaded.platform;
     let ns = p.environment.namespace.clone();
@@ -196,7 +186,34 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             }
         }
     }
-    if !task.job.items.is_empty() {
+    // Vault holds data whenever it is initialised. Without --force nothing is restored then,
+    // not even empty datastores: they would come back with the backup's passwords while Vault
+    // keeps today's.
+    let mut vault_holds = false;
+    if with_vault && !a.force {
+        if let super::vault::Outcome::Held(what) = super::vault::restore(
+            p,
+            &live.engine.root_dir,
+            &store,
+            &manifest,
+            &identities,
+            &identity,
+            false,
+        )
+        .await?
+        {
+            vault_holds = true;
+            report.held.push(("vault".into(), what));
+        }
+    }
+    if vault_holds {
+        for i in &task.job.items {
+            report.left.push((
+                i.component.clone(),
+                "not restored: it comes back with Vault's data, which is held (--force)".into(),
+            ));
+        }
+    } else if !task.job.items.is_empty() {
         let mut keys = std::collections::BTreeMap::new();
         for i in &task.job.items {
             let h = head(&store, &i.object)
@@ -214,7 +231,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     }
     // Vault's data after the datastores' (their task logged in with the credentials they hold
     // now), then `up` rolls everything onto the restored secrets and keys.
-    if with_vault && report.failed.is_none() {
+    if with_vault && a.force && report.failed.is_none() {
         ctx.progress
             .say(format!("restore {id}: Vault's data and keyring"));
         match super::vault::restore(
@@ -373,14 +390,7 @@ async fn run_task(
         for l in end.logs.iter().filter(|l| !l.contains(put::RESULT_PREFIX)) {
             ctx.progress.say(format!("  {l}"));
         }
-        Ok(end
-            .logs
-            .iter()
-            .rev()
-            .find_map(|l| {
-                l.split_once(put::RESULT_PREFIX)
-                    .and_then(|(_, j)| serde_json::from_str(j).ok())
-            })
+        Ok(super::wire::result_in_logs(&end.logs, put::RESULT_PREFIX)
             .unwrap_or_else(|| put::RestoreResult {
                 failed: Some("task".into()),
                 error: Some(format!(

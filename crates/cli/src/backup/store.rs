@@ -19,6 +19,22 @@ pub struct StoreArgs {
     pub secrets_from: Option<String>,
 }
 
+/// The operator's identity (`--identity`, else the default one) and what it holds.
+pub fn identities(
+    arg: Option<std::path::PathBuf>,
+) -> Result<(std::path::PathBuf, Vec<Box<dyn age::Identity>>), CliError> {
+    let path = arg
+        .or_else(crate::vault_lifecycle::default_identity)
+        .ok_or_else(|| {
+            CliError::Invalid(
+                "no identity to decrypt the backup with\n  hint: pass --identity (or SPROCKET_IDENTITY) with an operator's age identity or SSH private key".into(),
+            )
+        })?;
+    let ids = sprocket_vault::keyring::read_identities(&path)
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    Ok((path, ids))
+}
+
 pub struct Store {
     pub client: Client,
     pub bucket: String,

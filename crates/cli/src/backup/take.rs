@@ -7,7 +7,7 @@
 //! and its objects are deleted. One result line (`sprocket-backup-result: {…}`) tells `backup`
 //! what happened; no value is ever in it.
 
-use super::wire::{ask, http, read, redis_login, sslmode_word};
+use super::wire::{ask, http, read, redis_login};
 use serde::{Deserialize, Serialize};
 use sprocket_backup::job::{Job, Take};
 use sprocket_backup::{Artefact, Manifest};
@@ -43,25 +43,14 @@ pub struct TaskResult {
 pub struct Args {}
 
 pub async fn run(_: Args) -> i32 {
-    let job = std::env::var(sprocket_backup::job::JOB_ENV)
-        .map_err(|_| {
-            "SPROCKET_BACKUP is not set: this command runs in the task `backup` starts".to_string()
-        })
-        .and_then(|j| {
-            serde_json::from_str::<Job>(&j)
-                .map_err(|e| format!("SPROCKET_BACKUP is not a job: {e}"))
-        });
-    let result = match job {
+    let result = match super::wire::job_from_env::<Job>(sprocket_backup::job::JOB_ENV, "backup") {
         Ok(job) => take_all(&job).await,
         Err(e) => TaskResult {
             error: Some(e),
             ..Default::default()
         },
     };
-    println!(
-        "{RESULT_PREFIX}{}",
-        serde_json::to_string(&result).expect("serialisable")
-    );
+    super::wire::print_result(RESULT_PREFIX, &result);
     if result.manifest.is_some() {
         crate::exit::OK
     } else {
@@ -270,7 +259,6 @@ async fn take_one(
             database,
             sslmode,
         } => {
-            let mode = sslmode_word(*sslmode);
             pg_dump(
                 &mut sealer,
                 host,
@@ -278,7 +266,7 @@ async fn take_one(
                 user,
                 &read(password_file)?,
                 database,
-                mode,
+                *sslmode,
             )
             .await
         }
@@ -433,31 +421,13 @@ async fn pg_dump(
     user: &str,
     password: &str,
     database: &str,
-    sslmode: &str,
+    sslmode: sprocket_spec::model::SslMode,
 ) -> Result<(), String> {
-    let port = port.to_string();
-    // The password reaches pg_dump in its own environment, never in its arguments (which any
-    // process can list) and never in the task's service spec.
-    let mut child = tokio::process::Command::new("pg_dump")
-        .args([
-            "--format=custom",
-            "--no-password",
-            "--host",
-            host,
-            "--port",
-            &port,
-            "--username",
-            user,
-            "--dbname",
-            database,
-        ])
-        .env("PGPASSWORD", password)
-        .env("PGSSLMODE", sslmode)
-        .env("PGCONNECT_TIMEOUT", "10")
+    let mut child = super::wire::pg("pg_dump", host, port, user, password, sslmode)
+        .args(["--format=custom", "--dbname", database])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("pg_dump cannot start ({e}): this image needs PostgreSQL's client (Debian's postgresql-client)"))?;
     let mut out = child.stdout.take().expect("piped");

@@ -10,7 +10,6 @@ use crate::error::CliError;
 use crate::output::{self, Format};
 use serde::Serialize;
 use sha2::Digest;
-use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -46,17 +45,7 @@ pub struct VerifyReport {
 
 pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let loaded = crate::commands::load(ctx)?;
-    let identity = a
-        .identity
-        .clone()
-        .or_else(crate::vault_lifecycle::default_identity)
-        .ok_or_else(|| {
-            CliError::Invalid(
-                "no identity to decrypt the backup with\n  hint: pass --identity (or SPROCKET_IDENTITY) with an operator's age identity or SSH private key".into(),
-            )
-        })?;
-    let identities = sprocket_vault::keyring::read_identities(&identity)
-        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let (identity, identities) = store::identities(a.identity.clone())?;
     let store = store::open(&loaded.platform, a.store.secrets_from.as_deref()).await?;
     let id = match a.from {
         Some(id) => id,
@@ -143,7 +132,7 @@ async fn one(
         plain_bytes: None,
         problem: None,
     };
-    let downloaded = download(store, &art.object).await;
+    let downloaded = super::wire::download(&store.client, &store.bucket, &art.object).await;
     let (file, bytes, sha) = match downloaded {
         Ok(Some(d)) => d,
         Ok(None) => {
@@ -169,31 +158,6 @@ async fn one(
         Err(e) => c.problem = Some(e),
     }
     c
-}
-
-/// The object into a temporary file, with its size and SHA-256.
-async fn download(
-    store: &store::Store,
-    key: &str,
-) -> Result<Option<(tempfile::NamedTempFile, u64, String)>, String> {
-    let Some(mut r) = store
-        .client
-        .get_stream(&store.bucket, key)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
-        return Ok(None);
-    };
-    let mut file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
-    let mut sha = sha2::Sha256::new();
-    let mut bytes = 0u64;
-    while let Some(chunk) = r.chunk().await.map_err(|e| e.to_string())? {
-        sha.update(&chunk);
-        bytes += chunk.len() as u64;
-        file.write_all(&chunk).map_err(|e| e.to_string())?;
-    }
-    file.flush().map_err(|e| e.to_string())?;
-    Ok(Some((file, bytes, hex::encode(sha.finalize()))))
 }
 
 /// Decrypts the file to its end; returns the plaintext's length. `snapshot`: the plaintext is

@@ -1,6 +1,7 @@
 //! What the backup and restore tasks both speak: a mounted secret, an HTTP client for the
 //! datastores' APIs, libpq's `sslmode` words, and Redis's protocol (RESP) as an administrator.
 
+use serde::{de::DeserializeOwned, Serialize};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
@@ -79,4 +80,84 @@ pub async fn redis_login(host: &str, port: u16, password: &str) -> Result<Conn, 
         ));
     }
     Ok(c)
+}
+
+/// A one-off task's document from its environment variable `var` (`by`: the command that starts
+/// the task, for the error).
+pub fn job_from_env<T: DeserializeOwned>(var: &str, by: &str) -> Result<T, String> {
+    let doc = std::env::var(var)
+        .map_err(|_| format!("{var} is not set: this command runs in the task `{by}` starts"))?;
+    serde_json::from_str(&doc).map_err(|e| format!("{var} is not a job: {e}"))
+}
+
+/// A task's one result line, which the command that started it reads from its log.
+pub fn print_result<T: Serialize>(prefix: &str, result: &T) {
+    println!(
+        "{prefix}{}",
+        serde_json::to_string(result).expect("serialisable")
+    );
+}
+
+/// The result line in a task's log (the last one, if several).
+pub fn result_in_logs<T: DeserializeOwned>(logs: &[String], prefix: &str) -> Option<T> {
+    logs.iter().rev().find_map(|l| {
+        l.split_once(prefix)
+            .and_then(|(_, j)| serde_json::from_str(j).ok())
+    })
+}
+
+/// `program` (`pg_dump`, `pg_restore`, `psql`) against one server as `user`: the password in the
+/// child's own environment, never in its arguments (which any process can list) nor in the
+/// task's service spec.
+pub fn pg(
+    program: &str,
+    host: &str,
+    port: u16,
+    user: &str,
+    password: &str,
+    sslmode: sprocket_spec::model::SslMode,
+) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(program);
+    c.args([
+        "--no-password",
+        "--host",
+        host,
+        "--port",
+        &port.to_string(),
+        "--username",
+        user,
+    ])
+    .env("PGPASSWORD", password)
+    .env("PGSSLMODE", sslmode_word(sslmode))
+    .env("PGCONNECT_TIMEOUT", "10")
+    .kill_on_drop(true);
+    c
+}
+
+/// An object into a temporary file, with its size and SHA-256 counted on the way (`None`: no
+/// such object). Only ciphertext is ever downloaded.
+pub async fn download(
+    store: &sprocket_datastores::s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<(tempfile::NamedTempFile, u64, String)>, String> {
+    use sha2::Digest;
+    use std::io::Write;
+    let Some(mut r) = store
+        .get_stream(bucket, key)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let mut file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    let mut sha = sha2::Sha256::new();
+    let mut bytes = 0u64;
+    while let Some(chunk) = r.chunk().await.map_err(|e| e.to_string())? {
+        sha.update(&chunk);
+        bytes += chunk.len() as u64;
+        file.write_all(&chunk).map_err(|e| e.to_string())?;
+    }
+    file.flush().map_err(|e| e.to_string())?;
+    Ok(Some((file, bytes, hex::encode(sha.finalize()))))
 }
