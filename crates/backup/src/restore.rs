@@ -175,3 +175,76 @@ pub fn task(
         left,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Artefact;
+
+    fn offline() -> Platform {
+        let spec = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/sprocket/sprocket.yaml"
+        );
+        let mut p = sprocket_spec::load::load_file(std::path::Path::new(spec), Some("offline"))
+            .expect("the example loads")
+            .platform;
+        p.vault.as_mut().unwrap().recipients = vec!["age1operator".into()];
+        p
+    }
+
+    fn manifest(components: &[&str]) -> Manifest {
+        Manifest {
+            format: crate::manifest::FORMAT,
+            id: "20261203T020000Z-a1b2".into(),
+            namespace: "sprocket".into(),
+            environment: "offline".into(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            spec_sha256: String::new(),
+            recipients: Vec::new(),
+            artefacts: components
+                .iter()
+                .map(|c| Artefact {
+                    component: c.to_string(),
+                    object: format!("sprocket/x/{c}.age"),
+                    bytes: 1,
+                    sha256: "00".into(),
+                    seconds: 0.0,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn vault_and_its_keyring_from_here_the_datastores_in_the_swarm_and_only_what_is_asked() {
+        let p = offline();
+        let provisions = sprocket_desired::provision::provisions(&p);
+        let m = manifest(&[
+            "vault",
+            "vault-keyring",
+            "redis:redis",
+            "rabbitmq:rabbitmq",
+            "gone:x",
+        ]);
+        let t = task(&p, &provisions, &m, &[], true).unwrap();
+        assert_eq!(t.local, ["vault", "vault-keyring"]);
+        let swarm: Vec<&str> = t.job.items.iter().map(|i| i.component.as_str()).collect();
+        assert_eq!(swarm, ["redis:redis", "rabbitmq:rabbitmq"]);
+        assert_eq!(t.left[0].0, "gone:x");
+        // The task mounts the keys and the administrators' secrets, never the backups' token.
+        assert!(t.secrets.contains(&KEYS_SECRET.to_string()));
+        assert!(
+            !t.secrets.iter().any(|s| s.starts_with("vault-token")),
+            "{:?}",
+            t.secrets
+        );
+        assert!(t.networks.contains(&"sprocket_backup_redis".to_string()));
+        assert!(!t.networks.contains(&"sprocket_backup_vault".to_string()));
+        // --only by kind.
+        let t = task(&p, &provisions, &m, &["redis".to_string()], false).unwrap();
+        assert!(t.local.is_empty() && !t.job.force);
+        assert_eq!(t.job.items.len(), 1);
+        assert_eq!(t.left.len(), 4);
+    }
+}

@@ -24,8 +24,8 @@ pub struct Args {
     /// The backup to restore (an id from `backup ls`; default: the newest complete one).
     #[arg(long)]
     pub from: Option<String>,
-    /// Only these components, or kinds of them (`redis`, `rabbitmq`, `postgres`,
-    /// `vault-keyring`, `postgres:<database>`), comma-separated.
+    /// Only these components, or kinds of them (`vault`, `vault-keyring`, `redis`, `rabbitmq`,
+    /// `postgres`, `postgres:<database>`), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Replace data that is there (without it, a target that holds data is left as it is).
