@@ -90,9 +90,9 @@ pub enum Command {
     /// provisioned database), encrypted to the operators, to the environment's bucket; `ls`
     /// lists the backups, `verify` checks one with an operator's identity.
     Backup(backup::Args),
-    /// Put a backup back (the newest complete one, or --from ID): the datastores' data and the
-    /// Vault keyring, decrypted with an operator's identity; data that is there is replaced
-    /// only with --force.
+    /// Put a backup back (the newest complete one, or --from ID): Vault's data with its original
+    /// keys and keyring, the datastores' data, then `up` onto the restored secrets; decrypted
+    /// with an operator's identity; data that is there is replaced only with --force.
     Restore(backup::restore::Args),
     /// The unseal agent: keeps every Vault task unsealed (runs as a layer-1 service).
     Agent(agent::Args),
