@@ -51,6 +51,10 @@ pub struct JobItem {
     pub component: String,
     pub object: String,
     pub take: Take,
+    /// The network its source is reached on (what the task joins for it); not in the task's
+    /// document.
+    #[serde(skip)]
+    pub network: Option<String>,
 }
 
 /// How the task takes one artefact.
@@ -159,7 +163,8 @@ pub fn task(
     let mut skipped = Vec::new();
     for item in items {
         let object = crate::layout::object(ns, id, &item.component, item.extension);
-        let take = match &item.source {
+        // Each artefact with the network the task reaches its source on (none: a mounted file).
+        let (take, network) = match &item.source {
             Source::VaultSnapshot { service } => {
                 let Some(v) = p.service(service) else {
                     continue;
@@ -174,15 +179,15 @@ pub fn task(
                     continue;
                 }
                 let token = sprocket_desired::state::token_secret(names::BACKUP_TOKEN_HOLDER);
-                join(&mut networks, names::backup_network(ns, service));
                 secrets.push(token.clone());
-                Take::VaultSnapshot {
+                let take = Take::VaultSnapshot {
                     url: format!(
                         "http://{service}:{}",
                         sprocket_desired::state::vault_port(v)
                     ),
                     token_file: secret_file(&token),
-                }
+                };
+                (take, Some(names::backup_network(ns, service)))
             }
             Source::VaultKeyring => {
                 if !keyring {
@@ -193,33 +198,34 @@ pub fn task(
                     continue;
                 }
                 secrets.push(KEYRING_SECRET.into());
-                Take::File {
+                let take = Take::File {
                     path: secret_file(KEYRING_SECRET),
-                }
+                };
+                (take, None)
             }
             Source::Redis { service } => {
                 let Some(d) = p.service(service).and_then(|s| s.datastore.as_ref()) else {
                     continue;
                 };
-                join(&mut networks, names::backup_network(ns, service));
                 secrets.push(d.admin_secret.clone());
-                Take::Redis {
+                let take = Take::Redis {
                     host: service.clone(),
                     port: d.admin_port,
                     password_file: secret_file(&d.admin_secret),
-                }
+                };
+                (take, Some(names::backup_network(ns, service)))
             }
             Source::RabbitmqDefinitions { service } => {
                 let Some(pr) = provisions.iter().find(|pr| &pr.datastore == service) else {
                     continue;
                 };
-                join(&mut networks, pr.network.clone());
                 secrets.push(pr.admin_secret.clone());
-                Take::RabbitmqDefinitions {
+                let take = Take::RabbitmqDefinitions {
                     url: format!("http://{}:{}", pr.host, pr.admin_port),
                     user: pr.admin_user.clone(),
                     password_file: secret_file(&pr.admin_secret),
-                }
+                };
+                (take, Some(pr.network.clone()))
             }
             Source::Postgres {
                 datastore,
@@ -228,21 +234,21 @@ pub fn task(
                 let Some(pr) = provisions.iter().find(|pr| &pr.datastore == datastore) else {
                     continue;
                 };
-                join(&mut networks, pr.network.clone());
                 for h in &pr.hosts {
                     if !hosts.contains(h) {
                         hosts.push(h.clone());
                     }
                 }
                 secrets.push(pr.admin_secret.clone());
-                Take::Postgres {
+                let take = Take::Postgres {
                     host: pr.host.clone(),
                     port: pr.admin_port,
                     user: pr.admin_user.clone(),
                     password_file: secret_file(&pr.admin_secret),
                     database: database.clone(),
                     sslmode: pr.sslmode,
-                }
+                };
+                (take, Some(pr.network.clone()))
             }
             Source::Acme { .. } => {
                 skipped.push((
@@ -252,10 +258,14 @@ pub fn task(
                 continue;
             }
         };
+        if let Some(net) = &network {
+            join(&mut networks, net.clone());
+        }
         out.push(JobItem {
             component: item.component.clone(),
             object,
             take,
+            network,
         });
     }
     secrets.sort();
@@ -299,16 +309,7 @@ mod tests {
     use super::*;
 
     fn offline() -> Platform {
-        let spec = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../examples/sprocket/sprocket.yaml"
-        );
-        let loaded = sprocket_spec::load::load_file(std::path::Path::new(spec), Some("offline"))
-            .expect("the example loads");
-        let mut p = loaded.platform;
-        // The operator's own key (`file:~/.config/sprocket/age.pub`) is not on every machine.
-        p.vault.as_mut().unwrap().recipients = vec!["age1operator".into()];
-        p
+        crate::example_offline()
     }
 
     #[test]

@@ -126,29 +126,14 @@ pub fn task(
         });
     }
     // The networks of what is restored: the backup task's, less what this run does not touch.
-    for i in &out {
-        let net = match &i.target {
-            Take::Redis { host, .. } => {
-                sprocket_spec::names::backup_network(&p.environment.namespace, host)
-            }
-            Take::RabbitmqDefinitions { .. } | Take::Postgres { .. } => {
-                let ds = i.component.split(':').nth(1).unwrap_or_default();
-                provisions
-                    .iter()
-                    .find(|pr| pr.datastore == ds)
-                    .or_else(|| match &i.target {
-                        Take::Postgres { host, .. } => {
-                            provisions.iter().find(|pr| &pr.host == host)
-                        }
-                        _ => None,
-                    })
-                    .map(|pr| pr.network.clone())
-                    .unwrap_or_default()
-            }
-            _ => String::new(),
-        };
-        if !net.is_empty() && !networks.contains(&net) {
-            networks.push(net);
+    for i in t
+        .job
+        .items
+        .iter()
+        .filter(|i| out.iter().any(|o| o.component == i.component))
+    {
+        if let Some(net) = i.network.as_ref().filter(|n| !networks.contains(n)) {
+            networks.push(net.clone());
         }
     }
     secrets.sort();
@@ -182,15 +167,7 @@ mod tests {
     use crate::Artefact;
 
     fn offline() -> Platform {
-        let spec = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../examples/sprocket/sprocket.yaml"
-        );
-        let mut p = sprocket_spec::load::load_file(std::path::Path::new(spec), Some("offline"))
-            .expect("the example loads")
-            .platform;
-        p.vault.as_mut().unwrap().recipients = vec!["age1operator".into()];
-        p
+        crate::example_offline()
     }
 
     fn manifest(components: &[&str]) -> Manifest {

@@ -30,28 +30,6 @@ const NS: &str = "sprocket-bk";
 const ENV: &str = "e2e-bk";
 const BUCKET: &str = "sprocket-bk-backups";
 
-/// The local SeaweedFS as its administrator (endpoint and key from scripts/lib/seaweedfs.sh).
-fn s3_admin() -> sprocket_datastores::s3::Client {
-    let out = Command::new("bash")
-        .args([
-            "-c",
-            "source scripts/lib/engine.sh && source scripts/lib/seaweedfs.sh \
-             && echo \"http://$(s3_endpoint_host):$(s3_port)\" && s3_admin_access_key && echo \
-             && s3_admin_secret_key",
-        ])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .output()
-        .expect("bash runs");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let l: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    assert_eq!(l.len(), 3, "the local SeaweedFS's endpoint and key");
-    sprocket_datastores::s3::Client::new(l[0], "us-east-1", l[1], l[2]).unwrap()
-}
-
 fn block<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Runtime::new().unwrap().block_on(f)
 }
@@ -134,7 +112,7 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
         ),
     );
     let _ = s.ctl(&["-q", "down", "--volumes"]);
-    let s3 = s3_admin();
+    let s3 = common::s3_admin();
     // What an earlier run left in the bucket and in the shared PostgreSQL goes first.
     for (key, _) in objects(&s3) {
         block(s3.delete_object(BUCKET, &key)).unwrap();

@@ -118,24 +118,7 @@ fn redis_cli(auth: bool, cmd: &str) -> String {
 /// Hex SHA-256 of `v`, by the host's coreutils (not by the code under test).
 /// Whether the local SeaweedFS has the IAM user `user` (asked as its administrator).
 fn s3_user_exists(user: &str) -> bool {
-    let out = std::process::Command::new("bash")
-        .args([
-            "-c",
-            "source scripts/lib/engine.sh && source scripts/lib/seaweedfs.sh \\
-             && echo \"http://$(s3_endpoint_host):$(s3_port)\" && s3_admin_access_key && echo \\
-             && s3_admin_secret_key",
-        ])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .output()
-        .expect("bash runs");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let l: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    assert_eq!(l.len(), 3, "the local SeaweedFS's endpoint and key");
-    let admin = sprocket_datastores::s3::Client::new(l[0], "us-east-1", l[1], l[2]).unwrap();
+    let admin = common::s3_admin();
     tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(admin.user_tags(user))

@@ -102,9 +102,23 @@ pub fn live_secret(observed: &Observed, logical: &str) -> Option<(String, String
         .map(|s| (s.name.clone(), s.id.clone()))
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
+use sprocket_datastores::sigv4::payload_hash as sha256_hex;
+
+/// The labels of a Docker secret a backup or restore run makes for itself (`name`: its logical
+/// name): ours, of this namespace and environment.
+pub(crate) fn own_secret_labels(
+    p: &sprocket_spec::model::Platform,
+    name: &str,
+) -> std::collections::BTreeMap<String, String> {
+    [
+        (L::MANAGED_BY, L::MANAGED_BY_VALUE.to_string()),
+        (L::NAMESPACE, p.environment.namespace.clone()),
+        (L::ENVIRONMENT, p.environment.name.clone()),
+        (L::NAME, name.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 /// The keyring's Docker secret (already encrypted to the operators): made when its content is
@@ -131,15 +145,7 @@ async fn keyring_secret(
     if let Some(s) = ours.iter().find(|s| s.name == name) {
         return Ok(Some((s.name.clone(), s.id.clone())));
     }
-    let labels = [
-        (L::MANAGED_BY, L::MANAGED_BY_VALUE.to_string()),
-        (L::NAMESPACE, ns.clone()),
-        (L::ENVIRONMENT, p.environment.name.clone()),
-        (L::NAME, KEYRING_SECRET.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let labels = own_secret_labels(p, KEYRING_SECRET);
     let id = engine.create_secret(&name, &labels, &bytes).await?;
     Ok(Some((name, id)))
 }

@@ -522,7 +522,12 @@ async fn serve_rdb(
         }
         .map_err(|e| e.to_string())?;
     }
-    let (replid, mark) = (hex::encode(rand_bytes()), hex::encode(rand_bytes()));
+    // The replication id and the stream's end mark: 40 random hex digits each.
+    let hex40 = || {
+        sprocket_secrets::value::generate(sprocket_spec::model::Alphabet::Hex, 40)
+            .map_err(|e| format!("no random bytes: {e}"))
+    };
+    let (replid, mark) = (hex40()?, hex40()?);
     let w = link.get_mut();
     w.write_all(format!("+FULLRESYNC {replid} 0\r\n$EOF:{mark}\r\n").as_bytes())
         .await
@@ -550,12 +555,4 @@ async fn serve_rdb(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// 20 random bytes (the replication id and the stream's end mark: 40 hex digits).
-fn rand_bytes() -> [u8; 20] {
-    let mut b = [0u8; 20];
-    let _ = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
-    b
 }

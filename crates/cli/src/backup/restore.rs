@@ -13,7 +13,6 @@ use crate::error::CliError;
 use crate::output::{self, Format};
 use serde::Serialize;
 use sprocket_backup::restore::{self, KEYS_SECRET};
-use sprocket_desired::labels as L;
 use sprocket_docker::JobSpec;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -301,22 +300,13 @@ pub(super) async fn download_plain(
     art: &sprocket_backup::Artefact,
     identities: &[Box<dyn age::Identity>],
 ) -> Result<Vec<u8>, String> {
-    use sha2::Digest;
     use std::io::Read;
-    let mut r = store
-        .client
-        .get_stream(&store.bucket, &art.object)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("its object is missing from the bucket")?;
-    let mut body = Vec::new();
-    while let Some(c) = r.chunk().await.map_err(|e| e.to_string())? {
-        body.extend_from_slice(&c);
-    }
-    let sha = hex::encode(sha2::Sha256::digest(&body));
-    sprocket_backup::manifest::verify(art, Some((body.len() as u64, &sha)))
-        .map_err(|m| m.to_string())?;
-    let dec = age::Decryptor::new(&body[..]).map_err(|e| e.to_string())?;
+    let (file, bytes, sha) = super::wire::download(&store.client, &store.bucket, &art.object)
+        .await?
+        .ok_or_else(|| sprocket_backup::manifest::Mismatch::Missing.to_string())?;
+    sprocket_backup::manifest::verify(art, Some((bytes, &sha))).map_err(|m| m.to_string())?;
+    let f = std::io::BufReader::new(std::fs::File::open(file.path()).map_err(|e| e.to_string())?);
+    let dec = age::Decryptor::new(f).map_err(|e| e.to_string())?;
     let mut r = dec
         .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
         .map_err(|e| e.to_string())?;
@@ -338,14 +328,7 @@ async fn run_task(
     // The keys' secret, for this run only.
     let tag = format!("{:08x}", crate::clock::unix_now().subsec_nanos());
     let keys_name = format!("{ns}_{KEYS_SECRET}-{tag}");
-    let labels = [
-        (L::MANAGED_BY, L::MANAGED_BY_VALUE.to_string()),
-        (L::NAMESPACE, ns.clone()),
-        (L::NAME, KEYS_SECRET.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let labels = super::own_secret_labels(p, KEYS_SECRET);
     let doc = serde_json::to_vec(keys).expect("serialisable");
     let keys_id = engine.create_secret(&keys_name, &labels, &doc).await?;
     let result = async {

@@ -272,6 +272,30 @@ pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// The local SeaweedFS as its administrator (its endpoint and key from
+/// scripts/lib/seaweedfs.sh), for looking at what the code under test left there.
+#[allow(dead_code)]
+pub fn s3_admin() -> sprocket_datastores::s3::Client {
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            "source scripts/lib/engine.sh && source scripts/lib/seaweedfs.sh \\
+             && echo \"http://$(s3_endpoint_host):$(s3_port)\" && s3_admin_access_key && echo \\
+             && s3_admin_secret_key",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .expect("bash runs");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let l: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(l.len(), 3, "the local SeaweedFS's endpoint and key");
+    sprocket_datastores::s3::Client::new(l[0], "us-east-1", l[1], l[2]).unwrap()
+}
+
 /// A scratch copy of the example platform in a folder of its own, with one more environment
 /// (`env_yaml`: its lines under `environments:`), run as an operator with its own HOME. Taken
 /// down with its volumes, and its folder removed, when dropped.
