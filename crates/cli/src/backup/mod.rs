@@ -121,6 +121,33 @@ pub(crate) fn own_secret_labels(
     .collect()
 }
 
+/// The Docker secrets (name, id, file) a one-off task mounts for its logical `names`: the live
+/// ones, and `own` — one the run made for itself (`None`: not there). A missing one is an error
+/// naming it, then `why`.
+fn task_secrets(
+    observed: &Observed,
+    ns: &str,
+    names: &[String],
+    own: (&str, Option<(String, String)>),
+    why: &str,
+) -> Result<Vec<(String, String, String)>, CliError> {
+    let mut out = Vec::new();
+    for logical in names {
+        let found = if logical == own.0 {
+            own.1.clone()
+        } else {
+            live_secret(observed, logical)
+        };
+        let Some((name, id)) = found else {
+            return Err(CliError::Blocked(format!(
+                "secret `{logical}` does not exist in namespace `{ns}`, {why}"
+            )));
+        };
+        out.push((name, id, sprocket_desired::provision::secret_file(logical)));
+    }
+    Ok(out)
+}
+
 /// The keyring's Docker secret (already encrypted to the operators): made when its content is
 /// new, older ones removed. `None` when there is no keyring file here.
 async fn keyring_secret(
@@ -171,20 +198,13 @@ async fn take_now(ctx: &Ctx, timeout: Duration) -> Result<i32, CliError> {
         keyring.is_some(),
     )
     .map_err(|e| CliError::Invalid(e.0))?;
-    let mut secrets = Vec::new();
-    for logical in &task.secrets {
-        let found = if logical == KEYRING_SECRET {
-            keyring.clone()
-        } else {
-            live_secret(&live.observed, logical)
-        };
-        let Some((name, sid)) = found else {
-            return Err(CliError::Blocked(format!(
-                "secret `{logical}` does not exist in namespace `{ns}`, so the backup cannot be taken\n  hint: run `sprocketctl up` first (it makes every secret the backup mounts, the backups' Vault token included)"
-            )));
-        };
-        secrets.push((name, sid, sprocket_desired::provision::secret_file(logical)));
-    }
+    let secrets = task_secrets(
+        &live.observed,
+        &ns,
+        &task.secrets,
+        (KEYRING_SECRET, keyring.clone()),
+        "so the backup cannot be taken\n  hint: run `sprocketctl up` first (it makes every secret the backup mounts, the backups' Vault token included)",
+    )?;
     let doc = serde_json::to_string(&task.job).expect("serialisable");
     let spec = JobSpec {
         name: format!("{ns}_backup-{}", id.to_ascii_lowercase()),

@@ -7,7 +7,7 @@
 //! unless `--force`, and the report says what it holds.
 
 use super::store::{self, StoreArgs};
-use super::{filekey, live_secret, put};
+use super::{filekey, put};
 use crate::commands::{live_changing, Ctx};
 use crate::error::CliError;
 use crate::output::{self, Format};
@@ -332,20 +332,13 @@ async fn run_task(
     let doc = serde_json::to_vec(keys).expect("serialisable");
     let keys_id = engine.create_secret(&keys_name, &labels, &doc).await?;
     let result = async {
-        let mut secrets = Vec::new();
-        for logical in &task.secrets {
-            let found = if logical == KEYS_SECRET {
-                Some((keys_name.clone(), keys_id.clone()))
-            } else {
-                live_secret(&live.observed, logical)
-            };
-            let Some((name, sid)) = found else {
-                return Err(CliError::Blocked(format!(
-                    "secret `{logical}` does not exist in namespace `{ns}`: run `sprocketctl up` first (the restore puts data into the platform as `up` made it)"
-                )));
-            };
-            secrets.push((name, sid, sprocket_desired::provision::secret_file(logical)));
-        }
+        let secrets = super::task_secrets(
+            &live.observed,
+            ns,
+            &task.secrets,
+            (KEYS_SECRET, Some((keys_name.clone(), keys_id.clone()))),
+            "so nothing can be restored\n  hint: run `sprocketctl up` first (the restore puts data into the platform as `up` made it)",
+        )?;
         let spec = JobSpec {
             name: format!("{ns}_restore-{}", task.job.id.to_ascii_lowercase()),
             image: p.environment.tool_image.clone(),
