@@ -47,6 +47,17 @@ pub fn manifest(namespace: &str, id: &str) -> String {
     format!("{namespace}/{id}/manifest.json")
 }
 
+/// The folder of a namespace's drill results: beside the backups, never under their prefix
+/// (retention sweeps it), and no namespace can be named so (it starts with a letter).
+pub fn drills_prefix(namespace: &str) -> String {
+    format!("_drills/{namespace}/")
+}
+
+/// One drill's result (plain JSON: it holds no value).
+pub fn drill(namespace: &str, id: &str) -> String {
+    format!("{}{id}.json", drills_prefix(namespace))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

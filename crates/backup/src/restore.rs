@@ -9,7 +9,7 @@ use crate::job::{self, Store, Take};
 use crate::Manifest;
 use serde::{Deserialize, Serialize};
 use sprocket_desired::provision::{secret_file, Provision};
-use sprocket_spec::model::Platform;
+use sprocket_spec::model::{Platform, Privileges};
 use std::collections::BTreeMap;
 
 /// The environment variable the restore task reads its [`RestoreJob`] from.
@@ -39,6 +39,75 @@ pub struct RestoreItem {
     pub sha256: String,
     /// Where it goes: the same endpoint and administrator the backup took it from.
     pub target: Take,
+    /// PostgreSQL, restored into another namespace: the role that owns the database here. The
+    /// dump's owners are the other namespace's roles, so its objects are made as this one
+    /// (`--no-owner --role`) and its grants are the ones `up` gives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// RabbitMQ, restored into another namespace: the ownership marker of the backup's
+    /// namespace, which the definitions' users and vhosts carry; they are given this
+    /// namespace's ([`retag`]), so `up` knows them as its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retag: Option<(String, String)>,
+}
+
+/// Replaces the ownership tag `from` with `to` in RabbitMQ definitions (`users[].tags`,
+/// `vhosts[].tags` and `vhosts[].metadata.tags`, as a comma-separated string or a list, as
+/// RabbitMQ's versions write them); other tags are kept. How many it replaced.
+pub fn retag(definitions: &mut serde_json::Value, from: &str, to: &str) -> usize {
+    use serde_json::Value;
+    fn one(tags: &mut Value, from: &str, to: &str) -> usize {
+        match tags {
+            Value::String(s) => {
+                let mut n = 0;
+                let parts: Vec<String> = s
+                    .split(',')
+                    .map(|t| {
+                        if t.trim() == from {
+                            n += 1;
+                            to.to_string()
+                        } else {
+                            t.to_string()
+                        }
+                    })
+                    .collect();
+                *s = parts.join(",");
+                n
+            }
+            Value::Array(a) => a
+                .iter_mut()
+                .filter(|t| t.as_str() == Some(from))
+                .map(|t| *t = Value::String(to.to_string()))
+                .count(),
+            _ => 0,
+        }
+    }
+    let mut n = 0;
+    for list in ["users", "vhosts"] {
+        for o in definitions[list].as_array_mut().into_iter().flatten() {
+            if let Some(t) = o.get_mut("tags") {
+                n += one(t, from, to);
+            }
+            if let Some(t) = o.get_mut("metadata").and_then(|m| m.get_mut("tags")) {
+                n += one(t, from, to);
+            }
+        }
+    }
+    n
+}
+
+/// A component of a backup of namespace `from`, named as in namespace `to`: a database named
+/// after its namespace (`<namespace>_<service>`, `access`'s default) is the same one named after
+/// the other; every other component keeps its name.
+pub fn component_in(component: &str, from: &str, to: &str) -> String {
+    match component
+        .strip_prefix("postgres:")
+        .and_then(|d| d.strip_prefix(from))
+        .and_then(|d| d.strip_prefix('_'))
+    {
+        Some(rest) if from != to => format!("postgres:{to}_{rest}"),
+        _ => component.to_string(),
+    }
 }
 
 /// The restore task and what runs elsewhere.
@@ -91,12 +160,14 @@ pub fn task(
         KEYS_SECRET.to_string(),
     ];
     let mut networks = vec![t.networks[0].clone()];
+    let here = &p.environment.namespace;
     for a in &manifest.artefacts {
-        if !wanted(&a.component) {
+        let component = component_in(&a.component, &manifest.namespace, here);
+        if !wanted(&a.component) && !wanted(&component) {
             left.push((a.component.clone(), "not asked for (--only)".to_string()));
             continue;
         }
-        let Some(target) = t.job.items.iter().find(|i| i.component == a.component) else {
+        let Some(target) = t.job.items.iter().find(|i| i.component == component) else {
             left.push((
                 a.component.clone(),
                 "the spec has no such component here any more".to_string(),
@@ -117,21 +188,36 @@ pub fn task(
             | Take::Postgres { password_file, .. } => password_file.clone(),
         };
         secrets.push(file.trim_start_matches(&secret_file("")).to_string());
+        let owner = match &target.take {
+            Take::Postgres { database, .. } if &manifest.namespace != here => provisions
+                .iter()
+                .flat_map(|pr| &pr.logins)
+                .find(|l| &l.database == database && l.privileges == Privileges::Owner)
+                .map(|l| l.user.clone()),
+            _ => None,
+        };
+        let retag = match &target.take {
+            Take::RabbitmqDefinitions { .. } if &manifest.namespace != here => Some((
+                sprocket_desired::provision::owner(&manifest.namespace),
+                sprocket_desired::provision::owner(here),
+            )),
+            _ => None,
+        };
         out.push(RestoreItem {
             component: a.component.clone(),
             object: a.object.clone(),
             bytes: a.bytes,
             sha256: a.sha256.clone(),
             target: target.take.clone(),
+            owner,
+            retag,
         });
     }
     // The networks of what is restored: the backup task's, less what this run does not touch.
-    for i in t
-        .job
-        .items
-        .iter()
-        .filter(|i| out.iter().any(|o| o.component == i.component))
-    {
+    for i in t.job.items.iter().filter(|i| {
+        out.iter()
+            .any(|o| component_in(&o.component, &manifest.namespace, here) == i.component)
+    }) {
         if let Some(net) = i.network.as_ref().filter(|n| !networks.contains(n)) {
             networks.push(net.clone());
         }
@@ -223,5 +309,86 @@ mod tests {
         assert!(t.local.is_empty() && !t.job.force);
         assert_eq!(t.job.items.len(), 1);
         assert_eq!(t.left.len(), 4);
+    }
+
+    #[test]
+    fn into_another_namespace_a_database_is_the_one_named_after_it_and_made_as_its_owner() {
+        let scratch = sprocket_spec::model::Scratch {
+            namespace: "sprocket-drill".into(),
+            http_port: 18080,
+            https_port: 18443,
+            keyring: "/tmp/k.age".into(),
+        };
+        let p = crate::example_offline_as(Some(&scratch));
+        let provisions = sprocket_desired::provision::provisions(&p);
+        let m = manifest(&["vault", "postgres:sprocket_demo", "postgres:sprocket_n8n"]);
+        let t = task(&p, &provisions, &m, &[], true).unwrap();
+        let pg: Vec<_> = t
+            .job
+            .items
+            .iter()
+            .map(|i| match &i.target {
+                Take::Postgres { database, .. } => (database.clone(), i.owner.clone()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // The artefact keeps its name (its key's), the target is this namespace's database,
+        // made as the role that owns it here.
+        assert_eq!(t.job.items[0].component, "postgres:sprocket_demo");
+        assert!(pg.contains(&(
+            "sprocket-drill_demo".into(),
+            Some("sprocket-drill_demo".into())
+        )));
+        assert!(
+            t.networks
+                .contains(&"sprocket-drill_provision_postgres".to_string()),
+            "{:?}",
+            t.networks
+        );
+        // In its own namespace a dump's owners are the ones it names.
+        let p = offline();
+        let t = task(&p, &provisions_of(&p), &m, &[], true).unwrap();
+        assert!(t.job.items.iter().all(|i| i.owner.is_none()));
+        assert_eq!(
+            component_in("postgres:sprocket_demo", "sprocket", "x"),
+            "postgres:x_demo"
+        );
+        assert_eq!(
+            component_in("postgres:other", "sprocket", "x"),
+            "postgres:other"
+        );
+        assert_eq!(component_in("redis:redis", "sprocket", "x"), "redis:redis");
+    }
+
+    fn provisions_of(p: &Platform) -> Vec<Provision> {
+        sprocket_desired::provision::provisions(p)
+    }
+
+    #[test]
+    fn retag_replaces_only_the_backups_owner_in_both_forms() {
+        let mut d = serde_json::json!({
+            "users": [
+                { "name": "demo", "tags": "sprocketctl-sprocket" },
+                { "name": "admin", "tags": ["administrator"] },
+                { "name": "x", "tags": "monitoring,sprocketctl-sprocket" },
+                { "name": "y", "tags": "sprocketctl-sprocket-drill" }
+            ],
+            "vhosts": [
+                { "name": "demo", "metadata": { "tags": ["sprocketctl-sprocket"] } },
+                { "name": "/" }
+            ]
+        });
+        assert_eq!(retag(&mut d, "sprocketctl-sprocket", "sprocketctl-s2"), 3);
+        assert_eq!(d["users"][0]["tags"], "sprocketctl-s2");
+        assert_eq!(d["users"][1]["tags"], serde_json::json!(["administrator"]));
+        assert_eq!(d["users"][2]["tags"], "monitoring,sprocketctl-s2");
+        assert_eq!(
+            d["users"][3]["tags"], "sprocketctl-sprocket-drill",
+            "another owner's"
+        );
+        assert_eq!(
+            d["vhosts"][0]["metadata"]["tags"],
+            serde_json::json!(["sprocketctl-s2"])
+        );
     }
 }

@@ -56,8 +56,16 @@ pub struct Cli {
     /// No progress lines on stderr.
     #[arg(short = 'q', long, global = true)]
     pub quiet: bool,
+    /// Run on a drill's scratch copy of the environment (JSON of `model::Scratch`): what
+    /// `drill` passes the commands it runs.
+    #[arg(long, global = true, hide = true, value_parser = parse_scratch)]
+    pub scratch: Option<sprocket_spec::model::Scratch>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+fn parse_scratch(s: &str) -> Result<sprocket_spec::model::Scratch, String> {
+    serde_json::from_str(s).map_err(|e| format!("not a drill's scratch platform: {e}"))
 }
 
 #[derive(Subcommand)]
@@ -94,6 +102,11 @@ pub enum Command {
     /// keys and keyring, the datastores' data, then `up` onto the restored secrets; decrypted
     /// with an operator's identity; data that is there is replaced only with --force.
     Restore(backup::restore::Args),
+    /// Prove a backup restores, and measure it: rebuild the platform in a scratch namespace,
+    /// restore the newest backup (or --from ID) into it, check it, take it down; report the
+    /// recovery time per component and in total and the recovery point against the runbook's
+    /// targets, and keep the result for `check`.
+    Drill(backup::drill::Args),
     /// The unseal agent: keeps every Vault task unsealed (runs as a layer-1 service).
     Agent(agent::Args),
     /// Make the datastore logins of a provisioning job (runs in the one-off task `up` starts).

@@ -18,7 +18,11 @@
 //! - disaster (`down --volumes`, the keyring file deleted, `up` makes a new Vault with new keys
 //!   and passwords): `restore --force` with the bucket and the identity brings back Vault's data
 //!   with its original keys, the original passwords in the tasks, the datastores' data; the
-//!   agent unseals the restored Vault after a restart.
+//!   agent unseals the restored Vault after a restart;
+//! - `drill` of a tampered backup fails naming the component; of a sound one it rebuilds the
+//!   platform in a scratch namespace, restores every component (each says what it holds:
+//!   the canaries' counts), checks it, removes it — its database and role on the PostgreSQL
+//!   outside the swarm too — and keeps its result; the live platform is not touched.
 
 mod common;
 
@@ -101,6 +105,54 @@ fn replicas_running() -> Vec<String> {
     out.lines().map(str::to_string).collect()
 }
 
+/// The keys of the namespace's drill results in the bucket.
+fn drill_records(s3: &sprocket_datastores::s3::Client) -> Vec<String> {
+    let prefix = sprocket_backup::layout::drills_prefix(NS);
+    match block(s3.list(BUCKET, &prefix, None)) {
+        Ok(l) => l.objects.into_iter().map(|(k, _)| k).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The live platform's services with their versions and task states: what a drill must not touch.
+fn live_services() -> String {
+    let (_, out) = docker_status(&[
+        "service",
+        "ls",
+        "--filter",
+        &format!("label=io.sprocket.namespace={NS}"),
+        "--format",
+        "{{.ID}} {{.Name}} {{.Replicas}}",
+    ]);
+    out
+}
+
+/// Nothing of a drill's scratch platform is left: no Docker object of its namespace, no login
+/// or database on the PostgreSQL outside the swarm.
+fn assert_scratch_gone(r: &Value) {
+    let scratch = r["scratch"].as_str().unwrap();
+    for kind in ["service", "network", "secret", "config", "volume"] {
+        let (_, out) = docker_status(&[
+            kind,
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label=io.sprocket.namespace={scratch}"),
+        ]);
+        assert!(out.trim().is_empty(), "{kind}s of {scratch} left: {out}");
+    }
+    let left = common::psql(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_database WHERE datname LIKE '{scratch}%'"),
+    );
+    assert_eq!(left.trim(), "0", "{scratch}'s database is dropped");
+    let left = common::psql(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_roles WHERE rolname LIKE '{scratch}%'"),
+    );
+    assert_eq!(left.trim(), "0", "{scratch}'s role is dropped");
+}
+
 #[test]
 fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
     common::require_swarm();
@@ -115,6 +167,9 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
     let s3 = common::s3_admin();
     // What an earlier run left in the bucket and in the shared PostgreSQL goes first.
     for (key, _) in objects(&s3) {
+        block(s3.delete_object(BUCKET, &key)).unwrap();
+    }
+    for key in drill_records(&s3) {
         block(s3.delete_object(BUCKET, &key)).unwrap();
     }
     common::psql(
@@ -453,6 +508,28 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
         "{bad:?}"
     );
 
+    // 6b. A drill of the tampered backup fails before it builds anything, naming the
+    // component; the live platform is not touched.
+    let live_before = live_services();
+    let d = s.ctl(&["-o", "json", "drill", "--from", &first]);
+    printed.push_str(&(d.stdout.clone() + &d.stderr));
+    assert_eq!(d.code, 1, "{}{}", d.stdout, d.stderr);
+    let r = d.json();
+    assert_eq!(r["ok"], false);
+    assert_eq!(r["failed"], "redis:redis", "{r}");
+    assert!(r["error"].as_str().unwrap().contains("redis:redis"), "{r}");
+    assert_eq!(
+        r["steps"].as_array().unwrap().len(),
+        1,
+        "only the backup's check: {r}"
+    );
+    assert_scratch_gone(&r);
+    assert_eq!(
+        live_services(),
+        live_before,
+        "the live platform is not touched"
+    );
+
     // 7. Retention (keep 1 daily): a second backup of the day removes the first.
     let second = s.ctl(&["-o", "json", "backup"]);
     printed.push_str(&(second.stdout.clone() + &second.stderr));
@@ -463,6 +540,86 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
     assert_eq!(ls["backups"].as_array().unwrap().len(), 1);
     assert_eq!(ls["backups"][0]["id"], r["id"]);
     assert!(!objects(&s3).iter().any(|(k, _)| k.contains(&first)));
+
+    // 7b. A drill of the newest backup: rebuilt in a scratch namespace, every component
+    // restored with what it held (the canaries' counts), checked, taken down — logins and
+    // database on the PostgreSQL outside the swarm too — and its result kept in the bucket.
+    let live_before = live_services();
+    let d = s.ctl(&["-o", "json", "drill"]);
+    printed.push_str(&(d.stdout.clone() + &d.stderr));
+    assert_eq!(d.code, 0, "{}{}", d.stdout, d.stderr);
+    let r = d.json();
+    eprintln!("the drill measured: {r}");
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["backup"], second.json()["id"]);
+    assert_eq!(r["scratch"], format!("{NS}-drill"));
+    let holds = |c: &str| -> String {
+        r["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["component"] == c)
+            .unwrap_or_else(|| panic!("{c} restored: {r}"))["holds"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        holds("vault").contains(&format!("secrets of `{NS}` readable, "))
+            && !holds("vault").starts_with("0 "),
+        "{r}"
+    );
+    assert_ne!(holds("redis:redis"), "nothing", "{r}");
+    // As many tables as the live database (the canary's and the demo's own), with their rows.
+    let tables = common::psql(
+        &db,
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+    );
+    let pg = holds(&format!("postgres:{db}"));
+    assert!(
+        pg.starts_with(&format!("{} tables, ", tables.trim())),
+        "{pg}"
+    );
+    assert!(!pg.ends_with(" 0 rows"), "{pg}");
+    assert_ne!(holds("rabbitmq:rabbitmq"), "nothing", "{r}");
+    let steps: Vec<&str> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["check-backup", "rebuild", "restore", "check", "teardown"]
+    );
+    assert!(
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["ok"] == true),
+        "{r}"
+    );
+    assert!(r["rto_s"].as_f64().unwrap() > 0.0 && r["rpo_s"].as_f64().unwrap() < 3600.0);
+    assert!(
+        r["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["met"] == true),
+        "{r}"
+    );
+    assert_scratch_gone(&r);
+    assert_eq!(
+        live_services(),
+        live_before,
+        "the live platform is not touched"
+    );
+    let kept = drill_records(&s3);
+    assert_eq!(kept.len(), 2, "both drills' results are kept: {kept:?}");
+    assert!(kept
+        .iter()
+        .any(|k| k.ends_with(&format!("{}.json", r["id"].as_str().unwrap()))));
 
     // 8. Disaster: the platform with its volumes and the keyring file gone. `up` makes a new
     // Vault (new keys, new generated passwords) and empty datastores; `restore --force` with

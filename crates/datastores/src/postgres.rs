@@ -13,7 +13,9 @@
 //! - A database we make is not open to PUBLIC (PostgreSQL grants CONNECT to everyone by
 //!   default): only its owner and the logins granted on it connect.
 //! - `prune`: our roles no consumer declares any more are removed; a database one owned is
-//!   kept (it holds data) and handed to the administrator, and said so.
+//!   kept (it holds data) and handed to the administrator, and said so — unless the job says
+//!   `drop_data` (a drill's scratch platform going away): then our databases no login wants are
+//!   dropped first.
 
 use crate::{JobResult, LoginResult, Outcome, ProvisionError};
 use postgres_protocol::escape::{escape_identifier as ident, escape_literal as literal};
@@ -179,6 +181,26 @@ pub async fn provision(
     for l in logins {
         let password = read(&l.password_file)?;
         out.logins.push(session.login(l, &password).await?);
+    }
+    if job.prune && job.drop_data {
+        let wanted: BTreeSet<&str> = job.logins.iter().map(|l| l.database.as_str()).collect();
+        let gone: Vec<String> = session
+            .databases
+            .iter()
+            .filter(|(n, d)| d.ours && !wanted.contains(n.as_str()))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for db in gone {
+            // FORCE: its consumers' sessions end with it (they are going away too).
+            session
+                .c
+                .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", ident(&db)))
+                .await
+                .map_err(api(format!("drop database `{db}`")))?;
+            session.databases.remove(&db);
+            out.removed
+                .push(format!("database {db} (dropped with its data)"));
+        }
     }
     if job.prune {
         let wanted: BTreeSet<&str> = job.logins.iter().map(|l| l.user.as_str()).collect();

@@ -7,7 +7,8 @@
 //! - a changed password is set (as a SCRAM verifier) and the old one stops working;
 //! - a role or a database of a wanted name that is not ours is refused, never changed;
 //! - `prune` removes our roles no login wants, keeps their database (handed to the
-//!   administrator) and never touches a role made by hand.
+//!   administrator) and never touches a role made by hand;
+//! - `prune` with `drop_data` (a drill's teardown) drops our database and roles, and nothing else.
 
 use sprocket_datastores::postgres::{connect, Target};
 use sprocket_datastores::{provision, read_secret, Outcome, ProvisionError};
@@ -143,6 +144,7 @@ fn job(admin_file: &str, logins: Vec<JobLogin>, prune: bool) -> Job {
         owner: OWNER.into(),
         logins,
         prune,
+        drop_data: false,
     }
 }
 
@@ -359,5 +361,41 @@ async fn roles_databases_grants_passwords_ownership_and_prune() {
         "doadmin"
     );
     assert_eq!(psql(DB, "SELECT count(*) FROM t"), "2", "the data is kept");
+
+    // A teardown (no login, prune, drop_data): our database goes with its data — a consumer's
+    // open session is ended with it — our last role too; what we did not make stays. (A
+    // session left by a role pruned above is ended first, as the superuser: an administrator
+    // that is not one may end only the sessions of roles it is a member of.)
+    psql(
+        "postgres",
+        &format!("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{DB}' AND usename IS NULL"),
+    );
+    let reader = client("pgtest_reader", pr, DB).await.unwrap();
+    let mut teardown = job(&admin_file, Vec::new(), true);
+    teardown.drop_data = true;
+    let gone = provision(&teardown, &read_secret)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        gone.removed
+            .contains(&format!("database {DB} (dropped with its data)")),
+        "{gone:?}"
+    );
+    assert_eq!(
+        psql(
+            "postgres",
+            &format!("SELECT count(*) FROM pg_database WHERE datname = '{DB}'")
+        ),
+        "0"
+    );
+    let roles = psql(
+        "postgres",
+        "SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'pgtest_%'",
+    );
+    assert_eq!(roles, "pgtest_handmade,pgtest_other");
+    assert!(
+        reader.simple_query("SELECT 1").await.is_err(),
+        "its session ended"
+    );
     clean();
 }

@@ -216,6 +216,7 @@ async fn the_provisioning_job_on_a_real_seaweedfs() {
             key_file: "/app/key".into(),
         }],
         prune: false,
+        drop_data: false,
     };
     let run = |job: Job, files: std::collections::BTreeMap<&'static str, String>| async move {
         let read = move |p: &str| {

@@ -113,6 +113,11 @@ pub struct Job {
     pub logins: Vec<JobLogin>,
     /// Remove our logins (and vhosts) that no consumer declares any more.
     pub prune: bool,
+    /// With `prune`: drop our databases no login wants too, their data with them (PostgreSQL;
+    /// a drill's scratch platform going away). Without it they are kept and handed to the
+    /// administrator.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drop_data: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -340,6 +345,18 @@ impl Provision {
                 })
                 .collect(),
             prune,
+            drop_data: false,
+        }
+    }
+
+    /// The job that removes everything of `namespace` here: every login, vhost and key of ours,
+    /// and (PostgreSQL) our databases with their data. Buckets stay: they are never removed.
+    pub fn teardown_job(&self, namespace: &str) -> Job {
+        Job {
+            logins: Vec::new(),
+            buckets: Vec::new(),
+            drop_data: true,
+            ..self.job(namespace, true)
         }
     }
 

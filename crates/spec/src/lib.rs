@@ -16,5 +16,7 @@ pub mod tree;
 pub mod values;
 
 pub use diag::{Diagnostic, Pos, Report, Severity, SourceFile};
-pub use load::{load_file, parse, parse_file, resolve, validate_all, Files, Loaded, Parsed};
+pub use load::{
+    load_file, parse, parse_file, resolve, resolve_as, validate_all, Files, Loaded, Parsed,
+};
 pub use model::Platform;

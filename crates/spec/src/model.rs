@@ -99,6 +99,31 @@ pub struct Environment {
     pub alerts: Option<Alerts>,
     /// Where backups go (`environments.<env>.backup`); `None`: the platform is not backed up.
     pub backup: Option<Backup>,
+    /// A drill's scratch copy of this environment ([`Scratch`]): the namespace it copies. Its
+    /// restores read that namespace's backups; it takes no scheduled backup and sends no alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scratch_of: Option<String>,
+}
+
+/// What makes a drill's scratch platform (`sprocketctl drill`) out of an environment: the same
+/// spec in another namespace of the same swarm, on other host ports, with a keyring file of its
+/// own and self-signed certificates (a drill never spends Let's Encrypt's rate limits). Applied
+/// while the spec is resolved, so everything derived from the namespace follows it (object
+/// names, `{namespace}` in values, database and role names, Vault paths).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Scratch {
+    pub namespace: String,
+    pub http_port: u16,
+    pub https_port: u16,
+    /// Absolute path of the scratch platform's keyring file.
+    pub keyring: std::path::PathBuf,
+}
+
+impl Scratch {
+    /// The scratch namespace of `namespace`'s drills.
+    pub fn namespace_of(namespace: &str) -> String {
+        format!("{namespace}-drill")
+    }
 }
 
 /// Where backups go, when the daily one runs and what retention keeps.

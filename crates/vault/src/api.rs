@@ -220,7 +220,7 @@ impl Authed<'_> {
         self.client.delete(path, self.token).await
     }
 
-    async fn list(&self, path: &str) -> Result<Vec<String>, VaultError> {
+    pub(crate) async fn list(&self, path: &str) -> Result<Vec<String>, VaultError> {
         Ok(keys(self.read(&format!("{path}?list=true")).await?))
     }
 

@@ -67,6 +67,11 @@ fn u64_at(v: &Value, ptr: &str) -> u64 {
 }
 
 impl Authed<'_> {
+    /// `LIST MOUNT/metadata/PATH`: the documents and folders (ending in `/`) under a folder.
+    pub async fn kv_list(&self, mount: &str, path: &str) -> Result<Vec<String>, VaultError> {
+        self.list(&format!("{mount}/metadata/{path}")).await
+    }
+
     /// `GET MOUNT/data/PATH`, then `GET MOUNT/metadata/PATH` when there is no live version.
     pub async fn kv_read(&self, mount: &str, path: &str, key: &str) -> Result<KvState, VaultError> {
         if let Some(d) = self.read(&format!("{mount}/data/{path}")).await? {

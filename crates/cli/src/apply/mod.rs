@@ -21,7 +21,7 @@
 mod cleanup;
 mod gate;
 mod prepare;
-mod provision;
+pub mod provision;
 mod report;
 mod routed;
 mod run;

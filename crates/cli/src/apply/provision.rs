@@ -126,49 +126,9 @@ pub(super) async fn run(
         pr.datastore,
         pr.logins.len()
     ));
-    let end = engine
-        .run_job(&spec, JOB_TIMEOUT, &cancel)
-        .await
-        .map_err(|e| e.to_string())?;
-    let result = JobResult::from_logs(&end.logs);
-    let failed = |why: String| -> String {
-        let tail: Vec<&str> = end
-            .logs
-            .iter()
-            .rev()
-            .take(5)
-            .rev()
-            .map(String::as_str)
-            .collect();
-        format!(
-            "provisioning `{}`'s logins failed: {why}{}",
-            pr.datastore,
-            if tail.is_empty() {
-                String::new()
-            } else {
-                format!("\n  its log ends:\n    {}", tail.join("\n    "))
-            }
-        )
-    };
-    let result = match (result, end.succeeded()) {
-        (Some(r), _) if r.error.is_some() => {
-            return Err(failed(r.error.unwrap_or_default()));
-        }
-        (Some(r), true) => r,
-        (_, _) => {
-            return Err(failed(format!(
-                "its task ended `{}`{}{}",
-                end.state,
-                end.exit_code
-                    .map(|c| format!(" with exit code {c}"))
-                    .unwrap_or_default(),
-                end.error
-                    .as_deref()
-                    .map(|e| format!(" ({e})"))
-                    .unwrap_or_default()
-            )));
-        }
-    };
+    let result = run_task(engine, pr, &spec, &cancel).await?;
+    let seconds = result.1;
+    let result = result.0;
     // The marker of this provisioning; with `--prune`, earlier ones go (what they made and no
     // consumer wants any more was just removed).
     if !current {
@@ -213,9 +173,126 @@ pub(super) async fn run(
     Ok(ProvisionReport {
         datastore: pr.datastore.clone(),
         ran: true,
-        seconds: end.seconds,
+        seconds,
         logins: result.logins,
         made: result.made,
+        removed: result.removed,
+    })
+}
+
+/// Runs one provisioning task and reads its result line: the result and the task's seconds,
+/// or what failed with the end of its log.
+async fn run_task(
+    engine: &Engine,
+    pr: &Provision,
+    spec: &JobSpec,
+    cancel: &std::sync::atomic::AtomicBool,
+) -> Result<(JobResult, f64), String> {
+    let end = engine
+        .run_job(spec, JOB_TIMEOUT, cancel)
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = JobResult::from_logs(&end.logs);
+    let failed = |why: String| -> String {
+        let tail: Vec<&str> = end
+            .logs
+            .iter()
+            .rev()
+            .take(5)
+            .rev()
+            .map(String::as_str)
+            .collect();
+        format!(
+            "provisioning `{}`'s logins failed: {why}{}",
+            pr.datastore,
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!("\n  its log ends:\n    {}", tail.join("\n    "))
+            }
+        )
+    };
+    let result = match (result, end.succeeded()) {
+        (Some(r), _) if r.error.is_some() => {
+            return Err(failed(r.error.unwrap_or_default()));
+        }
+        (Some(r), true) => r,
+        (_, _) => {
+            return Err(failed(format!(
+                "its task ended `{}`{}{}",
+                end.state,
+                end.exit_code
+                    .map(|c| format!(" with exit code {c}"))
+                    .unwrap_or_default(),
+                end.error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            )));
+        }
+    };
+    Ok((result, end.seconds))
+}
+
+/// Removes what `up` made for `namespace` in an external datastore (`pr`): every login, key and
+/// vhost of ours, and our databases with their data ([`Provision::teardown_job`]) — a drill's
+/// scratch platform going away, while it still runs (the task uses its provisioning network and
+/// its administrator's secret). Then the markers of its provisionings.
+pub async fn teardown(
+    engine: &Engine,
+    pr: &Provision,
+    namespace: &str,
+    image: &str,
+    observed: &Observed,
+    p: Progress,
+) -> Result<ProvisionReport, String> {
+    let mut secrets = Vec::new();
+    for logical in pr.admin_secrets() {
+        let (name, id) = crate::backup::live_secret(observed, logical).ok_or_else(|| {
+            format!("secret `{logical}` does not exist in `{namespace}`: `{}`'s logins cannot be removed", pr.datastore)
+        })?;
+        secrets.push((name, id, logical.to_string()));
+    }
+    let job = pr.teardown_job(namespace);
+    let spec = JobSpec {
+        name: format!("{namespace}_teardown-{}", pr.datastore),
+        image: image.to_string(),
+        args: vec!["sprocketctl".into(), "provision".into()],
+        env: vec![format!(
+            "{JOB_ENV}={}",
+            serde_json::to_string(&job).expect("serialisable")
+        )],
+        networks: vec![pr.network.clone()],
+        hosts: pr.hosts.clone(),
+        secrets,
+        labels: pr.labels.clone(),
+        memory_bytes: Some(64 << 20),
+    };
+    p.say(format!(
+        "  {}: removing `{namespace}`'s logins and databases from a one-off task",
+        pr.datastore
+    ));
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let (result, seconds) = run_task(engine, pr, &spec, &cancel).await?;
+    for m in observed
+        .configs
+        .iter()
+        .filter(|c| c.label(PROVISIONED) == Some(pr.datastore.as_str()))
+    {
+        engine
+            .remove_config(&m.id, &m.name)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    for r in &result.removed {
+        p.say(format!("  {}: {r} removed", pr.datastore));
+    }
+    Ok(ProvisionReport {
+        datastore: pr.datastore.clone(),
+        ran: true,
+        seconds,
+        logins: Vec::new(),
+        made: Vec::new(),
         removed: result.removed,
     })
 }

@@ -8,6 +8,7 @@
 //! reports. `ls` and `verify` read the bucket from here, with the store's key from the
 //! environment's secrets source.
 
+pub mod drill;
 mod filekey;
 pub mod put;
 pub mod restore;
@@ -181,6 +182,11 @@ async fn take_now(ctx: &Ctx, timeout: Duration) -> Result<i32, CliError> {
     let live = live(ctx).await?;
     let p = &live.loaded.platform;
     let ns = p.environment.namespace.clone();
+    if let Some(of) = &p.environment.scratch_of {
+        return Err(CliError::Invalid(format!(
+            "`{ns}` is a drill's scratch copy of `{of}`: it is not backed up (its backups are `{of}`'s)"
+        )));
+    }
     let started = crate::clock::unix_now().as_secs() as i64;
     let tag = (crate::clock::unix_now().subsec_nanos() >> 8) as u16;
     let id = sprocket_backup::layout::id(started, tag);

@@ -42,6 +42,9 @@ pub struct Restored {
     pub seconds: f64,
     /// What was there before.
     pub replaced: String,
+    /// What it holds after (keys, queues, tables and rows): what a drill checks.
+    #[serde(default)]
+    pub holds: String,
 }
 
 #[derive(clap::Args)]
@@ -116,14 +119,28 @@ async fn put_all(job: &RestoreJob) -> RestoreResult {
             );
         };
         match put_one(job, &store, item, key).await {
-            Ok(()) => {
+            Ok(told) => {
                 let seconds = t0.elapsed().as_secs_f64();
                 eprintln!("{}: restored in {seconds:.1} s", item.component);
+                let holds = match told {
+                    Some(h) => h,
+                    None => match holding(&item.target).await {
+                        Ok(h) => h.unwrap_or_else(|| "nothing".into()),
+                        Err(e) => {
+                            return fail(
+                                result,
+                                &item.component,
+                                format!("restored, but it cannot be read back: {e}"),
+                            )
+                        }
+                    },
+                };
                 result.restored.push(Restored {
                     component: item.component.clone(),
                     bytes: item.bytes,
                     seconds,
                     replaced: held.unwrap_or_else(|| "nothing".into()),
+                    holds,
                 });
             }
             Err(e) => return fail(result, &item.component, e),
@@ -171,8 +188,9 @@ async fn holding(t: &Take) -> Result<Option<String>, String> {
             sslmode,
         } => {
             let out = super::wire::pg("psql", host, *port, user, &read(password_file)?, *sslmode)
-                .args(["-tA", "--dbname", database, "-c"])
-                .arg("SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")
+                .args(["-tA", "-F", " ", "--dbname", database, "-c"])
+                // Tables, and their rows counted exactly (statistics lag behind a restore).
+                .arg("SELECT count(*), coalesce(sum((xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', schemaname, tablename), false, true, '')))[1]::text::bigint), 0) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")
                 .output()
                 .await
                 .map_err(|e| format!("psql cannot start ({e})"))?;
@@ -186,11 +204,12 @@ async fn holding(t: &Take) -> Result<Option<String>, String> {
                         .unwrap_or("")
                 ));
             }
-            let n: u64 = String::from_utf8_lossy(&out.stdout)
-                .trim()
-                .parse()
-                .unwrap_or(0);
-            Ok((n > 0).then(|| format!("{n} tables")))
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut counts = text
+                .split_whitespace()
+                .map(|n| n.parse::<u64>().unwrap_or(0));
+            let (tables, rows) = (counts.next().unwrap_or(0), counts.next().unwrap_or(0));
+            Ok((tables > 0).then(|| format!("{tables} tables, {rows} rows")))
         }
         _ => Ok(None),
     }
@@ -262,7 +281,7 @@ async fn put_one(
     store: &Client,
     item: &RestoreItem,
     key: &str,
-) -> Result<(), String> {
+) -> Result<Option<String>, String> {
     let key = Known::from_hex(key)?;
     let file = download(store, &job.store.bucket, item).await?;
     let mut plain = plaintext(file, key);
@@ -276,6 +295,26 @@ async fn put_one(
             while let Some(c) = plain.recv().await {
                 body.extend_from_slice(&c?);
             }
+            if let Some((from, to)) = &item.retag {
+                let mut d: serde_json::Value = serde_json::from_slice(&body)
+                    .map_err(|e| format!("the definitions are not JSON: {e}"))?;
+                sprocket_backup::restore::retag(&mut d, from, to);
+                body = serde_json::to_vec(&d).expect("serialisable");
+            }
+            // What it holds after, from what RabbitMQ accepted: the definitions bring the
+            // backup's password hashes, the administrator's among them, so logging in again
+            // with today's password may fail until `up` rolls RabbitMQ onto the restored one.
+            let counts = serde_json::from_slice::<serde_json::Value>(&body)
+                .map(|d| {
+                    let n = |k: &str| d[k].as_array().map(Vec::len).unwrap_or(0);
+                    format!(
+                        "{} users, {} vhosts, {} queues (imported)",
+                        n("users"),
+                        n("vhosts"),
+                        n("queues")
+                    )
+                })
+                .map_err(|e| format!("the definitions are not JSON: {e}"))?;
             let r = http()?
                 .post(format!("{url}/api/definitions"))
                 .basic_auth(user, Some(read(password_file)?))
@@ -285,7 +324,7 @@ async fn put_one(
                 .await
                 .map_err(|e| format!("RabbitMQ at {url}: {e}"))?;
             if r.status().is_success() {
-                Ok(())
+                Ok(Some(counts))
             } else {
                 Err(format!(
                     "RabbitMQ at {url} refused the definitions: {} {}",
@@ -306,23 +345,25 @@ async fn put_one(
             password_file,
             database,
             sslmode,
-        } => {
-            pg_restore(
-                &mut plain,
-                host,
-                *port,
-                user,
-                &read(password_file)?,
-                database,
-                *sslmode,
-            )
-            .await
-        }
+        } => pg_restore(
+            &mut plain,
+            host,
+            *port,
+            user,
+            &read(password_file)?,
+            database,
+            *sslmode,
+            item.owner.as_deref(),
+        )
+        .await
+        .map(|()| None),
         Take::Redis {
             host,
             port,
             password_file,
-        } => redis_load(&mut plain, host, *port, &read(password_file)?).await,
+        } => redis_load(&mut plain, host, *port, &read(password_file)?)
+            .await
+            .map(|()| None),
         _ => Err("not restored by the task".into()),
     }
 }
@@ -336,16 +377,23 @@ async fn pg_restore(
     password: &str,
     database: &str,
     sslmode: sprocket_spec::model::SslMode,
+    owner: Option<&str>,
 ) -> Result<(), String> {
-    let mut child = super::wire::pg("pg_restore", host, port, user, password, sslmode)
-        .args([
-            "--clean",
-            "--if-exists",
-            "--single-transaction",
-            "--exit-on-error",
-            "--dbname",
-            database,
-        ])
+    let mut cmd = super::wire::pg("pg_restore", host, port, user, password, sslmode);
+    cmd.args([
+        "--clean",
+        "--if-exists",
+        "--single-transaction",
+        "--exit-on-error",
+        "--dbname",
+        database,
+    ]);
+    // From another namespace: its owners are not this one's; made as the owner here, with the
+    // grants `up` gives (the administrator is a member of the owner's role).
+    if let Some(owner) = owner {
+        cmd.args(["--no-owner", "--no-privileges", "--role", owner]);
+    }
+    let mut child = cmd
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

@@ -65,18 +65,10 @@ fn up_after(
     identity: &std::path::Path,
     secrets_from: Option<&str>,
 ) -> (i32, serde_json::Value) {
-    let exe = std::env::current_exe().unwrap_or_else(|_| "sprocketctl".into());
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg("-f").arg(&ctx.cli_file);
-    if let Some(e) = &ctx.env {
-        cmd.args(["-e", e]);
-    }
+    let mut cmd = ctx.sprocketctl();
     cmd.args(["-o", "json", "up", "--identity"]).arg(identity);
     if let Some(s) = secrets_from {
         cmd.args(["--secrets-from", s]);
-    }
-    if !ctx.progress.enabled {
-        cmd.arg("-q");
     }
     cmd.stderr(std::process::Stdio::inherit());
     match cmd.output() {
@@ -114,29 +106,8 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let (identity, identities) = store::identities(a.identity.clone())?;
     let mut live = live_changing(ctx, "restore").await?;
     let p = &live.loaded.platform;
-    let ns = p.environment.namespace.clone();
     let store = store::open(p, a.store.secrets_from.as_deref()).await?;
-    let id = match a.from.clone() {
-        Some(id) => id,
-        None => store
-            .backups()
-            .await?
-            .into_iter()
-            .find(|b| b.complete)
-            .map(|b| b.id)
-            .ok_or_else(|| {
-                CliError::Blocked(format!(
-                    "no complete backup of `{ns}` in bucket `{}`",
-                    store.bucket
-                ))
-            })?,
-    };
-    let manifest = store.manifest(&id).await?.ok_or_else(|| {
-        CliError::Blocked(format!(
-            "backup `{id}` has no manifest in bucket `{}`: it is incomplete or not there (`sprocketctl backup ls`)",
-            store.bucket
-        ))
-    })?;
+    let (id, manifest) = store.chosen(a.from.clone()).await?;
     let provisions = sprocket_desired::provision::provisions(p);
     let task = restore::task(p, &provisions, &manifest, &a.only, a.force)
         .map_err(|e| CliError::Invalid(e.0))?;
@@ -181,6 +152,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
                     bytes: bytes.len() as u64,
                     seconds: 0.0,
                     replaced: "nothing".into(),
+                    holds: "the backup's keyring".into(),
                 });
             }
         }
@@ -248,6 +220,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             super::vault::Outcome::Restored {
                 keyring_fingerprint,
                 seconds,
+                holds,
             } => {
                 for c in ["vault", "vault-keyring"] {
                     if let Some(art) = manifest.artefact(c) {
@@ -259,6 +232,11 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
                                 "Vault's data and keys (the keyring in place kept beside it)".into()
                             } else {
                                 format!("the keyring file (now fingerprint {keyring_fingerprint})")
+                            },
+                            holds: if c == "vault" {
+                                holds.clone()
+                            } else {
+                                format!("fingerprint {keyring_fingerprint}")
                             },
                         });
                     }

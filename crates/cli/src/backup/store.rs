@@ -83,7 +83,12 @@ pub async fn open(p: &Platform, over: Option<&str>) -> Result<Store, CliError> {
     Ok(Store {
         client,
         bucket: b.bucket.clone(),
-        namespace: p.environment.namespace.clone(),
+        // A drill's scratch copy reads the backups of the namespace it copies.
+        namespace: p
+            .environment
+            .scratch_of
+            .clone()
+            .unwrap_or_else(|| p.environment.namespace.clone()),
         endpoint,
     })
 }
@@ -125,6 +130,32 @@ impl Store {
             404 => Ok(None),
             _ => Err(self.failed(r.ok("read a manifest").unwrap_err())),
         }
+    }
+
+    /// Backup `from` (an id), or the newest complete one, with its manifest.
+    pub async fn chosen(&self, from: Option<String>) -> Result<(String, Manifest), CliError> {
+        let id = match from {
+            Some(id) => id,
+            None => self
+                .backups()
+                .await?
+                .into_iter()
+                .find(|b| b.complete)
+                .map(|b| b.id)
+                .ok_or_else(|| {
+                    CliError::Blocked(format!(
+                        "no complete backup of `{}` in bucket `{}`: take one with `sprocketctl backup`",
+                        self.namespace, self.bucket
+                    ))
+                })?,
+        };
+        let manifest = self.manifest(&id).await?.ok_or_else(|| {
+            CliError::Blocked(format!(
+                "backup `{id}` has no manifest in bucket `{}`: it is incomplete or not there (`sprocketctl backup ls`)",
+                self.bucket
+            ))
+        })?;
+        Ok((id, manifest))
     }
 
     /// The namespace's backups, newest first (a bucket that does not exist holds none).

@@ -21,6 +21,8 @@ pub enum Outcome {
     Restored {
         keyring_fingerprint: String,
         seconds: f64,
+        /// The backup's namespace's secrets read back with the original token: what it holds.
+        holds: String,
     },
     /// Vault holds data and the run was not forced: what it holds.
     Held(String),
@@ -117,9 +119,104 @@ pub async fn restore(
     }
     sprocket_vault::keyring::write_atomic(&v.keyring, &keyring_bytes)
         .map_err(|e| CliError::Failed(format!("{}: {e}", v.keyring.display())))?;
+    // Into another namespace (a drill's scratch copy): the backup's secrets become this
+    // namespace's too, so `up` rolls the services onto the values the restored data was made
+    // with — except the store's per-service S3 keys: those name users of a store both
+    // namespaces share, and this namespace gets keys of its own.
+    let own_keys: Vec<String> = sprocket_desired::provision::provisions(p)
+        .iter()
+        .filter(|pr| pr.kind == sprocket_spec::model::DatastoreKind::S3)
+        .flat_map(|pr| &pr.logins)
+        .flat_map(|l| [l.secret.clone(), l.key_secret.clone()])
+        .collect();
+    let holds = read_back(
+        p,
+        &c,
+        original.token(),
+        &manifest.namespace,
+        &p.environment.namespace,
+        &own_keys,
+    )
+    .await?;
     Ok(Outcome::Restored {
         keyring_fingerprint: original.fingerprint(),
         seconds: t0.elapsed().as_secs_f64(),
+        holds,
+    })
+}
+
+/// Reads every secret the pipeline keeps for namespace `from` in the restored Vault (values
+/// are looked at, never kept or shown) and, when `to` is another namespace, writes each (but
+/// `skip`) where `to` keeps it, if it has none there: `N secrets of <from> readable`.
+async fn read_back(
+    p: &Platform,
+    c: &sprocket_vault::VaultClient,
+    token: &str,
+    from: &str,
+    to: &str,
+    skip: &[String],
+) -> Result<String, CliError> {
+    use sprocket_spec::names::{SECRETS_MOUNT, SECRET_VALUE_KEY};
+    use sprocket_vault::kv::KvState;
+    let a = c.with_token(token);
+    let folder = format!("{from}/");
+    let names = a.kv_list(SECRETS_MOUNT, &folder).await.map_err(|e| {
+        CliError::Failed(format!(
+            "vault: the restored Vault does not list `{SECRETS_MOUNT}/{folder}`: {e}"
+        ))
+    })?;
+    let mut values = Vec::new();
+    for n in names.iter().filter(|n| !n.ends_with('/')) {
+        match a
+            .kv_read(SECRETS_MOUNT, &format!("{folder}{n}"), SECRET_VALUE_KEY)
+            .await
+        {
+            Ok(KvState::Live(v)) => {
+                if let Some(value) = v.value.filter(|v| !v.is_empty()) {
+                    values.push((n.clone(), value));
+                }
+            }
+            Ok(KvState::Absent | KvState::Gone { .. }) => {}
+            Err(e) => {
+                return Err(CliError::Failed(format!(
+                    "vault: secret `{SECRETS_MOUNT}/{folder}{n}` cannot be read back: {e}"
+                )))
+            }
+        }
+    }
+    let readable = values.len();
+    let mut copied = 0;
+    if from != to {
+        // The restored admin policy is the backup's namespace's: this namespace's first (what
+        // `up` would make it), then its secrets.
+        let rules = sprocket_desired::vault::secret_rules(p);
+        a.put_policy(
+            sprocket_desired::vault::ADMIN_POLICY,
+            &sprocket_desired::vault::admin_policy(&rules),
+        )
+        .await
+        .map_err(|e| CliError::Failed(format!("vault: the admin policy of `{to}`: {e}")))?;
+        for (n, value) in values.iter().filter(|(n, _)| !skip.contains(n)) {
+            let here = format!("{to}/{n}");
+            let fail =
+                |e: String| CliError::Failed(format!("vault: `{SECRETS_MOUNT}/{here}`: {e}"));
+            let there = a
+                .kv_read(SECRETS_MOUNT, &here, SECRET_VALUE_KEY)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            if matches!(there, KvState::Live(_)) {
+                continue;
+            }
+            a.kv_write(SECRETS_MOUNT, &here, SECRET_VALUE_KEY, value, there.cas())
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            copied += 1;
+        }
+    }
+    Ok(if from == to {
+        format!("{readable} secrets of `{from}` readable")
+    } else {
+        format!("{readable} secrets of `{from}` readable, {copied} made `{to}`'s")
     })
 }
 

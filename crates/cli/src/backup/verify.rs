@@ -47,27 +47,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let loaded = crate::commands::load(ctx)?;
     let (identity, identities) = store::identities(a.identity.clone())?;
     let store = store::open(&loaded.platform, a.store.secrets_from.as_deref()).await?;
-    let id = match a.from {
-        Some(id) => id,
-        None => store
-            .backups()
-            .await?
-            .into_iter()
-            .find(|b| b.complete)
-            .map(|b| b.id)
-            .ok_or_else(|| {
-                CliError::Blocked(format!(
-                    "no complete backup of `{}` in bucket `{}`",
-                    store.namespace, store.bucket
-                ))
-            })?,
-    };
-    let manifest = store.manifest(&id).await?.ok_or_else(|| {
-        CliError::Blocked(format!(
-            "backup `{id}` has no manifest in bucket `{}`: it is incomplete or not there (`sprocketctl backup ls`)",
-            store.bucket
-        ))
-    })?;
+    let (id, manifest) = store.chosen(a.from).await?;
     let mut checked = Vec::new();
     for art in &manifest.artefacts {
         ctx.progress.say(format!("verifying {}", art.component));
@@ -120,7 +100,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     }
 }
 
-async fn one(
+pub(super) async fn one(
     store: &store::Store,
     art: &sprocket_backup::Artefact,
     identities: &[Box<dyn age::Identity>],

@@ -28,6 +28,30 @@ pub struct Ctx {
     pub env: Option<String>,
     pub format: Format,
     pub progress: Progress,
+    /// A drill's scratch copy of the environment, when `drill` runs this command.
+    pub scratch: Option<sprocket_spec::model::Scratch>,
+}
+
+impl Ctx {
+    /// This program as a child process on the same spec, environment (and drill's scratch
+    /// copy), quiet when this run is: what runs another command in its own process, with its
+    /// own lock and report (`restore` runs `up`, `drill` runs them all).
+    pub fn sprocketctl(&self) -> std::process::Command {
+        let exe = std::env::current_exe().unwrap_or_else(|_| "sprocketctl".into());
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("-f").arg(&self.cli_file);
+        if let Some(e) = &self.env {
+            cmd.args(["-e", e]);
+        }
+        if let Some(s) = &self.scratch {
+            cmd.arg("--scratch")
+                .arg(serde_json::to_string(s).expect("serialisable"));
+        }
+        if !self.progress.enabled {
+            cmd.arg("-q");
+        }
+        cmd
+    }
 }
 
 pub async fn run(cli: Cli) -> i32 {
@@ -38,6 +62,7 @@ pub async fn run(cli: Cli) -> i32 {
         progress: Progress {
             enabled: !cli.quiet,
         },
+        scratch: cli.scratch.clone(),
     };
     let result = match cli.command {
         Command::Validate(a) => validate::run(&ctx, a),
@@ -52,6 +77,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Backup(a) => crate::backup::run(&ctx, a).await,
         Command::BackupTask(a) => Ok(crate::backup::take::run(a).await),
         Command::Restore(a) => crate::backup::restore::run(&ctx, a).await,
+        Command::Drill(a) => crate::backup::drill::run(&ctx, a).await,
         Command::RestoreTask(a) => Ok(crate::backup::put::run(a).await),
         Command::Agent(a) => Ok(crate::agent::run(a).await),
         Command::Provision(a) => Ok(provision::run(a).await),
@@ -88,7 +114,14 @@ pub fn print_report(ctx: &Ctx, report: &Report) {
 
 /// Loads the spec for the chosen environment (its warnings printed), or its diagnostics.
 pub fn load(ctx: &Ctx) -> Result<Loaded, CliError> {
-    let l = sprocket_spec::load_file(&ctx.cli_file, ctx.env.as_deref()).map_err(CliError::Spec)?;
+    let parsed = sprocket_spec::parse_file(&ctx.cli_file).map_err(CliError::Spec)?;
+    let l = sprocket_spec::resolve_as(
+        &parsed,
+        ctx.env.as_deref(),
+        &sprocket_spec::Files::disk(),
+        ctx.scratch.as_ref(),
+    )
+    .map_err(CliError::Spec)?;
     if !l.warnings.is_empty() && ctx.format == Format::Human {
         print_report(
             ctx,

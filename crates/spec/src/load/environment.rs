@@ -418,6 +418,7 @@ impl<'a> Resolver<'a> {
             alerts,
             // Resolved once the externals are known (`load::backup`).
             backup: None,
+            scratch_of: None,
         })
     }
 

@@ -207,7 +207,18 @@ pub fn environment_names(parsed: &Parsed) -> Vec<String> {
 
 /// Resolves one environment. `files` serves the files the spec names.
 pub fn resolve(parsed: &Parsed, env: Option<&str>, files: &Files) -> Result<Loaded, Report> {
+    resolve_as(parsed, env, files, None)
+}
+
+/// [`resolve`], as a drill's scratch copy of the environment when `scratch` is given.
+pub fn resolve_as(
+    parsed: &Parsed,
+    env: Option<&str>,
+    files: &Files,
+    scratch: Option<&model::Scratch>,
+) -> Result<Loaded, Report> {
     let mut cx = Resolver {
+        scratch,
         spec: &parsed.spec,
         spec_dir: parsed
             .source
@@ -272,6 +283,7 @@ struct Resolver<'a> {
     /// How many of `diags` are errors (counted as they come: a service asks after each one).
     errors: usize,
     files: &'a Files<'a>,
+    scratch: Option<&'a model::Scratch>,
 }
 
 /// A service as written, with the layer it sits in: what cross-service rules look up by name.
@@ -318,7 +330,10 @@ impl<'a> Resolver<'a> {
                 }
             }
         }
-        let environment = self.environment(&env_name, &chain, &eff);
+        let mut environment = self.environment(&env_name, &chain, &eff);
+        if let (Some(sc), Some(e)) = (self.scratch, environment.as_mut()) {
+            self.scratch_copy(sc, e);
+        }
 
         let services = self.index_services();
         self.check_environment_refs(&services);
@@ -401,7 +416,10 @@ impl<'a> Resolver<'a> {
         }
         let mut environment = environment?;
         environment.backup = self.backup(eff.backup, &externals);
-        let vault = self.vault(&eff, &layers, &environment.namespace);
+        let mut vault = self.vault(&eff, &layers, &environment.namespace);
+        if let (Some(sc), Some(v)) = (self.scratch, vault.as_mut()) {
+            v.keyring = sc.keyring.clone();
+        }
         let mut platform = Platform {
             name: spec.platform.value.clone(),
             environment,
@@ -418,6 +436,34 @@ impl<'a> Resolver<'a> {
         self.check_name_lengths(&platform, &services);
         self.check_secrets(&platform);
         Some(platform)
+    }
+
+    /// Makes `e` the drill's scratch copy `sc` of itself (see [`model::Scratch`]).
+    fn scratch_copy(&mut self, sc: &model::Scratch, e: &mut model::Environment) {
+        if let Err(why) = check_object_name(&sc.namespace) {
+            self.err(
+                "invalid-namespace",
+                Pos::UNKNOWN,
+                format!("the drill's namespace `{}` {why}", sc.namespace),
+            );
+        }
+        if sc.namespace == e.namespace {
+            self.err(
+                "invalid-namespace",
+                Pos::UNKNOWN,
+                format!(
+                    "a drill's scratch namespace must not be the environment's own (`{}`)",
+                    e.namespace
+                ),
+            );
+        }
+        e.scratch_of = Some(std::mem::replace(&mut e.namespace, sc.namespace.clone()));
+        e.http_port = sc.http_port;
+        e.https_port = sc.https_port;
+        if e.tls.acme() {
+            e.tls = model::Tls::SelfSigned;
+        }
+        e.alerts = None;
     }
 
     fn index_services(&mut self) -> HashMap<&'a str, ServiceRef<'a>> {

@@ -1,0 +1,480 @@
+//! `sprocketctl drill`: proves the newest backup (or `--from`) restores, and measures how long
+//! it takes. The platform is rebuilt from nothing in a scratch namespace of the same swarm
+//! (`<namespace>-drill`, on free host ports, with a keyring file of its own and self-signed
+//! certificates: [`sprocket_spec::model::Scratch`]), the backup is restored into it with
+//! `--force`, the result is checked, and the scratch platform is taken down — its logins and
+//! databases on the external datastores with it. Each step runs as its own `sprocketctl`
+//! process on the scratch copy (its own lock and report), so a drill does exactly what an
+//! operator's recovery would do.
+//!
+//! The result — each step's and each component's time, what each holds after, the recovery
+//! time and point against the runbook's targets — is printed and kept in the bucket
+//! (`_drills/<namespace>/<id>.json`, no value in it) for `check`. A drill that was stopped
+//! leaves its scratch platform; the next one removes it first.
+
+use super::store::{self, StoreArgs};
+use crate::commands::Ctx;
+use crate::error::CliError;
+use crate::output::{self, Format};
+use sprocket_backup::drill::{self, Component, Record, Step};
+use sprocket_spec::model::Scratch;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The backup to drill (an id from `backup ls`; default: the newest complete one).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// An operator's private key: an age identity file or an unencrypted OpenSSH private key
+    /// (default ~/.config/sprocket/identity.txt).
+    #[arg(long, env = "SPROCKET_IDENTITY")]
+    pub identity: Option<PathBuf>,
+    /// Seconds each step (rebuild, restore) may take.
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub timeout: u64,
+    /// Leave the scratch platform running after the drill (to look at it); the next drill
+    /// removes it first.
+    #[arg(long)]
+    pub keep: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Two host ports nothing listens on now, for the scratch platform's edge router.
+fn free_ports() -> Result<(u16, u16), CliError> {
+    let bind = || {
+        std::net::TcpListener::bind(("0.0.0.0", 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| CliError::Failed(format!("no free port for the scratch platform: {e}")))
+    };
+    let (a, b) = (bind()?, bind()?);
+    if a == b {
+        return free_ports();
+    }
+    Ok((a, b))
+}
+
+/// One step: a `sprocketctl -o json …` child on the scratch copy; its exit code, its JSON
+/// report and its seconds. Its progress goes to our stderr.
+fn step(ctx: &Ctx, args: &[&str]) -> (i32, serde_json::Value, f64) {
+    let t = Instant::now();
+    let mut cmd = ctx.sprocketctl();
+    cmd.args(["-o", "json"]).args(args);
+    cmd.stderr(std::process::Stdio::inherit());
+    let (code, json) = match cmd.output() {
+        Ok(out) => (
+            out.status.code().unwrap_or(crate::exit::ERROR),
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null),
+        ),
+        Err(e) => (
+            crate::exit::ERROR,
+            serde_json::json!({ "error": format!("cannot run sprocketctl: {e}") }),
+        ),
+    };
+    (code, json, t.elapsed().as_secs_f64())
+}
+
+/// What a failed child said: its report's `error`, else its exit code.
+fn why(code: i32, json: &serde_json::Value) -> String {
+    json.get("error")
+        .and_then(|e| e.as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("it ended with exit code {code}"))
+}
+
+/// Removes the scratch platform: its logins and databases on the external datastores (while
+/// it still runs: the removal uses its networks and administrators' secrets), then every
+/// object of its namespace, volumes and generated secrets included.
+async fn teardown(ctx: &Ctx) -> Result<String, String> {
+    let loaded = crate::commands::load(ctx).map_err(|e| e.to_string())?;
+    let p = &loaded.platform;
+    let ns = &p.environment.namespace;
+    let engine = crate::commands::connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let observed = engine.observe(ns).await.map_err(|e| e.to_string())?;
+    let mut removed = Vec::new();
+    if !observed.services.is_empty() {
+        for pr in sprocket_desired::provision::provisions(p)
+            .iter()
+            .filter(|pr| !pr.in_swarm && pr.used)
+        {
+            let r = crate::apply::provision::teardown(
+                &engine,
+                pr,
+                ns,
+                &p.environment.tool_image,
+                &observed,
+                ctx.progress,
+            )
+            .await?;
+            removed.extend(r.removed);
+        }
+    }
+    let (code, json, _) = step(ctx, &["down", "--volumes"]);
+    if code != crate::exit::OK {
+        return Err(format!("`down --volumes` of `{ns}`: {}", why(code, &json)));
+    }
+    let objects = json["removed"].as_array().map(Vec::len).unwrap_or(0);
+    Ok(format!(
+        "{objects} object(s) of `{ns}` removed{}",
+        if removed.is_empty() {
+            String::new()
+        } else {
+            format!("; outside the swarm: {}", removed.join(", "))
+        }
+    ))
+}
+
+/// A drill in progress: the scratch copy's context, what the children are given, the record.
+struct Drill<'a> {
+    sctx: Ctx,
+    identity: String,
+    timeout: String,
+    secrets_from: Option<&'a str>,
+    record: Record,
+}
+
+impl Drill<'_> {
+    fn step(&mut self, name: &str, seconds: f64, detail: Result<String, String>) -> bool {
+        let ok = detail.is_ok();
+        self.record.steps.push(Step {
+            name: name.into(),
+            seconds,
+            ok,
+            detail: detail.unwrap_or_else(|e| e),
+        });
+        ok
+    }
+
+    /// A child that changes the scratch platform, with the operator's identity, the step's
+    /// timeout and the secrets' source.
+    fn child(&self, args: &[&str]) -> (i32, serde_json::Value, f64) {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--identity", &self.identity, "--timeout", &self.timeout]);
+        if let Some(s) = self.secrets_from {
+            all.extend(["--secrets-from", s]);
+        }
+        step(&self.sctx, &all)
+    }
+
+    /// Every artefact downloaded, checked against the manifest and decrypted: a backup that
+    /// cannot restore fails here, naming its component, before anything is built.
+    async fn check_backup(
+        &mut self,
+        store: &store::Store,
+        manifest: &sprocket_backup::Manifest,
+        identities: &[Box<dyn age::Identity>],
+    ) -> bool {
+        let t = Instant::now();
+        let mut bad = None;
+        for art in &manifest.artefacts {
+            let c = super::verify::one(store, art, identities).await;
+            if let (false, None) = (c.ok, &bad) {
+                bad = Some((c.component, c.problem.unwrap_or_default()));
+            }
+        }
+        let detail = match &bad {
+            None => Ok(format!(
+                "{} artefacts match the manifest and decrypt",
+                manifest.artefacts.len()
+            )),
+            Some((c, p)) => Err(format!("{c}: {p}")),
+        };
+        self.record.failed = bad.map(|(c, _)| c);
+        self.step("check-backup", t.elapsed().as_secs_f64(), detail)
+    }
+
+    /// The platform from nothing, as after the loss of everything.
+    fn rebuild(&mut self) -> bool {
+        let (code, json, seconds) = self.child(&["up"]);
+        let ok = code == crate::exit::OK;
+        if !ok {
+            self.record.failed = Some("rebuild".into());
+        }
+        self.step(
+            "rebuild",
+            seconds,
+            if ok {
+                Ok(String::new())
+            } else {
+                Err(why(code, &json))
+            },
+        )
+    }
+
+    /// The backup into it (`--force`: the rebuilt Vault is initialised); each component's time
+    /// and what it holds after, from the restore's report.
+    fn restore(&mut self) -> bool {
+        let backup = self.record.backup.clone();
+        let (code, json, seconds) = self.child(&["restore", "--force", "--from", &backup]);
+        self.record.components = json["restored"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| Component {
+                component: r["component"].as_str().unwrap_or("?").to_string(),
+                seconds: r["seconds"].as_f64().unwrap_or(0.0),
+                holds: r["holds"].as_str().unwrap_or("").to_string(),
+            })
+            .collect();
+        self.record.rto_s = self
+            .record
+            .steps
+            .iter()
+            .find(|s| s.name == "rebuild")
+            .map(|s| s.seconds)
+            .unwrap_or(0.0)
+            + seconds;
+        let ok = code == crate::exit::OK;
+        let failed = json["failed"].as_str().unwrap_or("restore").to_string();
+        let detail = if ok {
+            Ok(String::new())
+        } else {
+            Err(format!("{failed}: {}", why(code, &json)))
+        };
+        if !ok {
+            self.record.failed = Some(failed);
+        }
+        self.step("restore", seconds, detail)
+    }
+
+    /// Every check of the restored platform; a critical finding fails the drill, a warning is
+    /// said. (Vault unsealed with its secrets read back, each datastore's contents: in the
+    /// restore's report.)
+    fn check(&mut self) -> bool {
+        let (code, json, seconds) = step(&self.sctx, &["check", "--identity", &self.identity]);
+        let critical: Vec<String> = json["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["severity"] == "critical")
+            .map(|f| {
+                format!(
+                    "{}: {}",
+                    f["subject"].as_str().unwrap_or("?"),
+                    f["detail"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        let ok = code == crate::exit::OK || code == crate::exit::CHECK_WARNING;
+        if !ok {
+            self.record.failed = Some("check".into());
+        }
+        self.step(
+            "check",
+            seconds,
+            match (ok, critical.is_empty()) {
+                (true, _) => Ok(format!(
+                    "worst finding: {}",
+                    json["worst"].as_str().unwrap_or("?")
+                )),
+                (false, true) => Err(why(code, &json)),
+                (false, false) => Err(critical.join("; ")),
+            },
+        )
+    }
+}
+
+pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
+    let t0 = Instant::now();
+    let started = crate::clock::unix_now().as_secs() as i64;
+    let (identity, identities) = store::identities(a.identity.clone())?;
+    let loaded = crate::commands::load(ctx)?;
+    let p = &loaded.platform;
+    let ns = p.environment.namespace.clone();
+    if let Some(of) = &p.environment.scratch_of {
+        return Err(CliError::Invalid(format!(
+            "`{ns}` is already a drill's scratch copy of `{of}`"
+        )));
+    }
+    let store = store::open(p, a.store.secrets_from.as_deref()).await?;
+    let (backup, manifest) = store.chosen(a.from.clone()).await?;
+    let backup_t = sprocket_backup::layout::time_of(&backup).ok_or_else(|| {
+        CliError::Invalid(format!(
+            "`{backup}` is not a backup id (`sprocketctl backup ls`)"
+        ))
+    })?;
+    // The scratch copy: its keyring in a folder of its own, gone with the drill.
+    let dir = tempfile::Builder::new()
+        .prefix("sprocket-drill-")
+        .tempdir()
+        .map_err(|e| CliError::Failed(format!("a folder for the drill's keyring: {e}")))?;
+    let (http_port, https_port) = free_ports()?;
+    let scratch = Scratch {
+        namespace: Scratch::namespace_of(&ns),
+        http_port,
+        https_port,
+        keyring: dir.path().join("keyring.age"),
+    };
+    let id = sprocket_backup::layout::id(
+        started,
+        (crate::clock::unix_now().subsec_nanos() >> 8) as u16,
+    );
+    let mut d = Drill {
+        sctx: Ctx {
+            cli_file: ctx.cli_file.clone(),
+            env: ctx.env.clone(),
+            format: ctx.format,
+            progress: ctx.progress,
+            scratch: Some(scratch.clone()),
+        },
+        identity: identity.to_string_lossy().to_string(),
+        timeout: a.timeout.to_string(),
+        secrets_from: a.store.secrets_from.as_deref(),
+        record: Record {
+            format: drill::FORMAT,
+            id: id.clone(),
+            namespace: ns.clone(),
+            scratch: scratch.namespace.clone(),
+            backup: backup.clone(),
+            rpo_s: (started - backup_t).max(0) as f64,
+            rto_s: 0.0,
+            steps: Vec::new(),
+            components: Vec::new(),
+            targets: Vec::new(),
+            ok: false,
+            failed: None,
+            error: None,
+            seconds: 0.0,
+        },
+    };
+    let say = |m: String| ctx.progress.say(format!("drill {id}: {m}"));
+
+    say(format!("1/5 checking backup {backup}"));
+    let mut built = false;
+    if d.check_backup(&store, &manifest, &identities).await {
+        // What a stopped drill left goes first (its volumes too: a Vault volume of an earlier
+        // drill would not open with this drill's keyring).
+        teardown(&d.sctx).await.map_err(|e| {
+            CliError::Failed(format!(
+                "the scratch platform `{}` an earlier drill left cannot be removed: {e}",
+                scratch.namespace
+            ))
+        })?;
+        say(format!(
+            "2/5 rebuilding the platform in `{}` (ports {http_port}, {https_port})",
+            scratch.namespace
+        ));
+        built = true;
+        if d.rebuild() {
+            say(format!("3/5 restoring backup {backup} into it"));
+            if d.restore() {
+                say("4/5 checking the restored platform".into());
+                d.check();
+            }
+        }
+    }
+    if built && a.keep {
+        say(format!(
+            "5/5 the scratch platform `{}` is left running (--keep); its keyring is {}",
+            scratch.namespace,
+            scratch.keyring.display()
+        ));
+        let _ = dir.keep();
+    } else if built {
+        say(format!(
+            "5/5 removing the scratch platform `{}`",
+            scratch.namespace
+        ));
+        let t = Instant::now();
+        let r = teardown(&d.sctx)
+            .await
+            .map_err(|e| format!("{e}; the next drill removes what is left"));
+        d.step("teardown", t.elapsed().as_secs_f64(), r);
+    }
+    let mut record = d.record;
+    let rebuild_s = record
+        .steps
+        .iter()
+        .find(|s| s.name == "rebuild")
+        .map(|s| s.seconds)
+        .unwrap_or(0.0);
+    record.targets = drill::targets(rebuild_s, &record.components, record.rto_s, record.rpo_s);
+    record.error = record
+        .steps
+        .iter()
+        .find(|s| !s.ok && s.name != "teardown")
+        .map(|s| s.detail.clone());
+    record.ok = record.failed.is_none() && record.targets.iter().all(|t| t.met);
+    record.seconds = t0.elapsed().as_secs_f64();
+    // Kept for `check`.
+    let kept = store
+        .client
+        .put_object(
+            &store.bucket,
+            &sprocket_backup::layout::drill(&ns, &id),
+            serde_json::to_vec_pretty(&record).expect("serialisable"),
+        )
+        .await
+        .and_then(|r| r.ok("keep the drill's result").map(|_| ()));
+    match ctx.format {
+        Format::Json => output::json(&record),
+        Format::Human => print(&record),
+    }
+    if let Err(e) = kept {
+        eprintln!(
+            "warning: the drill's result is not kept in bucket `{}`: {e}",
+            store.bucket
+        );
+    }
+    let teardown_failed = record.steps.iter().any(|s| !s.ok && s.name == "teardown");
+    Ok(if record.ok && !teardown_failed {
+        crate::exit::OK
+    } else {
+        crate::exit::ERROR
+    })
+}
+
+fn print(r: &Record) {
+    println!(
+        "drill {} of `{}`: backup {} (recovery point {} old), rebuilt in `{}`",
+        r.id,
+        r.namespace,
+        r.backup,
+        drill::span(r.rpo_s),
+        r.scratch
+    );
+    for s in &r.steps {
+        println!(
+            "  {:<9} {:>8.1} s  {}{}",
+            s.name,
+            s.seconds,
+            if s.ok { "ok" } else { "FAILED" },
+            if s.detail.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", s.detail)
+            }
+        );
+    }
+    for c in &r.components {
+        println!(
+            "  {:<28} {:>6.1} s  holds {}",
+            c.component, c.seconds, c.holds
+        );
+    }
+    for t in &r.targets {
+        println!(
+            "  {:<15} {:>10} (target {:<10}) {}",
+            t.what,
+            drill::span(t.measured_s),
+            drill::span(t.target_s),
+            if t.met { "met" } else { "MISSED" }
+        );
+    }
+    match (&r.failed, &r.error) {
+        (Some(c), e) => eprintln!(
+            "error: the drill failed at `{c}`{}",
+            e.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+        ),
+        (None, _) if !r.ok => eprintln!("error: the drill missed a recovery target"),
+        _ => println!(
+            "drill passed: RTO {} (rebuild and restore), in {} with the teardown",
+            drill::span(r.rto_s),
+            drill::span(r.seconds)
+        ),
+    }
+}
