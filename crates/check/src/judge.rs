@@ -177,6 +177,67 @@ pub fn certificate(days_left: i64) -> Severity {
     }
 }
 
+/// The newest backup, against the runbook's recovery point (24 h, plus 2 h for the daily run
+/// itself): late a warning, two missed critical. None yet is only worth knowing while the
+/// platform is younger than a day.
+pub fn backup(
+    newest_complete_age_s: Option<i64>,
+    failed_since: bool,
+    platform_over_a_day: bool,
+) -> (Severity, String) {
+    const DAY: i64 = 86_400;
+    const GRACE: i64 = 2 * 3600;
+    let hours = |s: i64| s / 3600;
+    let (sev, mut text) = match newest_complete_age_s {
+        Some(a) if a > 2 * DAY + GRACE => (
+            Severity::Critical,
+            format!(
+                "the newest backup is {} h old: two daily backups missed (recovery point 24 h)",
+                hours(a)
+            ),
+        ),
+        Some(a) if a > DAY + GRACE => (
+            Severity::Warning,
+            format!(
+                "the newest backup is {} h old: over the runbook's 24 h recovery point",
+                hours(a)
+            ),
+        ),
+        Some(a) => (
+            Severity::Ok,
+            format!(
+                "the newest backup is {} h {} min old",
+                hours(a),
+                (a % 3600) / 60
+            ),
+        ),
+        None if platform_over_a_day => (
+            Severity::Warning,
+            "no complete backup, and the platform is over a day old: `sprocketctl backup`".into(),
+        ),
+        None => (
+            Severity::Info,
+            "no backup yet: take one with `sprocketctl backup`".into(),
+        ),
+    };
+    if failed_since {
+        text.push_str("; a later backup did not complete (`sprocketctl backup ls`)");
+        return (sev.max(Severity::Warning), text);
+    }
+    (sev, text)
+}
+
+/// The last drill: a failed one or none in a quarter (the runbook's rhythm) a warning, none
+/// at all only worth knowing.
+pub fn drill(age_s: Option<i64>, ok: bool) -> Severity {
+    match age_s {
+        None => Severity::Info,
+        Some(_) if !ok => Severity::Warning,
+        Some(a) if a > 92 * 86_400 => Severity::Warning,
+        Some(_) => Severity::Ok,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +307,32 @@ mod tests {
         assert_eq!(certificate(30), Severity::Ok);
         assert_eq!(restarts(2), Severity::Ok);
         assert_eq!(restarts(3), Severity::Warning);
+    }
+
+    #[test]
+    fn backups_are_judged_by_the_recovery_point() {
+        let h = 3600;
+        assert_eq!(backup(Some(3 * h), false, true).0, Severity::Ok);
+        assert_eq!(
+            backup(Some(25 * h), false, true).0,
+            Severity::Ok,
+            "the daily's own run"
+        );
+        assert_eq!(backup(Some(27 * h), false, true).0, Severity::Warning);
+        assert_eq!(backup(Some(51 * h), false, true).0, Severity::Critical);
+        assert_eq!(backup(None, false, false).0, Severity::Info);
+        assert_eq!(backup(None, false, true).0, Severity::Warning);
+        let (sev, text) = backup(Some(h), true, false);
+        assert_eq!(sev, Severity::Warning);
+        assert!(text.contains("did not complete"), "{text}");
+        assert_eq!(backup(Some(51 * h), true, true).0, Severity::Critical);
+    }
+
+    #[test]
+    fn drills_failed_or_older_than_a_quarter_are_warnings() {
+        assert_eq!(drill(None, false), Severity::Info);
+        assert_eq!(drill(Some(9 * 86_400), true), Severity::Ok);
+        assert_eq!(drill(Some(9 * 86_400), false), Severity::Warning);
+        assert_eq!(drill(Some(100 * 86_400), true), Severity::Warning);
     }
 }

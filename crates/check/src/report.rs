@@ -33,6 +33,10 @@ pub enum Kind {
     Resources,
     /// Docker's own disk use: images, build cache.
     DockerDisk,
+    /// The newest backup's age against the recovery point, a backup that did not complete.
+    Backup,
+    /// The last drill: when, whether it passed, what it measured.
+    Drill,
 }
 
 impl Kind {
@@ -65,6 +69,8 @@ impl Kind {
             Kind::Errors => "errors",
             Kind::Resources => "resources",
             Kind::DockerDisk => "docker disk",
+            Kind::Backup => "backup",
+            Kind::Drill => "drill",
         }
     }
 }

@@ -615,6 +615,25 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
         live_before,
         "the live platform is not touched"
     );
+    // `check` shows the newest backup's age and the last drill.
+    let c = s.ctl(&["-o", "json", "check"]).json();
+    let finding = |kind: &str| -> Value {
+        c["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["kind"] == kind)
+            .unwrap_or_else(|| panic!("a {kind} finding: {c}"))
+            .clone()
+    };
+    assert_eq!(finding("backup")["severity"], "ok", "{c}");
+    let dr = finding("drill");
+    assert_eq!(dr["severity"], "ok", "{dr}");
+    assert!(
+        dr["detail"].as_str().unwrap().starts_with("last drill ")
+            && dr["detail"].as_str().unwrap().contains(", RTO "),
+        "{dr}"
+    );
     let kept = drill_records(&s3);
     assert_eq!(kept.len(), 2, "both drills' results are kept: {kept:?}");
     assert!(kept

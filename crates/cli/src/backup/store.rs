@@ -158,6 +158,29 @@ impl Store {
         Ok((id, manifest))
     }
 
+    /// The namespace's last drill's result (`sprocketctl drill`), if any was kept.
+    pub async fn last_drill(&self) -> Result<Option<sprocket_backup::drill::Record>, CliError> {
+        let prefix = layout::drills_prefix(&self.namespace);
+        let listing = match self.client.list(&self.bucket, &prefix, None).await {
+            Ok(l) => l,
+            Err(e) if e.to_string().contains("NoSuchBucket") => return Ok(None),
+            Err(e) => return Err(self.failed(e)),
+        };
+        // Ids sort as their times: the greatest key is the last drill.
+        let Some(key) = listing.objects.iter().map(|(k, _)| k).max() else {
+            return Ok(None);
+        };
+        let r = self
+            .client
+            .get_object(&self.bucket, key)
+            .await
+            .map_err(|e| self.failed(e))?;
+        let r = r.ok("read a drill's result").map_err(|e| self.failed(e))?;
+        serde_json::from_str(&r.body)
+            .map(Some)
+            .map_err(|e| self.failed(format!("{key} is not a drill's result: {e}")))
+    }
+
     /// The namespace's backups, newest first (a bucket that does not exist holds none).
     pub async fn backups(&self) -> Result<Vec<Listed>, CliError> {
         let prefix = layout::namespace_prefix(&self.namespace);

@@ -2,10 +2,12 @@
 //! from the spec and the live swarm — every service N/N and its restarts in 24 h, every route ×
 //! host through the edge router (and an unknown host's 404), from each service's own networks
 //! what it uses (reachable) and what it does not (isolated), Vault unsealed, certificates, error
-//! lines in 24 h against each service's budget, the node's resources and Docker's disk. The
+//! lines in 24 h against each service's budget, the node's resources and Docker's disk, the
+//! newest backup's age and the last drill (`backups`). The
 //! probes run in parallel; failures are grouped by their root (`sprocket_check::roots`). Exit 0
 //! ok, 8 a warning, 9 something critical.
 
+mod backups;
 mod errors;
 mod node;
 mod reach;
@@ -184,7 +186,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     // What measures time or load goes first, alone: the probe tasks' start would load the
     // machine and slow the routes' answers. Then the heavy reads and the probe tasks, at once.
     let edge = routes::Edge::local(&p.environment);
-    let (node, routes, vault, certs) = tokio::join!(
+    let (node, routes, vault, certs, backups) = tokio::join!(
         timed(node::check(&live.engine)),
         timed(routes::check(
             &edge,
@@ -197,6 +199,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             &live.engine.root_dir
         )),
         timed(crate::certs::gather(&live.engine, p, &live.observed)),
+        timed(backups::check(p, &live.observed)),
     );
     let (svc, reached, errors) = tokio::join!(
         timed(services(&live.engine, &plan, &live.desired, &live.observed)),
@@ -214,6 +217,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         ("routes", routes.1),
         ("vault", vault.1),
         ("certificates", certs.1),
+        ("backups", backups.1),
         ("services", svc.1),
         ("reach", reached.1),
         ("errors", errors.1),
@@ -228,6 +232,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     findings.extend(errors);
     findings.extend(certificates(certs));
     findings.extend(node);
+    findings.extend(backups.0);
     let mut report = Report::new(
         &plan.namespace,
         &p.environment.name,
