@@ -161,8 +161,25 @@ pub fn task(
     ];
     let mut networks = vec![t.networks[0].clone()];
     let here = &p.environment.namespace;
+    // Another namespace's backup goes only into a drill's scratch copy of it.
+    let other = &manifest.namespace != here;
+    if other && p.environment.scratch_of.as_ref() != Some(&manifest.namespace) {
+        return Err(job::NotBackedUp(format!(
+            "backup {} is of namespace `{}`: it is restored into `{}` or a drill's copy of it, not into `{here}`",
+            manifest.id, manifest.namespace, manifest.namespace
+        )));
+    }
     for a in &manifest.artefacts {
         let component = component_in(&a.component, &manifest.namespace, here);
+        // A database not named after its namespace is not the copy's own: on a server both
+        // share, it is the live platform's.
+        if other && component == a.component && a.component.starts_with("postgres:") {
+            left.push((
+                a.component.clone(),
+                format!("not named after namespace `{}`: on a server a drill's copy shares with the live platform, it is the live one's; not restored into `{here}`", manifest.namespace),
+            ));
+            continue;
+        }
         if !wanted(&a.component) && !wanted(&component) {
             left.push((a.component.clone(), "not asked for (--only)".to_string()));
             continue;
@@ -189,7 +206,7 @@ pub fn task(
         };
         secrets.push(file.trim_start_matches(&secret_file("")).to_string());
         let owner = match &target.take {
-            Take::Postgres { database, .. } if &manifest.namespace != here => provisions
+            Take::Postgres { database, .. } if other => provisions
                 .iter()
                 .flat_map(|pr| &pr.logins)
                 .find(|l| &l.database == database && l.privileges == Privileges::Owner)
@@ -197,7 +214,7 @@ pub fn task(
             _ => None,
         };
         let retag = match &target.take {
-            Take::RabbitmqDefinitions { .. } if &manifest.namespace != here => Some((
+            Take::RabbitmqDefinitions { .. } if other => Some((
                 sprocket_desired::provision::owner(&manifest.namespace),
                 sprocket_desired::provision::owner(here),
             )),
@@ -321,8 +338,20 @@ mod tests {
         };
         let p = crate::example_offline_as(Some(&scratch));
         let provisions = sprocket_desired::provision::provisions(&p);
-        let m = manifest(&["vault", "postgres:sprocket_demo", "postgres:sprocket_n8n"]);
+        let m = manifest(&[
+            "vault",
+            "postgres:sprocket_demo",
+            "postgres:sprocket_n8n",
+            "postgres:shared",
+        ]);
         let t = task(&p, &provisions, &m, &[], true).unwrap();
+        assert!(
+            t.left
+                .iter()
+                .any(|(c, why)| c == "postgres:shared" && why.contains("live one's")),
+            "{:?}",
+            t.left
+        );
         let pg: Vec<_> = t
             .job
             .items
@@ -345,6 +374,10 @@ mod tests {
             "{:?}",
             t.networks
         );
+        // Another namespace's backup into anything but a drill's copy of it: refused.
+        let mut elsewhere = m.clone();
+        elsewhere.namespace = "other".into();
+        assert!(task(&p, &provisions, &elsewhere, &[], true).is_err());
         // In its own namespace a dump's owners are the ones it names.
         let p = offline();
         let t = task(&p, &provisions_of(&p), &m, &[], true).unwrap();

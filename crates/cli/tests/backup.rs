@@ -93,16 +93,24 @@ fn secret_in(svc: &str, file: &str) -> String {
     v.trim().to_string()
 }
 
-fn replicas_running() -> Vec<String> {
+/// `docker service ls` of the namespace, one line per service in `format`.
+fn services_ls(format: &str) -> String {
     let (_, out) = docker_status(&[
         "service",
         "ls",
         "--filter",
         &format!("label=io.sprocket.namespace={NS}"),
         "--format",
-        "{{.Name}} {{.Replicas}}",
+        format,
     ]);
-    out.lines().map(str::to_string).collect()
+    out
+}
+
+fn replicas_running() -> Vec<String> {
+    services_ls("{{.Name}} {{.Replicas}}")
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// The keys of the namespace's drill results in the bucket.
@@ -114,17 +122,9 @@ fn drill_records(s3: &sprocket_datastores::s3::Client) -> Vec<String> {
     }
 }
 
-/// The live platform's services with their versions and task states: what a drill must not touch.
+/// The live platform's services (ids, replicas): what a drill must not touch.
 fn live_services() -> String {
-    let (_, out) = docker_status(&[
-        "service",
-        "ls",
-        "--filter",
-        &format!("label=io.sprocket.namespace={NS}"),
-        "--format",
-        "{{.ID}} {{.Name}} {{.Replicas}}",
-    ]);
-    out
+    services_ls("{{.ID}} {{.Name}} {{.Replicas}}")
 }
 
 /// Nothing of a drill's scratch platform is left: no Docker object of its namespace, no login

@@ -159,6 +159,13 @@ pub async fn provision(
     job: &Job,
     read: &dyn Fn(&str) -> Result<String, ProvisionError>,
 ) -> Result<JobResult, ProvisionError> {
+    // Dropping data is a teardown's alone (a drill's scratch platform going away): a job that
+    // also makes logins is not one.
+    if job.drop_data && (!job.prune || !job.logins.is_empty()) {
+        return Err(ProvisionError::Refused(
+            "a job that drops databases removes everything of its namespace: it makes no login and prunes".into(),
+        ));
+    }
     let admin_password = read(&job.admin_password_file)?;
     let admin_db = if job.admin_database.is_empty() {
         "postgres"

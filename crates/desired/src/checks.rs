@@ -81,7 +81,10 @@ pub fn watch(p: &Platform) -> Watch {
             errors_per_day: s.errors_per_day,
             slo: s.slo,
         });
-        for r in s.routes.iter().filter(|r| r.internal.is_none()) {
+        // A service with no replica on purpose (an app of a drill's scratch copy) serves none
+        // of its routes: they are not probed.
+        let serving = s.mode != Mode::Replicated(0);
+        for r in s.routes.iter().filter(|r| r.internal.is_none() && serving) {
             for h in &r.hosts {
                 routes.push(RouteProbe {
                     service: s.name.clone(),

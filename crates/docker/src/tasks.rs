@@ -105,8 +105,10 @@ pub struct Assessment {
 }
 
 impl Assessment {
+    /// As many tasks running as wanted. A service scaled to no replica on purpose (an app of
+    /// a drill's scratch copy) is healthy with none; a global one always wants at least one.
     pub fn healthy(&self) -> bool {
-        self.want > 0 && self.running >= self.want
+        self.running >= self.want
     }
     /// Healthy, and nothing of an earlier version left running.
     pub fn converged(&self) -> bool {
@@ -168,6 +170,19 @@ pub fn assess(mode: &Mode, tasks: &[TaskInfo], tracking: Tracking) -> Assessment
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_scaled_to_no_replica_is_healthy_with_none() {
+        let a = assess(&Mode::Replicated(0), &[], Tracking::ThisDeploy("d1"));
+        assert!(a.healthy() && a.converged(), "{a:?}");
+        let a = assess(&Mode::Replicated(1), &[], Tracking::ThisDeploy("d1"));
+        assert!(!a.healthy());
+        let a = assess(&Mode::Global, &[], Tracking::ThisDeploy("d1"));
+        assert!(
+            !a.healthy(),
+            "a global service wants one per node, at least one"
+        );
+    }
 
     fn task(id: &str, state: &str, desired: &str, deploy: Option<&str>) -> TaskInfo {
         TaskInfo {

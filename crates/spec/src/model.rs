@@ -100,16 +100,18 @@ pub struct Environment {
     /// Where backups go (`environments.<env>.backup`); `None`: the platform is not backed up.
     pub backup: Option<Backup>,
     /// A drill's scratch copy of this environment ([`Scratch`]): the namespace it copies. Its
-    /// restores read that namespace's backups; it takes no scheduled backup and sends no alert.
+    /// restores read that namespace's backups; `backup` refuses it; it sends no alert.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scratch_of: Option<String>,
 }
 
 /// What makes a drill's scratch platform (`sprocketctl drill`) out of an environment: the same
-/// spec in another namespace of the same swarm, on other host ports, with a keyring file of its
-/// own and self-signed certificates (a drill never spends Let's Encrypt's rate limits). Applied
-/// while the spec is resolved, so everything derived from the namespace follows it (object
-/// names, `{namespace}` in values, database and role names, Vault paths).
+/// spec in namespace `<namespace>-drill` of the same swarm, on other host ports, with a keyring
+/// file of its own, self-signed certificates (a drill never spends Let's Encrypt's rate limits)
+/// and no alerts; its apps (neither a role nor a datastore) get no replica and no published
+/// port, so nothing in it acts on the outside world with the live platform's identities.
+/// Applied while the spec is resolved, so everything derived from the namespace follows it
+/// (object names, `{namespace}` in values, database and role names, Vault paths).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Scratch {
     pub namespace: String,

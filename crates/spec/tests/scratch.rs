@@ -1,7 +1,7 @@
 //! A drill's scratch copy of an environment (`model::Scratch`): the same spec in another
 //! namespace, and everything derived from the namespace follows it.
 
-use sprocket_spec::model::{Scratch, Tls};
+use sprocket_spec::model::{Mode, Scratch, Tls};
 use std::path::{Path, PathBuf};
 
 fn example() -> sprocket_spec::Parsed {
@@ -65,18 +65,50 @@ fn a_scratch_copy_of_production_moves_every_namespaced_name_and_spends_no_acme_l
         "{:?}",
         dbs(&copy)
     );
-    // The copy's own namespace is the only thing it may not be.
-    let err = sprocket_spec::resolve_as(&parsed, Some("prod"), &files, Some(&scratch("sprocket")))
-        .unwrap_err();
+    // Apps run nothing and publish nothing; the platform's own services and datastores run.
+    let replicas = |name: &str| {
+        copy.services()
+            .find(|s| s.name == name)
+            .map(|s| s.mode.clone())
+            .unwrap()
+    };
+    for app in ["core", "discord-bot", "web", "n8n", "gatus"] {
+        assert_eq!(replicas(app), Mode::Replicated(0), "{app}");
+    }
+    for kept in ["traefik", "vault", "vault-agent", "redis", "rabbitmq"] {
+        assert_ne!(replicas(kept), Mode::Replicated(0), "{kept}");
+    }
+    assert!(copy
+        .services()
+        .filter(|s| s.role.is_none() && s.datastore.is_none())
+        .all(|s| s.ports.is_empty()));
+    // Its namespace is `<namespace>-drill`, nothing else.
+    for wrong in ["sprocket", "sprocket-other", "Bad_NS"] {
+        let err = sprocket_spec::resolve_as(&parsed, Some("prod"), &files, Some(&scratch(wrong)))
+            .unwrap_err();
+        assert!(
+            err.diagnostics
+                .iter()
+                .any(|d| d.code == "invalid-namespace"),
+            "{wrong}: {err:?}"
+        );
+    }
+    // Nor one an environment of the spec uses.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sprocket/sprocket.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "    namespace: sprocket-staging\n",
+        "    namespace: sprocket-drill\n",
+    );
+    let taken = sprocket_spec::parse(sprocket_spec::SourceFile {
+        path,
+        text: text.into(),
+    })
+    .unwrap();
+    let err = sprocket_spec::resolve_as(&taken, Some("prod"), &files, Some(&sc)).unwrap_err();
     assert!(
-        err.diagnostics.iter().any(|d| d.code == "invalid-namespace"
-            && d.message.contains("must not be the environment's own")),
+        err.diagnostics
+            .iter()
+            .any(|d| d.code == "invalid-namespace" && d.message.contains("environment `staging`")),
         "{err:?}"
     );
-    let err = sprocket_spec::resolve_as(&parsed, Some("prod"), &files, Some(&scratch("Bad_NS")))
-        .unwrap_err();
-    assert!(err
-        .diagnostics
-        .iter()
-        .any(|d| d.code == "invalid-namespace"));
 }

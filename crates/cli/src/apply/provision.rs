@@ -90,21 +90,17 @@ pub(super) async fn run(
     let current = names.contains(&marker.as_str());
     let job = pr.job(namespace, prune);
     let doc = serde_json::to_string(&job).expect("serialisable");
-    let spec = JobSpec {
-        name: format!(
+    let spec = job_spec(
+        pr,
+        format!(
             "{namespace}_provision-{}-{}",
             pr.datastore,
             &marker[marker.len() - 6..]
         ),
-        image: image.to_string(),
-        args: vec!["sprocketctl".into(), "provision".into()],
-        env: vec![format!("{JOB_ENV}={doc}")],
-        networks: vec![pr.network.clone()],
-        hosts: pr.hosts.clone(),
+        image,
+        &doc,
         secrets,
-        labels: pr.labels.clone(),
-        memory_bytes: Some(64 << 20),
-    };
+    );
     // A task an interrupted run left behind (Ctrl-C, a crash) would clash with this one's name:
     // ours by its labels, so it goes first.
     for o in observed
@@ -180,6 +176,27 @@ pub(super) async fn run(
     })
 }
 
+/// The one-off task of a provisioning job (`doc`, its JSON) on the datastore's network.
+fn job_spec(
+    pr: &Provision,
+    name: String,
+    image: &str,
+    doc: &str,
+    secrets: Vec<(String, String, String)>,
+) -> JobSpec {
+    JobSpec {
+        name,
+        image: image.to_string(),
+        args: vec!["sprocketctl".into(), "provision".into()],
+        env: vec![format!("{JOB_ENV}={doc}")],
+        networks: vec![pr.network.clone()],
+        hosts: pr.hosts.clone(),
+        secrets,
+        labels: pr.labels.clone(),
+        memory_bytes: Some(64 << 20),
+    }
+}
+
 /// Runs one provisioning task and reads its result line: the result and the task's seconds,
 /// or what failed with the end of its log.
 async fn run_task(
@@ -246,28 +263,34 @@ pub async fn teardown(
     observed: &Observed,
     p: Progress,
 ) -> Result<ProvisionReport, String> {
+    let nothing = || ProvisionReport {
+        datastore: pr.datastore.clone(),
+        ran: false,
+        seconds: 0.0,
+        logins: Vec::new(),
+        made: Vec::new(),
+        removed: Vec::new(),
+    };
     let mut secrets = Vec::new();
     for logical in pr.admin_secrets() {
-        let (name, id) = crate::backup::live_secret(observed, logical).ok_or_else(|| {
-            format!("secret `{logical}` does not exist in `{namespace}`: `{}`'s logins cannot be removed", pr.datastore)
-        })?;
+        // Without its administrator's secret nothing was provisioned there (a deploy that
+        // stopped before): nothing to remove.
+        let Some((name, id)) = crate::backup::live_secret(observed, logical) else {
+            return Ok(nothing());
+        };
         secrets.push((name, id, logical.to_string()));
     }
     let job = pr.teardown_job(namespace);
-    let spec = JobSpec {
-        name: format!("{namespace}_teardown-{}", pr.datastore),
-        image: image.to_string(),
-        args: vec!["sprocketctl".into(), "provision".into()],
-        env: vec![format!(
-            "{JOB_ENV}={}",
-            serde_json::to_string(&job).expect("serialisable")
-        )],
-        networks: vec![pr.network.clone()],
-        hosts: pr.hosts.clone(),
-        secrets,
-        labels: pr.labels.clone(),
-        memory_bytes: Some(64 << 20),
-    };
+    let name = format!("{namespace}_teardown-{}", pr.datastore);
+    // A teardown task an interrupted run left would clash with this one's name.
+    for o in observed.services.iter().filter(|o| o.spec.name == name) {
+        engine
+            .remove_service(&o.id, &o.spec.name)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let doc = serde_json::to_string(&job).expect("serialisable");
+    let spec = job_spec(pr, name, image, &doc, secrets);
     p.say(format!(
         "  {}: removing `{namespace}`'s logins and databases from a one-off task",
         pr.datastore

@@ -30,7 +30,8 @@ pub struct Args {
     /// (default ~/.config/sprocket/identity.txt).
     #[arg(long, env = "SPROCKET_IDENTITY")]
     pub identity: Option<PathBuf>,
-    /// Seconds each step (rebuild, restore) may take.
+    /// Seconds `up` waits for each service in the rebuild and after the restore, and the
+    /// restore's own deadline.
     #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(60..=86_400))]
     pub timeout: u64,
     /// Leave the scratch platform running after the drill (to look at it); the next drill
@@ -57,22 +58,10 @@ fn free_ports() -> Result<(u16, u16), CliError> {
 }
 
 /// One step: a `sprocketctl -o json …` child on the scratch copy; its exit code, its JSON
-/// report and its seconds. Its progress goes to our stderr.
+/// report and its seconds.
 fn step(ctx: &Ctx, args: &[&str]) -> (i32, serde_json::Value, f64) {
     let t = Instant::now();
-    let mut cmd = ctx.sprocketctl();
-    cmd.args(["-o", "json"]).args(args);
-    cmd.stderr(std::process::Stdio::inherit());
-    let (code, json) = match cmd.output() {
-        Ok(out) => (
-            out.status.code().unwrap_or(crate::exit::ERROR),
-            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null),
-        ),
-        Err(e) => (
-            crate::exit::ERROR,
-            serde_json::json!({ "error": format!("cannot run sprocketctl: {e}") }),
-        ),
-    };
+    let (code, json) = ctx.run_json(args);
     (code, json, t.elapsed().as_secs_f64())
 }
 
@@ -95,27 +84,38 @@ async fn teardown(ctx: &Ctx) -> Result<String, String> {
         .await
         .map_err(|e| e.to_string())?;
     let observed = engine.observe(ns).await.map_err(|e| e.to_string())?;
+    if p.environment.scratch_of.is_none() {
+        return Err(format!(
+            "`{ns}` is not a drill's scratch copy: not torn down"
+        ));
+    }
     let mut removed = Vec::new();
-    if !observed.services.is_empty() {
-        for pr in sprocket_desired::provision::provisions(p)
-            .iter()
-            .filter(|pr| !pr.in_swarm && pr.used)
+    let mut errors = Vec::new();
+    for pr in sprocket_desired::provision::provisions(p)
+        .iter()
+        .filter(|pr| !pr.in_swarm && pr.used)
+    {
+        match crate::apply::provision::teardown(
+            &engine,
+            pr,
+            ns,
+            &p.environment.tool_image,
+            &observed,
+            ctx.progress,
+        )
+        .await
         {
-            let r = crate::apply::provision::teardown(
-                &engine,
-                pr,
-                ns,
-                &p.environment.tool_image,
-                &observed,
-                ctx.progress,
-            )
-            .await?;
-            removed.extend(r.removed);
+            Ok(r) => removed.extend(r.removed),
+            Err(e) => errors.push(format!("{}: {e}", pr.datastore)),
         }
     }
+    // The swarm's part goes whatever happened outside it.
     let (code, json, _) = step(ctx, &["down", "--volumes"]);
     if code != crate::exit::OK {
-        return Err(format!("`down --volumes` of `{ns}`: {}", why(code, &json)));
+        errors.push(format!("`down --volumes` of `{ns}`: {}", why(code, &json)));
+    }
+    if !errors.is_empty() {
+        return Err(errors.join("; "));
     }
     let objects = json["removed"].as_array().map(Vec::len).unwrap_or(0);
     Ok(format!(
@@ -138,13 +138,22 @@ struct Drill<'a> {
 }
 
 impl Drill<'_> {
+    /// Records a step. Its detail is one line of at most 300 characters: it is kept in the
+    /// bucket in clear, and a tool's error may go on to quote data (pg_restore's `DETAIL`).
     fn step(&mut self, name: &str, seconds: f64, detail: Result<String, String>) -> bool {
         let ok = detail.is_ok();
+        let detail = detail.unwrap_or_else(|e| e);
         self.record.steps.push(Step {
             name: name.into(),
             seconds,
             ok,
-            detail: detail.unwrap_or_else(|e| e),
+            detail: detail
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(300)
+                .collect(),
         });
         ok
     }
@@ -220,14 +229,6 @@ impl Drill<'_> {
                 holds: r["holds"].as_str().unwrap_or("").to_string(),
             })
             .collect();
-        self.record.rto_s = self
-            .record
-            .steps
-            .iter()
-            .find(|s| s.name == "rebuild")
-            .map(|s| s.seconds)
-            .unwrap_or(0.0)
-            + seconds;
         let ok = code == crate::exit::OK;
         let failed = json["failed"].as_str().unwrap_or("restore").to_string();
         let detail = if ok {
@@ -297,6 +298,15 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             "`{backup}` is not a backup id (`sprocketctl backup ls`)"
         ))
     })?;
+    // One drill of a namespace at a time: the next one's first step removes the scratch
+    // platform. (Its steps take the scratch namespace's own lock, one after the other.)
+    let _one = crate::lock::acquire(
+        &format!("{}.drill", Scratch::namespace_of(&ns)),
+        "drill",
+        std::time::Duration::from_secs(1),
+        ctx.progress,
+    )
+    .await?;
     // The scratch copy: its keyring in a folder of its own, gone with the drill.
     let dir = tempfile::Builder::new()
         .prefix("sprocket-drill-")
@@ -345,15 +355,17 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
 
     say(format!("1/5 checking backup {backup}"));
     let mut built = false;
-    if d.check_backup(&store, &manifest, &identities).await {
-        // What a stopped drill left goes first (its volumes too: a Vault volume of an earlier
-        // drill would not open with this drill's keyring).
-        teardown(&d.sctx).await.map_err(|e| {
-            CliError::Failed(format!(
-                "the scratch platform `{}` an earlier drill left cannot be removed: {e}",
-                scratch.namespace
-            ))
-        })?;
+    let checked = d.check_backup(&store, &manifest, &identities).await;
+    // What a stopped drill left goes first (its volumes too: a Vault volume of an earlier drill
+    // would not open with this drill's keyring).
+    let t = Instant::now();
+    let cleaned = teardown(&d.sctx).await.map(|r| format!("before: {r}"));
+    let cleaned = cleaned.is_ok() || {
+        d.step("clean", t.elapsed().as_secs_f64(), cleaned);
+        d.record.failed.get_or_insert_with(|| "clean".into());
+        false
+    };
+    if checked && cleaned {
         say(format!(
             "2/5 rebuilding the platform in `{}` (ports {http_port}, {https_port})",
             scratch.namespace
@@ -386,19 +398,22 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         d.step("teardown", t.elapsed().as_secs_f64(), r);
     }
     let mut record = d.record;
-    let rebuild_s = record
-        .steps
-        .iter()
-        .find(|s| s.name == "rebuild")
-        .map(|s| s.seconds)
-        .unwrap_or(0.0);
-    record.targets = drill::targets(rebuild_s, &record.components, record.rto_s, record.rpo_s);
+    // Recovery times are measured only by a restore that happened.
+    let restored = record.steps.iter().any(|s| s.name == "restore" && s.ok);
+    if restored {
+        let rebuild_s = d_seconds(&record, "rebuild");
+        record.rto_s = rebuild_s + d_seconds(&record, "restore");
+        record.targets = drill::targets(rebuild_s, &record.components, record.rto_s, record.rpo_s);
+    }
+    if record.steps.iter().any(|s| s.name == "teardown" && !s.ok) {
+        record.failed.get_or_insert_with(|| "teardown".into());
+    }
     record.error = record
         .steps
         .iter()
-        .find(|s| !s.ok && s.name != "teardown")
+        .find(|s| !s.ok)
         .map(|s| s.detail.clone());
-    record.ok = record.failed.is_none() && record.targets.iter().all(|t| t.met);
+    record.ok = record.failed.is_none() && restored && record.targets.iter().all(|t| t.met);
     record.seconds = t0.elapsed().as_secs_f64();
     // Kept for `check`.
     let kept = store
@@ -420,12 +435,20 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             store.bucket
         );
     }
-    let teardown_failed = record.steps.iter().any(|s| !s.ok && s.name == "teardown");
-    Ok(if record.ok && !teardown_failed {
+    Ok(if record.ok {
         crate::exit::OK
     } else {
         crate::exit::ERROR
     })
+}
+
+/// A step's seconds (0 when it did not run).
+fn d_seconds(r: &Record, step: &str) -> f64 {
+    r.steps
+        .iter()
+        .find(|s| s.name == step)
+        .map(|s| s.seconds)
+        .unwrap_or(0.0)
 }
 
 fn print(r: &Record) {

@@ -65,22 +65,12 @@ fn up_after(
     identity: &std::path::Path,
     secrets_from: Option<&str>,
 ) -> (i32, serde_json::Value) {
-    let mut cmd = ctx.sprocketctl();
-    cmd.args(["-o", "json", "up", "--identity"]).arg(identity);
+    let identity = identity.to_string_lossy();
+    let mut args = vec!["up", "--identity", &identity];
     if let Some(s) = secrets_from {
-        cmd.args(["--secrets-from", s]);
+        args.extend(["--secrets-from", s]);
     }
-    cmd.stderr(std::process::Stdio::inherit());
-    match cmd.output() {
-        Ok(out) => (
-            out.status.code().unwrap_or(crate::exit::ERROR),
-            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null),
-        ),
-        Err(e) => (
-            crate::exit::ERROR,
-            serde_json::json!({ "error": format!("cannot run up: {e}") }),
-        ),
-    }
+    ctx.run_json(&args)
 }
 
 /// The first bytes of an object: enough for an age header.
@@ -205,7 +195,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     if with_vault && a.force && report.failed.is_none() {
         ctx.progress
             .say(format!("restore {id}: Vault's data and keyring"));
-        match super::vault::restore(
+        let outcome = match super::vault::restore(
             p,
             &live.engine.root_dir,
             &store,
@@ -214,14 +204,25 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             &identity,
             a.force,
         )
-        .await?
+        .await
         {
-            super::vault::Outcome::Held(what) => report.held.push(("vault".into(), what)),
-            super::vault::Outcome::Restored {
+            Ok(o) => Some(o),
+            // Said in the report, with what was restored before it.
+            Err(CliError::Failed(e)) => {
+                report.failed = Some("vault".into());
+                report.error = Some(e);
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        match outcome {
+            None => {}
+            Some(super::vault::Outcome::Held(what)) => report.held.push(("vault".into(), what)),
+            Some(super::vault::Outcome::Restored {
                 keyring_fingerprint,
                 seconds,
                 holds,
-            } => {
+            }) => {
                 for c in ["vault", "vault-keyring"] {
                     if let Some(art) = manifest.artefact(c) {
                         report.restored.push(put::Restored {

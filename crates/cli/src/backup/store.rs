@@ -155,6 +155,12 @@ impl Store {
                 self.bucket
             ))
         })?;
+        if manifest.namespace != self.namespace {
+            return Err(CliError::Blocked(format!(
+                "backup `{id}` under `{}/` in bucket `{}` says it is of namespace `{}`: not restored or drilled",
+                self.namespace, self.bucket, manifest.namespace
+            )));
+        }
         Ok((id, manifest))
     }
 

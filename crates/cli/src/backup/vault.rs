@@ -119,25 +119,22 @@ pub async fn restore(
     }
     sprocket_vault::keyring::write_atomic(&v.keyring, &keyring_bytes)
         .map_err(|e| CliError::Failed(format!("{}: {e}", v.keyring.display())))?;
-    // Into another namespace (a drill's scratch copy): the backup's secrets become this
-    // namespace's too, so `up` rolls the services onto the values the restored data was made
-    // with — except the store's per-service S3 keys: those name users of a store both
-    // namespaces share, and this namespace gets keys of its own.
+    // Into a drill's scratch copy: the backup's secrets become this namespace's too, so `up`
+    // rolls the services onto the values the restored data was made with — except the store's
+    // per-service S3 keys: those name users of a store both namespaces share, and this
+    // namespace gets keys of its own. In place, the read-back only says what Vault holds.
     let own_keys: Vec<String> = sprocket_desired::provision::provisions(p)
         .iter()
         .filter(|pr| pr.kind == sprocket_spec::model::DatastoreKind::S3)
         .flat_map(|pr| &pr.logins)
         .flat_map(|l| [l.secret.clone(), l.key_secret.clone()])
         .collect();
-    let holds = read_back(
-        p,
-        &c,
-        original.token(),
-        &manifest.namespace,
-        &p.environment.namespace,
-        &own_keys,
-    )
-    .await?;
+    let back = read_back(p, &c, original.token(), &manifest.namespace, &own_keys).await;
+    let holds = match back {
+        Ok(h) => h,
+        Err(e) if manifest.namespace != p.environment.namespace => return Err(e),
+        Err(e) => format!("unknown ({e})"),
+    };
     Ok(Outcome::Restored {
         keyring_fingerprint: original.fingerprint(),
         seconds: t0.elapsed().as_secs_f64(),
@@ -145,79 +142,73 @@ pub async fn restore(
     })
 }
 
-/// Reads every secret the pipeline keeps for namespace `from` in the restored Vault (values
-/// are looked at, never kept or shown) and, when `to` is another namespace, writes each (but
-/// `skip`) where `to` keeps it, if it has none there: `N secrets of <from> readable`.
+/// Reads, with the restored Vault's token, each secret of the spec that Vault keeps per
+/// namespace, where namespace `from` keeps it (values are looked at, never kept or shown);
+/// when this platform is another namespace (a drill's copy), writes each but `skip` where it
+/// keeps it, if it has none there. `N secrets of <from> readable[, K made <to>'s]` (the spec's
+/// secrets that are in Vault there: those of the services that run in the environment).
 async fn read_back(
     p: &Platform,
     c: &sprocket_vault::VaultClient,
     token: &str,
     from: &str,
-    to: &str,
     skip: &[String],
 ) -> Result<String, CliError> {
-    use sprocket_spec::names::{SECRETS_MOUNT, SECRET_VALUE_KEY};
+    use sprocket_spec::model::SecretSource;
     use sprocket_vault::kv::KvState;
+    let to = p.environment.namespace.as_str();
     let a = c.with_token(token);
-    let folder = format!("{from}/");
-    let names = a.kv_list(SECRETS_MOUNT, &folder).await.map_err(|e| {
-        CliError::Failed(format!(
-            "vault: the restored Vault does not list `{SECRETS_MOUNT}/{folder}`: {e}"
-        ))
-    })?;
+    let failed = |at: &sprocket_spec::names::VaultPath, e: String| {
+        CliError::Failed(format!("vault: `{}/{}`: {e}", at.mount, at.path))
+    };
+    // Per namespace: not a `vault_path` of its own (those are shared, and come back as they
+    // are), not one an operator writes by hand.
+    let kept: Vec<_> = p
+        .secrets
+        .iter()
+        .filter(|s| s.vault_path.is_none() && s.source != SecretSource::Manual)
+        .collect();
     let mut values = Vec::new();
-    for n in names.iter().filter(|n| !n.ends_with('/')) {
-        match a
-            .kv_read(SECRETS_MOUNT, &format!("{folder}{n}"), SECRET_VALUE_KEY)
-            .await
-        {
+    for s in &kept {
+        let at = s.vault_location(from);
+        match a.kv_read(&at.mount, &at.path, &at.key).await {
             Ok(KvState::Live(v)) => {
                 if let Some(value) = v.value.filter(|v| !v.is_empty()) {
-                    values.push((n.clone(), value));
+                    values.push((*s, value));
                 }
             }
             Ok(KvState::Absent | KvState::Gone { .. }) => {}
-            Err(e) => {
-                return Err(CliError::Failed(format!(
-                    "vault: secret `{SECRETS_MOUNT}/{folder}{n}` cannot be read back: {e}"
-                )))
-            }
+            Err(e) => return Err(failed(&at, format!("cannot be read back: {e}"))),
         }
     }
-    let readable = values.len();
+    let readable = format!("{} secrets of `{from}` readable", values.len());
+    if from == to {
+        return Ok(readable);
+    }
+    // The restored admin policy is the backup's namespace's: this namespace's first (what `up`
+    // would make it), then its secrets.
+    a.put_policy(
+        sprocket_desired::vault::ADMIN_POLICY,
+        &sprocket_desired::vault::admin_policy(&sprocket_desired::vault::secret_rules(p)),
+    )
+    .await
+    .map_err(|e| CliError::Failed(format!("vault: the admin policy of `{to}`: {e}")))?;
     let mut copied = 0;
-    if from != to {
-        // The restored admin policy is the backup's namespace's: this namespace's first (what
-        // `up` would make it), then its secrets.
-        let rules = sprocket_desired::vault::secret_rules(p);
-        a.put_policy(
-            sprocket_desired::vault::ADMIN_POLICY,
-            &sprocket_desired::vault::admin_policy(&rules),
-        )
-        .await
-        .map_err(|e| CliError::Failed(format!("vault: the admin policy of `{to}`: {e}")))?;
-        for (n, value) in values.iter().filter(|(n, _)| !skip.contains(n)) {
-            let here = format!("{to}/{n}");
-            let fail =
-                |e: String| CliError::Failed(format!("vault: `{SECRETS_MOUNT}/{here}`: {e}"));
-            let there = a
-                .kv_read(SECRETS_MOUNT, &here, SECRET_VALUE_KEY)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            if matches!(there, KvState::Live(_)) {
-                continue;
-            }
-            a.kv_write(SECRETS_MOUNT, &here, SECRET_VALUE_KEY, value, there.cas())
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            copied += 1;
+    for (s, value) in values.iter().filter(|(s, _)| !skip.contains(&s.name)) {
+        let at = s.vault_location(to);
+        let there = a
+            .kv_read(&at.mount, &at.path, &at.key)
+            .await
+            .map_err(|e| failed(&at, e.to_string()))?;
+        if matches!(there, KvState::Live(_)) {
+            continue;
         }
+        a.kv_write(&at.mount, &at.path, &at.key, value, there.cas())
+            .await
+            .map_err(|e| failed(&at, e.to_string()))?;
+        copied += 1;
     }
-    Ok(if from == to {
-        format!("{readable} secrets of `{from}` readable")
-    } else {
-        format!("{readable} secrets of `{from}` readable, {copied} made `{to}`'s")
-    })
+    Ok(format!("{readable}, {copied} made `{to}`'s"))
 }
 
 /// Opens a keyring held in memory (the backup's) with the operator's identity.

@@ -52,6 +52,24 @@ impl Ctx {
         }
         cmd
     }
+
+    /// `sprocketctl -o json ARGS` as a child ([`Ctx::sprocketctl`]), its progress on our
+    /// stderr: its exit code and its JSON report (`null` when it printed none).
+    pub fn run_json(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        let mut cmd = self.sprocketctl();
+        cmd.args(["-o", "json"]).args(args);
+        cmd.stderr(std::process::Stdio::inherit());
+        match cmd.output() {
+            Ok(out) => (
+                out.status.code().unwrap_or(crate::exit::ERROR),
+                serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null),
+            ),
+            Err(e) => (
+                crate::exit::ERROR,
+                serde_json::json!({ "error": format!("cannot run sprocketctl: {e}") }),
+            ),
+        }
+    }
 }
 
 pub async fn run(cli: Cli) -> i32 {

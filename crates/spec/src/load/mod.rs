@@ -294,6 +294,20 @@ struct ServiceRef<'a> {
     svc: &'a raw::Service,
 }
 
+/// In a drill's scratch copy the apps (services with neither a role nor a datastore) are
+/// deployed with no replica and no published port: their logins, secrets and networks are made
+/// (and checked), but nothing runs that would act on the outside world with the live
+/// platform's identities — a Discord bot's token, the shared buckets, the managed database's
+/// administrator, an n8n's workflows — or bind a host port the live platform holds.
+fn scratch_apps(layers: &mut [model::Layer]) {
+    for s in layers.iter_mut().flat_map(|l| l.services.iter_mut()) {
+        if s.role.is_none() && s.datastore.is_none() {
+            s.mode = model::Mode::Replicated(0);
+            s.ports.clear();
+        }
+    }
+}
+
 impl<'a> Resolver<'a> {
     fn err(&mut self, code: &'static str, at: Pos, msg: impl Into<String>) -> &mut Diagnostic {
         self.errors += 1;
@@ -416,6 +430,9 @@ impl<'a> Resolver<'a> {
         }
         let mut environment = environment?;
         environment.backup = self.backup(eff.backup, &externals);
+        if self.scratch.is_some() {
+            scratch_apps(&mut layers);
+        }
         let mut vault = self.vault(&eff, &layers, &environment.namespace);
         if let (Some(sc), Some(v)) = (self.scratch, vault.as_mut()) {
             v.keyring = sc.keyring.clone();
@@ -447,15 +464,32 @@ impl<'a> Resolver<'a> {
                 format!("the drill's namespace `{}` {why}", sc.namespace),
             );
         }
-        if sc.namespace == e.namespace {
+        // Only `<namespace>-drill`, and only where no environment of the spec is named so: a
+        // drill removes what its scratch namespace holds, so it must hold nothing else.
+        if sc.namespace != model::Scratch::namespace_of(&e.namespace) {
             self.err(
                 "invalid-namespace",
                 Pos::UNKNOWN,
                 format!(
-                    "a drill's scratch namespace must not be the environment's own (`{}`)",
-                    e.namespace
+                    "a drill's scratch namespace is `{}`, not `{}`",
+                    model::Scratch::namespace_of(&e.namespace),
+                    sc.namespace
                 ),
             );
+        }
+        if let Some((name, env)) = self.spec.environments.iter().find(|(_, env)| {
+            env.namespace.as_ref().map(|n| n.value.as_str()) == Some(sc.namespace.as_str())
+        }) {
+            let at = env.namespace.as_ref().map(pos).unwrap_or(Pos::UNKNOWN);
+            self.err(
+                "invalid-namespace",
+                at,
+                format!(
+                    "environment `{}` uses namespace `{}`, which is the drills' scratch namespace of `{}`",
+                    name.value, sc.namespace, e.namespace
+                ),
+            )
+            .help = Some("give that environment another namespace: a drill removes everything in its scratch namespace".into());
         }
         e.scratch_of = Some(std::mem::replace(&mut e.namespace, sc.namespace.clone()));
         e.http_port = sc.http_port;
