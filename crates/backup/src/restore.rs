@@ -229,13 +229,9 @@ pub fn task(
             owner,
             retag,
         });
-    }
-    // The networks of what is restored: the backup task's, less what this run does not touch.
-    for i in t.job.items.iter().filter(|i| {
-        out.iter()
-            .any(|o| component_in(&o.component, &manifest.namespace, here) == i.component)
-    }) {
-        if let Some(net) = i.network.as_ref().filter(|n| !networks.contains(n)) {
+        // The networks of what is restored: the backup task's, less what this run does not
+        // touch.
+        if let Some(net) = target.network.as_ref().filter(|n| !networks.contains(n)) {
             networks.push(net.clone());
         }
     }

@@ -122,9 +122,7 @@ pub(super) async fn run(
         pr.datastore,
         pr.logins.len()
     ));
-    let result = run_task(engine, pr, &spec, &cancel).await?;
-    let seconds = result.1;
-    let result = result.0;
+    let (result, seconds) = run_task(engine, pr, &spec, &cancel).await?;
     // The marker of this provisioning; with `--prune`, earlier ones go (what they made and no
     // consumer wants any more was just removed).
     if !current {

@@ -80,15 +80,15 @@ async fn teardown(ctx: &Ctx) -> Result<String, String> {
     let loaded = crate::commands::load(ctx).map_err(|e| e.to_string())?;
     let p = &loaded.platform;
     let ns = &p.environment.namespace;
-    let engine = crate::commands::connect()
-        .await
-        .map_err(|e| e.to_string())?;
-    let observed = engine.observe(ns).await.map_err(|e| e.to_string())?;
     if p.environment.scratch_of.is_none() {
         return Err(format!(
             "`{ns}` is not a drill's scratch copy: not torn down"
         ));
     }
+    let engine = crate::commands::connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let observed = engine.observe(ns).await.map_err(|e| e.to_string())?;
     let mut removed = Vec::new();
     let mut errors = Vec::new();
     for pr in sprocket_desired::provision::provisions(p)
@@ -128,6 +128,9 @@ async fn teardown(ctx: &Ctx) -> Result<String, String> {
     ))
 }
 
+/// What failed (a step, or a component: `redis:redis`) and why.
+type Failure = (String, String);
+
 /// A drill in progress: the scratch copy's context, what the children are given, the record.
 struct Drill<'a> {
     sctx: Ctx,
@@ -138,11 +141,17 @@ struct Drill<'a> {
 }
 
 impl Drill<'_> {
-    /// Records a step. Its detail is one line of at most 300 characters: it is kept in the
-    /// bucket in clear, and a tool's error may go on to quote data (pg_restore's `DETAIL`).
-    fn step(&mut self, name: &str, seconds: f64, detail: Result<String, String>) -> bool {
-        let ok = detail.is_ok();
-        let detail = detail.unwrap_or_else(|e| e);
+    /// Records a step: its detail, or what failed (the first failure is the drill's) and why.
+    /// The detail is one line of at most 300 characters: it is kept in the bucket in clear.
+    fn step(&mut self, name: &str, seconds: f64, outcome: Result<String, Failure>) -> bool {
+        let ok = outcome.is_ok();
+        let detail = match outcome {
+            Ok(d) => d,
+            Err((what, why)) => {
+                self.record.failed.get_or_insert(what);
+                why
+            }
+        };
         self.record.steps.push(Step {
             name: name.into(),
             seconds,
@@ -185,33 +194,24 @@ impl Drill<'_> {
                 bad = Some((c.component, c.problem.unwrap_or_default()));
             }
         }
-        let detail = match &bad {
+        let outcome = match bad {
             None => Ok(format!(
                 "{} artefacts match the manifest and decrypt",
                 manifest.artefacts.len()
             )),
-            Some((c, p)) => Err(format!("{c}: {p}")),
+            Some((c, p)) => Err((c.clone(), format!("{c}: {p}"))),
         };
-        self.record.failed = bad.map(|(c, _)| c);
-        self.step("check-backup", t.elapsed().as_secs_f64(), detail)
+        self.step("check-backup", t.elapsed().as_secs_f64(), outcome)
     }
 
     /// The platform from nothing, as after the loss of everything.
     fn rebuild(&mut self) -> bool {
         let (code, json, seconds) = self.child(&["up"]);
-        let ok = code == crate::exit::OK;
-        if !ok {
-            self.record.failed = Some("rebuild".into());
-        }
-        self.step(
-            "rebuild",
-            seconds,
-            if ok {
-                Ok(String::new())
-            } else {
-                Err(why(code, &json))
-            },
-        )
+        let outcome = match code {
+            crate::exit::OK => Ok(String::new()),
+            _ => Err(("rebuild".into(), why(code, &json))),
+        };
+        self.step("rebuild", seconds, outcome)
     }
 
     /// The backup into it (`--force`: the rebuilt Vault is initialised); each component's time
@@ -229,17 +229,15 @@ impl Drill<'_> {
                 holds: r["holds"].as_str().unwrap_or("").to_string(),
             })
             .collect();
-        let ok = code == crate::exit::OK;
-        let failed = json["failed"].as_str().unwrap_or("restore").to_string();
-        let detail = if ok {
-            Ok(String::new())
-        } else {
-            Err(format!("{failed}: {}", why(code, &json)))
+        let outcome = match code {
+            crate::exit::OK => Ok(String::new()),
+            _ => {
+                let failed = json["failed"].as_str().unwrap_or("restore").to_string();
+                let why = format!("{failed}: {}", why(code, &json));
+                Err((failed, why))
+            }
         };
-        if !ok {
-            self.record.failed = Some(failed);
-        }
-        self.step("restore", seconds, detail)
+        self.step("restore", seconds, outcome)
     }
 
     /// Every check of the restored platform; a critical finding fails the drill, a warning is
@@ -261,21 +259,15 @@ impl Drill<'_> {
             })
             .collect();
         let ok = code == crate::exit::OK || code == crate::exit::CHECK_WARNING;
-        if !ok {
-            self.record.failed = Some("check".into());
-        }
-        self.step(
-            "check",
-            seconds,
-            match (ok, critical.is_empty()) {
-                (true, _) => Ok(format!(
-                    "worst finding: {}",
-                    json["worst"].as_str().unwrap_or("?")
-                )),
-                (false, true) => Err(why(code, &json)),
-                (false, false) => Err(critical.join("; ")),
-            },
-        )
+        let outcome = match (ok, critical.is_empty()) {
+            (true, _) => Ok(format!(
+                "worst finding: {}",
+                json["worst"].as_str().unwrap_or("?")
+            )),
+            (false, true) => Err(("check".into(), why(code, &json))),
+            (false, false) => Err(("check".into(), critical.join("; "))),
+        };
+        self.step("check", seconds, outcome)
     }
 }
 
@@ -359,11 +351,9 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     // What a stopped drill left goes first (its volumes too: a Vault volume of an earlier drill
     // would not open with this drill's keyring).
     let t = Instant::now();
-    let cleaned = teardown(&d.sctx).await.map(|r| format!("before: {r}"));
-    let cleaned = cleaned.is_ok() || {
-        d.step("clean", t.elapsed().as_secs_f64(), cleaned);
-        d.record.failed.get_or_insert_with(|| "clean".into());
-        false
+    let cleaned = match teardown(&d.sctx).await {
+        Ok(_) => true,
+        Err(e) => d.step("clean", t.elapsed().as_secs_f64(), Err(("clean".into(), e))),
     };
     if checked && cleaned {
         say(format!(
@@ -392,21 +382,21 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             scratch.namespace
         ));
         let t = Instant::now();
-        let r = teardown(&d.sctx)
-            .await
-            .map_err(|e| format!("{e}; the next drill removes what is left"));
+        let r = teardown(&d.sctx).await.map_err(|e| {
+            (
+                "teardown".to_string(),
+                format!("{e}; the next drill removes what is left"),
+            )
+        });
         d.step("teardown", t.elapsed().as_secs_f64(), r);
     }
     let mut record = d.record;
     // Recovery times are measured only by a restore that happened.
     let restored = record.steps.iter().any(|s| s.name == "restore" && s.ok);
     if restored {
-        let rebuild_s = d_seconds(&record, "rebuild");
-        record.rto_s = rebuild_s + d_seconds(&record, "restore");
+        let rebuild_s = step_seconds(&record, "rebuild");
+        record.rto_s = rebuild_s + step_seconds(&record, "restore");
         record.targets = drill::targets(rebuild_s, &record.components, record.rto_s, record.rpo_s);
-    }
-    if record.steps.iter().any(|s| s.name == "teardown" && !s.ok) {
-        record.failed.get_or_insert_with(|| "teardown".into());
     }
     record.error = record
         .steps
@@ -443,7 +433,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
 }
 
 /// A step's seconds (0 when it did not run).
-fn d_seconds(r: &Record, step: &str) -> f64 {
+fn step_seconds(r: &Record, step: &str) -> f64 {
     r.steps
         .iter()
         .find(|s| s.name == step)

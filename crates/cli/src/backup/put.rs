@@ -198,11 +198,7 @@ async fn holding(t: &Take, exact: bool) -> Result<Option<String>, String> {
             if !out.status.success() {
                 return Err(format!(
                     "`{database}` on {host}:{port}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                        .trim()
-                        .lines()
-                        .last()
-                        .unwrap_or("")
+                    super::wire::pg_message(&String::from_utf8_lossy(&out.stderr))
                 ));
             }
             let text = String::from_utf8_lossy(&out.stdout);
@@ -299,26 +295,22 @@ async fn put_one(
             while let Some(c) = plain.recv().await {
                 body.extend_from_slice(&c?);
             }
+            let mut d: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| format!("the definitions are not JSON: {e}"))?;
             if let Some((from, to)) = &item.retag {
-                let mut d: serde_json::Value = serde_json::from_slice(&body)
-                    .map_err(|e| format!("the definitions are not JSON: {e}"))?;
                 sprocket_backup::restore::retag(&mut d, from, to);
                 body = serde_json::to_vec(&d).expect("serialisable");
             }
             // What it holds after, from what RabbitMQ accepted: the definitions bring the
             // backup's password hashes, the administrator's among them, so logging in again
             // with today's password may fail until `up` rolls RabbitMQ onto the restored one.
-            let counts = serde_json::from_slice::<serde_json::Value>(&body)
-                .map(|d| {
-                    let n = |k: &str| d[k].as_array().map(Vec::len).unwrap_or(0);
-                    format!(
-                        "{} users, {} vhosts, {} queues (imported)",
-                        n("users"),
-                        n("vhosts"),
-                        n("queues")
-                    )
-                })
-                .map_err(|e| format!("the definitions are not JSON: {e}"))?;
+            let n = |k: &str| d[k].as_array().map(Vec::len).unwrap_or(0);
+            let counts = format!(
+                "{} users, {} vhosts, {} queues (imported)",
+                n("users"),
+                n("vhosts"),
+                n("queues")
+            );
             let r = http()?
                 .post(format!("{url}/api/definitions"))
                 .basic_auth(user, Some(read(password_file)?))
@@ -433,7 +425,7 @@ async fn pg_restore(
     if !status.success() {
         return Err(format!(
             "pg_restore into `{database}` on {host}:{port} failed ({status}), nothing of it was applied: {}",
-            errors.trim().lines().last().unwrap_or("no message")
+            super::wire::pg_message(&errors)
         ));
     }
     fed

@@ -164,16 +164,22 @@ impl Store {
         Ok((id, manifest))
     }
 
+    /// The objects (key, size) under `prefix`; none when the bucket does not exist yet.
+    async fn objects(&self, prefix: &str) -> Result<Vec<(String, u64)>, CliError> {
+        match self.client.list(&self.bucket, prefix, None).await {
+            Ok(l) => Ok(l.objects),
+            Err(e) if e.to_string().contains("NoSuchBucket") => Ok(Vec::new()),
+            Err(e) => Err(self.failed(e)),
+        }
+    }
+
     /// The namespace's last drill's result (`sprocketctl drill`), if any was kept.
     pub async fn last_drill(&self) -> Result<Option<sprocket_backup::drill::Record>, CliError> {
-        let prefix = layout::drills_prefix(&self.namespace);
-        let listing = match self.client.list(&self.bucket, &prefix, None).await {
-            Ok(l) => l,
-            Err(e) if e.to_string().contains("NoSuchBucket") => return Ok(None),
-            Err(e) => return Err(self.failed(e)),
-        };
+        let objects = self
+            .objects(&layout::drills_prefix(&self.namespace))
+            .await?;
         // Ids sort as their times: the greatest key is the last drill.
-        let Some(key) = listing.objects.iter().map(|(k, _)| k).max() else {
+        let Some(key) = objects.iter().map(|(k, _)| k).max() else {
             return Ok(None);
         };
         let r = self
@@ -190,14 +196,10 @@ impl Store {
     /// The namespace's backups, newest first (a bucket that does not exist holds none).
     pub async fn backups(&self) -> Result<Vec<Listed>, CliError> {
         let prefix = layout::namespace_prefix(&self.namespace);
-        let listing = match self.client.list(&self.bucket, &prefix, None).await {
-            Ok(l) => l,
-            Err(e) if e.to_string().contains("NoSuchBucket") => return Ok(Vec::new()),
-            Err(e) => return Err(self.failed(e)),
-        };
+        let objects = self.objects(&prefix).await?;
         let now = crate::clock::unix_now().as_secs() as i64;
         let mut by_id: std::collections::BTreeMap<String, (usize, u64, bool)> = Default::default();
-        for (key, size) in &listing.objects {
+        for (key, size) in &objects {
             let Some((id, rest)) = key.strip_prefix(&prefix).and_then(|r| r.split_once('/')) else {
                 continue;
             };

@@ -455,7 +455,7 @@ async fn pg_dump(
     } else {
         Err(format!(
             "pg_dump of `{database}` on {host}:{port} failed ({status}): {}",
-            errors.trim().lines().last().unwrap_or("no message")
+            super::wire::pg_message(&errors)
         ))
     }
 }

@@ -134,6 +134,21 @@ pub fn pg(
     c
 }
 
+/// What a PostgreSQL tool's stderr says went wrong, for a report: its last own message (the
+/// tool's or the server's `ERROR:` line), never the lines that quote data or statements —
+/// `DETAIL:` (`Key (id)=(…)`), `CONTEXT:` (`COPY t, line 1: "…"`), `Command was:`, `LINE n:`
+/// and their indented continuations. Reports are printed and a drill's is kept in the bucket.
+pub fn pg_message(stderr: &str) -> &str {
+    const QUOTING: [&str; 5] = ["DETAIL:", "CONTEXT:", "HINT:", "Command was:", "LINE "];
+    stderr
+        .lines()
+        .rev()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty() && !l.starts_with(char::is_whitespace))
+        .find(|l| !QUOTING.iter().any(|q| l.starts_with(q)))
+        .unwrap_or("no message")
+}
+
 /// An object into a temporary file, with its size and SHA-256 counted on the way (`None`: no
 /// such object). Only ciphertext is ever downloaded.
 pub async fn download(
@@ -160,4 +175,23 @@ pub async fn download(
     }
     file.flush().map_err(|e| e.to_string())?;
     Ok(Some((file, bytes, hex::encode(sha.finalize()))))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_pg_tools_message_never_quotes_the_data_or_statement() {
+        let stderr = "pg_restore: error: could not execute query: ERROR:  duplicate key value violates unique constraint \"t_pkey\"\nDETAIL:  Key (token)=(s3cr3t-value) already exists.\nCONTEXT:  COPY t, line 1: \"1\ts3cr3t-value\"\nCommand was: COPY public.t (id, token) FROM stdin;\n    continued\n";
+        let m = super::pg_message(stderr);
+        assert!(
+            m.starts_with("pg_restore: error: could not execute query"),
+            "{m}"
+        );
+        assert!(!m.contains("s3cr3t"), "{m}");
+        assert_eq!(super::pg_message(""), "no message");
+        assert_eq!(
+            super::pg_message("psql: error: connection to server failed\n"),
+            "psql: error: connection to server failed"
+        );
+    }
 }

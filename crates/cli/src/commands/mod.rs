@@ -33,10 +33,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// This program as a child process on the same spec, environment (and drill's scratch
-    /// copy), quiet when this run is: what runs another command in its own process, with its
-    /// own lock and report (`restore` runs `up`, `drill` runs them all).
-    pub fn sprocketctl(&self) -> std::process::Command {
+    /// `sprocketctl -o json ARGS` as a child process on the same spec, environment (and
+    /// drill's scratch copy), quiet when this run is, its progress on our stderr: what runs
+    /// another command in its own process, with its own lock and report (`restore` runs `up`,
+    /// `drill` runs them all). Its exit code and its JSON report (`null` when it printed none).
+    pub fn run_json(&self, args: &[&str]) -> (i32, serde_json::Value) {
         let exe = std::env::current_exe().unwrap_or_else(|_| "sprocketctl".into());
         let mut cmd = std::process::Command::new(exe);
         cmd.arg("-f").arg(&self.cli_file);
@@ -50,13 +51,6 @@ impl Ctx {
         if !self.progress.enabled {
             cmd.arg("-q");
         }
-        cmd
-    }
-
-    /// `sprocketctl -o json ARGS` as a child ([`Ctx::sprocketctl`]), its progress on our
-    /// stderr: its exit code and its JSON report (`null` when it printed none).
-    pub fn run_json(&self, args: &[&str]) -> (i32, serde_json::Value) {
-        let mut cmd = self.sprocketctl();
         cmd.args(["-o", "json"]).args(args);
         cmd.stderr(std::process::Stdio::inherit());
         match cmd.output() {
