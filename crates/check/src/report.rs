@@ -6,7 +6,7 @@ use crate::Severity;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     /// A service's tasks running against those wanted.
@@ -53,6 +53,12 @@ impl Kind {
                 | Kind::Vault
                 | Kind::UnknownHost
         )
+    }
+
+    /// A finding of this kind is about the node the platform runs on (its CPU, memory, disks),
+    /// which other platforms share: not about the platform itself.
+    pub fn of_the_node(self) -> bool {
+        matches!(self, Kind::Resources | Kind::DockerDisk)
     }
 
     pub fn name(self) -> &'static str {

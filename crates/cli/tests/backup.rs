@@ -164,6 +164,18 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
         ),
     );
     let _ = s.ctl(&["-q", "down", "--volumes"]);
+    // A failed drill's scratch platform would load the machine under the tests after this one.
+    let scratch_down = || {
+        let copy = serde_json::json!({
+            "namespace": format!("{NS}-drill"),
+            "http_port": 18581,
+            "https_port": 18944,
+            "keyring": s.dir.join("drill-keyring.age"),
+        })
+        .to_string();
+        let _ = s.ctl(&["--scratch", &copy, "-q", "down", "--volumes"]);
+    };
+    let _scratch_down = common::OnPanic(scratch_down);
     let s3 = common::s3_admin();
     // What an earlier run left in the bucket and in the shared PostgreSQL goes first.
     for (key, _) in objects(&s3) {

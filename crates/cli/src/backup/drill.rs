@@ -17,6 +17,7 @@ use crate::commands::Ctx;
 use crate::error::CliError;
 use crate::output::{self, Format};
 use sprocket_backup::drill::{self, Component, Record, Step};
+use sprocket_check::Kind;
 use sprocket_spec::model::Scratch;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -63,6 +64,28 @@ fn step(ctx: &Ctx, args: &[&str]) -> (i32, serde_json::Value, f64) {
     let t = Instant::now();
     let (code, json) = ctx.run_json(args);
     (code, json, t.elapsed().as_secs_f64())
+}
+
+/// A `check` report's critical findings, "subject: detail": about the platform, and about the
+/// node it runs on ([`Kind::of_the_node`]).
+fn critical_findings(report: &serde_json::Value) -> (Vec<String>, Vec<String>) {
+    let mut platform = Vec::new();
+    let mut node = Vec::new();
+    for f in report["findings"].as_array().into_iter().flatten() {
+        if f["severity"] != "critical" {
+            continue;
+        }
+        let line = format!(
+            "{}: {}",
+            f["subject"].as_str().unwrap_or("?"),
+            f["detail"].as_str().unwrap_or("")
+        );
+        match serde_json::from_value::<Kind>(f["kind"].clone()) {
+            Ok(k) if k.of_the_node() => node.push(line),
+            _ => platform.push(line),
+        }
+    }
+    (platform, node)
 }
 
 /// What a failed child said: its report's `error`, else its exit code.
@@ -240,32 +263,35 @@ impl Drill<'_> {
         self.step("restore", seconds, outcome)
     }
 
-    /// Every check of the restored platform; a critical finding fails the drill, a warning is
-    /// said. (Vault unsealed with its secrets read back, each datastore's contents: in the
-    /// restore's report.)
+    /// Every check of the restored platform; a critical finding about it fails the drill, a
+    /// warning is said. The node's own findings (CPU, memory, disks: shared with the live
+    /// platform, and busy while a drill builds) are said, never a failure. (Vault unsealed
+    /// with its secrets read back, each datastore's contents: in the restore's report.)
     fn check(&mut self) -> bool {
         let (code, json, seconds) = step(&self.sctx, &["check", "--identity", &self.identity]);
-        let critical: Vec<String> = json["findings"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|f| f["severity"] == "critical")
-            .map(|f| {
-                format!(
-                    "{}: {}",
-                    f["subject"].as_str().unwrap_or("?"),
-                    f["detail"].as_str().unwrap_or("")
-                )
-            })
-            .collect();
-        let ok = code == crate::exit::OK || code == crate::exit::CHECK_WARNING;
-        let outcome = match (ok, critical.is_empty()) {
-            (true, _) => Ok(format!(
-                "worst finding: {}",
-                json["worst"].as_str().unwrap_or("?")
+        let (critical, node) = critical_findings(&json);
+        let judged = [
+            crate::exit::OK,
+            crate::exit::CHECK_WARNING,
+            crate::exit::CHECK_CRITICAL,
+        ]
+        .contains(&code);
+        let outcome = match (judged, critical.is_empty()) {
+            (true, true) => Ok(format!(
+                "{}{}",
+                if code == crate::exit::OK {
+                    "every finding ok"
+                } else {
+                    "no critical finding about the platform"
+                },
+                if node.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (the node: {})", node.join("; "))
+                }
             )),
-            (false, true) => Err(("check".into(), why(code, &json))),
-            (false, false) => Err(("check".into(), critical.join("; "))),
+            (true, false) => Err(("check".into(), critical.join("; "))),
+            (false, _) => Err(("check".into(), why(code, &json))),
         };
         self.step("check", seconds, outcome)
     }
@@ -419,6 +445,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         Format::Json => output::json(&record),
         Format::Human => print(&record),
     }
+    say_failure(&record);
     if let Err(e) = kept {
         eprintln!(
             "warning: the drill's result is not kept in bucket `{}`: {e}",
@@ -478,16 +505,69 @@ fn print(r: &Record) {
             if t.met { "met" } else { "MISSED" }
         );
     }
-    match (&r.failed, &r.error) {
-        (Some(c), e) => eprintln!(
-            "error: the drill failed at `{c}`{}",
-            e.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
-        ),
-        (None, _) if !r.ok => eprintln!("error: the drill missed a recovery target"),
-        _ => println!(
+    if r.ok {
+        println!(
             "drill passed: RTO {} (rebuild and restore), in {} with the teardown",
             drill::span(r.rto_s),
             drill::span(r.seconds)
+        );
+    }
+}
+
+/// Why a drill did not pass, on stderr whatever the output format (its JSON holds it too).
+fn say_failure(r: &Record) {
+    match (&r.failed, &r.error) {
+        (Some(c), e) => eprintln!(
+            "error: drill {} failed at `{c}`{}",
+            r.id,
+            e.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
         ),
+        (None, _) if !r.ok => {
+            let missed: Vec<&str> = r
+                .targets
+                .iter()
+                .filter(|t| !t.met)
+                .map(|t| t.what.as_str())
+                .collect();
+            eprintln!(
+                "error: drill {} missed its recovery target(s): {}",
+                r.id,
+                if missed.is_empty() {
+                    "nothing was restored".to_string()
+                } else {
+                    missed.join(", ")
+                }
+            )
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nodes_findings_never_fail_a_drill_the_platforms_do() {
+        let report = serde_json::json!({ "findings": [
+            { "kind": "resources", "subject": "this node", "severity": "critical",
+              "detail": "CPU 100 % busy" },
+            { "kind": "docker-disk", "subject": "this node", "severity": "critical",
+              "detail": "images 40 GB" },
+            { "kind": "replicas", "subject": "redis", "severity": "critical",
+              "detail": "0/1 running" },
+            { "kind": "route", "subject": "demo", "severity": "warning", "detail": "slow" },
+        ]});
+        let (platform, node) = critical_findings(&report);
+        assert_eq!(platform, ["redis: 0/1 running"]);
+        assert_eq!(
+            node,
+            ["this node: CPU 100 % busy", "this node: images 40 GB"]
+        );
+        // A kind this build does not know is the platform's: never silently passed.
+        let (platform, _) = critical_findings(&serde_json::json!({ "findings": [
+            { "kind": "something-new", "subject": "x", "severity": "critical", "detail": "d" }
+        ]}));
+        assert_eq!(platform, ["x: d"]);
     }
 }

@@ -24,6 +24,28 @@ fn cpu_times() -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
+/// The CPU's use the runbook judges — "> 90 % sustained" — from two readings: busy now (a
+/// 0.3 s sample) and the 1-minute load average per core (`/proc/loadavg`, as a percent). A
+/// deploy's burst is busy now, not sustained: the figure judged is the smaller of the two.
+/// Returns (judged percent, detail).
+pub fn cpu_sustained(now_pct: f64, loadavg: Option<&str>, cores: usize) -> (f64, String) {
+    let load1: Option<f64> = loadavg
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|x| x.parse().ok());
+    match load1 {
+        Some(load) => {
+            let over_minute = 100.0 * load / cores.max(1) as f64;
+            (
+                now_pct.min(over_minute),
+                format!(
+                    "CPU {now_pct:.0} % busy now, {over_minute:.0} % over the last minute (load {load:.2} on {cores} core(s))"
+                ),
+            )
+        }
+        None => (now_pct, format!("CPU {now_pct:.0} % busy (over 0.3 s)")),
+    }
+}
+
 /// Percent of memory in use: 1 − MemAvailable / MemTotal.
 pub fn memory_percent(meminfo: &str) -> Option<f64> {
     let kb = |key: &str| -> Option<f64> {
@@ -109,15 +131,13 @@ pub async fn check(engine: &Engine) -> Vec<Finding> {
         let before = cpu_times();
         tokio::time::sleep(Duration::from_millis(300)).await;
         if let (Some((b0, t0)), Some((b1, t1))) = (before, cpu_times()) {
-            let pct = 100.0 * (b1 - b0) as f64 / (t1 - t0).max(1) as f64;
+            let now = 100.0 * (b1 - b0) as f64 / (t1 - t0).max(1) as f64;
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let loadavg = std::fs::read_to_string("/proc/loadavg").ok();
+            let (pct, detail) = cpu_sustained(now, loadavg.as_deref(), cores);
             out.push(
-                Finding::new(
-                    Kind::Resources,
-                    node,
-                    judge::usage(pct, CPU_MEMORY),
-                    format!("CPU {pct:.0} % busy (over 0.3 s)"),
-                )
-                .target("cpu"),
+                Finding::new(Kind::Resources, node, judge::usage(pct, CPU_MEMORY), detail)
+                    .target("cpu"),
             );
         }
         if let Some(pct) = std::fs::read_to_string("/proc/meminfo")
@@ -171,6 +191,27 @@ pub async fn check(engine: &Engine) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_is_judged_sustained_a_burst_is_not() {
+        // Busy now, quiet over the minute: a burst.
+        let (pct, detail) = cpu_sustained(100.0, Some("0.40 0.35 0.30 2/300 4242"), 2);
+        assert_eq!(pct, 20.0);
+        assert_eq!(
+            detail,
+            "CPU 100 % busy now, 20 % over the last minute (load 0.40 on 2 core(s))"
+        );
+        assert_eq!(judge::usage(pct, CPU_MEMORY), Severity::Ok);
+        // Busy now and over the minute: sustained.
+        let (pct, _) = cpu_sustained(97.0, Some("1.96 1.80 1.50 5/300 4242"), 2);
+        assert_eq!(pct, 97.0);
+        assert_eq!(judge::usage(pct, CPU_MEMORY), Severity::Critical);
+        // A load over the cores, quiet now: what is judged is now.
+        let (pct, _) = cpu_sustained(10.0, Some("3.00 2.00 1.00 1/1 1"), 2);
+        assert_eq!(pct, 10.0);
+        // No load average to read: the sample alone.
+        assert_eq!(cpu_sustained(55.0, None, 4).0, 55.0);
+    }
 
     #[test]
     fn memory_in_use_is_what_is_not_available() {

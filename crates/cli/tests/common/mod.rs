@@ -115,7 +115,62 @@ pub fn sprocketctl_in(cwd: &Path, home: &Path, spec: &Path, env: &str, args: &[&
 /// Time since this test binary's first `sprocketctl` run.
 fn test_clock() -> std::time::Duration {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START.get_or_init(std::time::Instant::now).elapsed()
+    START
+        .get_or_init(|| {
+            report_failures();
+            std::time::Instant::now()
+        })
+        .elapsed()
+}
+
+/// A failing test's message where CI shows it. libtest prints a failed test's captured output
+/// (here the whole command log) before its message, and CI keeps only the head of that section
+/// and the tail of the run, so the message would be lost: its last lines are also written at
+/// once to the process's own stderr (not captured) and, when `SPROCKET_TEST_FAILURES` names a
+/// file, appended there (`scripts/test` prints it at the end of a failed run).
+fn report_failures() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            let lines: Vec<&str> = payload.lines().collect();
+            let tail: Vec<String> = lines[lines.len().saturating_sub(30)..]
+                .iter()
+                .map(|l| l.chars().take(400).collect())
+                .collect();
+            let text = format!(
+                "[failed] {} at {} (+{:.0}s){}:\n{}\n",
+                std::thread::current().name().unwrap_or("?"),
+                info.location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()))
+                    .unwrap_or_default(),
+                test_clock().as_secs_f64(),
+                if lines.len() > 30 {
+                    format!(", the message's last 30 of {} lines", lines.len())
+                } else {
+                    String::new()
+                },
+                tail.join("\n")
+            );
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
+            if let Some(path) = std::env::var_os("SPROCKET_TEST_FAILURES") {
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                {
+                    let _ = std::io::Write::write_all(&mut f, text.as_bytes());
+                }
+            }
+            default(info);
+        }));
+    });
 }
 
 /// Runs its closure when dropped during a panic: a failed test takes its stack down, so what it
@@ -133,6 +188,7 @@ impl<F: FnMut()> Drop for OnPanic<F> {
 
 /// Fails loudly unless a Docker engine answers as a swarm manager.
 pub fn require_swarm() {
+    test_clock();
     let engine = Command::new("docker")
         .args(["info", "--format", "{{.Swarm.ControlAvailable}}"])
         .output();
