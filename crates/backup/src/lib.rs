@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod plan;
 pub mod restore;
 pub mod retention;
+pub mod schedule;
 pub mod snapshot;
 
 pub use manifest::{Artefact, Manifest};

@@ -32,15 +32,47 @@ use serde_json::Value;
 const NS: &str = "sprocket-ds";
 const ENV: &str = "e2e-ds";
 const HTTP_PORT: u16 = 18380;
-fn demo(path: &str) -> Value {
-    for _ in 0..40 {
+/// The demo's answer to `path` once `want` holds of it (it runs its checks again on every
+/// request), or its last answer after 60 s: a slow login on a loaded machine, or Traefik still
+/// routing to a task that is gone, is waited out; a real failure is still asserted on, with
+/// what the demo said.
+fn demo_until(path: &str, want: impl Fn(&Value) -> bool) -> Value {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut last = None;
+    loop {
         let (status, body) = http_get(HTTP_PORT, "demo.localhost", path);
-        if status != 0 && status != 404 && status != 502 {
-            return serde_json::from_str(&body).unwrap_or(Value::Null);
+        match serde_json::from_str::<Value>(&body) {
+            Ok(v) if want(&v) => return v,
+            Ok(v) => last = Some(v),
+            Err(_) => {}
+        }
+        if std::time::Instant::now() >= end {
+            return last.unwrap_or_else(|| {
+                panic!("the demo does not answer {path} through Traefik: {status} {body}")
+            });
         }
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
-    panic!("the demo does not answer {path} through Traefik");
+}
+
+/// The demo's first answer to `path` (JSON).
+fn demo(path: &str) -> Value {
+    demo_until(path, |_| true)
+}
+
+/// The demo's check `name` once `want` holds of it (or its last state after 60 s).
+fn check_until(name: &str, want: impl Fn(&Value) -> bool) -> Value {
+    let v = demo_until("/", |v| {
+        v["checks"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|c| c["name"] == name && want(c)))
+    });
+    named_check(&v, name)
+}
+
+/// The demo's check `name` once it passes.
+fn passing(name: &str) -> Value {
+    check_until(name, |c| c["ok"] == true)
 }
 
 fn named_check(v: &Value, name: &str) -> Value {
@@ -51,10 +83,6 @@ fn named_check(v: &Value, name: &str) -> Value {
         .find(|c| c["name"] == name)
         .cloned()
         .unwrap()
-}
-
-fn rabbitmq_check(v: &Value) -> Value {
-    named_check(v, "rabbitmq")
 }
 
 /// One datastore's provisioning in an `up` report.
@@ -150,9 +178,9 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     // The PostgreSQL server outlives deploys (it is outside the swarm): what an earlier run
     // of this test left there goes first.
     let pg_clean = || {
-        psql("DROP DATABASE IF EXISTS \"sprocket-ds_demo\"");
-        psql("DROP DATABASE IF EXISTS handmade_ds");
-        psql("DROP DATABASE IF EXISTS \"sprocket-ds_reports\"");
+        psql("DROP DATABASE IF EXISTS \"sprocket-ds_demo\" WITH (FORCE)");
+        psql("DROP DATABASE IF EXISTS handmade_ds WITH (FORCE)");
+        psql("DROP DATABASE IF EXISTS \"sprocket-ds_reports\" WITH (FORCE)");
         for role in ["sprocket-ds_demo", "sprocket-ds_demo2", "handmade_ds_role"] {
             psql(&format!("DROP ROLE IF EXISTS \"{role}\""));
         }
@@ -180,12 +208,24 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         .iter()
         .map(|p| p["step"].as_str().unwrap())
         .collect();
+    // The provisioning is a step of the deploy, between RabbitMQ and the demo. Which of
+    // RabbitMQ's health and its provisioning ended last (and so is on the critical path) is a
+    // race on a loaded machine: `ran` above proves the step; the path holds one of them.
     assert!(
-        path.contains(&format!("{NS}_rabbitmq (provision logins)").as_str()),
-        "the provisioning is a step of the deploy: {path:?}"
+        path.iter()
+            .any(|s| *s == format!("{NS}_rabbitmq (provision logins)")
+                || *s == format!("{NS}_rabbitmq")),
+        "{path:?}"
     );
     // Nothing of the one-off task is left.
-    let (_, services) = docker_status(&["service", "ls", "--format", "{{.Name}}"]);
+    let (_, services) = docker_status(&[
+        "service",
+        "ls",
+        "--filter",
+        &format!("label=io.sprocket.namespace={NS}"),
+        "--format",
+        "{{.Name}}",
+    ]);
     assert!(!services.contains("provision"), "{services}");
     let (_, containers) = docker_status(&[
         "ps",
@@ -200,16 +240,16 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         "the task's container is gone: {containers}"
     );
     // The demo, from its own task: its own login works, guest and other vhosts do not.
-    let check = rabbitmq_check(&demo("/"));
+    let check = passing("rabbitmq");
     assert_eq!(check["ok"], true, "{check}");
     assert_eq!(check["detail"], "logged in as demo on vhost demo");
-    let guest = demo("/amqp?guest");
+    let guest = demo_until("/amqp?guest", |v| v["ok"] == false);
     assert_eq!(guest["ok"], false, "{guest}");
     assert!(
         guest["detail"].as_str().unwrap().contains("ACCESS_REFUSED"),
         "{guest}"
     );
-    let other = demo("/amqp?vhost=/");
+    let other = demo_until("/amqp?vhost=/", |v| v["ok"] == false);
     assert_eq!(other["ok"], false, "{other}");
     assert!(
         other["detail"].as_str().unwrap().contains("NOT_ALLOWED"),
@@ -218,10 +258,10 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     assert!(users().contains(&"demo".to_string()));
     // Redis: the demo logs in as its own ACL user and writes under its prefix; another key is
     // refused; without a password Redis answers NOAUTH; Redis holds only the password's hash.
-    let check = named_check(&demo("/"), "redis");
+    let check = passing("redis");
     assert_eq!(check["ok"], true, "{check}");
     assert_eq!(check["detail"], "PONG; wrote and read demo:check as demo");
-    let other = demo("/redis?key=core:session");
+    let other = demo_until("/redis?key=core:session", |v| v["ok"] == false);
     assert_eq!(other["ok"], false, "{other}");
     assert!(
         other["detail"].as_str().unwrap().contains("NOPERM"),
@@ -262,14 +302,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     ]);
     assert!(ok, "{out}");
     assert_ne!(common::container_of(NS, "redis"), before, "Redis restarted");
-    let mut check = Value::Null;
-    for _ in 0..40 {
-        check = named_check(&demo("/"), "redis");
-        if check["ok"] == true {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(250));
-    }
+    let check = passing("redis");
     assert_eq!(check["ok"], true, "after Redis restarted: {check}");
     // PostgreSQL: its own role owns its own database (both named after the namespace), made
     // before it started, reached over TLS; a database made by hand is closed to it.
@@ -280,7 +313,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         ["created", "unchanged", "updated"].contains(&pg["logins"][0]["outcome"].as_str().unwrap()),
         "{pg}"
     );
-    let check = named_check(&demo("/"), "postgres");
+    let check = passing("postgres");
     assert_eq!(check["ok"], true, "{check}");
     assert!(
         check["detail"]
@@ -298,10 +331,10 @@ fn every_consumer_gets_its_own_login_made_by_up() {
             .starts_with("SCRAM-SHA-256$4096:"),
         "a SCRAM verifier is stored"
     );
-    psql("DROP DATABASE IF EXISTS handmade_ds");
+    psql("DROP DATABASE IF EXISTS handmade_ds WITH (FORCE)");
     psql("CREATE DATABASE handmade_ds");
     psql("REVOKE ALL ON DATABASE handmade_ds FROM PUBLIC");
-    let other = demo("/pg?database=handmade_ds");
+    let other = demo_until("/pg?database=handmade_ds", |v| v["ok"] == false);
     assert_eq!(other["ok"], false, "{other}");
     assert!(
         other["detail"]
@@ -315,7 +348,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     let s3 = provisioned(&report, "s3");
     assert_eq!(s3["ran"], true, "{s3}");
     assert_eq!(s3["logins"][0]["user"], format!("{NS}-demo"), "{s3}");
-    let check = named_check(&demo("/"), "s3");
+    let check = passing("s3");
     assert_eq!(check["ok"], true, "{check}");
     assert_eq!(
         check["detail"],
@@ -411,7 +444,11 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         .collect();
     assert_eq!(actions, [(format!("{NS}_demo"), "update".to_string())]);
     assert_eq!(added["calls"]["update"], 1, "{added}");
-    let check = named_check(&demo("/"), "postgres");
+    let check = check_until("postgres", |c| {
+        c["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("connected as sprocket-ds_demo to sprocket-ds_reports"))
+    });
     assert!(
         check["detail"]
             .as_str()
@@ -464,9 +501,16 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     let p = provisioned(&rot["deploy"], "rabbitmq");
     assert_eq!(p["ran"], true);
     assert_eq!(p["logins"][0]["changed"], serde_json::json!(["password"]));
-    let check = rabbitmq_check(&demo("/"));
+    let check = passing("rabbitmq");
     assert_eq!(check["ok"], true, "after the rotation: {check}");
-    let (_, services) = docker_status(&["service", "ls", "--format", "{{.Name}}"]);
+    let (_, services) = docker_status(&[
+        "service",
+        "ls",
+        "--filter",
+        &format!("label=io.sprocket.namespace={NS}"),
+        "--format",
+        "{{.Name}}",
+    ]);
     assert!(!services.contains(&leftover), "{services}");
     values.push(password("after the rotation"));
     assert_ne!(values[0], values[1]);
@@ -502,7 +546,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         serde_json::json!(["password"]),
         "{p}"
     );
-    let check = named_check(&demo("/"), "postgres");
+    let check = passing("postgres");
     assert_eq!(check["ok"], true, "after the rotation: {check}");
     let after = pg_password("after the rotation");
     assert_ne!(before, after);
@@ -553,7 +597,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     ]);
     printed.push_str(&(rot.stdout.clone() + &rot.stderr));
     assert_eq!(rot.code, 0, "{}", rot.stdout);
-    let check = named_check(&demo("/"), "redis");
+    let check = passing("redis");
     assert_eq!(check["ok"], true, "after the rotation: {check}");
     let new = demo_pw("after the rotation");
     assert_ne!(old, new);

@@ -112,3 +112,139 @@ fn a_scratch_copy_of_production_moves_every_namespaced_name_and_spends_no_acme_l
         "{err:?}"
     );
 }
+
+/// The example's text with `edits` (from → to) applied.
+fn example_edited(edits: &[(&str, &str)]) -> sprocket_spec::Parsed {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sprocket/sprocket.yaml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "the example holds {from:?}");
+        text = text.replacen(from, to, 1);
+    }
+    sprocket_spec::parse(sprocket_spec::SourceFile {
+        path,
+        text: text.into(),
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_scratch_copy_reaches_none_of_the_live_platforms_data() {
+    let files = sprocket_spec::Files::disk();
+    // The demo reads a database the live platform shares (not named after the namespace).
+    let parsed = example_edited(&[(
+        "          postgres: {}\n",
+        "          postgres: { database: leaderboard, privileges: read }\n",
+    )]);
+    let live = sprocket_spec::resolve(&parsed, Some("offline"), &files)
+        .unwrap()
+        .platform;
+    check_copy(&parsed, &live, &files);
+}
+
+fn check_copy(
+    parsed: &sprocket_spec::Parsed,
+    live: &sprocket_spec::Platform,
+    files: &sprocket_spec::Files,
+) {
+    let demo =
+        |p: &sprocket_spec::Platform| p.services().find(|s| s.name == "demo").cloned().unwrap();
+    let live_demo = demo(live);
+    assert!(live_demo.access.iter().any(|a| a.database == "leaderboard"));
+    assert!(live_demo.access.iter().any(|a| !a.buckets.is_empty()));
+    let copy = sprocket_spec::resolve_as(
+        parsed,
+        Some("offline"),
+        files,
+        Some(&scratch("sprocket-drill")),
+    )
+    .unwrap()
+    .platform;
+    let d = demo(&copy);
+    // No login of the copy is granted anything in the shared database or the live buckets,
+    // and their credentials are not mounted; its own database, Redis and RabbitMQ stay.
+    assert!(
+        d.access
+            .iter()
+            .all(|a| a.database.is_empty() || a.database.starts_with("sprocket-drill_")),
+        "{:?}",
+        d.access
+    );
+    assert!(
+        d.access.iter().all(|a| a.buckets.is_empty()),
+        "{:?}",
+        d.access
+    );
+    let kinds: Vec<String> = d.access.iter().map(|a| format!("{:?}", a.kind)).collect();
+    assert!(
+        kinds.iter().any(|k| k == "Redis") && kinds.iter().any(|k| k == "Rabbitmq"),
+        "{kinds:?}"
+    );
+    let left: Vec<&String> = live_demo
+        .access
+        .iter()
+        .filter(|a| !a.buckets.is_empty())
+        .flat_map(|a| [&a.secret, &a.key_secret])
+        .collect();
+    assert!(!left.is_empty());
+    for n in left {
+        assert!(
+            !d.secrets.iter().any(|m| &m.name == n),
+            "{n} is not mounted in the copy"
+        );
+    }
+}
+
+#[test]
+fn a_drill_is_refused_where_its_copy_would_share_data_or_a_namespace() {
+    let files = sprocket_spec::Files::disk();
+    // Redis on a host folder: its copy would run on the live Redis's files.
+    let parsed = example_edited(&[(
+        "volumes: [{ volume: redis-data, target: /data }]",
+        "volumes: [{ bind: /srv/sprocket/redis, target: /data }]",
+    )]);
+    assert!(sprocket_spec::resolve(&parsed, Some("offline"), &files).is_ok());
+    let err = sprocket_spec::resolve_as(
+        &parsed,
+        Some("offline"),
+        &files,
+        Some(&scratch("sprocket-drill")),
+    )
+    .unwrap_err();
+    assert!(
+        err.diagnostics
+            .iter()
+            .any(|d| d.code == "scratch-shares-data"
+                && d.message.contains("`redis`")
+                && d.message.contains("/srv/sprocket/redis")),
+        "{err:?}"
+    );
+    // Read-only, it may.
+    let parsed = example_edited(&[(
+        "volumes: [{ volume: redis-data, target: /data }]",
+        "volumes: [{ bind: /srv/sprocket/redis, target: /data, read_only: true }]",
+    )]);
+    assert!(sprocket_spec::resolve_as(
+        &parsed,
+        Some("offline"),
+        &files,
+        Some(&scratch("sprocket-drill"))
+    )
+    .is_ok());
+    // The platform's name is the namespace of environments that set none: a drill of
+    // `sprocket-staging` must not take `sprocket-staging-drill` when the platform is named so.
+    let parsed = example_edited(&[("platform: sprocket\n", "platform: sprocket-staging-drill\n")]);
+    let err = sprocket_spec::resolve_as(
+        &parsed,
+        Some("staging"),
+        &files,
+        Some(&scratch("sprocket-staging-drill")),
+    )
+    .unwrap_err();
+    assert!(
+        err.diagnostics
+            .iter()
+            .any(|d| d.code == "invalid-namespace" && d.message.contains("platform's name")),
+        "{err:?}"
+    );
+}

@@ -132,7 +132,14 @@ async fn teardown(ctx: &Ctx) -> Result<String, String> {
             Err(e) => errors.push(format!("{}: {e}", pr.datastore)),
         }
     }
-    // The swarm's part goes whatever happened outside it.
+    // The swarm's part goes only once nothing is left outside it: the removal there needs the
+    // copy's networks and administrators' secrets, so the next drill can retry it.
+    if !errors.is_empty() {
+        return Err(format!(
+            "{}; `{ns}` is left running so that the next drill removes it",
+            errors.join("; ")
+        ));
+    }
     let (code, json, _) = step(ctx, &["down", "--volumes"]);
     if code != crate::exit::OK {
         errors.push(format!("`down --volumes` of `{ns}`: {}", why(code, &json)));

@@ -47,6 +47,10 @@ impl Ctx {
         if let Some(s) = &self.scratch {
             cmd.arg("--scratch")
                 .arg(serde_json::to_string(s).expect("serialisable"));
+            // A Vault address the operator set is the live platform's: the scratch copy's
+            // Vault is reached through its own namespace, never through that one.
+            cmd.env_remove("SPROCKET_VAULT_ADDR")
+                .env_remove("VAULT_ADDR");
         }
         if !self.progress.enabled {
             cmd.arg("-q");

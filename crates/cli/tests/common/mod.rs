@@ -405,12 +405,19 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = sprocketctl(
-            &self.home,
-            &self.spec,
-            &self.env,
-            &["-q", "down", "--volumes"],
-        );
+        // Twice if need be: what one test leaves running loads the machine under the next
+        // (`down` gives up on a network still in use after its wait, on a slow machine).
+        for _ in 0..2 {
+            let down = sprocketctl(
+                &self.home,
+                &self.spec,
+                &self.env,
+                &["-q", "down", "--volumes"],
+            );
+            if down.code == 0 {
+                break;
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

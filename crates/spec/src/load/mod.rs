@@ -299,13 +299,54 @@ struct ServiceRef<'a> {
 /// (and checked), but nothing runs that would act on the outside world with the live
 /// platform's identities — a Discord bot's token, the shared buckets, the managed database's
 /// administrator, an n8n's workflows — or bind a host port the live platform holds.
-fn scratch_apps(layers: &mut [model::Layer]) {
+///
+/// Nothing of the copy reaches the live platform's data on the datastores outside the swarm: a
+/// PostgreSQL access to a database not named after the scratch namespace (one the live platform
+/// shares, which no restore touches) and every S3 access (its buckets are the live platform's)
+/// are left out, so no scratch login is granted anything there. Returns the services that would
+/// still run on a writable host folder (`bind`), which the live platform's task uses too.
+fn scratch_apps(layers: &mut [model::Layer], namespace: &str) -> Vec<(String, String)> {
+    let ours = format!("{namespace}_");
+    let mut shared_folders = Vec::new();
     for s in layers.iter_mut().flat_map(|l| l.services.iter_mut()) {
         if s.role.is_none() && s.datastore.is_none() {
             s.mode = model::Mode::Replicated(0);
             s.ports.clear();
+        } else {
+            for v in &s.volumes {
+                if let model::Volume::Bind {
+                    source,
+                    read_only: false,
+                    ..
+                } = v
+                {
+                    shared_folders.push((s.name.clone(), source.clone()));
+                }
+            }
         }
+        let (kept, left): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut s.access)
+                .into_iter()
+                .partition(|a| match a.kind {
+                    model::DatastoreKind::Postgres => a.database.starts_with(&ours),
+                    model::DatastoreKind::S3 => false,
+                    _ => true,
+                });
+        // The credentials of what is left out are not mounted (nor made): those another
+        // access of the service still holds stay.
+        let still = |name: &String| {
+            kept.iter()
+                .any(|a| &a.secret == name || &a.key_secret == name)
+        };
+        let gone: Vec<&String> = left
+            .iter()
+            .flat_map(|a| [&a.secret, &a.key_secret])
+            .filter(|n| !n.is_empty() && !still(n))
+            .collect();
+        s.secrets.retain(|m| !gone.contains(&&m.name));
+        s.access = kept;
     }
+    shared_folders
 }
 
 impl<'a> Resolver<'a> {
@@ -431,7 +472,16 @@ impl<'a> Resolver<'a> {
         let mut environment = environment?;
         environment.backup = self.backup(eff.backup, &externals);
         if self.scratch.is_some() {
-            scratch_apps(&mut layers);
+            for (service, folder) in scratch_apps(&mut layers, &environment.namespace) {
+                self.err(
+                    "scratch-shares-data",
+                    Pos::UNKNOWN,
+                    format!(
+                        "service `{service}` writes to the host folder `{folder}` (a `bind` volume): a drill's copy of it would run on the live platform's data"
+                    ),
+                )
+                .help = Some("give it a named volume (`volume:`), or make the bind `read_only: true`; a drill cannot run before".into());
+            }
         }
         let mut vault = self.vault(&eff, &layers, &environment.namespace);
         if let (Some(sc), Some(v)) = (self.scratch, vault.as_mut()) {
@@ -476,6 +526,19 @@ impl<'a> Resolver<'a> {
                     sc.namespace
                 ),
             );
+        }
+        // An environment without a namespace of its own (nor one it extends) takes the
+        // platform's name.
+        if self.spec.platform.value == sc.namespace {
+            self.err(
+                "invalid-namespace",
+                pos(&self.spec.platform),
+                format!(
+                    "the platform's name `{}` is the namespace of its environments that set none, and the drills' scratch namespace of `{}`",
+                    sc.namespace, e.namespace
+                ),
+            )
+            .help = Some("rename the platform or give every environment a namespace: a drill removes everything in its scratch namespace".into());
         }
         if let Some((name, env)) = self.spec.environments.iter().find(|(_, env)| {
             env.namespace.as_ref().map(|n| n.value.as_str()) == Some(sc.namespace.as_str())
