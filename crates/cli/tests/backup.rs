@@ -160,7 +160,7 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
         "bk",
         ENV,
         &format!(
-            "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: 18580\n    https_port: 18943\n    secrets_from: dotenv:secrets.env\n    disable: {{ n8n: \"not under test\" }}\n    backup: {{ to: s3, bucket: {BUCKET}, keep: {{ daily: 1, weekly: 0, monthly: 0 }} }}\n"
+            "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: 18580\n    https_port: 18943\n    secrets_from: dotenv:secrets.env\n    disable: {{ n8n: \"not under test\" }}\n    backup: {{ to: s3, bucket: {BUCKET}, at: off, keep: {{ daily: 1, weekly: 0, monthly: 0 }} }}\n"
         ),
     );
     let _ = s.ctl(&["-q", "down", "--volumes"]);
@@ -740,6 +740,72 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     assert!(unsealed, "the agent unsealed the restored Vault");
+
+    // 9. Scheduled backups: with `at` a minute ago (UTC), the runner `up` makes finds that
+    // daily time passed with no backup since and takes one at once; a second `up` leaves it
+    // alone (no call); `at: off` removes it.
+    let ids = || -> Vec<String> {
+        s.ctl(&["-o", "json", "backup", "ls"]).json()["backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["complete"] == true)
+            .map(|b| b["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let before = ids();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let minute = ((now - 60) % 86_400) / 60;
+    let at = format!("at: \"{:02}:{:02}\",", minute / 60, minute % 60);
+    s.edit("at: off,", &at);
+    let up = s.ctl(&["-o", "json", "up", "--timeout", "240"]);
+    printed.push_str(&(up.stdout.clone() + &up.stderr));
+    assert_eq!(up.code, 0, "{}{}", up.stdout, up.stderr);
+    let schedule = up.json()["backup_schedule"].clone();
+    assert_eq!(schedule["action"], "created", "{schedule}");
+    let runner = format!("{NS}_backup-schedule");
+    let mut taken = None;
+    for _ in 0..90 {
+        taken = ids().into_iter().find(|id| !before.contains(id));
+        if taken.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+    let (_, log) = docker_status(&["service", "logs", "--raw", &runner]);
+    printed.push_str(&log);
+    let taken =
+        taken.unwrap_or_else(|| panic!("no scheduled backup within 180 s; its log:\n{log}"));
+    assert!(log.contains(&format!("backup {taken}: taking it")), "{log}");
+    let verified = s.ctl(&[
+        "-o",
+        "json",
+        "backup",
+        "verify",
+        "--from",
+        &taken,
+        "--identity",
+        id_arg,
+    ]);
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    let again = s.ctl(&["-o", "json", "up", "--timeout", "240"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    let again = again.json();
+    assert_eq!(again["backup_schedule"]["action"], "unchanged", "{again}");
+    assert_eq!(
+        again["calls"],
+        serde_json::json!({ "create": 0, "update": 0, "remove": 0 }),
+        "{again}"
+    );
+    s.edit(&at, "at: off,");
+    let off = s.ctl(&["-o", "json", "up", "--timeout", "240"]);
+    assert_eq!(off.code, 0, "{}{}", off.stdout, off.stderr);
+    assert_eq!(off.json()["backup_schedule"]["action"], "removed");
+    let (_, services) = docker_status(&["service", "ls", "--format", "{{.Name}}"]);
+    assert!(!services.contains(&runner), "{services}");
 
     // No value ever printed.
     for v in secrets.iter() {

@@ -26,3 +26,7 @@ pub const SECRET_VERSION: &str = "io.sprocket.secret-version";
 pub const CHECK: &str = "io.sprocket.check";
 /// On a secret's Docker secrets: the keyed fingerprint of the value (never an unkeyed hash).
 pub const SECRET_FINGERPRINT: &str = "io.sprocket.secret-fingerprint";
+
+/// On a long-lived service `up` keeps outside the spec's services (the scheduled backups'
+/// runner): the plan does not prune it; the step that made it keeps or removes it.
+pub const SCHEDULE: &str = "io.sprocket.schedule";

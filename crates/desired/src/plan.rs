@@ -256,6 +256,7 @@ pub fn plan(desired: &DesiredState, observed: &Observed) -> Plan {
         .iter()
         .filter(|o| !wanted_services.contains(&o.spec.name.as_str()))
         .filter(|o| !o.spec.labels.contains_key(crate::labels::CHECK))
+        .filter(|o| !o.spec.labels.contains_key(crate::labels::SCHEDULE))
         .collect();
     // Later layers first: consumers go before what they use.
     orphans.sort_by_key(|o| std::cmp::Reverse(layer_rank(o.layer.as_deref())));

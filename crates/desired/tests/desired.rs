@@ -439,6 +439,19 @@ fn plan_has_no_false_diffs_and_pinpoints_real_ones() {
     assert_eq!(p.prune[0].kind, Kind::Service);
     assert_eq!(p.summary(false).delete, 0);
     assert_eq!(p.summary(true).delete, 1);
+
+    // The scheduled backups' runner is kept by the step that made it, never pruned.
+    let mut runner = live.services[0].clone();
+    runner.spec.name = "sprocket_backup-schedule".into();
+    runner.layer = None;
+    runner
+        .spec
+        .labels
+        .insert(sprocket_desired::labels::SCHEDULE.into(), "backup".into());
+    live.services.push(runner);
+    let p = plan(&d, &live);
+    assert_eq!(p.prune.len(), 1, "{:?}", p.prune);
+    assert_eq!(p.prune[0].name, "sprocket_grafana");
 }
 
 #[test]

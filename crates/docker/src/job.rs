@@ -60,71 +60,17 @@ impl Engine {
         cancel: &AtomicBool,
     ) -> Result<JobEnd, EngineError> {
         let t0 = Instant::now();
-        let container = TaskSpecContainerSpec {
-            image: Some(job.image.clone()),
-            args: Some(job.args.clone()),
-            env: Some(job.env.clone()),
-            hosts: (!job.hosts.is_empty()).then(|| job.hosts.clone()),
-            labels: Some(job.labels.clone().into_iter().collect()),
-            secrets: Some(
-                job.secrets
-                    .iter()
-                    .map(|(name, id, file)| TaskSpecContainerSpecSecrets {
-                        file: Some(TaskSpecContainerSpecFile {
-                            name: Some(file.clone()),
-                            uid: Some("0".into()),
-                            gid: Some("0".into()),
-                            mode: Some(0o400),
-                        }),
-                        secret_id: Some(id.clone()),
-                        secret_name: Some(name.clone()),
-                    })
-                    .collect(),
-            ),
-            ..Default::default()
-        };
-        let spec = bollard::models::ServiceSpec {
-            name: Some(job.name.clone()),
-            labels: Some(job.labels.clone().into_iter().collect()),
-            task_template: Some(TaskSpec {
-                container_spec: Some(container),
-                restart_policy: Some(TaskSpecRestartPolicy {
-                    condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
-                    ..Default::default()
-                }),
-                resources: Some(TaskSpecResources {
-                    limits: Some(Limit {
-                        memory_bytes: job.memory_bytes,
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                // Its result is read back from its log: the engine's own log driver, whatever
-                // the node's default is.
-                log_driver: Some(bollard::models::TaskSpecLogDriver {
-                    name: Some("json-file".into()),
-                    options: None,
-                }),
-                networks: Some(
-                    job.networks
-                        .iter()
-                        .map(|n| NetworkAttachmentConfig {
-                            target: Some(n.clone()),
-                            ..Default::default()
-                        })
-                        .collect(),
-                ),
-                ..Default::default()
-            }),
-            mode: Some(ServiceSpecMode {
+        let spec = service_spec(
+            job,
+            TaskSpecRestartPolicyConditionEnum::NONE,
+            ServiceSpecMode {
                 replicated_job: Some(ServiceSpecModeReplicatedJob {
                     max_concurrent: Some(1),
                     total_completions: Some(1),
                 }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        };
+            },
+        );
         self.calls.create.fetch_add(1, Ordering::Relaxed);
         let id = self
             .docker
@@ -206,5 +152,146 @@ impl Engine {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+/// What [`Engine::ensure_daemon`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ensured {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+impl Engine {
+    /// Keeps `job` running as a long-lived service of one task, started again (after a pause)
+    /// when it stops — a scheduled runner, made with the one-off tasks' machinery. `current`:
+    /// the live one's id and its `label`'s value; it is replaced only when that differs from
+    /// `job`'s (no call at all when it is the same).
+    pub async fn ensure_daemon(
+        &self,
+        job: &JobSpec,
+        label: &str,
+        current: Option<(&str, Option<&str>)>,
+    ) -> Result<Ensured, EngineError> {
+        let spec = service_spec(
+            job,
+            TaskSpecRestartPolicyConditionEnum::ANY,
+            ServiceSpecMode {
+                replicated: Some(bollard::models::ServiceSpecModeReplicated { replicas: Some(1) }),
+                ..Default::default()
+            },
+        );
+        let Some((id, live)) = current else {
+            self.calls.create.fetch_add(1, Ordering::Relaxed);
+            self.docker
+                .create_service(spec, None)
+                .await
+                .map_err(EngineError::api("create service", &job.name))?;
+            return Ok(Ensured::Created);
+        };
+        if live.is_some() && live == job.labels.get(label).map(String::as_str) {
+            return Ok(Ensured::Unchanged);
+        }
+        for attempt in 0..5 {
+            let now = self
+                .docker
+                .inspect_service(id, None::<bollard::query_parameters::InspectServiceOptions>)
+                .await
+                .map_err(EngineError::api("inspect service", &job.name))?;
+            let version = now.version.and_then(|v| v.index).unwrap_or(0);
+            self.calls.update.fetch_add(1, Ordering::Relaxed);
+            let r = self
+                .docker
+                .update_service(
+                    id,
+                    spec.clone(),
+                    bollard::query_parameters::UpdateServiceOptions {
+                        version: version as i32,
+                        registry_auth_from: "spec".into(),
+                        rollback: None,
+                    },
+                    None,
+                )
+                .await
+                .map_err(EngineError::api("update service", &job.name));
+            match r {
+                Ok(_) => return Ok(Ensured::Updated),
+                Err(e) if e.is_out_of_sequence() && attempt < 4 => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+}
+
+/// The service of a task `job` describes: its container, secrets by id, networks, the engine's
+/// own log driver, a memory limit; `restart` and `mode` as its kind needs.
+fn service_spec(
+    job: &JobSpec,
+    restart: TaskSpecRestartPolicyConditionEnum,
+    mode: ServiceSpecMode,
+) -> bollard::models::ServiceSpec {
+    let container = TaskSpecContainerSpec {
+        image: Some(job.image.clone()),
+        args: Some(job.args.clone()),
+        env: Some(job.env.clone()),
+        hosts: (!job.hosts.is_empty()).then(|| job.hosts.clone()),
+        labels: Some(job.labels.clone().into_iter().collect()),
+        secrets: Some(
+            job.secrets
+                .iter()
+                .map(|(name, id, file)| TaskSpecContainerSpecSecrets {
+                    file: Some(TaskSpecContainerSpecFile {
+                        name: Some(file.clone()),
+                        uid: Some("0".into()),
+                        gid: Some("0".into()),
+                        mode: Some(0o400),
+                    }),
+                    secret_id: Some(id.clone()),
+                    secret_name: Some(name.clone()),
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    bollard::models::ServiceSpec {
+        name: Some(job.name.clone()),
+        labels: Some(job.labels.clone().into_iter().collect()),
+        task_template: Some(TaskSpec {
+            container_spec: Some(container),
+            restart_policy: Some(TaskSpecRestartPolicy {
+                condition: Some(restart),
+                // A long-lived one that stops is started again after a pause, not in a loop.
+                delay: (restart != TaskSpecRestartPolicyConditionEnum::NONE)
+                    .then_some(30_000_000_000),
+                ..Default::default()
+            }),
+            resources: Some(TaskSpecResources {
+                limits: Some(Limit {
+                    memory_bytes: job.memory_bytes,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            // Its result is read back from its log: the engine's own log driver, whatever
+            // the node's default is.
+            log_driver: Some(bollard::models::TaskSpecLogDriver {
+                name: Some("json-file".into()),
+                options: None,
+            }),
+            networks: Some(
+                job.networks
+                    .iter()
+                    .map(|n| NetworkAttachmentConfig {
+                        target: Some(n.clone()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }),
+        mode: Some(mode),
+        ..Default::default()
     }
 }

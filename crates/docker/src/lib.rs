@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use convert::{from_engine, to_engine};
-pub use job::{JobEnd, JobSpec};
+pub use job::{Ensured, JobEnd, JobSpec};
 pub use raw::filters_query;
 pub use tasks::{assess, Assessment, TaskInfo, Tracking};
 

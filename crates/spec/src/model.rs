@@ -136,6 +136,8 @@ pub struct Backup {
     pub bucket: String,
     /// Minutes after 00:00 UTC of the daily backup.
     pub at_minute: u32,
+    /// Whether the daily backup runs (`at: off`: only `sprocketctl backup`).
+    pub scheduled: bool,
     pub keep_daily: u32,
     pub keep_weekly: u32,
     pub keep_monthly: u32,

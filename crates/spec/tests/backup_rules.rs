@@ -43,8 +43,14 @@ fn a_backup_with_its_defaults_inherited_by_an_extending_environment() {
     .backup
     .unwrap();
     assert_eq!(b.at_minute, 23 * 60 + 30);
+    assert!(b.scheduled, "a daily run unless the spec says `at: off`");
     assert_eq!((b.keep_daily, b.keep_weekly, b.keep_monthly), (2, 0, 12));
     assert!(local_platform(BASE).environment.backup.is_none());
+    let b = local_platform(&spec("{ to: s3, bucket: b-1, at: off }"))
+        .environment
+        .backup
+        .unwrap();
+    assert!(!b.scheduled, "backups on demand only");
 }
 
 #[test]

@@ -36,8 +36,14 @@ fn a_scratch_copy_of_production_moves_every_namespaced_name_and_spends_no_acme_l
     assert!(prod.environment.tls.acme());
     assert_eq!(e.tls, Tls::SelfSigned, "a drill never asks Let's Encrypt");
     assert!(e.alerts.is_none(), "a drill pages nobody");
-    // Restores read the backups of the environment copied: the same store.
-    assert_eq!(e.backup, prod.environment.backup);
+    // Restores read the backups of the environment copied: the same store; the copy takes
+    // no scheduled backup of its own.
+    let (b, live) = (
+        e.backup.clone().unwrap(),
+        prod.environment.backup.clone().unwrap(),
+    );
+    assert!(live.scheduled && !b.scheduled);
+    assert_eq!((&b.store, &b.bucket), (&live.store, &live.bucket));
     assert_eq!(copy.vault.as_ref().unwrap().keyring, sc.keyring);
     assert_ne!(prod.vault.as_ref().unwrap().keyring, sc.keyring);
     // `{namespace}` in values follows (n8n's database and user on the shared PostgreSQL).

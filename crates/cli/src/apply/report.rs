@@ -38,6 +38,9 @@ pub struct UpReport {
     /// The routes of what changed, as the edge router serves them after the deploy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routes: Option<super::RoutesServed>,
+    /// The scheduled backups' runner, after a deploy that converged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_schedule: Option<crate::backup::schedule::ScheduleReport>,
 }
 
 #[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq)]

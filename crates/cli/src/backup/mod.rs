@@ -12,6 +12,7 @@ pub mod drill;
 mod filekey;
 pub mod put;
 pub mod restore;
+pub mod schedule;
 pub mod store;
 pub mod take;
 mod vault;
@@ -82,7 +83,12 @@ pub struct Skipped {
 /// The live Docker secret of the logical secret `logical`: the one a running service of the
 /// namespace mounts under that name (what the consumers use now), else our newest version.
 pub fn live_secret(observed: &Observed, logical: &str) -> Option<(String, String)> {
-    for o in &observed.services {
+    // The scheduled runner follows the others' versions: never the one it holds.
+    for o in observed
+        .services
+        .iter()
+        .filter(|o| !o.spec.labels.contains_key(L::SCHEDULE))
+    {
         if o.spec.secrets.iter().any(|f| f.name == logical) {
             if let Some(id) = o.secret_ids.get(logical) {
                 if let Some(s) = observed.secrets.iter().find(|s| &s.id == id) {
@@ -178,6 +184,54 @@ async fn keyring_secret(
     Ok(Some((name, id)))
 }
 
+/// The backup task of `p` for backup `id` (started at `started`): its document and its
+/// service (networks, host entries, the live Docker secrets it mounts, the keyring's made when
+/// new). `args`: what it runs (`backup-task`, and a schedule for the runner).
+pub(crate) async fn task_spec(
+    engine: &Engine,
+    observed: &Observed,
+    p: &sprocket_spec::model::Platform,
+    spec_file: &std::path::Path,
+    (id, started): (&str, i64),
+    (name, args): (String, Vec<String>),
+) -> Result<(JobSpec, job::Task), CliError> {
+    let ns = &p.environment.namespace;
+    let spec_sha = sha256_hex(&std::fs::read(spec_file).unwrap_or_default());
+    let keyring = keyring_secret(engine, observed, p).await?;
+    let provisions = sprocket_desired::provision::provisions(p);
+    let items = sprocket_backup::plan(p);
+    let task = job::task(
+        p,
+        &provisions,
+        &items,
+        id,
+        started,
+        &spec_sha,
+        keyring.is_some(),
+    )
+    .map_err(|e| CliError::Invalid(e.0))?;
+    let secrets = task_secrets(
+        observed,
+        ns,
+        &task.secrets,
+        (KEYRING_SECRET, keyring.clone()),
+        "so the backup cannot be taken\n  hint: run `sprocketctl up` first (it makes every secret the backup mounts, the backups' Vault token included)",
+    )?;
+    let doc = serde_json::to_string(&task.job).expect("serialisable");
+    let spec = JobSpec {
+        name,
+        image: p.environment.tool_image.clone(),
+        args,
+        env: vec![format!("{}={doc}", job::JOB_ENV)],
+        networks: task.networks.clone(),
+        hosts: task.hosts.clone(),
+        secrets,
+        labels: task.labels.clone(),
+        memory_bytes: Some(256 << 20),
+    };
+    Ok((spec, task))
+}
+
 async fn take_now(ctx: &Ctx, timeout: Duration) -> Result<i32, CliError> {
     let live = live(ctx).await?;
     let p = &live.loaded.platform;
@@ -190,39 +244,18 @@ async fn take_now(ctx: &Ctx, timeout: Duration) -> Result<i32, CliError> {
     let started = crate::clock::unix_now().as_secs() as i64;
     let tag = (crate::clock::unix_now().subsec_nanos() >> 8) as u16;
     let id = sprocket_backup::layout::id(started, tag);
-    let spec_sha = sha256_hex(&std::fs::read(&ctx.cli_file).unwrap_or_default());
-    let keyring = keyring_secret(&live.engine, &live.observed, p).await?;
-    let provisions = sprocket_desired::provision::provisions(p);
-    let items = sprocket_backup::plan(p);
-    let task = job::task(
-        p,
-        &provisions,
-        &items,
-        &id,
-        started,
-        &spec_sha,
-        keyring.is_some(),
-    )
-    .map_err(|e| CliError::Invalid(e.0))?;
-    let secrets = task_secrets(
+    let (spec, task) = task_spec(
+        &live.engine,
         &live.observed,
-        &ns,
-        &task.secrets,
-        (KEYRING_SECRET, keyring.clone()),
-        "so the backup cannot be taken\n  hint: run `sprocketctl up` first (it makes every secret the backup mounts, the backups' Vault token included)",
-    )?;
-    let doc = serde_json::to_string(&task.job).expect("serialisable");
-    let spec = JobSpec {
-        name: format!("{ns}_backup-{}", id.to_ascii_lowercase()),
-        image: p.environment.tool_image.clone(),
-        args: vec!["sprocketctl".into(), "backup-task".into()],
-        env: vec![format!("{}={doc}", job::JOB_ENV)],
-        networks: task.networks.clone(),
-        hosts: task.hosts.clone(),
-        secrets,
-        labels: task.labels.clone(),
-        memory_bytes: Some(256 << 20),
-    };
+        p,
+        &ctx.cli_file,
+        (&id, started),
+        (
+            format!("{ns}_backup-{}", id.to_ascii_lowercase()),
+            vec!["sprocketctl".into(), "backup-task".into()],
+        ),
+    )
+    .await?;
     ctx.progress.say(format!(
         "backup {id}: {} artefacts to s3 bucket `{}` ({}), encrypted to {} recipient(s)",
         task.job.items.len(),

@@ -40,10 +40,19 @@ pub struct TaskResult {
 }
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Run as the scheduled runner: a backup every day at this many minutes after 00:00 UTC
+    /// (and one at once when the last scheduled run was missed), until stopped.
+    #[arg(long)]
+    pub daily_at: Option<u32>,
+}
 
-pub async fn run(_: Args) -> i32 {
-    let result = match super::wire::job_from_env::<Job>(sprocket_backup::job::JOB_ENV, "backup") {
+pub async fn run(a: Args) -> i32 {
+    let job = super::wire::job_from_env::<Job>(sprocket_backup::job::JOB_ENV, "backup");
+    if let (Some(at), Ok(template)) = (a.daily_at, &job) {
+        return scheduled(template, at).await;
+    }
+    let result = match job {
         Ok(job) => take_all(&job).await,
         Err(e) => TaskResult {
             error: Some(e),
@@ -56,6 +65,92 @@ pub async fn run(_: Args) -> i32 {
     } else {
         crate::exit::ERROR
     }
+}
+
+/// The scheduled runner (the service `up` keeps as `<namespace>_backup-schedule`): sleeps until
+/// the next daily time — at once when the last one passed with no complete backup since (the
+/// runner was down then, or that run failed: retried after a pause) — takes the backup as the
+/// one-off task would, logs its result line, and goes on. It never exits by itself.
+async fn scheduled(template: &Job, at_minute: u32) -> i32 {
+    use sprocket_backup::schedule;
+    const RETRY_S: i64 = 15 * 60;
+    let mut failed_at: Option<i64> = None;
+    loop {
+        let now = crate::clock::unix_now().as_secs() as i64;
+        let newest = match newest_complete(template).await {
+            Ok(t) => t,
+            // Not there yet, or the store is down: the backup says which (and is retried).
+            Err(e) => {
+                eprintln!("the bucket's backups cannot be listed ({e}): taking one now");
+                None
+            }
+        };
+        let mut at = if schedule::missed(now, at_minute, newest) {
+            now
+        } else {
+            schedule::next_after(now, at_minute)
+        };
+        if let Some(f) = failed_at {
+            at = at.max(f + RETRY_S);
+        }
+        if at > now {
+            eprintln!(
+                "next backup at {} (daily at {:02}:{:02} UTC)",
+                crate::certs::rfc3339(at),
+                at_minute / 60,
+                at_minute % 60
+            );
+            tokio::time::sleep(std::time::Duration::from_secs((at - now) as u64)).await;
+        }
+        let started = crate::clock::unix_now().as_secs() as i64;
+        let tag = (crate::clock::unix_now().subsec_nanos() >> 8) as u16;
+        let id = sprocket_backup::layout::id(started, tag);
+        eprintln!("backup {id}: taking it");
+        let result = take_all(&template.for_run(&id, started)).await;
+        super::wire::print_result(RESULT_PREFIX, &result);
+        failed_at = match &result.manifest {
+            Some(_) => None,
+            None => {
+                eprintln!(
+                    "backup {id} failed{}: {}; retried in {} min",
+                    result
+                        .failed
+                        .as_deref()
+                        .map(|c| format!(" at `{c}`"))
+                        .unwrap_or_default(),
+                    result.error.as_deref().unwrap_or("no reason given"),
+                    RETRY_S / 60
+                );
+                Some(started)
+            }
+        };
+    }
+}
+
+/// The start of the namespace's newest complete backup (one with a manifest) in the bucket.
+async fn newest_complete(job: &Job) -> Result<Option<i64>, String> {
+    let store = Client::new(
+        &job.store.endpoint,
+        &job.store.region,
+        &read_or_empty(&job.store.key_file),
+        &read_or_empty(&job.store.secret_file),
+    )
+    .map_err(|e| e.to_string())?;
+    let prefix = sprocket_backup::layout::namespace_prefix(&job.namespace);
+    let listing = match store.list(&job.store.bucket, &prefix, None).await {
+        Ok(l) => l,
+        Err(e) => return Err(e.to_string()),
+    };
+    Ok(listing
+        .objects
+        .iter()
+        .filter_map(|(k, _)| {
+            let (id, rest) = k.strip_prefix(&prefix)?.split_once('/')?;
+            (rest == "manifest.json")
+                .then(|| sprocket_backup::layout::time_of(id))
+                .flatten()
+        })
+        .max())
 }
 
 async fn take_all(job: &Job) -> TaskResult {

@@ -101,7 +101,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         progress: ctx.progress,
         vault: vault_step(p, &engine, &a.vault, wants, Vec::new()),
     };
-    let report = match apply::up(
+    let mut report = match apply::up(
         &engine,
         &loaded.platform,
         &desired,
@@ -115,6 +115,18 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         Ok(r) => r,
         Err(e) => return Err(e.into()),
     };
+    // The scheduled backups' runner mounts the live secrets' versions: kept in step once the
+    // platform converged on them.
+    if report.outcome == Outcome::Deployed {
+        report.backup_schedule = match engine.observe(&desired.namespace).await {
+            Ok(now) => crate::backup::schedule::ensure(&engine, &now, p, &ctx.cli_file).await,
+            Err(e) => Some(crate::backup::schedule::ScheduleReport {
+                action: "failed".into(),
+                detail: format!("the namespace could not be read again: {e}"),
+            }),
+        };
+        report.calls = engine.calls.snapshot();
+    }
     match ctx.format {
         Format::Json => output::json(&report),
         Format::Human => print!("{}", human(&report)),
@@ -308,6 +320,15 @@ pub(crate) fn human(r: &UpReport) -> String {
     }
     for x in &r.removed {
         out.push_str(&format!("removed {x}\n"));
+    }
+    if let Some(b) = &r.backup_schedule {
+        out.push_str(&match b.action.as_str() {
+            "failed" => format!(
+                "warning: the scheduled backups' runner is not running as the spec says: {}\n  hint: fix it and run `up` again; until then only `sprocketctl backup` takes backups (`check` says how old the newest is)\n",
+                b.detail
+            ),
+            a => format!("scheduled backups: {} ({a})\n", b.detail),
+        });
     }
     out.push_str(&format!(
         "{} in {} — engine calls: {} create, {} update, {} remove.\n",

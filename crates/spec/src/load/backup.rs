@@ -80,10 +80,11 @@ impl Resolver<'_> {
             )
             .help = Some("S3 bucket names: 3 to 63 lowercase letters, digits, `-` and `.`".into());
         }
-        let at_minute = match &b.at {
-            None => model::Backup::AT_MINUTE,
+        let (at_minute, scheduled) = match &b.at {
+            None => (model::Backup::AT_MINUTE, true),
+            Some(at) if at.value == "off" => (model::Backup::AT_MINUTE, false),
             Some(at) => match hh_mm(&at.value) {
-                Some(m) => m,
+                Some(m) => (m, true),
                 None => {
                     self.err(
                         "invalid-backup",
@@ -91,9 +92,9 @@ impl Resolver<'_> {
                         format!("backup.at `{}` is not a time of day `HH:MM`", at.value),
                     )
                     .help = Some(
-                        "when the daily backup runs, in UTC, e.g. `02:00` (the default)".into(),
+                        "when the daily backup runs, in UTC, e.g. `02:00` (the default), or `off`: no scheduled backup (only `sprocketctl backup`)".into(),
                     );
-                    model::Backup::AT_MINUTE
+                    (model::Backup::AT_MINUTE, true)
                 }
             },
         };
@@ -106,6 +107,7 @@ impl Resolver<'_> {
             store: store.value.clone(),
             bucket: b.bucket.value.clone(),
             at_minute,
+            scheduled,
             keep_daily,
             keep_weekly,
             keep_monthly,

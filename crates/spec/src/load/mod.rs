@@ -471,6 +471,10 @@ impl<'a> Resolver<'a> {
         }
         let mut environment = environment?;
         environment.backup = self.backup(eff.backup, &externals);
+        // A drill's copy restores the live platform's backups; it takes none.
+        if let (Some(_), Some(b)) = (self.scratch, environment.backup.as_mut()) {
+            b.scheduled = false;
+        }
         if self.scratch.is_some() {
             for (service, folder) in scratch_apps(&mut layers, &environment.namespace) {
                 self.err(

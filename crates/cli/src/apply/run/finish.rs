@@ -101,6 +101,7 @@ impl Deploy<'_> {
             vault: self.vault_report.take(),
             provisioned: std::mem::take(&mut self.provisioned),
             routes: None,
+            backup_schedule: None,
         })
     }
 

@@ -1,0 +1,125 @@
+//! The scheduled backups: `up` keeps one service per backed-up environment,
+//! `<namespace>_backup-schedule`, that takes a backup every day at `backup.at` (UTC) — and one
+//! at once when the last daily time passed with no complete backup since. It is the backup task
+//! run as a long-lived service (the same image, networks, administrators' secrets, document; see
+//! [`super::take`]): it writes only ciphertext to the operators' recipients and reads nothing
+//! back. Made at apply time like the provisioning tasks (its secrets are the live versions), so
+//! the plan's prune leaves it to this step; `at: off` (or no `backup`) removes it, `down` too.
+
+use super::task_spec;
+use crate::error::CliError;
+use serde::Serialize;
+use sprocket_desired::labels as L;
+use sprocket_desired::plan::Observed;
+use sprocket_docker::{Engine, Ensured};
+use sprocket_spec::model::Platform;
+
+/// Its logical name.
+pub const NAME: &str = "backup-schedule";
+
+/// What `up` did to the runner.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScheduleReport {
+    /// `created`, `updated`, `unchanged`, `removed` or `failed`.
+    pub action: String,
+    /// `daily at 02:00 UTC`, or why it could not be made.
+    pub detail: String,
+}
+
+/// Makes, updates or removes the runner as the environment says. `observed`: the namespace
+/// after the deploy. A runner the environment wants but that cannot be made (a secret missing,
+/// no recipients) is reported, never fatal to the deploy it follows.
+pub async fn ensure(
+    engine: &Engine,
+    observed: &Observed,
+    p: &Platform,
+    spec_file: &std::path::Path,
+) -> Option<ScheduleReport> {
+    let ns = &p.environment.namespace;
+    let name = format!("{ns}_{NAME}");
+    let live = observed.services.iter().find(|o| o.spec.name == name);
+    let wanted = p
+        .environment
+        .backup
+        .as_ref()
+        .filter(|b| b.scheduled && p.environment.scratch_of.is_none());
+    let Some(b) = wanted else {
+        let o = live?;
+        return Some(match engine.remove_service(&o.id, &o.spec.name).await {
+            Ok(()) => report("removed", "no scheduled backup in this environment"),
+            Err(e) => report("failed", &format!("removing `{name}`: {e}")),
+        });
+    };
+    let when = format!(
+        "daily at {:02}:{:02} UTC",
+        b.at_minute / 60,
+        b.at_minute % 60
+    );
+    match runner(engine, observed, p, spec_file, &name, b.at_minute, live).await {
+        Ok(Ensured::Created) => Some(report("created", &when)),
+        Ok(Ensured::Updated) => Some(report("updated", &when)),
+        Ok(Ensured::Unchanged) => Some(report("unchanged", &when)),
+        Err(e) => Some(report("failed", &e.to_string())),
+    }
+}
+
+fn report(action: &str, detail: &str) -> ScheduleReport {
+    ScheduleReport {
+        action: action.into(),
+        detail: detail.into(),
+    }
+}
+
+async fn runner(
+    engine: &Engine,
+    observed: &Observed,
+    p: &Platform,
+    spec_file: &std::path::Path,
+    name: &str,
+    at_minute: u32,
+    live: Option<&sprocket_desired::plan::ObservedService>,
+) -> Result<Ensured, CliError> {
+    let (mut spec, _) = task_spec(
+        engine,
+        observed,
+        p,
+        spec_file,
+        // Each run puts its objects under its own id (`Job::for_run`).
+        ("template", 0),
+        (
+            name.to_string(),
+            vec![
+                "sprocketctl".into(),
+                "backup-task".into(),
+                "--daily-at".into(),
+                at_minute.to_string(),
+            ],
+        ),
+    )
+    .await?;
+    spec.labels.remove(sprocket_backup::job::BACKUP_LABEL);
+    spec.labels.insert(L::NAME.into(), NAME.into());
+    spec.labels.insert(L::SCHEDULE.into(), "backup".into());
+    // What decides its task: a new secret version, a changed document or image replaces it.
+    let fingerprint = serde_json::to_vec(&(
+        &spec.image,
+        &spec.args,
+        &spec.env,
+        &spec.networks,
+        &spec.hosts,
+        &spec.secrets,
+        spec.memory_bytes,
+    ))
+    .expect("serialisable");
+    spec.labels.insert(
+        L::SPEC_HASH.into(),
+        super::sha256_hex(&fingerprint)[..16].to_string(),
+    );
+    let current = live.map(|o| {
+        (
+            o.id.as_str(),
+            o.spec.labels.get(L::SPEC_HASH).map(String::as_str),
+        )
+    });
+    Ok(engine.ensure_daemon(&spec, L::SPEC_HASH, current).await?)
+}
