@@ -126,6 +126,10 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             }),
         };
         report.calls = engine.calls.snapshot();
+        if let Some(b) = &report.backup_schedule {
+            ctx.progress
+                .say(format!("scheduled backups: {} ({})", b.detail, b.action));
+        }
     }
     match ctx.format {
         Format::Json => output::json(&report),
