@@ -63,9 +63,14 @@ pub fn keep(backups: &[(String, i64)], policy: Policy) -> BTreeSet<String> {
 
 /// What retention removes from a namespace's objects (`key`, as listed) after backup `current`
 /// completed: every object of a complete backup (one with a manifest) that `policy` does not
-/// keep, and of an incomplete one older than `current` (a run that was killed; a newer one may
-/// be running now). Returns the backups removed and their keys. Objects that are not a
+/// keep, and of an incomplete one started more than [`LONGEST_RUN_S`] before `current` (a run
+/// that was killed; a later one, or one that overlaps — the schedule's beside an operator's —
+/// may be running now). Returns the backups removed and their keys. Objects that are not a
 /// backup's are never touched.
+/// The longest a backup runs (the scheduled runner gives up after it): an incomplete backup
+/// that started longer before another is dead, not running.
+pub const LONGEST_RUN_S: i64 = 3 * 3600;
+
 pub fn sweep(
     namespace: &str,
     keys: &[String],
@@ -98,7 +103,10 @@ pub fn sweep(
         let goes = if *done {
             !kept.contains(*id) && *id != current
         } else {
-            *id < current
+            match (crate::layout::time_of(id), crate::layout::time_of(current)) {
+                (Some(t), Some(c)) => t < c - LONGEST_RUN_S,
+                _ => false,
+            }
         };
         if goes {
             removed.push(id.to_string());
@@ -128,6 +136,10 @@ mod tests {
         keys.push(format!("sprocket/{killed}/redis-redis.rdb.age"));
         let running = crate::layout::id(T0 + 60, 2);
         keys.push(format!("sprocket/{running}/vault.snap.age"));
+        // One that started a minute before the current and runs beside it (an operator's
+        // backup and the schedule's): not dead, kept.
+        let beside = crate::layout::id(T0 - 60, 3);
+        keys.push(format!("sprocket/{beside}/vault.snap.age"));
         // Not ours: another namespace, a file by hand.
         keys.push(format!("sprocket-staging/{}/manifest.json", id(9)));
         keys.push("sprocket/README.txt".into());
@@ -143,9 +155,9 @@ mod tests {
         assert_eq!(removed, want);
         assert_eq!(doomed.len(), 7 * 2 + 1);
         assert!(doomed[0].ends_with("/manifest.json"), "manifest first");
-        assert!(!doomed
-            .iter()
-            .any(|k| k.contains(&running) || k.starts_with("sprocket-staging")));
+        assert!(!doomed.iter().any(|k| k.contains(&running)
+            || k.contains(&beside)
+            || k.starts_with("sprocket-staging")));
         assert!(!doomed.contains(&"sprocket/README.txt".to_string()));
     }
 

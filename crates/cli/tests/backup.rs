@@ -741,9 +741,8 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
     }
     assert!(unsealed, "the agent unsealed the restored Vault");
 
-    // 9. Scheduled backups: with `at` a minute ago (UTC), the runner `up` makes finds that
-    // daily time passed with no backup since and takes one at once; a second `up` leaves it
-    // alone (no call); `at: off` removes it.
+    // 9. Scheduled backups: with `at` the next minute but one (UTC), the runner `up` makes
+    // takes a backup then; a second `up` leaves it alone (no call); `at: off` removes it.
     let ids = || -> Vec<String> {
         s.ctl(&["-o", "json", "backup", "ls"]).json()["backups"]
             .as_array()
@@ -758,7 +757,7 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let minute = ((now - 60) % 86_400) / 60;
+    let minute = ((now + 90) % 86_400) / 60;
     let at = format!("at: \"{:02}:{:02}\",", minute / 60, minute % 60);
     s.edit("at: off,", &at);
     let up = s.ctl(&["-o", "json", "up", "--timeout", "240"]);
@@ -768,7 +767,7 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
     assert_eq!(schedule["action"], "created", "{schedule}");
     let runner = format!("{NS}_backup-schedule");
     let mut taken = None;
-    for _ in 0..90 {
+    for _ in 0..120 {
         taken = ids().into_iter().find(|id| !before.contains(id));
         if taken.is_some() {
             break;
@@ -778,7 +777,7 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
     let (_, log) = docker_status(&["service", "logs", "--raw", &runner]);
     printed.push_str(&log);
     let taken =
-        taken.unwrap_or_else(|| panic!("no scheduled backup within 180 s; its log:\n{log}"));
+        taken.unwrap_or_else(|| panic!("no scheduled backup within 240 s; its log:\n{log}"));
     assert!(log.contains(&format!("backup {taken}: taking it")), "{log}");
     let verified = s.ctl(&[
         "-o",

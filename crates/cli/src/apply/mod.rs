@@ -49,6 +49,8 @@ pub struct Options {
     pub progress: Progress,
     /// Vault to initialise, unseal and configure once its service is up.
     pub vault: Option<VaultStep>,
+    /// The spec file deployed (its SHA-256 goes into the scheduled backups' manifests).
+    pub spec_file: std::path::PathBuf,
 }
 
 pub struct VaultStep {

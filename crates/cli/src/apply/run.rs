@@ -86,6 +86,8 @@ pub(super) struct Deploy<'a> {
     provisioned: Vec<ProvisionReport>,
     /// sprocketctl's own image here, for the one-off provisioning tasks.
     tool_image: &'a str,
+    /// The platform deployed (the scheduled backups' runner is made from it at the end).
+    platform: &'a Platform,
     /// Datastore (service name) → its running provisioning's cancel flag: set when the
     /// datastore fails, so its task stops waiting for it.
     cancels: BTreeMap<String, std::sync::Arc<std::sync::atomic::AtomicBool>>,
@@ -169,6 +171,7 @@ impl<'a> Deploy<'a> {
             step_failed: Vec::new(),
             provisioned: Vec::new(),
             tool_image: &platform.environment.tool_image,
+            platform,
             cancels: BTreeMap::new(),
             failures: Vec::new(),
         }

@@ -98,6 +98,22 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let p = &live.loaded.platform;
     let store = store::open(p, a.store.secrets_from.as_deref()).await?;
     let (id, manifest) = store.chosen(a.from.clone()).await?;
+    // No scheduled backup of a platform half-restored: the runner goes, and the `up` after the
+    // restore makes it again (it then waits its hour before making up a missed run).
+    let runner = format!("{}_{}", p.environment.namespace, super::schedule::NAME);
+    if a.force {
+        if let Some(o) = live.observed.services.iter().find(|o| {
+            o.spec.name == runner
+                && o.spec
+                    .labels
+                    .contains_key(sprocket_desired::labels::SCHEDULE)
+        }) {
+            live.engine.remove_service(&o.id, &o.spec.name).await?;
+            ctx.progress.say(format!(
+                "restore {id}: the scheduled backups' runner stopped until `up`"
+            ));
+        }
+    }
     let provisions = sprocket_desired::provision::provisions(p);
     let task = restore::task(p, &provisions, &manifest, &a.only, a.force)
         .map_err(|e| CliError::Invalid(e.0))?;

@@ -37,7 +37,8 @@ pub async fn ensure(
 ) -> Option<ScheduleReport> {
     let ns = &p.environment.namespace;
     let name = format!("{ns}_{NAME}");
-    let live = observed.services.iter().find(|o| o.spec.name == name);
+    let named = observed.services.iter().find(|o| o.spec.name == name);
+    let live = named.filter(|o| o.spec.labels.contains_key(L::SCHEDULE));
     let wanted = p
         .environment
         .backup
@@ -50,6 +51,14 @@ pub async fn ensure(
             Err(e) => report("failed", &format!("removing `{name}`: {e}")),
         });
     };
+    if named.is_some() && live.is_none() {
+        return Some(report(
+            "failed",
+            &format!(
+                "`{name}` is a service of the spec, not the backups' runner: rename that service"
+            ),
+        ));
+    }
     let when = format!(
         "daily at {:02}:{:02} UTC",
         b.at_minute / 60,
@@ -79,7 +88,7 @@ async fn runner(
     at_minute: u32,
     live: Option<&sprocket_desired::plan::ObservedService>,
 ) -> Result<Ensured, CliError> {
-    let (mut spec, _) = task_spec(
+    let (mut spec, task) = task_spec(
         engine,
         observed,
         p,
@@ -101,10 +110,14 @@ async fn runner(
     spec.labels.insert(L::NAME.into(), NAME.into());
     spec.labels.insert(L::SCHEDULE.into(), "backup".into());
     // What decides its task: a new secret version, a changed document or image replaces it.
+    // Not the spec file's hash alone (any edit of the spec would restart it, maybe mid-backup):
+    // its manifests carry the hash of the spec that last changed it.
+    let mut doc = task.job.clone();
+    doc.spec_sha256.clear();
     let fingerprint = serde_json::to_vec(&(
         &spec.image,
         &spec.args,
-        &spec.env,
+        &doc,
         &spec.networks,
         &spec.hosts,
         &spec.secrets,

@@ -68,31 +68,33 @@ pub async fn run(a: Args) -> i32 {
 }
 
 /// The scheduled runner (the service `up` keeps as `<namespace>_backup-schedule`): sleeps until
-/// the next daily time — at once when the last one passed with no complete backup since (the
-/// runner was down then, or that run failed: retried after a pause) — takes the backup as the
-/// one-off task would, logs its result line, and goes on. It never exits by itself.
+/// the next daily time and takes the backup as the one-off task would, logs its result line,
+/// and goes on; it never exits by itself. A daily time that passed with no complete backup
+/// since (the runner was down, or the run failed) is made up for — an hour after the runner
+/// started (a platform just rebuilt after a loss is restored first: its empty state must not
+/// become the newest backup) and 15 minutes after a failed run ended. A run that takes longer
+/// than [`sprocket_backup::retention::LONGEST_RUN_S`] is given up.
 async fn scheduled(template: &Job, at_minute: u32) -> i32 {
     use sprocket_backup::schedule;
     const RETRY_S: i64 = 15 * 60;
+    const SETTLE_S: i64 = 3600;
+    let unix = || crate::clock::unix_now().as_secs() as i64;
+    let began = unix();
     let mut failed_at: Option<i64> = None;
     loop {
-        let now = crate::clock::unix_now().as_secs() as i64;
-        let newest = match newest_complete(template).await {
-            Ok(t) => t,
-            // Not there yet, or the store is down: the backup says which (and is retried).
+        let now = unix();
+        let at = match newest_complete(template).await {
+            Ok(newest) if schedule::missed(now, at_minute, newest) => {
+                (began + SETTLE_S).max(failed_at.map_or(now, |f| f + RETRY_S))
+            }
+            Ok(_) => schedule::next_after(now, at_minute),
             Err(e) => {
-                eprintln!("the bucket's backups cannot be listed ({e}): taking one now");
-                None
+                eprintln!(
+                    "the bucket's backups cannot be listed ({e}): the next daily time stands"
+                );
+                schedule::next_after(now, at_minute)
             }
         };
-        let mut at = if schedule::missed(now, at_minute, newest) {
-            now
-        } else {
-            schedule::next_after(now, at_minute)
-        };
-        if let Some(f) = failed_at {
-            at = at.max(f + RETRY_S);
-        }
         if at > now {
             eprintln!(
                 "next backup at {} (daily at {:02}:{:02} UTC)",
@@ -100,13 +102,30 @@ async fn scheduled(template: &Job, at_minute: u32) -> i32 {
                 at_minute / 60,
                 at_minute % 60
             );
-            tokio::time::sleep(std::time::Duration::from_secs((at - now) as u64)).await;
         }
-        let started = crate::clock::unix_now().as_secs() as i64;
+        // In slices, reading the wall clock again: a suspended machine or a clock set anew does
+        // not stretch the wait.
+        while unix() < at {
+            let left = (at - unix()).clamp(1, 60) as u64;
+            tokio::time::sleep(std::time::Duration::from_secs(left)).await;
+        }
+        let started = unix();
         let tag = (crate::clock::unix_now().subsec_nanos() >> 8) as u16;
         let id = sprocket_backup::layout::id(started, tag);
         eprintln!("backup {id}: taking it");
-        let result = take_all(&template.for_run(&id, started)).await;
+        let run = template.for_run(&id, started);
+        let limit =
+            std::time::Duration::from_secs(sprocket_backup::retention::LONGEST_RUN_S as u64);
+        let result = match tokio::time::timeout(limit, take_all(&run)).await {
+            Ok(r) => r,
+            Err(_) => TaskResult {
+                error: Some(format!(
+                    "given up after {} h (a dump or an upload hung)",
+                    limit.as_secs() / 3600
+                )),
+                ..Default::default()
+            },
+        };
         super::wire::print_result(RESULT_PREFIX, &result);
         failed_at = match &result.manifest {
             Some(_) => None,
@@ -121,7 +140,7 @@ async fn scheduled(template: &Job, at_minute: u32) -> i32 {
                     result.error.as_deref().unwrap_or("no reason given"),
                     RETRY_S / 60
                 );
-                Some(started)
+                Some(unix())
             }
         };
     }
@@ -137,10 +156,10 @@ async fn newest_complete(job: &Job) -> Result<Option<i64>, String> {
     )
     .map_err(|e| e.to_string())?;
     let prefix = sprocket_backup::layout::namespace_prefix(&job.namespace);
-    let listing = match store.list(&job.store.bucket, &prefix, None).await {
-        Ok(l) => l,
-        Err(e) => return Err(e.to_string()),
-    };
+    let listing = store
+        .list(&job.store.bucket, &prefix, None)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(listing
         .objects
         .iter()

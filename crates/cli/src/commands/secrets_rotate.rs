@@ -117,6 +117,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         prune: false,
         progress: ctx.progress,
         vault: up::vault_step(p, &engine, &a.vault, wants, rotate),
+        spec_file: ctx.cli_file.clone(),
     };
     let opts = deploy(wants.clone(), vec![name.to_string()]);
     if opts.vault.is_none() {

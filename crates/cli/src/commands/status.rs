@@ -163,10 +163,17 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, crate::error::CliError> {
         });
     }
     let wanted: Vec<&str> = desired.services().map(|s| s.name.as_str()).collect();
+    // Not the services other steps keep (the scheduled backups' runner, a check's probe).
     let orphans = observed
         .services
         .iter()
         .filter(|o| !wanted.contains(&o.spec.name.as_str()))
+        .filter(|o| {
+            !o.spec
+                .labels
+                .contains_key(sprocket_desired::labels::SCHEDULE)
+                && !o.spec.labels.contains_key(sprocket_desired::labels::CHECK)
+        })
         .map(|o| o.spec.name.clone())
         .collect();
     let env = &loaded.platform.environment;

@@ -100,8 +100,9 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         prune: a.prune,
         progress: ctx.progress,
         vault: vault_step(p, &engine, &a.vault, wants, Vec::new()),
+        spec_file: ctx.cli_file.clone(),
     };
-    let mut report = match apply::up(
+    let report = match apply::up(
         &engine,
         &loaded.platform,
         &desired,
@@ -115,22 +116,6 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         Ok(r) => r,
         Err(e) => return Err(e.into()),
     };
-    // The scheduled backups' runner mounts the live secrets' versions: kept in step once the
-    // platform converged on them.
-    if report.outcome == Outcome::Deployed {
-        report.backup_schedule = match engine.observe(&desired.namespace).await {
-            Ok(now) => crate::backup::schedule::ensure(&engine, &now, p, &ctx.cli_file).await,
-            Err(e) => Some(crate::backup::schedule::ScheduleReport {
-                action: "failed".into(),
-                detail: format!("the namespace could not be read again: {e}"),
-            }),
-        };
-        report.calls = engine.calls.snapshot();
-        if let Some(b) = &report.backup_schedule {
-            ctx.progress
-                .say(format!("scheduled backups: {} ({})", b.detail, b.action));
-        }
-    }
     match ctx.format {
         Format::Json => output::json(&report),
         Format::Human => print!("{}", human(&report)),

@@ -58,7 +58,11 @@ impl Deploy<'_> {
             .filter_map(|s| s.converged_after)
             .fold(0.0, f64::max);
         let mut removed = Vec::new();
+        let mut backup_schedule = None;
         if self.failures.is_empty() {
+            // The scheduled backups' runner first: it mounts the live secrets' versions and
+            // joins networks a prune may remove, so it follows the deploy before the clean-up.
+            backup_schedule = Some(self.backup_schedule().await);
             let (engine, desired, observed, p) =
                 (self.engine, self.desired, self.observed, self.opts.progress);
             if self.opts.prune {
@@ -101,8 +105,31 @@ impl Deploy<'_> {
             vault: self.vault_report.take(),
             provisioned: std::mem::take(&mut self.provisioned),
             routes: None,
-            backup_schedule: None,
+            backup_schedule: backup_schedule.flatten(),
         })
+    }
+
+    /// Makes, updates or removes the scheduled backups' runner on the namespace as it is now.
+    async fn backup_schedule(&self) -> Option<crate::backup::schedule::ScheduleReport> {
+        let r = match self.engine.observe(&self.desired.namespace).await {
+            Ok(now) => {
+                crate::backup::schedule::ensure(
+                    self.engine,
+                    &now,
+                    self.platform,
+                    &self.opts.spec_file,
+                )
+                .await
+            }
+            Err(e) => Some(crate::backup::schedule::ScheduleReport {
+                action: "failed".into(),
+                detail: format!("the namespace could not be read again: {e}"),
+            }),
+        };
+        if let Some(b) = &r {
+            self.say(format!("scheduled backups: {} ({})", b.detail, b.action));
+        }
+        r
     }
 
     fn service_report(&self, s: &Service) -> ServiceReport {
