@@ -1,10 +1,11 @@
-//! The scheduled backups: `up` keeps one service per backed-up environment,
-//! `<namespace>_backup-schedule`, that takes a backup every day at `backup.at` (UTC) — and one
-//! at once when the last daily time passed with no complete backup since. It is the backup task
-//! run as a long-lived service (the same image, networks, administrators' secrets, document; see
-//! [`super::take`]): it writes only ciphertext to the operators' recipients and reads nothing
-//! back. Made at apply time like the provisioning tasks (its secrets are the live versions), so
-//! the plan's prune leaves it to this step; `at: off` (or no `backup`) removes it, `down` too.
+//! The scheduled backups: every deploy that converged (`up`, `secrets rotate`) keeps one service
+//! per backed-up environment, `<namespace>_backup-schedule`, that takes a backup every day at
+//! `backup.at` (UTC) and makes up a missed one ([`super::take`]'s `scheduled`). It is the backup
+//! task run as a long-lived service (the same image, networks, administrators' secrets,
+//! document): it writes only ciphertext to the operators' recipients and reads back only the
+//! bucket's listing. Made at apply time like the provisioning tasks (its secrets are the live
+//! versions), before the deploy's clean-up, so the plan's prune leaves it to this step; `at: off`
+//! (or no `backup`, or a drill's copy) removes it, `down` too.
 
 use super::task_spec;
 use crate::error::CliError;

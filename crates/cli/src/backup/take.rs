@@ -42,7 +42,7 @@ pub struct TaskResult {
 #[derive(clap::Args)]
 pub struct Args {
     /// Run as the scheduled runner: a backup every day at this many minutes after 00:00 UTC
-    /// (and one at once when the last scheduled run was missed), until stopped.
+    /// (a missed one made up an hour after the runner started), until stopped.
     #[arg(long)]
     pub daily_at: Option<u32>,
 }
