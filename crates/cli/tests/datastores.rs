@@ -85,6 +85,19 @@ fn named_check(v: &Value, name: &str) -> Value {
         .unwrap()
 }
 
+/// The names of this namespace's services (another test's leftovers are not this one's).
+fn own_services() -> String {
+    docker_status(&[
+        "service",
+        "ls",
+        "--filter",
+        &format!("label=io.sprocket.namespace={NS}"),
+        "--format",
+        "{{.Name}}",
+    ])
+    .1
+}
+
 /// One datastore's provisioning in an `up` report.
 fn provisioned<'v>(report: &'v Value, datastore: &str) -> &'v Value {
     report["provisioned"]
@@ -218,14 +231,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         "{path:?}"
     );
     // Nothing of the one-off task is left.
-    let (_, services) = docker_status(&[
-        "service",
-        "ls",
-        "--filter",
-        &format!("label=io.sprocket.namespace={NS}"),
-        "--format",
-        "{{.Name}}",
-    ]);
+    let services = own_services();
     assert!(!services.contains("provision"), "{services}");
     let (_, containers) = docker_status(&[
         "ps",
@@ -503,14 +509,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     assert_eq!(p["logins"][0]["changed"], serde_json::json!(["password"]));
     let check = passing("rabbitmq");
     assert_eq!(check["ok"], true, "after the rotation: {check}");
-    let (_, services) = docker_status(&[
-        "service",
-        "ls",
-        "--filter",
-        &format!("label=io.sprocket.namespace={NS}"),
-        "--format",
-        "{{.Name}}",
-    ]);
+    let services = own_services();
     assert!(!services.contains(&leftover), "{services}");
     values.push(password("after the rotation"));
     assert_ne!(values[0], values[1]);

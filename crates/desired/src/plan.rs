@@ -56,6 +56,15 @@ pub struct ObservedService {
     pub secret_ids: BTreeMap<String, String>,
 }
 
+impl ObservedService {
+    /// Kept by a step of a run, not by the spec: a check's probe task, the scheduled backups'
+    /// runner. Never an orphan the plan prunes.
+    pub fn kept_by_a_step(&self) -> bool {
+        self.spec.labels.contains_key(crate::labels::CHECK)
+            || self.spec.labels.contains_key(crate::labels::SCHEDULE)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ObservedObject {
     pub id: String,
@@ -255,8 +264,7 @@ pub fn plan(desired: &DesiredState, observed: &Observed) -> Plan {
         .services
         .iter()
         .filter(|o| !wanted_services.contains(&o.spec.name.as_str()))
-        .filter(|o| !o.spec.labels.contains_key(crate::labels::CHECK))
-        .filter(|o| !o.spec.labels.contains_key(crate::labels::SCHEDULE))
+        .filter(|o| !o.kept_by_a_step())
         .collect();
     // Later layers first: consumers go before what they use.
     orphans.sort_by_key(|o| std::cmp::Reverse(layer_rank(o.layer.as_deref())));

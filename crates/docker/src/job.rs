@@ -193,35 +193,8 @@ impl Engine {
         if live.is_some() && live == job.labels.get(label).map(String::as_str) {
             return Ok(Ensured::Unchanged);
         }
-        for attempt in 0..5 {
-            let now = self
-                .docker
-                .inspect_service(id, None::<bollard::query_parameters::InspectServiceOptions>)
-                .await
-                .map_err(EngineError::api("inspect service", &job.name))?;
-            let version = now.version.and_then(|v| v.index).unwrap_or(0);
-            self.calls.update.fetch_add(1, Ordering::Relaxed);
-            let r = self
-                .docker
-                .update_service(
-                    id,
-                    spec.clone(),
-                    bollard::query_parameters::UpdateServiceOptions {
-                        version: version as i32,
-                        registry_auth_from: "spec".into(),
-                        rollback: None,
-                    },
-                    None,
-                )
-                .await
-                .map_err(EngineError::api("update service", &job.name));
-            match r {
-                Ok(_) => return Ok(Ensured::Updated),
-                Err(e) if e.is_out_of_sequence() && attempt < 4 => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        unreachable!("the loop returns")
+        self.replace_spec(id, &job.name, spec).await?;
+        Ok(Ensured::Updated)
     }
 }
 

@@ -465,13 +465,24 @@ impl Engine {
         refs: &Refs,
         deploy_id: &str,
     ) -> Result<(), EngineError> {
-        let spec = to_engine(s, refs, deploy_id);
+        self.replace_spec(id, &s.name, to_engine(s, refs, deploy_id))
+            .await
+    }
+
+    /// Replaces service `id`'s whole spec with `spec` at its current version, retrying when
+    /// someone else updated it in between (the engine answers "out of sequence").
+    pub(crate) async fn replace_spec(
+        &self,
+        id: &str,
+        name: &str,
+        spec: bollard::models::ServiceSpec,
+    ) -> Result<(), EngineError> {
         for attempt in 0..5 {
             let current = self
                 .docker
                 .inspect_service(id, None::<q::InspectServiceOptions>)
                 .await
-                .map_err(EngineError::api("inspect service", &s.name))?;
+                .map_err(EngineError::api("inspect service", name))?;
             let version = current.version.and_then(|v| v.index).unwrap_or(0);
             self.calls.update.fetch_add(1, Ordering::Relaxed);
             let r = self
@@ -487,7 +498,7 @@ impl Engine {
                     None,
                 )
                 .await;
-            match r.map_err(EngineError::api("update service", &s.name)) {
+            match r.map_err(EngineError::api("update service", name)) {
                 Ok(_) => return Ok(()),
                 Err(e) if e.is_out_of_sequence() && attempt < 4 => continue,
                 Err(e) => return Err(e),

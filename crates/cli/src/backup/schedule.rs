@@ -40,11 +40,7 @@ pub async fn ensure(
     let name = format!("{ns}_{NAME}");
     let named = observed.services.iter().find(|o| o.spec.name == name);
     let live = named.filter(|o| o.spec.labels.contains_key(L::SCHEDULE));
-    let wanted = p
-        .environment
-        .backup
-        .as_ref()
-        .filter(|b| b.scheduled && p.environment.scratch_of.is_none());
+    let wanted = p.environment.backup.as_ref().filter(|b| b.scheduled);
     let Some(b) = wanted else {
         let o = live?;
         return Some(match engine.remove_service(&o.id, &o.spec.name).await {

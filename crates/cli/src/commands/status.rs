@@ -168,12 +168,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, crate::error::CliError> {
         .services
         .iter()
         .filter(|o| !wanted.contains(&o.spec.name.as_str()))
-        .filter(|o| {
-            !o.spec
-                .labels
-                .contains_key(sprocket_desired::labels::SCHEDULE)
-                && !o.spec.labels.contains_key(sprocket_desired::labels::CHECK)
-        })
+        .filter(|o| !o.kept_by_a_step())
         .map(|o| o.spec.name.clone())
         .collect();
     let env = &loaded.platform.environment;

@@ -62,7 +62,7 @@ impl Deploy<'_> {
         if self.failures.is_empty() {
             // The scheduled backups' runner first: it mounts the live secrets' versions and
             // joins networks a prune may remove, so it follows the deploy before the clean-up.
-            backup_schedule = Some(self.backup_schedule().await);
+            backup_schedule = self.backup_schedule().await;
             let (engine, desired, observed, p) =
                 (self.engine, self.desired, self.observed, self.opts.progress);
             if self.opts.prune {
@@ -105,7 +105,7 @@ impl Deploy<'_> {
             vault: self.vault_report.take(),
             provisioned: std::mem::take(&mut self.provisioned),
             routes: None,
-            backup_schedule: backup_schedule.flatten(),
+            backup_schedule,
         })
     }
 
