@@ -8,7 +8,7 @@ use crate::plan::{Item, Source};
 use serde::{Deserialize, Serialize};
 use sprocket_desired::labels as L;
 use sprocket_desired::provision::{secret_file, Provision};
-use sprocket_spec::model::{DatastoreKind, Platform, SslMode};
+use sprocket_spec::model::{DatastoreKind, Platform, SslMode, Volume};
 use sprocket_spec::names;
 use std::collections::BTreeMap;
 
@@ -55,6 +55,28 @@ pub struct JobItem {
     /// document.
     #[serde(skip)]
     pub network: Option<String>,
+    /// The volume the task mounts for it; not in the task's document.
+    #[serde(skip)]
+    pub mount: Option<VolumeMount>,
+}
+
+/// A named volume mounted into the task (read-only for a backup, writable for a restore).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeMount {
+    /// The Docker volume (`<namespace>_<name>`).
+    pub volume: String,
+    /// Where the task sees it.
+    pub target: String,
+    /// The services (full names) that mount it: a restore restarts them.
+    pub services: Vec<String>,
+    /// The layer of the first of them: a restore into a platform whose service has not made
+    /// the volume yet (a drill's copy runs no n8n) makes it labelled as that mount would.
+    pub layer: String,
+}
+
+/// Where the task sees a volume: `/sprocket/volumes/<name>`.
+pub fn volume_target(name: &str) -> String {
+    format!("/sprocket/volumes/{name}")
 }
 
 /// How the task takes one artefact.
@@ -78,6 +100,11 @@ pub enum Take {
         user: String,
         password_file: String,
     },
+    /// A tar of the folder a data volume is mounted at (file modes, owners and times kept).
+    Volume { path: String },
+    /// One file in a mounted volume (Traefik's `acme.json`): stored as it is, put back with mode
+    /// 0600; a file not there yet is stored empty (Traefik reads an empty one as none).
+    VolumeFile { path: String },
     /// `pg_dump -Fc` of one database as the administrator (not a superuser).
     Postgres {
         host: String,
@@ -100,6 +127,24 @@ pub struct Task {
     pub labels: BTreeMap<String, String>,
     /// What the plan holds that this task cannot take yet, with why.
     pub skipped: Vec<(String, String)>,
+}
+
+impl Task {
+    /// The volumes it mounts, each once.
+    pub fn mounts(&self) -> Vec<&VolumeMount> {
+        distinct(self.job.items.iter().filter_map(|i| i.mount.as_ref()))
+    }
+}
+
+/// Each volume once.
+pub(crate) fn distinct<'a>(mounts: impl Iterator<Item = &'a VolumeMount>) -> Vec<&'a VolumeMount> {
+    let mut out: Vec<&VolumeMount> = Vec::new();
+    for m in mounts {
+        if !out.iter().any(|o| o.volume == m.volume) {
+            out.push(m);
+        }
+    }
+    out
 }
 
 /// Where a backup of `p` cannot go: no `backup` section, no Vault recipients to encrypt to.
@@ -163,7 +208,9 @@ pub fn task(
     let mut skipped = Vec::new();
     for item in items {
         let object = crate::layout::object(ns, id, &item.component, item.extension);
-        // Each artefact with the network the task reaches its source on (none: a mounted file).
+        // Each artefact with the network the task reaches its source on (none: a mounted file)
+        // or the volume it mounts.
+        let mut mount = None;
         let (take, network) = match &item.source {
             Source::VaultSnapshot { service } => {
                 let Some(v) = p.service(service) else {
@@ -250,12 +297,37 @@ pub fn task(
                 };
                 (take, Some(pr.network.clone()))
             }
-            Source::Acme { .. } => {
-                skipped.push((
-                    item.component.clone(),
-                    "Traefik's acme.json is not taken yet: Let's Encrypt issues the certificates again on a rebuild (mind its rate limits)".to_string(),
-                ));
-                continue;
+            Source::Volume { volume, .. } => {
+                let m = volume_mount(p, volume);
+                let take = Take::Volume {
+                    path: m.target.clone(),
+                };
+                mount = Some(m);
+                (take, None)
+            }
+            Source::Acme { service, path } => {
+                // The named volume of the edge that holds the file.
+                let Some((name, within)) = p.service(service).and_then(|e| {
+                    e.volumes.iter().find_map(|v| match v {
+                        Volume::Named { name, target, .. } => path
+                            .strip_prefix(target.trim_end_matches('/'))
+                            .and_then(|rest| rest.strip_prefix('/'))
+                            .map(|rest| (name.clone(), rest.to_string())),
+                        Volume::Bind { .. } => None,
+                    })
+                }) else {
+                    skipped.push((
+                        item.component.clone(),
+                        format!("{path} is on no named volume of `{service}`: its certificates go with its container, and Let's Encrypt issues them again on a rebuild (mind its rate limits)"),
+                    ));
+                    continue;
+                };
+                let m = volume_mount(p, &name);
+                let take = Take::VolumeFile {
+                    path: format!("{}/{within}", m.target),
+                };
+                mount = Some(m);
+                (take, None)
             }
         };
         if let Some(net) = &network {
@@ -266,6 +338,7 @@ pub fn task(
             object,
             take,
             network,
+            mount,
         });
     }
     secrets.sort();
@@ -302,6 +375,31 @@ pub fn task(
         labels,
         skipped,
     })
+}
+
+/// Volume `name` of `p`'s namespace as the task mounts it, with the services that mount it.
+fn volume_mount(p: &Platform, name: &str) -> VolumeMount {
+    let ns = &p.environment.namespace;
+    let services: Vec<&sprocket_spec::model::Service> = p
+        .services()
+        .filter(|s| {
+            s.volumes
+                .iter()
+                .any(|v| matches!(v, Volume::Named { name: n, .. } if n == name))
+        })
+        .collect();
+    VolumeMount {
+        volume: sprocket_desired::state::volume_name(ns, name),
+        target: volume_target(name),
+        services: services
+            .iter()
+            .map(|s| sprocket_desired::state::service_name(ns, &s.name))
+            .collect(),
+        layer: services
+            .first()
+            .map(|s| s.layer.clone())
+            .unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]
@@ -361,6 +459,69 @@ mod tests {
         let t = task(&p, &provisions, &items, "x", 0, "00", false).unwrap();
         assert_eq!(t.skipped[0].0, "vault-keyring");
         assert!(!t.secrets.contains(&KEYRING_SECRET.to_string()));
+    }
+
+    #[test]
+    fn data_volumes_and_acme_json_are_taken_from_their_volumes_with_the_services_that_mount_them() {
+        let mut p = offline();
+        p.environment.tls = sprocket_spec::model::Tls::LetsEncryptStaging {
+            email: "ops@example.com".into(),
+        };
+        let provisions = sprocket_desired::provision::provisions(&p);
+        let items = crate::plan(&p);
+        let t = task(&p, &provisions, &items, "x", 0, "00", true).unwrap();
+        let item = |c: &str| {
+            t.job
+                .items
+                .iter()
+                .find(|i| i.component == c)
+                .unwrap_or_else(|| panic!("{c} in {:?}", t.job.items))
+        };
+        // n8n's volume (its encryption key), marked `backup: true` in the example.
+        let n8n = item("volume:n8n-data");
+        assert_eq!(
+            n8n.take,
+            Take::Volume {
+                path: "/sprocket/volumes/n8n-data".into()
+            }
+        );
+        let m = n8n.mount.as_ref().unwrap();
+        assert_eq!(m.volume, "sprocket_n8n-data");
+        assert_eq!(m.services, ["sprocket_n8n"]);
+        // acme.json, in the edge's volume mounted at /data.
+        let acme = item("acme");
+        assert_eq!(
+            acme.take,
+            Take::VolumeFile {
+                path: "/sprocket/volumes/traefik-data/acme.json".into()
+            }
+        );
+        assert_eq!(acme.mount.as_ref().unwrap().services, ["sprocket_traefik"]);
+        assert_eq!(t.mounts().len(), 2);
+        // Unmarked volumes (Redis's, RabbitMQ's: their dumps are taken instead) are not.
+        assert!(!t
+            .job
+            .items
+            .iter()
+            .any(|i| i.component == "volume:redis-data"));
+        // The document names no volume: the task's service mounts them.
+        let doc = serde_json::to_string(&t.job).unwrap();
+        assert!(!doc.contains("sprocket_n8n-data"), "{doc}");
+
+        // An edge keeping acme.json in its container: said, not taken.
+        let edge = p
+            .layers
+            .iter_mut()
+            .flat_map(|l| l.services.iter_mut())
+            .find(|s| s.name == "traefik")
+            .unwrap();
+        edge.volumes.clear();
+        let t = task(&p, &provisions, &crate::plan(&p), "x", 0, "00", true).unwrap();
+        let (c, why) = t.skipped.iter().find(|(c, _)| c == "acme").unwrap();
+        assert!(
+            why.contains("on no named volume of `traefik`"),
+            "{c}: {why}"
+        );
     }
 
     #[test]

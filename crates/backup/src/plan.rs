@@ -3,11 +3,12 @@
 //! encrypted to the operators), each Redis's data, each RabbitMQ's definitions (users with
 //! their password hashes, vhosts, permissions, queues, bindings), each database a consumer's
 //! `access` owns on a PostgreSQL, Traefik's ACME account and certificates where Let's Encrypt
-//! issues them. Images, configs, networks and generated secrets are not in it: the spec and
-//! Vault make them again.
+//! issues them, and the named volumes the spec marks `backup: true` (n8n's, whose encryption
+//! key decrypts the credentials in its database). Images, configs, networks and generated
+//! secrets are not in it: the spec and Vault make them again.
 
 use serde::Serialize;
-use sprocket_spec::model::{DatastoreKind, Platform, Role};
+use sprocket_spec::model::{DatastoreKind, Platform, Role, Volume};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -24,6 +25,8 @@ pub enum Source {
     Postgres { datastore: String, database: String },
     /// The edge router's ACME storage (`acme.json`).
     Acme { service: String, path: String },
+    /// The files of a named volume marked `backup: true`, as `service` mounts it.
+    Volume { service: String, volume: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -91,6 +94,28 @@ pub fn plan(p: &Platform) -> Vec<Item> {
                 database,
             },
         });
+    }
+    // Each data volume once, from the first service that mounts it.
+    let mut volumes: Vec<&str> = Vec::new();
+    for s in p.services() {
+        for v in &s.volumes {
+            if let Volume::Named {
+                name, backup: true, ..
+            } = v
+            {
+                if !volumes.contains(&name.as_str()) {
+                    volumes.push(name);
+                    items.push(Item {
+                        component: format!("volume:{name}"),
+                        extension: ".tar",
+                        source: Source::Volume {
+                            service: s.name.clone(),
+                            volume: name.clone(),
+                        },
+                    });
+                }
+            }
+        }
     }
     if let Some(edge) = p.edge().filter(|_| p.environment.tls.acme()) {
         items.push(Item {

@@ -49,6 +49,9 @@ pub struct RestoreItem {
     /// namespace's ([`retag`]), so `up` knows them as its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retag: Option<(String, String)>,
+    /// The volume the task mounts (writable) for it; not in the task's document.
+    #[serde(skip)]
+    pub mount: Option<job::VolumeMount>,
 }
 
 /// Replaces the ownership tag `from` with `to` in RabbitMQ definitions (`users[].tags`,
@@ -124,6 +127,26 @@ pub struct RestoreTask {
     pub local: Vec<String>,
     /// In the backup but not restored by this version or not wanted, with why.
     pub left: Vec<(String, String)>,
+}
+
+impl RestoreTask {
+    /// The volumes it mounts (writable), each once.
+    pub fn mounts(&self) -> Vec<&job::VolumeMount> {
+        job::distinct(self.job.items.iter().filter_map(|i| i.mount.as_ref()))
+    }
+
+    /// The services to restart once it has run: those that mount a volume it put files into
+    /// (they read their files at start, and must not keep writing over the restored ones).
+    pub fn restarts(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .mounts()
+            .into_iter()
+            .flat_map(|m| m.services.iter().cloned())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
 }
 
 /// Builds the restore of `manifest` into `p`. `only`: the components (or their kinds: `redis`
@@ -202,9 +225,12 @@ pub fn task(
             }
             Take::Redis { password_file, .. }
             | Take::RabbitmqDefinitions { password_file, .. }
-            | Take::Postgres { password_file, .. } => password_file.clone(),
+            | Take::Postgres { password_file, .. } => Some(password_file.clone()),
+            Take::Volume { .. } | Take::VolumeFile { .. } => None,
         };
-        secrets.push(file.trim_start_matches(&secret_file("")).to_string());
+        if let Some(file) = file {
+            secrets.push(file.trim_start_matches(&secret_file("")).to_string());
+        }
         let owner = match &target.take {
             Take::Postgres { database, .. } if other => provisions
                 .iter()
@@ -228,6 +254,7 @@ pub fn task(
             target: target.take.clone(),
             owner,
             retag,
+            mount: target.mount.clone(),
         });
         // The networks of what is restored: the backup task's, less what this run does not
         // touch.
@@ -290,6 +317,27 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn a_volume_is_put_back_through_a_writable_mount_and_its_services_restart() {
+        let p = offline();
+        let provisions = sprocket_desired::provision::provisions(&p);
+        let m = manifest(&["redis:redis", "volume:n8n-data"]);
+        let t = task(&p, &provisions, &m, &["volume".into()], true).unwrap();
+        assert_eq!(t.job.items.len(), 1, "{:?}", t.job.items);
+        assert_eq!(t.job.items[0].component, "volume:n8n-data");
+        assert_eq!(t.mounts()[0].volume, "sprocket_n8n-data");
+        assert_eq!(t.restarts(), ["sprocket_n8n"]);
+        // No password of anything for it.
+        assert!(
+            !t.secrets.iter().any(|s| s.contains("password")),
+            "{:?}",
+            t.secrets
+        );
+        // Without it nothing restarts.
+        let t = task(&p, &provisions, &m, &["redis".into()], true).unwrap();
+        assert!(t.mounts().is_empty() && t.restarts().is_empty());
     }
 
     #[test]

@@ -40,25 +40,9 @@ fn block<T>(f: impl std::future::Future<Output = T>) -> T {
 
 /// Every object of the namespace in the bucket, with its bytes.
 fn objects(s3: &sprocket_datastores::s3::Client) -> Vec<(String, Vec<u8>)> {
-    block(async {
-        let listing = match s3.list(BUCKET, &format!("{NS}/"), None).await {
-            Ok(l) => l,
-            Err(_) => return Vec::new(),
-        };
-        let mut out = Vec::new();
-        for (key, _) in listing.objects {
-            let mut r = s3.get_stream(BUCKET, &key).await.unwrap().unwrap();
-            let mut body = Vec::new();
-            while let Some(c) = r.chunk().await.unwrap() {
-                body.extend_from_slice(&c);
-            }
-            out.push((key, body));
-        }
-        out
-    })
+    common::bucket_objects(s3, BUCKET, &format!("{NS}/"))
 }
 
-/// `age -d -i IDENTITY` of `bytes`, by the real age CLI (Debian's), not the code under test.
 fn age_decrypt(identity: &std::path::Path, bytes: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut child = Command::new("age")

@@ -6,7 +6,10 @@
 //!   own role (its tables exist, owned by it) and becomes healthy;
 //! - its `/webhook` route answers through Traefik (n8n's own answer), its UI route stays
 //!   unpublished (its forward-auth gate does not run offline);
-//! - a second `up` makes no call; the password appears in no output and no service spec.
+//! - a second `up` makes no call; the password appears in no output and no service spec;
+//! - its volume is data (`backup: true`: its encryption key decrypts the credentials in its
+//!   database): `backup` holds it encrypted, `restore --only volume` refuses to replace it
+//!   without `--force` and with it puts it back as it was and restarts n8n on it.
 
 mod common;
 
@@ -16,6 +19,7 @@ const NS: &str = "sprocket-n8n";
 const ENV: &str = "e2e-n8n";
 const HTTP_PORT: u16 = 18480;
 const DB: &str = "sprocket-n8n_n8n";
+const BUCKET: &str = "sprocket-n8n-backups";
 
 #[test]
 fn n8n_runs_offline_on_its_own_database() {
@@ -24,7 +28,7 @@ fn n8n_runs_offline_on_its_own_database() {
         "n8n",
         ENV,
         &format!(
-            "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: 18843\n    secrets_from: dotenv:secrets.env\n    disable: {{ redis: \"n8n test\", rabbitmq: \"n8n test\", demo: \"n8n test\" }}\n"
+            "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: 18843\n    secrets_from: dotenv:secrets.env\n    disable: {{ redis: \"n8n test\", rabbitmq: \"n8n test\", demo: \"n8n test\" }}\n    backup: {{ to: s3, bucket: {BUCKET}, at: off, keep: {{ daily: 1, weekly: 0, monthly: 0 }} }}\n"
         ),
     );
     let _ = s.ctl(&["-q", "down", "--volumes"]);
@@ -123,6 +127,14 @@ fn n8n_runs_offline_on_its_own_database() {
     assert!(!inspect.contains(&pw), "the password in n8n's spec");
     assert!(inspect.contains("DB_POSTGRESDB_PASSWORD_FILE"));
 
+    // Its volume in a backup, and back.
+    volume_back(&s, &mut printed);
+    let key: serde_json::Value =
+        serde_json::from_str(&n8n_sh("cat /home/node/.n8n/config")).unwrap();
+    let key = key["encryptionKey"].as_str().unwrap().to_string();
+    assert!(key.len() >= 16);
+    assert!(!printed.contains(&key), "n8n's encryption key was printed");
+
     // n8n goes from this environment: it was the external's last consumer here, so its
     // provisioning is idle — and with `--prune` it still runs once, to remove n8n's role. Its
     // database holds data: kept, handed to the administrator, and said so.
@@ -171,6 +183,120 @@ fn n8n_runs_offline_on_its_own_database() {
     }
 
     drop(s);
+    empty_bucket();
     common::psql("postgres", &format!("DROP DATABASE IF EXISTS \"{DB}\""));
     common::psql("postgres", &format!("DROP ROLE IF EXISTS \"{DB}\""));
+}
+
+/// A shell command in n8n's running container (as n8n's user): its output.
+fn n8n_sh(cmd: &str) -> String {
+    let c = common::container_of(NS, "n8n");
+    let (ok, out) = common::docker_status(&["exec", &c, "sh", "-c", cmd]);
+    assert!(ok, "{cmd}: {out}");
+    out
+}
+
+/// The test's backups, deleted: (key, bytes) of every object under its namespace.
+fn empty_bucket() -> Vec<(String, Vec<u8>)> {
+    let s3 = common::s3_admin();
+    let all = common::bucket_objects(&s3, BUCKET, &format!("{NS}/"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (key, _) in &all {
+        rt.block_on(s3.delete_object(BUCKET, key)).unwrap();
+    }
+    all
+}
+
+fn volume_back(s: &Scratch, printed: &mut String) {
+    empty_bucket();
+    let canary = format!("canary-{}", std::process::id());
+    n8n_sh(&format!("echo {canary} > /home/node/.n8n/bk-canary"));
+    let config = n8n_sh("cat /home/node/.n8n/config");
+    let stat = "stat -c '%n %U %a %Y' /home/node/.n8n/config /home/node/.n8n/bk-canary";
+    let modes = n8n_sh(stat);
+    let key: serde_json::Value = serde_json::from_str(&config).unwrap();
+    let key = key["encryptionKey"].as_str().unwrap().to_string();
+    let b = s.ctl(&["-o", "json", "backup"]);
+    printed.push_str(&(b.stdout.clone() + &b.stderr));
+    assert_eq!(b.code, 0, "{}{}", b.stdout, b.stderr);
+    let report = b.json();
+    let art = report["artefacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["component"] == "volume:n8n-data")
+        .cloned()
+        .unwrap_or_else(|| panic!("n8n's volume in {report}"));
+    assert!(art["bytes"].as_u64().unwrap() > 0, "{art}");
+    let (_, services) = common::docker_status(&["service", "ls", "--format", "{{.Name}}"]);
+    assert!(!services.contains("backup"), "the task is gone: {services}");
+
+    // Changed since: the canary lost, a file written after the backup. Without --force
+    // nothing is replaced, and what is there is said.
+    n8n_sh("rm /home/node/.n8n/bk-canary && echo later > /home/node/.n8n/bk-after");
+    let identity = s.home.join(".config/sprocket/identity.txt");
+    let id = identity.to_str().unwrap();
+    let held = s.ctl(&[
+        "-o",
+        "json",
+        "restore",
+        "--only",
+        "volume",
+        "--identity",
+        id,
+    ]);
+    assert_eq!(held.code, 7, "{}{}", held.stdout, held.stderr);
+    let h = held.json();
+    assert_eq!(h["held"][0][0], "volume:n8n-data", "{h}");
+    assert!(
+        h["held"][0][1].as_str().unwrap().contains(" files, "),
+        "{h}"
+    );
+    assert!(n8n_sh("ls -a /home/node/.n8n").contains("bk-after"));
+
+    let before = common::container_of(NS, "n8n");
+    let r = s.ctl(&[
+        "-o",
+        "json",
+        "restore",
+        "--only",
+        "volume",
+        "--force",
+        "--identity",
+        id,
+    ]);
+    printed.push_str(&(r.stdout.clone() + &r.stderr));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let r = r.json();
+    assert_eq!(r["restored"][0]["component"], "volume:n8n-data", "{r}");
+    assert_eq!(r["restored"].as_array().unwrap().len(), 1, "{r}");
+    assert_ne!(
+        common::container_of(NS, "n8n"),
+        before,
+        "n8n restarted on its restored files"
+    );
+    assert_eq!(n8n_sh("cat /home/node/.n8n/bk-canary").trim(), canary);
+    assert!(
+        !n8n_sh("ls -a /home/node/.n8n").contains("bk-after"),
+        "what was written since is gone"
+    );
+    assert!(
+        n8n_sh("cat /home/node/.n8n/config") == config,
+        "n8n's config (its encryption key) as it was"
+    );
+    assert_eq!(n8n_sh(stat), modes, "owners, modes and times kept");
+    assert!(modes.contains(" node "), "{modes}");
+    // The bucket holds neither the key nor the canary in clear.
+    let stored = empty_bucket();
+    assert!(stored
+        .iter()
+        .any(|(k, _)| k.ends_with("volume-n8n-data.tar.age")));
+    for (k, body) in &stored {
+        for v in [&key, &canary] {
+            assert!(
+                !body.windows(v.len()).any(|w| w == v.as_bytes()),
+                "{k} holds a value in clear"
+            );
+        }
+    }
 }

@@ -448,11 +448,14 @@ pub fn desired(p: &Platform) -> DesiredState {
             ));
         }
         // An external datastore's administrator: no service mounts its password, the
-        // provisioning task does (a Docker secret like the others, kept in Vault likewise).
-        for pr in provisions
-            .iter()
-            .filter(|pr| !pr.in_swarm && !pr.idle() && pr.layer == layer.name)
-        {
+        // provisioning task does (a Docker secret like the others, kept in Vault likewise);
+        // the backup store's, the backup task does, whether a service uses it or not.
+        let backup_store = env.backup.as_ref().map(|b| b.store.as_str());
+        for pr in provisions.iter().filter(|pr| {
+            !pr.in_swarm
+                && (!pr.idle() || backup_store == Some(pr.datastore.as_str()))
+                && pr.layer == layer.name
+        }) {
             for admin in pr.admin_secrets() {
                 if listed(&layers, &secrets, admin) {
                     continue;
@@ -523,6 +526,7 @@ fn service(
                 name,
                 target,
                 read_only,
+                ..
             } => MountSpec {
                 kind: "volume".into(),
                 source: volume_name(ns, name),

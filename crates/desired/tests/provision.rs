@@ -403,3 +403,31 @@ fn with_shared_keys_only_the_buckets_are_made_and_consumers_mount_the_stores_key
     );
     assert!(pr.job("sprocket", false).logins.is_empty());
 }
+
+#[test]
+fn the_backup_stores_key_is_made_where_no_service_uses_the_store() {
+    let mut p = example("offline");
+    // The demo is the only S3 consumer offline.
+    for l in p.layers.iter_mut() {
+        l.services.retain(|s| s.name != "demo");
+    }
+    let secrets = |p: &sprocket_spec::model::Platform| -> Vec<String> {
+        desired(p)
+            .layers
+            .iter()
+            .flat_map(|l| &l.secrets)
+            .map(|s| s.name.clone())
+            .collect()
+    };
+    let d = desired(&p);
+    let pr = d.provisions.iter().find(|p| p.datastore == "s3").unwrap();
+    assert!(pr.idle(), "nobody here uses the store");
+    let with_backups = secrets(&p);
+    for n in ["s3-access-key", "s3-secret-key"] {
+        assert!(with_backups.iter().any(|s| s == n), "{n}: {with_backups:?}");
+    }
+    // Without backups to it, an idle store's key is not made.
+    p.environment.backup = None;
+    let without = secrets(&p);
+    assert!(!without.iter().any(|s| s == "s3-access-key"), "{without:?}");
+}

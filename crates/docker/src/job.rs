@@ -27,6 +27,22 @@ pub struct JobSpec {
     pub secrets: Vec<(String, String, String)>,
     pub labels: BTreeMap<String, String>,
     pub memory_bytes: Option<i64>,
+    /// Named volumes it mounts: the caller pins the task to their node (`constraints`).
+    pub mounts: Vec<JobMount>,
+    /// Placement constraints (`node.id==…`).
+    pub constraints: Vec<String>,
+}
+
+/// A named volume a one-off task mounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobMount {
+    pub volume: String,
+    /// Where the task sees it.
+    pub target: String,
+    pub read_only: bool,
+    /// The labels a missing volume is made with (the ones a service's mount gives it); `None`:
+    /// the caller saw it on the node, and a task's copy of an image folder is never put in it.
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 /// How a one-off task ended.
@@ -210,6 +226,23 @@ fn service_spec(
         args: Some(job.args.clone()),
         env: Some(job.env.clone()),
         hosts: (!job.hosts.is_empty()).then(|| job.hosts.clone()),
+        mounts: (!job.mounts.is_empty()).then(|| {
+            job.mounts
+                .iter()
+                .map(|m| bollard::models::Mount {
+                    target: Some(m.target.clone()),
+                    source: Some(m.volume.clone()),
+                    typ: Some(bollard::models::MountType::VOLUME),
+                    read_only: Some(m.read_only),
+                    volume_options: Some(bollard::models::MountVolumeOptions {
+                        no_copy: Some(true),
+                        labels: m.labels.as_ref().map(|l| l.clone().into_iter().collect()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .collect()
+        }),
         labels: Some(job.labels.clone().into_iter().collect()),
         secrets: Some(
             job.secrets
@@ -233,6 +266,10 @@ fn service_spec(
         labels: Some(job.labels.clone().into_iter().collect()),
         task_template: Some(TaskSpec {
             container_spec: Some(container),
+            placement: (!job.constraints.is_empty()).then(|| bollard::models::TaskSpecPlacement {
+                constraints: Some(job.constraints.clone()),
+                ..Default::default()
+            }),
             restart_policy: Some(TaskSpecRestartPolicy {
                 condition: Some(restart),
                 // A long-lived one that stops is started again after a pause, not in a loop.

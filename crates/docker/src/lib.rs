@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use convert::{from_engine, to_engine};
-pub use job::{Ensured, JobEnd, JobSpec};
+pub use job::{Ensured, JobEnd, JobMount, JobSpec};
 pub use raw::filters_query;
 pub use tasks::{assess, Assessment, TaskInfo, Tracking};
 
@@ -153,6 +153,8 @@ pub struct Engine {
     pub endpoint: String,
     /// The engine's root folder on its machine (`/var/lib/docker`): local volumes live under it.
     pub root_dir: std::path::PathBuf,
+    /// This engine's node in the swarm: its local volumes are the ones it lists.
+    pub node_id: String,
     pub calls: Arc<Calls>,
 }
 
@@ -202,6 +204,11 @@ impl Engine {
                 endpoint: endpoint.clone(),
                 source,
             })?;
+        let node_id = info
+            .swarm
+            .as_ref()
+            .and_then(|s| s.node_id.clone())
+            .unwrap_or_default();
         let manager = info
             .swarm
             .and_then(|s| s.control_available)
@@ -217,6 +224,7 @@ impl Engine {
             docker,
             endpoint,
             root_dir,
+            node_id,
             calls: Arc::new(Calls::default()),
         })
     }
@@ -505,6 +513,22 @@ impl Engine {
             }
         }
         unreachable!("the loop returns")
+    }
+
+    /// Starts service `name` again on a new task with the same spec (`docker service update
+    /// --force`): its files changed under it (a restored volume).
+    pub async fn restart_service(&self, name: &str) -> Result<(), EngineError> {
+        let current = self
+            .docker
+            .inspect_service(name, None::<q::InspectServiceOptions>)
+            .await
+            .map_err(EngineError::api("inspect service", name))?;
+        let id = current.id.clone().unwrap_or_else(|| name.to_string());
+        let mut spec = current.spec.unwrap_or_default();
+        if let Some(t) = spec.task_template.as_mut() {
+            t.force_update = Some(t.force_update.unwrap_or(0) + 1);
+        }
+        self.replace_spec(&id, name, spec).await
     }
 
     pub async fn remove_service(&self, id: &str, name: &str) -> Result<(), EngineError> {

@@ -563,6 +563,8 @@ pub enum Volume {
         name: String,
         target: String,
         read_only: bool,
+        /// Its files are data: saved by `backup` (a tar of the volume), put back by `restore`.
+        backup: bool,
     },
     Bind {
         source: String,

@@ -271,6 +271,10 @@ pub struct VolumeSpec {
     pub target: String,
     #[serde(default)]
     pub read_only: bool,
+    /// A named volume whose files are data: `backup` saves them (a tar of the volume) and
+    /// `restore` puts them back.
+    #[serde(default)]
+    pub backup: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -102,3 +102,37 @@ fn the_backups_token_holder_is_not_a_service_name() {
         at(&text, "sprocketctl-backup:", 0),
     );
 }
+
+#[test]
+fn a_named_volume_marked_as_data_is_kept_and_a_bind_mount_cannot_be() {
+    let text = replace(
+        "redis: { image: \"redis:7.0-alpine\", ports",
+        "redis: { image: \"redis:7.0-alpine\", volumes: [{ volume: redis-data, target: /data, backup: true }, { volume: tmp, target: /tmp }], ports",
+    );
+    let p = local_platform(&text);
+    let backed: Vec<(String, bool)> = p
+        .service("redis")
+        .unwrap()
+        .volumes
+        .iter()
+        .map(|v| match v {
+            sprocket_spec::model::Volume::Named { name, backup, .. } => (name.clone(), *backup),
+            sprocket_spec::model::Volume::Bind { .. } => unreachable!(),
+        })
+        .collect();
+    assert_eq!(
+        backed,
+        [("redis-data".to_string(), true), ("tmp".to_string(), false)]
+    );
+    let text = replace(
+        "redis: { image: \"redis:7.0-alpine\", ports",
+        "redis: { image: \"redis:7.0-alpine\", volumes: [{ bind: /srv/redis, target: /data, backup: true }], ports",
+    );
+    let d = expect(
+        &text,
+        "backup-bind",
+        "bind source `/srv/redis` is a folder of the node",
+        at(&text, "{ bind: /srv/redis", 0),
+    );
+    assert!(d.help.unwrap().contains("named volume"));
+}

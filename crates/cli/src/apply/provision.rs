@@ -192,6 +192,8 @@ fn job_spec(
         secrets,
         labels: pr.labels.clone(),
         memory_bytes: Some(64 << 20),
+        mounts: Vec::new(),
+        constraints: Vec::new(),
     }
 }
 

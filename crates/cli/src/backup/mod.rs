@@ -17,6 +17,7 @@ pub mod store;
 pub mod take;
 mod vault;
 mod verify;
+mod volume;
 mod wire;
 
 use crate::commands::{live, Ctx};
@@ -200,7 +201,7 @@ pub(crate) async fn task_spec(
     let keyring = keyring_secret(engine, observed, p).await?;
     let provisions = sprocket_desired::provision::provisions(p);
     let items = sprocket_backup::plan(p);
-    let task = job::task(
+    let mut task = job::task(
         p,
         &provisions,
         &items,
@@ -210,6 +211,18 @@ pub(crate) async fn task_spec(
         keyring.is_some(),
     )
     .map_err(|e| CliError::Invalid(e.0))?;
+    // A data volume is taken where it is: on this node, the task pinned to it.
+    let here = volumes_here(engine, ns).await?;
+    let mut missing = Vec::new();
+    task.job.items.retain(|i| match &i.mount {
+        Some(m) if !here.contains(&m.volume) => {
+            missing.push((i.component.clone(), not_here(&m.volume)));
+            false
+        }
+        _ => true,
+    });
+    task.skipped.extend(missing);
+    let (mounts, constraints) = mounts_spec(engine, p, &task.mounts(), true);
     let secrets = task_secrets(
         observed,
         ns,
@@ -228,8 +241,66 @@ pub(crate) async fn task_spec(
         secrets,
         labels: task.labels.clone(),
         memory_bytes: Some(256 << 20),
+        mounts,
+        constraints,
     };
     Ok((spec, task))
+}
+
+/// The namespace's volumes on this node (a local volume is on the node that made it).
+pub(crate) async fn volumes_here(
+    engine: &Engine,
+    ns: &str,
+) -> Result<std::collections::BTreeSet<String>, CliError> {
+    Ok(engine
+        .volumes(ns)
+        .await?
+        .into_iter()
+        .map(|v| v.name)
+        .collect())
+}
+
+/// Why a data volume is not in a run.
+pub(crate) fn not_here(volume: &str) -> String {
+    format!("volume {volume} is not on this node (its service has not written it yet, or runs on another node: run sprocketctl on that node)")
+}
+
+/// The job spec's mounts of `mounts` and the constraint that keeps the task on this node,
+/// where they are. A backup's (`read_only`) were seen on the node; a restore's makes a missing
+/// one labelled as its service's mount would (a drill's copy runs no n8n to make its volume).
+pub(crate) fn mounts_spec(
+    engine: &Engine,
+    p: &sprocket_spec::model::Platform,
+    mounts: &[&job::VolumeMount],
+    read_only: bool,
+) -> (Vec<sprocket_docker::JobMount>, Vec<String>) {
+    use sprocket_desired::labels as L;
+    let env = &p.environment;
+    let specs: Vec<sprocket_docker::JobMount> = mounts
+        .iter()
+        .map(|m| sprocket_docker::JobMount {
+            volume: m.volume.clone(),
+            target: m.target.clone(),
+            read_only,
+            labels: (!read_only).then(|| {
+                [
+                    (L::MANAGED_BY, L::MANAGED_BY_VALUE.to_string()),
+                    (L::NAMESPACE, env.namespace.clone()),
+                    (L::ENVIRONMENT, env.name.clone()),
+                    (L::LAYER, m.layer.clone()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect()
+            }),
+        })
+        .collect();
+    let constraints = if specs.is_empty() || engine.node_id.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!("node.id=={}", engine.node_id)]
+    };
+    (specs, constraints)
 }
 
 async fn take_now(ctx: &Ctx, timeout: Duration) -> Result<i32, CliError> {

@@ -7,6 +7,9 @@
 //! - PostgreSQL: `pg_restore --clean --if-exists --single-transaction` into the database, as
 //!   the administrator (a member of the owner's role: owners come back as they were);
 //! - RabbitMQ: `POST /api/definitions` (users, vhosts, permissions, queues, bindings);
+//! - a data volume: emptied, then the tar unpacked into it (modes, owners, times); a file of
+//!   one (Traefik's `acme.json`) written beside it with mode 0600 and renamed over it — the
+//!   services that mount it are restarted by `restore` after the task;
 //! - Redis: the task becomes Redis's master for a moment (`REPLICAOF <task> <port>`) and sends
 //!   the RDB as a full resynchronisation, which Redis loads in place of its data; then
 //!   `REPLICAOF NO ONE`, on every path. Nothing is written into Redis's volume from outside.
@@ -211,7 +214,9 @@ async fn holding(t: &Take, exact: bool) -> Result<Option<String>, String> {
                 None => format!("{tables} tables"),
             }))
         }
-        _ => Ok(None),
+        Take::Volume { path } => super::volume::holding(path),
+        Take::VolumeFile { path } => super::volume::file_holding(path),
+        Take::VaultSnapshot { .. } | Take::File { .. } => Ok(None),
     }
 }
 
@@ -360,7 +365,23 @@ async fn put_one(
         } => redis_load(&mut plain, host, *port, &read(password_file)?)
             .await
             .map(|()| None),
-        _ => Err("not restored by the task".into()),
+        Take::Volume { path } => {
+            let dir = path.clone();
+            tokio::task::spawn_blocking(move || {
+                super::volume::unpack(&dir, super::volume::Plain::new(plain))
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map(|()| None)
+        }
+        Take::VolumeFile { path } => {
+            let mut body = Vec::new();
+            while let Some(c) = plain.recv().await {
+                body.extend_from_slice(&c?);
+            }
+            super::volume::put_file(path, &body)
+        }
+        Take::VaultSnapshot { .. } | Take::File { .. } => Err("not restored by the task".into()),
     }
 }
 

@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(long)]
     pub from: Option<String>,
     /// Only these components, or kinds of them (`vault`, `vault-keyring`, `redis`, `rabbitmq`,
-    /// `postgres`, `postgres:<database>`), comma-separated.
+    /// `postgres`, `postgres:<database>`, `volume`, `volume:<name>`, `acme`), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Replace data that is there (without it, a target that holds data is left as it is).
@@ -201,10 +201,36 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             keys.insert(i.component.clone(), k);
         }
         let ran = run_task(ctx, &live, &task, &keys, Duration::from_secs(a.timeout)).await?;
+        // The services of a volume that got its files back start again on them.
+        if ran
+            .restored
+            .iter()
+            .any(|r| r.component.starts_with("volume:") || r.component == "acme")
+        {
+            for name in task.restarts() {
+                // A service with no task (a drill's copy runs no n8n) reads its files when it
+                // starts.
+                let Some(o) = live.observed.services.iter().find(|o| {
+                    o.spec.name == name && o.spec.mode != sprocket_spec::model::Mode::Replicated(0)
+                }) else {
+                    continue;
+                };
+                ctx.progress.say(format!(
+                    "restore {id}: {name} restarts on its restored files"
+                ));
+                if let Err(e) = restart(&live.engine, &o.id, &name, Duration::from_secs(180)).await
+                {
+                    report.failed.get_or_insert_with(|| name.clone());
+                    report.error.get_or_insert(e);
+                }
+            }
+        }
         report.restored.extend(ran.restored);
         report.held.extend(ran.held);
-        report.failed = ran.failed;
-        report.error = ran.error;
+        if ran.failed.is_some() {
+            report.failed = ran.failed;
+            report.error = ran.error;
+        }
     }
     // Vault's data after the datastores' (their task logged in with the credentials they hold
     // now), then `up` rolls everything onto the restored secrets and keys.
@@ -334,6 +360,7 @@ async fn run_task(
             (KEYS_SECRET, Some((keys_name.clone(), keys_id.clone()))),
             "so nothing can be restored\n  hint: run `sprocketctl up` first (the restore puts data into the platform as `up` made it)",
         )?;
+        let (mounts, constraints) = super::mounts_spec(engine, p, &task.mounts(), false);
         let spec = JobSpec {
             name: format!("{ns}_restore-{}", task.job.id.to_ascii_lowercase()),
             image: p.environment.tool_image.clone(),
@@ -348,6 +375,8 @@ async fn run_task(
             secrets,
             labels: task.labels.clone(),
             memory_bytes: Some(256 << 20),
+            mounts,
+            constraints,
         };
         ctx.progress.say(format!(
             "restore {}: {} artefact(s) from s3 bucket `{}`{}",
@@ -375,6 +404,47 @@ async fn run_task(
     .await;
     let _ = engine.remove_secret(&keys_id, &keys_name).await;
     result
+}
+
+/// Restarts service `name` (a new task, same spec) and waits until its new task runs (healthy,
+/// where it has a check) and no older one does.
+async fn restart(
+    engine: &sprocket_docker::Engine,
+    service_id: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let old: Vec<String> = engine
+        .tasks(service_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    engine
+        .restart_service(name)
+        .await
+        .map_err(|e| format!("{name} cannot be restarted on its restored files: {e}"))?;
+    let t0 = std::time::Instant::now();
+    loop {
+        let tasks = engine.tasks(service_id).await.map_err(|e| e.to_string())?;
+        let running = |t: &&sprocket_docker::TaskInfo| t.state == "running";
+        let new_running = tasks
+            .iter()
+            .filter(running)
+            .any(|t| !old.contains(&t.id) && t.desired_state == "running");
+        let old_running = tasks.iter().filter(running).any(|t| old.contains(&t.id));
+        if new_running && !old_running {
+            return Ok(());
+        }
+        if t0.elapsed() > timeout {
+            return Err(format!(
+                "{name} did not run again within {} s of its restart on its restored files: see `docker service ps {name}`",
+                timeout.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 fn print(r: &RestoreReport) {

@@ -352,6 +352,8 @@ async fn take_one(
             let bytes = std::fs::read(path).map_err(|e| format!("read {path}: {e}"))?;
             sealer.feed(&bytes).await
         }
+        Take::VolumeFile { path } => sealer.feed(&super::volume::read_file(path)?).await,
+        Take::Volume { path } => volume_tar(&mut sealer, path).await,
         Take::VaultSnapshot { url, token_file } => {
             vault_snapshot(&mut sealer, url, &read(token_file)?).await
         }
@@ -392,6 +394,18 @@ async fn take_one(
             Err(e)
         }
     }
+}
+
+/// The tar of a mounted volume's folder, made on a blocking thread as it is sealed.
+async fn volume_tar(sealer: &mut Sealer<'_>, path: &str) -> Result<(), String> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let dir = path.to_string();
+    let packer = tokio::task::spawn_blocking(move || super::volume::pack(&dir, tx));
+    while let Some(chunk) = rx.recv().await {
+        // On an upload error `rx` is dropped here, which ends the packer too.
+        sealer.feed(&chunk).await?;
+    }
+    packer.await.map_err(|e| e.to_string())?
 }
 
 async fn stream_body(sealer: &mut Sealer<'_>, mut r: reqwest::Response) -> Result<(), String> {

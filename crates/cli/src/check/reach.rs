@@ -113,6 +113,8 @@ async fn one(
         secrets,
         labels: labels(namespace, &p.service),
         memory_bytes: Some(32 << 20),
+        mounts: Vec::new(),
+        constraints: Vec::new(),
     };
     let cancel = AtomicBool::new(false);
     let failed = |why: String| {

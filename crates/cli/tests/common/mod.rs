@@ -328,6 +328,31 @@ pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// Every object under `prefix` in `bucket`, with its bytes (none when the bucket is not there).
+#[allow(dead_code)]
+pub fn bucket_objects(
+    s3: &sprocket_datastores::s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Vec<(String, Vec<u8>)> {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let listing = match s3.list(bucket, prefix, None).await {
+            Ok(l) => l,
+            Err(_) => return Vec::new(),
+        };
+        let mut out = Vec::new();
+        for (key, _) in listing.objects {
+            let mut r = s3.get_stream(bucket, &key).await.unwrap().unwrap();
+            let mut body = Vec::new();
+            while let Some(c) = r.chunk().await.unwrap() {
+                body.extend_from_slice(&c);
+            }
+            out.push((key, body));
+        }
+        out
+    })
+}
+
 /// The local SeaweedFS as its administrator (its endpoint and key from
 /// scripts/lib/seaweedfs.sh), for looking at what the code under test left there.
 #[allow(dead_code)]

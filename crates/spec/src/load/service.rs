@@ -110,6 +110,7 @@ impl<'a> Resolver<'a> {
                 name: model::Alerts::STATE_VOLUME.into(),
                 target: model::Alerts::STATE_DIR.into(),
                 read_only: false,
+                backup: false,
             });
         }
         let slo = svc.check.as_ref().and_then(|c| c.slo);
@@ -494,9 +495,18 @@ impl<'a> Resolver<'a> {
                         name: n.clone(),
                         target: vv.target.clone(),
                         read_only: vv.read_only,
+                        backup: vv.backup,
                     });
                 }
                 (None, Some(b)) => {
+                    if vv.backup {
+                        self.err(
+                            "backup-bind",
+                            pos(v),
+                            format!("`backup: true` is for named volumes; bind source `{b}` is a folder of the node, which sprocketctl neither owns nor restores"),
+                        )
+                        .help = Some("keep the data in a named volume (`volume: <name>`), or back the folder up with the node".into());
+                    }
                     if !b.starts_with('/') {
                         self.err(
                             "invalid-volume",
