@@ -31,6 +31,7 @@ const ENV: &str = "e2e-acme";
 const HTTP_PORT: u16 = 18580;
 const HTTPS_PORT: u16 = 18943;
 const PEBBLE_PORT: u16 = 14100;
+const BUCKET: &str = "sprocket-acme-backups";
 
 /// A Pebble of a test's own: its state folder, its ACME port (the management and DNS ports
 /// follow it), the HTTP port it validates on, and how long its certificates last (`None`: its
@@ -157,10 +158,11 @@ fn certificates_from_a_real_acme_server_through_http_01() {
         "acme",
         ENV,
         &format!(
-            "\n  {ENV}:\n    extends: acme-test\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: {HTTPS_PORT}\n    secrets_from: dotenv:secrets.env\n    tls: {{ mode: letsencrypt, email: ops@sprocket.test, ca_server: \"https://host.docker.internal:{PEBBLE_PORT}/dir\", ca_certificate: config/pebble-api-ca.pem }}\n    disable: {{ n8n: \"not under test\" }}\n"
+            "\n  {ENV}:\n    extends: acme-test\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: {HTTPS_PORT}\n    secrets_from: dotenv:secrets.env\n    tls: {{ mode: letsencrypt, email: ops@sprocket.test, ca_server: \"https://host.docker.internal:{PEBBLE_PORT}/dir\", ca_certificate: config/pebble-api-ca.pem }}\n    disable: {{ n8n: \"not under test\" }}\n    backup: {{ to: s3, bucket: {BUCKET}, at: off, keep: {{ daily: 1, weekly: 0, monthly: 0 }} }}\n"
         ),
     );
     let root = pebble(&s.dir, &PEBBLE);
+    common::empty_bucket(BUCKET, &format!("{NS}/"));
     let _ = s.ctl(&["-q", "down", "--volumes"]);
     assert_eq!(s.ctl(&["-q", "vault", "keygen"]).code, 0);
     assert_eq!(s.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
@@ -318,7 +320,67 @@ fn certificates_from_a_real_acme_server_through_http_01() {
         before,
         "after down and up Traefik serves the certificate its volume kept"
     );
+
+    // 5. A backup holds acme.json. Traefik's volume lost: Traefik asks the CA again (another
+    // certificate); `restore --only acme` refuses to replace it, with --force puts the backup's
+    // back and restarts Traefik, which serves the backed-up certificate again.
+    let b = s.ctl(&["-o", "json", "backup"]);
+    assert_eq!(b.code, 0, "{}{}", b.stdout, b.stderr);
+    assert!(
+        b.json()["artefacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["component"] == "acme" && a["bytes"].as_u64().unwrap() > 1000),
+        "{}",
+        b.stdout
+    );
+    assert_eq!(s.ctl(&["-q", "down"]).code, 0);
+    let volume = format!("{NS}_traefik-data");
+    let mut gone = (false, String::new());
+    for _ in 0..40 {
+        gone = docker_status(&["volume", "rm", &volume]);
+        if gone.0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(gone.0, "{volume}: {}", gone.1);
+    let up = s.ctl(&["-q", "up", "--timeout", "180"]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    answers_again(&root, "demo.sprocket.test");
+    let reissued = served("demo.sprocket.test");
+    assert_ne!(reissued, before, "a new certificate from the CA");
+    let identity = s.home.join(".config/sprocket/identity.txt");
+    let id = identity.to_str().unwrap();
+    let held = s.ctl(&["-o", "json", "restore", "--only", "acme", "--identity", id]);
+    assert_eq!(held.code, 7, "{}{}", held.stdout, held.stderr);
+    assert_eq!(held.json()["held"][0][0], "acme", "{}", held.stdout);
+    let back = s.ctl(&[
+        "-o",
+        "json",
+        "restore",
+        "--only",
+        "acme",
+        "--force",
+        "--identity",
+        id,
+    ]);
+    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+    assert_eq!(
+        back.json()["restored"][0]["component"],
+        "acme",
+        "{}",
+        back.stdout
+    );
+    answers_again(&root, "demo.sprocket.test");
+    assert_eq!(
+        served("demo.sprocket.test"),
+        before,
+        "after the restore Traefik serves the backed-up certificate"
+    );
     drop(s);
+    common::empty_bucket(BUCKET, &format!("{NS}/"));
 }
 
 /// Let's Encrypt's budget: an environment whose hosts do not resolve (`.invalid` never does)

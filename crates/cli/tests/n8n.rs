@@ -198,13 +198,7 @@ fn n8n_sh(cmd: &str) -> String {
 
 /// The test's backups, deleted: (key, bytes) of every object under its namespace.
 fn empty_bucket() -> Vec<(String, Vec<u8>)> {
-    let s3 = common::s3_admin();
-    let all = common::bucket_objects(&s3, BUCKET, &format!("{NS}/"));
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    for (key, _) in &all {
-        rt.block_on(s3.delete_object(BUCKET, key)).unwrap();
-    }
-    all
+    common::empty_bucket(BUCKET, &format!("{NS}/"))
 }
 
 fn volume_back(s: &Scratch, printed: &mut String) {

@@ -353,6 +353,18 @@ pub fn bucket_objects(
     })
 }
 
+/// Deletes every object under `prefix` in `bucket`; returns them, with their bytes.
+#[allow(dead_code)]
+pub fn empty_bucket(bucket: &str, prefix: &str) -> Vec<(String, Vec<u8>)> {
+    let s3 = s3_admin();
+    let all = bucket_objects(&s3, bucket, prefix);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (key, _) in &all {
+        rt.block_on(s3.delete_object(bucket, key)).unwrap();
+    }
+    all
+}
+
 /// The local SeaweedFS as its administrator (its endpoint and key from
 /// scripts/lib/seaweedfs.sh), for looking at what the code under test left there.
 #[allow(dead_code)]
