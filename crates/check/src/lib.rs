@@ -5,6 +5,7 @@
 //! will run the same on an interval.
 
 pub mod alerts;
+pub mod backups;
 pub mod history;
 pub mod judge;
 pub mod logs;

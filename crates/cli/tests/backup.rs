@@ -774,6 +774,39 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
         id_arg,
     ]);
     assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    // The agent watches the runner (on its own backup network): its metrics say the newest
+    // backup's age and that the run completed, and its finding is ok.
+    let agent = format!("{}:9090", common::agent_address(NS));
+    let mut metrics = String::new();
+    for _ in 0..90 {
+        metrics = common::run_status(
+            "curl",
+            &["-s", "-m", "5", &format!("http://{agent}/metrics")],
+        )
+        .1;
+        if metrics.contains("sprocket_agent_backup_last_run_ok 1") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    assert!(
+        metrics.contains("sprocket_agent_backup_last_run_ok 1"),
+        "{metrics}"
+    );
+    let age: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sprocket_agent_backup_age_seconds "))
+        .unwrap_or_else(|| panic!("no backup age in {metrics}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((0..600).contains(&age), "the newest backup's age: {age}");
+    assert!(
+        metrics.contains(
+            "sprocket_agent_check_status{kind=\"backup\",subject=\"backup\",target=\"scheduled\"} 0"
+        ),
+        "{metrics}"
+    );
     let again = s.ctl(&["-o", "json", "up", "--timeout", "240"]);
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
     let again = again.json();

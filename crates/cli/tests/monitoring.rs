@@ -121,36 +121,6 @@ fn status_page_until(secs: u64, ok: impl Fn(&str) -> bool) -> String {
     page
 }
 
-/// The agent's address on docker_gwbridge, where the host reaches its task (`/metrics`).
-fn agent_address() -> String {
-    let agent = common::container_of(NS, "vault-agent");
-    let (ok, out) = docker_status(&[
-        "network",
-        "inspect",
-        "docker_gwbridge",
-        "--format",
-        &format!("{{{{with index .Containers \"{agent}\"}}}}{{{{.IPv4Address}}}}{{{{end}}}}"),
-    ]);
-    // The container id in the listing is the full one.
-    let out = if ok && !out.is_empty() {
-        out
-    } else {
-        let (_, full) = docker_status(&["inspect", "--format", "{{.Id}}", &agent]);
-        docker_status(&[
-            "network",
-            "inspect",
-            "docker_gwbridge",
-            "--format",
-            &format!("{{{{with index .Containers \"{full}\"}}}}{{{{.IPv4Address}}}}{{{{end}}}}"),
-        ])
-        .1
-    };
-    let ip = out.split('/').next().unwrap_or_default().to_string();
-    assert!(!ip.is_empty(), "the agent's task is on docker_gwbridge");
-    ip
-}
-
-/// `GET url` with curl: (status, body); status 0 when nothing answers.
 fn get(url: &str) -> (u16, String) {
     let (_, out) = common::run_status("curl", &["-s", "-m", "5", "-w", "\n%{http_code}", url]);
     let (body, code) = out.rsplit_once('\n').unwrap_or(("", &out));
@@ -391,7 +361,7 @@ fn check_alerts_metrics_and_status_page_follow_a_datastore_outage() {
     assert_eq!(login["severity"], "ok", "{login}");
 
     // 2. The agent's metrics: valid for promtool, scraped by a real Prometheus.
-    let agent = format!("{}:9090", agent_address());
+    let agent = format!("{}:9090", common::agent_address(NS));
     let (code, metrics) = get(&format!("http://{agent}/metrics"));
     assert_eq!(code, 200, "{metrics}");
     let dir = tempfile::tempdir().unwrap();

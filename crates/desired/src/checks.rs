@@ -59,6 +59,37 @@ pub struct Monitor {
     /// Where the agent serves its status page, when a route of its own forwards there.
     #[serde(default)]
     pub status_port: Option<u16>,
+    /// The scheduled backups' runner's status URL, where a runner takes them
+    /// ([`watches_backups`]). Left out when none, so an agent with no runner to watch keeps its
+    /// document (and its task) across this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backups: Option<String>,
+}
+
+/// The scheduled backups' runner: its logical name (the service is `<namespace>_<this>`).
+pub const BACKUP_RUNNER: &str = "backup-schedule";
+/// The port the runner says how the backups go on (`GET /`: times and outcomes, no value).
+pub const BACKUP_RUNNER_PORT: u16 = 8091;
+
+/// Whether the agent watches the scheduled backups: it watches the platform, and a runner
+/// takes daily backups (not in a drill's copy). It then shares a network with the runner —
+/// the agent's backup network — and nothing else does.
+pub fn watches_backups(p: &Platform) -> bool {
+    p.environment.backup.as_ref().is_some_and(|b| b.scheduled)
+        && p.environment.scratch_of.is_none()
+        && monitor_wanted(p)
+}
+
+/// The agent that watches: its alerts, or a status page of its own.
+fn monitor_wanted(p: &Platform) -> bool {
+    p.environment.alerts.is_some() || status_port(p).is_some()
+}
+
+fn status_port(p: &Platform) -> Option<u16> {
+    p.services()
+        .find(|s| s.role == Some(Role::UnsealAgent))
+        .filter(|a| a.routes.iter().any(|r| r.internal.is_none()))
+        .map(|_| Alerts::STATUS_PORT)
 }
 
 pub fn watch(p: &Platform) -> Watch {
@@ -121,11 +152,7 @@ pub fn watch(p: &Platform) -> Watch {
 /// The agent's document, where the environment has `alerts` or the agent a route (its status
 /// page; it watches without sending alerts then).
 pub fn monitor(p: &Platform) -> Option<Monitor> {
-    let status_port = p
-        .services()
-        .find(|s| s.role == Some(Role::UnsealAgent))
-        .filter(|a| a.routes.iter().any(|r| r.internal.is_none()))
-        .map(|_| Alerts::STATUS_PORT);
+    let status_port = status_port(p);
     let alerts = p
         .environment
         .alerts
@@ -140,5 +167,11 @@ pub fn monitor(p: &Platform) -> Option<Monitor> {
             .services()
             .find(|s| s.role == Some(Role::Vault))
             .map(|v| (v.name.clone(), crate::state::vault_port(v))),
+        backups: watches_backups(p).then(|| {
+            format!(
+                "http://{}:{BACKUP_RUNNER_PORT}/",
+                service_name(&p.environment.namespace, BACKUP_RUNNER)
+            )
+        }),
     })
 }

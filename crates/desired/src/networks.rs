@@ -1,7 +1,8 @@
 //! The overlay networks of the platform, derived from what each service `uses`, routes and
 //! provisions — never written by users: one network per consumer → provider edge (joined by those
 //! two only), one per routed service (joined by it and the edge router), the edge router → Docker
-//! API proxy edge, each datastore's provisioning network, and (backed up) Vault's and Redis's backup ones.
+//! API proxy edge, each datastore's provisioning network, and (backed up) Vault's and Redis's backup
+//! ones, and the agent's where it watches the scheduled backups' runner.
 
 use crate::provision::Provision;
 use crate::state::routed_backend;
@@ -87,6 +88,21 @@ pub(crate) fn derive<'a>(p: &'a Platform, provisions: &[Provision]) -> Derived<'
             let net = names::backup_network(ns, &s.name);
             nets.insert(net.clone(), (s.layer.clone(), format!("backup-{}", s.name)));
             joins.entry(s.name.as_str()).or_default().insert(net);
+        }
+    }
+    // Where the agent watches the scheduled backups, it reads the runner's status on its own
+    // backup network, which the runner joins.
+    if crate::checks::watches_backups(p) {
+        if let Some(agent) = p
+            .services()
+            .find(|s| s.role == Some(model::Role::UnsealAgent))
+        {
+            let net = names::backup_network(ns, &agent.name);
+            nets.insert(
+                net.clone(),
+                (agent.layer.clone(), format!("backup-{}", agent.name)),
+            );
+            joins.entry(agent.name.as_str()).or_default().insert(net);
         }
     }
     if let Some(edge) = edge {

@@ -431,3 +431,37 @@ fn the_backup_stores_key_is_made_where_no_service_uses_the_store() {
     let without = secrets(&p);
     assert!(!without.iter().any(|s| s == "s3-access-key"), "{without:?}");
 }
+
+#[test]
+fn the_agent_watches_the_scheduled_backups_on_a_network_of_its_own() {
+    use sprocket_desired::checks::{monitor, watches_backups};
+    let mut p = example("offline");
+    // offline takes backups on demand only (`at: off`): no runner to watch.
+    assert!(!watches_backups(&p));
+    assert_eq!(monitor(&p).unwrap().backups, None);
+    let joins = |p: &sprocket_spec::model::Platform| -> Vec<String> {
+        desired(p)
+            .services()
+            .find(|s| s.name == "sprocket_vault-agent")
+            .unwrap()
+            .networks
+            .iter()
+            .map(|n| n.network.clone())
+            .collect()
+    };
+    assert!(!joins(&p).contains(&"sprocket_backup_vault-agent".to_string()));
+    p.environment.backup.as_mut().unwrap().scheduled = true;
+    assert!(watches_backups(&p));
+    assert_eq!(
+        monitor(&p).unwrap().backups.as_deref(),
+        Some("http://sprocket_backup-schedule:8091/")
+    );
+    assert!(
+        joins(&p).contains(&"sprocket_backup_vault-agent".to_string()),
+        "{:?}",
+        joins(&p)
+    );
+    // A drill's copy takes no scheduled backup: nothing to watch there.
+    p.environment.scratch_of = Some("sprocket".into());
+    assert!(!watches_backups(&p));
+}

@@ -34,7 +34,7 @@ pub struct JobSpec {
 }
 
 /// A named volume a one-off task mounts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct JobMount {
     pub volume: String,
     /// Where the task sees it.
@@ -302,6 +302,12 @@ fn service_spec(
             ..Default::default()
         }),
         mode: Some(mode),
+        // Nothing is published; a name that resolves to its task's address (the runner's
+        // status port) works also where the node has no IPVS for virtual IPs.
+        endpoint_spec: Some(bollard::models::EndpointSpec {
+            mode: Some(bollard::models::EndpointSpecModeEnum::DNSRR),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }

@@ -16,7 +16,7 @@ use sprocket_docker::{Engine, Ensured};
 use sprocket_spec::model::Platform;
 
 /// Its logical name.
-pub const NAME: &str = "backup-schedule";
+pub const NAME: &str = sprocket_desired::checks::BACKUP_RUNNER;
 
 /// What `up` did to the runner.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -103,6 +103,18 @@ async fn runner(
         ),
     )
     .await?;
+    // The agent reads how the backups go on its backup network (its status port).
+    if sprocket_desired::checks::watches_backups(p) {
+        if let Some(agent) = p
+            .services()
+            .find(|s| s.role == Some(sprocket_spec::model::Role::UnsealAgent))
+        {
+            spec.networks.push(sprocket_spec::names::backup_network(
+                &p.environment.namespace,
+                &agent.name,
+            ));
+        }
+    }
     spec.labels.remove(sprocket_backup::job::BACKUP_LABEL);
     spec.labels.insert(L::NAME.into(), NAME.into());
     spec.labels.insert(L::SCHEDULE.into(), "backup".into());
@@ -119,6 +131,8 @@ async fn runner(
         &spec.hosts,
         &spec.secrets,
         spec.memory_bytes,
+        &spec.mounts,
+        &spec.constraints,
     ))
     .expect("serialisable");
     spec.labels.insert(

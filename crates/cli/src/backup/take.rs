@@ -76,25 +76,43 @@ pub async fn run(a: Args) -> i32 {
 /// than [`sprocket_backup::retention::LONGEST_RUN_S`] is given up.
 async fn scheduled(template: &Job, at_minute: u32) -> i32 {
     use sprocket_backup::schedule;
+    use sprocket_check::backups::{LastRun, RunnerStatus};
     const RETRY_S: i64 = 15 * 60;
     const SETTLE_S: i64 = 3600;
     let unix = || crate::clock::unix_now().as_secs() as i64;
     let began = unix();
+    let status = Arc::new(Mutex::new(RunnerStatus {
+        began,
+        at_minute,
+        ..Default::default()
+    }));
+    tokio::spawn(serve_status(status.clone()));
+    let set =
+        |f: &dyn Fn(&mut RunnerStatus)| f(&mut status.lock().unwrap_or_else(|e| e.into_inner()));
     let mut failed_at: Option<i64> = None;
     loop {
         let now = unix();
         let at = match newest_complete(template).await {
-            Ok(newest) if schedule::missed(now, at_minute, newest) => {
-                (began + SETTLE_S).max(failed_at.map_or(now, |f| f + RETRY_S))
+            Ok(newest) => {
+                set(&|s| {
+                    s.newest_complete = newest;
+                    s.listing_error = None;
+                });
+                if schedule::missed(now, at_minute, newest) {
+                    (began + SETTLE_S).max(failed_at.map_or(now, |f| f + RETRY_S))
+                } else {
+                    schedule::next_after(now, at_minute)
+                }
             }
-            Ok(_) => schedule::next_after(now, at_minute),
             Err(e) => {
                 eprintln!(
                     "the bucket's backups cannot be listed ({e}): the next daily time stands"
                 );
+                set(&|s| s.listing_error = Some(e.clone()));
                 schedule::next_after(now, at_minute)
             }
         };
+        set(&|s| s.next_at = Some(at));
         if at > now {
             eprintln!(
                 "next backup at {} (daily at {:02}:{:02} UTC)",
@@ -113,6 +131,7 @@ async fn scheduled(template: &Job, at_minute: u32) -> i32 {
         let tag = (crate::clock::unix_now().subsec_nanos() >> 8) as u16;
         let id = sprocket_backup::layout::id(started, tag);
         eprintln!("backup {id}: taking it");
+        set(&|s| s.running = Some(started));
         let run = template.for_run(&id, started);
         let limit =
             std::time::Duration::from_secs(sprocket_backup::retention::LONGEST_RUN_S as u64);
@@ -127,6 +146,22 @@ async fn scheduled(template: &Job, at_minute: u32) -> i32 {
             },
         };
         super::wire::print_result(RESULT_PREFIX, &result);
+        let ok = result.manifest.is_some();
+        let last = LastRun {
+            id: id.clone(),
+            started,
+            ended: unix(),
+            ok,
+            failed: result.failed.clone(),
+            error: result.error.clone(),
+        };
+        set(&|s| {
+            s.running = None;
+            s.last = Some(last.clone());
+            if ok {
+                s.newest_complete = Some(started);
+            }
+        });
         failed_at = match &result.manifest {
             Some(_) => None,
             None => {
@@ -143,6 +178,29 @@ async fn scheduled(template: &Job, at_minute: u32) -> i32 {
                 Some(unix())
             }
         };
+    }
+}
+
+/// The runner's status on [`BACKUP_RUNNER_PORT`](sprocket_desired::checks::BACKUP_RUNNER_PORT)
+/// (`GET /`, JSON): what the agent judges every round. Times and outcomes only.
+async fn serve_status(status: Arc<Mutex<sprocket_check::backups::RunnerStatus>>) {
+    let port = sprocket_desired::checks::BACKUP_RUNNER_PORT;
+    let listener = match tokio::net::TcpListener::bind(("0.0.0.0", port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("the runner's status port {port} cannot be opened ({e}): the agent cannot see how the backups go");
+            return;
+        }
+    };
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let s = status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            async move { axum::Json(s) }
+        }),
+    );
+    if let Err(e) = axum::serve(listener, app).await {
+        eprintln!("the runner's status port stopped: {e}");
     }
 }
 

@@ -353,6 +353,37 @@ pub fn bucket_objects(
     })
 }
 
+/// The agent's address on docker_gwbridge, where the host reaches its task (`/metrics`).
+#[allow(dead_code)]
+pub fn agent_address(ns: &str) -> String {
+    let agent = container_of(ns, "vault-agent");
+    let (ok, out) = docker_status(&[
+        "network",
+        "inspect",
+        "docker_gwbridge",
+        "--format",
+        &format!("{{{{with index .Containers \"{agent}\"}}}}{{{{.IPv4Address}}}}{{{{end}}}}"),
+    ]);
+    // The container id in the listing is the full one.
+    let out = if ok && !out.is_empty() {
+        out
+    } else {
+        let (_, full) = docker_status(&["inspect", "--format", "{{.Id}}", &agent]);
+        docker_status(&[
+            "network",
+            "inspect",
+            "docker_gwbridge",
+            "--format",
+            &format!("{{{{with index .Containers \"{full}\"}}}}{{{{.IPv4Address}}}}{{{{end}}}}"),
+        ])
+        .1
+    };
+    let ip = out.split('/').next().unwrap_or_default().to_string();
+    assert!(!ip.is_empty(), "the agent's task is on docker_gwbridge");
+    ip
+}
+
+/// `GET url` with curl: (status, body); status 0 when nothing answers.
 /// Deletes every object under `prefix` in `bucket`; returns them, with their bytes.
 #[allow(dead_code)]
 pub fn empty_bucket(bucket: &str, prefix: &str) -> Vec<(String, Vec<u8>)> {

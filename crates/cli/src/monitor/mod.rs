@@ -1,6 +1,7 @@
 //! The agent's watch: every `alerts.interval` it checks what `check` checks from inside the
 //! swarm — every service's running tasks (the Docker API, through the read-only socket proxy),
-//! every route × host through the edge router's own ports, Vault's seal — judges the round like
+//! every route × host through the edge router's own ports, Vault's seal, the scheduled backups
+//! (their runner's status port: the newest backup's age, a failed run) — judges the round like
 //! `check` (roots and what they affect), and turns successive rounds into alerts
 //! (`sprocket_check::alerts`): fired after `fail_after` failing rounds, resolved after
 //! `resolve_after` good ones, one per root. Alerts go to the webhook (JSON, Slack or Discord
@@ -11,210 +12,37 @@
 //! the read-only proxy does not allow.
 
 use crate::check::routes::{self, Edge};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
 use serde_json::Value;
 use sprocket_check::alerts::{Event, Policy};
+use sprocket_check::backups::RunnerStatus;
 use sprocket_check::history::{self, History};
 use sprocket_check::notify::{self, Origin};
 use sprocket_check::status_page;
-use sprocket_check::{judge, Finding, Kind, Report, Severity};
+use sprocket_check::{Finding, Kind, Report, Severity};
 use sprocket_desired::checks::Monitor;
 use sprocket_spec::model::Alerts;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CheckLabels {
-    pub kind: String,
-    pub subject: String,
-    pub target: String,
-}
+mod metrics;
+mod page;
+mod probes;
 
-/// The watch's metrics, registered in the agent's registry.
-#[derive(Clone)]
-pub struct WatchMetrics {
-    /// 0 ok, 1 info, 2 warning, 3 critical, per finding of the last round.
-    pub status: Family<CheckLabels, Gauge>,
-    pub rounds: Counter,
-    pub firing: Gauge,
-    pub notifications_failed: Counter,
-}
-
-impl WatchMetrics {
-    pub fn register(r: &mut Registry) -> WatchMetrics {
-        let m = WatchMetrics {
-            status: Family::default(),
-            rounds: Counter::default(),
-            firing: Gauge::default(),
-            notifications_failed: Counter::default(),
-        };
-        r.register(
-            "check_status",
-            "Each check of the last round: 0 ok, 1 info, 2 warning, 3 critical",
-            m.status.clone(),
-        );
-        r.register("check_rounds", "Rounds of checks", m.rounds.clone());
-        r.register("alerts_firing", "Alerts firing now", m.firing.clone());
-        r.register(
-            "alert_notifications_failed",
-            "Webhook or Alertmanager posts that failed",
-            m.notifications_failed.clone(),
-        );
-        m
-    }
-}
-
-fn level(s: Severity) -> i64 {
-    match s {
-        Severity::Ok => 0,
-        Severity::Info => 1,
-        Severity::Warning => 2,
-        Severity::Critical => 3,
-    }
-}
-
-/// `tcp://host:port` (the agent's Docker API setting) as an HTTP base URL.
-pub fn http_base(api: &str) -> String {
-    format!(
-        "http://{}",
-        api.trim_start_matches("tcp://")
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-    )
-}
-
-/// Running tasks against those wanted, per service, from the Docker API; `false` when the API
-/// did not answer (nothing is known of the services this round). A service in `seen` that is
-/// gone was removed (critical), not "not deployed yet".
-async fn replicas(
-    m: &Monitor,
-    api: &str,
-    http: &reqwest::Client,
-    seen: &BTreeSet<String>,
-) -> (Vec<Finding>, bool) {
-    let base = http_base(api);
-    let get = |path: String| {
-        let http = http.clone();
-        async move {
-            let r = http
-                .get(path)
-                .send()
-                .await
-                .map_err(|e| e.without_url().to_string())?;
-            if !r.status().is_success() {
-                return Err(format!("the Docker API answered {}", r.status()));
-            }
-            r.json::<Value>()
-                .await
-                .map_err(|e| e.without_url().to_string())
-        }
-    };
-    let filter = |k: &str, v: String| {
-        sprocket_docker::filters_query(&HashMap::from([(k.to_string(), vec![v])]))
-    };
-    let services = get(format!(
-        "{base}/services?filters={}",
-        filter(
-            "label",
-            format!("io.sprocket.namespace={}", m.watch.namespace)
-        )
-    ))
-    .await;
-    let tasks = get(format!(
-        "{base}/tasks?filters={}",
-        filter("desired-state", "running".into())
-    ))
-    .await;
-    let (services, tasks) = match (services, tasks) {
-        (Ok(s), Ok(t)) => (s, t),
-        (Err(e), _) | (_, Err(e)) => {
-            // One finding, about the proxy (a service the edge router and the agent use): not
-            // one per service, which would make each of them a root of its own.
-            let proxy = api
-                .trim_start_matches("tcp://")
-                .trim_start_matches("http://")
-                .split(':')
-                .next()
-                .unwrap_or(api);
-            return (
-                vec![Finding::new(
-                    Kind::Replicas,
-                    proxy,
-                    Severity::Critical,
-                    format!("the Docker API at {api} does not answer: {e}; no service's tasks could be counted"),
-                )],
-                false,
-            );
-        }
-    };
-    let ids: HashMap<&str, &str> = services
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| Some((s["Spec"]["Name"].as_str()?, s["ID"].as_str()?)))
-        .collect();
-    let mut running: HashMap<&str, usize> = HashMap::new();
-    for t in tasks.as_array().into_iter().flatten() {
-        if t["Status"]["State"] == "running" {
-            if let Some(id) = t["ServiceID"].as_str() {
-                *running.entry(id).or_default() += 1;
-            }
-        }
-    }
-    let found = m
-        .watch
-        .services
-        .iter()
-        .map(|s| match ids.get(s.name.as_str()) {
-            None if seen.contains(&s.service) => Finding::new(
-                Kind::Replicas,
-                &s.service,
-                Severity::Critical,
-                format!(
-                    "removed: it ran here before and the swarm has no service {} now (`sprocketctl up` recreates it)",
-                    s.name
-                ),
-            ),
-            // Not deployed yet (the agent runs from the first layer on, during the first
-            // `up`): reported, not alerted; one deployed with no task running is.
-            None => Finding::new(
-                Kind::Replicas,
-                &s.service,
-                Severity::Info,
-                format!("{} (0/{})", sprocket_check::report::NOT_DEPLOYED, s.desired),
-            ),
-            Some(id) => {
-                let n = running.get(id).copied().unwrap_or(0);
-                Finding::new(
-                    Kind::Replicas,
-                    &s.service,
-                    judge::replicas(n, s.desired),
-                    format!("{n}/{} running", s.desired),
-                )
-            }
-        })
-        .collect();
-    (found, true)
-}
-
-async fn vault(m: &Monitor) -> Option<Finding> {
-    let (service, port) = m.vault.as_ref()?;
-    let c = sprocket_vault::VaultClient::new(&format!("http://{service}:{port}"));
-    Some(crate::check::vault_finding(service, &c).await)
-}
+use metrics::level;
+pub use metrics::{CheckLabels, WatchMetrics};
+pub use page::{serve_status, Page};
+pub use probes::http_base;
+use probes::{backups, replicas, vault};
 
 /// One round: every check, judged together; `false` when the services' tasks could not be
-/// counted (the round is not recorded for uptime). `seen`: the services seen deployed before.
+/// counted (the round is not recorded for uptime); what the backups' runner said. `seen`: the
+/// services seen deployed before.
 pub async fn round(
     m: &Monitor,
     api: Option<&str>,
     http: &reqwest::Client,
     seen: &BTreeSet<String>,
-) -> (Report, bool) {
+) -> (Report, bool, Option<RunnerStatus>) {
     let start = Instant::now();
     let edge = match &m.edge {
         Some(e) => tokio::net::lookup_host((e.as_str(), 443))
@@ -246,9 +74,11 @@ pub async fn round(
             None => (Vec::new(), true),
         }
     };
-    let ((mut findings, complete), routes, vault) = tokio::join!(replicas, routes, vault(m));
+    let ((mut findings, complete), routes, vault, (backup, runner)) =
+        tokio::join!(replicas, routes, vault(m), backups(m, http));
     findings.extend(vault);
     findings.extend(routes);
+    findings.extend(backup);
     let report = Report::new(
         &m.watch.namespace,
         &m.watch.environment,
@@ -256,7 +86,7 @@ pub async fn round(
         &m.watch.uses,
         start.elapsed().as_secs_f64(),
     );
-    (report, complete)
+    (report, complete, runner)
 }
 
 /// The agent's state file in [`Alerts::STATE_DIR`]: `check --sla` reads it from its container.
@@ -281,61 +111,6 @@ async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<(), Str
         Ok(())
     } else {
         Err(format!("answered {}", r.status()))
-    }
-}
-
-/// What the status page shows: the last round's verdict with the uptime so far, replaced
-/// after every round and rendered on request.
-#[derive(Clone)]
-pub struct Page(std::sync::Arc<std::sync::RwLock<status_page::Status>>);
-
-impl Page {
-    /// Before the first round: every service of the watch, not checked yet.
-    pub fn new(m: &Monitor) -> Page {
-        let s = status_page::status(&m.watch, None, &History::default(), 0, m.alerts.interval_s);
-        Page(std::sync::Arc::new(std::sync::RwLock::new(s)))
-    }
-
-    fn set(&self, s: status_page::Status) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = s;
-    }
-
-    fn get(&self) -> status_page::Status {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-/// Serves the status page (`/`, HTML) and its content (`/status.json`) on `listener`: what a
-/// route of the agent forwards to. Nothing else of the agent (its metrics, its health) is there.
-pub async fn serve_status(listener: tokio::net::TcpListener, page: Page) {
-    use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-    use axum::routing::get;
-    let html = page.clone();
-    let app = axum::Router::new()
-        .route(
-            "/",
-            get(move || {
-                let p = html.clone();
-                async move {
-                    (
-                        [
-                            (CONTENT_TYPE, "text/html; charset=utf-8"),
-                            (CACHE_CONTROL, "no-store"),
-                        ],
-                        status_page::render(&p.get()),
-                    )
-                }
-            }),
-        )
-        .route(
-            "/status.json",
-            get(move || {
-                let p = page.clone();
-                async move { axum::Json(p.get()) }
-            }),
-        );
-    if let Err(e) = axum::serve(listener, app).await {
-        eprintln!("agent: the status page stopped: {e}");
     }
 }
 
@@ -420,7 +195,10 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics, page:
     );
     loop {
         let started = Instant::now();
-        let (report, complete) = round(&m, api.as_deref(), &http, &history.seen).await;
+        let (report, complete, runner) = round(&m, api.as_deref(), &http, &history.seen).await;
+        if let Some(r) = &runner {
+            metrics.backups(r, crate::clock::unix_now().as_secs() as i64);
+        }
         // Deployed now (its tasks counted): from here on, its absence is a removal.
         for f in report.findings.iter().filter(|f| {
             f.kind == Kind::Replicas
@@ -539,6 +317,32 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics, page:
     }
 }
 
+/// A watch of one Redis, with a status page (the submodules' tests).
+#[cfg(test)]
+fn a_monitor() -> Monitor {
+    Monitor {
+        watch: sprocket_desired::checks::Watch {
+            namespace: "ns".into(),
+            environment: "prod".into(),
+            services: vec![sprocket_desired::checks::ServiceCheck {
+                name: "ns_redis".into(),
+                service: "redis".into(),
+                layer: "data".into(),
+                desired: 1,
+                errors_per_day: 50,
+                slo: Some(99.9),
+            }],
+            routes: Vec::new(),
+            uses: [("redis".to_string(), Vec::new())].into_iter().collect(),
+        },
+        alerts: Alerts::watch_only(),
+        edge: None,
+        vault: None,
+        status_port: Some(0),
+        backups: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,82 +373,6 @@ mod tests {
         assert_eq!((sent, err), (2, None));
         assert!(outbox.is_empty());
         assert_eq!(*got.lock().unwrap(), [1, 2, 3]);
-    }
-
-    #[tokio::test]
-    async fn the_status_page_shows_the_last_round_and_nothing_else_of_the_agent() {
-        let m = Monitor {
-            watch: sprocket_desired::checks::Watch {
-                namespace: "ns".into(),
-                environment: "prod".into(),
-                services: vec![sprocket_desired::checks::ServiceCheck {
-                    name: "ns_redis".into(),
-                    service: "redis".into(),
-                    layer: "data".into(),
-                    desired: 1,
-                    errors_per_day: 50,
-                    slo: Some(99.9),
-                }],
-                routes: Vec::new(),
-                uses: [("redis".to_string(), Vec::new())].into_iter().collect(),
-            },
-            alerts: Alerts::watch_only(),
-            edge: None,
-            vault: None,
-            status_port: Some(0),
-        };
-        let page = Page::new(&m);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(serve_status(listener, page.clone()));
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let get = |path: &'static str| {
-            let http = http.clone();
-            async move {
-                let r = http
-                    .get(format!("http://{addr}{path}"))
-                    .send()
-                    .await
-                    .unwrap();
-                (r.status().as_u16(), r.text().await.unwrap())
-            }
-        };
-        let (code, html) = get("/").await;
-        assert_eq!(code, 200);
-        assert!(html.contains("Not checked yet"), "{html}");
-        // A round: Redis down.
-        let report = Report::new(
-            "ns",
-            "prod",
-            vec![Finding::new(
-                Kind::Replicas,
-                "redis",
-                Severity::Critical,
-                "0/1 running",
-            )],
-            &m.watch.uses,
-            0.0,
-        );
-        page.set(status_page::status(
-            &m.watch,
-            Some((&report, "2026-12-03T20:00:00Z")),
-            &History::default(),
-            0,
-            30,
-        ));
-        let (_, html) = get("/").await;
-        assert!(
-            html.contains("data-service=\"redis\" data-state=\"down\""),
-            "{html}"
-        );
-        let (code, json) = get("/status.json").await;
-        assert_eq!(code, 200);
-        let v: Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(v["overall"], "outage");
-        assert_eq!(v["incidents"][0]["root"], "redis");
-        for other in ["/metrics", "/healthz"] {
-            assert_eq!(get(other).await.0, 404, "{other} is not on the page's port");
-        }
     }
 
     #[test]
