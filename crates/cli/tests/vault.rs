@@ -66,7 +66,7 @@ impl Env {
             ", vault-agent: \"phase without the agent\""
         };
         let env = format!(
-            "\n  e2e-vault:\n    extends: offline\n    namespace: {NS}\n    http_port: {PORT}\n    https_port: 19443\n    disable: {{ redis: \"vault test\", rabbitmq: \"vault test\", demo: \"vault test\", n8n: \"vault test\"{no_agent} }}\n"
+            "\n  e2e-vault:\n    extends: offline\n    namespace: {NS}\n    http_port: {PORT}\n    https_port: 19443\n    secrets_from: dotenv:secrets.env\n    disable: {{ redis: \"vault test\", rabbitmq: \"vault test\", demo: \"vault test\", n8n: \"vault test\"{no_agent} }}\n"
         );
         std::fs::write(&self.spec, format!("{}\n{env}", example.trim_end())).unwrap();
     }
@@ -229,6 +229,8 @@ async fn vault_is_initialised_unsealed_and_its_keys_stay_encrypted() {
     common::require_swarm();
     let env = Env::new();
     let _ = env.ctl(&["-q", "down", "--volumes"]);
+    // The backup store's key (offline backs up to SeaweedFS): `up` makes it from the source.
+    assert_eq!(env.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
 
     // Layer 1 before anyone holds a key: Vault runs, uninitialised, and `up` says why.
     let up = env.ctl(&["-o", "json", "up", "--timeout", "120"]);
