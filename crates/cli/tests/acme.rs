@@ -379,6 +379,13 @@ fn certificates_from_a_real_acme_server_through_http_01() {
         before,
         "after the restore Traefik serves the backed-up certificate"
     );
+    let again = s.ctl(&["-o", "json", "up"]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+    assert_eq!(
+        again.json()["calls"],
+        serde_json::json!({ "create": 0, "update": 0, "remove": 0 }),
+        "Traefik's restart changed nothing of its spec"
+    );
     drop(s);
     common::empty_bucket(BUCKET, &format!("{NS}/"));
 }

@@ -279,6 +279,15 @@ fn volume_back(s: &Scratch, printed: &mut String) {
         "n8n's config (its encryption key) as it was"
     );
     assert_eq!(n8n_sh(stat), modes, "owners, modes and times kept");
+    // The restart changed nothing of n8n's spec: `up` has nothing to do.
+    let again = s.ctl(&["-o", "json", "up"]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+    assert_eq!(
+        again.json()["calls"],
+        serde_json::json!({ "create": 0, "update": 0, "remove": 0 }),
+        "{}",
+        again.stdout
+    );
     assert!(modes.contains(" node "), "{modes}");
     // The bucket holds neither the key nor the canary in clear.
     let stored = empty_bucket();

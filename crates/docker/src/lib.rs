@@ -518,11 +518,22 @@ impl Engine {
     /// Starts service `name` again on a new task with the same spec (`docker service update
     /// --force`): its files changed under it (a restored volume).
     pub async fn restart_service(&self, name: &str) -> Result<(), EngineError> {
-        let current = self
-            .docker
-            .inspect_service(name, None::<q::InspectServiceOptions>)
-            .await
-            .map_err(EngineError::api("inspect service", name))?;
+        // Read raw, as every service is (bollard's inspect drops the health check, which the
+        // update would then remove).
+        let f = HashMap::from([("name".to_string(), vec![name.to_string()])]);
+        let found = self
+            .list_services(&f)
+            .await?
+            .into_iter()
+            .find(|s| s.spec.as_ref().and_then(|x| x.name.as_deref()) == Some(name));
+        let Some(current) = found else {
+            // Gone: the engine's own words for it.
+            self.docker
+                .inspect_service(name, None::<q::InspectServiceOptions>)
+                .await
+                .map_err(EngineError::api("inspect service", name))?;
+            return Ok(());
+        };
         let id = current.id.clone().unwrap_or_else(|| name.to_string());
         let mut spec = current.spec.unwrap_or_default();
         if let Some(t) = spec.task_template.as_mut() {
