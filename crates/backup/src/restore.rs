@@ -136,11 +136,15 @@ impl RestoreTask {
     }
 
     /// The services to restart once it has run: those that mount a volume it put files into
-    /// (they read their files at start, and must not keep writing over the restored ones).
-    pub fn restarts(&self) -> Vec<String> {
+    /// (`put_back`: the components that put something back; they read their files at start,
+    /// and must not keep writing over the restored ones).
+    pub fn restarts(&self, put_back: &[&str]) -> Vec<String> {
         let mut out: Vec<String> = self
-            .mounts()
-            .into_iter()
+            .job
+            .items
+            .iter()
+            .filter(|i| put_back.contains(&i.component.as_str()))
+            .filter_map(|i| i.mount.as_ref())
             .flat_map(|m| m.services.iter().cloned())
             .collect();
         out.sort();
@@ -328,7 +332,9 @@ mod tests {
         assert_eq!(t.job.items.len(), 1, "{:?}", t.job.items);
         assert_eq!(t.job.items[0].component, "volume:n8n-data");
         assert_eq!(t.mounts()[0].volume, "sprocket_n8n-data");
-        assert_eq!(t.restarts(), ["sprocket_n8n"]);
+        assert_eq!(t.restarts(&["volume:n8n-data"]), ["sprocket_n8n"]);
+        // Nothing put back (an empty acme.json artefact): nothing restarts.
+        assert!(t.restarts(&[]).is_empty());
         // No password of anything for it.
         assert!(
             !t.secrets.iter().any(|s| s.contains("password")),
@@ -337,7 +343,7 @@ mod tests {
         );
         // Without it nothing restarts.
         let t = task(&p, &provisions, &m, &["redis".into()], true).unwrap();
-        assert!(t.mounts().is_empty() && t.restarts().is_empty());
+        assert!(t.mounts().is_empty() && t.restarts(&["redis:redis"]).is_empty());
     }
 
     #[test]

@@ -48,7 +48,11 @@ fn at(t: i64) -> String {
 /// critical) or a failed run since the newest backup (warning) is an alert; no backup yet from
 /// a runner younger than a day is not (its first daily time has not come).
 pub fn judge(s: &RunnerStatus, now: i64) -> (Severity, String) {
-    let failed = s.last.as_ref().filter(|l| !l.ok);
+    // A failed run since the newest complete backup (a later success makes it history).
+    let failed = s
+        .last
+        .as_ref()
+        .filter(|l| !l.ok && s.newest_complete.is_none_or(|n| n < l.started));
     let age = s.newest_complete.map(|t| (now - t).max(0));
     let (mut sev, mut text) = judge::backup(age, false, now - s.began > 86_400);
     if sev == Severity::Info {
@@ -121,7 +125,7 @@ mod tests {
 
     #[test]
     fn a_failed_run_or_an_unlisted_bucket_is_said_and_warns() {
-        let mut s = runner(Some(NOW - 2 * H));
+        let mut s = runner(Some(NOW - 26 * H));
         s.last = Some(LastRun {
             id: "20261203T000000Z-a1b2".into(),
             started: NOW - 2 * H,
@@ -136,6 +140,9 @@ mod tests {
             text.contains("the scheduled backup 20261203T000000Z-a1b2 failed at `postgres:sprocket_core`: connection refused"),
             "{text}"
         );
+        // The operator's `backup` after it: the failure is history.
+        s.newest_complete = Some(NOW - H);
+        assert_eq!(judge(&s, NOW).0, Severity::Ok);
         let mut s = runner(Some(NOW - 2 * H));
         s.listing_error = Some("403 Forbidden".into());
         s.running = Some(NOW - 60);

@@ -80,6 +80,15 @@ pub fn watches_backups(p: &Platform) -> bool {
         && monitor_wanted(p)
 }
 
+/// The network on which the agent reads the runner's status (its backup network), where it
+/// watches the scheduled backups.
+pub fn agent_backup_network(p: &Platform) -> Option<String> {
+    watches_backups(p)
+        .then(|| p.unseal_agent())
+        .flatten()
+        .map(|a| sprocket_spec::names::backup_network(&p.environment.namespace, &a.name))
+}
+
 /// The agent that watches: its alerts, or a status page of its own.
 fn monitor_wanted(p: &Platform) -> bool {
     p.environment.alerts.is_some() || status_port(p).is_some()

@@ -92,18 +92,12 @@ pub(crate) fn derive<'a>(p: &'a Platform, provisions: &[Provision]) -> Derived<'
     }
     // Where the agent watches the scheduled backups, it reads the runner's status on its own
     // backup network, which the runner joins.
-    if crate::checks::watches_backups(p) {
-        if let Some(agent) = p
-            .services()
-            .find(|s| s.role == Some(model::Role::UnsealAgent))
-        {
-            let net = names::backup_network(ns, &agent.name);
-            nets.insert(
-                net.clone(),
-                (agent.layer.clone(), format!("backup-{}", agent.name)),
-            );
-            joins.entry(agent.name.as_str()).or_default().insert(net);
-        }
+    if let Some((net, agent)) = crate::checks::agent_backup_network(p).zip(p.unseal_agent()) {
+        nets.insert(
+            net.clone(),
+            (agent.layer.clone(), format!("backup-{}", agent.name)),
+        );
+        joins.entry(agent.name.as_str()).or_default().insert(net);
     }
     if let Some(edge) = edge {
         // One edge network per routed service: Traefik reaches each, they never reach each

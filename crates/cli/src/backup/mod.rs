@@ -211,18 +211,18 @@ pub(crate) async fn task_spec(
         keyring.is_some(),
     )
     .map_err(|e| CliError::Invalid(e.0))?;
-    // A data volume is taken where it is: on this node, the task pinned to it.
-    let here = volumes_here(engine, ns).await?;
+    // A data volume is taken where it is: the task runs on its node.
+    let (node, away) = placement(engine, observed, ns, &task.mounts(), false).await?;
     let mut missing = Vec::new();
     task.job.items.retain(|i| match &i.mount {
-        Some(m) if !here.contains(&m.volume) => {
-            missing.push((i.component.clone(), not_here(&m.volume)));
+        Some(m) if away.contains_key(&m.volume) => {
+            missing.push((i.component.clone(), away[&m.volume].clone()));
             false
         }
         _ => true,
     });
     task.skipped.extend(missing);
-    let (mounts, constraints) = mounts_spec(engine, p, &task.mounts(), true);
+    let (mounts, constraints) = mounts_spec(p, &task.mounts(), node.as_deref(), true);
     let secrets = task_secrets(
         observed,
         ns,
@@ -247,31 +247,75 @@ pub(crate) async fn task_spec(
     Ok((spec, task))
 }
 
-/// The namespace's volumes on this node (a local volume is on the node that made it).
-pub(crate) async fn volumes_here(
+/// The node a task that mounts `mounts` runs on, and the volumes it cannot reach there (with
+/// why). A local volume lives on the node of the task that mounts it: a mount goes where a
+/// running task of its services is; one no task runs with goes where it is on this node — or,
+/// for a restore (`make`), is made on this node. The first mount's node is the task's; a volume
+/// on another node is left out, said.
+pub(crate) async fn placement(
     engine: &Engine,
+    observed: &Observed,
     ns: &str,
-) -> Result<std::collections::BTreeSet<String>, CliError> {
-    Ok(engine
+    mounts: &[&job::VolumeMount],
+    make: bool,
+) -> Result<(Option<String>, std::collections::BTreeMap<String, String>), CliError> {
+    let here: std::collections::BTreeSet<String> = engine
         .volumes(ns)
         .await?
         .into_iter()
         .map(|v| v.name)
-        .collect())
+        .collect();
+    let mut node: Option<String> = None;
+    let mut away = std::collections::BTreeMap::new();
+    for m in mounts {
+        let mut on = None;
+        for o in observed
+            .services
+            .iter()
+            .filter(|o| m.services.contains(&o.spec.name))
+        {
+            on = engine
+                .tasks(&o.id)
+                .await?
+                .into_iter()
+                .find(|t| t.state == "running" && t.desired_state == "running")
+                .and_then(|t| t.node);
+            if on.is_some() {
+                break;
+            }
+        }
+        let on = match on {
+            Some(n) => n,
+            None if here.contains(&m.volume) || make => engine.node_id.clone(),
+            None => {
+                away.insert(
+                    m.volume.clone(),
+                    format!("volume {} is not on this node and no task of its service runs: nothing to take", m.volume),
+                );
+                continue;
+            }
+        };
+        match &node {
+            None => node = Some(on),
+            Some(n) if *n == on => {}
+            Some(n) => {
+                away.insert(
+                    m.volume.clone(),
+                    format!("volume {} is on node {on}, the task runs on {n} (another volume's): take it with `--only` from there", m.volume),
+                );
+            }
+        }
+    }
+    Ok((node.filter(|n| !n.is_empty()), away))
 }
 
-/// Why a data volume is not in a run.
-pub(crate) fn not_here(volume: &str) -> String {
-    format!("volume {volume} is not on this node (its service has not written it yet, or runs on another node: run sprocketctl on that node)")
-}
-
-/// The job spec's mounts of `mounts` and the constraint that keeps the task on this node,
-/// where they are. A backup's (`read_only`) were seen on the node; a restore's makes a missing
-/// one labelled as its service's mount would (a drill's copy runs no n8n to make its volume).
+/// The job spec's mounts of `mounts` and the constraint that keeps the task on `node`, where
+/// they are. A backup's (`read_only`) are there; a restore's makes a missing one labelled as its
+/// service's mount would (a drill's copy runs no n8n to make its volume).
 pub(crate) fn mounts_spec(
-    engine: &Engine,
     p: &sprocket_spec::model::Platform,
     mounts: &[&job::VolumeMount],
+    node: Option<&str>,
     read_only: bool,
 ) -> (Vec<sprocket_docker::JobMount>, Vec<String>) {
     use sprocket_desired::labels as L;
@@ -295,10 +339,9 @@ pub(crate) fn mounts_spec(
             }),
         })
         .collect();
-    let constraints = if specs.is_empty() || engine.node_id.is_empty() {
-        Vec::new()
-    } else {
-        vec![format!("node.id=={}", engine.node_id)]
+    let constraints = match node {
+        Some(n) if !specs.is_empty() => vec![format!("node.id=={n}")],
+        _ => Vec::new(),
     };
     (specs, constraints)
 }

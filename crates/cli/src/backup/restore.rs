@@ -115,8 +115,26 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         }
     }
     let provisions = sprocket_desired::provision::provisions(p);
-    let task = restore::task(p, &provisions, &manifest, &a.only, a.force)
+    let mut task = restore::task(p, &provisions, &manifest, &a.only, a.force)
         .map_err(|e| CliError::Invalid(e.0))?;
+    // A data volume is put back where its service's task runs (a local volume is there).
+    let (node, away) = super::placement(
+        &live.engine,
+        &live.observed,
+        &p.environment.namespace,
+        &task.mounts(),
+        true,
+    )
+    .await?;
+    let mut missing = Vec::new();
+    task.job.items.retain(|i| match &i.mount {
+        Some(m) if away.contains_key(&m.volume) => {
+            missing.push((i.component.clone(), away[&m.volume].clone()));
+            false
+        }
+        _ => true,
+    });
+    task.left.extend(missing);
     let mut report = RestoreReport {
         id: id.clone(),
         ok: false,
@@ -167,6 +185,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     // not even empty datastores: they would come back with the backup's passwords while Vault
     // keeps today's.
     let mut vault_holds = false;
+    let mut restart_failed: Option<(String, String)> = None;
     if with_vault && !a.force {
         if let super::vault::Outcome::Held(what) = super::vault::restore(
             p,
@@ -200,29 +219,35 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
                 .map_err(|e| CliError::Failed(format!("{}: {e}", i.component)))?;
             keys.insert(i.component.clone(), k);
         }
-        let ran = run_task(ctx, &live, &task, &keys, Duration::from_secs(a.timeout)).await?;
-        // The services of a volume that got its files back start again on them.
-        if ran
+        let ran = run_task(
+            ctx,
+            &live,
+            (&task, node.as_deref()),
+            &keys,
+            Duration::from_secs(a.timeout),
+        )
+        .await?;
+        // The services of a volume that got its files back start again on them. A restart
+        // that fails is said, after Vault and `up` (it does not stop them).
+        let put_back: Vec<&str> = ran
             .restored
             .iter()
-            .any(|r| r.component.starts_with("volume:") || r.component == "acme")
-        {
-            for name in task.restarts() {
-                // A service with no task (a drill's copy runs no n8n) reads its files when it
-                // starts.
-                let Some(o) = live.observed.services.iter().find(|o| {
-                    o.spec.name == name && o.spec.mode != sprocket_spec::model::Mode::Replicated(0)
-                }) else {
-                    continue;
-                };
-                ctx.progress.say(format!(
-                    "restore {id}: {name} restarts on its restored files"
-                ));
-                if let Err(e) = restart(&live.engine, &o.id, &name, Duration::from_secs(180)).await
-                {
-                    report.failed.get_or_insert_with(|| name.clone());
-                    report.error.get_or_insert(e);
-                }
+            .filter(|r| r.holds != super::volume::NOTHING_PUT_BACK)
+            .map(|r| r.component.as_str())
+            .collect();
+        for name in task.restarts(&put_back) {
+            // A service with no task (a drill's copy runs no n8n) reads its files when it
+            // starts.
+            let Some(o) = live.observed.services.iter().find(|o| {
+                o.spec.name == name && o.spec.mode != sprocket_spec::model::Mode::Replicated(0)
+            }) else {
+                continue;
+            };
+            ctx.progress.say(format!(
+                "restore {id}: {name} restarts on its restored files"
+            ));
+            if let Err(e) = restart(&live.engine, &o.id, &name, Duration::from_secs(240)).await {
+                restart_failed.get_or_insert((name.clone(), e));
             }
         }
         report.restored.extend(ran.restored);
@@ -299,6 +324,10 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             }
         }
     }
+    if let (None, Some((name, e))) = (&report.failed, restart_failed) {
+        report.failed = Some(name);
+        report.error = Some(e);
+    }
     report.seconds = t0.elapsed().as_secs_f64();
     report.ok = report.failed.is_none() && report.held.is_empty();
     match ctx.format {
@@ -339,7 +368,7 @@ pub(super) async fn download_plain(
 async fn run_task(
     ctx: &Ctx,
     live: &crate::commands::Live,
-    task: &restore::RestoreTask,
+    (task, node): (&restore::RestoreTask, Option<&str>),
     keys: &std::collections::BTreeMap<String, String>,
     timeout: Duration,
 ) -> Result<put::RestoreResult, CliError> {
@@ -360,7 +389,7 @@ async fn run_task(
             (KEYS_SECRET, Some((keys_name.clone(), keys_id.clone()))),
             "so nothing can be restored\n  hint: run `sprocketctl up` first (the restore puts data into the platform as `up` made it)",
         )?;
-        let (mounts, constraints) = super::mounts_spec(engine, p, &task.mounts(), false);
+        let (mounts, constraints) = super::mounts_spec(p, &task.mounts(), node, false);
         let spec = JobSpec {
             name: format!("{ns}_restore-{}", task.job.id.to_ascii_lowercase()),
             image: p.environment.tool_image.clone(),

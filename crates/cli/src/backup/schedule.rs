@@ -61,10 +61,18 @@ pub async fn ensure(
         b.at_minute / 60,
         b.at_minute % 60
     );
+    // What its runs cannot take, said with the schedule (a volume on another node …).
+    let with_skipped = |skipped: &[(String, String)]| {
+        let mut d = when.clone();
+        for (c, why) in skipped {
+            d.push_str(&format!("; without {c}: {why}"));
+        }
+        d
+    };
     match runner(engine, observed, p, spec_file, &name, b.at_minute, live).await {
-        Ok(Ensured::Created) => Some(report("created", &when)),
-        Ok(Ensured::Updated) => Some(report("updated", &when)),
-        Ok(Ensured::Unchanged) => Some(report("unchanged", &when)),
+        Ok((Ensured::Created, s)) => Some(report("created", &with_skipped(&s))),
+        Ok((Ensured::Updated, s)) => Some(report("updated", &with_skipped(&s))),
+        Ok((Ensured::Unchanged, s)) => Some(report("unchanged", &with_skipped(&s))),
         Err(e) => Some(report("failed", &e.to_string())),
     }
 }
@@ -84,7 +92,7 @@ async fn runner(
     name: &str,
     at_minute: u32,
     live: Option<&sprocket_desired::plan::ObservedService>,
-) -> Result<Ensured, CliError> {
+) -> Result<(Ensured, Vec<(String, String)>), CliError> {
     let (mut spec, task) = task_spec(
         engine,
         observed,
@@ -104,17 +112,8 @@ async fn runner(
     )
     .await?;
     // The agent reads how the backups go on its backup network (its status port).
-    if sprocket_desired::checks::watches_backups(p) {
-        if let Some(agent) = p
-            .services()
-            .find(|s| s.role == Some(sprocket_spec::model::Role::UnsealAgent))
-        {
-            spec.networks.push(sprocket_spec::names::backup_network(
-                &p.environment.namespace,
-                &agent.name,
-            ));
-        }
-    }
+    spec.networks
+        .extend(sprocket_desired::checks::agent_backup_network(p));
     spec.labels.remove(sprocket_backup::job::BACKUP_LABEL);
     spec.labels.insert(L::NAME.into(), NAME.into());
     spec.labels.insert(L::SCHEDULE.into(), "backup".into());
@@ -145,5 +144,8 @@ async fn runner(
             o.spec.labels.get(L::SPEC_HASH).map(String::as_str),
         )
     });
-    Ok(engine.ensure_daemon(&spec, L::SPEC_HASH, current).await?)
+    Ok((
+        engine.ensure_daemon(&spec, L::SPEC_HASH, current).await?,
+        task.skipped,
+    ))
 }

@@ -175,6 +175,7 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics, page:
         .unwrap_or_default();
     let services: Vec<String> = m.watch.services.iter().map(|s| s.service.clone()).collect();
     let mut save_failed = false;
+    let mut last_runner: Option<RunnerStatus> = None;
     let every = Duration::from_secs(m.alerts.interval_s.max(1));
     println!(
         "agent: watching {} service(s) and {} route × host every {}s; alerts to {}",
@@ -196,7 +197,11 @@ pub async fn watch(m: Monitor, api: Option<String>, metrics: WatchMetrics, page:
     loop {
         let started = Instant::now();
         let (report, complete, runner) = round(&m, api.as_deref(), &http, &history.seen).await;
-        if let Some(r) = &runner {
+        // The age grows while the runner is silent: from what it said last.
+        if runner.is_some() {
+            last_runner = runner;
+        }
+        if let Some(r) = &last_runner {
             metrics.backups(r, crate::clock::unix_now().as_secs() as i64);
         }
         // Deployed now (its tasks counted): from here on, its absence is a removal.
