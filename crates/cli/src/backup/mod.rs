@@ -213,13 +213,8 @@ pub(crate) async fn task_spec(
     .map_err(|e| CliError::Invalid(e.0))?;
     // A data volume is taken where it is: the task runs on its node.
     let (node, away) = placement(engine, observed, ns, &task.mounts(), false).await?;
-    let mut missing = Vec::new();
-    task.job.items.retain(|i| match &i.mount {
-        Some(m) if away.contains_key(&m.volume) => {
-            missing.push((i.component.clone(), away[&m.volume].clone()));
-            false
-        }
-        _ => true,
+    let missing = take_away(&mut task.job.items, &away, |i| {
+        (&i.component, i.mount.as_ref())
     });
     task.skipped.extend(missing);
     let (mounts, constraints) = mounts_spec(p, &task.mounts(), node.as_deref(), true);
@@ -307,6 +302,23 @@ pub(crate) async fn placement(
         }
     }
     Ok((node.filter(|n| !n.is_empty()), away))
+}
+
+/// Takes out of `items` those whose volume [`placement`] found away: (component, why) each.
+pub(crate) fn take_away<T>(
+    items: &mut Vec<T>,
+    away: &std::collections::BTreeMap<String, String>,
+    of: impl Fn(&T) -> (&String, Option<&job::VolumeMount>),
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    items.retain(|i| match of(i) {
+        (component, Some(m)) if away.contains_key(&m.volume) => {
+            out.push((component.clone(), away[&m.volume].clone()));
+            false
+        }
+        _ => true,
+    });
+    out
 }
 
 /// The job spec's mounts of `mounts` and the constraint that keeps the task on `node`, where

@@ -126,13 +126,8 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         true,
     )
     .await?;
-    let mut missing = Vec::new();
-    task.job.items.retain(|i| match &i.mount {
-        Some(m) if away.contains_key(&m.volume) => {
-            missing.push((i.component.clone(), away[&m.volume].clone()));
-            false
-        }
-        _ => true,
+    let missing = super::take_away(&mut task.job.items, &away, |i| {
+        (&i.component, i.mount.as_ref())
     });
     task.left.extend(missing);
     let mut report = RestoreReport {
