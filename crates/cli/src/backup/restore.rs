@@ -241,7 +241,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             ctx.progress.say(format!(
                 "restore {id}: {name} restarts on its restored files"
             ));
-            if let Err(e) = restart(&live.engine, &o.id, &name, Duration::from_secs(240)).await {
+            if let Err(e) = restart(&live.engine, o, Duration::from_secs(240)).await {
                 restart_failed.get_or_insert((name.clone(), e));
             }
         }
@@ -430,16 +430,17 @@ async fn run_task(
     result
 }
 
-/// Restarts service `name` (a new task, same spec) and waits until its new task runs (healthy,
-/// where it has a check) and no older one does.
+/// Restarts service `name` (a new task, same spec) and waits until the gate's own reading of
+/// its tasks ([`sprocket_docker::assess`]) says it is healthy with no task of before still
+/// running; a new task that fails ends the wait at once.
 async fn restart(
     engine: &sprocket_docker::Engine,
-    service_id: &str,
-    name: &str,
+    o: &sprocket_desired::plan::ObservedService,
     timeout: Duration,
 ) -> Result<(), String> {
-    let old: Vec<String> = engine
-        .tasks(service_id)
+    let name = &o.spec.name;
+    let old: std::collections::HashSet<String> = engine
+        .tasks(&o.id)
         .await
         .map_err(|e| e.to_string())?
         .into_iter()
@@ -451,14 +452,20 @@ async fn restart(
         .map_err(|e| format!("{name} cannot be restarted on its restored files: {e}"))?;
     let t0 = std::time::Instant::now();
     loop {
-        let tasks = engine.tasks(service_id).await.map_err(|e| e.to_string())?;
-        let running = |t: &&sprocket_docker::TaskInfo| t.state == "running";
-        let new_running = tasks
-            .iter()
-            .filter(running)
-            .any(|t| !old.contains(&t.id) && t.desired_state == "running");
-        let old_running = tasks.iter().filter(running).any(|t| old.contains(&t.id));
-        if new_running && !old_running {
+        let tasks = engine.tasks(&o.id).await.map_err(|e| e.to_string())?;
+        let a = sprocket_docker::assess(
+            &o.spec.mode,
+            &tasks,
+            sprocket_docker::Tracking::Current(&old),
+        );
+        if let Some(f) = &a.failed {
+            return Err(format!(
+                "{name}'s new task on its restored files failed ({}): see `docker service ps {name}`",
+                f.error.as_deref().unwrap_or(&f.state)
+            ));
+        }
+        let old_running = tasks.iter().any(|t| old.contains(&t.id) && t.is_running());
+        if a.healthy() && a.running > 0 && !old_running {
             return Ok(());
         }
         if t0.elapsed() > timeout {
