@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 const NS: &str = "sprocket-acme";
 const ENV: &str = "e2e-acme";
-const HTTP_PORT: u16 = 18580;
-const HTTPS_PORT: u16 = 18943;
+const HTTP_PORT: u16 = 17580;
+const HTTPS_PORT: u16 = 17943;
 const PEBBLE_PORT: u16 = 14100;
 const BUCKET: &str = "sprocket-acme-backups";
 
@@ -400,7 +400,7 @@ fn the_lets_encrypt_pre_flight_refuses_hosts_that_would_fail_validation() {
         "preflight",
         "e2e-preflight",
         &format!(
-            "\n  e2e-preflight:\n    extends: offline\n    namespace: {ns}\n    hostname: sprocket-preflight.invalid\n    server_ip: none\n    tailscale_ip: none\n    http_port: 18680\n    https_port: 18643\n    secrets_from: dotenv:secrets.env\n    tls: {{ mode: letsencrypt-staging, email: ops@sprocket.test }}\n"
+            "\n  e2e-preflight:\n    extends: offline\n    namespace: {ns}\n    hostname: sprocket-preflight.invalid\n    server_ip: none\n    tailscale_ip: none\n    http_port: 17680\n    https_port: 17643\n    secrets_from: dotenv:secrets.env\n    tls: {{ mode: letsencrypt-staging, email: ops@sprocket.test }}\n"
         ),
     );
     assert_eq!(s.ctl(&["-q", "vault", "keygen"]).code, 0);

@@ -17,7 +17,7 @@ use common::{http_get, Scratch};
 
 const NS: &str = "sprocket-n8n";
 const ENV: &str = "e2e-n8n";
-const HTTP_PORT: u16 = 18480;
+const HTTP_PORT: u16 = 18980;
 const DB: &str = "sprocket-n8n_n8n";
 const BUCKET: &str = "sprocket-n8n-backups";
 
@@ -28,7 +28,7 @@ fn n8n_runs_offline_on_its_own_database() {
         "n8n",
         ENV,
         &format!(
-            "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: 18843\n    secrets_from: dotenv:secrets.env\n    disable: {{ redis: \"n8n test\", rabbitmq: \"n8n test\", demo: \"n8n test\" }}\n    backup: {{ to: s3, bucket: {BUCKET}, at: off, keep: {{ daily: 1, weekly: 0, monthly: 0 }} }}\n"
+            "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {HTTP_PORT}\n    https_port: 19843\n    secrets_from: dotenv:secrets.env\n    disable: {{ redis: \"n8n test\", rabbitmq: \"n8n test\", demo: \"n8n test\" }}\n    backup: {{ to: s3, bucket: {BUCKET}, at: off, keep: {{ daily: 1, weekly: 0, monthly: 0 }} }}\n"
         ),
     );
     let _ = s.ctl(&["-q", "down", "--volumes"]);

@@ -16,6 +16,10 @@ use std::time::Duration;
 const NS: &str = "sprocket-vault-e2e";
 const PORT: u16 = 19080;
 
+/// The two tests here deploy the same namespace: under `cargo test` (threads in one process)
+/// they take turns; `scripts/test` (nextest, a process per test) runs the dockerd restart alone.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Env {
     dir: PathBuf,
     home: PathBuf,
@@ -37,6 +41,7 @@ impl Env {
     fn new() -> Env {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let dir = std::env::temp_dir().join(format!("sprocket-vault-e2e-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         let home = dir.join("home");
         std::fs::create_dir_all(dir.join("config")).unwrap();
         std::fs::create_dir_all(&home).unwrap();
@@ -226,6 +231,7 @@ async fn wait_unsealed(t0: std::time::Instant, known_down: bool, limit: Duration
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_is_initialised_unsealed_and_its_keys_stay_encrypted() {
+    let _serial = SERIAL.lock().await;
     common::require_swarm();
     let env = Env::new();
     let _ = env.ctl(&["-q", "down", "--volumes"]);
@@ -598,6 +604,64 @@ async fn vault_is_initialised_unsealed_and_its_keys_stay_encrypted() {
         "both restarted: unsealed {:.2}s later",
         wait_unsealed_after_restart(t0).await
     );
+    let (s, v) = api(reqwest::Method::GET, "/v1/kv/data/probe", Some(token), None).await;
+    assert_eq!(
+        (s, v["data"]["data"]["value"].as_str()),
+        (200, Some("survives")),
+        "data intact after every restart"
+    );
+    let mut seen = logs;
+    seen.push_str(&docker(&["service", "inspect", &agent]));
+    for secret in k.unseal_keys_b64.iter().chain([&k.root_token]) {
+        assert!(
+            !seen.contains(secret.as_str()),
+            "a secret leaked into the agent's logs or inspect"
+        );
+    }
+
+    let down = env.ctl(&["-q", "down", "--volumes"]);
+    assert_eq!(down.code, 0);
+    let _ = std::fs::remove_dir_all(&env.dir);
+}
+
+/// A host reboot as the swarm sees it: dockerd itself stopped and started again under a running
+/// Vault with its unseal agent. Every task is restarted by the swarm; nobody runs a command of
+/// ours, and Vault comes back unsealed with its data. A test of its own because it takes every
+/// stack on this engine down with it: `scripts/test` runs it alone (.config/nextest.toml), while
+/// the other end-to-end tests run two at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dockerd_restart_finds_vault_unsealed_with_no_command() {
+    let _serial = SERIAL.lock().await;
+    common::require_swarm();
+    let env = Env::new();
+    let _ = env.ctl(&["-q", "down", "--volumes"]);
+    assert_eq!(env.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
+    let kg = env.ctl(&["-o", "json", "vault", "keygen"]);
+    assert_eq!(kg.code, 0, "{}", kg.stderr);
+    let identity = PathBuf::from(kg.json()["identity"].as_str().unwrap());
+    env.write_spec(true);
+    let up = env.ctl(&["-o", "json", "up", "--timeout", "120"]);
+    assert_eq!(up.code, 0, "{}", up.stdout);
+    assert!(!sealed().await, "{}", up.stdout);
+    let k = sprocket_vault::Keyring::open(&env.keyring(), &identity).unwrap();
+    let token = k.root_token.as_str();
+    let (s, _) = api(
+        reqwest::Method::POST,
+        "/v1/sys/mounts/kv",
+        Some(token),
+        Some(serde_json::json!({"type": "kv", "options": {"version": "2"}})),
+    )
+    .await;
+    assert!(s == 204 || s == 200, "mount kv: {s}");
+    let (s, _) = api(
+        reqwest::Method::POST,
+        "/v1/kv/data/probe",
+        Some(token),
+        Some(serde_json::json!({"data": {"value": "survives"}})),
+    )
+    .await;
+    assert_eq!(s, 200);
+
     // A host reboot as the swarm sees it: dockerd itself stopped and started again. Every task
     // is restarted by the swarm; nobody runs a command of ours.
     let pidfile = Path::new("/var/run/sprocket-dockerd.pid");
@@ -626,17 +690,19 @@ async fn vault_is_initialised_unsealed_and_its_keys_stay_encrypted() {
     assert_eq!(
         (s, v["data"]["data"]["value"].as_str()),
         (200, Some("survives")),
-        "data intact after every restart"
+        "data intact after dockerd's restart"
     );
-    let mut seen = logs;
-    seen.push_str(&docker(&["service", "inspect", &agent]));
+    let logs = docker(&["service", "logs", "--raw", &format!("{NS}_vault-agent")]);
     for secret in k.unseal_keys_b64.iter().chain([&k.root_token]) {
         assert!(
-            !seen.contains(secret.as_str()),
-            "a secret leaked into the agent's logs or inspect"
+            !logs.contains(secret.as_str()),
+            "a secret leaked into the agent's logs"
+        );
+        assert!(
+            !env.printed.borrow().contains(secret.as_str()),
+            "a secret leaked into sprocketctl's output"
         );
     }
-
     let down = env.ctl(&["-q", "down", "--volumes"]);
     assert_eq!(down.code, 0);
     let _ = std::fs::remove_dir_all(&env.dir);

@@ -60,7 +60,9 @@ impl Env {
     }
 
     /// The example, plus a second reader (`demo-2`, path `platform/other/*`) and an environment
-    /// with 6 s token periods. `demo_extra` is appended to the demo's `vault` paths.
+    /// with 20 s token periods (the tokens are issued in the Vault step, before the agent that
+    /// renews them runs: with another test's stack booting beside this one the agent took 10 s to
+    /// start, and a 6 s token had lapsed by then). `demo_extra` is appended to the demo's `vault` paths.
     fn write_spec(&self, demo_extra: &str) {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let example =
@@ -72,7 +74,7 @@ impl Env {
         let second = "      demo-2:\n        image: ghcr.io/sprocketbot/sprocketctl-demo:0.1.0\n        health: { cmd: [sprocket-demo, probe], interval: 1s }\n        vault: [platform/other/*]\n\nenvironments:";
         let example = example.replacen("\nenvironments:", &format!("\n{second}"), 1);
         let env = format!(
-            "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {PORT}\n    https_port: 19543\n    vault: {{ recipients: [\"file:~/.config/sprocket/age.pub\"], token_period: 6s }}\n    disable: {{ n8n: \"not under test\" }}\n"
+            "\n  {ENV}:\n    extends: offline\n    namespace: {NS}\n    http_port: {PORT}\n    https_port: 19543\n    vault: {{ recipients: [\"file:~/.config/sprocket/age.pub\"], token_period: 20s }}\n    disable: {{ n8n: \"not under test\" }}\n"
         );
         std::fs::write(&self.spec, format!("{}\n{env}", example.trim_end())).unwrap();
     }
@@ -297,8 +299,8 @@ async fn vault_is_configured_from_the_spec_and_services_get_least_privilege_toke
     let other2 = read_from_inside("demo-2", "platform/data/demo/db");
     assert!(other2.starts_with("HTTP/1.0 403"), "{other2}");
 
-    // 3. The agent renews the tokens: after more than two 6 s periods they live on, while a
-    //    token from the same role that nobody renews has expired.
+    // 3. The agent renews the tokens: after more than a 20 s period they live on, while a token
+    //    from the same role that nobody renews has expired.
     let demo_token = token_inside("demo");
     let (s, v) = api(
         reqwest::Method::POST,
@@ -309,7 +311,7 @@ async fn vault_is_configured_from_the_spec_and_services_get_least_privilege_toke
     .await;
     assert_eq!(s, 200, "{v}");
     let control = v["auth"]["client_token"].as_str().unwrap().to_string();
-    tokio::time::sleep(Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(24)).await;
     let (s, _) = api(
         reqwest::Method::GET,
         "auth/token/lookup-self",
