@@ -626,6 +626,101 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     values.push(old);
     values.push(new);
 
+    // And its S3 key pair, under load: `secrets rotate demo-s3-secret-key` gives both halves
+    // new values; the store holds the new key beside the previous one while the demo rolls, so
+    // none of the demo's writes into its bucket (a thread sends one through the route every
+    // 100 ms all along) is refused, and the previous key is removed once the old task is gone.
+    let s3_pair = |when: &str| {
+        let c = common::container_of(NS, "demo");
+        let (ok_key, key) = docker_status(&["exec", &c, "cat", "/run/secrets/s3-access-key"]);
+        let (ok_secret, secret) = docker_status(&["exec", &c, "cat", "/run/secrets/s3-secret-key"]);
+        assert!(
+            ok_key && ok_secret,
+            "{when}: the demo holds its S3 key pair"
+        );
+        (key.trim().to_string(), secret.trim().to_string())
+    };
+    let pair_before = s3_pair("before the rotation");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut written, mut refused) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Only the demo's own answers count: Traefik's 502 for a task going away says
+                // nothing of the key.
+                let (_, body) = http_get(HTTP_PORT, "demo.localhost", "/s3?bucket=sprocket-main");
+                match serde_json::from_str::<Value>(&body) {
+                    Ok(v) if v["ok"] == true => written += 1,
+                    Ok(v) => refused.push(v["detail"].to_string()),
+                    Err(_) => {}
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            (written, refused)
+        })
+    };
+    let rot = s.ctl(&[
+        "-o",
+        "json",
+        "secrets",
+        "rotate",
+        "demo-s3-secret-key",
+        "--timeout",
+        "120",
+    ]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (written, refused) = writer.join().unwrap();
+    printed.push_str(&(rot.stdout.clone() + &rot.stderr));
+    assert_eq!(rot.code, 0, "{}", rot.stdout);
+    let rot = rot.json();
+    assert!(
+        refused.is_empty() && written >= 10,
+        "every write during the roll succeeded ({written} written, refused: {refused:?})"
+    );
+    assert_eq!(
+        rot["with"],
+        serde_json::json!(["demo-s3-access-key"]),
+        "{rot}"
+    );
+    let p = provisioned(&rot["deploy"], "s3");
+    assert_eq!(
+        p["logins"][0]["changed"],
+        serde_json::json!(["key", "previous key kept for the roll"]),
+        "{p}"
+    );
+    assert_eq!(
+        p["retired"],
+        serde_json::json!([format!("previous key of user {NS}-demo")]),
+        "{p}"
+    );
+    let pair_after = s3_pair("after the rotation");
+    assert_ne!(pair_before.0, pair_after.0, "a new key id");
+    assert_ne!(pair_before.1, pair_after.1, "a new secret key");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let old = rt
+        .block_on(
+            common::s3_client(&pair_before.0, &pair_before.1)
+                .get_object("sprocket-main", "demo-check.txt"),
+        )
+        .unwrap();
+    assert_eq!(
+        (old.status, old.code()),
+        (403, Some("InvalidAccessKeyId")),
+        "the previous key is refused after the roll"
+    );
+    let new = rt
+        .block_on(
+            common::s3_client(&pair_after.0, &pair_after.1)
+                .get_object("sprocket-main", "demo-check.txt"),
+        )
+        .unwrap();
+    assert_eq!(new.status, 200, "the new key reads the demo's bucket");
+    let check = passing("s3");
+    assert_eq!(check["ok"], true, "after the rotation: {check}");
+    values.push(pair_before.1);
+    values.push(pair_after.1);
+
     // 4. the demo no longer asks for RabbitMQ access and logs in to PostgreSQL as another
     //    role: `up --prune` removes its RabbitMQ user and vhost, never the hand-made `ops`; the
     //    database goes to the new role, the old role is removed, the hand-made role stays.

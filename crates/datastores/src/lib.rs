@@ -64,6 +64,11 @@ pub struct JobResult {
     /// Objects of ours removed (`--prune`): `user billing`, `vhost billing`.
     #[serde(default)]
     pub removed: Vec<String>,
+    /// Users that keep a replaced credential beside their new one (S3: the previous key) so
+    /// that their consumers' running tasks keep working during the roll: `up` retires it once
+    /// the consumers run on the new one ([`sprocket_desired::provision::Job::retire`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retire: Vec<String>,
     /// Why it failed, when it did (never a value).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -534,6 +534,10 @@ pub async fn provision(
         }
     }
     let mut result = crate::JobResult::default();
+    if job.retire {
+        retire(&admin, job, read, &mut result).await?;
+        return Ok(result);
+    }
     for b in &job.buckets {
         if admin.create_bucket(b).await? {
             result.made.push(format!("bucket {b}"));
@@ -572,15 +576,19 @@ pub async fn provision(
                 .await?;
         if !works {
             if keys.contains(&key) {
+                // The same key id with another secret (only the secret key changed at the
+                // source): one id holds one secret, so the old pair stops working here.
+                // `secrets rotate` gives both halves new values, which never comes to this.
                 admin.delete_access_key(user, &key).await?;
             }
             admin.create_access_key(user, &key, &secret).await?;
             changed.push("key".to_string());
         }
-        // A key of an earlier generation (a rotated access key id) goes once the new one works.
-        for old in keys.iter().filter(|k| **k != key) {
-            admin.delete_access_key(user, old).await?;
-            changed.push("old key removed".to_string());
+        // A key of an earlier generation (a rotated key pair) stays while the consumer's
+        // running tasks still sign with it: `up` retires it once they run on the new one.
+        if keys.iter().any(|k| *k != key) {
+            changed.push("previous key kept for the roll".to_string());
+            result.retire.push(user.to_string());
         }
         let outcome = match (outcome, changed.is_empty()) {
             (Outcome::Created, _) => Outcome::Created,
@@ -614,4 +622,45 @@ pub async fn provision(
         }
     }
     Ok(result)
+}
+
+/// The retirement of replaced keys, once the consumers run on their new ones: each login's keys
+/// but its current one are removed — only after the current one is seen working, so a login is
+/// never left without a key that works, and only on users of ours.
+async fn retire(
+    admin: &Client,
+    job: &sprocket_desired::provision::Job,
+    read: &dyn Fn(&str) -> Result<String, ProvisionError>,
+    result: &mut crate::JobResult,
+) -> Result<(), ProvisionError> {
+    for l in &job.logins {
+        let user = l.user.as_str();
+        let ours = admin
+            .user_tags(user)
+            .await?
+            .is_some_and(|t| t.iter().any(|(k, v)| k == OWNER_TAG && *v == job.owner));
+        if !ours {
+            continue;
+        }
+        let key = read(&l.key_file)?;
+        let keys = admin.list_access_keys(user).await?;
+        if keys.iter().all(|k| *k == key) {
+            continue;
+        }
+        let works = keys.contains(&key)
+            && Client::new(&job.endpoint, &job.region, &key, &read(&l.password_file)?)?
+                .key_works()
+                .await?;
+        if !works {
+            return Err(ProvisionError::Refused(format!(
+                "S3 user `{user}` (for `{}`): its current key does not work, so its previous key is kept; run `sprocketctl up` again",
+                l.service
+            )));
+        }
+        for old in keys.iter().filter(|k| **k != key) {
+            admin.delete_access_key(user, old).await?;
+        }
+        result.removed.push(format!("previous key of user {user}"));
+    }
+    Ok(())
 }

@@ -145,6 +145,7 @@ fn job(admin_file: &str, logins: Vec<JobLogin>, prune: bool) -> Job {
         logins,
         prune,
         drop_data: false,
+        retire: false,
     }
 }
 

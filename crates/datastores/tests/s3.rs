@@ -217,6 +217,7 @@ async fn the_provisioning_job_on_a_real_seaweedfs() {
         }],
         prune: false,
         drop_data: false,
+        retire: false,
     };
     let run = |job: Job, files: std::collections::BTreeMap<&'static str, String>| async move {
         let read = move |p: &str| {
@@ -306,6 +307,63 @@ async fn the_provisioning_job_on_a_real_seaweedfs() {
         .await
         .unwrap();
     assert_eq!(put.status, 200, "{put:?}");
+
+    // A rotated key pair (a new id and a new secret, as `secrets rotate` makes): the new key is
+    // added and the previous one kept — the consumer's running task still signs with it during
+    // its roll — until the retire job, after the roll, removes it.
+    let mut paired = rotated.clone();
+    paired.insert("/app/key", "S3JOBAPPKEYTWO0000001".into());
+    paired.insert(
+        "/app/secret",
+        "s3job-app-secret-three-0123456789abcdef".into(),
+    );
+    let r = run(job.clone(), paired.clone()).await.unwrap();
+    assert_eq!(
+        (r.logins[0].changed.clone(), r.retire.clone()),
+        (
+            vec!["key".to_string(), "previous key kept for the roll".into()],
+            vec!["s3job-app".to_string()]
+        ),
+        "{r:?}"
+    );
+    let newer = Client::new(
+        &endpoint,
+        "us-east-1",
+        &paired["/app/key"],
+        &paired["/app/secret"],
+    )
+    .unwrap();
+    for (who, c) in [("the previous key", &new), ("the new key", &newer)] {
+        let got = c.get_object("s3job-assets", "a.txt").await.unwrap();
+        assert_eq!(
+            (got.status, got.body.as_str()),
+            (200, "a"),
+            "{who} during the roll"
+        );
+    }
+    let mut retire = job.clone();
+    retire.retire = true;
+    retire.buckets.clear();
+    let r = run(retire.clone(), paired.clone()).await.unwrap();
+    assert_eq!(r.removed, ["previous key of user s3job-app"], "{r:?}");
+    let old = new.get_object("s3job-assets", "a.txt").await.unwrap();
+    assert_eq!(
+        (old.status, old.code()),
+        (403, Some("InvalidAccessKeyId")),
+        "the previous key after the roll: {old:?}"
+    );
+    let got = newer.get_object("s3job-assets", "a.txt").await.unwrap();
+    assert_eq!((got.status, got.body.as_str()), (200, "a"));
+    let r = run(retire.clone(), paired.clone()).await.unwrap();
+    assert!(r.removed.is_empty(), "retired once: {r:?}");
+    // A retire whose current key does not work keeps every key (never leaves none that works).
+    let mut broken = paired.clone();
+    broken.insert("/app/key", "S3JOBAPPKEYNOTTHERE01".into());
+    let e = run(retire, broken).await.unwrap_err().to_string();
+    assert!(e.contains("previous key is kept"), "{e}");
+    let got = newer.get_object("s3job-assets", "a.txt").await.unwrap();
+    assert_eq!(got.status, 200, "the working key stays");
+    let rotated = paired;
 
     // A user of a wanted name that is not ours: refused, and left as it was.
     admin

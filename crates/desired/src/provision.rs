@@ -118,6 +118,10 @@ pub struct Job {
     /// administrator.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drop_data: bool,
+    /// Only retire the replaced credentials its logins kept for their consumers' roll (S3: each
+    /// login's keys but its current one), after the consumers converged on the new ones.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retire: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -346,6 +350,17 @@ impl Provision {
                 .collect(),
             prune,
             drop_data: false,
+            retire: false,
+        }
+    }
+
+    /// The job that retires the credentials a provisioning kept for the roll
+    /// ([`Job::retire`]), once the consumers run on their new ones: no bucket, no prune.
+    pub fn retire_job(&self, namespace: &str) -> Job {
+        Job {
+            buckets: Vec::new(),
+            retire: true,
+            ..self.job(namespace, false)
         }
     }
 

@@ -363,9 +363,26 @@ fn the_demo_gets_its_own_s3_user_and_key_limited_to_its_buckets_offline() {
     );
     let text = serde_json::to_string(&job).unwrap();
     assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), job);
-    for field in ["admin_database", "sslmode", "vhost", "privileges"] {
+    for field in ["admin_database", "sslmode", "vhost", "privileges", "retire"] {
         assert!(!text.contains(field), "{field} in {text}");
     }
+    // The retirement after a roll: the same logins and files, no bucket to make, no prune —
+    // and the provisioning's marker does not depend on it (no churn for existing markers).
+    let retire = pr.retire_job("sprocket");
+    assert!(retire.retire && !retire.prune && retire.buckets.is_empty());
+    assert_eq!(retire.logins, job.logins);
+    let text = serde_json::to_string(&retire).unwrap();
+    assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), retire);
+    assert_eq!(
+        pr.marker("sprocket", &[]),
+        format!(
+            "sprocket_provisioned-{}-{}",
+            pr.datastore,
+            sprocket_desired::state::short_hash(
+                &serde_json::to_vec(&(&job, &[] as &[String])).unwrap()
+            )
+        )
+    );
     // The demo starts once its key is made.
     let g = graph(&p, &d, true);
     assert!(g

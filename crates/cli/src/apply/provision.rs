@@ -33,6 +33,43 @@ pub struct ProvisionReport {
     pub made: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<String>,
+    /// Replaced credentials kept for the consumers' roll and removed once they converged
+    /// (`previous key of user …`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<String>,
+    /// Why keeping them ended badly, when it did (they still work: the next `up` retires them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retire_error: Option<String>,
+    /// What the retirement after the roll needs, while it is pending.
+    #[serde(skip)]
+    pub(super) retire: Option<Retire>,
+}
+
+/// A provisioning that kept replaced credentials for the roll: its marker is made only once
+/// they are retired, so a run that stops before (a failed roll, a crash) leaves no marker, and
+/// the next `up` provisions again and retires them after its own roll.
+#[derive(Debug, Clone)]
+pub(super) struct Retire {
+    marker: String,
+    marker_doc: String,
+    current: bool,
+    secrets: Vec<(String, String, String)>,
+}
+
+impl ProvisionReport {
+    fn nothing(datastore: &str) -> ProvisionReport {
+        ProvisionReport {
+            datastore: datastore.to_string(),
+            ran: false,
+            seconds: 0.0,
+            logins: Vec::new(),
+            made: Vec::new(),
+            removed: Vec::new(),
+            retired: Vec::new(),
+            retire_error: None,
+            retire: None,
+        }
+    }
 }
 
 /// How long the task may take, from its creation to its end, its wait for a booting datastore
@@ -71,14 +108,7 @@ pub(super) async fn run(
     let names: Vec<&str> = markers.iter().map(|c| c.name.as_str()).collect();
     let known = missing.is_none().then_some(versions.as_slice());
     if pr.decide(namespace, &names, known, prune) == Decision::Skip {
-        return Ok(ProvisionReport {
-            datastore: pr.datastore.clone(),
-            ran: false,
-            seconds: 0.0,
-            logins: Vec::new(),
-            made: Vec::new(),
-            removed: Vec::new(),
-        });
+        return Ok(ProvisionReport::nothing(&pr.datastore));
     }
     if let Some(logical) = missing {
         return Err(format!(
@@ -99,7 +129,7 @@ pub(super) async fn run(
         ),
         image,
         &doc,
-        secrets,
+        secrets.clone(),
     );
     // A task an interrupted run left behind (Ctrl-C, a crash) would clash with this one's name:
     // ours by its labels, so it goes first.
@@ -123,18 +153,17 @@ pub(super) async fn run(
         pr.logins.len()
     ));
     let (result, seconds) = run_task(engine, pr, &spec, &cancel).await?;
-    // The marker of this provisioning; with `--prune`, earlier ones go (what they made and no
+    // The marker of this provisioning (unless credentials kept for the roll still wait to be
+    // retired: then after that); with `--prune`, earlier ones go (what they made and no
     // consumer wants any more was just removed).
-    if !current {
-        engine
-            .create_config(&ConfigSpec {
-                name: marker.clone(),
-                labels: pr.labels.clone(),
-                content: doc.into_bytes(),
-                source: None,
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+    let retire = (!result.retire.is_empty()).then(|| Retire {
+        marker: marker.clone(),
+        marker_doc: doc.clone(),
+        current,
+        secrets,
+    });
+    if retire.is_none() && !current {
+        make_marker(engine, pr, &marker, doc).await?;
     }
     if prune {
         for m in markers.iter().filter(|m| m.name != marker) {
@@ -165,13 +194,65 @@ pub(super) async fn run(
         p.say(format!("  {}: {r} removed (--prune)", pr.datastore));
     }
     Ok(ProvisionReport {
-        datastore: pr.datastore.clone(),
         ran: true,
         seconds,
         logins: result.logins,
         made: result.made,
         removed: result.removed,
+        retire,
+        ..ProvisionReport::nothing(&pr.datastore)
     })
+}
+
+async fn make_marker(
+    engine: &Engine,
+    pr: &Provision,
+    marker: &str,
+    doc: String,
+) -> Result<(), String> {
+    engine
+        .create_config(&ConfigSpec {
+            name: marker.to_string(),
+            labels: pr.labels.clone(),
+            content: doc.into_bytes(),
+            source: None,
+        })
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// After the deploy converged (the consumers' old tasks are gone): removes the credentials the
+/// provisioning kept for the roll ([`Provision::retire_job`], a one-off task like the
+/// provisioning's), then makes the provisioning's marker. Returns what it removed.
+pub(super) async fn retire(
+    engine: &Engine,
+    pr: &Provision,
+    namespace: &str,
+    image: &str,
+    pending: Retire,
+    p: Progress,
+) -> Result<Vec<String>, String> {
+    let doc = serde_json::to_string(&pr.retire_job(namespace)).expect("serialisable");
+    let name = format!(
+        "{namespace}_retire-{}-{}",
+        pr.datastore,
+        &pending.marker[pending.marker.len() - 6..]
+    );
+    let spec = job_spec(pr, name, image, &doc, pending.secrets);
+    p.say(format!(
+        "  {}: retiring the credentials kept for the roll, from a one-off task",
+        pr.datastore
+    ));
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let (result, _) = run_task(engine, pr, &spec, &cancel).await?;
+    for r in &result.removed {
+        p.say(format!("  {}: {r} removed", pr.datastore));
+    }
+    if !pending.current {
+        make_marker(engine, pr, &pending.marker, pending.marker_doc).await?;
+    }
+    Ok(result.removed)
 }
 
 /// The one-off task of a provisioning job (`doc`, its JSON) on the datastore's network.
@@ -263,14 +344,7 @@ pub async fn teardown(
     observed: &Observed,
     p: Progress,
 ) -> Result<ProvisionReport, String> {
-    let nothing = || ProvisionReport {
-        datastore: pr.datastore.clone(),
-        ran: false,
-        seconds: 0.0,
-        logins: Vec::new(),
-        made: Vec::new(),
-        removed: Vec::new(),
-    };
+    let nothing = || ProvisionReport::nothing(&pr.datastore);
     let mut secrets = Vec::new();
     for logical in pr.admin_secrets() {
         // Without its administrator's secret nothing was provisioned there (a deploy that
@@ -311,11 +385,9 @@ pub async fn teardown(
         p.say(format!("  {}: {r} removed", pr.datastore));
     }
     Ok(ProvisionReport {
-        datastore: pr.datastore.clone(),
         ran: true,
         seconds,
-        logins: Vec::new(),
-        made: Vec::new(),
         removed: result.removed,
+        ..ProvisionReport::nothing(&pr.datastore)
     })
 }

@@ -60,7 +60,7 @@ impl Service<'_> {
 enum Background {
     Vault(Box<Result<VaultDone, String>>),
     /// The datastore's service name, and the result.
-    Provision(String, Result<ProvisionReport, String>),
+    Provision(String, Box<Result<ProvisionReport, String>>),
 }
 
 type BackgroundFuture<'a> = Pin<Box<dyn Future<Output = Background> + 'a>>;
@@ -276,7 +276,7 @@ impl<'a> Deploy<'a> {
                         );
                         let service = service.clone();
                         background.push(Box::pin(async move {
-                            Background::Provision(service, f.await)
+                            Background::Provision(service, Box::new(f.await))
                         }));
                     }
                     Step::Service(_) => continue,
@@ -628,7 +628,7 @@ impl<'a> Deploy<'a> {
     fn background_done(&mut self, r: Background) {
         match r {
             Background::Vault(r) => self.vault_done(*r),
-            Background::Provision(service, r) => self.provision_done(service, r),
+            Background::Provision(service, r) => self.provision_done(service, *r),
         }
     }
 

@@ -42,6 +42,9 @@ struct RotateReport {
     from_version: Option<u64>,
     to_version: Option<u64>,
     fingerprint: Option<String>,
+    /// The other half of an S3 key pair, rotated with it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    with: Vec<String>,
     /// The services that mount it.
     consumers: Vec<String>,
     deploy: UpReport,
@@ -90,6 +93,18 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         }
         _ => {}
     }
+    // An S3 login's key is a pair (its id and its secret, two secrets): rotating either half
+    // gives both new values, so the new pair is a key of its own that the store holds beside the
+    // previous one during the consumers' roll (one key id holds one secret), and the previous
+    // key is retired once they converged.
+    let names: Vec<String> = desired
+        .provisions
+        .iter()
+        .flat_map(|pr| &pr.logins)
+        .find(|l| !l.key_secret.is_empty() && (l.secret == name || l.key_secret == name))
+        .map(|l| vec![l.key_secret.clone(), l.secret.clone()])
+        .unwrap_or_else(|| vec![name.to_string()]);
+    let with: Vec<String> = names.iter().filter(|n| *n != name).cloned().collect();
     let consumers: Vec<String> = desired
         .services()
         .filter(|s| s.secrets.iter().any(|f| f.name == name))
@@ -109,7 +124,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let wants: Vec<_> = crate::secrets_sync::wants(p, &desired, &values)
         .map_err(|e| CliError::Invalid(e.to_string()))?
         .into_iter()
-        .filter(|w| w.secret == name)
+        .filter(|w| names.contains(&w.secret))
         .collect();
     let generated = up::generated(p);
     let deploy = |wants, rotate: Vec<String>| apply::Options {
@@ -119,7 +134,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         vault: up::vault_step(p, &engine, &a.vault, wants, rotate),
         spec_file: ctx.cli_file.clone(),
     };
-    let opts = deploy(wants.clone(), vec![name.to_string()]);
+    let opts = deploy(wants.clone(), names.clone());
     if opts.vault.is_none() {
         return Err(CliError::Invalid(format!(
             "Vault service `{}` is not reachable from here; pass --vault-addr",
@@ -130,12 +145,15 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         )));
     }
     let report = apply::up(&engine, p, &desired, observed, plan, &generated, &opts).await?;
-    let synced = report
-        .vault
-        .as_ref()
-        .and_then(|v| v.secrets.as_ref())
-        .and_then(|s| s.iter().find(|x| x.secret == name))
-        .cloned();
+    let synced_of = |report: &UpReport, secret: &str| {
+        report
+            .vault
+            .as_ref()
+            .and_then(|v| v.secrets.as_ref())
+            .and_then(|s| s.iter().find(|x| x.secret == secret))
+            .cloned()
+    };
+    let synced = synced_of(&report, name);
     let Some(synced) = synced else {
         // The Vault step did not get to the secrets (keys unavailable, Vault sealed): said in
         // the deploy's report.
@@ -151,6 +169,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             .filter(|_| synced.outcome != SyncOutcome::Unchanged),
         to_version: Some(synced.version),
         fingerprint: Some(synced.fingerprint.clone()),
+        with: with.clone(),
         consumers,
         deploy: report,
         rollback: None,
@@ -163,7 +182,12 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     }
     if out.deploy.outcome == Outcome::Deployed {
         let msg = format!(
-            "`{name}` rotated: version {} → {} (fingerprint {}); {} run healthy on it, the old version is removed.",
+            "`{name}` rotated{}: version {} → {} (fingerprint {}); {} run healthy on it, the old version is removed.",
+            if with.is_empty() {
+                String::new()
+            } else {
+                format!(" with `{}`, its key pair's other half", with.join("`, `"))
+            },
             synced.version - 1,
             synced.version,
             synced.fingerprint,
@@ -172,8 +196,13 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         emit(ctx, &out, &msg);
         return Ok(exit::OK);
     }
-    // The consumers refused the new value: the previous one goes back, through Vault.
-    let Some(previous) = synced.previous.clone() else {
+    // The consumers refused the new value: the previous one goes back, through Vault (each
+    // half of a pair its own).
+    let previous: Option<Vec<_>> = names
+        .iter()
+        .map(|n| synced_of(&out.deploy, n).and_then(|x| x.previous.map(|v| (n.clone(), v))))
+        .collect();
+    let Some(previous) = previous else {
         emit(
             ctx,
             &out,
@@ -193,7 +222,9 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let back: Vec<_> = wants
         .into_iter()
         .map(|mut w| {
-            w.origin = Origin::Source(previous.clone());
+            if let Some((_, v)) = previous.iter().find(|(n, _)| *n == w.secret) {
+                w.origin = Origin::Source(v.clone());
+            }
             w
         })
         .collect();

@@ -400,6 +400,21 @@ pub fn empty_bucket(bucket: &str, prefix: &str) -> Vec<(String, Vec<u8>)> {
 /// scripts/lib/seaweedfs.sh), for looking at what the code under test left there.
 #[allow(dead_code)]
 pub fn s3_admin() -> sprocket_datastores::s3::Client {
+    let (endpoint, key, secret) = s3_local();
+    sprocket_datastores::s3::Client::new(&endpoint, "us-east-1", &key, &secret).unwrap()
+}
+
+/// A client of the local SeaweedFS with the key pair `key`/`secret` (a consumer's, read out of
+/// its task), to see what the store accepts from it.
+#[allow(dead_code)]
+pub fn s3_client(key: &str, secret: &str) -> sprocket_datastores::s3::Client {
+    let (endpoint, _, _) = s3_local();
+    sprocket_datastores::s3::Client::new(&endpoint, "us-east-1", key, secret).unwrap()
+}
+
+/// The local SeaweedFS's endpoint and its administrator's key pair.
+#[allow(dead_code)]
+fn s3_local() -> (String, String, String) {
     let out = Command::new("bash")
         .args([
             "-c",
@@ -417,7 +432,7 @@ pub fn s3_admin() -> sprocket_datastores::s3::Client {
         .filter(|l| !l.is_empty())
         .collect();
     assert_eq!(l.len(), 3, "the local SeaweedFS's endpoint and key");
-    sprocket_datastores::s3::Client::new(l[0], "us-east-1", l[1], l[2]).unwrap()
+    (l[0].to_string(), l[1].to_string(), l[2].to_string())
 }
 
 /// A scratch copy of the example platform in a folder of its own, with one more environment

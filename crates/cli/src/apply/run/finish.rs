@@ -63,6 +63,7 @@ impl Deploy<'_> {
             // The scheduled backups' runner first: it mounts the live secrets' versions and
             // joins networks a prune may remove, so it follows the deploy before the clean-up.
             backup_schedule = self.backup_schedule().await;
+            self.retire_kept().await;
             let (engine, desired, observed, p) =
                 (self.engine, self.desired, self.observed, self.opts.progress);
             if self.opts.prune {
@@ -107,6 +108,41 @@ impl Deploy<'_> {
             routes: None,
             backup_schedule,
         })
+    }
+
+    /// Retires the credentials provisionings kept beside the new ones (S3: a rotated login's
+    /// previous key), now that the consumers' old tasks are gone. One that fails is said and
+    /// kept in the report; the old credential still works, the deploy stands, and the next
+    /// `up` (no marker was made) provisions again and retires it.
+    async fn retire_kept(&mut self) {
+        let (desired, engine, image, progress) = (
+            self.desired,
+            self.engine,
+            self.tool_image,
+            self.opts.progress,
+        );
+        for i in 0..self.provisioned.len() {
+            let Some(pending) = self.provisioned[i].retire.take() else {
+                continue;
+            };
+            let pr = desired
+                .provisions
+                .iter()
+                .find(|p| p.datastore == self.provisioned[i].datastore)
+                .expect("a provisioning report only for a desired datastore");
+            match provision_step::retire(engine, pr, &desired.namespace, image, pending, progress)
+                .await
+            {
+                Ok(removed) => self.provisioned[i].retired = removed,
+                Err(e) => {
+                    self.say(format!(
+                        "{}: the credentials kept for the roll are not retired yet (they still work; the next `sprocketctl up` retires them): {e}",
+                        pr.step_name()
+                    ));
+                    self.provisioned[i].retire_error = Some(e);
+                }
+            }
+        }
     }
 
     /// Makes, updates or removes the scheduled backups' runner on the namespace as it is now.
