@@ -115,6 +115,26 @@ async fn sealed() -> bool {
     panic!("Vault never answered")
 }
 
+/// Mounts a KV store and writes `kv/probe` (value `survives`), to find after restarts.
+async fn write_probe(token: &str) {
+    let (s, _) = api(
+        reqwest::Method::POST,
+        "/v1/sys/mounts/kv",
+        Some(token),
+        Some(serde_json::json!({"type": "kv", "options": {"version": "2"}})),
+    )
+    .await;
+    assert!(s == 204 || s == 200, "mount kv: {s}");
+    let (s, _) = api(
+        reqwest::Method::POST,
+        "/v1/kv/data/probe",
+        Some(token),
+        Some(serde_json::json!({"data": {"value": "survives"}})),
+    )
+    .await;
+    assert_eq!(s, 200);
+}
+
 /// Force-restarts the Vault task and waits until the new one answers.
 async fn restart_vault() {
     docker(&["service", "update", "-q", "--force", &format!("{NS}_vault")]);
@@ -379,22 +399,7 @@ async fn vault_is_initialised_unsealed_and_its_keys_stay_encrypted() {
 
     // Data written before a restart is there after it.
     let token = k.root_token.as_str();
-    let (s, _) = api(
-        reqwest::Method::POST,
-        "/v1/sys/mounts/kv",
-        Some(token),
-        Some(serde_json::json!({"type": "kv", "options": {"version": "2"}})),
-    )
-    .await;
-    assert!(s == 204 || s == 200, "mount kv: {s}");
-    let (s, _) = api(
-        reqwest::Method::POST,
-        "/v1/kv/data/probe",
-        Some(token),
-        Some(serde_json::json!({"data": {"value": "survives"}})),
-    )
-    .await;
-    assert_eq!(s, 200);
+    write_probe(token).await;
 
     // Restarted: sealed; `up` (no changes) unseals it with the keyring, making no engine call.
     restart_vault().await;
@@ -645,22 +650,7 @@ async fn a_dockerd_restart_finds_vault_unsealed_with_no_command() {
     assert!(!sealed().await, "{}", up.stdout);
     let k = sprocket_vault::Keyring::open(&env.keyring(), &identity).unwrap();
     let token = k.root_token.as_str();
-    let (s, _) = api(
-        reqwest::Method::POST,
-        "/v1/sys/mounts/kv",
-        Some(token),
-        Some(serde_json::json!({"type": "kv", "options": {"version": "2"}})),
-    )
-    .await;
-    assert!(s == 204 || s == 200, "mount kv: {s}");
-    let (s, _) = api(
-        reqwest::Method::POST,
-        "/v1/kv/data/probe",
-        Some(token),
-        Some(serde_json::json!({"data": {"value": "survives"}})),
-    )
-    .await;
-    assert_eq!(s, 200);
+    write_probe(token).await;
 
     // A host reboot as the swarm sees it: dockerd itself stopped and started again. Every task
     // is restarted by the swarm; nobody runs a command of ours.
