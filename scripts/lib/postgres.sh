@@ -365,10 +365,28 @@ pg_seed_dotenv() {
         && mv "$tmp" "$file" || { rm -f "$tmp"; _pg_die "cannot write $file"; return 1; }
 }
 
+# One pg_ensure at a time (the tests run two at once, each ensuring the server): two at once
+# altered the administrator's role together and one failed with "tuple concurrently updated".
+# The lock file sits beside the data folder (initdb wants that one empty).
 pg_ensure() {
+    local rc fd
+    _pg_settings || return 1
+    command -v flock >/dev/null 2>&1 || { _pg_die "flock missing (util-linux)"; return 1; }
+    mkdir -p "$(dirname "$SPROCKET_PG_DIR")" || return 1
+    exec {fd}>>"$SPROCKET_PG_DIR.lock" || { _pg_die "cannot open $SPROCKET_PG_DIR.lock"; return 1; }
+    if ! flock -w 120 "$fd"; then
+        exec {fd}>&-
+        _pg_die "another pg_ensure holds $SPROCKET_PG_DIR.lock for more than 120s"
+        return 1
+    fi
+    _pg_ensure_locked; rc=$?
+    exec {fd}>&-
+    return "$rc"
+}
+
+_pg_ensure_locked() {
     local gw
     _pg_changed=0
-    _pg_settings || return 1
     [[ $EUID -eq 0 ]] || { _pg_die "pg_ensure needs root (installs packages, runs the server as postgres)"; return 1; }
     gw=$(pg_gateway_address) || return 1
     _pg_ensure_binaries || return 1

@@ -512,7 +512,8 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     let services = own_services();
     assert!(!services.contains(&leftover), "{services}");
     values.push(password("after the rotation"));
-    assert_ne!(values[0], values[1]);
+    // (Never `assert_ne!` on values: its failure prints both.)
+    assert!(values[0] != values[1], "a new RabbitMQ password");
     // The same for its PostgreSQL password: a new SCRAM verifier in the server, the demo's new
     // task logs in with the new value, the old value no longer works.
     let pg_password = |when: &str| {
@@ -548,10 +549,11 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     let check = passing("postgres");
     assert_eq!(check["ok"], true, "after the rotation: {check}");
     let after = pg_password("after the rotation");
-    assert_ne!(before, after);
-    assert_ne!(
-        verifier_before,
-        psql("SELECT rolpassword FROM pg_authid WHERE rolname = 'sprocket-ds_demo'")
+    assert!(before != after, "a new PostgreSQL password");
+    assert!(
+        verifier_before
+            != psql("SELECT rolpassword FROM pg_authid WHERE rolname = 'sprocket-ds_demo'"),
+        "a new SCRAM verifier"
     );
     // The old value is refused by the server itself (over TCP and TLS, as a task would log in).
     let login = |password: &str| {
@@ -599,7 +601,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     let check = passing("redis");
     assert_eq!(check["ok"], true, "after the rotation: {check}");
     let new = demo_pw("after the rotation");
-    assert_ne!(old, new);
+    assert!(old != new, "a new Redis password");
     let c = common::container_of(NS, "redis");
     // The old value goes in on stdin: never in an argument or a variable of `docker exec`.
     let refused = {
@@ -695,8 +697,8 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         "{p}"
     );
     let pair_after = s3_pair("after the rotation");
-    assert_ne!(pair_before.0, pair_after.0, "a new key id");
-    assert_ne!(pair_before.1, pair_after.1, "a new secret key");
+    assert!(pair_before.0 != pair_after.0, "a new key id");
+    assert!(pair_before.1 != pair_after.1, "a new secret key");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let old = rt
         .block_on(

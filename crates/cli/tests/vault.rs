@@ -60,6 +60,16 @@ impl Env {
         env
     }
 
+    /// On a swarm, nothing left of an earlier run in its namespace, and the dotenv source the
+    /// backup store's key comes from (offline backs up to SeaweedFS: `up` makes its key).
+    fn fresh() -> Env {
+        common::require_swarm();
+        let env = Env::new();
+        let _ = env.ctl(&["-q", "down", "--volumes"]);
+        assert_eq!(env.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
+        env
+    }
+
     /// The example plus an environment running layer 1 only; the unseal agent only when asked.
     fn write_spec(&self, agent: bool) {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -252,11 +262,7 @@ async fn wait_unsealed(t0: std::time::Instant, known_down: bool, limit: Duration
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_is_initialised_unsealed_and_its_keys_stay_encrypted() {
     let _serial = SERIAL.lock().await;
-    common::require_swarm();
-    let env = Env::new();
-    let _ = env.ctl(&["-q", "down", "--volumes"]);
-    // The backup store's key (offline backs up to SeaweedFS): `up` makes it from the source.
-    assert_eq!(env.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
+    let env = Env::fresh();
 
     // Layer 1 before anyone holds a key: Vault runs, uninitialised, and `up` says why.
     let up = env.ctl(&["-o", "json", "up", "--timeout", "120"]);
@@ -637,10 +643,7 @@ async fn vault_is_initialised_unsealed_and_its_keys_stay_encrypted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dockerd_restart_finds_vault_unsealed_with_no_command() {
     let _serial = SERIAL.lock().await;
-    common::require_swarm();
-    let env = Env::new();
-    let _ = env.ctl(&["-q", "down", "--volumes"]);
-    assert_eq!(env.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
+    let env = Env::fresh();
     let kg = env.ctl(&["-o", "json", "vault", "keygen"]);
     assert_eq!(kg.code, 0, "{}", kg.stderr);
     let identity = PathBuf::from(kg.json()["identity"].as_str().unwrap());

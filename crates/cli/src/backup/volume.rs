@@ -30,11 +30,8 @@ pub fn pack(dir: &str, tx: mpsc::Sender<Vec<u8>>) -> Result<(), String> {
 
 /// Appends `at` (a folder: itself, then what it holds) as `name`.
 fn walk<W: Write>(b: &mut tar::Builder<W>, at: &Path, name: &Path) -> std::io::Result<()> {
-    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
-    let meta = match std::fs::symlink_metadata(at) {
-        Ok(m) => m,
-        Err(e) if gone(&e) => return Ok(()),
-        Err(e) => return Err(e),
+    let Some(meta) = present(std::fs::symlink_metadata(at))? else {
+        return Ok(());
     };
     let mut h = tar::Header::new_gnu();
     h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
@@ -42,29 +39,25 @@ fn walk<W: Write>(b: &mut tar::Builder<W>, at: &Path, name: &Path) -> std::io::R
     if t.is_dir() {
         h.set_size(0);
         b.append_data(&mut h, name, std::io::empty())?;
-        let mut entries: Vec<std::path::PathBuf> = match std::fs::read_dir(at) {
-            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-            Err(e) if gone(&e) => return Ok(()),
-            Err(e) => return Err(e),
+        let Some(rd) = present(std::fs::read_dir(at))? else {
+            return Ok(());
         };
+        let mut entries: Vec<std::path::PathBuf> =
+            rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
         entries.sort();
         for e in entries {
             let Some(file) = e.file_name() else { continue };
             walk(b, &e, &name.join(file))?;
         }
     } else if t.is_symlink() {
-        let target = match std::fs::read_link(at) {
-            Ok(t) => t,
-            Err(e) if gone(&e) => return Ok(()),
-            Err(e) => return Err(e),
+        let Some(target) = present(std::fs::read_link(at))? else {
+            return Ok(());
         };
         h.set_size(0);
         b.append_link(&mut h, name, target)?;
     } else if t.is_file() {
-        let f = match std::fs::File::open(at) {
-            Ok(f) => f,
-            Err(e) if gone(&e) => return Ok(()),
-            Err(e) => return Err(e),
+        let Some(f) = present(std::fs::File::open(at))? else {
+            return Ok(());
         };
         // Its length now, from the open file: what the header says and the body holds.
         let len = f.metadata()?.len();
@@ -79,6 +72,15 @@ fn walk<W: Write>(b: &mut tar::Builder<W>, at: &Path, name: &Path) -> std::io::R
         )?;
     }
     Ok(())
+}
+
+/// `None` for what was removed since it was listed (the folder is live); other errors stay.
+fn present<T>(r: std::io::Result<T>) -> std::io::Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// `left` bytes: those of `inner`, then zeros if it ends early (the file shrank meanwhile).
@@ -271,11 +273,7 @@ pub fn put_file(path: &str, body: &[u8]) -> Result<Option<String>, String> {
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = format!("{path}.restoring");
     // A fresh file: never one (or a link) left at that name.
-    match std::fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("{tmp}: {e}")),
-    }
+    present(std::fs::remove_file(&tmp)).map_err(|e| format!("{tmp}: {e}"))?;
     let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -295,21 +293,16 @@ pub const NOTHING_PUT_BACK: &str = "nothing: the backup found no file there";
 
 /// What a file holds (`None`: not there or empty).
 pub fn file_holding(path: &str) -> Result<Option<String>, String> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.len() > 0 => Ok(Some(format!("{path}, {}", super::human_bytes(m.len())))),
-        Ok(_) => Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("{path}: {e}")),
-    }
+    let m = present(std::fs::metadata(path)).map_err(|e| format!("{path}: {e}"))?;
+    Ok(m.filter(|m| m.len() > 0)
+        .map(|m| format!("{path}, {}", super::human_bytes(m.len()))))
 }
 
 /// A file's bytes, empty when it is not there yet (Traefik has made no acme.json).
 pub fn read_file(path: &str) -> Result<Vec<u8>, String> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(format!("read {path}: {e}")),
-    }
+    present(std::fs::read(path))
+        .map(Option::unwrap_or_default)
+        .map_err(|e| format!("read {path}: {e}"))
 }
 
 #[cfg(test)]
