@@ -256,7 +256,8 @@ async fn attempt(
                 if t0.elapsed() < READY_WITHIN
                     && !error.starts_with(|c: char| c.is_ascii_digit()) =>
             {
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                // A refused connection costs nothing: ask often, the consumers wait on this.
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(e) => return Err(e),
         }

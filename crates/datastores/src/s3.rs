@@ -585,10 +585,18 @@ pub async fn provision(
             changed.push("key".to_string());
         }
         // A key of an earlier generation (a rotated key pair) stays while the consumer's
-        // running tasks still sign with it: `up` retires it once they run on the new one.
+        // running tasks still sign with it: `up` retires it once they run on the new one. With
+        // no task of the consumer (its service is about to be made), none does: it goes now.
         if keys.iter().any(|k| *k != key) {
-            changed.push("previous key kept for the roll".to_string());
-            result.retire.push(user.to_string());
+            if l.fresh {
+                for old in keys.iter().filter(|k| **k != key) {
+                    admin.delete_access_key(user, old).await?;
+                }
+                changed.push("previous key removed: no task of the consumer holds it".to_string());
+            } else {
+                changed.push("previous key kept for the roll".to_string());
+                result.retire.push(user.to_string());
+            }
         }
         let outcome = match (outcome, changed.is_empty()) {
             (Outcome::Created, _) => Outcome::Created,

@@ -125,6 +125,7 @@ fn login(user: &str, file: &str, p: Privileges) -> JobLogin {
         privileges: Some(p),
         buckets: Vec::new(),
         key_file: String::new(),
+        fresh: false,
     }
 }
 

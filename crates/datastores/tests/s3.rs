@@ -214,6 +214,7 @@ async fn the_provisioning_job_on_a_real_seaweedfs() {
                 ("s3job-public".into(), Access::Read),
             ],
             key_file: "/app/key".into(),
+            fresh: false,
         }],
         prune: false,
         drop_data: false,
@@ -363,7 +364,44 @@ async fn the_provisioning_job_on_a_real_seaweedfs() {
     assert!(e.contains("previous key is kept"), "{e}");
     let got = newer.get_object("s3job-assets", "a.txt").await.unwrap();
     assert_eq!(got.status, 200, "the working key stays");
-    let rotated = paired;
+    // A rotated pair for a consumer with no task yet (its service is made by this deploy):
+    // nothing signs with the previous key, so it goes with the provisioning — no retire step.
+    let mut fresh = paired.clone();
+    fresh.insert("/app/key", "S3JOBAPPKEYFOUR000001".into());
+    fresh.insert(
+        "/app/secret",
+        "s3job-app-secret-four-0123456789abcdef".into(),
+    );
+    let r = run(job.clone().mark_fresh(|_| false), fresh.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.logins[0].changed.clone(), r.retire.clone()),
+        (
+            vec![
+                "key".to_string(),
+                "previous key removed: no task of the consumer holds it".into()
+            ],
+            Vec::<String>::new()
+        ),
+        "{r:?}"
+    );
+    let old = newer.get_object("s3job-assets", "a.txt").await.unwrap();
+    assert_eq!(
+        (old.status, old.code()),
+        (403, Some("InvalidAccessKeyId")),
+        "the previous key at once: {old:?}"
+    );
+    let newest = Client::new(
+        &endpoint,
+        "us-east-1",
+        &fresh["/app/key"],
+        &fresh["/app/secret"],
+    )
+    .unwrap();
+    let got = newest.get_object("s3job-assets", "a.txt").await.unwrap();
+    assert_eq!((got.status, got.body.as_str()), (200, "a"));
+    let (rotated, new) = (fresh, newest);
 
     // A user of a wanted name that is not ours: refused, and left as it was.
     admin

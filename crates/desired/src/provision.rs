@@ -148,6 +148,21 @@ pub struct JobLogin {
     pub buckets: Vec<(String, BucketAccess)>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub key_file: String,
+    /// No task of the consumer runs (its service is about to be made): nothing holds an earlier
+    /// credential, so none is kept for a roll (S3: a previous key goes at once).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fresh: bool,
+}
+
+impl Job {
+    /// Marks the logins whose consumer has no service yet (`runs`: whether the consumer, by its
+    /// name in the spec, has one): see [`JobLogin::fresh`].
+    pub fn mark_fresh(mut self, runs: impl Fn(&str) -> bool) -> Self {
+        for l in &mut self.logins {
+            l.fresh = !runs(&l.service);
+        }
+        self
+    }
 }
 
 /// The environment variable the task reads its [`Job`] from.
@@ -346,6 +361,7 @@ impl Provision {
                     } else {
                         String::new()
                     },
+                    fresh: false,
                 })
                 .collect(),
             prune,

@@ -209,6 +209,11 @@ pub fn edge_args(p: &Platform, proxy_host: &str) -> Vec<String> {
             env.namespace
         ),
         "--providers.swarm.refreshSeconds=2".into(),
+        // Traefik holds each provider's next configuration back for this long after applying
+        // one (default 2 s): on top of the 2 s poll, a task that starts or stops reached the
+        // routers up to 4 s later (new tasks unserved, stopped ones still sent requests). The
+        // poll already bounds how often the swarm provider changes anything.
+        "--providers.providersThrottleDuration=100ms".into(),
         "--entrypoints.web.address=:80".into(),
     ];
     if p.services()

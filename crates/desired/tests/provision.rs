@@ -363,9 +363,30 @@ fn the_demo_gets_its_own_s3_user_and_key_limited_to_its_buckets_offline() {
     );
     let text = serde_json::to_string(&job).unwrap();
     assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), job);
-    for field in ["admin_database", "sslmode", "vhost", "privileges", "retire"] {
+    for field in [
+        "admin_database",
+        "sslmode",
+        "vhost",
+        "privileges",
+        "retire",
+        "fresh",
+    ] {
         assert!(!text.contains(field), "{field} in {text}");
     }
+    // A consumer with no service yet: its login keeps no earlier credential for a roll.
+    let fresh = job.clone().mark_fresh(|consumer| consumer != "demo");
+    assert!(fresh
+        .logins
+        .iter()
+        .all(|l| l.fresh == (l.service == "demo")));
+    assert!(fresh.logins.iter().any(|l| l.fresh), "{:?}", fresh.logins);
+    let text = serde_json::to_string(&fresh).unwrap();
+    assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), fresh);
+    assert_eq!(
+        job.clone().mark_fresh(|_| true),
+        job,
+        "all running: as before"
+    );
     // The retirement after a roll: the same logins and files, no bucket to make, no prune —
     // and the provisioning's marker does not depend on it (no churn for existing markers).
     let retire = pr.retire_job("sprocket");

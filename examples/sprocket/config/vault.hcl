@@ -6,6 +6,10 @@ cluster_addr  = "http://vault:8201"
 storage "raft" {
   path    = "/openbao/file"
   node_id = "vault-1"
+  # Raft's own timing at its fastest (the default, 5, is for minimal servers; 1 is what the
+  # OpenBao and Vault docs recommend for production): the single node elects itself in ~1 s
+  # instead of ~5 s after init and after every unseal.
+  performance_multiplier = 1
 }
 
 listener "tcp" {

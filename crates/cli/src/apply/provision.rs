@@ -118,7 +118,11 @@ pub(super) async fn run(
     }
     let marker = pr.marker(namespace, &versions);
     let current = names.contains(&marker.as_str());
-    let job = pr.job(namespace, prune);
+    // A consumer with no service yet runs no task that could hold an earlier credential.
+    let job = pr.job(namespace, prune).mark_fresh(|consumer| {
+        let name = sprocket_desired::state::service_name(namespace, consumer);
+        observed.services.iter().any(|o| o.spec.name == name)
+    });
     let doc = serde_json::to_string(&job).expect("serialisable");
     let spec = job_spec(
         pr,

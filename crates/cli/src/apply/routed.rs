@@ -1,6 +1,7 @@
 //! After a deploy, the edge router serves what changed. Traefik reads the swarm every 2 s
-//! (`providers.swarm.refreshSeconds`), so a new or moved service's router appears a moment after
-//! its tasks run healthy: until then its hosts get Traefik's own 404. `up` returns when every
+//! (`providers.swarm.refreshSeconds`; its throttle after each change is 100 ms, not its default
+//! 2 s), so a new or moved service's router appears a moment after its tasks run healthy: until
+//! then its hosts get Traefik's own 404. `up` returns when every
 //! route × host of a created or updated service (every route, when the edge router itself
 //! changed) is answered by a router — not Traefik's 404, not a refused connection — or, after
 //! [`WAIT`], says which are not.
