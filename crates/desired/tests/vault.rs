@@ -325,10 +325,10 @@ fn the_admin_token_writes_the_namespaces_secrets_and_each_vault_path_and_no_othe
     let admin = &d.policies[sprocket_desired::vault::ADMIN_POLICY];
     for (path, caps) in [
         (
-            "sprocket/data/sprocket-staging/*",
+            "sprocket/data/sprocket-stg/*",
             "\"create\", \"read\", \"update\"",
         ),
-        ("sprocket/metadata/sprocket-staging/*", "\"read\", \"list\""),
+        ("sprocket/metadata/sprocket-stg/*", "\"read\", \"list\""),
         ("platform/data/core/jwt", "\"create\", \"read\", \"update\""),
         ("platform/metadata/core/jwt", "\"read\""),
     ] {

@@ -146,6 +146,81 @@ fn vault_made_secret_names_fit_swarms_limits() {
     );
 }
 
+/// A backed-up environment's names are checked as a drill makes them (`<ns>-drill`), and the
+/// backups' own Vault token secret with them: found by a bench whose 21-letter namespace made
+/// `up` fail mid-way (Swarm refused the 65-character secret after Vault issued the token).
+#[test]
+fn a_backed_up_environments_names_fit_in_its_drill_too() {
+    let backed_up = |ns: usize| {
+        with_vault_config(&|t| {
+            t.replacen(
+                "    hostname: localhost",
+                &format!("    namespace: {}
+    hostname: localhost", "n".repeat(ns)),
+                1,
+            )
+            .replacen(
+                "    tls: { mode: self-signed }\n  offline:",
+                "    tls: { mode: self-signed }\n    backup: { to: s3, bucket: backups }\n  offline:",
+                1,
+            )
+            .replacen(
+                "external:\n",
+                "external:\n  s3: { kind: s3, endpoint: \"https://s3.example.org\", admin_access_key: token, admin_secret_key: token }\n",
+                1,
+            )
+            .replacen(
+                "      redis: { image",
+                "      vault-agent: { role: unseal-agent, image: \"example/agent:1\" }\n      redis: { image",
+                1,
+            )
+        })
+    };
+    // `<ns>-drill_vault-token-sprocketctl-backup-<12 hex>`: 14 + 6 + 1 + 30 + 13 = 64 fits.
+    let text = backed_up(14);
+    assert!(text.contains("backup: { to: s3"), "the spec has its backup");
+    assert!(diagnostics(&text).is_empty(), "{:#?}", diagnostics(&text));
+    // One letter more: 65 in the drill, said at the environment's `backup` as a warning (`up`
+    // works; `drill` stops at its start on the same check, as an error there).
+    let text = backed_up(15);
+    let ns = "n".repeat(15);
+    expect_one(
+        &text,
+        "drill-name-too-long",
+        &format!(
+            "the backups' Vault token secret `{ns}-drill_vault-token-sprocketctl-backup-<12 hex>` would be 65 characters in `sprocketctl drill`'s scratch namespace `{ns}-drill`; Swarm allows at most 64: a drill of this environment stops before it starts"
+        ),
+        at(&text, "{ to: s3, bucket: backups }", 0),
+    );
+    assert!(diagnostics(&text).iter().all(|d| !d.is_error()));
+    // 21 letters: 65 in the environment itself — an error (`up` would stop after Vault issued
+    // the token), and no second word of it for the drill.
+    let text = backed_up(21);
+    expect_one(
+        &text,
+        "name-too-long",
+        "the backups' Vault token secret",
+        at(&text, "{ to: s3, bucket: backups }", 0),
+    );
+    assert!(
+        !diagnostics(&text)
+            .iter()
+            .any(|d| d.code == "drill-name-too-long" && d.message.contains("backups' Vault token")),
+        "{:#?}",
+        diagnostics(&text)
+    );
+    let ns = "n".repeat(15);
+    // Without backups, the same namespace is fine (no drill, no backups' token).
+    let plain = with_vault_config(&|t| {
+        t.replacen(
+            "    hostname: localhost",
+            &format!("    namespace: {ns}\n    hostname: localhost"),
+            1,
+        )
+    });
+    assert!(diagnostics(&plain).iter().all(|d| !d.is_error()));
+}
+
 #[test]
 fn replicas_are_bounded() {
     let text = replace(

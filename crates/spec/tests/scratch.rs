@@ -102,7 +102,7 @@ fn a_scratch_copy_of_production_moves_every_namespaced_name_and_spends_no_acme_l
     // Nor one an environment of the spec uses.
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sprocket/sprocket.yaml");
     let text = std::fs::read_to_string(&path).unwrap().replace(
-        "    namespace: sprocket-staging\n",
+        "    namespace: sprocket-stg\n",
         "    namespace: sprocket-drill\n",
     );
     let taken = sprocket_spec::parse(sprocket_spec::SourceFile {
@@ -238,13 +238,13 @@ fn a_drill_is_refused_where_its_copy_would_share_data_or_a_namespace() {
     )
     .is_ok());
     // The platform's name is the namespace of environments that set none: a drill of
-    // `sprocket-staging` must not take `sprocket-staging-drill` when the platform is named so.
-    let parsed = example_edited(&[("platform: sprocket\n", "platform: sprocket-staging-drill\n")]);
+    // `sprocket-stg` must not take `sprocket-stg-drill` when the platform is named so.
+    let parsed = example_edited(&[("platform: sprocket\n", "platform: sprocket-stg-drill\n")]);
     let err = sprocket_spec::resolve_as(
         &parsed,
         Some("staging"),
         &files,
-        Some(&scratch("sprocket-staging-drill")),
+        Some(&scratch("sprocket-stg-drill")),
     )
     .unwrap_err();
     assert!(

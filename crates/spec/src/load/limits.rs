@@ -9,14 +9,19 @@
 //!   one per routed service, [`edge_network`] (`<ns>_edge_<service>`);
 //! - config `<ns>_<service>-<file stem>-<12 hex>`;
 //! - secrets `<ns>_<name>-<12 hex>`, the Vault-made ones included (`vault-token-<service>`,
-//!   `vault-unseal`).
+//!   `vault-unseal`, and the backups' `vault-token-sprocketctl-backup`).
+//!
+//! A backed-up environment is also deployed by `sprocketctl drill` as `<ns>-drill`, so its
+//! names are checked with that longer namespace: a drill must not fail half-built on a name.
 
+use super::environment::Effective;
 use super::{pos, Resolver, ServiceRef};
 use crate::diag::Pos;
-use crate::model::Platform;
+use crate::model::{Platform, Scratch};
 use crate::names::{
-    config_stem, edge_network, pair_network, MAX_CONFIG_NAME, MAX_NETWORK_NAME, MAX_SECRET_NAME,
-    MAX_SERVICE_NAME, TOKEN_SECRET_PREFIX, UNSEAL_SECRET, VERSION_HEX,
+    config_stem, edge_network, pair_network, BACKUP_TOKEN_HOLDER, MAX_CONFIG_NAME,
+    MAX_NETWORK_NAME, MAX_SECRET_NAME, MAX_SERVICE_NAME, TOKEN_SECRET_PREFIX, UNSEAL_SECRET,
+    VERSION_HEX,
 };
 use std::collections::HashMap;
 
@@ -28,8 +33,62 @@ impl<'a> Resolver<'a> {
         &mut self,
         p: &Platform,
         services: &HashMap<&'a str, ServiceRef<'a>>,
+        eff: &Effective<'a>,
     ) {
-        let ns = p.environment.namespace.as_str();
+        let env = &p.environment;
+        self.check_names_in(p, services, eff, &env.namespace, false);
+        // A drill of a backed-up environment makes the same names in `<ns>-drill` (not for the
+        // drill's own platform, already in it): what only that makes too long is a warning —
+        // `up` works; `drill` would stop at its start, on the same check.
+        if env.backup.is_some() && env.scratch_of.is_none() {
+            self.check_names_in(
+                p,
+                services,
+                eff,
+                &Scratch::namespace_of(&env.namespace),
+                true,
+            );
+        }
+    }
+
+    /// Checks the names made in namespace `ns` (`drill`: a drill's scratch namespace, where
+    /// only a name that fits in the environment's own namespace is reported, as a warning).
+    fn check_names_in(
+        &mut self,
+        p: &Platform,
+        services: &HashMap<&'a str, ServiceRef<'a>>,
+        eff: &Effective<'a>,
+        ns: &str,
+        drill: bool,
+    ) {
+        let env = &p.environment;
+        let namespace = env.namespace.as_str();
+        let extra = ns.len() - namespace.len();
+        let too_long = |this: &mut Self, at: Pos, what: String, len: usize, max: usize| {
+            if len <= max || (drill && len - extra > max) {
+                return;
+            }
+            let help = format!(
+                "shorten the names it is made of, or the namespace `{namespace}` (set `namespace` in the environment)"
+            );
+            if drill {
+                this.warn(
+                    "drill-name-too-long",
+                    at,
+                    format!(
+                        "{what} would be {len} characters in `sprocketctl drill`'s scratch namespace `{ns}`; Swarm allows at most {max}: a drill of this environment stops before it starts"
+                    ),
+                )
+                .help = Some(help);
+            } else {
+                this.err(
+                    "name-too-long",
+                    at,
+                    format!("{what} would be {len} characters; Swarm allows at most {max}"),
+                )
+                .help = Some(help);
+            }
+        };
         // `<ns>_` starts every name.
         let prefix = ns.len() + 1;
         let key_pos = |svc: &str| {
@@ -37,18 +96,6 @@ impl<'a> Resolver<'a> {
                 .get(svc)
                 .map(|s| pos(s.key))
                 .unwrap_or(Pos::UNKNOWN)
-        };
-        let too_long = |this: &mut Self, at: Pos, what: String, len: usize, max: usize| {
-            if len > max {
-                this.err(
-                    "name-too-long",
-                    at,
-                    format!("{what} would be {len} characters; Swarm allows at most {max}"),
-                )
-                .help = Some(format!(
-                    "shorten the names it is made of, or the namespace `{ns}` (set `namespace` in the environment)"
-                ));
-            }
         };
         for s in p.services() {
             let raw = services.get(s.name.as_str());
@@ -166,6 +213,23 @@ impl<'a> Resolver<'a> {
                     MAX_SECRET_NAME,
                 );
             }
+        }
+        // The backups' own Vault token, where the agent renews it (`state::token_holders`).
+        if p.vault.is_some() && env.backup.is_some() && p.unseal_agent().is_some() {
+            let at = eff
+                .backup
+                .map(pos)
+                .or(eff.namespace.map(pos))
+                .unwrap_or(Pos::UNKNOWN);
+            too_long(
+                self,
+                at,
+                format!(
+                    "the backups' Vault token secret `{ns}_{TOKEN_SECRET_PREFIX}{BACKUP_TOKEN_HOLDER}-<{VERSION_HEX} hex>`"
+                ),
+                prefix + TOKEN_SECRET_PREFIX.len() + BACKUP_TOKEN_HOLDER.len() + VERSION,
+                MAX_SECRET_NAME,
+            );
         }
         if let Some(agent) = p.unseal_agent() {
             too_long(

@@ -504,7 +504,7 @@ impl<'a> Resolver<'a> {
         platform.secrets.extend(derived);
         self.check_access(&platform);
         self.check_platform(&platform, &services, &eff);
-        self.check_name_lengths(&platform, &services);
+        self.check_name_lengths(&platform, &services, &eff);
         self.check_secrets(&platform);
         Some(platform)
     }
