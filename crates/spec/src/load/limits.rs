@@ -12,7 +12,8 @@
 //!   `vault-unseal`, and the backups' `vault-token-sprocketctl-backup`).
 //!
 //! A backed-up environment is also deployed by `sprocketctl drill` as `<ns>-drill`, so its
-//! names are checked with that longer namespace: a drill must not fail half-built on a name.
+//! names are checked again in that longer namespace: what only it makes too long is a warning
+//! (`up` works; the drill's own load of the spec refuses it, before building anything).
 
 use super::environment::Effective;
 use super::{pos, Resolver, ServiceRef};
