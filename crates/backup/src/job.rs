@@ -34,6 +34,11 @@ pub struct Job {
     pub items: Vec<JobItem>,
     /// Retention, applied once the backup is complete.
     pub keep: crate::Policy,
+    /// When the platform's live volumes were made (seconds, UTC; the earliest): retention keeps
+    /// the newest backup from before then — after a rebuild, the last one of the platform that
+    /// was lost, which a backup of the new, empty one must never push out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes_made: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -368,6 +373,7 @@ pub fn task(
                 weekly: b.keep_weekly,
                 monthly: b.keep_monthly,
             },
+            volumes_made: None,
         },
         networks,
         hosts,

@@ -1,9 +1,11 @@
 //! Backups' pure half: what a backup of the platform holds ([`plan`]), where its objects go
 //! in the bucket ([`layout`]), its manifest ([`manifest`]: written last, so a half-written
 //! backup is never listed as one), which backups a retention policy keeps ([`retention`]), and
-//! a drill's result judged against the runbook's recovery targets ([`drill`]).
+//! a drill's result judged against the runbook's recovery targets ([`drill`]), and which backup
+//! a `restore` that names none takes ([`choose`]).
 //! The dumps, the age encryption to the operators' recipients and the uploads run in the CLI.
 
+pub mod choose;
 pub mod drill;
 pub mod job;
 pub mod layout;

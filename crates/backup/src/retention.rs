@@ -2,7 +2,9 @@
 //! --keep-monthly` rule, which operators know: walking from the newest, a backup is kept when it
 //! is the newest of a day (week, month) not yet counted, until each count is used up. The newest
 //! backup is always kept, whatever the policy. Only complete backups (with a manifest) count;
-//! a half-written one is never a reason to delete a complete one.
+//! a half-written one is never a reason to delete a complete one. And after a rebuild (the live
+//! volumes younger than a backup), the newest backup from before it is kept whatever the
+//! policy: backups of the new, still empty platform never push the last one of the lost out.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -76,6 +78,7 @@ pub fn sweep(
     keys: &[String],
     current: &str,
     policy: Policy,
+    volumes_made: Option<i64>,
 ) -> (Vec<String>, Vec<String>) {
     use std::collections::BTreeMap;
     let prefix = crate::layout::namespace_prefix(namespace);
@@ -96,7 +99,16 @@ pub fn sweep(
         .filter(|(_, (done, _))| *done)
         .filter_map(|(id, _)| Some((id.to_string(), crate::layout::time_of(id)?)))
         .collect();
-    let kept = keep(&complete, policy);
+    let mut kept = keep(&complete, policy);
+    if let Some(made) = volumes_made {
+        if let Some((id, _)) = complete
+            .iter()
+            .filter(|(_, t)| *t < made)
+            .max_by_key(|(id, t)| (*t, id.clone()))
+        {
+            kept.insert(id.clone());
+        }
+    }
     let mut removed = Vec::new();
     let mut doomed = Vec::new();
     for (id, (done, objects)) in &by_id {
@@ -148,7 +160,7 @@ mod tests {
             weekly: 0,
             monthly: 0,
         };
-        let (removed, doomed) = sweep("sprocket", &keys, &id(0), policy);
+        let (removed, doomed) = sweep("sprocket", &keys, &id(0), policy, None);
         let mut want: Vec<String> = (3..10).map(id).collect();
         want.push(killed.clone());
         want.sort();
@@ -229,5 +241,30 @@ mod tests {
         assert_eq!(year_month(dec01 / DAY), (2026, 12));
         assert_eq!(year_month(0), (1970, 1));
         assert_eq!(year_month(-1), (1969, 12));
+    }
+
+    #[test]
+    fn after_a_rebuild_the_last_backup_from_before_it_stays() {
+        let id = |secs: i64, tag: u16| crate::layout::id(secs, tag);
+        let made = T0 - 3600;
+        let (old, good, empty) = (id(T0 - DAY, 1), id(T0 - 4 * 3600, 2), id(T0, 3));
+        let keys: Vec<String> = [&old, &good, &empty]
+            .iter()
+            .map(|i| format!("sprocket/{i}/manifest.json"))
+            .collect();
+        let one_a_day = Policy {
+            daily: 1,
+            weekly: 0,
+            monthly: 0,
+        };
+        // Without knowing of the rebuild, a second backup of the day pushes the first out.
+        let (removed, _) = sweep("sprocket", &keys, &empty, one_a_day, None);
+        assert_eq!(removed, [old.clone(), good.clone()]);
+        // The volumes were made after `good`: it is the lost platform's last, and stays.
+        let (removed, _) = sweep("sprocket", &keys, &empty, one_a_day, Some(made));
+        assert_eq!(removed, [old.clone()]);
+        // Volumes older than every backup (no rebuild since): the policy alone.
+        let (removed, _) = sweep("sprocket", &keys, &empty, one_a_day, Some(T0 - 2 * DAY));
+        assert_eq!(removed, [old, good]);
     }
 }

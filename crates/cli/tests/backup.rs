@@ -14,7 +14,9 @@
 //! - an object changed in the bucket fails `verify`, naming its component;
 //! - a failed dump (PostgreSQL unreachable) fails `backup` naming the component, leaves nothing
 //!   listed as complete and every service running;
-//! - retention (keep 1 daily) removes the older backup of the day once a newer one completes;
+//! - retention (keep 1 daily) removes the older backup of the day once a newer one completes —
+//!   but after a rebuild keeps the lost platform's last backup, and `restore` naming none then
+//!   refuses to guess between it and the new platform's;
 //! - disaster (`down --volumes`, the keyring file deleted, `up` makes a new Vault with new keys
 //!   and passwords): `restore --force` with the bucket and the identity brings back Vault's data
 //!   with its original keys, the original passwords in the tasks, the datastores' data; the
@@ -640,10 +642,45 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
     // Vault (new keys, new generated passwords) and empty datastores; `restore --force` with
     // only the bucket and the identity brings back Vault's data with its original keys and
     // passwords, the datastores' data, and rolls the services onto them.
+    let complete = || -> Vec<String> {
+        s.ctl(&["-o", "json", "backup", "ls"]).json()["backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["complete"] == true)
+            .map(|b| b["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let good = complete()[0].clone();
     assert_eq!(s.ctl(&["-q", "down", "--volumes"]).code, 0);
     std::fs::remove_file(&keyring_path).unwrap();
     let up = s.ctl(&["-q", "up", "--timeout", "240"]);
     assert_eq!(up.code, 0, "{}{}", up.stdout, up.stderr);
+    // A backup of the rebuilt, still empty platform (as the runner's missed run would take an
+    // hour after `up`) is now the newest: `restore` naming none refuses to guess, names both,
+    // and changes nothing.
+    let empty = s.ctl(&["-o", "json", "backup"]);
+    assert_eq!(empty.code, 0, "{}{}", empty.stdout, empty.stderr);
+    let empty = empty.json()["id"].as_str().unwrap().to_string();
+    // Retention (one a day here) keeps the lost platform's last backup beside it.
+    assert_eq!(complete()[..2], [empty.clone(), good.clone()]);
+    let unnamed = s.ctl(&["restore", "--force", "--identity", id_arg]);
+    printed.push_str(&(unnamed.stdout.clone() + &unnamed.stderr));
+    assert_eq!(
+        unnamed.code,
+        7,
+        "{}{}\nbackups: {:?}",
+        unnamed.stdout,
+        unnamed.stderr,
+        complete()
+    );
+    for want in [
+        format!("the newest backup, `{empty}`, was taken"),
+        "may hold the new, still empty platform".to_string(),
+        format!("sprocketctl restore --from {good}"),
+    ] {
+        assert!(unnamed.stderr.contains(&want), "{want}: {}", unnamed.stderr);
+    }
     assert_ne!(
         std::fs::read(&keyring_path).unwrap(),
         keyring,
@@ -654,7 +691,15 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
         secrets[0],
         "a new Redis password"
     );
-    let held = s.ctl(&["-o", "json", "restore", "--identity", id_arg]);
+    let held = s.ctl(&[
+        "-o",
+        "json",
+        "restore",
+        "--from",
+        &good,
+        "--identity",
+        id_arg,
+    ]);
     assert_eq!(held.code, 7, "{}{}", held.stdout, held.stderr);
     assert!(
         held.json()["held"]
@@ -665,7 +710,16 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
         "{}",
         held.stdout
     );
-    let back = s.ctl(&["-o", "json", "restore", "--force", "--identity", id_arg]);
+    let back = s.ctl(&[
+        "-o",
+        "json",
+        "restore",
+        "--force",
+        "--from",
+        &good,
+        "--identity",
+        id_arg,
+    ]);
     printed.push_str(&(back.stdout.clone() + &back.stderr));
     assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
     let r = back.json();

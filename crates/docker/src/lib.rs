@@ -590,6 +590,7 @@ impl Engine {
             .map(|v| Volume {
                 layer: v.labels.get(L::LAYER).cloned(),
                 name: v.name,
+                created_at: v.created_at,
             })
             .collect())
     }
@@ -864,6 +865,8 @@ impl Engine {
 pub struct Volume {
     pub name: String,
     pub layer: Option<String>,
+    /// When the engine made it (RFC 3339, as the engine writes it).
+    pub created_at: Option<String>,
 }
 
 /// Engine ids of the configs and secrets a service mounts.

@@ -211,6 +211,8 @@ pub(crate) async fn task_spec(
         keyring.is_some(),
     )
     .map_err(|e| CliError::Invalid(e.0))?;
+    // After a rebuild, retention keeps the last backup from before it.
+    task.job.volumes_made = volumes_made(engine, ns).await?;
     // A data volume is taken where it is: the task runs on its node.
     let (node, away) = placement(engine, observed, ns, &task.mounts(), false).await?;
     let missing = take_away(&mut task.job.items, &away, |i| {
@@ -240,6 +242,21 @@ pub(crate) async fn task_spec(
         constraints,
     };
     Ok((spec, task))
+}
+
+/// When the namespace's live volumes (on this node) were made: the earliest; `None` when none
+/// is there. A rebuilt platform's are all younger than the backups of the one it replaced.
+pub(crate) async fn volumes_made(engine: &Engine, ns: &str) -> Result<Option<i64>, CliError> {
+    Ok(engine
+        .volumes(ns)
+        .await?
+        .iter()
+        .filter_map(|v| {
+            v.created_at
+                .as_deref()
+                .and_then(sprocket_backup::choose::parse_utc)
+        })
+        .min())
 }
 
 /// The node a task that mounts `mounts` runs on, and the volumes it cannot reach there (with

@@ -20,7 +20,9 @@ use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The backup to restore (an id from `backup ls`; default: the newest complete one).
+    /// The backup to restore (an id from `backup ls`; default: the newest complete one — unless
+    /// it was taken within a day after every live volume was made while an older one exists: a
+    /// rebuilt, maybe empty platform; then `restore` names both and stops).
     #[arg(long)]
     pub from: Option<String>,
     /// Only these components, or kinds of them (`vault`, `vault-keyring`, `redis`, `rabbitmq`,
@@ -91,12 +93,44 @@ async fn head(store: &store::Store, key: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// Without `--from`: refuses to take the newest backup when it may be of a rebuilt, still empty
+/// platform (`sprocket_backup::choose`) — nothing is changed, and both candidates are named.
+async fn newest_is_clear(
+    engine: &sprocket_docker::Engine,
+    ns: &str,
+    store: &store::Store,
+) -> Result<(), CliError> {
+    use sprocket_backup::choose;
+    let made = super::volumes_made(engine, ns).await?;
+    let backups = store.backups().await?;
+    let complete: Vec<&str> = backups
+        .iter()
+        .filter(|b| b.complete)
+        .map(|b| b.id.as_str())
+        .collect();
+    let Some(a) = choose::ambiguous(&complete, made) else {
+        return Ok(());
+    };
+    let after = if a.after_made_s < 3600 {
+        format!("{} min", a.after_made_s / 60)
+    } else {
+        format!("{:.1} h", a.after_made_s as f64 / 3600.0)
+    };
+    Err(CliError::Blocked(format!(
+        "the newest backup, `{}`, was taken {after} after this platform's volumes were made: after a rebuild it may hold the new, still empty platform (the scheduled runner takes a missed run an hour after `up` starts it); the newest from before them is `{}`\n  hint: name the one to restore: `sprocketctl restore --from {}` (or `--from {}`); `sprocketctl backup ls` lists them with their sizes",
+        a.newest, a.before, a.before, a.newest
+    )))
+}
+
 pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let t0 = std::time::Instant::now();
     let (identity, identities) = store::identities(a.identity.clone())?;
     let mut live = live_changing(ctx, "restore").await?;
     let p = &live.loaded.platform;
     let store = store::open(p, a.store.secrets_from.as_deref()).await?;
+    if a.from.is_none() {
+        newest_is_clear(&live.engine, &p.environment.namespace, &store).await?;
+    }
     let (id, manifest) = store.chosen(a.from.clone()).await?;
     // No scheduled backup of a platform half-restored: the runner goes, and the `up` after the
     // restore makes it again (it then waits its hour before making up a missed run).

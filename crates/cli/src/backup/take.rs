@@ -314,8 +314,13 @@ async fn retention(job: &Job, store: &Client, result: &mut TaskResult) -> Result
         .await
         .map_err(|e| e.to_string())?;
     let keys: Vec<String> = listing.objects.into_iter().map(|(k, _)| k).collect();
-    let (removed, doomed) =
-        sprocket_backup::retention::sweep(&job.namespace, &keys, &job.id, job.keep);
+    let (removed, doomed) = sprocket_backup::retention::sweep(
+        &job.namespace,
+        &keys,
+        &job.id,
+        job.keep,
+        job.volumes_made,
+    );
     for key in doomed {
         store
             .delete_object(&job.store.bucket, &key)
