@@ -262,7 +262,7 @@ mod tests {
         assert_eq!(removed, [old.clone(), good.clone()]);
         // The volumes were made after `good`: it is the lost platform's last, and stays.
         let (removed, _) = sweep("sprocket", &keys, &empty, one_a_day, Some(made));
-        assert_eq!(removed, [old.clone()]);
+        assert_eq!(removed, std::slice::from_ref(&old));
         // Volumes older than every backup (no rebuild since): the policy alone.
         let (removed, _) = sweep("sprocket", &keys, &empty, one_a_day, Some(T0 - 2 * DAY));
         assert_eq!(removed, [old, good]);
