@@ -21,11 +21,11 @@ pub struct Ambiguous {
     pub before: String,
 }
 
-/// `complete`: the complete backups' ids, newest first. `volumes_made`: when the newest of the
-/// platform's oldest data was made — the earliest creation time of its live volumes (seconds,
-/// UTC; `None`: none is there, so no backup can be of them). The newest backup is ambiguous when
-/// every live volume is younger than it by less than [`REBUILD_WINDOW_S`] and an older backup,
-/// from before they existed, is there: a rebuild happened and that backup may be of it.
+/// `complete`: the complete backups' ids, newest first. `volumes_made`: the earliest creation
+/// time of the platform's live volumes (seconds, UTC; `None`: none is there, so no backup can be
+/// of them). The newest backup is ambiguous when it started after every live volume was made,
+/// less than [`REBUILD_WINDOW_S`] after, and an older backup from before them is there: a
+/// rebuild happened, and the newest may be of the new, still empty platform.
 pub fn ambiguous(complete: &[&str], volumes_made: Option<i64>) -> Option<Ambiguous> {
     let made = volumes_made?;
     let newest = *complete.first()?;
