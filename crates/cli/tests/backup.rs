@@ -781,16 +781,7 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
 
     // 9. Scheduled backups: with `at` the next minute but one (UTC), the runner `up` makes
     // takes a backup then; a second `up` leaves it alone (no call); `at: off` removes it.
-    let ids = || -> Vec<String> {
-        s.ctl(&["-o", "json", "backup", "ls"]).json()["backups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|b| b["complete"] == true)
-            .map(|b| b["id"].as_str().unwrap().to_string())
-            .collect()
-    };
-    let before = ids();
+    let before = complete();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -806,7 +797,7 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
     let runner = format!("{NS}_backup-schedule");
     let mut taken = None;
     for _ in 0..120 {
-        taken = ids().into_iter().find(|id| !before.contains(id));
+        taken = complete().into_iter().find(|id| !before.contains(id));
         if taken.is_some() {
             break;
         }
