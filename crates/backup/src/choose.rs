@@ -43,46 +43,10 @@ pub fn ambiguous(complete: &[&str], volumes_made: Option<i64>) -> Option<Ambiguo
     })
 }
 
-/// Seconds since the epoch of an RFC 3339 time in UTC as the engine writes it
-/// (`2026-12-04T19:16:30Z`, `…30.123456789Z`, `…30+00:00`); `None` for anything else.
-pub fn parse_utc(s: &str) -> Option<i64> {
-    let (date, rest) = s.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (y, mo, day) = (d.next()??, d.next()??, d.next()??);
-    let clock = rest.get(..8)?;
-    let zone = rest[8..].trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
-    if zone != "Z" && zone != "+00:00" {
-        return None;
-    }
-    let mut c = clock.splitn(3, ':').map(|p| p.parse::<i64>().ok());
-    let (h, mi, sec) = (c.next()??, c.next()??, c.next()??);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    Some(sprocket_spec::values::from_utc(y, mo, day) * 86_400 + h * 3600 + mi * 60 + sec)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::layout::id;
-
-    #[test]
-    fn engine_times_read_as_utc_seconds() {
-        let t = parse_utc("2026-12-04T19:16:30Z").unwrap();
-        assert_eq!(id(t, 0), "20261204T191630Z-0000");
-        assert_eq!(parse_utc("2026-12-04T19:16:30.888365791Z"), Some(t));
-        assert_eq!(parse_utc("2026-12-04T19:16:30+00:00"), Some(t));
-        for bad in [
-            "2026-12-04T19:16:30+01:00",
-            "2026-12-04 19:16:30Z",
-            "2026-13-04T19:16:30Z",
-            "",
-            "2026-12-04T19:16Z",
-        ] {
-            assert_eq!(parse_utc(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn the_newest_backup_after_a_rebuild_is_not_taken_unnamed() {

@@ -22,10 +22,7 @@ pub fn time_of(name: &str) -> Option<i64> {
     let num = |r: std::ops::Range<usize>| -> Option<i64> { stamp.get(r)?.parse().ok() };
     let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
     let (h, mi, s) = (num(9..11)?, num(11..13)?, num(13..15)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 59 {
-        return None;
-    }
-    let t = sprocket_spec::values::from_utc(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s;
+    let t = sprocket_spec::values::utc_seconds(y, mo, d, h, mi, s)?;
     // A day that does not exist (Feb 30) reads back as another: refused.
     (id(t, u16::from_str_radix(tag, 16).ok()?) == name).then_some(t)
 }

@@ -232,15 +232,13 @@ async fn the_provisioning_job_on_a_real_seaweedfs() {
         };
         s3::provision(&job, &read).await
     };
+    // The app's client with the key pair the files hold.
+    let app_client = |f: &std::collections::BTreeMap<&'static str, String>| {
+        Client::new(&endpoint, "us-east-1", &f["/app/key"], &f["/app/secret"]).unwrap()
+    };
     let first = run(job.clone(), files.clone()).await.unwrap();
     assert_eq!(first.logins[0].outcome, Outcome::Created, "{first:?}");
-    let app = Client::new(
-        &endpoint,
-        "us-east-1",
-        &files["/app/key"],
-        &files["/app/secret"],
-    )
-    .unwrap();
+    let app = app_client(&files);
     let put = app
         .put_object("s3job-assets", "a.txt", b"a".to_vec())
         .await
@@ -289,13 +287,7 @@ async fn the_provisioning_job_on_a_real_seaweedfs() {
         (403, Some("SignatureDoesNotMatch")),
         "{old:?}"
     );
-    let new = Client::new(
-        &endpoint,
-        "us-east-1",
-        &rotated["/app/key"],
-        &rotated["/app/secret"],
-    )
-    .unwrap();
+    let new = app_client(&rotated);
     let got = new.get_object("s3job-assets", "a.txt").await.unwrap();
     assert_eq!((got.status, got.body.as_str()), (200, "a"));
 
@@ -327,13 +319,7 @@ async fn the_provisioning_job_on_a_real_seaweedfs() {
         ),
         "{r:?}"
     );
-    let newer = Client::new(
-        &endpoint,
-        "us-east-1",
-        &paired["/app/key"],
-        &paired["/app/secret"],
-    )
-    .unwrap();
+    let newer = app_client(&paired);
     for (who, c) in [("the previous key", &new), ("the new key", &newer)] {
         let got = c.get_object("s3job-assets", "a.txt").await.unwrap();
         assert_eq!(
@@ -392,13 +378,7 @@ async fn the_provisioning_job_on_a_real_seaweedfs() {
         (403, Some("InvalidAccessKeyId")),
         "the previous key at once: {old:?}"
     );
-    let newest = Client::new(
-        &endpoint,
-        "us-east-1",
-        &fresh["/app/key"],
-        &fresh["/app/secret"],
-    )
-    .unwrap();
+    let newest = app_client(&fresh);
     let got = newest.get_object("s3job-assets", "a.txt").await.unwrap();
     assert_eq!((got.status, got.body.as_str()), (200, "a"));
     let (rotated, new) = (fresh, newest);

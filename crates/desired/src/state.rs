@@ -268,8 +268,7 @@ pub fn vault_readers(p: &Platform) -> Vec<&str> {
 /// token as a secret of its own and renews it; without it the token would lapse unseen).
 pub fn token_holders(p: &Platform) -> Vec<&str> {
     let mut holders = vault_readers(p);
-    let agent = p.services().any(|s| s.role == Some(Role::UnsealAgent));
-    if p.vault.is_some() && p.environment.backup.is_some() && agent {
+    if p.backups_hold_a_vault_token() {
         holders.push(sprocket_spec::names::BACKUP_TOKEN_HOLDER);
     }
     holders

@@ -761,6 +761,12 @@ impl Platform {
         self.services().find(|s| s.role == Some(Role::UnsealAgent))
     }
 
+    /// Whether the backups hold a Vault token of their own (`names::BACKUP_TOKEN_HOLDER`): the
+    /// environment is backed up, with Vault and an unseal agent to renew the token.
+    pub fn backups_hold_a_vault_token(&self) -> bool {
+        self.vault.is_some() && self.environment.backup.is_some() && self.unseal_agent().is_some()
+    }
+
     pub fn docker_api_proxy(&self) -> Option<&Service> {
         self.services()
             .find(|s| s.role == Some(Role::DockerApiProxy))

@@ -321,8 +321,54 @@ pub fn from_utc(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Seconds since the Unix epoch of a UTC date and time, `None` when a field is out of range
+/// (a day that does not exist, e.g. Feb 30, reads back as another: the callers that must refuse
+/// it compare with [`utc`]).
+pub fn utc_seconds(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<i64> {
+    let ok = (1..=12).contains(&mo)
+        && (1..=31).contains(&d)
+        && (0..24).contains(&h)
+        && (0..60).contains(&mi)
+        && (0..60).contains(&s);
+    ok.then(|| from_utc(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 time in UTC as the Docker engine writes it
+/// (`2026-12-04T19:16:30Z`, `…30.123456789Z`, `…30+00:00`); `None` for anything else. The
+/// inverse of what `utc` gives, to the second.
+pub fn rfc3339_utc(text: &str) -> Option<i64> {
+    let (date, rest) = text.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, mo, day) = (d.next()??, d.next()??, d.next()??);
+    let clock = rest.get(..8)?;
+    let zone = rest[8..].trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
+    if zone != "Z" && zone != "+00:00" {
+        return None;
+    }
+    let mut c = clock.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (h, mi, s) = (c.next()??, c.next()??, c.next()??);
+    utc_seconds(y, mo, day, h, mi, s)
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn engine_times_read_as_utc_seconds() {
+        let t = rfc3339_utc("2026-12-03T02:00:00Z").unwrap();
+        assert_eq!(utc(t), (2026, 12, 3, 2, 0, 0));
+        assert_eq!(rfc3339_utc("2026-12-03T02:00:00.888365791Z"), Some(t));
+        assert_eq!(rfc3339_utc("2026-12-03T02:00:00+00:00"), Some(t));
+        for bad in [
+            "2026-12-03T02:00:00+01:00",
+            "2026-12-03 02:00:00Z",
+            "2026-13-03T02:00:00Z",
+            "",
+            "2026-12-03T02:00Z",
+        ] {
+            assert_eq!(rfc3339_utc(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn civil_dates_both_ways() {

@@ -254,7 +254,7 @@ pub(crate) async fn volumes_made(engine: &Engine, ns: &str) -> Result<Option<i64
         .filter_map(|v| {
             v.created_at
                 .as_deref()
-                .and_then(sprocket_backup::choose::parse_utc)
+                .and_then(sprocket_spec::values::rfc3339_utc)
         })
         .min())
 }

@@ -93,14 +93,14 @@ async fn head(store: &store::Store, key: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// Without `--from`: refuses to take the newest backup when it may be of a rebuilt, still empty
-/// platform (`sprocket_backup::choose`) — nothing is changed, and both candidates are named.
-async fn newest_is_clear(
+/// Without `--from`: the newest complete backup (`None`: there is none; `chosen` says so) —
+/// refused when it may be of a rebuilt, still empty platform (`sprocket_backup::choose`):
+/// nothing is changed, and both candidates are named.
+async fn unnamed(
     engine: &sprocket_docker::Engine,
     ns: &str,
     store: &store::Store,
-) -> Result<(), CliError> {
-    use sprocket_backup::choose;
+) -> Result<Option<String>, CliError> {
     let made = super::volumes_made(engine, ns).await?;
     let backups = store.backups().await?;
     let complete: Vec<&str> = backups
@@ -108,17 +108,16 @@ async fn newest_is_clear(
         .filter(|b| b.complete)
         .map(|b| b.id.as_str())
         .collect();
-    let Some(a) = choose::ambiguous(&complete, made) else {
-        return Ok(());
-    };
-    let after = if a.after_made_s < 3600 {
-        format!("{} min", a.after_made_s / 60)
-    } else {
-        format!("{:.1} h", a.after_made_s as f64 / 3600.0)
+    let Some(a) = sprocket_backup::choose::ambiguous(&complete, made) else {
+        return Ok(complete.first().map(|id| id.to_string()));
     };
     Err(CliError::Blocked(format!(
-        "the newest backup, `{}`, was taken {after} after this platform's volumes were made: after a rebuild it may hold the new, still empty platform (the scheduled runner takes a missed run an hour after `up` starts it); the newest from before them is `{}`\n  hint: name the one to restore: `sprocketctl restore --from {}` (or `--from {}`); `sprocketctl backup ls` lists them with their sizes",
-        a.newest, a.before, a.before, a.newest
+        "the newest backup, `{}`, was taken {} after this platform's volumes were made: after a rebuild it may hold the new, still empty platform (the scheduled runner takes a missed run an hour after `up` starts it); the newest from before them is `{}`\n  hint: name the one to restore: `sprocketctl restore --from {}` (or `--from {}`); `sprocketctl backup ls` lists them with their sizes",
+        a.newest,
+        store::age(a.after_made_s),
+        a.before,
+        a.before,
+        a.newest
     )))
 }
 
@@ -128,10 +127,12 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     let mut live = live_changing(ctx, "restore").await?;
     let p = &live.loaded.platform;
     let store = store::open(p, a.store.secrets_from.as_deref()).await?;
-    if a.from.is_none() {
-        newest_is_clear(&live.engine, &p.environment.namespace, &store).await?;
-    }
-    let (id, manifest) = store.chosen(a.from.clone()).await?;
+    // One listing of the bucket: the choice is made here, `chosen` reads its manifest.
+    let from = match a.from.clone() {
+        Some(id) => Some(id),
+        None => unnamed(&live.engine, &p.environment.namespace, &store).await?,
+    };
+    let (id, manifest) = store.chosen(from).await?;
     // No scheduled backup of a platform half-restored: the runner goes, and the `up` after the
     // restore makes it again (it then waits its hour before making up a missed run).
     let runner = format!("{}_{}", p.environment.namespace, super::schedule::NAME);

@@ -215,8 +215,8 @@ impl<'a> Resolver<'a> {
                 );
             }
         }
-        // The backups' own Vault token, where the agent renews it (`state::token_holders`).
-        if p.vault.is_some() && env.backup.is_some() && p.unseal_agent().is_some() {
+        // The backups' own Vault token, where the agent renews it.
+        if p.backups_hold_a_vault_token() {
             let at = eff
                 .backup
                 .map(pos)
