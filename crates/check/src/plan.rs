@@ -69,6 +69,24 @@ pub struct Login {
     pub endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// PostgreSQL, RabbitMQ: the login's second user, when its consumer takes the user name
+    /// from its env's `{access.…user}`: which one the consumer uses depends on the version of
+    /// the password it mounts ([`Login::as_mounted`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternate: Option<String>,
+}
+
+impl Login {
+    /// The login as the consumer's task uses it, with version `version` of its password
+    /// mounted: the user that version makes current.
+    pub fn as_mounted(mut self, version: Option<u64>) -> Login {
+        if let Some(alternate) = self.alternate.take() {
+            if sprocket_desired::provision::alternate_current(version) {
+                self.user = alternate;
+            }
+        }
+        self
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,6 +144,7 @@ fn logins(
             sslmode: (a.kind == DatastoreKind::Postgres).then_some(ds.sslmode),
             endpoint: s3.then(|| ds.endpoint.clone()),
             region: s3.then(|| ds.region.clone()),
+            alternate: a.alternate.clone(),
         });
         secrets.push(a.secret.clone());
         if s3 {

@@ -169,7 +169,13 @@ mod tests {
             sslmode: None,
             endpoint: None,
             region: None,
+            alternate: Some("demo_b".into()),
         };
+        // Its password's odd versions are `demo`'s, its even ones `demo_b`'s.
+        assert_eq!(l.clone().as_mounted(Some(3)).user, "demo");
+        assert_eq!(l.clone().as_mounted(Some(4)).user, "demo_b");
+        assert_eq!(l.clone().as_mounted(None).user, "demo");
+        let l = l.as_mounted(Some(1));
         let out = |ok, detail: &str| LoginOutcome {
             datastore: "rabbitmq".into(),
             ok,

@@ -16,6 +16,13 @@
 //!   kept (it holds data) and handed to the administrator, and said so — unless the job says
 //!   `drop_data` (a drill's scratch platform going away): then our databases no login wants are
 //!   dropped first.
+//! - A consumer that takes its user name from its env (`{access.<db>.user}`) has two logins:
+//!   its role and `<role>_b`, a member of it whose sessions act as it (`ALTER ROLE … SET
+//!   role`), so what either makes is the role's. The password's version says which is current
+//!   ([`sprocket_desired::provision::alternate_current`]): a rotation sets the new password on
+//!   the other one, the running task keeps logging in with its own, and once it is gone the
+//!   retirement removes the previous password (`PASSWORD NULL VALID UNTIL '-infinity'`: the
+//!   mark of a retired login). Meanwhile the kept one expires in a day whatever happens.
 
 use crate::{JobResult, LoginResult, Outcome, ProvisionError};
 use postgres_protocol::escape::{escape_identifier as ident, escape_literal as literal};
@@ -147,7 +154,25 @@ async fn admin(job: &Job, password: &str, database: &str) -> Result<Client, Prov
 
 struct Role {
     ours: bool,
+    /// `rolvaliduntil` as text: `None` (no limit), `infinity`, `-infinity` (a retired login
+    /// of a two-login consumer) or a time.
+    valid_until: Option<String>,
 }
+
+impl Role {
+    fn retired(&self) -> bool {
+        self.valid_until.as_deref() == Some("-infinity")
+    }
+
+    /// Its password expires at some point (a login kept for a roll, or retired).
+    fn limited(&self) -> bool {
+        !matches!(self.valid_until.as_deref(), None | Some("infinity"))
+    }
+}
+
+/// How long a replaced login keeps its password if its retirement never comes (a crash, a
+/// roll that stopped): its consumer's old task is gone long before.
+const KEPT_FOR_ROLL: &str = "1 day";
 
 struct Database {
     owner: String,
@@ -180,8 +205,16 @@ pub async fn provision(
         c,
         admin_password,
         made: Vec::new(),
+        kept: Vec::new(),
     };
     let mut out = JobResult::default();
+    if job.retire {
+        for l in &job.logins {
+            let password = read(&l.password_file)?;
+            session.retire(l, &password, &mut out).await?;
+        }
+        return Ok(out);
+    }
     // Owners first: a reader's grants go to tables its database's owner makes.
     let mut logins: Vec<&JobLogin> = job.logins.iter().collect();
     logins.sort_by_key(|l| l.privileges != Some(Privileges::Owner));
@@ -189,6 +222,7 @@ pub async fn provision(
         let password = read(&l.password_file)?;
         out.logins.push(session.login(l, &password).await?);
     }
+    out.retire = std::mem::take(&mut session.kept);
     if job.prune && job.drop_data {
         let wanted: BTreeSet<&str> = job.logins.iter().map(|l| l.database.as_str()).collect();
         let gone: Vec<String> = session
@@ -210,7 +244,11 @@ pub async fn provision(
         }
     }
     if job.prune {
-        let wanted: BTreeSet<&str> = job.logins.iter().map(|l| l.user.as_str()).collect();
+        let wanted: BTreeSet<&str> = job
+            .logins
+            .iter()
+            .flat_map(|l| [l.user.as_str(), l.alternate.as_str()])
+            .collect();
         let gone: Vec<String> = session
             .roles
             .iter()
@@ -228,19 +266,19 @@ pub async fn provision(
 async fn roles(c: &Client, owner: &str) -> Result<BTreeMap<String, Role>, ProvisionError> {
     let rows = c
         .query(
-            "SELECT rolname::text, coalesce(shobj_description(oid, 'pg_authid'), '') FROM pg_roles",
+            "SELECT rolname::text, coalesce(shobj_description(oid, 'pg_authid'), ''), rolvaliduntil::text FROM pg_roles",
             &[],
         )
         .await
         .map_err(api("list roles"))?;
     Ok(rows
         .iter()
-        .map(|r| (r.get(0), r.get::<_, String>(1)))
-        .map(|(n, comment)| {
+        .map(|r| {
             (
-                n,
+                r.get(0),
                 Role {
-                    ours: comment == owner,
+                    ours: r.get::<_, String>(1) == owner,
+                    valid_until: r.get(2),
                 },
             )
         })
@@ -279,12 +317,14 @@ struct Session<'j> {
     databases: BTreeMap<String, Database>,
     /// Databases made (`database NAME`).
     made: Vec<String>,
+    /// Replaced logins that keep their password for the consumers' roll (retired after).
+    kept: Vec<String>,
 }
 
 impl Session<'_> {
     /// One consumer's role, database and grants; then a login with its password proves them.
     async fn login(&mut self, l: &JobLogin, password: &str) -> Result<LoginResult, ProvisionError> {
-        let (job, c) = (self.job, &self.c);
+        let job = self.job;
         let role = ident(&l.user);
         let mut changed = Vec::new();
         let outcome = match self.roles.get(&l.user) {
@@ -296,20 +336,15 @@ impl Session<'_> {
             }
             Some(_) => Outcome::Unchanged,
             None => {
-                // One query string, one implicit transaction: a run cut off here leaves no
-                // role without our mark (which the next run would take for somebody else's).
-                let sql = format!(
-                    "CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}; COMMENT ON ROLE {role} IS {}",
-                    literal(&verifier(password)),
-                    literal(&job.owner)
-                );
-                c.batch_execute(&sql)
-                    .await
-                    .map_err(api(format!("create role `{}`", l.user)))?;
-                self.roles.insert(l.user.clone(), Role { ours: true });
+                self.create_role(&l.user, l.current() == l.user, password, None)
+                    .await?;
                 Outcome::Created
             }
         };
+        if !l.alternate.is_empty() {
+            self.second_login(l, password).await?;
+        }
+        let c = &self.c;
         // The administrator acts for the role (a database owned by it, default privileges for the
         // tables it makes): PostgreSQL 15 wants it to be a member; 16 makes the creator one.
         c.batch_execute(&format!("GRANT {role} TO {}", ident(&job.admin_user)))
@@ -400,35 +435,65 @@ impl Session<'_> {
             }
         }
 
-        // The login itself: the password it holds works, or gets the verifier of the one it holds.
-        let target = Target {
-            host: &job.host,
-            port: job.port,
-            user: &l.user,
-            password,
-            database: &l.database,
-            sslmode: job.sslmode.unwrap_or_default(),
+        // The login itself: the password it holds works, or gets the verifier of the one it
+        // holds (a two-login consumer's current one also loses any time limit).
+        let current = l.current();
+        let unlimited = if l.alternate.is_empty() {
+            ""
+        } else {
+            " VALID UNTIL 'infinity'"
         };
-        match connect(&target).await {
-            Ok(_) => {}
+        match self.logs_in(l, current, password).await {
+            Ok(()) => {
+                if self.roles.get(current).is_some_and(Role::limited) {
+                    self.alter(current, "VALID UNTIL 'infinity'").await?;
+                    changed.push("time limit".into());
+                }
+            }
             Err(e) if refused(&e) => {
-                c.batch_execute(&format!(
-                    "ALTER ROLE {role} PASSWORD {}",
-                    literal(&verifier(password))
-                ))
-                .await
-                .map_err(api(format!("set `{}`'s password", l.user)))?;
+                let set = format!("PASSWORD {}{unlimited}", literal(&verifier(password)));
+                self.alter(current, &set).await?;
                 changed.push("password".into());
-                connect(&target).await.map_err(|e| ProvisionError::Api {
-                    what: format!("log in as `{}` to `{}`", l.user, l.database),
-                    error: format!("{} (after its password was set)", error_text(&e)),
-                })?;
+                self.logs_in(l, current, password)
+                    .await
+                    .map_err(|e| ProvisionError::Api {
+                        what: format!("log in as `{current}` to `{}`", l.database),
+                        error: format!("{} (after its password was set)", error_text(&e)),
+                    })?;
             }
             Err(e) => {
                 return Err(ProvisionError::Api {
-                    what: format!("log in as `{}` to `{}`", l.user, l.database),
+                    what: format!("log in as `{current}` to `{}`", l.database),
                     error: error_text(&e),
                 })
+            }
+        }
+        // The other login of a two-login consumer holds the previous password: kept while the
+        // consumer's old task may log in with it, else removed at once.
+        if let Some(other) = l.other() {
+            if !self.roles.get(other).is_some_and(Role::retired) {
+                if l.fresh {
+                    self.retire_login(other).await?;
+                    changed.push(format!(
+                        "previous password of {other} removed: no task of the consumer holds it"
+                    ));
+                } else {
+                    if !self.roles.get(other).is_some_and(Role::limited) {
+                        let until: String = self
+                            .c
+                            .query_one(
+                                &format!("SELECT (now() + interval '{KEPT_FOR_ROLL}')::text"),
+                                &[],
+                            )
+                            .await
+                            .map_err(api("read the time"))?
+                            .get(0);
+                        self.alter(other, &format!("VALID UNTIL {}", literal(&until)))
+                            .await?;
+                    }
+                    changed.push(format!("{other} kept for the roll"));
+                    self.kept.push(other.to_string());
+                }
             }
         }
         let outcome = match outcome {
@@ -437,10 +502,168 @@ impl Session<'_> {
         };
         Ok(LoginResult {
             service: l.service.clone(),
-            user: l.user.clone(),
+            user: current.to_string(),
             outcome,
             changed,
         })
+    }
+
+    /// Logs in as `user` (one of `l`'s logins) to its database with `password`.
+    async fn logs_in(
+        &self,
+        l: &JobLogin,
+        user: &str,
+        password: &str,
+    ) -> Result<(), tokio_postgres::Error> {
+        let job = self.job;
+        let target = Target {
+            host: &job.host,
+            port: job.port,
+            user,
+            password,
+            database: &l.database,
+            sslmode: job.sslmode.unwrap_or_default(),
+        };
+        connect(&target).await.map(drop)
+    }
+
+    async fn alter(&mut self, role: &str, what: &str) -> Result<(), ProvisionError> {
+        self.c
+            .batch_execute(&format!("ALTER ROLE {} {what}", ident(role)))
+            .await
+            .map_err(api(format!("change role `{role}`")))?;
+        // What the role's time limit is now, for the decisions after this one.
+        let valid_until: Option<String> = self
+            .c
+            .query_one(
+                "SELECT rolvaliduntil::text FROM pg_roles WHERE rolname = $1",
+                &[&role],
+            )
+            .await
+            .map_err(api(format!("read role `{role}`")))?
+            .get(0);
+        if let Some(r) = self.roles.get_mut(role) {
+            r.valid_until = valid_until;
+        }
+        Ok(())
+    }
+
+    /// A replaced login loses its password for good.
+    async fn retire_login(&mut self, role: &str) -> Result<(), ProvisionError> {
+        self.alter(role, "PASSWORD NULL VALID UNTIL '-infinity'")
+            .await
+    }
+
+    /// Makes a role of ours with the login's password (`with_password`), or with none and
+    /// retired; `member_of`: a second login, acting as the role it belongs to. One query
+    /// string, one implicit transaction: a run cut off here leaves no role without our mark
+    /// (which the next run would take for somebody else's).
+    async fn create_role(
+        &mut self,
+        name: &str,
+        with_password: bool,
+        password: &str,
+        member_of: Option<&str>,
+    ) -> Result<(), ProvisionError> {
+        let role = ident(name);
+        let password = if with_password {
+            format!("PASSWORD {}", literal(&verifier(password)))
+        } else {
+            "PASSWORD NULL VALID UNTIL '-infinity'".into()
+        };
+        let member = member_of
+            .map(|m| {
+                format!(
+                    " IN ROLE {}; ALTER ROLE {role} SET role = {}",
+                    ident(m),
+                    literal(m)
+                )
+            })
+            .unwrap_or_default();
+        let sql = format!(
+            "CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE {password}{member}; COMMENT ON ROLE {role} IS {}",
+            literal(&self.job.owner)
+        );
+        self.c
+            .batch_execute(&sql)
+            .await
+            .map_err(api(format!("create role `{name}`")))?;
+        self.roles.insert(
+            name.to_string(),
+            Role {
+                ours: true,
+                valid_until: (!with_password).then(|| "-infinity".into()),
+            },
+        );
+        Ok(())
+    }
+
+    /// A two-login consumer's second login, `<role>_b`: ours, a member of its role whose
+    /// sessions act as it. Made once, checked each run.
+    async fn second_login(&mut self, l: &JobLogin, password: &str) -> Result<(), ProvisionError> {
+        let job = self.job;
+        match self.roles.get(&l.alternate) {
+            Some(r) if !r.ours => {
+                return Err(ProvisionError::Refused(format!(
+                    "a role `{}` exists in {}:{} and is not sprocketctl's (no `{}` comment): `{}` takes its user from `{{access.…user}}`, so it needs that name for its second login; drop that role, or give `{}` another `user:`",
+                    l.alternate, job.host, job.port, job.owner, l.service, l.service
+                )))
+            }
+            Some(_) => {
+                let (alt, base) = (ident(&l.alternate), ident(&l.user));
+                self.c
+                    .batch_execute(&format!(
+                        "GRANT {base} TO {alt}; ALTER ROLE {alt} SET role = {}",
+                        literal(&l.user)
+                    ))
+                    .await
+                    .map_err(api(format!("let `{}` act as `{}`", l.alternate, l.user)))?;
+            }
+            None => {
+                let current = l.current() == l.alternate;
+                self.create_role(&l.alternate, current, password, Some(&l.user))
+                    .await?;
+            }
+        }
+        // As for the role: the administrator acts for it (a prune's `DROP OWNED BY`).
+        self.c
+            .batch_execute(&format!(
+                "GRANT {} TO {}",
+                ident(&l.alternate),
+                ident(&job.admin_user)
+            ))
+            .await
+            .map_err(api(format!(
+                "let `{}` act for `{}`",
+                job.admin_user, l.alternate
+            )))
+    }
+
+    /// After the roll: a two-login consumer's other login loses the previous password, once
+    /// its current one is seen working (a consumer is never left with no login that works).
+    async fn retire(
+        &mut self,
+        l: &JobLogin,
+        password: &str,
+        out: &mut JobResult,
+    ) -> Result<(), ProvisionError> {
+        let Some(other) = l.other() else {
+            return Ok(());
+        };
+        if !self.roles.get(other).is_some_and(|r| r.ours && !r.retired()) {
+            return Ok(());
+        }
+        let current = l.current();
+        if let Err(e) = self.logs_in(l, current, password).await {
+            return Err(ProvisionError::Refused(format!(
+                "`{current}` (for `{}`) does not log in ({}), so `{other}` keeps the previous password; run `sprocketctl up` again",
+                l.service,
+                error_text(&e)
+            )));
+        }
+        self.retire_login(other).await?;
+        out.removed.push(format!("previous password of role {other}"));
+        Ok(())
     }
 
     /// A reader's or writer's grants in a database another role owns: CONNECT, the schema

@@ -123,9 +123,7 @@ fn login(user: &str, file: &str, p: Privileges) -> JobLogin {
         read: String::new(),
         database: DB.into(),
         privileges: Some(p),
-        buckets: Vec::new(),
-        key_file: String::new(),
-        fresh: false,
+        ..Default::default()
     }
 }
 
@@ -400,4 +398,145 @@ async fn roles_databases_grants_passwords_ownership_and_prune() {
         "its session ended"
     );
     clean();
+}
+
+/// A consumer that takes its user name from its env: two logins, `pgalt_app` and
+/// `pgalt_app_b`, alternating per version of its password. A rotation sets the new password on
+/// the login the running task does not use, both work during the roll, the retirement removes
+/// the previous one; what the second login makes belongs to the first.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_logins_alternate_without_a_window() {
+    const APP: &str = "pgalt_app";
+    const ALT: &str = "pgalt_app_b";
+    let admin = server();
+    psql("postgres", &format!("DROP DATABASE IF EXISTS {APP} WITH (FORCE)"));
+    for r in [ALT, APP] {
+        psql("postgres", &format!("DROP ROLE IF EXISTS {r}"));
+    }
+    let f = Files::new();
+    let admin_file = f.put("admin", &admin);
+    let two = |file: &str, use_alternate: bool, fresh: bool| JobLogin {
+        service: "app".into(),
+        user: APP.into(),
+        password_file: file.into(),
+        database: APP.into(),
+        privileges: Some(Privileges::Owner),
+        alternate: ALT.into(),
+        use_alternate,
+        fresh,
+        ..Default::default()
+    };
+    // Its own owner mark: its prune must not see the other test's roles.
+    let job = |logins: Vec<JobLogin>, prune: bool| Job {
+        owner: "sprocketctl-ds-pgalt".into(),
+        ..job(&admin_file, logins, prune)
+    };
+    let run = |l: JobLogin, retire: bool| {
+        let mut j = job(vec![l], false);
+        j.retire = retire;
+        async move {
+            provision(&j, &read_secret)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    let logs_in = |user: &'static str, password: String| async move {
+        client(user, &password, APP).await.map(drop)
+    };
+    let (p1, p2, p3) = (
+        "alt-pass-one-1234567890".to_string(),
+        "alt-pass-two-1234567890".to_string(),
+        "alt-pass-three-123456789".to_string(),
+    );
+
+    // Version 1: the role's own login; the second exists with no password.
+    let r = run(two(&f.put("v1", &p1), false, true), false).await;
+    assert_eq!(r.logins[0].user, APP, "{r:?}");
+    assert!(r.retire.is_empty(), "nothing kept: {r:?}");
+    logs_in(APP, p1.clone()).await.unwrap();
+    assert!(logs_in(ALT, p1.clone()).await.is_err());
+    let c = client(APP, &p1, APP).await.unwrap();
+    sql(&c, "CREATE TABLE t (n int); INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+
+    // Version 2 (a rotation under a running task): the second login gets the new password,
+    // the first keeps the old one for the roll, time-limited.
+    let v2 = f.put("v2", &p2);
+    let r = run(two(&v2, true, false), false).await;
+    assert_eq!(r.logins[0].user, ALT, "{r:?}");
+    assert_eq!(
+        r.logins[0].changed,
+        ["password".to_string(), format!("{APP} kept for the roll")],
+        "{r:?}"
+    );
+    assert_eq!(r.retire, [APP.to_string()]);
+    logs_in(APP, p1.clone()).await.expect("the old task still logs in");
+    logs_in(ALT, p2.clone()).await.expect("the new task logs in");
+    assert!(
+        psql(
+            "postgres",
+            &format!("SELECT rolvaliduntil > now() AND rolvaliduntil < now() + interval '2 days' FROM pg_roles WHERE rolname = '{APP}'")
+        ) == "t",
+        "the kept login expires by itself"
+    );
+    // The second login acts as the role: its data, its tables, owned by it.
+    let c = client(ALT, &p2, APP).await.unwrap();
+    sql(&c, "INSERT INTO t VALUES (2); CREATE TABLE u (n int)")
+        .await
+        .unwrap();
+    let row = c
+        .query_one(
+            "SELECT current_user::text, (SELECT tableowner::text FROM pg_tables WHERE tablename = 'u')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, String>(1)),
+        (APP.to_string(), APP.to_string())
+    );
+    // The same job again (a re-run after a crash): still kept, nothing else.
+    let r = run(two(&v2, true, false), false).await;
+    assert_eq!(r.retire, [APP.to_string()]);
+    assert_eq!(r.logins[0].changed, [format!("{APP} kept for the roll")]);
+
+    // Once the old task is gone: the previous password is removed.
+    let r = run(two(&v2, true, false), true).await;
+    assert_eq!(r.removed, [format!("previous password of role {APP}")]);
+    let refused = logs_in(APP, p1.clone()).await.unwrap_err();
+    assert!(refused.contains("password authentication failed"), "{refused}");
+    logs_in(ALT, p2.clone()).await.unwrap();
+    // Nothing left to retire, nothing to change.
+    let r = run(two(&v2, true, false), false).await;
+    assert!(r.retire.is_empty() && r.logins[0].changed.is_empty(), "{r:?}");
+    let r = run(two(&v2, true, false), true).await;
+    assert!(r.removed.is_empty(), "{r:?}");
+
+    // Version 3: back to the role's own login, which had been retired.
+    let v3 = f.put("v3", &p3);
+    let r = run(two(&v3, false, false), false).await;
+    assert_eq!(r.logins[0].user, APP);
+    assert_eq!(r.retire, [ALT.to_string()]);
+    logs_in(ALT, p2.clone()).await.expect("the old task still logs in");
+    logs_in(APP, p3.clone()).await.unwrap();
+    let r = run(two(&v3, false, false), true).await;
+    assert_eq!(r.removed, [format!("previous password of role {ALT}")]);
+    assert!(logs_in(ALT, p2.clone()).await.is_err());
+    let c = client(APP, &p3, APP).await.unwrap();
+    let rows: i64 = c
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 2, "one table, whichever login wrote");
+
+    // A consumer gone: prune removes both logins, keeps the database.
+    let gone = job(Vec::new(), true);
+    let r = provision(&gone, &read_secret).await.unwrap();
+    assert!(
+        r.removed.contains(&format!("role {APP}")) && r.removed.contains(&format!("role {ALT}")),
+        "{r:?}"
+    );
+    psql("postgres", &format!("DROP DATABASE IF EXISTS {APP} WITH (FORCE)"));
 }

@@ -214,7 +214,7 @@ async fn the_provisioning_job_on_a_real_seaweedfs() {
                 ("s3job-public".into(), Access::Read),
             ],
             key_file: "/app/key".into(),
-            fresh: false,
+            ..Default::default()
         }],
         prune: false,
         drop_data: false,

@@ -372,6 +372,12 @@ fn create(kind: Kind, name: &str) -> Change {
 /// Field-by-field differences between a desired service and the live one.
 pub fn diff_service(desired: &ServiceSpec, live: &ServiceSpec) -> Vec<FieldDiff> {
     let mut live = live.clone();
+    // A login reference in the env runs as either of its two users (by its password's version).
+    for (k, v) in live.env.iter_mut() {
+        if desired.env.get(k) != Some(v) && desired.env_agrees(k, v) {
+            *v = desired.env[k].clone();
+        }
+    }
     // The engine pins `name:tag` to `name:tag@sha256:…` when it resolves an image.
     if !desired.image.contains('@') {
         if let Some((img, _digest)) = live.image.split_once('@') {

@@ -79,6 +79,19 @@ pub struct Login {
     /// S3: its buckets, and the secret with its access key id (`secret`: its secret key).
     pub buckets: Vec<(String, BucketAccess)>,
     pub key_secret: String,
+    /// PostgreSQL, RabbitMQ: its second login, when the consumer takes its user name from
+    /// `{access.<datastore>.user}` ([`alternate_current`] says which of the two is current).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternate: Option<String>,
+}
+
+/// Whether version `version` of a password belongs to a login's alternate (`<user>_b`): its
+/// even versions do, its odd ones the login's own user. Consecutive versions alternate, so a
+/// rotation sets the new password on the login the running task does not log in with, and the
+/// consumer's new task logs in with the other; the replaced one is retired once the old task
+/// is gone. A password with no version (an operator's own secret) is the user's.
+pub fn alternate_current(version: Option<u64>) -> bool {
+    version.is_some_and(|v| v % 2 == 0)
 }
 
 /// What the provisioning task reads (`SPROCKET_PROVISION`, JSON): where the datastore is, who
@@ -124,7 +137,7 @@ pub struct Job {
     pub retire: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct JobLogin {
     pub service: String,
     pub user: String,
@@ -152,6 +165,36 @@ pub struct JobLogin {
     /// credential, so none is kept for a roll (S3: a previous key goes at once).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fresh: bool,
+    /// PostgreSQL, RabbitMQ: its second login (see [`alternate_current`]); empty: one login.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub alternate: String,
+    /// Whether the password's version makes `alternate` the current login (set when `up`
+    /// knows the versions: [`Job::choose_logins`]). The other one keeps the previous password
+    /// while the consumer rolls and is retired after.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub use_alternate: bool,
+}
+
+impl JobLogin {
+    /// The login the consumer's new tasks use.
+    pub fn current(&self) -> &str {
+        if self.use_alternate && !self.alternate.is_empty() {
+            &self.alternate
+        } else {
+            &self.user
+        }
+    }
+
+    /// The other of its two logins, when it has two.
+    pub fn other(&self) -> Option<&str> {
+        if self.alternate.is_empty() {
+            None
+        } else if self.use_alternate {
+            Some(&self.user)
+        } else {
+            Some(&self.alternate)
+        }
+    }
 }
 
 impl Job {
@@ -160,6 +203,16 @@ impl Job {
     pub fn mark_fresh(mut self, runs: impl Fn(&str) -> bool) -> Self {
         for l in &mut self.logins {
             l.fresh = !runs(&l.service);
+        }
+        self
+    }
+
+    /// Chooses each two-login consumer's current login from its password's version
+    /// (`version_of`: by the file the password is mounted at), as the consumer's env is
+    /// resolved when it is deployed ([`crate::state::ServiceSpec::env_at`]).
+    pub fn choose_logins(mut self, version_of: impl Fn(&str) -> Option<u64>) -> Self {
+        for l in self.logins.iter_mut().filter(|l| !l.alternate.is_empty()) {
+            l.use_alternate = alternate_current(version_of(&l.password_file));
         }
         self
     }
@@ -200,6 +253,7 @@ pub fn provisions(p: &Platform) -> Vec<Provision> {
                 privileges: a.privileges,
                 buckets: a.buckets.clone(),
                 key_secret: a.key_secret.clone(),
+                alternate: a.alternate.clone(),
             })
             .collect()
     };
@@ -362,6 +416,8 @@ impl Provision {
                         String::new()
                     },
                     fresh: false,
+                    alternate: l.alternate.clone().unwrap_or_default(),
+                    use_alternate: false,
                 })
                 .collect(),
             prune,
@@ -450,10 +506,15 @@ impl Login {
 
     /// `user@vhost`, `user@database (privileges)`, or `user (bucket read|readwrite, …)`.
     pub fn describe(&self, kind: DatastoreKind) -> String {
+        let second = self
+            .alternate
+            .as_ref()
+            .map(|a| format!(", alternating with {a}"))
+            .unwrap_or_default();
         match kind {
-            DatastoreKind::Rabbitmq => format!("{}@{}", self.user, self.vhost),
+            DatastoreKind::Rabbitmq => format!("{}@{}{second}", self.user, self.vhost),
             DatastoreKind::Postgres => format!(
-                "{}@{} ({})",
+                "{}@{} ({}{second})",
                 self.user,
                 self.database,
                 self.privileges.name()

@@ -125,6 +125,65 @@ pub struct ServiceSpec {
     pub restart: RestartSpec,
     pub update: UpdateSpec,
     pub stop_grace_period_ns: Option<u64>,
+    /// The `{access.<datastore>.user}` references its `env` holds: each names one of two
+    /// logins, chosen by the version of the password the task mounts ([`Self::env_at`]). Not
+    /// part of the document (nor its hash): the env keeps the reference, the engine gets
+    /// the user.
+    #[serde(skip)]
+    pub env_logins: Vec<EnvLogin>,
+}
+
+/// One `{access.<datastore>.user}` of a service's env: its login's two users and the secret
+/// whose version picks between them ([`crate::provision::alternate_current`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvLogin {
+    pub reference: String,
+    pub user: String,
+    pub alternate: String,
+    /// Logical name of the password's secret.
+    pub secret: String,
+}
+
+impl ServiceSpec {
+    /// The env as the task gets it: each login reference replaced by the user that the version
+    /// of its password (`version_of`, by logical secret name) makes current.
+    pub fn env_at(&self, version_of: impl Fn(&str) -> Option<u64>) -> BTreeMap<String, String> {
+        let mut env = self.env.clone();
+        for l in &self.env_logins {
+            let user = if crate::provision::alternate_current(version_of(&l.secret)) {
+                &l.alternate
+            } else {
+                &l.user
+            };
+            for v in env.values_mut() {
+                if v.contains(&l.reference) {
+                    *v = v.replace(&l.reference, user);
+                }
+            }
+        }
+        env
+    }
+
+    /// Whether a live env value (`live`) is this service's value of `key` with either of its
+    /// logins: a task runs on one of them, so both agree with the spec.
+    pub fn env_agrees(&self, key: &str, live: &str) -> bool {
+        let Some(want) = self.env.get(key) else {
+            return false;
+        };
+        let mut candidates = vec![want.clone()];
+        for l in self.env_logins.iter().filter(|l| want.contains(&l.reference)) {
+            candidates = candidates
+                .iter()
+                .flat_map(|c| {
+                    [
+                        c.replace(&l.reference, &l.user),
+                        c.replace(&l.reference, &l.alternate),
+                    ]
+                })
+                .collect();
+        }
+        candidates.iter().any(|c| c == live)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -240,6 +299,23 @@ impl DesiredState {
 /// anything derived from the value.
 pub fn versioned_secret_name(prefix: &str, version: u64) -> String {
     format!("{prefix}-v{version}")
+}
+
+/// The version a Docker secret's name says (`…-v3`, or `…-v3-r1a2b3c` for one made beside a
+/// stale one): `None` for a name of no version (an operator's own secret).
+pub fn secret_name_version(name: &str) -> Option<u64> {
+    let (head, tail) = name.rsplit_once("-v")?;
+    match tail.parse() {
+        Ok(v) => Some(v),
+        // `-v<N>-r<hex>`: the version is before the `-r`.
+        Err(_) if tail.contains("-r") => {
+            let (n, fp) = tail.split_once("-r")?;
+            (fp.chars().all(|c| c.is_ascii_hexdigit()) && !head.is_empty())
+                .then(|| n.parse().ok())
+                .flatten()
+        }
+        Err(_) => None,
+    }
 }
 
 pub fn service_name(ns: &str, svc: &str) -> String {
@@ -689,6 +765,18 @@ fn service(
         command: s.command.clone(),
         args,
         env: env_vars,
+        env_logins: s
+            .access
+            .iter()
+            .filter_map(|a| {
+                Some(EnvLogin {
+                    reference: names::access_user_reference(&a.on),
+                    user: a.user.clone(),
+                    alternate: a.alternate.clone()?,
+                    secret: a.secret.clone(),
+                })
+            })
+            .collect(),
         hostname: s.hostname.clone(),
         hosts: host_gateway_if(
             uses_docker_host(p, &s.uses_external)

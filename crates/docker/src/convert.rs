@@ -116,7 +116,16 @@ pub fn to_engine(s: &ServiceSpec, refs: &Refs, deploy_id: &str) -> bollard::mode
         args: s.args.clone(),
         hostname: s.hostname.clone(),
         hosts: (!s.hosts.is_empty()).then(|| s.hosts.clone()),
-        env: Some(s.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        env: Some(
+            s.env_at(|secret| {
+                refs.secrets
+                    .get(secret)
+                    .and_then(|(name, _)| sprocket_desired::state::secret_name_version(name))
+            })
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect(),
+        ),
         dir: s.workdir.clone(),
         user: s.user.clone(),
         mounts: Some(mounts),
@@ -410,6 +419,7 @@ pub fn from_engine(
             monitor_ns: update.monitor.unwrap_or(0) as u64,
         },
         stop_grace_period_ns: c.stop_grace_period.map(|n| n as u64),
+        env_logins: Vec::new(),
     }
 }
 

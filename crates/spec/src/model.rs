@@ -520,6 +520,11 @@ pub struct Access {
     pub buckets: Vec<(String, BucketAccess)>,
     pub key_secret: String,
     pub key_file: String,
+    /// PostgreSQL, RabbitMQ: the second login ([`crate::names::alternate_login`]) when the
+    /// consumer takes its user name from `{access.<on>.user}` in its `env`: the password's odd
+    /// versions are `user`'s, its even ones the alternate's, so a rotation never changes the
+    /// password the running task logs in with.
+    pub alternate: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -65,6 +65,19 @@ pub fn access_secret(service: &str, datastore: &str) -> String {
     format!("{service}-{datastore}-password")
 }
 
+/// The second login of a PostgreSQL role or RabbitMQ user `user` whose consumer takes its user
+/// name from `{access.<datastore>.user}`: the two alternate per version of its password, so a
+/// rotation sets the new password on the login the old task does not use (no window).
+pub fn alternate_login(user: &str) -> String {
+    format!("{user}_b")
+}
+
+/// What a consumer writes in an `env` value to get the user name of its login on `datastore`
+/// (the current one of its two alternating logins).
+pub fn access_user_reference(datastore: &str) -> String {
+    format!("{{access.{datastore}.user}}")
+}
+
 /// The logical names of the generated secrets with `service`'s own key in the S3 store
 /// `datastore` (`keys: per-service`): its access key id and its secret key.
 pub fn s3_key_secrets(service: &str, datastore: &str) -> (String, String) {

@@ -245,3 +245,47 @@ fn env_values_refer_to_the_externals_address_and_the_hostname() {
     );
     assert!(d.help.unwrap().contains("{external.postgres.port}"));
 }
+
+#[test]
+fn a_consumer_that_takes_its_user_from_the_reference_gets_a_second_login() {
+    let text = spec(ADMIN, "{ postgres: {} }").replace(
+        "        uses: [redis, postgres]\n",
+        "        uses: [redis, postgres]\n        env: { DB_USER: \"{access.postgres.user}\", DB_URL: \"postgres://{access.postgres.user}@{external.postgres.host}/x\" }\n",
+    );
+    let p = platform(&text, "local");
+    let web = p.service("web").unwrap();
+    let ns = &p.environment.namespace;
+    // Kept as written: which of the two logins it names is chosen when deploying.
+    assert_eq!(web.env["DB_USER"], "{access.postgres.user}");
+    assert_eq!(
+        web.env["DB_URL"],
+        "postgres://{access.postgres.user}@db.example.org/x"
+    );
+    assert_eq!(web.access[0].alternate, Some(format!("{ns}_web_b")));
+    // Without the reference, one login.
+    let p = platform(&spec(ADMIN, "{ postgres: {} }"), "local");
+    assert_eq!(p.service("web").unwrap().access[0].alternate, None);
+    // A reference to a datastore it has no access to, or to no field of a login: an error at
+    // the variable that names the ones it could use.
+    for wrong in ["{access.redis.user}", "{access.postgres.password}", "{access.postgres.user"] {
+        let bad = text.replace("\"{access.postgres.user}\"", &format!("\"{wrong}\""));
+        let d = expect(
+            &bad,
+            "unknown-env-reference",
+            "which is no user name of its PostgreSQL or RabbitMQ `access`",
+            at(&bad, "DB_USER:", 0),
+        );
+        assert_eq!(d.help.as_deref(), Some("use {access.postgres.user}"), "{wrong}");
+    }
+    // Another consumer may not take the second login's name.
+    let taken = text.replace(
+        "environments:\n",
+        &format!("      other:\n        image: \"example/other:1\"\n        uses: [postgres]\n        access: {{ postgres: {{ user: {ns}_web_b, privileges: read, database: {ns}_web }} }}\nenvironments:\n"),
+    );
+    let ds = diagnostics(&taken);
+    let d = ds
+        .iter()
+        .find(|d| d.code == "duplicate-access-user")
+        .unwrap_or_else(|| panic!("{ds:?}"));
+    assert!(d.message.contains("second login"), "{}", d.message);
+}

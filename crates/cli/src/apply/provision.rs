@@ -119,10 +119,13 @@ pub(super) async fn run(
     let marker = pr.marker(namespace, &versions);
     let current = names.contains(&marker.as_str());
     // A consumer with no service yet runs no task that could hold an earlier credential.
-    let job = pr.job(namespace, prune).mark_fresh(|consumer| {
-        let name = sprocket_desired::state::service_name(namespace, consumer);
-        observed.services.iter().any(|o| o.spec.name == name)
-    });
+    let job = pr
+        .job(namespace, prune)
+        .mark_fresh(|consumer| {
+            let name = sprocket_desired::state::service_name(namespace, consumer);
+            observed.services.iter().any(|o| o.spec.name == name)
+        })
+        .choose_logins(version_of(&secrets));
     let doc = serde_json::to_string(&job).expect("serialisable");
     let spec = job_spec(
         pr,
@@ -237,7 +240,10 @@ pub(super) async fn retire(
     pending: Retire,
     p: Progress,
 ) -> Result<Vec<String>, String> {
-    let doc = serde_json::to_string(&pr.retire_job(namespace)).expect("serialisable");
+    let job = pr
+        .retire_job(namespace)
+        .choose_logins(version_of(&pending.secrets));
+    let doc = serde_json::to_string(&job).expect("serialisable");
     let name = format!(
         "{namespace}_retire-{}-{}",
         pr.datastore,
@@ -257,6 +263,17 @@ pub(super) async fn retire(
         make_marker(engine, pr, &pending.marker, pending.marker_doc).await?;
     }
     Ok(result.removed)
+}
+
+/// The version of the password mounted at a file, among a task's secrets (Docker name, id,
+/// logical name): what chooses a two-login consumer's current login, as its env was chosen.
+fn version_of(secrets: &[(String, String, String)]) -> impl Fn(&str) -> Option<u64> + '_ {
+    move |file| {
+        secrets
+            .iter()
+            .find(|(_, _, logical)| sprocket_desired::provision::secret_file(logical) == file)
+            .and_then(|(name, _, _)| sprocket_desired::state::secret_name_version(name))
+    }
 }
 
 /// The one-off task of a provisioning job (`doc`, its JSON) on the datastore's network.

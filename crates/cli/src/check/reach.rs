@@ -84,6 +84,17 @@ async fn one(
         .iter()
         .cloned()
         .partition(|l| mounted(&l.password_file) && l.key_file.as_deref().is_none_or(mounted));
+    // As the consumer logs in: with the user its mounted password's version makes current.
+    let logins: Vec<_> = logins
+        .into_iter()
+        .map(|l| {
+            let version = secrets
+                .iter()
+                .find(|(_, _, f)| *f == l.password_file)
+                .and_then(|(name, _, _)| sprocket_desired::state::secret_name_version(name));
+            l.as_mounted(version)
+        })
+        .collect();
     let unchecked = unmounted.iter().map(|l| {
         Finding::new(
             Kind::Login,

@@ -11,6 +11,7 @@ use super::{pos, Resolver};
 use crate::model::{self, DatastoreKind};
 use crate::names::{access_secret, check_object_name, REDIS_ACL_SCRIPT};
 use crate::raw::S;
+use std::collections::BTreeSet;
 
 /// What a consumer's access resolves to: the login and the mount of its password.
 pub(super) struct Resolved {
@@ -574,9 +575,52 @@ impl<'a> Resolver<'a> {
                 buckets,
                 key_secret,
                 key_file,
+                alternate: None,
             });
         }
         out
+    }
+
+    /// The logins whose consumer takes its user name from `{access.<datastore>.user}` in
+    /// its `env` (`referenced`) get their second login, checked like the first.
+    pub(super) fn alternates(
+        &mut self,
+        cx: &ServiceCx<'_, 'a>,
+        access: &mut [model::Access],
+        referenced: &BTreeSet<String>,
+    ) {
+        for a in access.iter_mut().filter(|a| referenced.contains(&a.on)) {
+            let alternate = crate::names::alternate_login(&a.user);
+            let check = match a.kind {
+                DatastoreKind::Postgres => postgres_name(&alternate),
+                _ => rabbitmq_name(&alternate),
+            };
+            if let Err(e) = check {
+                let at = cx
+                    .svc
+                    .access
+                    .iter()
+                    .find(|(k, _)| k.value == a.on)
+                    .map(|(k, _)| pos(k))
+                    .unwrap_or(pos(cx.key));
+                self.err(
+                    "invalid-access",
+                    at,
+                    format!(
+                        "`{}`: the second login for `{}`, `{alternate}` (its env takes the user from `{}`), {e}",
+                        cx.name(),
+                        a.on,
+                        crate::names::access_user_reference(&a.on)
+                    ),
+                )
+                .help = Some(format!(
+                    "give a shorter `user:` in `{}`'s access to `{}`",
+                    cx.name(),
+                    a.on
+                ));
+            }
+            a.alternate = Some(alternate);
+        }
     }
 
     /// A login's generated password: its secret (checked) and where the service mounts it.
@@ -757,7 +801,8 @@ impl<'a> Resolver<'a> {
     /// Rules across consumers: two consumers never share a login in one datastore.
     pub(super) fn check_access(&mut self, p: &model::Platform) {
         self.check_redis_acl_loaded(p);
-        let mut seen: std::collections::BTreeMap<(&str, &str), &str> = Default::default();
+        let mut seen: std::collections::BTreeMap<(&str, &str), (&str, bool)> =
+            Default::default();
         let mut owners: std::collections::BTreeMap<(&str, &str), &str> = Default::default();
         for s in p.services() {
             for a in &s.access {
@@ -790,20 +835,39 @@ impl<'a> Resolver<'a> {
                         );
                     }
                 }
-                if let Some(other) = seen.insert((a.on.as_str(), a.user.as_str()), &s.name) {
-                    let at = at();
-                    self.err(
-                        "duplicate-access-user",
-                        at,
-                        format!(
-                            "`{}` and `{other}` both log in to `{}` as `{}`",
-                            s.name, a.on, a.user
-                        ),
-                    )
-                    .help = Some(
-                        "each service gets its own login: drop `user:` on one of them (it defaults to the service's name; on PostgreSQL `<namespace>_<service>`)"
-                            .into(),
-                    );
+                // A login's alternate (`<user>_b`) is a login too: no other may take its name.
+                for user in std::iter::once(&a.user).chain(&a.alternate) {
+                    let second = a.alternate.as_ref() == Some(user);
+                    if let Some((other, other_second)) =
+                        seen.insert((a.on.as_str(), user.as_str()), (&s.name, second))
+                    {
+                        let at = at();
+                        let whose = match (second, other_second) {
+                            (true, _) => format!(" (`{}`'s second login)", s.name),
+                            (_, true) => format!(" (`{other}`'s second login)"),
+                            _ => String::new(),
+                        };
+                        let whose = if whose.is_empty() {
+                            whose
+                        } else {
+                            format!(
+                                "{whose}: a consumer whose env takes its user from `{{access.{}.user}}` alternates between `<user>` and `<user>_b`",
+                                a.on
+                            )
+                        };
+                        self.err(
+                            "duplicate-access-user",
+                            at,
+                            format!(
+                                "`{}` and `{other}` both log in to `{}` as `{user}`{whose}",
+                                s.name, a.on
+                            ),
+                        )
+                        .help = Some(
+                            "each service gets its own login: drop `user:` on one of them (it defaults to the service's name; on PostgreSQL `<namespace>_<service>`)"
+                                .into(),
+                        );
+                    }
                 }
             }
         }

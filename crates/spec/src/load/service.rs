@@ -142,9 +142,19 @@ impl<'a> Resolver<'a> {
             }
         }
         let datastore = self.datastore(cx);
-        let access = self.access(cx, &uses, &uses_external);
+        let mut access = self.access(cx, &uses, &uses_external);
         secrets.extend(access.mounts);
-        let overridden = self.resources_and_overrides(cx, &overrides);
+        let overridden = self.resources_and_overrides(cx, &overrides, &access.access);
+        let referenced: std::collections::BTreeSet<String> = access
+            .access
+            .iter()
+            .filter(|a| {
+                let r = crate::names::access_user_reference(&a.on);
+                overridden.env.values().any(|v| v.contains(&r))
+            })
+            .map(|a| a.on.clone())
+            .collect();
+        self.alternates(cx, &mut access.access, &referenced);
         let placement = self.placement(&overridden.placement);
         let hostname = self.hostname(cx);
         let logging = logging(svc);
@@ -605,6 +615,7 @@ impl<'a> Resolver<'a> {
         &mut self,
         cx: &ServiceCx<'c, 'a>,
         overrides: &[&'c raw::ServiceOverride],
+        access: &[model::Access],
     ) -> Overridden<'c> {
         let svc = cx.svc;
         let mut resources = model::Resources::default();
@@ -614,7 +625,7 @@ impl<'a> Resolver<'a> {
         self.env_keys(svc.env.iter());
         let mut env: BTreeMap<String, String> = BTreeMap::new();
         for (k, v) in svc.env.iter() {
-            let v = self.env_value(cx, k, &v.0);
+            let v = self.env_value(cx, access, k, &v.0);
             env.insert(k.value.clone(), v);
         }
         let mut args = svc.args.clone();
@@ -625,7 +636,7 @@ impl<'a> Resolver<'a> {
             }
             self.env_keys(o.env.iter());
             for (k, v) in o.env.iter() {
-                let v = self.env_value(cx, k, &v.0);
+                let v = self.env_value(cx, access, k, &v.0);
                 env.insert(k.value.clone(), v);
             }
             if o.args.is_some() {
@@ -648,7 +659,16 @@ impl<'a> Resolver<'a> {
     /// `{external.NAME.endpoint}` and (an S3 store's) `{external.NAME.region}` — so what
     /// `up` derives per environment (a PostgreSQL login's name, the database's address)
     /// reaches the app without being written twice. Any other `{external.…}` is an error.
-    fn env_value(&mut self, cx: &ServiceCx<'_, 'a>, key: &S<String>, value: &str) -> String {
+    /// `{access.DATASTORE.user}` (a PostgreSQL or RabbitMQ login of the service's `access`)
+    /// stays as it is: which of its two alternating logins it names is chosen when the
+    /// service is deployed, by the version of its password (see `Access::alternate`).
+    fn env_value(
+        &mut self,
+        cx: &ServiceCx<'_, 'a>,
+        access: &[model::Access],
+        key: &S<String>,
+        value: &str,
+    ) -> String {
         if !value.contains('{') {
             return value.to_string();
         }
@@ -680,6 +700,34 @@ impl<'a> Resolver<'a> {
             if let (true, Some(d)) = (out.contains(&region), &x.datastore) {
                 out = out.replace(&region, &d.region);
             }
+        }
+        let mut rest = out.as_str();
+        while let Some(i) = rest.find("{access.") {
+            let token: String = rest[i..].chars().take_while(|c| *c != '}').collect();
+            let closed = rest[i + token.len()..].starts_with('}');
+            rest = &rest[i + token.len()..];
+            let known: Vec<String> = access
+                .iter()
+                .filter(|a| matches!(a.kind, model::DatastoreKind::Postgres | model::DatastoreKind::Rabbitmq))
+                .map(|a| crate::names::access_user_reference(&a.on))
+                .collect();
+            if closed && known.iter().any(|k| k[..k.len() - 1] == token) {
+                continue;
+            }
+            self.err(
+                "unknown-env-reference",
+                pos(key),
+                format!(
+                    "`{}`: env `{}` refers to `{token}}}`, which is no user name of its PostgreSQL or RabbitMQ `access`",
+                    cx.name(),
+                    key.value
+                ),
+            )
+            .help = Some(if known.is_empty() {
+                "`{access.DATASTORE.user}` names the user of the service's own login on a PostgreSQL or RabbitMQ datastore it has `access` to; this one has none".to_string()
+            } else {
+                format!("use {}", known.join(", "))
+            });
         }
         if let Some(i) = out.find("{external.") {
             let token: String = out[i..].chars().take_while(|c| *c != '}').collect();
