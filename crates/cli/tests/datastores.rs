@@ -56,6 +56,46 @@ fn demo_until(path: &str, want: impl Fn(&Value) -> bool) -> Value {
 }
 
 /// The demo's first answer to `path` (JSON).
+/// Asks the demo for `path` through its route every 100 ms until [`Load::finish`]: a
+/// consumer logging in again and again while a rotation rolls it.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<(usize, Vec<String>)>,
+}
+
+fn load(path: &'static str) -> Load {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let handle = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut ok, mut refused) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Only the demo's own answers count: Traefik's 502 for a task going away says
+                // nothing of a login.
+                let (_, body) = http_get(HTTP_PORT, "demo.localhost", path);
+                match serde_json::from_str::<Value>(&body) {
+                    Ok(v) if v["ok"] == true => ok += 1,
+                    // The first few say enough.
+                    Ok(v) if refused.len() < 5 => refused.push(v["detail"].to_string()),
+                    Ok(_) => refused.push(String::new()),
+                    Err(_) => {}
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            (ok, refused)
+        })
+    };
+    Load { stop, handle }
+}
+
+impl Load {
+    /// How many of the demo's answers said its login worked, and what the others said.
+    fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.join().unwrap()
+    }
+}
+
 fn demo(path: &str) -> Value {
     demo_until(path, |_| true)
 }
@@ -194,7 +234,13 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         psql("DROP DATABASE IF EXISTS \"sprocket-ds_demo\" WITH (FORCE)");
         psql("DROP DATABASE IF EXISTS handmade_ds WITH (FORCE)");
         psql("DROP DATABASE IF EXISTS \"sprocket-ds_reports\" WITH (FORCE)");
-        for role in ["sprocket-ds_demo", "sprocket-ds_demo2", "handmade_ds_role"] {
+        for role in [
+            "sprocket-ds_demo_b",
+            "sprocket-ds_demo",
+            "sprocket-ds_demo2_b",
+            "sprocket-ds_demo2",
+            "handmade_ds_role",
+        ] {
             psql(&format!("DROP ROLE IF EXISTS \"{role}\""));
         }
     };
@@ -419,7 +465,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         plan["provision"],
         serde_json::json!([{
             "datastore": "postgres",
-            "logins": ["sprocket-ds_demo@sprocket-ds_reports (owner)"],
+            "logins": ["sprocket-ds_demo@sprocket-ds_reports (owner, alternating with sprocket-ds_demo_b)"],
             "why": plan["provision"][0]["why"],
         }]),
         "{plan}"
@@ -492,6 +538,11 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         "--version",
     ]);
     assert!(ok, "{out}");
+    // The demo takes its user from `{access.rabbitmq.user}`: the new password goes to its
+    // second login, `demo_b`, while its running task keeps logging in as `demo` (an AMQP
+    // login on every request, every 100 ms, all through the roll: none refused); `demo` goes
+    // once the old task is gone.
+    let amqp = load("/amqp?vhost=demo");
     let rot = s.ctl(&[
         "-o",
         "json",
@@ -501,13 +552,34 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         "--timeout",
         "120",
     ]);
+    let (logged_in, refused) = amqp.finish();
     printed.push_str(&(rot.stdout.clone() + &rot.stderr));
     assert_eq!(rot.code, 0, "{}", rot.stdout);
+    assert!(
+        refused.is_empty() && logged_in >= 10,
+        "every AMQP login during the roll worked ({logged_in} did, refused: {refused:?})"
+    );
     let rot = rot.json();
     let p = provisioned(&rot["deploy"], "rabbitmq");
     assert_eq!(p["ran"], true);
-    assert_eq!(p["logins"][0]["changed"], serde_json::json!(["password"]));
-    let check = passing("rabbitmq");
+    assert_eq!(
+        p["logins"],
+        serde_json::json!([{ "service": "demo", "user": "demo_b", "outcome": "created", "changed": ["demo kept for the roll"] }]),
+        "{p}"
+    );
+    assert_eq!(
+        p["retired"],
+        serde_json::json!(["previous login demo"]),
+        "{p}"
+    );
+    let u = users();
+    assert!(
+        u.contains(&"demo_b".to_string()) && !u.contains(&"demo".to_string()),
+        "{u:?}"
+    );
+    let check = check_until("rabbitmq", |c| {
+        c["detail"] == "logged in as demo_b on vhost demo"
+    });
     assert_eq!(check["ok"], true, "after the rotation: {check}");
     let services = own_services();
     assert!(!services.contains(&leftover), "{services}");
@@ -526,8 +598,10 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         pw
     };
     let before = pg_password("before the rotation");
-    let verifier_before =
-        psql("SELECT rolpassword FROM pg_authid WHERE rolname = 'sprocket-ds_demo'");
+    // Its second login, `sprocket-ds_demo_b`, gets the new password (a SCRAM verifier); the
+    // running task keeps connecting as `sprocket-ds_demo` (and writing a row) every 100 ms all
+    // through the roll, none refused; the old password is removed once that task is gone.
+    let pg_load = load("/pg?database=sprocket-ds_reports");
     let rot = s.ctl(&[
         "-o",
         "json",
@@ -537,31 +611,53 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         "--timeout",
         "120",
     ]);
+    let (connected, refused) = pg_load.finish();
     printed.push_str(&(rot.stdout.clone() + &rot.stderr));
     assert_eq!(rot.code, 0, "{}", rot.stdout);
+    assert!(
+        refused.is_empty() && connected >= 10,
+        "every PostgreSQL login during the roll worked ({connected} did, refused: {refused:?})"
+    );
     let rot = rot.json();
     let p = provisioned(&rot["deploy"], "postgres");
+    assert_eq!(p["logins"][0]["user"], "sprocket-ds_demo_b", "{p}");
     assert_eq!(
         p["logins"][0]["changed"],
-        serde_json::json!(["password"]),
+        serde_json::json!(["password", "sprocket-ds_demo kept for the roll"]),
         "{p}"
     );
-    let check = passing("postgres");
+    assert_eq!(
+        p["retired"],
+        serde_json::json!(["previous password of role sprocket-ds_demo"]),
+        "{p}"
+    );
+    let check = check_until("postgres", |c| {
+        c["detail"].as_str().is_some_and(|d| {
+            d.starts_with("connected as sprocket-ds_demo_b to sprocket-ds_reports")
+        })
+    });
     assert_eq!(check["ok"], true, "after the rotation: {check}");
     let after = pg_password("after the rotation");
     assert!(before != after, "a new PostgreSQL password");
     assert!(
-        verifier_before
-            != psql("SELECT rolpassword FROM pg_authid WHERE rolname = 'sprocket-ds_demo'"),
-        "a new SCRAM verifier"
+        psql("SELECT rolpassword FROM pg_authid WHERE rolname = 'sprocket-ds_demo_b'")
+            .starts_with("SCRAM-SHA-256$4096:"),
+        "a SCRAM verifier for the second login"
+    );
+    assert_eq!(
+        psql("SELECT rolvaliduntil FROM pg_roles WHERE rolname = 'sprocket-ds_demo'"),
+        "-infinity",
+        "the first login is retired"
     );
     // The old value is refused by the server itself (over TCP and TLS, as a task would log in).
-    let login = |password: &str| {
+    let login = |user: &str, password: &str| {
         std::process::Command::new("psql")
             .args([
                 "-X",
                 "-At",
-                "host=127.0.0.1 port=5433 user=sprocket-ds_demo dbname=sprocket-ds_demo sslmode=require",
+                &format!(
+                    "host=127.0.0.1 port=5433 user={user} dbname=sprocket-ds_demo sslmode=require"
+                ),
                 "-c",
                 "select 1",
             ])
@@ -569,14 +665,14 @@ fn every_consumer_gets_its_own_login_made_by_up() {
             .output()
             .unwrap()
     };
-    let old = login(&before);
+    let old = login("sprocket-ds_demo", &before);
     assert!(
         !old.status.success()
             && String::from_utf8_lossy(&old.stderr).contains("password authentication failed"),
         "{}",
         String::from_utf8_lossy(&old.stderr)
     );
-    let new = login(&after);
+    let new = login("sprocket-ds_demo_b", &after);
     assert!(
         new.status.success(),
         "{}",
@@ -643,25 +739,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         (key.trim().to_string(), secret.trim().to_string())
     };
     let pair_before = s3_pair("before the rotation");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let (mut written, mut refused) = (0, Vec::new());
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                // Only the demo's own answers count: Traefik's 502 for a task going away says
-                // nothing of the key.
-                let (_, body) = http_get(HTTP_PORT, "demo.localhost", "/s3?bucket=sprocket-main");
-                match serde_json::from_str::<Value>(&body) {
-                    Ok(v) if v["ok"] == true => written += 1,
-                    Ok(v) => refused.push(v["detail"].to_string()),
-                    Err(_) => {}
-                }
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            (written, refused)
-        })
-    };
+    let writer = load("/s3?bucket=sprocket-main");
     let rot = s.ctl(&[
         "-o",
         "json",
@@ -671,8 +749,7 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         "--timeout",
         "120",
     ]);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (written, refused) = writer.join().unwrap();
+    let (written, refused) = writer.finish();
     printed.push_str(&(rot.stdout.clone() + &rot.stderr));
     assert_eq!(rot.code, 0, "{}", rot.stdout);
     let rot = rot.json();
@@ -734,13 +811,18 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         "DEMO_PG_DATABASE: \"{namespace}_reports\"",
         "DEMO_PG_DATABASE: \"{namespace}_demo\"",
     );
+    // (No RabbitMQ access, so no `{access.rabbitmq.user}`: `validate` would refuse it.)
+    s.edit(
+        "DEMO_AMQP_USER: \"{access.rabbitmq.user}\"",
+        "DEMO_AMQP_USER: demo",
+    );
     let pruned = s.ctl(&["-o", "json", "up", "--prune", "--timeout", "120"]);
     printed.push_str(&(pruned.stdout.clone() + &pruned.stderr));
     assert_eq!(pruned.code, 0, "{}", pruned.stdout);
     let pruned = pruned.json();
     assert_eq!(
         provisioned(&pruned, "rabbitmq")["removed"],
-        serde_json::json!(["user demo", "vhost demo"])
+        serde_json::json!(["user demo_b", "vhost demo"])
     );
     // S3: its user and key go; the buckets stay (they hold data).
     assert_eq!(
@@ -756,11 +838,13 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         pg["removed"],
         serde_json::json!([
             "role sprocket-ds_demo",
-            "database sprocket-ds_reports kept (it holds data; owned by doadmin now, drop it by hand when it is not needed)"
+            "database sprocket-ds_reports kept (it holds data; owned by doadmin now, drop it by hand when it is not needed)",
+            "role sprocket-ds_demo_b"
         ]),
         "{pg}"
     );
-    assert_eq!(pg["logins"][0]["user"], "sprocket-ds_demo2");
+    // Its password is still at an even version: the new role's second login is the current one.
+    assert_eq!(pg["logins"][0]["user"], "sprocket-ds_demo2_b");
     assert_eq!(
         pg["logins"][0]["changed"],
         serde_json::json!(["owner"]),

@@ -650,7 +650,11 @@ impl Session<'_> {
         let Some(other) = l.other() else {
             return Ok(());
         };
-        if !self.roles.get(other).is_some_and(|r| r.ours && !r.retired()) {
+        if !self
+            .roles
+            .get(other)
+            .is_some_and(|r| r.ours && !r.retired())
+        {
             return Ok(());
         }
         let current = l.current();
@@ -662,7 +666,8 @@ impl Session<'_> {
             )));
         }
         self.retire_login(other).await?;
-        out.removed.push(format!("previous password of role {other}"));
+        out.removed
+            .push(format!("previous password of role {other}"));
         Ok(())
     }
 

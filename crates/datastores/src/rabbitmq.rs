@@ -267,16 +267,22 @@ async fn attempt(
     let owner = job.owner.as_str();
     let mut out = JobResult::default();
 
-    // Refuse before any change: a wanted user that exists and is not ours.
+    // Refuse before any change: a wanted user (or second login) that exists and is not ours.
     for l in &job.logins {
-        if let Some(u) = users.iter().find(|u| u.name == l.user) {
-            if !u.tags.has(owner) {
-                return Err(ProvisionError::Refused(format!(
-                    "RabbitMQ user `{}` (for `{}`) exists and was not made by sprocketctl for this namespace (it lacks the tag `{owner}`): it is left as it is; give `{}` another `user:` in its `access`, or remove that user yourself",
-                    l.user, l.service, l.service
-                )));
+        for name in [&l.user, &l.alternate] {
+            if let Some(u) = users.iter().find(|u| &u.name == name) {
+                if !u.tags.has(owner) {
+                    return Err(ProvisionError::Refused(format!(
+                        "RabbitMQ user `{name}` (for `{}`) exists and was not made by sprocketctl for this namespace (it lacks the tag `{owner}`): it is left as it is; give `{}` another `user:` in its `access`, or remove that user yourself",
+                        l.service, l.service
+                    )));
+                }
             }
         }
+    }
+    if job.retire {
+        retire(&api, job, &users, read, &mut out).await?;
+        return Ok(out);
     }
     let mut known_vhosts: BTreeSet<&str> = vhosts.iter().map(|v| v.name.as_str()).collect();
     for l in &job.logins {
@@ -296,9 +302,32 @@ async fn attempt(
     for l in &job.logins {
         out.logins
             .push(login(&api, owner, l, &users, &perms, read).await?);
+        // A two-login consumer's other login holds the previous password: kept while the
+        // consumer's old task may log in with it, else removed at once.
+        if let Some(other) = l.other().filter(|o| users.iter().any(|u| u.name == *o)) {
+            let changed = &mut out.logins.last_mut().expect("just pushed").changed;
+            if l.fresh {
+                api.delete(&format!("/users/{}", seg(other))).await?;
+                changed.push(format!(
+                    "previous login {other} removed: no task of the consumer holds it"
+                ));
+            } else {
+                changed.push(format!("{other} kept for the roll"));
+                out.retire.push(other.to_string());
+            }
+        }
+        if let Some(r) = out.logins.last_mut() {
+            if r.outcome == Outcome::Unchanged && !r.changed.is_empty() {
+                r.outcome = Outcome::Updated;
+            }
+        }
     }
     if job.prune {
-        let wanted: BTreeSet<&str> = job.logins.iter().map(|l| l.user.as_str()).collect();
+        let wanted: BTreeSet<&str> = job
+            .logins
+            .iter()
+            .flat_map(|l| [l.user.as_str(), l.alternate.as_str()])
+            .collect();
         for u in users
             .iter()
             .filter(|u| u.tags.has(owner) && !wanted.contains(u.name.as_str()))
@@ -318,6 +347,37 @@ async fn attempt(
     Ok(out)
 }
 
+/// After the roll: a two-login consumer's other login (the previous password) is removed,
+/// once RabbitMQ is seen holding the current one's password (a consumer is never left with no
+/// login that works).
+async fn retire(
+    api: &Api,
+    job: &Job,
+    users: &[User],
+    read: &dyn Fn(&str) -> Result<String, ProvisionError>,
+    out: &mut JobResult,
+) -> Result<(), ProvisionError> {
+    for l in &job.logins {
+        let Some(other) = l.other().filter(|o| users.iter().any(|u| u.name == *o)) else {
+            continue;
+        };
+        let password = read(&l.password_file)?;
+        let current = l.current();
+        let works = users.iter().any(|u| {
+            u.name == current && hash_matches(&u.password_hash, &u.hashing_algorithm, &password)
+        });
+        if !works {
+            return Err(ProvisionError::Refused(format!(
+                "RabbitMQ user `{current}` (for `{}`) does not hold its current password, so `{other}` is kept; run `sprocketctl up` again",
+                l.service
+            )));
+        }
+        api.delete(&format!("/users/{}", seg(other))).await?;
+        out.removed.push(format!("previous login {other}"));
+    }
+    Ok(())
+}
+
 async fn login(
     api: &Api,
     owner: &str,
@@ -327,13 +387,15 @@ async fn login(
     read: &dyn Fn(&str) -> Result<String, ProvisionError>,
 ) -> Result<LoginResult, ProvisionError> {
     let password = read(&l.password_file)?;
-    let existing = users.iter().find(|u| u.name == l.user);
+    // A two-login consumer's current login (its password's version says which).
+    let name = l.current();
+    let existing = users.iter().find(|u| u.name == name);
     let mut changed = Vec::new();
     let current =
         existing.is_some_and(|u| hash_matches(&u.password_hash, &u.hashing_algorithm, &password));
     if !current {
         api.put(
-            &format!("/users/{}", seg(&l.user)),
+            &format!("/users/{}", seg(name)),
             serde_json::json!({
                 "password_hash": password_hash(salt(), &password),
                 "hashing_algorithm": SHA256,
@@ -346,7 +408,7 @@ async fn login(
         }
     }
     let want = Permission {
-        user: l.user.clone(),
+        user: name.to_string(),
         vhost: l.vhost.clone(),
         configure: l.configure.clone(),
         write: l.write.clone(),
@@ -354,12 +416,12 @@ async fn login(
     };
     let mine: BTreeMap<&str, &Permission> = perms
         .iter()
-        .filter(|p| p.user == l.user)
+        .filter(|p| p.user == name)
         .map(|p| (p.vhost.as_str(), p))
         .collect();
     if mine.get(l.vhost.as_str()) != Some(&&want) || !current && existing.is_none() {
         api.put(
-            &format!("/permissions/{}/{}", seg(&l.vhost), seg(&l.user)),
+            &format!("/permissions/{}/{}", seg(&l.vhost), seg(name)),
             serde_json::json!({
                 "configure": want.configure,
                 "write": want.write,
@@ -373,7 +435,7 @@ async fn login(
     }
     // Only its own vhost: grants elsewhere (an earlier `vhost:`) go.
     for v in mine.keys().filter(|v| **v != l.vhost) {
-        api.delete(&format!("/permissions/{}/{}", seg(v), seg(&l.user)))
+        api.delete(&format!("/permissions/{}/{}", seg(v), seg(name)))
             .await?;
         changed.push(format!("permissions on {v} removed"));
     }
@@ -384,7 +446,7 @@ async fn login(
     };
     Ok(LoginResult {
         service: l.service.clone(),
-        user: l.user.clone(),
+        user: name.to_string(),
         outcome,
         changed,
     })

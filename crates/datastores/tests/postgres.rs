@@ -409,7 +409,10 @@ async fn two_logins_alternate_without_a_window() {
     const APP: &str = "pgalt_app";
     const ALT: &str = "pgalt_app_b";
     let admin = server();
-    psql("postgres", &format!("DROP DATABASE IF EXISTS {APP} WITH (FORCE)"));
+    psql(
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS {APP} WITH (FORCE)"),
+    );
     for r in [ALT, APP] {
         psql("postgres", &format!("DROP ROLE IF EXISTS {r}"));
     }
@@ -471,8 +474,12 @@ async fn two_logins_alternate_without_a_window() {
         "{r:?}"
     );
     assert_eq!(r.retire, [APP.to_string()]);
-    logs_in(APP, p1.clone()).await.expect("the old task still logs in");
-    logs_in(ALT, p2.clone()).await.expect("the new task logs in");
+    logs_in(APP, p1.clone())
+        .await
+        .expect("the old task still logs in");
+    logs_in(ALT, p2.clone())
+        .await
+        .expect("the new task logs in");
     assert!(
         psql(
             "postgres",
@@ -505,11 +512,17 @@ async fn two_logins_alternate_without_a_window() {
     let r = run(two(&v2, true, false), true).await;
     assert_eq!(r.removed, [format!("previous password of role {APP}")]);
     let refused = logs_in(APP, p1.clone()).await.unwrap_err();
-    assert!(refused.contains("password authentication failed"), "{refused}");
+    assert!(
+        refused.contains("password authentication failed"),
+        "{refused}"
+    );
     logs_in(ALT, p2.clone()).await.unwrap();
     // Nothing left to retire, nothing to change.
     let r = run(two(&v2, true, false), false).await;
-    assert!(r.retire.is_empty() && r.logins[0].changed.is_empty(), "{r:?}");
+    assert!(
+        r.retire.is_empty() && r.logins[0].changed.is_empty(),
+        "{r:?}"
+    );
     let r = run(two(&v2, true, false), true).await;
     assert!(r.removed.is_empty(), "{r:?}");
 
@@ -518,7 +531,9 @@ async fn two_logins_alternate_without_a_window() {
     let r = run(two(&v3, false, false), false).await;
     assert_eq!(r.logins[0].user, APP);
     assert_eq!(r.retire, [ALT.to_string()]);
-    logs_in(ALT, p2.clone()).await.expect("the old task still logs in");
+    logs_in(ALT, p2.clone())
+        .await
+        .expect("the old task still logs in");
     logs_in(APP, p3.clone()).await.unwrap();
     let r = run(two(&v3, false, false), true).await;
     assert_eq!(r.removed, [format!("previous password of role {ALT}")]);
@@ -538,5 +553,8 @@ async fn two_logins_alternate_without_a_window() {
         r.removed.contains(&format!("role {APP}")) && r.removed.contains(&format!("role {ALT}")),
         "{r:?}"
     );
-    psql("postgres", &format!("DROP DATABASE IF EXISTS {APP} WITH (FORCE)"));
+    psql(
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS {APP} WITH (FORCE)"),
+    );
 }

@@ -171,7 +171,11 @@ impl ServiceSpec {
             return false;
         };
         let mut candidates = vec![want.clone()];
-        for l in self.env_logins.iter().filter(|l| want.contains(&l.reference)) {
+        for l in self
+            .env_logins
+            .iter()
+            .filter(|l| want.contains(&l.reference))
+        {
             candidates = candidates
                 .iter()
                 .flat_map(|c| {

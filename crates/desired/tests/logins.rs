@@ -17,10 +17,14 @@ fn of<'a>(all: &'a [sprocket_desired::logins::LoginInfo], ds: &str, who: &str) -
 fn each_consumer_is_told_which_login_it_has() {
     let all = logins(&example("offline"));
     assert_eq!(of(&all, "redis", "demo"), "ACL user demo (~demo:* &demo:*)");
-    assert_eq!(of(&all, "rabbitmq", "demo"), "demo@demo");
+    // Both take their user from `{access.…user}`: two logins each, alternating per rotation.
+    assert_eq!(
+        of(&all, "rabbitmq", "demo"),
+        "demo@demo, alternating with demo_b"
+    );
     assert_eq!(
         of(&all, "postgres", "n8n"),
-        "sprocket_n8n@sprocket_n8n (owner)"
+        "sprocket_n8n@sprocket_n8n (owner, alternating with sprocket_n8n_b)"
     );
     assert!(
         all.iter().filter(|l| l.own).count() == all.len(),

@@ -118,11 +118,57 @@ fn n8n_and_the_demo_get_their_own_postgres_roles_and_databases_on_the_external_s
     // The consumer reaches the host too, and learns its names through `{namespace}`.
     let demo = d.services().find(|s| s.short_name == "demo").unwrap();
     assert_eq!(demo.hosts, ["host-gateway host.docker.internal"]);
-    assert_eq!(demo.env["DEMO_PG_USER"], "sprocket_demo");
+    // Its user through `{access.postgres.user}`: one of its two logins, by the version of the
+    // password the task mounts (odd: its own, even: the second), chosen when it is deployed.
+    assert_eq!(demo.env["DEMO_PG_USER"], "{access.postgres.user}");
+    let version = |v: u64| move |secret: &str| (secret == "demo-postgres-password").then_some(v);
+    assert_eq!(demo.env_at(version(1))["DEMO_PG_USER"], "sprocket_demo");
+    assert_eq!(demo.env_at(version(2))["DEMO_PG_USER"], "sprocket_demo_b");
+    assert_eq!(demo.env_at(version(3))["DEMO_PG_USER"], "sprocket_demo");
+    assert_eq!(demo.env_at(|_| None)["DEMO_PG_USER"], "sprocket_demo");
+    // RabbitMQ's by its own password's version.
+    assert_eq!(
+        demo.env_at(|s| (s == "demo-rabbitmq-password").then_some(2))["DEMO_AMQP_USER"],
+        "demo_b"
+    );
+    // A live task on either login agrees with the spec; another user does not.
+    let mut live = demo.clone();
+    live.env = demo.env_at(version(2));
+    assert!(sprocket_desired::plan::diff_service(demo, &live).is_empty());
+    live.env
+        .insert("DEMO_PG_USER".into(), "sprocket_other".into());
+    assert_eq!(
+        sprocket_desired::plan::diff_service(demo, &live)
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect::<Vec<_>>(),
+        ["env.DEMO_PG_USER"]
+    );
+    // The job chooses the same login from the same version.
+    let pg = d
+        .provisions
+        .iter()
+        .find(|p| p.datastore == "postgres")
+        .unwrap();
+    let job = pg
+        .job("sprocket", false)
+        .choose_logins(|file| (file == "/run/secrets/demo-postgres-password").then_some(2));
+    let l = job.logins.iter().find(|l| l.service == "demo").unwrap();
+    assert_eq!(
+        (l.current(), l.other()),
+        ("sprocket_demo_b", Some("sprocket_demo"))
+    );
+    assert_eq!(
+        pg.describe(pg.logins.iter().find(|l| l.service == "demo").unwrap()),
+        "sprocket_demo@sprocket_demo (owner, alternating with sprocket_demo_b)"
+    );
     let n8n = d.services().find(|s| s.short_name == "n8n").unwrap();
     assert_eq!(n8n.env["DB_POSTGRESDB_HOST"], "host.docker.internal");
     assert_eq!(n8n.env["DB_POSTGRESDB_PORT"], "5433");
-    assert_eq!(n8n.env["DB_POSTGRESDB_USER"], "sprocket_n8n");
+    assert_eq!(
+        n8n.env_at(|_| Some(1))["DB_POSTGRESDB_USER"],
+        "sprocket_n8n"
+    );
     // Production: DigitalOcean's server, no host entry, n8n's login alone (no demo there).
     let prod = example("prod");
     let d = desired(&prod);
@@ -502,4 +548,19 @@ fn the_agent_watches_the_scheduled_backups_on_a_network_of_its_own() {
     // A drill's copy takes no scheduled backup: nothing to watch there.
     p.environment.scratch_of = Some("sprocket".into());
     assert!(!watches_backups(&p));
+}
+
+#[test]
+fn a_docker_secrets_name_says_its_version() {
+    use sprocket_desired::state::{secret_name_version, versioned_secret_name};
+    assert_eq!(
+        secret_name_version(&versioned_secret_name("ns_demo-pw", 7)),
+        Some(7)
+    );
+    // One made beside a stale one (`-v<N>-r<fingerprint>`).
+    assert_eq!(secret_name_version("ns_demo-pw-v12-r1a2b3c4"), Some(12));
+    // An operator's own secret, of no version.
+    assert_eq!(secret_name_version("db-password"), None);
+    assert_eq!(secret_name_version("ns_my-value"), None);
+    assert_eq!(secret_name_version("ns_x-v3-rnothex"), None);
 }

@@ -494,7 +494,12 @@ mod tests {
             fix_healthcheck_keys(&mut json);
             let back: Service = serde_json::from_value(json).unwrap();
             let read = from_engine(&back, &network_names, &secret_names);
-            assert_eq!(&read, s, "{} reads back as it was set", s.name);
+            // A login reference reads back as the user it named (these secrets have no
+            // version: the login's own), and `plan` takes that for the reference.
+            let mut want = s.clone();
+            want.env = s.env_at(|_| None);
+            want.env_logins = Vec::new();
+            assert_eq!(read, want, "{} reads back as it was set", s.name);
             assert!(sprocket_desired::plan::diff_service(s, &read).is_empty());
         }
     }

@@ -267,7 +267,11 @@ fn a_consumer_that_takes_its_user_from_the_reference_gets_a_second_login() {
     assert_eq!(p.service("web").unwrap().access[0].alternate, None);
     // A reference to a datastore it has no access to, or to no field of a login: an error at
     // the variable that names the ones it could use.
-    for wrong in ["{access.redis.user}", "{access.postgres.password}", "{access.postgres.user"] {
+    for wrong in [
+        "{access.redis.user}",
+        "{access.postgres.password}",
+        "{access.postgres.user",
+    ] {
         let bad = text.replace("\"{access.postgres.user}\"", &format!("\"{wrong}\""));
         let d = expect(
             &bad,
@@ -275,7 +279,11 @@ fn a_consumer_that_takes_its_user_from_the_reference_gets_a_second_login() {
             "which is no user name of its PostgreSQL or RabbitMQ `access`",
             at(&bad, "DB_USER:", 0),
         );
-        assert_eq!(d.help.as_deref(), Some("use {access.postgres.user}"), "{wrong}");
+        assert_eq!(
+            d.help.as_deref(),
+            Some("use {access.postgres.user}"),
+            "{wrong}"
+        );
     }
     // Another consumer may not take the second login's name.
     let taken = text.replace(

@@ -801,8 +801,7 @@ impl<'a> Resolver<'a> {
     /// Rules across consumers: two consumers never share a login in one datastore.
     pub(super) fn check_access(&mut self, p: &model::Platform) {
         self.check_redis_acl_loaded(p);
-        let mut seen: std::collections::BTreeMap<(&str, &str), (&str, bool)> =
-            Default::default();
+        let mut seen: std::collections::BTreeMap<(&str, &str), (&str, bool)> = Default::default();
         let mut owners: std::collections::BTreeMap<(&str, &str), &str> = Default::default();
         for s in p.services() {
             for a in &s.access {

@@ -708,7 +708,12 @@ impl<'a> Resolver<'a> {
             rest = &rest[i + token.len()..];
             let known: Vec<String> = access
                 .iter()
-                .filter(|a| matches!(a.kind, model::DatastoreKind::Postgres | model::DatastoreKind::Rabbitmq))
+                .filter(|a| {
+                    matches!(
+                        a.kind,
+                        model::DatastoreKind::Postgres | model::DatastoreKind::Rabbitmq
+                    )
+                })
                 .map(|a| crate::names::access_user_reference(&a.on))
                 .collect();
             if closed && known.iter().any(|k| k[..k.len() - 1] == token) {
