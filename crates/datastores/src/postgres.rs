@@ -438,11 +438,14 @@ impl Session<'_> {
         // The login itself: the password it holds works, or gets the verifier of the one it
         // holds (a two-login consumer's current one also loses any time limit).
         let current = l.current();
-        let unlimited = if l.alternate.is_empty() {
-            ""
-        } else {
-            " VALID UNTIL 'infinity'"
-        };
+        // A login that was kept for a roll or retired (a consumer that had two logins and now
+        // has one may be left on either) loses its time limit with its new password.
+        let unlimited =
+            if l.alternate.is_empty() && !self.roles.get(current).is_some_and(Role::limited) {
+                ""
+            } else {
+                " VALID UNTIL 'infinity'"
+            };
         match self.logs_in(l, current, password).await {
             Ok(()) => {
                 if self.roles.get(current).is_some_and(Role::limited) {
