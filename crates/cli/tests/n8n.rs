@@ -35,6 +35,7 @@ fn n8n_runs_offline_on_its_own_database() {
     assert_eq!(s.ctl(&["-q", "vault", "keygen"]).code, 0);
     // The server outlives deploys: what an earlier run left goes first.
     common::psql("postgres", &format!("DROP DATABASE IF EXISTS \"{DB}\""));
+    common::psql("postgres", &format!("DROP ROLE IF EXISTS \"{DB}_b\""));
     common::psql("postgres", &format!("DROP ROLE IF EXISTS \"{DB}\""));
     assert_eq!(s.ctl(&["-q", "secrets", "init-dotenv"]).code, 0);
     let mut printed = String::new();
@@ -126,6 +127,59 @@ fn n8n_runs_offline_on_its_own_database() {
     let (_, inspect) = common::docker_status(&["service", "inspect", &format!("{NS}_n8n")]);
     assert!(!inspect.contains(&pw), "the password in n8n's spec");
     assert!(inspect.contains("DB_POSTGRESDB_PASSWORD_FILE"));
+
+    // Its password rotated: n8n takes its user from `{access.postgres.user}`, so it moves to
+    // its second login, which acts as its role: n8n comes back healthy on it, and everything
+    // in its database is still its role's.
+    let rot = s.ctl(&[
+        "-o",
+        "json",
+        "secrets",
+        "rotate",
+        "n8n-postgres-password",
+        "--timeout",
+        "300",
+    ]);
+    printed.push_str(&(rot.stdout.clone() + &rot.stderr));
+    assert_eq!(rot.code, 0, "{}\n{}", rot.stdout, rot.stderr);
+    let rot = rot.json();
+    let pg = rot["deploy"]["provisioned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["datastore"] == "postgres")
+        .cloned()
+        .unwrap();
+    assert_eq!(pg["logins"][0]["user"], format!("{DB}_b"), "{pg}");
+    assert_eq!(
+        pg["retired"],
+        serde_json::json!([format!("previous password of role {DB}")]),
+        "{pg}"
+    );
+    let (_, env) = common::docker_status(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+        &format!("{NS}_n8n"),
+    ]);
+    assert!(
+        env.contains(&format!("DB_POSTGRESDB_USER={DB}_b")),
+        "{env}"
+    );
+    assert_eq!(
+        common::psql(
+            DB,
+            &format!("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner <> '{DB}'")
+        ),
+        "0",
+        "n8n's tables stay its role's"
+    );
+    let hook = http_get(HTTP_PORT, "n8n.localhost", "/webhook/sprocket-test");
+    assert!(
+        hook.1.contains("The requested webhook"),
+        "n8n answers after the rotation: {hook:?}"
+    );
 
     // Its volume in a backup, and back.
     volume_back(&s, &mut printed);
