@@ -447,6 +447,70 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
     assert_eq!(k.code, 0, "{}{}", k.stdout, k.stderr);
     assert_eq!(std::fs::read(&keyring_path).unwrap(), keyring);
 
+    // 4b. RabbitMQ alone after a rotation: the definitions bring back the backup's users, the
+    //     retired first login `demo` (and its old password) among them; `restore` then has
+    //     `up` provision the logins again, which retires it once more.
+    let rabbit_users = || {
+        let (_, out) = docker_status(&[
+            "exec",
+            &common::container_of(NS, "rabbitmq"),
+            "rabbitmqctl",
+            "-q",
+            "list_users",
+        ]);
+        out.lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let rot = s.ctl(&[
+        "-o",
+        "json",
+        "secrets",
+        "rotate",
+        "demo-rabbitmq-password",
+        "--timeout",
+        "120",
+    ]);
+    printed.push_str(&(rot.stdout.clone() + &rot.stderr));
+    assert_eq!(rot.code, 0, "{}{}", rot.stdout, rot.stderr);
+    let u = rabbit_users();
+    assert!(
+        u.contains(&"demo_b".to_string()) && !u.contains(&"demo".to_string()),
+        "{u:?}"
+    );
+    let only = s.ctl(&[
+        "-o",
+        "json",
+        "restore",
+        "--only",
+        "rabbitmq",
+        "--force",
+        "--identity",
+        id_arg,
+    ]);
+    printed.push_str(&(only.stdout.clone() + &only.stderr));
+    assert_eq!(only.code, 0, "{}{}", only.stdout, only.stderr);
+    let r = only.json();
+    let pr = r["up"]["provisioned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["datastore"] == "rabbitmq")
+        .cloned()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(pr["ran"], true, "{pr}");
+    assert_eq!(
+        pr["retired"],
+        serde_json::json!(["previous login demo"]),
+        "{pr}"
+    );
+    let u = rabbit_users();
+    assert!(
+        u.contains(&"demo_b".to_string()) && !u.contains(&"demo".to_string()),
+        "the retired login stays retired: {u:?}"
+    );
+
     // 5. A failed dump: PostgreSQL unreachable. Named, nothing complete left, all running.
     let before = replicas_running();
     s.edit(

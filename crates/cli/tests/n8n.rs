@@ -163,10 +163,7 @@ fn n8n_runs_offline_on_its_own_database() {
         "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
         &format!("{NS}_n8n"),
     ]);
-    assert!(
-        env.contains(&format!("DB_POSTGRESDB_USER={DB}_b")),
-        "{env}"
-    );
+    assert!(env.contains(&format!("DB_POSTGRESDB_USER={DB}_b")), "{env}");
     assert_eq!(
         common::psql(
             DB,

@@ -548,9 +548,17 @@ async fn two_logins_alternate_without_a_window() {
 
     // Version 4 moves to the second login and retires the first; then the consumer spells its
     // user in its env (one login again): the retired role gets the password and loses the limit.
-    let r = run(two(&f.put("v4", "alt-pass-four-123456789"), true, false), false).await;
+    let r = run(
+        two(&f.put("v4", "alt-pass-four-123456789"), true, false),
+        false,
+    )
+    .await;
     assert_eq!(r.retire, [APP.to_string()]);
-    let r = run(two(&f.put("v4", "alt-pass-four-123456789"), true, false), true).await;
+    let r = run(
+        two(&f.put("v4", "alt-pass-four-123456789"), true, false),
+        true,
+    )
+    .await;
     assert_eq!(r.removed, [format!("previous password of role {APP}")]);
     let single = JobLogin {
         alternate: String::new(),
@@ -559,7 +567,9 @@ async fn two_logins_alternate_without_a_window() {
     };
     let r = run(single, false).await;
     assert_eq!(r.logins[0].changed, ["password"], "{r:?}");
-    logs_in(APP, "alt-pass-five-123456789".into()).await.unwrap();
+    logs_in(APP, "alt-pass-five-123456789".into())
+        .await
+        .unwrap();
 
     // A consumer gone: prune removes both logins, keeps the database.
     let gone = job(Vec::new(), true);

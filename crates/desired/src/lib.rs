@@ -9,11 +9,13 @@
 //! - [`vault`]: what Vault should hold (mounts, policies, auth) and its plan;
 //! - [`traefik`], [`labels`]: the derived router labels and our ownership labels;
 //! - [`socket_proxy`]: the Docker API proxy's read-only rules, derived from its role;
-//! - [`contract`]: names the agent, `up` and the desired state must agree on.
+//! - [`contract`]: names the agent, `up` and the desired state must agree on;
+//! - [`env_logins`]: `{access.<datastore>.user}` in an env, one of two alternating logins.
 
 pub mod checks;
 pub mod compose;
 pub mod contract;
+pub mod env_logins;
 pub mod gatus;
 pub mod graph;
 pub mod labels;

@@ -216,6 +216,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     // keeps today's.
     let mut vault_holds = false;
     let mut restart_failed: Option<(String, String)> = None;
+    let mut reprovision = false;
     if with_vault && !a.force {
         if let super::vault::Outcome::Held(what) = super::vault::restore(
             p,
@@ -278,6 +279,28 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             ));
             if let Err(e) = restart(&live.engine, o, Duration::from_secs(240)).await {
                 restart_failed.get_or_insert((name.clone(), e));
+            }
+        }
+        // RabbitMQ's definitions brought back the backup's users and password hashes: a
+        // password rotated since, or a login retired since (a two-login consumer's), is as it
+        // was then. Its provisioning's markers go, so `up` (below, or after Vault's restore)
+        // provisions its logins again and retires what the consumers no longer use.
+        for ds in ran
+            .restored
+            .iter()
+            .filter_map(|r| r.component.strip_prefix("rabbitmq:"))
+        {
+            for m in live
+                .observed
+                .configs
+                .iter()
+                .filter(|c| c.label(sprocket_desired::provision::PROVISIONED) == Some(ds))
+            {
+                live.engine
+                    .remove_config(&m.id, &m.name)
+                    .await
+                    .map_err(|e| CliError::Failed(e.to_string()))?;
+                reprovision = true;
             }
         }
         report.restored.extend(ran.restored);
@@ -352,6 +375,21 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
                     ));
                 }
             }
+        }
+    }
+    // Without Vault's restore (whose `up` did it), `up` provisions RabbitMQ's logins again.
+    if reprovision && report.up.is_none() && report.failed.is_none() {
+        ctx.progress.say(format!(
+            "restore {id}: `up` provisions RabbitMQ's logins again (the definitions brought back the backup's users and password hashes)"
+        ));
+        live.lock.take();
+        let (code, up) = up_after(ctx, &identity, a.store.secrets_from.as_deref());
+        report.up = Some(up);
+        if code != crate::exit::OK {
+            report.failed = Some("up".into());
+            report.error = Some(format!(
+                "`up` after the restore ended with exit code {code}"
+            ));
         }
     }
     if let (None, Some((name, e))) = (&report.failed, restart_failed) {
