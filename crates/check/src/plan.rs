@@ -81,9 +81,8 @@ impl Login {
     /// mounted: the user that version makes current.
     pub fn as_mounted(mut self, version: Option<u64>) -> Login {
         if let Some(alternate) = self.alternate.take() {
-            if sprocket_desired::provision::alternate_current(version) {
-                self.user = alternate;
-            }
+            self.user = sprocket_desired::provision::current_login(&self.user, &alternate, version)
+                .to_string();
         }
         self
     }

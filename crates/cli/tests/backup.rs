@@ -745,6 +745,18 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
     ] {
         assert!(unnamed.stderr.contains(&want), "{want}: {}", unnamed.stderr);
     }
+    // A drill naming none would prove the empty one restores: the same refusal, before it
+    // builds anything.
+    let drill = s.ctl(&["drill", "--identity", id_arg]);
+    printed.push_str(&(drill.stdout.clone() + &drill.stderr));
+    assert_eq!(drill.code, 7, "{}{}", drill.stdout, drill.stderr);
+    assert!(
+        drill
+            .stderr
+            .contains(&format!("sprocketctl drill --from {good}")),
+        "{}",
+        drill.stderr
+    );
     assert_ne!(
         std::fs::read(&keyring_path).unwrap(),
         keyring,

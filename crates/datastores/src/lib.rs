@@ -61,7 +61,8 @@ pub struct JobResult {
     /// Objects made besides logins (`vhost demo`).
     #[serde(default)]
     pub made: Vec<String>,
-    /// Objects of ours removed (`--prune`): `user billing`, `vhost billing`.
+    /// Objects of ours removed (`--prune`): `user billing`, `vhost billing`; or, by a job
+    /// that retires, the credentials kept for a roll (`previous login demo`).
     #[serde(default)]
     pub removed: Vec<String>,
     /// Users that keep a replaced credential beside their new one (S3: the previous key) so

@@ -244,11 +244,7 @@ pub async fn provision(
         }
     }
     if job.prune {
-        let wanted: BTreeSet<&str> = job
-            .logins
-            .iter()
-            .flat_map(|l| [l.user.as_str(), l.alternate.as_str()])
-            .collect();
+        let wanted: BTreeSet<String> = job.logins.iter().flat_map(|l| l.names()).collect();
         let gone: Vec<String> = session
             .roles
             .iter()
@@ -471,32 +467,34 @@ impl Session<'_> {
                 })
             }
         }
-        // The other login of a two-login consumer holds the previous password: kept while the
-        // consumer's old task may log in with it, else removed at once.
-        if let Some(other) = l.other() {
-            if !self.roles.get(other).is_some_and(Role::retired) {
-                if l.fresh {
-                    self.retire_login(other).await?;
-                    changed.push(format!(
-                        "previous password of {other} removed: no task of the consumer holds it"
-                    ));
-                } else {
-                    if !self.roles.get(other).is_some_and(Role::limited) {
-                        let until: String = self
-                            .c
-                            .query_one(
-                                &format!("SELECT (now() + interval '{KEPT_FOR_ROLL}')::text"),
-                                &[],
-                            )
-                            .await
-                            .map_err(api("read the time"))?
-                            .get(0);
-                        self.alter(other, &format!("VALID UNTIL {}", literal(&until)))
-                            .await?;
-                    }
-                    changed.push(format!("{other} kept for the roll"));
-                    self.kept.push(other.to_string());
-                }
+        // The other login (a two-login consumer's, or the second one a consumer had before its
+        // env spelt its user) holds the previous password: kept while the consumer's old task
+        // may log in with it — its day renewed at each run that keeps it — else removed at once.
+        let other = l.other();
+        if self
+            .roles
+            .get(&other)
+            .is_some_and(|r| r.ours && !r.retired())
+        {
+            if l.fresh {
+                self.retire_login(&other).await?;
+                changed.push(format!(
+                    "previous password of {other} removed: no task of the consumer holds it"
+                ));
+            } else {
+                let until: String = self
+                    .c
+                    .query_one(
+                        &format!("SELECT (now() + interval '{KEPT_FOR_ROLL}')::text"),
+                        &[],
+                    )
+                    .await
+                    .map_err(api("read the time"))?
+                    .get(0);
+                self.alter(&other, &format!("VALID UNTIL {}", literal(&until)))
+                    .await?;
+                changed.push(format!("{other} kept for the roll"));
+                self.kept.push(other);
             }
         }
         let outcome = match outcome {
@@ -650,12 +648,10 @@ impl Session<'_> {
         password: &str,
         out: &mut JobResult,
     ) -> Result<(), ProvisionError> {
-        let Some(other) = l.other() else {
-            return Ok(());
-        };
+        let other = l.other();
         if !self
             .roles
-            .get(other)
+            .get(&other)
             .is_some_and(|r| r.ours && !r.retired())
         {
             return Ok(());
@@ -668,7 +664,7 @@ impl Session<'_> {
                 error_text(&e)
             )));
         }
-        self.retire_login(other).await?;
+        self.retire_login(&other).await?;
         out.removed
             .push(format!("previous password of role {other}"));
         Ok(())

@@ -1,5 +1,8 @@
-//! RabbitMQ through its management API: one user per consuming service, its vhost and its
-//! permissions there, nothing shared and no `guest`.
+//! RabbitMQ through its management API: one user per consuming service (two that alternate
+//! per password version, `<user>` and `<user>_b`, for a consumer that takes its user from
+//! `{access.<rabbitmq>.user}`: the replaced one is kept for the roll, then deleted once
+//! RabbitMQ holds the current one's password), its vhost and its permissions there, nothing
+//! shared and no `guest`.
 //!
 //! - A user we make carries the tag `<owner>` (a tag RabbitMQ gives no meaning to); a user of a
 //!   wanted name without it is somebody else's: refused, never changed.
@@ -304,16 +307,17 @@ async fn attempt(
             .push(login(&api, owner, l, &users, &perms, read).await?);
         // A two-login consumer's other login holds the previous password: kept while the
         // consumer's old task may log in with it, else removed at once.
-        if let Some(other) = l.other().filter(|o| users.iter().any(|u| u.name == *o)) {
+        let other = l.other();
+        if users.iter().any(|u| u.name == other && u.tags.has(owner)) {
             let changed = &mut out.logins.last_mut().expect("just pushed").changed;
             if l.fresh {
-                api.delete(&format!("/users/{}", seg(other))).await?;
+                api.delete(&format!("/users/{}", seg(&other))).await?;
                 changed.push(format!(
                     "previous login {other} removed: no task of the consumer holds it"
                 ));
             } else {
                 changed.push(format!("{other} kept for the roll"));
-                out.retire.push(other.to_string());
+                out.retire.push(other);
             }
         }
         if let Some(r) = out.logins.last_mut() {
@@ -323,11 +327,7 @@ async fn attempt(
         }
     }
     if job.prune {
-        let wanted: BTreeSet<&str> = job
-            .logins
-            .iter()
-            .flat_map(|l| [l.user.as_str(), l.alternate.as_str()])
-            .collect();
+        let wanted: BTreeSet<String> = job.logins.iter().flat_map(|l| l.names()).collect();
         for u in users
             .iter()
             .filter(|u| u.tags.has(owner) && !wanted.contains(u.name.as_str()))
@@ -358,9 +358,13 @@ async fn retire(
     out: &mut JobResult,
 ) -> Result<(), ProvisionError> {
     for l in &job.logins {
-        let Some(other) = l.other().filter(|o| users.iter().any(|u| u.name == *o)) else {
+        let other = l.other();
+        if !users
+            .iter()
+            .any(|u| u.name == other && u.tags.has(&job.owner))
+        {
             continue;
-        };
+        }
         let password = read(&l.password_file)?;
         let current = l.current();
         let works = users.iter().any(|u| {
@@ -372,7 +376,7 @@ async fn retire(
                 l.service
             )));
         }
-        api.delete(&format!("/users/{}", seg(other))).await?;
+        api.delete(&format!("/users/{}", seg(&other))).await?;
         out.removed.push(format!("previous login {other}"));
     }
     Ok(())

@@ -565,11 +565,23 @@ async fn two_logins_alternate_without_a_window() {
         use_alternate: false,
         ..two(&f.put("v5", "alt-pass-five-123456789"), false, false)
     };
-    let r = run(single, false).await;
-    assert_eq!(r.logins[0].changed, ["password"], "{r:?}");
+    let r = run(single.clone(), false).await;
+    assert_eq!(
+        r.logins[0].changed,
+        ["password".to_string(), format!("{ALT} kept for the roll")],
+        "its former second login is kept for the roll, then retired: {r:?}"
+    );
     logs_in(APP, "alt-pass-five-123456789".into())
         .await
         .unwrap();
+    logs_in(ALT, "alt-pass-four-123456789".into())
+        .await
+        .expect("the old task still logs in");
+    let r = run(single, true).await;
+    assert_eq!(r.removed, [format!("previous password of role {ALT}")]);
+    assert!(logs_in(ALT, "alt-pass-four-123456789".into())
+        .await
+        .is_err());
 
     // A consumer gone: prune removes both logins, keeps the database.
     let gone = job(Vec::new(), true);

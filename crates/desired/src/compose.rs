@@ -289,8 +289,8 @@ fn service(ns: &str, s: &ServiceSpec) -> Value {
         m.insert("command".into(), json!(a));
     }
     if !s.env.is_empty() {
-        // Each secret's first version: a login reference names the login's own user.
-        m.insert("environment".into(), json!(s.env_at(|_| Some(1))));
+        // Its secrets have no version here: a login reference names the login's own user.
+        m.insert("environment".into(), json!(s.env_at(|_| None)));
     }
     for (k, v) in [
         ("hostname", &s.hostname),

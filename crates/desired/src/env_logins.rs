@@ -25,11 +25,8 @@ impl ServiceSpec {
     pub fn env_at(&self, version_of: impl Fn(&str) -> Option<u64>) -> BTreeMap<String, String> {
         let mut env = self.env.clone();
         for l in &self.env_logins {
-            let user = if crate::provision::alternate_current(version_of(&l.secret)) {
-                &l.alternate
-            } else {
-                &l.user
-            };
+            let user =
+                crate::provision::current_login(&l.user, &l.alternate, version_of(&l.secret));
             for v in env.values_mut() {
                 if v.contains(&l.reference) {
                     *v = v.replace(&l.reference, user);

@@ -185,15 +185,31 @@ impl JobLogin {
         }
     }
 
-    /// The other of its two logins, when it has two.
-    pub fn other(&self) -> Option<&str> {
-        if self.alternate.is_empty() {
-            None
-        } else if self.use_alternate {
-            Some(&self.user)
-        } else {
-            Some(&self.alternate)
+    /// The other of its two logins — or, for a consumer with one (its env spells its user),
+    /// the second one it had while it took its user from `{access.…user}`: the adapter keeps
+    /// it for the roll and retires it like any previous login, where it exists and is ours.
+    pub fn other(&self) -> String {
+        match (self.alternate.is_empty(), self.use_alternate) {
+            (true, _) => names::alternate_login(&self.user),
+            (false, true) => self.user.clone(),
+            (false, false) => self.alternate.clone(),
         }
+    }
+
+    /// Every login name that is this consumer's: its user and its (maybe former) second login.
+    /// A prune keeps them all; [`Self::other`] retires the one no longer current.
+    pub fn names(&self) -> [String; 2] {
+        [self.user.clone(), names::alternate_login(&self.user)]
+    }
+}
+
+/// The user version `version` of a login's password makes current: `user`'s odd versions,
+/// `alternate`'s even ones (see [`alternate_current`]); `user` without an alternate.
+pub fn current_login<'a>(user: &'a str, alternate: &'a str, version: Option<u64>) -> &'a str {
+    if !alternate.is_empty() && alternate_current(version) {
+        alternate
+    } else {
+        user
     }
 }
 

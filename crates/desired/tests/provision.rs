@@ -155,8 +155,8 @@ fn n8n_and_the_demo_get_their_own_postgres_roles_and_databases_on_the_external_s
         .choose_logins(|file| (file == "/run/secrets/demo-postgres-password").then_some(2));
     let l = job.logins.iter().find(|l| l.service == "demo").unwrap();
     assert_eq!(
-        (l.current(), l.other()),
-        ("sprocket_demo_b", Some("sprocket_demo"))
+        (l.current(), l.other().as_str()),
+        ("sprocket_demo_b", "sprocket_demo")
     );
     assert_eq!(
         pg.describe(pg.logins.iter().find(|l| l.service == "demo").unwrap()),

@@ -34,7 +34,7 @@ pub struct ProvisionReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<String>,
     /// Replaced credentials kept for the consumers' roll and removed once they converged
-    /// (`previous key of user …`).
+    /// (`previous key of user …`, `previous password of role …`, `previous login …`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<String>,
     /// Why keeping them ended badly, when it did (they still work: the next `up` retires them).

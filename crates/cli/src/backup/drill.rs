@@ -24,7 +24,9 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The backup to drill (an id from `backup ls`; default: the newest complete one).
+    /// The backup to drill (an id from `backup ls`; default: the newest complete one — unless
+    /// it may be of a rebuilt, still empty platform, as for `restore`: then it names both and
+    /// stops).
     #[arg(long)]
     pub from: Option<String>,
     /// An operator's private key: an age identity file or an unencrypted OpenSSH private key
@@ -317,7 +319,16 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
         )));
     }
     let store = store::open(p, a.store.secrets_from.as_deref()).await?;
-    let (backup, manifest) = store.chosen(a.from.clone()).await?;
+    // A drill of a rebuilt, still empty platform's backup would pass and prove nothing: the
+    // same refusal as `restore`'s.
+    let from = match a.from.clone() {
+        Some(id) => Some(id),
+        None => {
+            let engine = crate::commands::connect().await?;
+            super::restore::unnamed(&engine, &ns, &store, "drill").await?
+        }
+    };
+    let (backup, manifest) = store.chosen(from).await?;
     let backup_t = sprocket_backup::layout::time_of(&backup).ok_or_else(|| {
         CliError::Invalid(format!(
             "`{backup}` is not a backup id (`sprocketctl backup ls`)"

@@ -75,6 +75,23 @@ fn up_after(
     ctx.run_json(&args)
 }
 
+/// [`up_after`], with its report kept in the restore's and its failure said as the restore's.
+fn then_up(
+    ctx: &Ctx,
+    identity: &std::path::Path,
+    secrets_from: Option<&str>,
+    report: &mut RestoreReport,
+) {
+    let (code, up) = up_after(ctx, identity, secrets_from);
+    report.up = Some(up);
+    if code != crate::exit::OK {
+        report.failed = Some("up".into());
+        report.error = Some(format!(
+            "`up` after the restore ended with exit code {code}"
+        ));
+    }
+}
+
 /// The first bytes of an object: enough for an age header.
 async fn head(store: &store::Store, key: &str) -> Result<Vec<u8>, String> {
     let mut r = store
@@ -95,11 +112,12 @@ async fn head(store: &store::Store, key: &str) -> Result<Vec<u8>, String> {
 
 /// Without `--from`: the newest complete backup (`None`: there is none; `chosen` says so) —
 /// refused when it may be of a rebuilt, still empty platform (`sprocket_backup::choose`):
-/// nothing is changed, and both candidates are named.
-async fn unnamed(
+/// nothing is changed, and both candidates are named for `command` (`restore`, `drill`).
+pub(super) async fn unnamed(
     engine: &sprocket_docker::Engine,
     ns: &str,
     store: &store::Store,
+    command: &str,
 ) -> Result<Option<String>, CliError> {
     let made = super::volumes_made(engine, ns).await?;
     let backups = store.backups().await?;
@@ -112,7 +130,7 @@ async fn unnamed(
         return Ok(complete.first().map(|id| id.to_string()));
     };
     Err(CliError::Blocked(format!(
-        "the newest backup, `{}`, was taken {} after this platform's volumes were made: after a rebuild it may hold the new, still empty platform (the scheduled runner takes a missed run an hour after `up` starts it); the newest from before them is `{}`\n  hint: name the one to restore: `sprocketctl restore --from {}` (or `--from {}`); `sprocketctl backup ls` lists them with their sizes",
+        "the newest backup, `{}`, was taken {} after this platform's volumes were made: after a rebuild it may hold the new, still empty platform (the scheduled runner takes a missed run an hour after `up` starts it); the newest from before them is `{}`\n  hint: name the one to {command}: `sprocketctl {command} --from {}` (or `--from {}`); `sprocketctl backup ls` lists them with their sizes",
         a.newest,
         store::age(a.after_made_s),
         a.before,
@@ -130,7 +148,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
     // One listing of the bucket: the choice is made here, `chosen` reads its manifest.
     let from = match a.from.clone() {
         Some(id) => Some(id),
-        None => unnamed(&live.engine, &p.environment.namespace, &store).await?,
+        None => unnamed(&live.engine, &p.environment.namespace, &store, "restore").await?,
     };
     let (id, manifest) = store.chosen(from).await?;
     // No scheduled backup of a platform half-restored: the runner goes, and the `up` after the
@@ -290,6 +308,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             .iter()
             .filter_map(|r| r.component.strip_prefix("rabbitmq:"))
         {
+            reprovision = true;
             for m in live
                 .observed
                 .configs
@@ -300,7 +319,6 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
                     .remove_config(&m.id, &m.name)
                     .await
                     .map_err(|e| CliError::Failed(e.to_string()))?;
-                reprovision = true;
             }
         }
         report.restored.extend(ran.restored);
@@ -366,14 +384,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
                 ctx.progress.say(format!(
                     "restore {id}: `up` rolls the services onto the restored secrets and the agent onto the original keys"
                 ));
-                let (code, up) = up_after(ctx, &identity, a.store.secrets_from.as_deref());
-                report.up = Some(up);
-                if code != crate::exit::OK {
-                    report.failed = Some("up".into());
-                    report.error = Some(format!(
-                        "`up` after the restore ended with exit code {code}"
-                    ));
-                }
+                then_up(ctx, &identity, a.store.secrets_from.as_deref(), &mut report);
             }
         }
     }
@@ -383,14 +394,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<i32, CliError> {
             "restore {id}: `up` provisions RabbitMQ's logins again (the definitions brought back the backup's users and password hashes)"
         ));
         live.lock.take();
-        let (code, up) = up_after(ctx, &identity, a.store.secrets_from.as_deref());
-        report.up = Some(up);
-        if code != crate::exit::OK {
-            report.failed = Some("up".into());
-            report.error = Some(format!(
-                "`up` after the restore ended with exit code {code}"
-            ));
-        }
+        then_up(ctx, &identity, a.store.secrets_from.as_deref(), &mut report);
     }
     if let (None, Some((name, e))) = (&report.failed, restart_failed) {
         report.failed = Some(name);

@@ -150,7 +150,10 @@ impl<'a> Resolver<'a> {
             .iter()
             .filter(|a| {
                 let r = crate::names::access_user_reference(&a.on);
-                overridden.env.values().any(|v| v.contains(&r))
+                matches!(
+                    a.kind,
+                    model::DatastoreKind::Postgres | model::DatastoreKind::Rabbitmq
+                ) && overridden.env.values().any(|v| v.contains(&r))
             })
             .map(|a| a.on.clone())
             .collect();
