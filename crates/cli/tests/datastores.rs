@@ -4,7 +4,9 @@
 //!   with a generated password kept in Vault: from its task, it logs in and opens its vhost;
 //!   `guest` is refused, and its own user cannot open another vhost;
 //! - a second `up` runs no provisioning task and makes no call;
-//! - `secrets rotate` of its password changes it in RabbitMQ and in the demo's task;
+//! - `secrets rotate` of its password changes it in RabbitMQ and in the demo's task, under
+//!   load with no login refused (the demo takes its user from `{access.rabbitmq.user}`: two
+//!   alternating users); the same for PostgreSQL;
 //! - dropping the access and `up --prune` removes the user and the vhost sprocketctl made, but
 //!   never a user made by hand;
 //! - a hand-made user of a wanted name is refused (exit 5, named), never taken over;
@@ -16,8 +18,9 @@
 //!   administrator), never a hand-made one;
 //! - the demo's `access: { redis: {} }` gives it its own Redis ACL user `demo` (keys and
 //!   channels `demo:*`): it writes its own keys, not another's; Redis without a password
-//!   answers NOAUTH and holds only the password's SHA-256; a restart of Redis keeps the user
-//!   (it is part of Redis's config); a rotation restarts both and the old password is refused;
+//!   answers NOAUTH and holds only the password's SHA-256; the user is made at run time and
+//!   kept in Redis's aclfile: a restart of Redis keeps it; a rotation restarts nothing but the
+//!   demo, none of its logins during the roll is refused, and the old password is refused after;
 //! - the demo's `access: { s3: … }` gives it its own IAM user on the real SeaweedFS outside the
 //!   swarm (`sprocket-ds-demo`) with a generated key pair and a policy on its buckets: it writes
 //!   and reads `sprocket-main`, is refused writing the bucket it only reads and one it does not
@@ -343,7 +346,17 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     ] {
         assert!(line.contains(&want), "{want} in {line}");
     }
-    // The user is part of Redis's config: a restart of Redis keeps it.
+    // Made by `up`'s provisioning at run time, not part of Redis's spec (no consumer password
+    // is mounted into Redis); kept in its aclfile on its volume: a restart of Redis keeps it.
+    assert_eq!(
+        provisioned(&report, "redis")["logins"],
+        serde_json::json!([{ "service": "demo", "user": "demo", "outcome": "created" }])
+    );
+    let (_, redis_spec) = docker_status(&["service", "inspect", &format!("{NS}_redis")]);
+    assert!(
+        !redis_spec.contains("demo-redis-password"),
+        "no consumer's password in Redis's spec"
+    );
     let before = common::container_of(NS, "redis");
     let (ok, out) = docker_status(&[
         "service",
@@ -680,9 +693,13 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     );
     values.push(before);
     values.push(after);
-    // And its Redis password: Redis (its ACL) and the demo restart with the new one; the old
-    // one is refused.
+    // And its Redis password: Redis adds the new one to the demo's ACL user and keeps the old
+    // one while the demo rolls — Redis itself does not restart, and the demo (an AUTH and a
+    // write on every request, every 100 ms all through the roll) is never refused — then the
+    // old one is removed and refused.
     let old = demo_pw("before the rotation");
+    let redis_task = common::container_of(NS, "redis");
+    let redis_load = load("/redis?key=demo:rotation");
     let rot = s.ctl(&[
         "-o",
         "json",
@@ -692,8 +709,30 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         "--timeout",
         "120",
     ]);
+    let (authed, refused) = redis_load.finish();
     printed.push_str(&(rot.stdout.clone() + &rot.stderr));
     assert_eq!(rot.code, 0, "{}", rot.stdout);
+    assert!(
+        refused.is_empty() && authed >= 10,
+        "every Redis login during the roll worked ({authed} did, refused: {refused:?})"
+    );
+    assert_eq!(
+        common::container_of(NS, "redis"),
+        redis_task,
+        "Redis did not restart"
+    );
+    let rot = rot.json();
+    let p = provisioned(&rot["deploy"], "redis");
+    assert_eq!(
+        p["logins"][0]["changed"],
+        serde_json::json!(["password", "previous password kept for the roll"]),
+        "{p}"
+    );
+    assert_eq!(
+        p["retired"],
+        serde_json::json!(["previous password of ACL user demo"]),
+        "{p}"
+    );
     let check = passing("redis");
     assert_eq!(check["ok"], true, "after the rotation: {check}");
     let new = demo_pw("after the rotation");

@@ -16,6 +16,7 @@ pub mod amqp;
 pub mod consumer;
 pub mod postgres;
 pub mod rabbitmq;
+pub mod redis;
 pub mod s3;
 pub mod sigv4;
 pub mod tls;
@@ -124,9 +125,6 @@ pub async fn provision(
         DatastoreKind::Rabbitmq => rabbitmq::provision(job, read).await,
         DatastoreKind::Postgres => postgres::provision(job, read).await,
         DatastoreKind::S3 => s3::provision(job, read).await,
-        // Never planned: Redis's users are part of its config (sprocket-desired's redis_acl).
-        DatastoreKind::Redis => Err(ProvisionError::Refused(
-            "Redis's ACL users are not provisioned by a task: they are part of its config".into(),
-        )),
+        DatastoreKind::Redis => redis::provision(job, read).await,
     }
 }

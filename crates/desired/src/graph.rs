@@ -159,8 +159,7 @@ pub fn graph(p: &Platform, d: &DesiredState, vault_step: bool) -> Graph {
             if let Some(model) = p.service(&s.short_name) {
                 for a in &model.access {
                     let ds = full(&a.on);
-                    // Redis has no provisioning step: its users come with its own start, which
-                    // the consumer waits for through its `uses`.
+                    // (A datastore with no provisioning is waited for through `uses`.)
                     let Some(pr) = d.provisions.iter().find(|p| p.service == ds) else {
                         continue;
                     };

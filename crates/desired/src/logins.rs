@@ -1,6 +1,6 @@
 //! Which login each consumer of a datastore has: its own or the datastore's shared one. Read
-//! off what `up` makes — the provisionings' logins ([`crate::provision`]) and Redis's ACL users
-//! ([`crate::redis_acl`]) — so `status` answers "who logs in as what" from the spec without
+//! off what `up` makes — the provisionings' logins ([`crate::provision`]), Redis's ACL users
+//! among them — so `status` answers "who logs in as what" from the spec without
 //! reading any datastore, in the words `plan` uses. Pure.
 
 use serde::Serialize;
@@ -30,30 +30,24 @@ pub fn logins(p: &Platform) -> Vec<LoginInfo> {
     let mut out = Vec::new();
     for (name, d) in stores {
         let provisioned = provisions.iter().find(|pr| pr.datastore == name);
-        let redis_users = crate::redis_acl::users(p, name);
         for c in p.services() {
             if !c.uses.iter().chain(&c.uses_external).any(|u| u == name) {
                 continue;
             }
-            let own = provisioned
-                .and_then(|pr| {
-                    pr.logins
-                        .iter()
-                        .find(|l| l.service == c.name)
-                        .map(|l| pr.describe(l))
-                })
-                .or_else(|| {
-                    redis_users
-                        .iter()
-                        .find(|u| u.consumer == c.name)
-                        .map(|u| format!("ACL user {} ({})", u.name, u.patterns()))
-                });
+            let own = provisioned.and_then(|pr| {
+                pr.logins
+                    .iter()
+                    .find(|l| l.service == c.name)
+                    .map(|l| pr.describe(l))
+            });
             let login = match &own {
                 Some(l) => l.clone(),
-                None if provisioned.is_some() => {
+                None if provisioned.is_some()
+                    && d.kind != sprocket_spec::model::DatastoreKind::Redis =>
+                {
                     "none of its own (no `access`): whatever it mounts".into()
                 }
-                // Redis (no provisioning): its shared login, `default` (requirepass).
+                // Redis: its shared login, `default` (the administrator's password).
                 None => format!(
                     "the shared `{}` login{}",
                     d.admin_user,

@@ -56,7 +56,7 @@ pub(crate) fn derive<'a>(p: &'a Platform, provisions: &[Provision]) -> Derived<'
     }
     // A datastore's provisioning network: the one-off task that makes its consumers' logins
     // joins it, nothing else does. Always there, so the first consumer's access never changes
-    // (and restarts) the datastore. Redis has none: its users are in its config, no task runs.
+    // (and restarts) the datastore.
     for ds in p.services().filter(|s| {
         provisions
             .iter()

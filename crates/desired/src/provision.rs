@@ -79,6 +79,11 @@ pub struct Login {
     /// S3: its buckets, and the secret with its access key id (`secret`: its secret key).
     pub buckets: Vec<(String, BucketAccess)>,
     pub key_secret: String,
+    /// Redis: the key and channel patterns of its ACL user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
     /// PostgreSQL, RabbitMQ: its second login, when the consumer takes its user name from
     /// `{access.<datastore>.user}` ([`alternate_current`] says which of the two is current).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -161,6 +166,11 @@ pub struct JobLogin {
     pub buckets: Vec<(String, BucketAccess)>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub key_file: String,
+    /// Redis: the key and channel patterns of its ACL user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
     /// No task of the consumer runs (its service is about to be made): nothing holds an earlier
     /// credential, so none is kept for a roll (S3: a previous key goes at once).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -249,8 +259,8 @@ pub fn secret_file(logical: &str) -> String {
 
 /// Every datastore of the platform with its consumers' logins (a datastore nobody asks access
 /// to still appears: a `--prune` run removes the logins its former consumers left): the
-/// services with `datastore:`, then the externals with an administrator. Redis is not among
-/// them: its ACL users are derived into its own config ([`crate::redis_acl`]).
+/// services with `datastore:` (Redis's ACL users among them, kept in its aclfile:
+/// [`crate::redis_acl`]), then the externals with an administrator.
 pub fn provisions(p: &Platform) -> Vec<Provision> {
     let ns = p.environment.namespace.as_str();
     let logins = |ds: &str| -> Vec<Login> {
@@ -269,6 +279,8 @@ pub fn provisions(p: &Platform) -> Vec<Provision> {
                 privileges: a.privileges,
                 buckets: a.buckets.clone(),
                 key_secret: a.key_secret.clone(),
+                keys: a.keys.clone(),
+                channels: a.channels.clone(),
                 alternate: a.alternate.clone(),
             })
             .collect()
@@ -289,10 +301,6 @@ pub fn provisions(p: &Platform) -> Vec<Provision> {
     let mut out = Vec::new();
     for ds in p.services() {
         let Some(d) = &ds.datastore else { continue };
-        // Redis's users are part of its own config (see [`crate::redis_acl`]): no task.
-        if d.kind == DatastoreKind::Redis {
-            continue;
-        }
         out.push(Provision {
             datastore: ds.name.clone(),
             service: crate::state::service_name(ns, &ds.name),
@@ -431,6 +439,8 @@ impl Provision {
                     } else {
                         String::new()
                     },
+                    keys: l.keys.clone(),
+                    channels: l.channels.clone(),
                     fresh: false,
                     alternate: l.alternate.clone().unwrap_or_default(),
                     use_alternate: false,
@@ -511,6 +521,13 @@ impl Provision {
 }
 
 impl Login {
+    /// Redis: what its ACL user may touch, as Redis writes it: `~keys &channels`.
+    pub fn patterns(&self) -> String {
+        let keys = self.keys.iter().map(|k| format!("~{k}"));
+        let channels = self.channels.iter().map(|c| format!("&{c}"));
+        keys.chain(channels).collect::<Vec<_>>().join(" ")
+    }
+
     fn buckets_text(&self) -> String {
         let b: Vec<String> = self
             .buckets
@@ -535,7 +552,7 @@ impl Login {
                 self.database,
                 self.privileges.name()
             ),
-            DatastoreKind::Redis => self.user.clone(),
+            DatastoreKind::Redis => format!("ACL user {} ({})", self.user, self.patterns()),
             DatastoreKind::S3 => format!("{} ({})", self.user, self.buckets_text()),
         }
     }

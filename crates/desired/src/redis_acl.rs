@@ -1,120 +1,83 @@
 //! Redis ACL users, derived from the consumers' `access` to a Redis datastore.
 //!
-//! Redis keeps ACL users made at run time only in memory (or in an `aclfile`, with which
-//! `requirepass` is ignored — a rotation trap). So the users are part of Redis's own start-up
-//! config instead, like `requirepass`: the datastore mounts each consumer's generated password
-//! (its Docker secret, at [`redis_user_secret_target`]) and a derived script
-//! ([`sprocket_spec::names::REDIS_ACL_SCRIPT`]) that prints one `user` line per consumer with the password's SHA-256
-//! (`#<hex>`: Redis stores and compares hashes; the clear value stays in the secret file). A
-//! restart keeps every user; a consumer added or removed changes the datastore's spec, so `up`
-//! restarts Redis with the new set (stop-first: it owns a volume) — and `plan` says so.
+//! They are made at run time by `up`'s provisioning ([`crate::provision`]: a one-off task on
+//! Redis's provisioning network, `ACL SETUSER` with the passwords' SHA-256 only) and kept in an
+//! `aclfile` on Redis's volume (`ACL SAVE`), so a restart keeps them and a consumer added,
+//! removed or rotated restarts nothing — a rotation adds the new password beside the previous
+//! one while the consumer rolls, and the previous goes after ([`sprocket_datastores`]'s redis).
+//! Redis ignores `requirepass` once it reads an aclfile, so the datastore runs a derived script
+//! at start ([`sprocket_spec::names::REDIS_ACL_SCRIPT`]) that writes the shared login, `default`,
+//! with the administrator's password hash into that file (the rest of the file as Redis saved
+//! it) and prints the `aclfile` line of its config. The script is the same whoever the
+//! consumers are: their changes never touch Redis's spec.
 //!
 //! Pure: no I/O, no secret value.
 
-use sprocket_spec::model::{self, DatastoreKind, Platform};
-use sprocket_spec::names::redis_user_secret_target;
+use sprocket_spec::model::{self, DatastoreKind};
 
 /// The commands every ACL user gets: all but administration and the dangerous ones (`KEYS`,
 /// `FLUSHALL`, `CONFIG`, `DEBUG` …), on its own keys and channels only.
 pub const COMMANDS: &str = "+@all -@admin -@dangerous";
 
-/// One consumer's ACL user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub consumer: String,
-    pub name: String,
-    /// The generated secret with its password.
-    pub secret: String,
-    pub keys: Vec<String>,
-    pub channels: Vec<String>,
+/// The aclfile's name in the Redis's volume.
+pub const ACLFILE: &str = "sprocket-users.acl";
+
+/// Where a Redis keeps its aclfile: in its first writable volume or bind mount (validation
+/// wants one where it has ACL users).
+pub fn aclfile(s: &model::Service) -> Option<String> {
+    s.volumes.iter().find_map(|v| match v {
+        model::Volume::Named {
+            target,
+            read_only: false,
+            ..
+        }
+        | model::Volume::Bind {
+            target,
+            read_only: false,
+            ..
+        } => Some(format!("{}/{ACLFILE}", target.trim_end_matches('/'))),
+        _ => None,
+    })
 }
 
-impl User {
-    /// What it may touch, as Redis writes it: `~keys &channels`.
-    pub fn patterns(&self) -> String {
-        let keys = self.keys.iter().map(|k| format!("~{k}"));
-        let channels = self.channels.iter().map(|c| format!("&{c}"));
-        keys.chain(channels).collect::<Vec<_>>().join(" ")
-    }
-
-    /// The ACL rules after the password: `~keys &channels +commands`.
-    pub fn rules(&self) -> String {
-        format!("{} {COMMANDS}", self.patterns())
-    }
-}
-
-/// The ACL users of the Redis datastore `datastore`, in service order.
-pub fn users(p: &Platform, datastore: &str) -> Vec<User> {
-    p.services()
-        .flat_map(|c| {
-            c.access
-                .iter()
-                .filter(|a| a.on == datastore && a.kind == DatastoreKind::Redis)
-                .map(|a| User {
-                    consumer: c.name.clone(),
-                    name: a.user.clone(),
-                    secret: a.secret.clone(),
-                    keys: a.keys.clone(),
-                    channels: a.channels.clone(),
-                })
-        })
-        .collect()
-}
-
-/// The script the datastore runs at start: it prints Redis config `user` lines. Names and
-/// patterns are validated (no quote, `$`, backslash or whitespace), so single quotes suffice.
-pub fn script(users: &[User]) -> String {
-    let mut out = String::from(
-        "# Written by sprocketctl from the spec: the Redis ACL users of the services with\n\
-         # `access` to this datastore. Prints one `user` line each; a password is read from the\n\
-         # user's Docker secret (a final newline dropped, as its consumer reads it) and only its SHA-256\n\
-         # is printed. Fails if a secret is missing.\n\
+/// The script the datastore runs at start (`aclfile`: where the users live; `password`: the
+/// file with the administrator's password). Paths are validated (no quote), so single quotes
+/// suffice.
+pub fn script(aclfile: &str, password: &str) -> String {
+    format!(
+        "# Written by sprocketctl from the spec. Redis's ACL users live in {aclfile} (its volume),\n\
+         # made and changed at run time by `up` (ACL SETUSER, ACL SAVE): a restart keeps them.\n\
+         # At each start the shared login, `default`, gets the administrator's password there\n\
+         # (its SHA-256 only; a final newline dropped, as a client reads it); the rest of the\n\
+         # file stays as Redis saved it. Prints the config line that points Redis at the file.\n\
          set -eu\n\
-         user() {\n  \
-           [ -s \"$2\" ] || { echo \"redis-acl: no password at $2\" >&2; exit 1; }\n  \
-           h=$(printf %s \"$(cat \"$2\")\" | sha256sum | cut -d' ' -f1)\n  \
-           printf 'user %s reset on #%s %s\\n' \"$1\" \"$h\" \"$3\"\n\
-         }\n",
-    );
-    for u in users {
-        out.push_str(&format!(
-            "user '{}' '{}' '{}'\n",
-            u.name,
-            redis_user_secret_target(&u.name),
-            u.rules()
-        ));
-    }
-    out
+         f='{aclfile}'\n\
+         p='{password}'\n\
+         [ -s \"$p\" ] || {{ echo \"redis-acl: no password at $p\" >&2; exit 1; }}\n\
+         h=$(printf %s \"$(cat \"$p\")\" | sha256sum | cut -d' ' -f1)\n\
+         {{ printf 'user default on #%s ~* &* +@all\\n' \"$h\"; [ ! -f \"$f\" ] || grep -v '^user default ' \"$f\" || true; }} > \"$f.new\"\n\
+         mv \"$f.new\" \"$f\"\n\
+         printf 'aclfile %s\\n' \"$f\"\n"
+    )
 }
 
-/// What a Redis datastore gets beyond its spec: the consumers' password secrets
-/// mounted at [`redis_user_secret_target`] (the service is returned with them) and the script.
-pub struct Derived {
-    pub service: model::Service,
-    pub script: String,
-}
-
-pub fn derive(p: &Platform, s: &model::Service) -> Option<Derived> {
-    if s.datastore.as_ref().map(|d| d.kind) != Some(DatastoreKind::Redis) {
+/// The script of a Redis datastore (`None` for any other service): its consumers' users are
+/// not part of it.
+pub fn derive(s: &model::Service) -> Option<String> {
+    let d = s.datastore.as_ref()?;
+    if d.kind != DatastoreKind::Redis {
         return None;
     }
-    // With no users yet the script is still there (it prints nothing): the datastore's command
-    // runs it in every environment, whatever is disabled there.
-    let users = users(p, &s.name);
-    let mut service = s.clone();
-    for u in &users {
-        service.secrets.push(model::SecretMount {
-            name: u.secret.clone(),
-            target: redis_user_secret_target(&u.name),
-            uid: 0,
-            gid: 0,
-            mode: 0o444,
-        });
-    }
-    Some(Derived {
-        service,
-        script: script(&users),
-    })
+    let password = s
+        .secrets
+        .iter()
+        .find(|m| m.name == d.admin_secret)
+        .map(|m| m.target.clone())
+        .unwrap_or_else(|| format!("/run/secrets/{}", d.admin_secret));
+    // Without a volume (validation refuses that where it has consumers) the file is the
+    // container's own: users last until the task is replaced.
+    let file = aclfile(s).unwrap_or_else(|| format!("/data/{ACLFILE}"));
+    Some(script(&file, &password))
 }
 
 #[cfg(test)]
@@ -122,35 +85,31 @@ mod tests {
     use super::*;
     use sha2::{Digest, Sha256};
 
-    fn user(name: &str) -> User {
-        User {
-            consumer: name.into(),
-            name: name.into(),
-            secret: format!("{name}-redis-password"),
-            keys: vec![format!("{name}:*")],
-            channels: vec![format!("{name}:*"), "events".into()],
-        }
-    }
-
-    /// Runs the real script with `sh`, its secrets in a scratch folder.
-    fn run(users: &[User], files: &[(&str, &str)]) -> std::process::Output {
+    /// Runs the real script with `sh` in a scratch folder: its output and the file after.
+    fn run(file_before: Option<&str>, password: Option<&str>) -> (std::process::Output, String) {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir =
             std::env::temp_dir().join(format!("sprocket-redis-acl-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        for (name, value) in files {
-            std::fs::write(dir.join(name), value).unwrap();
+        let (f, p) = (dir.join(ACLFILE), dir.join("pw"));
+        if let Some(b) = file_before {
+            std::fs::write(&f, b).unwrap();
         }
-        let script =
-            script(users).replace("/run/secrets/redis-users/", &format!("{}/", dir.display()));
+        if let Some(v) = password {
+            std::fs::write(&p, v).unwrap();
+        }
         let out = std::process::Command::new("sh")
-            .args(["-c", &script])
+            .args([
+                "-c",
+                &script(&f.display().to_string(), &p.display().to_string()),
+            ])
             .output()
             .expect("sh runs");
+        let after = std::fs::read_to_string(&f).unwrap_or_default();
         let _ = std::fs::remove_dir_all(&dir);
-        out
+        (out, after)
     }
 
     fn sha(v: &str) -> String {
@@ -158,36 +117,47 @@ mod tests {
     }
 
     #[test]
-    fn the_script_prints_one_user_line_each_with_the_password_hash_only() {
-        let out = run(
-            &[user("demo"), user("core")],
-            &[("demo", "s3cret-demo"), ("core", "s3cret-core\n")],
-        );
+    fn the_script_writes_the_default_user_and_keeps_the_saved_ones() {
+        // First start: the file has the shared login alone, with the password's hash only.
+        let (out, file) = run(None, Some("s3cret-admin\n"));
         assert!(out.status.success(), "{out:?}");
-        let text = String::from_utf8(out.stdout).unwrap();
+        let printed = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            printed.starts_with("aclfile ") && printed.ends_with("/sprocket-users.acl\n"),
+            "{printed}"
+        );
         assert_eq!(
-            text,
+            file,
+            format!("user default on #{} ~* &* +@all\n", sha("s3cret-admin"))
+        );
+        // A later start (a rotated administrator's password): the users Redis saved stay, the
+        // default line is the new one.
+        let saved = format!(
+            "user default on #{} ~* &* +@all\nuser demo on #aa #bb ~demo:* &demo:* +@all -@admin -@dangerous\n",
+            sha("s3cret-admin")
+        );
+        let (out, file) = run(Some(&saved), Some("s3cret-new"));
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            file,
             format!(
-                "user demo reset on #{} ~demo:* &demo:* &events +@all -@admin -@dangerous\n\
-                 user core reset on #{} ~core:* &core:* &events +@all -@admin -@dangerous\n",
-                sha("s3cret-demo"),
-                // a final newline is not part of the password, as its consumer reads it
-                sha("s3cret-core"),
+                "user default on #{} ~* &* +@all\nuser demo on #aa #bb ~demo:* &demo:* +@all -@admin -@dangerous\n",
+                sha("s3cret-new")
             )
         );
-        assert!(!text.contains("s3cret"), "no clear password: {text}");
+        assert!(!file.contains("s3cret"), "no clear password: {file}");
     }
 
     #[test]
     fn a_missing_or_empty_password_fails_the_script_and_says_which() {
-        let out = run(&[user("demo"), user("core")], &[("demo", "pw")]);
+        let (out, _) = run(None, None);
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("no password at") && err.ends_with("/core\n"),
+            err.contains("no password at") && err.ends_with("/pw\n"),
             "{err}"
         );
-        let out = run(&[user("demo")], &[("demo", "")]);
+        let (out, _) = run(None, Some(""));
         assert!(!out.status.success(), "{out:?}");
     }
 }

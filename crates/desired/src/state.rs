@@ -334,9 +334,8 @@ pub fn desired(p: &Platform) -> DesiredState {
         let mut secrets: Vec<SecretRef> = Vec::new();
         let mut services = Vec::new();
         for s in &layer.services {
-            // A Redis datastore with ACL users mounts their passwords and the script.
-            let acl = crate::redis_acl::derive(p, s);
-            let s = acl.as_ref().map(|d| &d.service).unwrap_or(s);
+            // A Redis datastore runs the script that points it at its aclfile.
+            let acl = crate::redis_acl::derive(s);
             let mut file_configs = Vec::new();
             for c in &s.configs {
                 // Validation checks the name's length with the same stem.
@@ -411,13 +410,8 @@ pub fn desired(p: &Platform) -> DesiredState {
                 },
                 _ => None,
             };
-            let acl_config = acl.as_ref().map(|d| {
-                (
-                    "redis-acl",
-                    d.script.clone(),
-                    sprocket_spec::names::REDIS_ACL_SCRIPT,
-                )
-            });
+            let acl_config =
+                acl.map(|script| ("redis-acl", script, sprocket_spec::names::REDIS_ACL_SCRIPT));
             for (stem, content, target) in role_config.into_iter().chain(acl_config) {
                 let content = content.into_bytes();
                 let hash = short_hash(&content);

@@ -36,7 +36,11 @@ fn networks_are_derived_from_uses_and_routes() {
     // task.
     assert_eq!(
         nets_of(&d, "redis"),
-        ["sprocket_backup_redis", "sprocket_demo_to_redis"]
+        [
+            "sprocket_backup_redis",
+            "sprocket_demo_to_redis",
+            "sprocket_provision_redis"
+        ]
     );
     // RabbitMQ's route is gated and its gate does not run offline: not routed here at all.
     // Its provisioning network: the one-off task that makes its consumers' logins joins it.
@@ -119,7 +123,8 @@ fn networks_are_derived_from_uses_and_routes() {
             "sprocket_demo_to_redis",
             // the external PostgreSQL's, with its first consumer (n8n)
             "sprocket_provision_postgres",
-            "sprocket_provision_rabbitmq"
+            "sprocket_provision_rabbitmq",
+            "sprocket_provision_redis"
         ]
     );
     // A secret two layers mount (Redis in `data`, the demo in `platform`) belongs to the first:

@@ -30,7 +30,11 @@ fn a_service_waits_for_what_it_uses_and_for_vault_when_it_mounts_a_vault_made_se
             // derived from its `vault:` paths
             ("sprocket_vault".to_string(), NeedKind::Uses),
             ("vault (init/unseal/configure)".to_string(), NeedKind::Vault),
-            // its own RabbitMQ login, PostgreSQL role and S3 key (`access`)
+            // its own Redis ACL user, RabbitMQ login, PostgreSQL role and S3 key (`access`)
+            (
+                "sprocket_redis (provision logins)".to_string(),
+                NeedKind::Provision
+            ),
             (
                 "sprocket_rabbitmq (provision logins)".to_string(),
                 NeedKind::Provision
@@ -100,6 +104,10 @@ fn without_a_vault_step_nothing_waits_for_vault() {
             ("sprocket_rabbitmq".to_string(), NeedKind::Uses),
             ("sprocket_vault".to_string(), NeedKind::Uses),
             (
+                "sprocket_redis (provision logins)".to_string(),
+                NeedKind::Provision
+            ),
+            (
                 "sprocket_rabbitmq (provision logins)".to_string(),
                 NeedKind::Provision
             ),
@@ -139,6 +147,7 @@ fn without_a_vault_step_nothing_waits_for_vault() {
             "sprocket_rabbitmq",
             "sprocket_rabbitmq (provision logins)",
             "sprocket_redis",
+            "sprocket_redis (provision logins)",
             "sprocket_s3 (provision logins)",
             "sprocket_vault-agent"
         ]

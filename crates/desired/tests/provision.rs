@@ -13,11 +13,18 @@ fn the_demo_gets_its_own_rabbitmq_login_on_its_own_vhost() {
     let p = example("offline");
     let d = desired(&p);
     assert_eq!(
-        d.provisions.len(),
-        3,
-        "RabbitMQ, then the external PostgreSQL and S3"
+        d.provisions
+            .iter()
+            .map(|p| p.datastore.as_str())
+            .collect::<Vec<_>>(),
+        ["redis", "rabbitmq", "postgres", "s3"],
+        "the datastores of the swarm in spec order, then the externals"
     );
-    let pr = &d.provisions[0];
+    let pr = d
+        .provisions
+        .iter()
+        .find(|p| p.datastore == "rabbitmq")
+        .unwrap();
     assert_eq!(
         (pr.datastore.as_str(), pr.service.as_str(), pr.kind),
         ("rabbitmq", "sprocket_rabbitmq", DatastoreKind::Rabbitmq)
@@ -199,10 +206,13 @@ fn the_datastore_joins_its_provisioning_network_and_the_consumer_mounts_its_pass
         .networks
         .iter()
         .any(|n| n.network == "sprocket_provision_rabbitmq" && n.aliases == ["rabbitmq"]));
-    // Nothing else joins it.
-    for s in d.services().filter(|s| s.short_name != "rabbitmq") {
+    // Nothing else joins it: a datastore joins its own, nothing else joins any.
+    for s in d.services() {
+        let own = format!("sprocket_provision_{}", s.short_name);
         assert!(
-            !s.networks.iter().any(|n| n.network.contains("_provision_")),
+            !s.networks
+                .iter()
+                .any(|n| n.network.contains("_provision_") && n.network != own),
             "{}",
             s.name
         );
@@ -249,7 +259,11 @@ fn provisioning_starts_with_its_datastore_after_vault_and_the_consumer_waits_for
 fn the_marker_changes_with_the_logins_and_the_secret_versions_only() {
     let p = example("offline");
     let d = desired(&p);
-    let pr = &d.provisions[0];
+    let pr = d
+        .provisions
+        .iter()
+        .find(|p| p.datastore == "rabbitmq")
+        .unwrap();
     let v1 = vec![
         "sprocket_rabbitmq-admin-password-v1".to_string(),
         "sprocket_demo-rabbitmq-password-v1".to_string(),

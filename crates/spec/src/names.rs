@@ -87,18 +87,14 @@ pub fn s3_key_secrets(service: &str, datastore: &str) -> (String, String) {
     )
 }
 
-/// The logical name of the unseal agent's material, a Docker secret `up` makes from the
-/// operators' keyring. Reserved: a spec that declared it could mount the real one anywhere.
-/// Where a Redis datastore finds the script sprocketctl derives from its consumers' `access`:
-/// it prints Redis config `user` lines (see `sprocket-desired`'s `redis_acl`); the Redis
-/// service's command runs it into the config it reads from stdin.
+/// Where a Redis datastore finds the script sprocketctl derives for it: it writes the shared
+/// login into Redis's aclfile (where its consumers' ACL users live) and prints the `aclfile`
+/// config line (see `sprocket-desired`'s `redis_acl`); the Redis service's command runs it into
+/// the config it reads from stdin.
 pub const REDIS_ACL_SCRIPT: &str = "/run/sprocket/redis-acl.sh";
 
-/// Where a Redis datastore mounts the password of its consumer `user` (for the script above).
-pub fn redis_user_secret_target(user: &str) -> String {
-    format!("/run/secrets/redis-users/{user}")
-}
-
+/// The logical name of the unseal agent's material, a Docker secret `up` makes from the
+/// operators' keyring. Reserved: a spec that declared it could mount the real one anywhere.
 pub const UNSEAL_SECRET: &str = "vault-unseal";
 /// Logical names of the services' Vault token secrets start with this (`vault-token-<service>`).
 /// Reserved for the same reason.

@@ -16,7 +16,7 @@ fn spec(datastore: &str, args: &str, access: &str) -> String {
     replace(
         REDIS,
         &format!(
-            "      redis:\n        image: \"redis:7.0-alpine\"\n        args: {args}\n        secrets: [redis-password]\n        datastore: {{ {datastore} }}\n"
+            "      redis:\n        image: \"redis:7.0-alpine\"\n        args: {args}\n        secrets: [redis-password]\n        volumes: [{{ volume: redis-data, target: /data }}]\n        datastore: {{ {datastore} }}\n"
         ),
     )
     .replace(
@@ -164,6 +164,26 @@ fn a_redis_datastore_must_load_its_acl_users() {
         .help
         .unwrap()
         .contains("acl=$(sh /run/sprocket/redis-acl.sh) || exit 1"));
+    // Its users live in an aclfile on its volume: with ACL users and no volume, refused.
+    let text = spec(DATASTORE, ARGS, "{ redis: {} }").replace(
+        "        volumes: [{ volume: redis-data, target: /data }]\n",
+        "",
+    );
+    let d = expect(
+        &text,
+        "redis-acl-needs-volume",
+        "is a Redis datastore with ACL users (web), but no writable volume for the file that keeps them",
+        at(&text, "redis, admin_user", 0),
+    );
+    assert!(d.help.unwrap().contains("volumes: [{ volume: redis-data"));
+    // Without ACL users it needs none.
+    let text = spec(DATASTORE, ARGS, "{}").replace(
+        "        volumes: [{ volume: redis-data, target: /data }]\n",
+        "",
+    );
+    assert!(!diagnostics(&text)
+        .iter()
+        .any(|d| d.code == "redis-acl-needs-volume"));
     // PostgreSQL-only settings are no Redis settings.
     let text = spec(
         &format!("{DATASTORE}, sslmode: require"),

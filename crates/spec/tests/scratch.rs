@@ -225,10 +225,10 @@ fn a_drill_is_refused_where_its_copy_would_share_data_or_a_namespace() {
                 && d.message.contains("/srv/sprocket/redis")),
         "{err:?}"
     );
-    // Read-only, it may.
+    // Read-only, it may (beside the volume Redis keeps its data and users in).
     let parsed = example_edited(&[(
         "volumes: [{ volume: redis-data, target: /data }]",
-        "volumes: [{ bind: /srv/sprocket/redis, target: /data, read_only: true }]",
+        "volumes: [{ volume: redis-data, target: /data }, { bind: /srv/sprocket/redis, target: /seed, read_only: true }]",
     )]);
     assert!(sprocket_spec::resolve_as(
         &parsed,

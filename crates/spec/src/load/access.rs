@@ -753,8 +753,10 @@ impl<'a> Resolver<'a> {
     }
 
     /// A Redis datastore must load its ACL users: its command runs the derived script
-    /// ([`REDIS_ACL_SCRIPT`]) into the config it starts with, or the users would not exist and
-    /// every consumer's login would fail at run time.
+    /// ([`REDIS_ACL_SCRIPT`]) into the config it starts with (the `aclfile` line), or the users
+    /// `up` makes would not survive a restart and `ACL SAVE` would fail; and where it has
+    /// consumers with `access`, that file needs a named volume, or a new task would start
+    /// without them.
     fn check_redis_acl_loaded(&mut self, p: &model::Platform) {
         for s in p.services() {
             if s.datastore.as_ref().map(|d| d.kind) != Some(DatastoreKind::Redis) {
@@ -771,9 +773,6 @@ impl<'a> Resolver<'a> {
                 .collect();
             let runs =
                 |v: &Option<Vec<String>>| v.iter().flatten().any(|a| a.contains(REDIS_ACL_SCRIPT));
-            if runs(&s.command) || runs(&s.args) {
-                continue;
-            }
             let at = self
                 .spec
                 .layers
@@ -783,6 +782,36 @@ impl<'a> Resolver<'a> {
                 .and_then(|(_, svc)| svc.datastore.as_ref())
                 .map(|d| pos(&d.value.kind))
                 .unwrap_or(crate::diag::Pos::UNKNOWN);
+            let volume = s.volumes.iter().any(|v| {
+                matches!(
+                    v,
+                    model::Volume::Named {
+                        read_only: false,
+                        ..
+                    } | model::Volume::Bind {
+                        read_only: false,
+                        ..
+                    }
+                )
+            });
+            if !users.is_empty() && !volume {
+                self.err(
+                    "redis-acl-needs-volume",
+                    at,
+                    format!(
+                        "`{}` is a Redis datastore with ACL users ({}), but no writable volume for the file that keeps them",
+                        s.name,
+                        users.join(", ")
+                    ),
+                )
+                .help = Some(
+                    "give it a volume (`volumes: [{ volume: redis-data, target: /data }]`): its users live in an aclfile there, made at run time, and a new task without it would start with none"
+                        .into(),
+                );
+            }
+            if runs(&s.command) || runs(&s.args) {
+                continue;
+            }
             self.err(
                 "redis-acl-not-loaded",
                 at,
@@ -793,7 +822,7 @@ impl<'a> Resolver<'a> {
                 ),
             )
             .help = Some(format!(
-                "put the users into the config Redis reads from stdin: `acl=$(sh {REDIS_ACL_SCRIPT}) || exit 1`, then `$acl` in the heredoc after `requirepass` (see the example spec's `redis`)"
+                "put its output into the config Redis reads from stdin: `acl=$(sh {REDIS_ACL_SCRIPT}) || exit 1`, then `$acl` in the heredoc after `requirepass` (see the example spec's `redis`)"
             ));
         }
     }
