@@ -199,7 +199,7 @@ fn compose_export_deploys_as_printed_from_another_folder() {
     // The login itself is not something a compose file can make: the export says so.
     assert!(
         r.stderr
-            .contains("not made by the compose files: the datastore logins of `access` (demo@demo, alternating with demo_b on rabbitmq, sprocket-compose-e2e_demo@sprocket-compose-e2e_demo (owner, alternating with sprocket-compose-e2e_demo_b) on postgres, sprocket-compose-e2e-demo (sprocket-main readwrite, sprocket-replays-main read) on s3)"),
+            .contains("not made by the compose files: the datastore logins of `access` (ACL user demo (~demo:* &demo:*) on redis, demo@demo, alternating with demo_b on rabbitmq, sprocket-compose-e2e_demo@sprocket-compose-e2e_demo (owner, alternating with sprocket-compose-e2e_demo_b) on postgres, sprocket-compose-e2e-demo (sprocket-main readwrite, sprocket-replays-main read) on s3)"),
         "{}",
         r.stderr
     );

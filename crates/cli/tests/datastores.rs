@@ -850,6 +850,12 @@ fn every_consumer_gets_its_own_login_made_by_up() {
         "DEMO_PG_DATABASE: \"{namespace}_reports\"",
         "DEMO_PG_DATABASE: \"{namespace}_demo\"",
     );
+    // Nor Redis access: its ACL user goes, never one made by hand (no owner mark).
+    s.edit(
+        "          redis: { password_file: /run/secrets/redis-acl-password }\n",
+        "",
+    );
+    redis_cli(true, "ACL SETUSER ops on nopass ~ops:*");
     // (No RabbitMQ access, so no `{access.rabbitmq.user}`: `validate` would refuse it.)
     s.edit(
         "DEMO_AMQP_USER: \"{access.rabbitmq.user}\"",
@@ -862,6 +868,15 @@ fn every_consumer_gets_its_own_login_made_by_up() {
     assert_eq!(
         provisioned(&pruned, "rabbitmq")["removed"],
         serde_json::json!(["user demo_b", "vhost demo"])
+    );
+    assert_eq!(
+        provisioned(&pruned, "redis")["removed"],
+        serde_json::json!(["ACL user demo"])
+    );
+    let acl = redis_cli(true, "ACL LIST");
+    assert!(
+        acl.contains("user ops ") && !acl.contains("user demo "),
+        "{acl}"
     );
     // S3: its user and key go; the buckets stay (they hold data).
     assert_eq!(

@@ -10,11 +10,13 @@
 //!   while the consumer rolls (its running task keeps authenticating), and the retirement after
 //!   the roll removes the previous (`ACL SETUSER <user> <#<hex>`), once the current one is
 //!   there. A consumer with no task yet keeps nothing.
-//! - Every user but `default` is this platform's: Redis is a service of the swarm that
-//!   sprocketctl deploys, and its users are only what the spec's consumers declare (as when
-//!   they were its start-up config). `prune` removes the ones no consumer declares any more.
+//! - A user we make carries the owner mark as a rule Redis keeps with it: read access to the
+//!   one key named after the owner (`%R~sprocketctl-<namespace>`, a key nobody writes). A user
+//!   of a wanted name without it is somebody else's: refused, never changed; `prune` removes
+//!   only ours that no consumer declares any more.
 //! - The connection and the administrator's `AUTH` are retried while Redis boots or loads its
-//!   data (the task starts as soon as Redis's task does).
+//!   data (the task starts as soon as Redis's task does), or rolls onto a new administrator's
+//!   password.
 
 use crate::{JobResult, LoginResult, Outcome, ProvisionError};
 use sha2::{Digest, Sha256};
@@ -235,8 +237,12 @@ async fn admin(job: &Job, password: &str) -> Result<Conn, ProvisionError> {
             }
         };
         match attempt.await {
-            // LOADING, a refused connection: Redis is on its way.
-            Err(ProvisionError::Api { .. }) if t0.elapsed() < READY_WITHIN => {
+            // LOADING, a refused connection: Redis is on its way. A refused password too, for a
+            // while: when Redis itself rolls (its administrator's password rotated), its old
+            // task may answer until the new one, which holds the new password, replaced it.
+            Err(ProvisionError::Api { .. } | ProvisionError::Refused(_))
+                if t0.elapsed() < READY_WITHIN =>
+            {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             r => return r,
@@ -244,11 +250,24 @@ async fn admin(job: &Job, password: &str) -> Result<Conn, ProvisionError> {
     }
 }
 
-/// The rules of a login after its passwords: `~keys &channels +commands`.
-fn rules_of(l: &JobLogin) -> Vec<String> {
+/// The owner mark among a user's rules (see the module's doc).
+fn mark(owner: &str) -> String {
+    format!("%R~{owner}")
+}
+
+impl User {
+    fn is_ours(&self, owner: &str) -> bool {
+        let mark = mark(owner);
+        self.rules.split_whitespace().any(|r| r == mark)
+    }
+}
+
+/// The rules of a login after its passwords: `~keys &channels +commands` and the owner mark.
+fn rules_of(l: &JobLogin, owner: &str) -> Vec<String> {
     let keys = l.keys.iter().map(|k| format!("~{k}"));
     let channels = l.channels.iter().map(|c| format!("&{c}"));
-    keys.chain(channels)
+    keys.chain(std::iter::once(mark(owner)))
+        .chain(channels)
         .chain(COMMANDS.split_whitespace().map(String::from))
         .collect()
 }
@@ -262,6 +281,18 @@ pub async fn provision(
     let admin_password = read(&job.admin_password_file)?;
     let mut c = admin(job, &admin_password).await?;
     let before = users(&mut c).await?;
+    // Refuse before any change: a wanted user that exists and is not ours.
+    for l in &job.logins {
+        if before.get(&l.user).is_some_and(|u| !u.is_ours(&job.owner)) {
+            return Err(ProvisionError::Refused(format!(
+                "Redis ACL user `{}` (for `{}`) exists and was not made by sprocketctl for this namespace (it lacks the rule `{}`): it is left as it is; give `{}` another `user:` in its `access`, or remove that user yourself",
+                l.user,
+                l.service,
+                mark(&job.owner),
+                l.service
+            )));
+        }
+    }
     let mut out = JobResult::default();
     for l in &job.logins {
         let want = hash(&read(&l.password_file)?);
@@ -271,7 +302,9 @@ pub async fn provision(
             .unwrap_or_default();
         if job.retire {
             // Only once the current password is there: a consumer never loses the one it uses.
-            if existing.is_some_and(|u| u.hashes.contains(&want)) && !others.is_empty() {
+            if existing.is_some_and(|u| u.is_ours(&job.owner) && u.hashes.contains(&want))
+                && !others.is_empty()
+            {
                 let mut args = vec!["ACL".to_string(), "SETUSER".into(), l.user.clone()];
                 args.extend(others.iter().map(|h| format!("!{h}")));
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -294,7 +327,7 @@ pub async fn provision(
             format!("#{want}"),
         ];
         args.extend(keep.iter().map(|h| format!("#{h}")));
-        args.extend(rules_of(l));
+        args.extend(rules_of(l, &job.owner));
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         c.ok(&argv, &format!("set ACL user `{}`", l.user)).await?;
         let mut changed = Vec::new();
@@ -336,10 +369,10 @@ pub async fn provision(
     }
     if job.prune && !job.retire {
         let wanted: BTreeSet<&str> = job.logins.iter().map(|l| l.user.as_str()).collect();
-        for name in after
-            .keys()
-            .filter(|n| *n != "default" && *n != &job.admin_user && !wanted.contains(n.as_str()))
-        {
+        for name in after.iter().filter_map(|(n, u)| {
+            (u.is_ours(&job.owner) && *n != job.admin_user && !wanted.contains(n.as_str()))
+                .then_some(n)
+        }) {
             c.ok(
                 &["ACL", "DELUSER", name],
                 &format!("remove ACL user `{name}`"),
@@ -370,6 +403,27 @@ mod tests {
             "on sanitize-payload ~demo:* &demo:* +@all -@admin -@dangerous"
         );
         assert!(parse_acl_line("not a user").is_none());
+    }
+
+    #[test]
+    fn our_users_carry_the_owner_mark_among_their_rules() {
+        let (_, ours) = parse_acl_line(
+            "user demo on #aa ~demo:* %R~sprocketctl-ns &demo:* +@all -@admin -@dangerous",
+        )
+        .unwrap();
+        assert!(ours.is_ours("sprocketctl-ns"));
+        assert!(!ours.is_ours("sprocketctl-other"));
+        let (_, theirs) = parse_acl_line("user ops on nopass ~ops:* +@all").unwrap();
+        assert!(!theirs.is_ours("sprocketctl-ns"));
+        let l = JobLogin {
+            keys: vec!["demo:*".into()],
+            channels: vec!["demo:*".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            rules_of(&l, "sprocketctl-ns").join(" "),
+            "~demo:* %R~sprocketctl-ns &demo:* +@all -@admin -@dangerous"
+        );
     }
 
     #[test]

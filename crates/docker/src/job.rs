@@ -63,13 +63,48 @@ impl JobEnd {
     pub fn succeeded(&self) -> bool {
         self.state == "complete" && self.exit_code.unwrap_or(0) == 0
     }
+
+    /// Its container never ran: the engine failed to start it (dockerd 20.10, several tasks
+    /// with secrets starting at once: `starting container failed: unable to remount dir as
+    /// readonly: … device or resource busy`). Nothing of the job happened.
+    pub fn never_started(&self) -> bool {
+        self.state != "complete"
+            && self
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("starting container failed"))
+    }
 }
+
+/// How often a one-off task whose container never started is made again.
+const START_ATTEMPTS: usize = 3;
 
 impl Engine {
     /// Runs `job` once and removes it. An engine error while creating it is returned; once it
     /// exists, it is removed on every path (also on a timeout, or when `cancel` is set: what it
     /// works against failed meanwhile).
     pub async fn run_job(
+        &self,
+        job: &JobSpec,
+        timeout: Duration,
+        cancel: &AtomicBool,
+    ) -> Result<JobEnd, EngineError> {
+        let t0 = Instant::now();
+        // A task the engine could not start ran nothing: made again, within the same time.
+        let mut attempt = 1;
+        loop {
+            let left = timeout.saturating_sub(t0.elapsed());
+            let mut end = self.run_job_once(job, left, cancel).await?;
+            end.seconds = t0.elapsed().as_secs_f64();
+            if !end.never_started() || attempt == START_ATTEMPTS || left.is_zero() {
+                return Ok(end);
+            }
+            attempt += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn run_job_once(
         &self,
         job: &JobSpec,
         timeout: Duration,
