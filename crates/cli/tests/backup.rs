@@ -492,13 +492,7 @@ fn a_backup_holds_every_canary_encrypted_and_verify_catches_tampering() {
     printed.push_str(&(only.stdout.clone() + &only.stderr));
     assert_eq!(only.code, 0, "{}{}", only.stdout, only.stderr);
     let r = only.json();
-    let pr = r["up"]["provisioned"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["datastore"] == "rabbitmq")
-        .cloned()
-        .unwrap_or_else(|| panic!("{r}"));
+    let pr = common::provisioned(&r["up"], "rabbitmq");
     assert_eq!(pr["ran"], true, "{pr}");
     assert_eq!(
         pr["retired"],

@@ -29,7 +29,7 @@
 
 mod common;
 
-use common::{docker_status, http_get, Scratch};
+use common::{docker_status, http_get, provisioned, Scratch};
 use serde_json::Value;
 
 const NS: &str = "sprocket-ds";
@@ -139,16 +139,6 @@ fn own_services() -> String {
         "{{.Name}}",
     ])
     .1
-}
-
-/// One datastore's provisioning in an `up` report.
-fn provisioned<'v>(report: &'v Value, datastore: &str) -> &'v Value {
-    report["provisioned"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no provisioning in {report}"))
-        .iter()
-        .find(|p| p["datastore"] == datastore)
-        .unwrap_or_else(|| panic!("no provisioning of {datastore} in {report}"))
 }
 
 /// `rabbitmqctl ARGS…` in the RabbitMQ container.

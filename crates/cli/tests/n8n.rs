@@ -44,13 +44,7 @@ fn n8n_runs_offline_on_its_own_database() {
     printed.push_str(&(up.stdout.clone() + &up.stderr));
     assert_eq!(up.code, 0, "{}\n{}", up.stdout, up.stderr);
     let report = up.json();
-    let pg = report["provisioned"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["datastore"] == "postgres")
-        .cloned()
-        .unwrap_or_else(|| panic!("no postgres provisioning in {report}"));
+    let pg = common::provisioned(&report, "postgres");
     assert_eq!(pg["logins"][0]["user"], DB, "{pg}");
     assert_eq!(pg["logins"][0]["outcome"], "created", "{pg}");
 
@@ -143,13 +137,7 @@ fn n8n_runs_offline_on_its_own_database() {
     printed.push_str(&(rot.stdout.clone() + &rot.stderr));
     assert_eq!(rot.code, 0, "{}\n{}", rot.stdout, rot.stderr);
     let rot = rot.json();
-    let pg = rot["deploy"]["provisioned"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["datastore"] == "postgres")
-        .cloned()
-        .unwrap();
+    let pg = common::provisioned(&rot["deploy"], "postgres");
     assert_eq!(pg["logins"][0]["user"], format!("{DB}_b"), "{pg}");
     assert_eq!(
         pg["retired"],
@@ -196,13 +184,8 @@ fn n8n_runs_offline_on_its_own_database() {
     let pruned = s.ctl(&["-o", "json", "up", "--prune", "--timeout", "120"]);
     assert_eq!(pruned.code, 0, "{}", pruned.stdout);
     let pruned = pruned.json();
-    let pg = pruned["provisioned"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["datastore"] == "postgres")
-        .cloned()
-        .unwrap_or_else(|| panic!("the idle provisioning ran: {pruned}"));
+    // (the idle provisioning ran)
+    let pg = common::provisioned(&pruned, "postgres");
     assert_eq!(pg["ran"], true, "{pg}");
     assert_eq!(pg["removed"][0], format!("role {DB}"), "{pg}");
     assert!(

@@ -285,6 +285,17 @@ pub fn run_status(program: &str, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// The provisioning of `datastore` in an `up` report (`up -o json`, or a rotation's `deploy`).
+#[allow(dead_code)]
+pub fn provisioned<'v>(report: &'v serde_json::Value, datastore: &str) -> &'v serde_json::Value {
+    report["provisioned"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no provisioning in {report}"))
+        .iter()
+        .find(|p| p["datastore"] == datastore)
+        .unwrap_or_else(|| panic!("no provisioning of {datastore} in {report}"))
+}
+
 /// The id of the running container of service `<ns>_<svc>` on this node (one replica).
 #[allow(dead_code)]
 pub fn container_of(ns: &str, svc: &str) -> String {
