@@ -39,14 +39,15 @@ impl TaskInfo {
     }
     /// Failed for a reason of the engine's, not of the service's: the container never started
     /// because a mount was busy (dockerd 20.10 sometimes cannot remount a fresh secrets/configs
-    /// tmpfs read-only: "device or resource busy"). Swarm starts another task after its restart
-    /// delay; waiting for that one, within the deadline, is the honest verdict.
+    /// tmpfs read-only: "device or resource busy"), or its overlay network's sandbox could not
+    /// be joined (a VXLAN interface of a just-removed network still there: "network sandbox
+    /// join failed: … file exists"). Swarm starts another task after its restart delay; waiting
+    /// for that one, within the deadline, is the honest verdict.
     pub fn failed_transiently(&self) -> bool {
         self.has_failed()
-            && self
-                .error
-                .as_deref()
-                .is_some_and(|e| e.contains("device or resource busy"))
+            && self.error.as_deref().is_some_and(|e| {
+                e.contains("device or resource busy") || e.contains("network sandbox join failed")
+            })
     }
     /// A task whose container may still run (or is about to): not yet at a final state.
     pub fn is_live(&self) -> bool {
@@ -201,8 +202,8 @@ mod tests {
         }
     }
 
-    /// The engine's busy-mount failure is not the service's: the gate waits for Swarm's next
-    /// task (within the deadline); any other failure stops it at once.
+    /// The engine's busy-mount and network-sandbox failures are not the service's: the gate
+    /// waits for Swarm's next task (within the deadline); any other failure stops it at once.
     #[test]
     fn a_busy_mount_is_waited_out_other_failures_are_not() {
         let mut busy = task("a", "failed", "shutdown", Some("d1"));
@@ -215,6 +216,15 @@ mod tests {
         );
         assert!(a.failed.is_none(), "{a:?}");
         assert!(!a.healthy());
+        // The same for an overlay network's sandbox the engine could not join (seen rejected).
+        let mut vxlan = task("c", "rejected", "shutdown", Some("d1"));
+        vxlan.error = Some("network sandbox join failed: subnet sandbox join failed for \"10.1.13.0/24\": error creating vxlan interface: file exists".into());
+        let a = assess(
+            &Mode::Replicated(1),
+            &[vxlan, task("d", "starting", "running", Some("d1"))],
+            Tracking::ThisDeploy("d1"),
+        );
+        assert!(a.failed.is_none(), "{a:?}");
         let mut real = busy;
         real.error =
             Some("starting container failed: exec: \"bao\": executable file not found".into());
