@@ -32,13 +32,9 @@ pub fn connect(target: &str, timeout: Duration) -> Result<TcpStream, String> {
 
 /// One RESP command and its reply, trimmed (short replies only: `+OK`, `-ERR …`, a small bulk).
 pub fn redis_command(s: &mut TcpStream, cmd: &[&str]) -> Result<String, String> {
-    let mut req = format!("*{}\r\n", cmd.len()).into_bytes();
-    for part in cmd {
-        req.extend_from_slice(format!("${}\r\n", part.len()).as_bytes());
-        req.extend_from_slice(part.as_bytes());
-        req.extend_from_slice(b"\r\n");
-    }
-    s.write_all(&req).map_err(|e| e.to_string())?;
+    let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+    s.write_all(&crate::redis::encode(&args))
+        .map_err(|e| e.to_string())?;
     let mut buf = [0u8; 512];
     let n = s.read(&mut buf).map_err(|e| format!("read: {e}"))?;
     Ok(String::from_utf8_lossy(&buf[..n]).trim().to_string())

@@ -34,6 +34,17 @@ const READY_WITHIN: Duration = Duration::from_secs(90);
 /// The commands every ACL user gets (as [`sprocket_desired::redis_acl::COMMANDS`] says).
 use sprocket_desired::redis_acl::COMMANDS;
 
+/// A command as RESP: an array of bulk strings (what every client of ours sends Redis).
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
 /// One RESP reply.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
@@ -72,12 +83,8 @@ impl Conn {
 
     /// Sends one command and reads its reply. Arguments travel as bulk strings.
     pub async fn cmd(&mut self, args: &[&str]) -> Result<Reply, ProvisionError> {
-        let mut req = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            req.extend_from_slice(a.as_bytes());
-            req.extend_from_slice(b"\r\n");
-        }
+        let bytes: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        let req = encode(&bytes);
         self.r
             .get_mut()
             .write_all(&req)
@@ -264,10 +271,9 @@ impl User {
 
 /// The rules of a login after its passwords: `~keys &channels +commands` and the owner mark.
 fn rules_of(l: &JobLogin, owner: &str) -> Vec<String> {
-    let keys = l.keys.iter().map(|k| format!("~{k}"));
-    let channels = l.channels.iter().map(|c| format!("&{c}"));
-    keys.chain(std::iter::once(mark(owner)))
-        .chain(channels)
+    sprocket_desired::redis_acl::patterns(&l.keys, &l.channels)
+        .into_iter()
+        .chain([mark(owner)])
         .chain(COMMANDS.split_whitespace().map(String::from))
         .collect()
 }
@@ -422,7 +428,7 @@ mod tests {
         };
         assert_eq!(
             rules_of(&l, "sprocketctl-ns").join(" "),
-            "~demo:* %R~sprocketctl-ns &demo:* +@all -@admin -@dangerous"
+            "~demo:* &demo:* %R~sprocketctl-ns +@all -@admin -@dangerous"
         );
     }
 

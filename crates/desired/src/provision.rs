@@ -523,9 +523,7 @@ impl Provision {
 impl Login {
     /// Redis: what its ACL user may touch, as Redis writes it: `~keys &channels`.
     pub fn patterns(&self) -> String {
-        let keys = self.keys.iter().map(|k| format!("~{k}"));
-        let channels = self.channels.iter().map(|c| format!("&{c}"));
-        keys.chain(channels).collect::<Vec<_>>().join(" ")
+        crate::redis_acl::patterns(&self.keys, &self.channels).join(" ")
     }
 
     fn buckets_text(&self) -> String {

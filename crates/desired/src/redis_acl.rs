@@ -19,6 +19,13 @@ use sprocket_spec::model::{self, DatastoreKind};
 /// `FLUSHALL`, `CONFIG`, `DEBUG` …), on its own keys and channels only.
 pub const COMMANDS: &str = "+@all -@admin -@dangerous";
 
+/// What an ACL user may touch, as Redis writes it: `~key` and `&channel` patterns.
+pub fn patterns(keys: &[String], channels: &[String]) -> Vec<String> {
+    let keys = keys.iter().map(|k| format!("~{k}"));
+    keys.chain(channels.iter().map(|c| format!("&{c}")))
+        .collect()
+}
+
 /// The aclfile's name in the Redis's volume.
 pub const ACLFILE: &str = "sprocket-users.acl";
 

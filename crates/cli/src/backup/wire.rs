@@ -29,15 +29,7 @@ pub fn sslmode_word(m: sprocket_spec::model::SslMode) -> &'static str {
 }
 
 /// A command as RESP: an array of bulk strings.
-pub fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
+pub use sprocket_datastores::redis::encode as resp;
 
 /// One command and its answer: a status or error line as it is, a bulk reply's body.
 pub async fn ask(c: &mut Conn, at: &str, args: &[&[u8]]) -> Result<String, String> {
